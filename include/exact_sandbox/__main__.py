@@ -1,0 +1,37 @@
+"""Run the sandbox: `python -m include.exact_sandbox --port 8765 --seed 1 --size 500`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+
+from include.exact_sandbox.server import SandboxConfig, start_sandbox
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m include.exact_sandbox", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    for f in dataclasses.fields(SandboxConfig):
+        if f.name in ("day_seconds",):
+            parser.add_argument("--day-seconds", type=float, default=None)
+            continue
+        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+    args = parser.parse_args(argv)
+    config = SandboxConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SandboxConfig)})
+    server = start_sandbox(config, host=args.host, port=args.port)
+    print(f"Exact Online sandbox on {server.url} (division {config.division}, {config.size} accounts)", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        signal.pause()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

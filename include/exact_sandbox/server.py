@@ -1,0 +1,570 @@
+"""A local HTTP server that speaks Exact Online's REST protocol, for the demo and the tests.
+
+What it does the way Exact does (see ../shared/reference/exact-online-api.md):
+- OAuth2: `POST /api/oauth2/token` with single-use, rotating refresh tokens ("Old refresh token used." on reuse),
+  600 s access tokens, and the 570 s rule (400 "access_token not expired", `Reason: TooEarlyToRefreshTokens`).
+- `GET /api/v1/current/Me`; per division: regular (60 per page, mandatory `$filter`), bulk and sync endpoints
+  (1,000 per page, `$select` required; sync filters only on `Timestamp`) and `sync/Deleted`.
+- The `d`/`results` envelope with `__metadata`, absolute `__next` links carrying `$skiptoken`, `/Date(ms)/`
+  dates, 18-character space-padded account codes, OData error bodies.
+- The six `X-RateLimit-*` headers; a minutely and a daily budget per division (window lengths configurable so
+  that tests need not wait a real minute); 429 carrying only the exceeded limit's headers.
+- Switchable faults (5xx, dropped connections, slow replies, a token reply lost after rotation) and a control
+  API under `/_sandbox/` to mutate data between runs and read what the server saw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import random
+import re
+import secrets
+import socket
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+from include.exact_sandbox import data
+from include.exact_sandbox.odata import ODataError, encode_value, matches, parse_filter
+
+FIELDS = json.loads((Path(__file__).with_name("exact_fields.json")).read_text())["endpoints"]
+
+# Fields on which Exact accepts a $filter on crm/Accounts (mandatory filtering, reference §3.4).
+ACCOUNT_FILTER_FIELDS = {
+    "Accountant", "AccountManager", "AddressLine1", "AddressLine2", "AddressLine3", "Blocked", "BRIN", "BSN",
+    "ChamberOfCommerce", "City", "Classification", "Classification1", "Classification2", "Classification3",
+    "Classification4", "Classification5", "Classification6", "Classification7", "Classification8", "Code",
+    "CodeAtSupplier", "Country", "Created", "Email", "EndDate", "Fax", "ID", "InvoiceAccount", "IsAccountant",
+    "IsReseller", "IsSales", "IsSupplier", "MainContact", "Modified", "Name", "Parent", "Phone", "Postcode",
+    "PriceList", "Reseller", "RSIN", "SearchCode", "StartDate", "Status", "Type", "VATNumber",
+}
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """How one Exact endpoint behaves: its kind, the records it serves, and its paging rules."""
+
+    path: str  # as after /api/v1/{division}/
+    kind: str  # "sync" | "bulk" | "regular" | "deleted"
+    entity: str  # attribute of data.Division holding the records
+    metadata_type: str
+    page_size: int
+    filter_fields: frozenset[str] = frozenset()  # mandatory-filter fields (regular/bulk)
+
+
+ENDPOINTS = {
+    spec.path: spec
+    for spec in [
+        EndpointSpec("sync/CRM/Accounts", "sync", "accounts", "Exact.Web.Api.Models.Sync.CRM.Account", 1000),
+        EndpointSpec("bulk/CRM/Accounts", "bulk", "accounts", "Exact.Web.Api.Models.Bulk.CRM.Account", 1000,
+                     frozenset(ACCOUNT_FILTER_FIELDS)),
+        EndpointSpec("crm/Accounts", "regular", "accounts", "Exact.Web.Api.Models.Account", 60,
+                     frozenset(ACCOUNT_FILTER_FIELDS)),
+        EndpointSpec("sync/Deleted", "deleted", "deleted", "Exact.Web.Api.Models.Sync.Deleted", 1000),
+    ]
+}
+FIELD_LIST_FOR = {"bulk/CRM/Accounts": "crm/Accounts"}
+
+
+@dataclass
+class SandboxConfig:
+    client_id: str = "sandbox-client"
+    client_secret: str = "sandbox-secret"
+    redirect_uri: str = "https://localhost/callback"
+    division: int = 3_000_001
+    initial_refresh_token: str = "sandbox-refresh-token-0"
+    seed: int = 1
+    size: int = 500
+    access_token_lifetime: float = 600.0
+    min_token_interval: float = 570.0
+    refresh_token_lifetime: float = 30 * 86400.0
+    minutely_limit: int = 60
+    daily_limit: int = 5000
+    minute_seconds: float = 60.0
+    day_seconds: float | None = None  # None: the real UTC day, as Exact
+    error_limit_per_hour: int = 10
+
+
+@dataclass
+class Faults:
+    error_rate: float = 0.0  # share of API calls answered 503
+    drop_rate: float = 0.0  # share of API calls whose connection is closed without a reply
+    slow_rate: float = 0.0  # share of API calls answered after slow_seconds
+    slow_seconds: float = 0.0
+    latency_seconds: float = 0.0  # added to every API call
+    lose_next_token_reply: bool = False  # rotate the token, then drop the connection
+    seed: int = 7
+
+
+@dataclass
+class Stats:
+    calls: Counter = field(default_factory=Counter)  # per endpoint path
+    statuses: Counter = field(default_factory=Counter)
+    client_errors: dict = field(default_factory=lambda: defaultdict(Counter))  # endpoint -> status -> count
+    token_calls: Counter = field(default_factory=Counter)  # outcome -> count
+    faults_injected: Counter = field(default_factory=Counter)
+    requests: list = field(default_factory=list)  # (method, path+query, status)
+
+
+class _Dropped(Exception):
+    """Close the connection without writing a reply."""
+
+
+def _now() -> float:
+    return time.time()
+
+
+class SandboxState:
+    def __init__(self, config: SandboxConfig):
+        self.config = config
+        self.lock = threading.RLock()
+        self.faults = Faults()
+        self._fault_rng = random.Random(self.faults.seed)
+        self.stats = Stats()
+        now = dt.datetime.now(dt.timezone.utc)
+        self.division = data.build_division(config.division, seed=config.seed, size=config.size, now=now)
+        # Token chain: exactly one live refresh token; every earlier one is "old".
+        self.refresh_token = config.initial_refresh_token
+        self.refresh_issued_at = _now()
+        self.old_refresh_tokens: set[str] = set()
+        self.last_token_issued_at: float | None = None
+        self.access_tokens: dict[str, float] = {}
+        self.minute_window: tuple[float, int] = (0.0, 0)
+        self.day_window: tuple[float, int] = (0.0, 0)
+
+    # ---- rate limits ------------------------------------------------------------------------------------------
+    def _windows(self, now: float) -> tuple[float, float]:
+        c = self.config
+        minute_reset = (math.floor(now / c.minute_seconds) + 1) * c.minute_seconds
+        if c.day_seconds:
+            day_reset = (math.floor(now / c.day_seconds) + 1) * c.day_seconds
+        else:
+            day_reset = (math.floor(now / 86400) + 1) * 86400.0
+        return minute_reset, day_reset
+
+    def take_call(self) -> tuple[int, dict[str, str]]:
+        """Count one call against the division's budgets. Returns (status, headers): 200 or 429."""
+        c = self.config
+        now = _now()
+        minute_reset, day_reset = self._windows(now)
+        if self.minute_window[0] != minute_reset:
+            self.minute_window = (minute_reset, 0)
+        if self.day_window[0] != day_reset:
+            self.day_window = (day_reset, 0)
+        minute_used, day_used = self.minute_window[1], self.day_window[1]
+        daily = {
+            "X-RateLimit-Limit": str(c.daily_limit),
+            "X-RateLimit-Remaining": str(max(c.daily_limit - day_used - 1, 0)),
+            "X-RateLimit-Reset": str(int(day_reset * 1000)),
+        }
+        minutely = {
+            "X-RateLimit-Minutely-Limit": str(c.minutely_limit),
+            "X-RateLimit-Minutely-Remaining": str(max(c.minutely_limit - minute_used - 1, 0)),
+            "X-RateLimit-Minutely-Reset": str(int(minute_reset * 1000)),
+        }
+        if day_used >= c.daily_limit:
+            daily["X-RateLimit-Remaining"] = "0"
+            return 429, daily  # only the exceeded limit's headers, as Exact does
+        if minute_used >= c.minutely_limit:
+            minutely["X-RateLimit-Minutely-Remaining"] = "0"
+            return 429, minutely
+        self.minute_window = (minute_reset, minute_used + 1)
+        self.day_window = (day_reset, day_used + 1)
+        return 200, {**daily, **minutely}
+
+    # ---- OAuth ------------------------------------------------------------------------------------------------
+    def token(self, form: dict[str, str]) -> tuple[int, dict, dict[str, str]]:
+        c = self.config
+        if form.get("client_id") != c.client_id or form.get("client_secret") != c.client_secret:
+            self.stats.token_calls["invalid_client"] += 1
+            return 400, {"error": "invalid_client", "error_description": "Invalid client credentials."}, {}
+        grant = form.get("grant_type")
+        if grant != "refresh_token":
+            self.stats.token_calls["unsupported_grant"] += 1
+            return 400, {"error": "unsupported_grant_type", "error_description": f"Grant type {grant!r} is not supported here."}, {}
+        presented = form.get("refresh_token", "")
+        now = _now()
+        if presented in self.old_refresh_tokens:
+            self.stats.token_calls["old_refresh_token"] += 1
+            return 401, {"error": "unauthorized_client", "error_description": "Old refresh token used."}, {}
+        if presented != self.refresh_token:
+            self.stats.token_calls["invalid_grant"] += 1
+            return 400, {"error": "invalid_grant", "error_description": "Token is not allowed, because of invalid or empty chainId"}, {}
+        expires = self.refresh_issued_at + c.refresh_token_lifetime
+        if now > expires:
+            self.stats.token_calls["refresh_token_expired"] += 1
+            at = dt.datetime.fromtimestamp(expires, dt.timezone.utc).strftime("%m/%d/%Y %I:%M:%S %p")
+            nowtxt = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%m/%d/%Y %I:%M:%S %p")
+            return 400, {"error": "invalid_request", "error_description": f"The refresh token expired at {at} and it is now {nowtxt}."}, {}
+        if self.last_token_issued_at is not None and now - self.last_token_issued_at < c.min_token_interval:
+            self.stats.token_calls["too_early"] += 1
+            return (
+                400,
+                {"error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"},
+                {"Reason": "TooEarlyToRefreshTokens: a new access token can be requested 570 seconds after the previous one"},
+            )
+        self.old_refresh_tokens.add(self.refresh_token)
+        self.refresh_token = "rt-" + secrets.token_urlsafe(24)
+        self.refresh_issued_at = now
+        self.last_token_issued_at = now
+        access = "at-" + secrets.token_urlsafe(24)
+        self.access_tokens[access] = now + c.access_token_lifetime
+        self.stats.token_calls["ok"] += 1
+        body = {
+            "access_token": access,
+            "token_type": "bearer",
+            "expires_in": str(int(c.access_token_lifetime)) if c.access_token_lifetime >= 1 else str(c.access_token_lifetime),
+            "refresh_token": self.refresh_token,
+        }
+        return 200, body, {}
+
+    def check_bearer(self, header: str | None) -> str | None:
+        """Return an error text for a bad Authorization header, or None if it is valid."""
+        if not header or not header.lower().startswith("bearer "):
+            return "no access token"
+        token = header[7:].strip()
+        exp = self.access_tokens.get(token)
+        if exp is None:
+            return "invalid access token"
+        if _now() > exp:
+            return "access token expired"
+        return None
+
+    # ---- fault injection --------------------------------------------------------------------------------------
+    def roll_fault(self) -> str | None:
+        f = self.faults
+        r = self._fault_rng.random()
+        if r < f.drop_rate:
+            return "drop"
+        if r < f.drop_rate + f.error_rate:
+            return "error"
+        if r < f.drop_rate + f.error_rate + f.slow_rate:
+            return "slow"
+        return None
+
+
+def _odata_error(message: str) -> dict:
+    return {"error": {"code": "", "message": {"lang": "", "value": message}}}
+
+
+class SandboxHandler(BaseHTTPRequestHandler):
+    server: "SandboxServer"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
+        pass  # the sandbox keeps its own request log in Stats
+
+    # ---- plumbing ---------------------------------------------------------------------------------------------
+    @property
+    def state(self) -> SandboxState:
+        return self.server.state
+
+    def _send(self, status: int, body=None, headers: dict[str, str] | None = None) -> None:
+        payload = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        if body is not None:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(payload)
+        with self.state.lock:
+            st = self.state.stats
+            st.statuses[status] += 1
+            st.requests.append((self.command, self.path, status))
+            if len(st.requests) > 20000:
+                del st.requests[:10000]
+
+    def _drop(self) -> None:
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.connection.close()
+        self.close_connection = True
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self):  # noqa: N802 - stdlib naming
+        self._dispatch("GET")
+
+    def do_POST(self):  # noqa: N802
+        self._dispatch("POST")
+
+    def do_PUT(self):  # noqa: N802
+        self._dispatch("PUT")
+
+    def do_DELETE(self):  # noqa: N802
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        body = self._read_body() if method in ("POST", "PUT") else b""
+        try:
+            if url.path.startswith("/_sandbox/"):
+                return self._control(method, url.path[len("/_sandbox/"):], body)
+            if url.path == "/api/oauth2/token" and method == "POST":
+                return self._token(body)
+            if url.path == "/api/v1/current/Me":
+                return self._me(method)
+            m = re.fullmatch(r"/api/v1/(\d+)/(.+)", url.path)
+            if m:
+                return self._api(method, int(m.group(1)), m.group(2), url.query)
+            self._send(404, _odata_error("Resource not found"))
+        except _Dropped:
+            self._drop()
+
+    # ---- OAuth ------------------------------------------------------------------------------------------------
+    def _token(self, body: bytes) -> None:
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
+        with self.state.lock:
+            status, payload, headers = self.state.token(form)
+            lose = status == 200 and self.state.faults.lose_next_token_reply
+            if lose:
+                self.state.faults.lose_next_token_reply = False
+                self.state.stats.faults_injected["lost_token_reply"] += 1
+        if lose:
+            raise _Dropped()
+        self._send(status, payload, headers)
+
+    def _me(self, method: str) -> None:
+        with self.state.lock:
+            err = self.state.check_bearer(self.headers.get("Authorization"))
+        if err:
+            return self._send(401, _odata_error("Unauthorized"), {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'})
+        c = self.state.config
+        base = self._base_url()
+        self._send(200, {"d": {"results": [{
+            "__metadata": {"uri": f"{base}/api/v1/current/Me(guid'00000000-0000-0000-0000-00000000aaaa')", "type": "Exact.Web.Api.System.Me"},
+            "CurrentDivision": c.division, "UserID": "00000000-0000-0000-0000-00000000aaaa", "UserName": "sandbox@example.nl",
+            "FullName": "Sandbox Gebruiker", "LanguageCode": "nl-NL", "Legislation": "NL", "ServerUtcOffset": 3600,
+        }]}})
+
+    def _base_url(self) -> str:
+        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        return f"http://{host}"
+
+    # ---- the REST API -----------------------------------------------------------------------------------------
+    def _api(self, method: str, division: int, path: str, query: str) -> None:
+        st = self.state
+        with st.lock:
+            st.stats.calls[path] += 1
+            fault = st.roll_fault()
+            latency = st.faults.latency_seconds
+            slow = st.faults.slow_seconds
+        if latency:
+            time.sleep(latency)
+        if fault == "drop":
+            with st.lock:
+                st.stats.faults_injected["drop"] += 1
+            raise _Dropped()
+        if fault == "slow":
+            with st.lock:
+                st.stats.faults_injected["slow"] += 1
+            time.sleep(slow)
+        with st.lock:
+            err = st.check_bearer(self.headers.get("Authorization"))
+            if err:
+                return self._client_error(401, path, "Unauthorized", {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'})
+            if division != st.config.division:
+                return self._client_error(403, path, "Forbidden", {"Reason": "NoDivisionAccess"})
+            status, rate_headers = st.take_call()
+            if status == 429:
+                return self._send(429, None, rate_headers)
+            if fault == "error":
+                st.stats.faults_injected["error"] += 1
+                return self._send(503, _odata_error("Service Unavailable"), rate_headers)
+            spec = ENDPOINTS.get(path)
+            if spec is None:
+                return self._client_error(404, path, f"Resource not found: {path}", rate_headers)
+            if method != "GET":
+                return self._client_error(405, path, "Method not allowed for this sandbox endpoint", rate_headers)
+            try:
+                body = self._collection(spec, division, query)
+            except ODataError as exc:
+                return self._client_error(400, path, str(exc), rate_headers)
+            self._send(200, body, rate_headers)
+
+    def _client_error(self, status: int, path: str, message: str, headers: dict[str, str] | None = None) -> None:
+        self.state.stats.client_errors[path][status] += 1
+        self._send(status, _odata_error(message), headers)
+
+    def _collection(self, spec: EndpointSpec, division: int, query: str) -> dict:
+        params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        unknown = set(params) - {"$select", "$filter", "$skiptoken", "$top", "$orderby", "$inlinecount"}
+        if unknown:
+            raise ODataError(f"Query option {sorted(unknown)[0]} is not supported.")
+        select = [s.strip() for s in params.get("$select", "").split(",") if s.strip()]
+        if spec.kind in ("sync", "bulk", "deleted") and not select:
+            raise ODataError("Please add a $select or a $top=1 statement to the query string.")
+        if "*" in select:
+            raise ODataError("$select=* is not allowed for this endpoint. Please specify the properties.")
+        known = FIELDS[FIELD_LIST_FOR.get(spec.path, spec.path)]
+        for name in select:
+            if name not in known:
+                raise ODataError("The request is invalid.")  # Exact gives no detail here (reference §4.4)
+        filter_text = params.get("$filter", "")
+        if spec.kind in ("regular", "bulk") and not filter_text.strip():
+            raise ODataError(
+                "This endpoint has mandatory filtering applied. A GET request for this endpoint must have a $filter "
+                "parameter with one of the following fields in the url: " + ", ".join(sorted(spec.filter_fields))
+            )
+        comparisons = parse_filter(filter_text) if filter_text.strip() else []
+        if spec.kind in ("sync", "deleted"):
+            allowed = {"Timestamp"} | ({"EntityType"} if spec.kind == "deleted" else set())
+            if any(c.field not in allowed or c.trimmed for c in comparisons):
+                raise ODataError("This $filter parameter is not supported for this resource")
+        elif not any(c.field in spec.filter_fields for c in comparisons):
+            raise ODataError(
+                "This endpoint has mandatory filtering applied. A GET request for this endpoint must have a $filter "
+                "parameter with one of the following fields in the url: " + ", ".join(sorted(spec.filter_fields))
+            )
+        records = getattr(self.state.division, spec.entity)
+        rows = list(records.values()) if isinstance(records, dict) else list(records)
+        rows = [r for r in rows if matches(r, comparisons)]
+        skiptoken = params.get("$skiptoken")
+        if spec.kind in ("sync", "deleted"):
+            rows.sort(key=lambda r: r["Timestamp"])
+            if skiptoken:
+                after = int(skiptoken.rstrip("L"))
+                rows = [r for r in rows if r["Timestamp"] > after]
+        else:
+            rows.sort(key=lambda r: r["ID"])
+            if skiptoken:
+                m = re.fullmatch(r"guid'([0-9a-fA-F-]{36})'", skiptoken)
+                if not m:
+                    raise ODataError("Invalid $skiptoken.")
+                rows = [r for r in rows if r["ID"] > m.group(1).lower()]
+        top = params.get("$top")
+        page_size = spec.page_size if not top else min(spec.page_size, int(top))
+        page, more = rows[:page_size], len(rows) > page_size and not top
+        base = self._base_url()
+        results = []
+        for r in page:
+            out = {"__metadata": {"uri": f"{base}/api/v1/{division}/{spec.path}(guid'{r['ID']}')", "type": spec.metadata_type}}
+            for name in select or sorted(known):
+                out[name] = encode_value(r.get(name))
+            results.append(out)
+        d: dict = {"results": results}
+        if more:
+            last = page[-1]
+            token = f"{last['Timestamp']}L" if spec.kind in ("sync", "deleted") else f"guid'{last['ID']}'"
+            next_params = {k: v for k, v in params.items() if k != "$skiptoken"}
+            next_params["$skiptoken"] = token
+            d["__next"] = f"{base}/api/v1/{division}/{spec.path}?" + urlencode(next_params, quote_via=quote, safe="$,'()")
+        return {"d": d}
+
+    # ---- control API (the sandbox's own; not part of Exact) ---------------------------------------------------
+    def _control(self, method: str, what: str, body: bytes) -> None:
+        st = self.state
+        req = json.loads(body or b"{}") if method == "POST" else {}
+        with st.lock:
+            if what == "health":
+                return self._send(200, {"ok": True})
+            if what == "stats":
+                s = st.stats
+                return self._send(200, {
+                    "calls": dict(s.calls), "statuses": {str(k): v for k, v in s.statuses.items()},
+                    "client_errors": {k: {str(a): b for a, b in v.items()} for k, v in s.client_errors.items()},
+                    "token_calls": dict(s.token_calls), "faults_injected": dict(s.faults_injected),
+                    "requests": [list(r) for r in s.requests[-int(req.get("last", 200)):]],
+                })
+            if what == "reset-stats":
+                st.stats = Stats()
+                return self._send(200, {"ok": True})
+            if what == "faults":
+                if method == "POST":
+                    for k, v in req.items():
+                        if not hasattr(st.faults, k):
+                            return self._send(400, {"error": f"unknown fault setting {k!r}"})
+                        setattr(st.faults, k, v)
+                    st._fault_rng = random.Random(st.faults.seed)
+                return self._send(200, asdict(st.faults))
+            if what == "config":
+                if method == "POST":
+                    for k, v in req.items():
+                        if not hasattr(st.config, k):
+                            return self._send(400, {"error": f"unknown config setting {k!r}"})
+                        setattr(st.config, k, v)
+                return self._send(200, asdict(st.config))
+            if what == "token-chain":
+                # For tests only: what the server holds, so a test can check the chain is still alive.
+                return self._send(200, {"refresh_token": st.refresh_token, "old_count": len(st.old_refresh_tokens),
+                                        "last_token_issued_at": st.last_token_issued_at})
+            if what == "records":
+                entity = req.get("entity", "accounts")
+                rows = getattr(st.division, entity)
+                rows = list(rows.values()) if isinstance(rows, dict) else list(rows)
+                return self._send(200, {"records": [{k: encode_value(v) for k, v in r.items()} for r in rows]})
+            if what == "mutate":
+                try:
+                    return self._send(200, self._mutate(req))
+                except (KeyError, ValueError) as exc:
+                    return self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
+        self._send(404, {"error": f"unknown control endpoint {what!r}"})
+
+    def _mutate(self, req: dict) -> dict:
+        """`{"entity": "accounts", "op": "update"|"add"|"delete", ...}` — applied with new rowversions."""
+        st = self.state
+        div = st.division
+        now = dt.datetime.now(dt.timezone.utc)
+        entity, op = req.get("entity", "accounts"), req.get("op")
+        if entity != "accounts":
+            raise ValueError(f"entity {entity!r} is not in the sandbox yet")
+        if op == "add":
+            added = []
+            for extra in req.get("records") or [{}] * int(req.get("count", 1)):
+                acc = data.make_account(div, now=now)
+                for k, v in extra.items():
+                    acc[k] = _decode(v)
+                div.accounts[acc["ID"]] = acc
+                added.append(acc["ID"])
+            return {"added": added}
+        if op == "update":
+            changed = []
+            for item in req.get("records", []):
+                acc = div.accounts[item["ID"]]
+                data.mutate_account(div, acc, {k: _decode(v) for k, v in item.items() if k != "ID"} or None, now=now)
+                changed.append(item["ID"])
+            return {"updated": changed}
+        if op == "delete":
+            entries = [data.delete_account(div, i, now=now) for i in req.get("ids", [])]
+            return {"deleted": [e["EntityKey"] for e in entries]}
+        raise ValueError(f"unknown op {op!r}")
+
+
+def _decode(value):
+    """Control-API values: ISO dates as {"date": "YYYY-MM-DD"}, everything else as-is."""
+    if isinstance(value, dict) and "date" in value:
+        return dt.date.fromisoformat(value["date"])
+    return value
+
+
+class SandboxServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], state: SandboxState):
+        super().__init__(address, SandboxHandler)
+        self.state = state
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+def start_sandbox(config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
+    """Start a sandbox on a background thread; `server.shutdown()` stops it."""
+    server = SandboxServer((host, port), SandboxState(config or SandboxConfig()))
+    threading.Thread(target=server.serve_forever, name="exact-sandbox", daemon=True).start()
+    return server
