@@ -1,0 +1,51 @@
+"""Errors raised by the Exact Online hook. Their texts never contain a token or the client secret."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+class ExactOnlineError(Exception):
+    """Base class for everything the hook raises on purpose."""
+
+
+class ExactApiError(ExactOnlineError):
+    """Exact answered with an error that retrying will not fix (400, 401, 403, 404, ...)."""
+
+    def __init__(self, status: int, endpoint: str, message: str, reason: str | None = None):
+        self.status, self.endpoint, self.message, self.reason = status, endpoint, message, reason
+        text = f"Exact Online answered {status} for {endpoint}: {message}"
+        if reason:
+            text += f" (Reason: {reason})"
+        super().__init__(text)
+
+
+class ExactTransientError(ExactOnlineError):
+    """A reply worth retrying: 5xx, or 429 for the minutely budget. `wait_seconds` overrides the backoff."""
+
+    def __init__(self, status: int, endpoint: str, wait_seconds: float | None = None):
+        self.status, self.endpoint, self.wait_seconds = status, endpoint, wait_seconds
+        super().__init__(f"Exact Online answered {status} for {endpoint}")
+
+
+class ExactDailyLimitReached(ExactOnlineError):
+    """The division's daily call budget is spent; nothing more can be read before `reset_at` (UTC)."""
+
+    def __init__(self, division: int, reset_at: dt.datetime | None):
+        self.division, self.reset_at = division, reset_at
+        when = reset_at.isoformat(timespec="seconds") if reset_at else "the start of the next day"
+        super().__init__(f"The daily Exact Online API budget of division {division} is spent; it resets at {when}.")
+
+
+class ExactAuthError(ExactOnlineError):
+    """The OAuth token chain cannot be used. `needs_reauthorisation` means a person must consent again."""
+
+    def __init__(self, message: str, *, needs_reauthorisation: bool = False):
+        self.needs_reauthorisation = needs_reauthorisation
+        if needs_reauthorisation:
+            message += (
+                " Re-authorise the app in Exact Online (authorization-code flow), then put the new refresh token in "
+                "the extra of connection 'exact_online_default' as \"refresh_token\" and clear the stored chain "
+                "(the import does that itself when the connection's token differs from the one it started from)."
+            )
+        super().__init__(message)

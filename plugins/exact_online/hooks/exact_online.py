@@ -1,0 +1,420 @@
+"""ExactOnlineHook: the Exact Online REST protocol on top of the HTTP provider's HttpHook.
+
+It knows auth (OAuth2 with rotating refresh tokens), paging (`__next`), limits (the six `X-RateLimit-*` headers,
+429, the 10-errors-per-hour rule) and the Sync API. It knows nothing about what the records are used for.
+
+Connection `exact_online_default` (type http): host = base URL (e.g. https://start.exactonline.nl),
+login = client id, password = client secret, extra = {"division": 123, "refresh_token": "..."}; optional extras:
+"timeout" (seconds), "token_refresh_margin" (default 30), "token_min_interval" (default 570),
+"max_attempts" (default 6), "backoff_seconds" (default 2), "token_store_conn_id" (a Postgres connection).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode, quote, urlsplit
+
+import requests
+import tenacity
+from airflow.providers.http.hooks.http import HttpHook
+
+from exact_online.exceptions import (
+    ExactApiError,
+    ExactAuthError,
+    ExactDailyLimitReached,
+    ExactTransientError,
+)
+from exact_online.token_store import PostgresTokenStore, TokenRecord, TokenStore, seed_hash
+
+log = logging.getLogger(__name__)
+
+REFRESH_TOKEN_LIFETIME = 30 * 86400  # Exact: an unused refresh token dies after 30 days
+
+
+def _mask(value: str | None) -> None:
+    """Register a value with Airflow's secrets masker, so that no log line shows it."""
+    if not value:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(value)
+    except Exception:  # outside a task (plain scripts, unit tests) masking is best effort
+        pass
+
+
+@dataclass
+class RateLimitState:
+    """What the last response's `X-RateLimit-*` headers said (reset values are epoch milliseconds)."""
+
+    daily_limit: int | None = None
+    daily_remaining: int | None = None
+    daily_reset_ms: int | None = None
+    minutely_limit: int | None = None
+    minutely_remaining: int | None = None
+    minutely_reset_ms: int | None = None
+
+    def update(self, headers) -> None:
+        def num(name):
+            v = headers.get(name)
+            try:
+                return int(float(v)) if v not in (None, "") else None
+            except ValueError:
+                return None
+
+        for attr, name in (
+            ("daily_limit", "X-RateLimit-Limit"), ("daily_remaining", "X-RateLimit-Remaining"),
+            ("daily_reset_ms", "X-RateLimit-Reset"), ("minutely_limit", "X-RateLimit-Minutely-Limit"),
+            ("minutely_remaining", "X-RateLimit-Minutely-Remaining"), ("minutely_reset_ms", "X-RateLimit-Minutely-Reset"),
+        ):
+            value = num(name)
+            if value is not None:
+                setattr(self, attr, value)
+
+
+@dataclass
+class CallStats:
+    api_calls: int = 0  # every HTTP request to a division endpoint, retries included
+    token_calls: int = 0
+    retries: int = 0
+    rate_limit_sleeps: int = 0
+    seconds_waited_for_limits: float = 0.0
+    http_seconds: float = 0.0
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (ExactTransientError, requests.ConnectionError, requests.Timeout))
+
+
+class ExactOnlineHook(HttpHook):
+    conn_name_attr = "exact_conn_id"
+    default_conn_name = "exact_online_default"
+    conn_type = "http"
+    hook_name = "Exact Online"
+
+    # Connection extras that configure this hook; HttpHook would otherwise send them as HTTP headers.
+    CONFIG_EXTRAS = (
+        "division", "refresh_token", "token_refresh_margin", "token_min_interval", "max_attempts",
+        "backoff_seconds", "token_store_conn_id", "timeout",
+    )
+
+    def __init__(
+        self,
+        exact_conn_id: str = default_conn_name,
+        *,
+        token_store: TokenStore | None = None,
+        sleep=time.sleep,
+        clock=time.time,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(method="GET", http_conn_id=exact_conn_id, **kwargs)
+        self.exact_conn_id = exact_conn_id
+        self._token_store = token_store
+        self._sleep, self._clock = sleep, clock
+        self._session: requests.Session | None = None
+        self._conn = None
+        self._access: TokenRecord | None = None
+        self.rate = RateLimitState()
+        self.stats = CallStats()
+        self.refresh_token_expires_at: float | None = None
+
+    # ---- connection and session -------------------------------------------------------------------------------
+    @property
+    def connection(self):
+        if self._conn is None:
+            self._conn = self.get_connection(self.exact_conn_id)
+            _mask(self._conn.password)
+            _mask((self._conn.extra_dejson or {}).get("refresh_token"))
+        return self._conn
+
+    @property
+    def extras(self) -> dict:
+        return self.connection.extra_dejson or {}
+
+    @property
+    def division(self) -> int:
+        value = self.extras.get("division")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ExactApiError(0, "connection", f"connection {self.exact_conn_id!r} needs an integer 'division' in its extra") from None
+
+    def _option(self, name: str, default: float) -> float:
+        value = self.extras.get(name, default)
+        return float(value)
+
+    @property
+    def token_store(self) -> TokenStore:
+        if self._token_store is None:
+            conn_id = self.extras.get("token_store_conn_id")
+            if not conn_id:
+                raise ExactAuthError(
+                    f"No token store: pass token_store= to ExactOnlineHook or set 'token_store_conn_id' in the extra "
+                    f"of connection {self.exact_conn_id!r}."
+                )
+            self._token_store = PostgresTokenStore.from_airflow_connection(conn_id)
+        return self._token_store
+
+    @property
+    def chain_key(self) -> str:
+        # One chain per app (client id) and division.
+        return f"{self.connection.login}/{self.division}"
+
+    def get_conn(self, headers: dict | None = None, extra_options: dict | None = None) -> requests.Session:
+        """A requests session for Exact: no Basic auth, no config extras as headers, JSON accepted."""
+        if self._session is None:
+            session = super().get_conn(headers=headers, extra_options=extra_options)
+            for key in self.CONFIG_EXTRAS:
+                session.headers.pop(key, None)
+            session.auth = None  # HttpHook would send client id/secret as Basic auth on every call
+            session.headers.update({"Accept": "application/json", "Prefer": "return=representation"})
+            self._session = session
+        return self._session
+
+    @property
+    def api_base(self) -> str:
+        self.get_conn()
+        return self.base_url.rstrip("/")
+
+    # ---- OAuth ------------------------------------------------------------------------------------------------
+    def get_access_token(self) -> str:
+        """A valid access token, refreshing the chain under the store's lock when it is about to expire."""
+        margin = self._option("token_refresh_margin", 30)
+        now = self._clock()
+        if self._access and (self._access.access_expires_at or 0) - margin > now:
+            return self._access.access_token
+        seed_token = self.extras.get("refresh_token") or ""
+        current_seed = seed_hash(seed_token) if seed_token else None
+        peeked = self.token_store.peek(self.chain_key)
+        if peeked and self._usable(peeked, current_seed, margin, now):
+            return self._use(peeked)
+        with self.token_store.locked(self.chain_key) as (record, save):
+            now = self._clock()
+            if record is None or (current_seed and record.seed_hash != current_seed):
+                # First run, or the operator put a newly authorised refresh token in the connection.
+                if not seed_token:
+                    raise ExactAuthError(
+                        f"Connection {self.exact_conn_id!r} has no 'refresh_token' in its extra and no token chain is stored.",
+                        needs_reauthorisation=True,
+                    )
+                record = TokenRecord(seed_hash=current_seed, refresh_token=seed_token, refresh_obtained_at=now)
+            if self._usable(record, current_seed, margin, now):
+                return self._use(record)  # a peer refreshed while we waited for the lock
+            min_interval = self._option("token_min_interval", 570)
+            if record.access_obtained_at is not None:
+                too_early_by = record.access_obtained_at + min_interval - now
+                if too_early_by > 0:
+                    if record.access_token and (record.access_expires_at or 0) > now + 1:
+                        return self._use(record)  # still valid: use it rather than break the 570 s rule
+                    self._sleep(too_early_by)
+            new = self._refresh(record)
+            save(new)  # committed before the new tokens are used
+            return self._use(new)
+
+    def _usable(self, rec: TokenRecord, current_seed: str | None, margin: float, now: float) -> bool:
+        return bool(
+            rec.access_token
+            and (current_seed is None or rec.seed_hash == current_seed)
+            and (rec.access_expires_at or 0) - margin > now
+        )
+
+    def _use(self, record: TokenRecord) -> str:
+        _mask(record.access_token)
+        _mask(record.refresh_token)
+        self._access = record
+        self.refresh_token_expires_at = record.refresh_obtained_at + REFRESH_TOKEN_LIFETIME
+        return record.access_token  # type: ignore[return-value]
+
+    def _refresh(self, record: TokenRecord) -> TokenRecord:
+        url = f"{self.api_base}/api/oauth2/token"
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": record.refresh_token,
+            "client_id": self.connection.login,
+            "client_secret": self.connection.password,
+        }
+        resp = None
+        for attempt in (1, 2):
+            self.stats.token_calls += 1
+            try:
+                resp = self.get_conn().post(url, data=form, timeout=self._timeout())
+                break
+            except (requests.ConnectionError, requests.Timeout):
+                # The reply may be lost after Exact already rotated the token; one retry tells which.
+                if attempt == 2:
+                    raise ExactAuthError("The Exact Online token endpoint could not be reached twice in a row.") from None
+                self._sleep(self._option("backoff_seconds", 2))
+        assert resp is not None
+        if resp.status_code != 200:
+            try:
+                body = resp.json()
+            except ValueError:
+                body = {}
+            description = str(body.get("error_description") or body.get("error") or resp.reason)
+            reason = resp.headers.get("Reason")
+            if "Old refresh token used" in description:
+                raise ExactAuthError(
+                    "Exact refused the stored refresh token as already used ('Old refresh token used'): the token chain "
+                    "is broken, most likely because a token reply was lost in transit after Exact rotated the token.",
+                    needs_reauthorisation=True,
+                )
+            if "expired" in description.lower() and "refresh token" in description.lower():
+                raise ExactAuthError(f"The Exact refresh token has expired: {description}", needs_reauthorisation=True)
+            if resp.status_code == 400 and "invalid_grant" in str(body.get("error")):
+                raise ExactAuthError(f"Exact refused the refresh token: {description}", needs_reauthorisation=True)
+            raise ExactAuthError(
+                f"Exact's token endpoint answered {resp.status_code}: {description}" + (f" (Reason: {reason})" if reason else "")
+            )
+        body = resp.json()
+        now = self._clock()
+        _mask(body.get("access_token"))
+        _mask(body.get("refresh_token"))
+        return replace(
+            record,
+            refresh_token=body["refresh_token"],
+            refresh_obtained_at=now,
+            access_token=body["access_token"],
+            access_obtained_at=now,
+            access_expires_at=now + float(body.get("expires_in", 600)),
+            refreshes=record.refreshes + 1,
+        )
+
+    # ---- requests ---------------------------------------------------------------------------------------------
+    def _timeout(self):
+        t = self.extras.get("timeout")
+        return float(t) if t else (10, 120)
+
+    def _respect_budget(self) -> None:
+        """Wait for the minutely window, or stop for the day, *before* a call that would get a 429."""
+        now_ms = self._clock() * 1000
+        r = self.rate
+        if r.daily_remaining == 0 and r.daily_reset_ms and r.daily_reset_ms > now_ms:
+            raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(r.daily_reset_ms / 1000, dt.timezone.utc))
+        if r.minutely_remaining == 0 and r.minutely_reset_ms and r.minutely_reset_ms > now_ms:
+            wait = (r.minutely_reset_ms - now_ms) / 1000 + 0.05
+            log.info("Exact minutely budget spent; waiting %.1f s for the next window", wait)
+            self.stats.rate_limit_sleeps += 1
+            self.stats.seconds_waited_for_limits += wait
+            self._sleep(wait)
+            r.minutely_remaining = None
+
+    def _get_once(self, url: str, endpoint: str) -> dict:
+        self._respect_budget()
+        session = self.get_conn()
+        headers = {"Authorization": f"Bearer {self.get_access_token()}"}
+        self.stats.api_calls += 1
+        started = time.perf_counter()
+        try:
+            resp = session.get(url, headers=headers, timeout=self._timeout())
+        finally:
+            self.stats.http_seconds += time.perf_counter() - started
+        self.rate.update(resp.headers)
+        if resp.status_code == 200:
+            return resp.json()
+        if resp.status_code == 429:
+            if "X-RateLimit-Minutely-Reset" in resp.headers:
+                wait = max(self.rate.minutely_reset_ms / 1000 - self._clock(), 0) + 0.05 if self.rate.minutely_reset_ms else 60
+                self.stats.rate_limit_sleeps += 1
+                self.stats.seconds_waited_for_limits += wait
+                raise ExactTransientError(429, endpoint, wait_seconds=wait)
+            reset = self.rate.daily_reset_ms
+            raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(reset / 1000, dt.timezone.utc) if reset else None)
+        if resp.status_code >= 500:
+            raise ExactTransientError(resp.status_code, endpoint)
+        try:
+            message = resp.json()["error"]["message"]["value"]
+        except (ValueError, KeyError, TypeError):
+            message = resp.reason or "error"
+        if resp.status_code == 401:
+            message += f" ({resp.headers.get('WWW-Authenticate', '')})"
+            self._access = None
+        raise ExactApiError(resp.status_code, endpoint, message, resp.headers.get("Reason"))
+
+    def _wait(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, ExactTransientError) and exc.wait_seconds is not None:
+            return exc.wait_seconds
+        base = self._option("backoff_seconds", 2)
+        return min(base * 2 ** (retry_state.attempt_number - 1), 60)
+
+    def _get_json(self, url: str, endpoint: str) -> dict:
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            self.stats.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning("Exact call to %s failed (%s); retry %d", endpoint, type(exc).__name__ if exc else "?", state.attempt_number)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_is_retryable),
+            wait=self._wait,
+            stop=tenacity.stop_after_attempt(int(self._option("max_attempts", 6))),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(self._get_once, url, endpoint)
+
+    def _url(self, endpoint: str, params: dict[str, str] | None = None, *, division: bool = True) -> str:
+        prefix = f"/api/v1/{self.division}/" if division else "/api/v1/"
+        url = self.api_base + prefix + endpoint.lstrip("/")
+        if params:
+            url += "?" + urlencode(params, quote_via=quote, safe="$,'()")
+        return url
+
+    def _same_host(self, next_url: str) -> str:
+        """`__next` is absolute; keep its path and query but never send our token to another host."""
+        parts = urlsplit(next_url)
+        return self.api_base + parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def iter_pages(self, endpoint: str, params: dict[str, str]) -> Iterator[list[dict]]:
+        """Yield each page of results of a collection endpoint, following `__next` until the last page."""
+        url: str | None = self._url(endpoint, params)
+        while url:
+            payload = self._get_json(url, endpoint).get("d", {})
+            if isinstance(payload, dict) and "results" in payload:
+                rows = payload["results"]
+            elif isinstance(payload, dict):  # a single entity, or the undocumented {"0": {...}} variant
+                rows = [v for k, v in payload.items() if k.isdigit()] or [payload]
+            else:
+                rows = list(payload)
+            yield rows
+            nxt = payload.get("__next") if isinstance(payload, dict) else None
+            url = self._same_host(nxt) if nxt else None
+
+    # ---- the API as the import uses it ------------------------------------------------------------------------
+    def me(self) -> dict:
+        payload = self._get_json(self._url("current/Me", {"$select": "CurrentDivision,UserID,FullName"}, division=False), "current/Me")
+        d = payload.get("d", {})
+        return d["results"][0] if isinstance(d, dict) and d.get("results") else d
+
+    def sync(self, endpoint: str, select: list[str], since_timestamp: int) -> Iterator[list[dict]]:
+        """New and changed records of a sync endpoint (e.g. 'sync/CRM/Accounts') after `since_timestamp`."""
+        fields = list(dict.fromkeys([*select, "Timestamp"]))
+        params = {"$select": ",".join(fields), "$filter": f"Timestamp gt {int(since_timestamp)}L"}
+        return self.iter_pages(endpoint, params)
+
+    def deleted(self, entity_type: int, since_timestamp: int) -> Iterator[list[dict]]:
+        """Deletions of one entity type from `sync/Deleted` after `since_timestamp`."""
+        params = {
+            "$select": "ID,EntityKey,EntityType,DeletedDate,Timestamp",
+            "$filter": f"Timestamp gt {int(since_timestamp)}L and EntityType eq {int(entity_type)}",
+        }
+        return self.iter_pages("sync/Deleted", params)
+
+    def collection(self, endpoint: str, select: list[str], odata_filter: str | None = None) -> Iterator[list[dict]]:
+        """A regular or bulk endpoint. Regular/bulk endpoints that have a sync twin require a filter."""
+        params = {"$select": ",".join(select)}
+        if odata_filter:
+            params["$filter"] = odata_filter
+        return self.iter_pages(endpoint, params)
+
+    def test_connection(self) -> tuple[bool, str]:
+        try:
+            me = self.me()
+            return True, f"Connected as {me.get('FullName')}; configured division {self.division}"
+        except Exception as exc:  # the UI shows the text
+            return False, str(exc)
