@@ -1,0 +1,320 @@
+"""The loader: everything that knows the OutSmart Postgres database.
+
+One run of one category is one transaction (`CategoryLoad`): COPY every page into a TEMP staging table (CSV
+written by pyarrow: fast, '' kept distinct from NULL, CR/newlines quoted), then one merge: `INSERT … ON CONFLICT
+(merge key) DO UPDATE … WHERE (target) IS DISTINCT FROM (incoming)`, so only changed rows are rewritten; soft
+deletes; the watermark, written in the same transaction, so it advances only if the load commits.
+The import log is written on its own connection, so a failed run is still recorded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from include.outsmart_import.registry import CATEGORIES, Category, TableSpec
+from include.outsmart_import.transforms import Reject
+
+SCHEMA = "outsmart"
+
+BASE_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+CREATE TABLE IF NOT EXISTS {SCHEMA}.import_log (
+    id                     bigserial PRIMARY KEY,
+    category               text NOT NULL,
+    run_id                 text,
+    started_at             timestamptz NOT NULL DEFAULT now(),
+    ended_at               timestamptz,
+    status                 text NOT NULL,
+    full_refresh           boolean NOT NULL DEFAULT false,
+    dry_run                boolean NOT NULL DEFAULT false,
+    fetched                integer,
+    inserted               integer,
+    updated                integer,
+    unchanged              integer,
+    filtered_out           integer,
+    rejected               integer,
+    deleted                integer,
+    api_calls              integer,
+    watermark_before       bigint,
+    watermark_after        bigint,
+    deleted_watermark_before bigint,
+    deleted_watermark_after  bigint,
+    error                  text,
+    notes                  text
+);
+CREATE INDEX IF NOT EXISTS import_log_category_started ON {SCHEMA}.import_log (category, started_at DESC);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.import_state (
+    category   text NOT NULL,
+    stream     text NOT NULL,
+    watermark  bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (category, stream)
+);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.import_rejects (
+    id            bigserial PRIMARY KEY,
+    import_log_id bigint REFERENCES {SCHEMA}.import_log (id),
+    category      text NOT NULL,
+    record_key    text,
+    reason        text NOT NULL,
+    raw           jsonb NOT NULL,
+    rejected_at   timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_ddl(spec: TableSpec) -> str:
+    t = f"{SCHEMA}.{_q(spec.name)}"
+    cols = ",\n    ".join(f"{_q(c.name)} {c.sql_type}" for c in spec.columns)
+    ddl = [f"""CREATE TABLE IF NOT EXISTS {t} (
+    id bigserial PRIMARY KEY,
+    {cols},
+    deleted_at timestamptz,
+    imported_at timestamptz NOT NULL DEFAULT now()
+);"""]
+    # Columns added to the registry later arrive through ADD COLUMN IF NOT EXISTS: the migration is idempotent.
+    ddl += [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {_q(c.name)} {c.sql_type};" for c in spec.columns]
+    ddl.append(f"CREATE UNIQUE INDEX IF NOT EXISTS {spec.name}_{spec.merge_key}_key ON {t} ({_q(spec.merge_key)});")
+    if spec.identity != spec.merge_key:
+        ddl.append(f"CREATE UNIQUE INDEX IF NOT EXISTS {spec.name}_{spec.identity}_key ON {t} ({_q(spec.identity)});")
+    return "\n".join(ddl)
+
+
+def ensure_schema(conn, categories: list[Category] | None = None) -> None:
+    """Create or extend the target schema; safe to run from every DAG at once (advisory lock)."""
+    categories = categories if categories is not None else [c for c in CATEGORIES.values() if c.implemented]
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('outsmart schema migration'))")
+        cur.execute(BASE_DDL)
+        for cat in categories:
+            cur.execute(table_ddl(cat.table))
+    conn.commit()
+
+
+class ImportLog:
+    """Rows of outsmart.import_log, written in autocommit so that they survive a rolled-back load."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def start(self, category: str, run_id: str | None, *, full_refresh: bool, dry_run: bool) -> int:
+        with self.conn.cursor() as cur:
+            # A run that was killed (SIGKILL, OOM) never wrote its end; say so instead of leaving it 'running'.
+            cur.execute(
+                f"UPDATE {SCHEMA}.import_log SET status = 'abandoned', ended_at = now(), "
+                f"error = 'the run ended without recording a result (killed?)' "
+                f"WHERE category = %s AND status = 'running'",
+                (category,),
+            )
+            cur.execute(
+                f"INSERT INTO {SCHEMA}.import_log (category, run_id, status, full_refresh, dry_run) "
+                f"VALUES (%s, %s, 'running', %s, %s) RETURNING id",
+                (category, run_id, full_refresh, dry_run),
+            )
+            log_id = cur.fetchone()[0]
+        self.conn.commit()
+        return log_id
+
+    FIELDS = ("fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted", "api_calls",
+              "watermark_before", "watermark_after", "deleted_watermark_before", "deleted_watermark_after", "error", "notes")
+
+    def finish(self, log_id: int, status: str, **values) -> None:
+        cols = [f for f in self.FIELDS if f in values]
+        sets = ", ".join([f"{c} = %s" for c in cols] + ["status = %s", "ended_at = now()"])
+        with self.conn.cursor() as cur:
+            cur.execute(f"UPDATE {SCHEMA}.import_log SET {sets} WHERE id = %s", (*[values[c] for c in cols], status, log_id))
+        self.conn.commit()
+
+
+@dataclass
+class MergeCounts:
+    staged: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    filtered_out: int = 0
+    rejected: int = 0
+    deleted: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+
+class CategoryLoad:
+    """One category's load as one transaction. Use as a context manager; call `commit()` to keep it."""
+
+    def __init__(self, conn, category: Category, *, log_id: int | None = None):
+        self.conn = conn
+        self.category = category
+        self.spec = category.table
+        self.log_id = log_id
+        self.target = f"{SCHEMA}.{_q(self.spec.name)}"
+        self.cols = self.spec.column_names
+        self._committed = False
+        self.counts = MergeCounts()
+
+    def __enter__(self) -> "CategoryLoad":
+        cur = self.conn.cursor()
+        self.cur = cur
+        # One load per category at a time, whoever starts it (scheduler, a manual trigger, a test).
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"outsmart import {self.category.name}",))
+        col_defs = ", ".join(f"{_q(c.name)} {c.sql_type}" for c in self.spec.columns)
+        cur.execute(f"CREATE TEMP TABLE stg ({col_defs}, passes_filter boolean NOT NULL) ON COMMIT DROP")
+        cur.execute("CREATE TEMP TABLE stg_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP")
+        cur.execute("CREATE TEMP TABLE stg_seen (exact_id uuid NOT NULL) ON COMMIT DROP")
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._committed:
+            self.conn.rollback()  # a failed or dry run leaves the target exactly as it was
+
+    # ---- state ------------------------------------------------------------------------------------------------
+    def watermark(self, stream: str) -> int | None:
+        self.cur.execute(f"SELECT watermark FROM {SCHEMA}.import_state WHERE category = %s AND stream = %s",
+                         (self.category.name, stream))
+        row = self.cur.fetchone()
+        return row[0] if row else None
+
+    def set_watermark(self, stream: str, value: int) -> None:
+        self.cur.execute(
+            f"INSERT INTO {SCHEMA}.import_state (category, stream, watermark) VALUES (%s, %s, %s) "
+            f"ON CONFLICT (category, stream) DO UPDATE SET watermark = excluded.watermark, updated_at = now()",
+            (self.category.name, stream, int(value)),
+        )
+
+    # ---- staging ----------------------------------------------------------------------------------------------
+    def stage(self, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        cols = [*self.cols, "passes_filter"]
+        table = pa.Table.from_pandas(frame[cols], preserve_index=False)
+        buf = io.BytesIO()
+        # pyarrow quotes every string and writes NULL as an empty unquoted field: '' stays '', a lone CR is safe.
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        with self.cur.copy(f"COPY stg ({', '.join(_q(c) for c in cols)}) FROM STDIN (FORMAT csv)") as copy:
+            copy.write(buf.getvalue())
+        self.counts.staged += len(frame)
+
+    def stage_deleted(self, rows: list[tuple[str, int]]) -> None:
+        if rows:
+            with self.cur.copy("COPY stg_deleted (exact_id, exact_timestamp) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+
+    def reject(self, rejects: list[Reject]) -> None:
+        if not rejects:
+            return
+        self.counts.rejects.extend(rejects)
+        self.counts.rejected += len(rejects)
+        with self.cur.copy(
+            f"COPY {SCHEMA}.import_rejects (import_log_id, category, record_key, reason, raw) FROM STDIN"
+        ) as copy:
+            for r in rejects:
+                copy.write_row((self.log_id, self.category.name, r.key, r.reason, json.dumps(r.raw, default=str)))
+        seen = [r.raw.get("ID") for r in rejects if _is_guid(r.raw.get("ID"))]
+        if seen:
+            with self.cur.copy("COPY stg_seen (exact_id) FROM STDIN") as copy:
+                for s in seen:
+                    copy.write_row((s,))
+
+    # ---- merge ------------------------------------------------------------------------------------------------
+    def merge(self, *, reconcile: bool) -> MergeCounts:
+        """Apply the staged rows and deletions. `reconcile`: the staged rows are all of Exact, so rows that
+        came from Exact but were not staged are soft-deleted."""
+        cur, t, key, ident = self.cur, self.target, _q(self.spec.merge_key), _q(self.spec.identity)
+        cols = ", ".join(_q(c) for c in self.cols)
+        # A page can repeat an ID; keep the newest version (highest Timestamp).
+        cur.execute(f"CREATE TEMP TABLE stg_latest ON COMMIT DROP AS "
+                    f"SELECT DISTINCT ON ({ident}) * FROM stg ORDER BY {ident}, exact_timestamp DESC NULLS LAST")
+        # New rows must pass the filters; rows already in OutSmart are updated whatever the filter says.
+        cur.execute(f"CREATE TEMP TABLE cand ON COMMIT DROP AS SELECT s.* FROM stg_latest s "
+                    f"WHERE s.passes_filter OR EXISTS (SELECT 1 FROM {t} x WHERE x.{ident} = s.{ident})")
+        cur.execute("SELECT (SELECT count(*) FROM stg_latest) - (SELECT count(*) FROM cand)")
+        self.counts.filtered_out = cur.fetchone()[0]
+
+        merge_rejects: list[Reject] = []
+        recoded = 0
+        if self.spec.merge_key != self.spec.identity:
+            # The same code on two Exact records: keep the one OutSmart already has, set the others aside.
+            cur.execute(f"""
+                DELETE FROM cand c USING (SELECT {key} FROM cand GROUP BY {key} HAVING count(*) > 1) d
+                WHERE c.{key} = d.{key}
+                  AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{key} = c.{key} AND x.{ident} = c.{ident})
+                RETURNING c.{key}, c.{ident}""")
+            merge_rejects += [Reject(str(k), f"duplicate {self.spec.merge_key} {k!r}: more than one Exact record has it",
+                                     {"ID": str(i), "Code": k}) for k, i in cur.fetchall()]
+            # Recode: Exact changed the code of a record OutSmart has; the new code is taken by another row.
+            cur.execute(f"""
+                DELETE FROM cand c USING {t} x, {t} y
+                WHERE x.{ident} = c.{ident} AND x.{key} <> c.{key} AND y.{key} = c.{key} AND y.id <> x.id
+                RETURNING c.{key}, c.{ident}, x.{key}""")
+            merge_rejects += [Reject(str(k), f"code changed in Exact from {old!r} to {k!r}, but {k!r} is already used "
+                                             f"by another {self.spec.name} row", {"ID": str(i), "Code": k})
+                              for k, i, old in cur.fetchall()]
+            # Recode in place (same Exact ID, new code): update the row, do not insert a duplicate.
+            cur.execute(f"UPDATE {t} x SET {key} = c.{key}, imported_at = now() FROM cand c "
+                        f"WHERE x.{ident} = c.{ident} AND x.{key} <> c.{key} RETURNING x.{ident}")
+            recoded_ids = {r[0] for r in cur.fetchall()}
+            recoded = len(recoded_ids)
+        else:
+            recoded_ids = set()
+        if merge_rejects:
+            self.reject(merge_rejects)
+
+        compare = [c.name for c in self.spec.columns if c.compare]
+        changed = " OR ".join([
+            f"({', '.join('t.' + _q(c) for c in compare)}) IS DISTINCT FROM ({', '.join('excluded.' + _q(c) for c in compare)})",
+            "t.deleted_at IS NOT NULL",
+        ])
+        updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in self.cols if c != self.spec.merge_key)
+        cur.execute(f"""
+            INSERT INTO {t} AS t ({cols}, imported_at, deleted_at)
+            SELECT {cols}, now(), NULL FROM cand
+            ON CONFLICT ({key}) DO UPDATE SET {updates}, imported_at = excluded.imported_at, deleted_at = NULL
+            WHERE ({changed})
+              AND (t.exact_timestamp IS NULL OR excluded.exact_timestamp IS NULL
+                   OR excluded.exact_timestamp >= t.exact_timestamp)
+            RETURNING (xmax = 0) AS inserted, t.{ident}""")
+        rows = cur.fetchall()
+        inserted = sum(1 for ins, _ in rows if ins)
+        updated_ids = {i for ins, i in rows if not ins} | recoded_ids
+        cur.execute("SELECT count(*) FROM cand")
+        candidates = cur.fetchone()[0]
+        self.counts.inserted = inserted
+        self.counts.updated = len(updated_ids)
+        self.counts.unchanged = candidates - inserted - len(updated_ids)
+
+        # Deletions from sync/Deleted: soft delete, and only if our copy is not newer than the deletion.
+        cur.execute(f"""
+            UPDATE {t} t SET deleted_at = now()
+            FROM (SELECT exact_id, max(exact_timestamp) AS ts FROM stg_deleted GROUP BY exact_id) d
+            WHERE t.{ident} = d.exact_id AND t.deleted_at IS NULL
+              AND (t.exact_timestamp IS NULL OR d.ts IS NULL OR t.exact_timestamp <= d.ts)""")
+        deleted = cur.rowcount
+        if reconcile:
+            cur.execute(f"""
+                UPDATE {t} t SET deleted_at = now()
+                WHERE t.{ident} IS NOT NULL AND t.deleted_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM stg_latest s WHERE s.{ident} = t.{ident})
+                  AND NOT EXISTS (SELECT 1 FROM stg_seen s WHERE s.exact_id = t.{ident})""")
+            deleted += cur.rowcount
+        self.counts.deleted = deleted
+        del recoded
+        return self.counts
+
+    def commit(self) -> None:
+        self.conn.commit()
+        self._committed = True
+
+
+def _is_guid(value) -> bool:
+    import re
+
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", value) is not None

@@ -1,0 +1,143 @@
+"""The category registry: per import category, where the data comes from, how it is shaped and where it goes.
+
+Adding a category is one `Category(...)` entry here (plus its transform function and, for a new Exact
+endpoint, the sandbox's data): the DAG file generates one DAG per entry and the runner and loader read
+everything else from the entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    # Columns that only record where a row came from do not make it "changed" on their own.
+    compare: bool = True
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str  # without schema; the table lives in schema `outsmart`
+    columns: tuple[Column, ...]
+    merge_key: str = "code"
+    identity: str = "exact_id"  # Exact's stable ID: finds a row whose code was changed in Exact
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class Source:
+    endpoint: str  # e.g. 'sync/CRM/Accounts'
+    mode: Literal["sync", "full"]  # sync: Timestamp watermark + sync/Deleted; full: read all, soft-delete the rest
+    select: tuple[str, ...]
+    deleted_entity_type: int | None = None  # sync/Deleted EntityType
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    title: str
+    pro: bool
+    source: Source
+    table: TableSpec
+    # Name of the function in transforms.py; None: not implemented yet (the DAG exists and says so). A name, not
+    # the function, so that parsing the DAG file does not import pandas.
+    transform: str | None = None
+    doc: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def implemented(self) -> bool:
+        return self.transform is not None
+
+    def transform_fn(self) -> Callable:
+        from include.outsmart_import import transforms
+
+        return getattr(transforms, self.transform)
+
+    @property
+    def dag_id(self) -> str:
+        return f"exact_online_import_{self.name}"
+
+
+def _audit(*cols: Column) -> tuple[Column, ...]:
+    """Business columns plus the Exact identity columns every table has."""
+    return (*cols, Column("exact_id", "uuid"), Column("exact_timestamp", "bigint", compare=False))
+
+
+T, B, D, N = "text", "boolean", "date", "numeric(18,4)"
+
+CATEGORIES: dict[str, Category] = {c.name: c for c in [
+    Category(
+        name="relations",
+        title="Relations (Exact accounts)",
+        pro=False,
+        source=Source(
+            endpoint="sync/CRM/Accounts",
+            mode="sync",
+            select=("ID", "Code", "Name", "Status", "IsSupplier", "Blocked", "StartDate", "EndDate", "Email", "Phone",
+                    "AddressLine1", "Postcode", "City", "Country", "VATNumber", "ChamberOfCommerce", "Timestamp"),
+            deleted_entity_type=2,
+        ),
+        table=TableSpec("relations", _audit(
+            Column("code", T), Column("name", T), Column("relation_type", T), Column("is_supplier", B),
+            Column("is_blocked", B), Column("is_active", B), Column("email", T), Column("phone", T),
+            Column("address_line1", T), Column("postcode", T), Column("city", T), Column("country", T),
+            Column("vat_number", T), Column("coc_number", T), Column("start_date", D), Column("end_date", D),
+        )),
+        transform="relations",
+        doc="Exact customers (and, by setting, prospects, suspects, suppliers), filtered by relation type; "
+            "inactive (ended) and blocked accounts only when included.",
+    ),
+    # The categories below are registered (their DAGs exist) but are not imported yet: see issues #3 and #4.
+    Category("materials", "Materials (Exact items, not time)", False,
+             Source("sync/Logistics/Items", "sync", ("ID", "Code", "Description", "ItemGroupCode", "IsTime", "Timestamp"), 9),
+             TableSpec("materials", _audit(Column("code", T), Column("description", T)))),
+    Category("hour_types", "Hour types (Exact time items)", False,
+             Source("sync/Logistics/Items", "sync", ("ID", "Code", "Description", "ItemGroupCode", "IsTime", "Timestamp"), 9),
+             TableSpec("hour_types", _audit(Column("code", T), Column("name", T)))),
+    Category("categories", "Categories (Exact item groups)", False,
+             Source("logistics/ItemGroups", "full", ("ID", "Code", "Description", "IsDefault")),
+             TableSpec("categories", _audit(Column("code", T), Column("description", T)))),
+    Category("employees", "Employees", False,
+             Source("sync/Payroll/Employees", "sync", ("ID", "Code", "FirstName", "LastName", "Timestamp"), 42),
+             TableSpec("employees", _audit(Column("code", T), Column("full_name", T)))),
+    Category("payment_transactions", "Payment transactions (receivables)", False,
+             Source("sync/Cashflow/PaymentTerms", "sync", ("ID", "InvoiceNumber", "AmountDC", "Timestamp"), 10),
+             TableSpec("payment_transactions", _audit(Column("invoice_number", T)), merge_key="exact_id")),
+    Category("warehouses", "Warehouses", True,
+             Source("inventory/Warehouses", "full", ("ID", "Code", "Description", "Main")),
+             TableSpec("warehouses", _audit(Column("code", T), Column("description", T)))),
+    Category("price_agreements", "Price agreements", True,
+             Source("sync/Logistics/SalesItemPrices", "sync", ("ID", "Account", "ItemCode", "Price", "Timestamp"), 8),
+             TableSpec("price_agreements", _audit(Column("item_code", T)), merge_key="exact_id")),
+    Category("sales_orders", "Sales orders", True,
+             Source("sync/SalesOrder/SalesOrderHeaders", "sync", ("ID", "OrderID", "OrderNumber", "Timestamp"), 32),
+             TableSpec("sales_orders", _audit(Column("order_number", T)), merge_key="exact_id")),
+    Category("shop_orders", "Shop orders", True,
+             Source("sync/Manufacturing/ShopOrders", "sync", ("ID", "ShopOrderNumber", "Timestamp"), 36),
+             TableSpec("shop_orders", _audit(Column("shop_order_number", T)), merge_key="exact_id")),
+    Category("goods_deliveries", "Goods deliveries", True,
+             Source("sync/SalesOrder/GoodsDeliveries", "sync", ("EntryID", "DeliveryNumber", "Timestamp"), 16),
+             TableSpec("goods_deliveries", _audit(Column("delivery_number", T)), merge_key="exact_id")),
+    Category("quotations", "Quotations", True,
+             Source("sync/CRM/QuotationHeaders", "sync", ("ID", "QuotationID", "QuotationNumber", "Timestamp"), 34),
+             TableSpec("quotations", _audit(Column("quotation_number", T)), merge_key="exact_id")),
+    Category("project_planning", "Project planning", True,
+             Source("sync/Project/ProjectPlanning", "sync", ("ID", "EmployeeCode", "ProjectCode", "Timestamp"), 26),
+             TableSpec("project_planning", _audit(Column("project_code", T)), merge_key="exact_id")),
+    Category("assembly_orders", "Assembly orders", True,
+             Source("inventory/AssemblyOrders", "full", ("ID", "OrderNumber", "ItemCode")),
+             TableSpec("assembly_orders", _audit(Column("order_number", T)), merge_key="exact_id")),
+]}
+
+STANDARD = [c for c in CATEGORIES.values() if not c.pro]
+PRO = [c for c in CATEGORIES.values() if c.pro]

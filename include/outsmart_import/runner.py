@@ -1,0 +1,181 @@
+"""One import run of one category: extract page by page, transform, stage, merge, record. No Airflow here.
+
+The runner is given an Exact client (the hook, or anything with `sync`, `deleted`, `collection`, `stats`) and a
+way to connect to the target database, so that it is tested without Airflow and wired by the DAG file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from include.outsmart_import.loader import CategoryLoad, ImportLog, ensure_schema
+from include.outsmart_import.registry import CATEGORIES, Category
+from include.outsmart_import.settings import ImportSettings
+from include.outsmart_import.transforms import today_in_amsterdam
+
+log = logging.getLogger(__name__)
+
+
+class CategoryNotEnabled(Exception):
+    """The category is switched off in the settings: the run has nothing to do."""
+
+
+class LicenseRequired(Exception):
+    """A Pro category was asked for without a Pro licence in the settings."""
+
+
+class NotImplementedYet(Exception):
+    """The category is registered but its import is not built yet."""
+
+
+@dataclass
+class RunSummary:
+    category: str
+    status: str
+    log_id: int | None
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    filtered_out: int = 0
+    rejected: int = 0
+    deleted: int = 0
+    api_calls: int = 0
+    watermark_before: int | None = None
+    watermark_after: int | None = None
+    dry_run: bool = False
+    full_refresh: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_runnable(category: Category, settings: ImportSettings) -> None:
+    """Raise if this category must not run with these settings (checked before any API call)."""
+    if category.pro and settings.license != "pro":
+        raise LicenseRequired(
+            f"Category '{category.name}' needs Exact Online Pro: set \"license\": \"pro\" in the Variable "
+            f"'exact_online_import_settings' (current licence: '{settings.license}')."
+        )
+    if not settings.category(category.name).enabled:
+        raise CategoryNotEnabled(
+            f"Category '{category.name}' is disabled in the Variable 'exact_online_import_settings' "
+            f"(categories.{category.name}.enabled = false); nothing to import."
+        )
+    if not category.implemented:
+        raise NotImplementedYet(f"Category '{category.name}' is not implemented yet; nothing was imported.")
+
+
+def run_category(
+    category_name: str,
+    settings: ImportSettings,
+    exact,
+    connect: Callable[[], object],
+    *,
+    run_id: str | None = None,
+    full_refresh: bool = False,
+    dry_run: bool = False,
+    today: dt.date | None = None,
+) -> RunSummary:
+    category = CATEGORIES[category_name]
+    check_runnable(category, settings)
+    cat_settings = settings.category(category.name)
+    today = today or today_in_amsterdam()
+
+    log_conn = connect()
+    load_conn = connect()
+    try:
+        ensure_schema(load_conn)
+        import_log = ImportLog(log_conn)
+        log_id = import_log.start(category.name, run_id, full_refresh=full_refresh, dry_run=dry_run)
+        summary = RunSummary(category.name, "running", log_id, dry_run=dry_run, full_refresh=full_refresh)
+        calls_before = exact.stats.api_calls
+        try:
+            with CategoryLoad(load_conn, category, log_id=log_id) as load:
+                _extract_and_stage(category, cat_settings, exact, load, summary, full_refresh, today)
+                counts = load.merge(reconcile=full_refresh or category.source.mode == "full")
+                for name in ("inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"):
+                    setattr(summary, name, getattr(counts, name))
+                summary.api_calls = exact.stats.api_calls - calls_before
+                if dry_run:
+                    summary.status = "dry_run"  # leaving the block without commit rolls everything back
+                else:
+                    load.commit()
+                    summary.status = "success"
+        except Exception as exc:
+            summary.api_calls = exact.stats.api_calls - calls_before
+            summary.status = "stopped_daily_limit" if type(exc).__name__ == "ExactDailyLimitReached" else "failed"
+            import_log.finish(log_id, summary.status, error=f"{type(exc).__name__}: {exc}"[:4000], **_log_values(summary))
+            raise
+        notes = _token_note(exact)
+        import_log.finish(log_id, summary.status, notes=notes, **_log_values(summary))
+        if notes:
+            log.warning(notes)
+        return summary
+    finally:
+        log_conn.close()
+        load_conn.close()
+
+
+def _log_values(s: RunSummary) -> dict:
+    return {k: getattr(s, k) for k in ("fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected",
+                                        "deleted", "api_calls", "watermark_before", "watermark_after")} | {
+        "deleted_watermark_before": getattr(s, "_deleted_before", None),
+        "deleted_watermark_after": getattr(s, "_deleted_after", None),
+    }
+
+
+def _token_note(exact) -> str | None:
+    """Warn in the import log when the refresh token is close to Exact's 30-day limit."""
+    expires_at = getattr(exact, "refresh_token_expires_at", None)
+    if not expires_at:
+        return None
+    days = (expires_at - dt.datetime.now(dt.timezone.utc).timestamp()) / 86400
+    if days < 5:
+        return (f"The Exact refresh token expires in {days:.1f} days unless an import runs before then; "
+                f"if it expires, the app must be re-authorised.")
+    return None
+
+
+def _extract_and_stage(category, cat_settings, exact, load: CategoryLoad, summary: RunSummary, full_refresh, today):
+    src = category.source
+    transform = category.transform_fn()
+    if src.mode == "sync":
+        before = None if full_refresh else load.watermark("sync")
+        summary.watermark_before = before
+        high = before or 0
+        for page in exact.sync(src.endpoint, list(src.select), before or 1):
+            summary.fetched += len(page)
+            high = max([high, *(_int(r.get("Timestamp")) for r in page)])
+            result = transform(page, cat_settings, today)
+            load.stage(result.frame)
+            load.reject(result.rejects)
+        if src.deleted_entity_type is not None:
+            # Deletions are read with their own watermark, from the start on a full refresh.
+            del_before = None if full_refresh else load.watermark("deleted")
+            summary._deleted_before = del_before  # type: ignore[attr-defined]
+            del_high = del_before or 0
+            for page in exact.deleted(src.deleted_entity_type, del_before or 1):
+                rows = [(str(r["EntityKey"]).lower(), _int(r.get("Timestamp"))) for r in page if r.get("EntityKey")]
+                del_high = max([del_high, *(ts for _, ts in rows)])
+                load.stage_deleted(rows)
+            summary._deleted_after = del_high  # type: ignore[attr-defined]
+            load.set_watermark("deleted", del_high)
+        summary.watermark_after = high
+        load.set_watermark("sync", high)  # same transaction as the load: advances only if it commits
+    else:
+        for page in exact.collection(src.endpoint, list(src.select)):
+            summary.fetched += len(page)
+            result = transform(page, cat_settings, today)
+            load.stage(result.frame)
+            load.reject(result.rejects)
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

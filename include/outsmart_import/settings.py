@@ -1,0 +1,150 @@
+"""The `exact_online_import_settings` Variable: one JSON document that drives every import.
+
+Validated with pydantic; every mistake is reported with the path of the key that is wrong, e.g.
+`categories.relations.relation_types[1]: Input should be 'customer', 'prospect', 'suspect', 'none' or 'supplier'`.
+Unknown keys are errors too (a misspelt "include_blocked" must not be silently ignored).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+VARIABLE_NAME = "exact_online_import_settings"
+
+RelationType = Literal["customer", "prospect", "suspect", "none", "supplier"]
+SalesOrderStatus = Literal["open", "partial", "complete", "cancelled"]
+QuotationStatus = Literal[
+    "rejected", "closed", "recovery", "draft", "open", "processing", "printed", "accepted",
+    "awaiting_acceptance", "accepted_with_error",
+]
+
+
+class SettingsError(ValueError):
+    """The settings Variable is not valid; the message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CategorySettings(_Strict):
+    enabled: bool = False
+
+
+class RelationsSettings(CategorySettings):
+    relation_types: list[RelationType] = Field(default_factory=lambda: ["customer"])
+    include_inactive: bool = False
+    include_blocked: bool = False
+
+
+class ItemGroupSettings(CategorySettings):
+    # Item-group codes as shown in Exact; empty = every group.
+    item_groups: list[str] = Field(default_factory=list)
+
+    @field_validator("item_groups")
+    @classmethod
+    def _codes_not_blank(cls, v: list[str]) -> list[str]:
+        for i, code in enumerate(v):
+            if not code.strip():
+                raise ValueError(f"item group code at position {i} is empty")
+            if len(code) > 60:
+                raise ValueError(f"item group code at position {i} is longer than 60 characters")
+        return v
+
+
+class EmployeesSettings(CategorySettings):
+    include_inactive: bool = False
+
+
+class PaymentTransactionsSettings(CategorySettings):
+    only_open: bool = False
+
+
+class PriceAgreementsSettings(CategorySettings):
+    only_current: bool = False
+
+
+class SalesOrdersSettings(CategorySettings):
+    statuses: list[SalesOrderStatus] = Field(default_factory=lambda: ["open", "partial", "complete", "cancelled"])
+
+
+class QuotationsSettings(CategorySettings):
+    statuses: list[QuotationStatus] = Field(
+        default_factory=lambda: ["draft", "open", "processing", "printed", "accepted", "awaiting_acceptance"]
+    )
+
+
+class CategoriesSettings(_Strict):
+    relations: RelationsSettings = Field(default_factory=lambda: RelationsSettings(enabled=True))
+    materials: ItemGroupSettings = Field(default_factory=ItemGroupSettings)
+    hour_types: ItemGroupSettings = Field(default_factory=ItemGroupSettings)
+    categories: CategorySettings = Field(default_factory=CategorySettings)
+    employees: EmployeesSettings = Field(default_factory=EmployeesSettings)
+    payment_transactions: PaymentTransactionsSettings = Field(default_factory=PaymentTransactionsSettings)
+    warehouses: CategorySettings = Field(default_factory=CategorySettings)
+    price_agreements: PriceAgreementsSettings = Field(default_factory=PriceAgreementsSettings)
+    sales_orders: SalesOrdersSettings = Field(default_factory=SalesOrdersSettings)
+    shop_orders: CategorySettings = Field(default_factory=CategorySettings)
+    goods_deliveries: CategorySettings = Field(default_factory=CategorySettings)
+    quotations: QuotationsSettings = Field(default_factory=QuotationsSettings)
+    project_planning: CategorySettings = Field(default_factory=CategorySettings)
+    assembly_orders: CategorySettings = Field(default_factory=CategorySettings)
+
+
+class ImportSettings(_Strict):
+    license: Literal["standard", "pro"] = "standard"
+    # When the enabled imports run: a cron expression or preset (@hourly, @daily, ...); null = only by hand.
+    schedule: str | None = "@hourly"
+    categories: CategoriesSettings = Field(default_factory=CategoriesSettings)
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from croniter import croniter
+
+        if not croniter.is_valid(v):
+            raise ValueError(f"{v!r} is not a cron expression or preset such as '@hourly' or '*/30 * * * *'")
+        return v
+
+    def category(self, name: str) -> CategorySettings:
+        return getattr(self.categories, name)
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def parse_settings(raw: str | dict | None) -> ImportSettings:
+    """Validate the Variable's value. Raises SettingsError naming every offending key."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return ImportSettings()
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(
+                f"Variable {VARIABLE_NAME!r} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            ) from None
+    if not isinstance(raw, dict):
+        raise SettingsError(f"Variable {VARIABLE_NAME!r} must be a JSON object, not {type(raw).__name__}")
+    try:
+        return ImportSettings.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (not a setting of this import)"
+            problems.append(f"{_path(err['loc'])}: {msg}")
+        raise SettingsError(f"Variable {VARIABLE_NAME!r} is invalid: " + "; ".join(problems)) from None
