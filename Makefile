@@ -1,0 +1,36 @@
+# Two commands do all set-up on a bare machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
+
+.PHONY: install demo demo-pro test bench lock clean
+
+install: $(VENV)/.installed
+
+# uv installs the locked set in seconds; pip is the fallback where uv cannot be had.
+$(VENV)/.installed: requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.8 \
+	  && $(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock \
+	  || $(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	touch $@
+
+demo: install
+	$(BIN)/python -m include.demo $(DEMO_ARGS)
+
+demo-pro: install
+	$(BIN)/python -m include.demo --settings include/demo/settings_pro.json $(DEMO_ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Re-resolve the pinned direct dependencies (requirements.txt) into the full lock file.
+lock:
+	$(BIN)/uv pip compile --python $(BIN)/python requirements.txt -o requirements.lock
+
+clean:
+	rm -rf .demo .pytest_cache

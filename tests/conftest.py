@@ -1,0 +1,107 @@
+"""Shared fixtures: a private Airflow home, one embedded PostgreSQL per session (a fresh database per test that
+needs one), and Exact Online sandboxes on loopback ports.
+
+Airflow reads its configuration when first imported, so the environment is set in `pytest_configure`, before
+any test module imports airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="outsmart-tests-"))
+
+
+def pytest_configure(config):
+    from include import local_airflow
+
+    local_airflow.configure(_SESSION_DIR / "airflow")
+    os.environ["EXACT_IMPORT_RETRIES"] = "0"
+    os.environ.pop("AIRFLOW_CONN_OUTSMART_POSTGRES", None)
+    os.environ.pop("AIRFLOW_CONN_EXACT_ONLINE_DEFAULT", None)
+    os.environ.pop("AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS", None)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """An embedded PostgreSQL for the whole session; yields its Airflow connection JSON (as a dict)."""
+    from include.outsmart_import.target_db import start_embedded, stop_embedded
+
+    data_dir = _SESSION_DIR / "pgdata"
+    conn = start_embedded(data_dir)
+    yield conn
+    stop_embedded(data_dir)
+
+
+@pytest.fixture
+def target_db(pg_server, monkeypatch):
+    """A fresh, empty database on the session server, published as the `outsmart_postgres` connection."""
+    import psycopg
+
+    from include.outsmart_import.target_db import conninfo_from_airflow_json
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(conninfo_from_airflow_json(pg_server), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    conn = {**pg_server, "schema": name}
+    monkeypatch.setenv("AIRFLOW_CONN_OUTSMART_POSTGRES", json.dumps(conn))
+    yield TargetDb(conninfo_from_airflow_json(conn), conn)
+
+
+class TargetDb:
+    def __init__(self, conninfo: str, airflow_json: dict):
+        self.conninfo = conninfo
+        self.airflow_json = airflow_json
+
+    def connect(self):
+        import psycopg
+
+        return psycopg.connect(self.conninfo)
+
+    def query(self, sql: str, params=None) -> list[tuple]:
+        with self.connect() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params=None):
+        return self.query(sql, params)[0][0]
+
+
+@pytest.fixture
+def sandbox_factory(monkeypatch):
+    """Start sandboxes (stopped after the test); the last one started is the `exact_online_default` connection."""
+    from include.exact_sandbox import SandboxConfig, start_sandbox
+
+    servers = []
+
+    def start(extra: dict | None = None, **config):
+        server = start_sandbox(SandboxConfig(**config))
+        servers.append(server)
+        c = server.state.config
+        monkeypatch.setenv("AIRFLOW_CONN_EXACT_ONLINE_DEFAULT", json.dumps({
+            "conn_type": "http", "host": server.url, "login": c.client_id, "password": c.client_secret,
+            "extra": {"division": c.division, "refresh_token": c.initial_refresh_token, "backoff_seconds": 0.05,
+                      **(extra or {})},
+        }))
+        return server
+
+    yield start
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+
+
+@pytest.fixture
+def settings_var(monkeypatch):
+    """Set the `exact_online_import_settings` Variable (as Airflow's env-var backend does)."""
+
+    def set_settings(value):
+        monkeypatch.setenv("AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS", value if isinstance(value, str) else json.dumps(value))
+
+    return set_settings

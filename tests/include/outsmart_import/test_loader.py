@@ -1,0 +1,165 @@
+"""The merge loader against a real PostgreSQL (the embedded server): what lands in the table."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from include.outsmart_import.loader import CategoryLoad, ImportLog, ensure_schema
+from include.outsmart_import.registry import CATEGORIES
+from include.outsmart_import.transforms import Reject
+
+REL = CATEGORIES["relations"]
+
+
+def rows(*specs: dict) -> pd.DataFrame:
+    base = {c: None for c in REL.table.column_names}
+    out = []
+    for i, spec in enumerate(specs):
+        r = dict(base, code=f"C{i}", name=f"Naam {i}", relation_type="customer", is_supplier=False, is_blocked=False,
+                 is_active=True, exact_id=f"00000000-0000-4000-8000-{i:012d}", exact_timestamp=100 + i,
+                 passes_filter=True)
+        r.update(spec)
+        out.append(r)
+    df = pd.DataFrame(out)
+    for col in ("code", "name", "relation_type", "email", "phone", "address_line1", "postcode", "city", "country",
+                "vat_number", "coc_number", "exact_id"):
+        df[col] = df[col].astype("string")
+    for col in ("is_supplier", "is_blocked", "is_active", "passes_filter"):
+        df[col] = df[col].astype("boolean")
+    df["exact_timestamp"] = df["exact_timestamp"].astype("Int64")
+    return df
+
+
+@pytest.fixture
+def db(target_db):
+    with target_db.connect() as conn:
+        ensure_schema(conn)
+    return target_db
+
+
+def load(db, frame=None, *, deleted=(), reconcile=False, commit=True, rejects=()):
+    with db.connect() as conn:
+        with CategoryLoad(conn, REL) as ld:
+            if frame is not None:
+                ld.stage(frame)
+            ld.stage_deleted(list(deleted))
+            ld.reject(list(rejects))
+            counts = ld.merge(reconcile=reconcile)
+            if commit:
+                ld.commit()
+    return counts
+
+
+def table(db):
+    return {r[0]: r[1:] for r in db.query(
+        "SELECT code, name, email, is_blocked, deleted_at IS NOT NULL, exact_id::text, xmin::text::bigint "
+        "FROM outsmart.relations ORDER BY code")}
+
+
+def test_insert_update_unchanged(db):
+    c = load(db, rows({}, {}, {}))
+    assert (c.inserted, c.updated, c.unchanged) == (3, 0, 0)
+    before = table(db)
+    c = load(db, rows({"name": "Nieuw"}, {}, {"exact_timestamp": 200}))
+    assert (c.inserted, c.updated, c.unchanged) == (0, 1, 2)
+    after = table(db)
+    assert after["C0"][0] == "Nieuw"
+    # Unchanged rows are not rewritten: same row version (xmin); only a Timestamp change is not a change.
+    assert after["C1"][-1] == before["C1"][-1]
+    assert after["C2"][-1] == before["C2"][-1]
+
+
+def test_empty_string_null_and_control_safe_text_round_trip(db):
+    load(db, rows({"email": "", "name": 'Line\r\nbreak, "quoted"; \\ back', "phone": None}))
+    got = db.query("SELECT email, name, phone FROM outsmart.relations")[0]
+    assert got == ("", 'Line\r\nbreak, "quoted"; \\ back', None)
+
+
+def test_filtered_rows_only_update_existing(db):
+    load(db, rows({}))
+    c = load(db, rows({"is_blocked": True, "passes_filter": False}, {"passes_filter": False}))
+    assert (c.inserted, c.updated, c.filtered_out) == (0, 1, 1)
+    t = table(db)
+    assert set(t) == {"C0"}
+    assert t["C0"][2] is True  # flag updated, row kept
+
+
+def test_soft_delete_respects_timestamps(db):
+    load(db, rows({}, {"exact_timestamp": 500}))
+    ids = [r[0] for r in db.query("SELECT exact_id::text FROM outsmart.relations ORDER BY code")]
+    c = load(db, deleted=[(ids[0], 300), (ids[1], 400)])  # C1 was changed after the deletion record: keep
+    assert c.deleted == 1
+    t = table(db)
+    assert t["C0"][3] is True and t["C1"][3] is False
+    c = load(db, rows({"name": "terug"}))  # a soft-deleted row that comes back is revived
+    assert table(db)["C0"][3] is False
+
+
+def test_reconcile_soft_deletes_rows_exact_no_longer_has(db):
+    load(db, rows({}, {}, {}))
+    frame = rows({}, {})
+    c = load(db, frame, reconcile=True, rejects=[Reject("C2", "broken", {"ID": "00000000-0000-4000-8000-000000000002"})])
+    assert c.deleted == 0  # C2 was seen (rejected, not gone)
+    c = load(db, rows({}), reconcile=True)
+    assert c.deleted == 2
+
+
+def test_duplicate_id_in_pages_keeps_highest_timestamp(db):
+    frame = pd.concat([rows({"name": "nieuw", "exact_timestamp": 900}), rows({"name": "oud", "exact_timestamp": 800})])
+    c = load(db, frame)
+    assert c.inserted == 1
+    assert table(db)["C0"][0] == "nieuw"
+
+
+def test_recode_updates_in_place_or_rejects_when_taken(db):
+    load(db, rows({}, {}))
+    c = load(db, rows({"code": "NIEUW", "exact_timestamp": 700}))
+    assert (c.inserted, c.updated, c.rejected) == (0, 1, 0)
+    t = table(db)
+    assert set(t) == {"NIEUW", "C1"} and t["NIEUW"][4] == "00000000-0000-4000-8000-000000000000"
+    c = load(db, rows({"code": "C1", "exact_timestamp": 800}))  # C1 belongs to another Exact record
+    assert c.rejected == 1 and "already used" in c.rejects[0].reason
+    assert set(table(db)) == {"NIEUW", "C1"}
+
+
+def test_duplicate_codes_in_exact_are_rejected(db):
+    c = load(db, rows({"code": "X"}, {"code": "X"}, {}))
+    assert c.inserted == 1 and c.rejected == 2
+    assert db.scalar("SELECT count(*) FROM outsmart.import_rejects WHERE reason LIKE 'duplicate code%'") == 2
+
+
+def test_rollback_leaves_target_and_watermark_untouched(db):
+    load(db, rows({}))
+    before = table(db)
+    with db.connect() as conn, pytest.raises(RuntimeError):
+        with CategoryLoad(conn, REL) as ld:
+            ld.stage(rows({"name": "half"}, {}))
+            ld.set_watermark("sync", 999)
+            ld.merge(reconcile=False)
+            raise RuntimeError("killed mid-load")
+    assert table(db) == before
+    assert db.query("SELECT * FROM outsmart.import_state") == []
+
+
+def test_import_log_marks_abandoned_runs(db):
+    with db.connect() as conn:
+        log = ImportLog(conn)
+        first = log.start("relations", "r1", full_refresh=False, dry_run=False)
+        second = log.start("relations", "r2", full_refresh=False, dry_run=False)
+        log.finish(second, "success", fetched=3)
+    got = dict(db.query("SELECT id, status FROM outsmart.import_log"))
+    assert got == {first: "abandoned", second: "success"}
+
+
+def test_schema_migration_is_idempotent(db):
+    with db.connect() as conn:
+        ensure_schema(conn)
+        ensure_schema(conn)
+    cols = {r[0] for r in db.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema='outsmart' AND table_name='relations'")}
+    assert {"code", "name", "relation_type", "is_blocked", "is_active", "email", "phone", "address_line1", "postcode",
+            "city", "country", "vat_number", "coc_number", "exact_id", "exact_timestamp", "deleted_at",
+            "imported_at"} <= cols
