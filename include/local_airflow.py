@@ -26,6 +26,11 @@ def configure(home: Path) -> None:
     os.environ.update(env)
     import sys
 
+    # Child processes (workers in tests, the sandbox) import the project the same way.
+    paths = [str(ROOT), str(ROOT / "plugins")]
+    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + [p for p in current if p not in paths])
+
     for p in (str(ROOT), str(ROOT / "plugins")):
         if p not in sys.path:
             sys.path.insert(0, p)

@@ -1,0 +1,215 @@
+"""ExactOnlineHook against the sandbox: tokens, paging, limits, retries, secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from exact_online.exceptions import ExactApiError, ExactAuthError, ExactDailyLimitReached
+from exact_online.hooks.exact_online import ExactOnlineHook
+from exact_online.token_store import MemoryTokenStore, PostgresTokenStore, TokenRecord
+
+WORKER = Path(__file__).resolve().parents[3] / "helpers" / "token_worker.py"
+SELECT = ["ID", "Code", "Name"]
+
+
+def stats(server) -> dict:
+    return requests.get(server.url + "/_sandbox/stats", timeout=5).json()
+
+
+def chain(server) -> dict:
+    return requests.get(server.url + "/_sandbox/token-chain", timeout=5).json()
+
+
+def fetch_all(hook, endpoint="sync/CRM/Accounts") -> list[dict]:
+    if endpoint.startswith("sync/"):
+        pages = hook.sync(endpoint, SELECT, 1)
+    else:
+        pages = hook.collection(endpoint, SELECT, "Blocked eq false or Blocked eq true".replace(" or Blocked eq true", ""))
+    return [r for page in pages for r in page]
+
+
+def test_session_has_no_basic_auth_and_no_config_extras_as_headers(sandbox_factory):
+    sandbox_factory(size=5, extra={"token_min_interval": 570})
+    hook = ExactOnlineHook(token_store=MemoryTokenStore())
+    session = hook.get_conn()
+    assert session.auth is None
+    for key in ExactOnlineHook.CONFIG_EXTRAS:
+        assert key not in session.headers
+    assert session.headers["Accept"] == "application/json"
+
+
+def test_paging_follows_next_and_counts_calls(sandbox_factory):
+    server = sandbox_factory(size=2345)
+    hook = ExactOnlineHook(token_store=MemoryTokenStore())
+    rows = fetch_all(hook)
+    assert len(rows) == 2345 and len({r["ID"] for r in rows}) == 2345
+    assert hook.stats.api_calls == 3  # 1,000 per sync page
+    assert stats(server)["calls"]["sync/CRM/Accounts"] == 3
+    regular = [r for p in hook.collection("crm/Accounts", SELECT, "Blocked eq false") for r in p]
+    assert 0 < len(regular) < 2345 and stats(server)["calls"]["crm/Accounts"] == -(-len(regular) // 60)
+
+
+def test_token_rotation_is_persisted_before_use(sandbox_factory, target_db):
+    server = sandbox_factory(size=5)
+    store = PostgresTokenStore.from_conninfo(target_db.conninfo)
+    hook = ExactOnlineHook(token_store=store)
+    hook.me()
+    key = hook.chain_key
+    stored = store.peek(key)
+    assert stored.refresh_token == chain(server)["refresh_token"] != "sandbox-refresh-token-0"
+    assert stored.refreshes == 1
+    # A second hook (a later task) reuses the stored access token: no second token call.
+    other = ExactOnlineHook(token_store=store)
+    other.me()
+    assert other.stats.token_calls == 0
+    assert stats(server)["token_calls"] == {"ok": 1}
+
+
+def test_two_processes_refreshing_at_once_lose_no_token(sandbox_factory, target_db):
+    server = sandbox_factory(size=5, access_token_lifetime=1.5, min_token_interval=1.0,
+                             extra={"token_refresh_margin": 0.3, "token_min_interval": 1.0})
+    start_at = time.time() + 8  # both processes import airflow first, then start together
+    procs = [subprocess.Popen([sys.executable, str(WORKER), target_db.conninfo, str(start_at), "12", "0.3"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    token_calls = stats(server)["token_calls"]
+    print(f"\n2 processes, {sum(r['calls'] for r in results)} API calls, token endpoint: {token_calls}")
+    assert all(r["errors"] == [] for r in results), results
+    assert token_calls.get("old_refresh_token", 0) == 0
+    assert token_calls.get("too_early", 0) == 0  # the 570 s rule (scaled to 1 s) was never broken
+    assert token_calls["ok"] >= 3  # the chain rotated several times during the run
+    stored = PostgresTokenStore.from_conninfo(target_db.conninfo).peek(f"sandbox-client/{server.state.config.division}")
+    assert stored.refresh_token == chain(server)["refresh_token"]  # the chain is still alive
+
+
+def test_never_refreshes_within_the_minimum_interval(sandbox_factory):
+    server = sandbox_factory(size=5, access_token_lifetime=0.5, min_token_interval=1.0,
+                             extra={"token_refresh_margin": 0.1, "token_min_interval": 1.0})
+    hook = ExactOnlineHook(token_store=MemoryTokenStore())
+    end = time.time() + 3.5
+    while time.time() < end:
+        hook.me()
+    token_calls = stats(server)["token_calls"]
+    assert token_calls.get("too_early", 0) == 0
+    assert 2 <= token_calls["ok"] <= 5  # at most one refresh per second in 3.5 s
+
+
+def test_429_waits_for_the_minutely_reset(sandbox_factory):
+    server = sandbox_factory(size=600, minutely_limit=5, minute_seconds=2.0)
+    store = MemoryTokenStore()  # one token chain, shared as in production
+    hook = ExactOnlineHook(token_store=store)
+    token = hook.get_access_token()
+    # Another client spends this window's budget, so the hook's first call meets a 429 it could not foresee.
+    url = hook._url("crm/Accounts", {"$select": "ID", "$filter": "Blocked eq false"})
+    while requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code != 429:
+        pass
+    requests.post(server.url + "/_sandbox/reset-stats", timeout=5)
+    rows = [r for p in hook.collection("crm/Accounts", SELECT, "Blocked eq false") for r in p]
+    assert len(rows) > 60 * 5  # more pages than one window allows
+    s = stats(server)
+    assert s["statuses"]["429"] >= 1
+    api = [r for r in s["requests"] if r[1].startswith("/api/v1/3000001/")]
+    assert api[0][2] == 429  # its first call was refused ...
+    assert hook.stats.rate_limit_sleeps >= 2  # ... it waited for the reset, and later paced itself by the headers
+    assert s["client_errors"] == {}
+
+
+def test_5xx_and_dropped_connections_are_retried(sandbox_factory):
+    server = sandbox_factory(size=3000)
+    requests.post(server.url + "/_sandbox/faults", json={"error_rate": 0.15, "drop_rate": 0.1, "seed": 3}, timeout=5)
+    hook = ExactOnlineHook(token_store=MemoryTokenStore())
+    rows = fetch_all(hook)
+    assert len(rows) == 3000
+    regular = [r for p in hook.collection("crm/Accounts", SELECT, "Blocked eq false") for r in p]  # ~46 pages
+    assert len(regular) == sum(1 for a in server.state.division.accounts.values() if not a["Blocked"])
+    injected = stats(server)["faults_injected"]
+    assert injected["error"] >= 1 and injected["drop"] >= 1
+    assert hook.stats.retries == injected["error"] + injected["drop"]
+    print(f"\nfaults injected {injected}, retries {hook.stats.retries}")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "params", "status"),
+    [
+        ("sync/CRM/Accounts", {"$select": "ID,NoSuchField", "$filter": "Timestamp gt 1L"}, 400),
+        ("crm/Accounts", {"$select": "ID"}, 400),  # mandatory filtering
+        ("crm/NoSuchThing", {"$select": "ID"}, 404),
+    ],
+)
+def test_client_errors_are_not_retried(sandbox_factory, endpoint, params, status):
+    server = sandbox_factory(size=5)
+    hook = ExactOnlineHook(token_store=MemoryTokenStore())
+    with pytest.raises(ExactApiError) as err:
+        list(hook.iter_pages(endpoint, params))
+    assert err.value.status == status
+    assert stats(server)["calls"][endpoint] == 1
+
+
+def test_401_and_403_are_not_retried(sandbox_factory):
+    server = sandbox_factory(size=5)
+    store = MemoryTokenStore()
+    hook = ExactOnlineHook(token_store=store)
+    with store.locked(hook.chain_key) as (_, save):
+        from exact_online.token_store import seed_hash
+
+        save(TokenRecord(seed_hash("sandbox-refresh-token-0"), "sandbox-refresh-token-0", time.time(),
+                         access_token="forged", access_obtained_at=time.time(), access_expires_at=time.time() + 600))
+    with pytest.raises(ExactApiError) as err:
+        fetch_all(hook)
+    assert err.value.status == 401
+    assert stats(server)["calls"]["sync/CRM/Accounts"] == 1
+
+    # The connection names a division the user has no access to.
+    server = sandbox_factory(size=5, division=999, extra={"division": 3_000_001})
+    hook = ExactOnlineHook(token_store=MemoryTokenStore())
+    with pytest.raises(ExactApiError) as err:
+        fetch_all(hook)
+    assert err.value.status == 403 and err.value.reason == "NoDivisionAccess"
+    assert stats(server)["calls"]["sync/CRM/Accounts"] == 1
+
+
+def test_daily_budget_stops_cleanly(sandbox_factory):
+    server = sandbox_factory(size=5000, daily_limit=2)
+    hook = ExactOnlineHook(token_store=MemoryTokenStore())
+    with pytest.raises(ExactDailyLimitReached) as err:
+        fetch_all(hook)
+    assert "resets at" in str(err.value)
+    assert stats(server)["calls"]["sync/CRM/Accounts"] == 2  # it stopped before a call that would be refused
+
+
+def test_reused_refresh_token_asks_for_reauthorisation(sandbox_factory):
+    server = sandbox_factory(size=5)
+    requests.post(server.url + "/_sandbox/faults", json={"lose_next_token_reply": True}, timeout=5)
+    hook = ExactOnlineHook(token_store=MemoryTokenStore())
+    with pytest.raises(ExactAuthError) as err:
+        hook.me()
+    assert err.value.needs_reauthorisation
+    assert "Re-authorise" in str(err.value)
+    assert stats(server)["token_calls"] == {"ok": 1, "old_refresh_token": 1}  # one retry, no loop
+
+
+def test_no_secret_in_logs_or_errors(sandbox_factory, caplog):
+    server = sandbox_factory(size=1500)
+    caplog.set_level(logging.DEBUG)
+    hook = ExactOnlineHook(token_store=MemoryTokenStore())
+    rows = fetch_all(hook)
+    with pytest.raises(ExactApiError) as err:
+        list(hook.iter_pages("sync/CRM/Accounts", {"$select": "Nope", "$filter": "Timestamp gt 1L"}))
+    secrets = [server.state.config.client_secret, hook._access.access_token, hook._access.refresh_token,
+               "sandbox-refresh-token-0"]
+    text = caplog.text + str(err.value) + repr(hook._access) + json.dumps(rows)
+    assert len(rows) == 1500
+    for secret in secrets:
+        assert secret not in text
