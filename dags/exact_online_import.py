@@ -91,11 +91,13 @@ def build_dag(category: Category):
             except (SettingsError, LicenseRequired) as exc:
                 raise AirflowFailException(str(exc)) from None
             except (CategoryNotEnabled, NotImplementedYet) as exc:
+                print(f"Skipping: {exc}")  # the line the office sees in the task log
                 raise AirflowSkipException(str(exc)) from None
             dag_run = context["dag_run"]
             if str(getattr(dag_run, "run_type", "")).lower().endswith("scheduled"):
                 due, why = _is_due(category.name, settings.schedule)
                 if not due:
+                    print(f"Skipping: {why}")
                     raise AirflowSkipException(why)
             return {"category": category.name, "license": settings.license}
 
@@ -136,7 +138,9 @@ def build_dag(category: Category):
                 )
             except ExactDailyLimitReached as exc:
                 # Clean stop: nothing was loaded, the watermark did not move; the next run resumes from it.
-                raise AirflowSkipException(f"{exc} Nothing was changed; the next run resumes from the last watermark.") from None
+                message = f"{exc} Nothing was changed; the next run resumes from the last watermark."
+                print(f"Stopping: {message}")
+                raise AirflowSkipException(message) from None
             except ExactAuthError as exc:
                 raise AirflowFailException(str(exc)) from None
             except ExactApiError as exc:

@@ -1,0 +1,186 @@
+"""The relations DAG end to end: real Airflow (dag.test), the Exact sandbox over HTTP, real PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+TODAY = dt.datetime.now(dt.timezone.utc).astimezone(dt.timezone(dt.timedelta(hours=1))).date()
+
+
+def expected_codes(server, relation_types=("customer",), include_inactive=False, include_blocked=False) -> set[str]:
+    """What should be imported, computed straight from the sandbox's records (independently of the transform)."""
+    status_of = {"customer": "C", "prospect": "P", "suspect": "S", "none": "A"}
+    wanted = {status_of[t] for t in relation_types if t in status_of}
+    out = set()
+    for a in server.state.division.accounts.values():
+        type_ok = a["Status"] in wanted or ("supplier" in relation_types and a["IsSupplier"])
+        active = (a["EndDate"] is None or a["EndDate"] >= TODAY) and (a["StartDate"] is None or a["StartDate"] <= TODAY)
+        if type_ok and (include_inactive or active) and (include_blocked or not a["Blocked"]):
+            out.add(a["Code"].strip())
+    return out
+
+
+def run(dags, name="relations", **conf):
+    dr = dags[f"exact_online_import_{name}"].test(run_conf=conf or None)
+    return dr, {ti.task_id: ti.state for ti in dr.get_task_instances()}
+
+
+def sandbox_stats(server) -> dict:
+    return requests.get(server.url + "/_sandbox/stats", timeout=5).json()
+
+
+def log_rows(db):
+    cols = ["status", "fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted", "api_calls",
+            "watermark_before", "watermark_after", "error"]
+    return [dict(zip(cols, r)) for r in db.query(f"SELECT {', '.join(cols)} FROM outsmart.import_log ORDER BY id")]
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"relation_types": ["customer", "prospect"]},
+        {"relation_types": ["suspect", "none"]},
+        {"relation_types": ["supplier"]},
+        {"include_inactive": True},
+        {"include_blocked": True},
+        {"relation_types": ["customer", "prospect", "suspect", "none", "supplier"], "include_inactive": True,
+         "include_blocked": True},
+    ],
+    ids=["default", "customer+prospect", "suspect+none", "supplier", "inactive", "blocked", "everything"],
+)
+def test_first_run_loads_exactly_the_accounts_that_pass(dags, sandbox_factory, target_db, settings_var, filters):
+    server = sandbox_factory(size=1500, seed=11)
+    settings_var({"categories": {"relations": {"enabled": True, **filters}}})
+    dr, states = run(dags)
+    assert dr.state == "success", states
+    codes = {r[0] for r in target_db.query("SELECT code FROM outsmart.relations")}
+    expected = expected_codes(server, **filters)
+    assert codes == expected and len(expected) > 0
+    log = log_rows(target_db)[-1]
+    assert log["status"] == "success" and log["fetched"] == 1500 and log["inserted"] == len(expected)
+    assert log["filtered_out"] == 1500 - len(expected) and log["rejected"] == 0
+
+
+def test_columns_hold_trimmed_exact_values(dags, sandbox_factory, target_db, settings_var):
+    server = sandbox_factory(size=300, seed=5)
+    settings_var({"categories": {"relations": {"enabled": True, "include_inactive": True, "include_blocked": True,
+                                               "relation_types": ["customer", "prospect", "suspect", "none"]}}})
+    assert run(dags)[0].state == "success"
+    got = {r[0]: r for r in target_db.query(
+        "SELECT exact_id::text, code, name, relation_type, is_blocked, is_active, email, phone, address_line1, postcode, "
+        "city, country, vat_number, coc_number, exact_timestamp, deleted_at FROM outsmart.relations")}
+    assert len(got) == 300
+    for a in server.state.division.accounts.values():
+        r = got[a["ID"]]
+        active = (a["EndDate"] is None or a["EndDate"] >= TODAY) and a["StartDate"] <= TODAY
+        assert r[1:] == (a["Code"].strip(), a["Name"], {"C": "customer", "P": "prospect", "S": "suspect", "A": "none"}[a["Status"]],
+                         a["Blocked"], active, a["Email"], a["Phone"], a["AddressLine1"], a["Postcode"], a["City"],
+                         a["Country"].strip(), a["VATNumber"], a["ChamberOfCommerce"], a["Timestamp"], None)
+
+
+def test_incremental_run_updates_inserts_soft_deletes_and_leaves_the_rest(dags, sandbox_factory, target_db, settings_var):
+    server = sandbox_factory(size=2500, seed=21)
+    settings_var({"categories": {"relations": {"enabled": True}}})
+    assert run(dags)[0].state == "success"
+    first = {r[0]: r[1] for r in target_db.query("SELECT code, xmin::text FROM outsmart.relations")}
+    loaded = [a for a in server.state.division.accounts.values() if a["Code"].strip() in first]
+    to_rename, to_block, to_delete = loaded[:5], loaded[5:7], loaded[7:10]
+    mutate = lambda body: requests.post(server.url + "/_sandbox/mutate", json=body, timeout=5).raise_for_status()
+    mutate({"entity": "accounts", "op": "update", "records": [{"ID": a["ID"], "Name": a["Name"] + " (nieuw)"} for a in to_rename]})
+    mutate({"entity": "accounts", "op": "update", "records": [{"ID": a["ID"], "Blocked": True} for a in to_block]})
+    mutate({"entity": "accounts", "op": "add", "records": [{"Status": "C", "Blocked": False, "EndDate": None}] * 4})
+    mutate({"entity": "accounts", "op": "delete", "ids": [a["ID"] for a in to_delete]})
+    requests.post(server.url + "/_sandbox/reset-stats", timeout=5)
+
+    dr, states = run(dags)
+    assert dr.state == "success", states
+    log = log_rows(target_db)[-1]
+    assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (11, 4, 7, 3)
+    assert log["watermark_before"] < log["watermark_after"]
+    # The Sync API: one page of changes and one of deletions, not a re-read of 2,500 accounts.
+    calls = sandbox_stats(server)["calls"]
+    assert calls == {"sync/CRM/Accounts": 1, "sync/Deleted": 1}
+    after = {r[0]: r for r in target_db.query(
+        "SELECT code, xmin::text, name, is_blocked, deleted_at IS NOT NULL FROM outsmart.relations")}
+    for a in to_rename:
+        assert after[a["Code"].strip()][2].endswith(" (nieuw)")
+    for a in to_block:
+        assert after[a["Code"].strip()][3] is True  # no longer passes the filter: kept, flag updated
+    for a in to_delete:
+        assert after[a["Code"].strip()][4] is True  # soft delete
+    touched = {a["Code"].strip() for a in to_rename + to_block + to_delete}
+    untouched = set(first) - touched
+    assert all(after[c][1] == first[c] for c in untouched)  # same row version: not rewritten
+    assert len(after) == len(first) + 4
+    assert after.keys() - first.keys() == expected_codes(server) - first.keys()
+
+    snapshot = target_db.query("SELECT code, xmin::text, name, deleted_at FROM outsmart.relations ORDER BY code")
+    dr, states = run(dags)
+    assert dr.state == "success"
+    log = log_rows(target_db)[-1]
+    assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (0, 0, 0, 0)
+    assert target_db.query("SELECT code, xmin::text, name, deleted_at FROM outsmart.relations ORDER BY code") == snapshot
+
+
+def test_full_refresh_param_rereads_everything(dags, sandbox_factory, target_db, settings_var):
+    server = sandbox_factory(size=1200, seed=3)
+    settings_var({"categories": {"relations": {"enabled": True}}})
+    assert run(dags)[0].state == "success"
+    requests.post(server.url + "/_sandbox/reset-stats", timeout=5)
+    dr, _ = run(dags, full_refresh=True)
+    assert dr.state == "success"
+    log = log_rows(target_db)[-1]
+    assert log["fetched"] == 1200 and log["inserted"] == 0 and log["updated"] == 0
+    assert sandbox_stats(server)["calls"]["sync/CRM/Accounts"] == 2
+
+
+def test_dry_run_changes_nothing(dags, sandbox_factory, target_db, settings_var):
+    sandbox_factory(size=400)
+    settings_var({"categories": {"relations": {"enabled": True}}})
+    dr, _ = run(dags, dry_run=True)
+    assert dr.state == "success"
+    assert target_db.scalar("SELECT count(*) FROM outsmart.relations") == 0
+    assert target_db.query("SELECT * FROM outsmart.import_state") == []
+    log = log_rows(target_db)[-1]
+    assert log["status"] == "dry_run" and log["inserted"] > 0
+
+
+def test_bad_settings_fail_naming_the_key(dags, sandbox_factory, target_db, settings_var, capfd):
+    server = sandbox_factory(size=10)
+    settings_var({"categories": {"relations": {"enabled": True, "relation_types": ["klant"]}}})
+    dr, states = run(dags)
+    assert dr.state == "failed" and states["check_settings"] == "failed"
+    out = capfd.readouterr()
+    assert "categories.relations.relation_types[0]" in out.out + out.err
+    assert sandbox_stats(server)["calls"] == {}
+
+
+def test_disabled_category_skips_without_calling_exact(dags, sandbox_factory, target_db, settings_var, capfd):
+    server = sandbox_factory(size=10)
+    settings_var({"categories": {"relations": {"enabled": False}}})
+    dr, states = run(dags)
+    assert states["check_settings"] == "skipped" and states["import_relations"] == "skipped"
+    assert "is disabled" in "".join(capfd.readouterr())
+    assert sandbox_stats(server)["calls"] == {} and sandbox_stats(server)["token_calls"] == {}
+
+
+def test_pro_category_without_pro_licence_fails_clearly(dags, sandbox_factory, target_db, settings_var, capfd):
+    server = sandbox_factory(size=10)
+    settings_var({"license": "standard", "categories": {"sales_orders": {"enabled": True}}})
+    dr, states = run(dags, name="sales_orders")
+    assert dr.state == "failed" and states["check_settings"] == "failed"
+    assert "needs Exact Online Pro" in "".join(capfd.readouterr())
+    assert sandbox_stats(server)["calls"] == {} and sandbox_stats(server)["token_calls"] == {}
+
+
+def test_unimplemented_category_skips(dags, sandbox_factory, target_db, settings_var):
+    sandbox_factory(size=10)
+    settings_var({"license": "pro", "categories": {"sales_orders": {"enabled": True}}})
+    dr, states = run(dags, name="sales_orders")
+    assert states["check_settings"] == "skipped"
