@@ -1,0 +1,192 @@
+"""The sandbox speaks Exact's protocol: checked with plain HTTP, as any Exact client would see it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+
+import pytest
+import requests
+
+from include.exact_sandbox import SandboxConfig, start_sandbox
+
+DIV = 3_000_001
+RATE_HEADERS = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Minutely-Limit",
+                "X-RateLimit-Minutely-Remaining", "X-RateLimit-Minutely-Reset"}
+
+
+@pytest.fixture
+def sandbox():
+    servers = []
+
+    def start(**cfg):
+        s = start_sandbox(SandboxConfig(**cfg))
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+
+
+def token(server, refresh="sandbox-refresh-token-0", secret="sandbox-secret"):
+    return requests.post(server.url + "/api/oauth2/token", data={
+        "grant_type": "refresh_token", "refresh_token": refresh, "client_id": "sandbox-client", "client_secret": secret,
+    }, timeout=5)
+
+
+def get(server, path, params=None, access=None):
+    return requests.get(f"{server.url}/api/v1/{DIV}/{path}", params=params,
+                        headers={"Authorization": f"Bearer {access}", "Accept": "application/json"}, timeout=10)
+
+
+def test_refresh_tokens_rotate_and_are_single_use(sandbox):
+    s = sandbox(min_token_interval=0.2)
+    first = token(s)
+    body = first.json()
+    assert first.status_code == 200 and body["expires_in"] == "600" and body["token_type"] == "bearer"
+    assert body["refresh_token"] != "sandbox-refresh-token-0"
+    reuse = token(s)
+    assert reuse.status_code == 401
+    assert reuse.json() == {"error": "unauthorized_client", "error_description": "Old refresh token used."}
+    early = token(s, body["refresh_token"])
+    assert early.status_code == 400 and early.headers["Reason"].startswith("TooEarlyToRefreshTokens")
+    assert early.json()["error_description"] == "Rate limit exceeded: access_token not expired"
+    time.sleep(0.25)
+    assert token(s, body["refresh_token"]).status_code == 200
+    assert token(s, secret="wrong").json()["error"] == "invalid_client"
+
+
+def test_access_tokens_expire(sandbox):
+    s = sandbox(access_token_lifetime=0.3)
+    access = token(s).json()["access_token"]
+    params = {"$select": "ID", "$filter": "Timestamp gt 1L"}
+    assert get(s, "sync/CRM/Accounts", params, access).status_code == 200
+    time.sleep(0.4)
+    r = get(s, "sync/CRM/Accounts", params, access)
+    assert r.status_code == 401 and "access token expired" in r.headers["WWW-Authenticate"]
+
+
+def test_sync_envelope_paging_dates_and_padding(sandbox):
+    s = sandbox(size=2100)
+    access = token(s).json()["access_token"]
+    r = get(s, "sync/CRM/Accounts", {"$select": "ID,Code,Country,StartDate,Timestamp", "$filter": "Timestamp gt 1L"}, access)
+    assert r.status_code == 200 and RATE_HEADERS <= set(r.headers)
+    d = r.json()["d"]
+    assert len(d["results"]) == 1000
+    rec = d["results"][0]
+    assert set(rec) == {"__metadata", "ID", "Code", "Country", "StartDate", "Timestamp"}
+    assert rec["__metadata"]["uri"].startswith(s.url) and "guid'" in rec["__metadata"]["uri"]
+    assert len(rec["Code"]) == 18 and rec["Code"] == rec["Code"].rjust(18) and rec["Code"].strip().isdigit()
+    assert len(rec["Country"]) == 3
+    assert re.fullmatch(r"/Date\(\d+\)/", rec["StartDate"])
+    assert d["__next"].startswith(s.url + f"/api/v1/{DIV}/sync/CRM/Accounts?") and "$skiptoken=" in d["__next"]
+    seen = [x["Timestamp"] for x in d["results"]]
+    while "__next" in d:
+        d = requests.get(d["__next"], headers={"Authorization": f"Bearer {access}"}, timeout=10).json()["d"]
+        seen += [x["Timestamp"] for x in d["results"]]
+    assert len(seen) == 2100 and seen == sorted(seen) and len(set(seen)) == 2100
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "message"),
+    [
+        ("sync/CRM/Accounts", {"$filter": "Timestamp gt 1L"}, "Please add a $select"),
+        ("sync/CRM/Accounts", {"$select": "*", "$filter": "Timestamp gt 1L"}, "$select=* is not allowed"),
+        ("sync/CRM/Accounts", {"$select": "ID,Salesprice"}, "The request is invalid."),
+        ("sync/CRM/Accounts", {"$select": "ID", "$filter": "Name eq 'x'"}, "not supported for this resource"),
+        ("crm/Accounts", {"$select": "ID"}, "mandatory filtering"),
+        ("crm/Accounts", {"$select": "ID", "$filter": "Website eq 'x'"}, "mandatory filtering"),
+        ("bulk/CRM/Accounts", {"$filter": "Blocked eq false"}, "Please add a $select"),
+        ("sync/Deleted", {"$select": "ID", "$filter": "Modified gt datetime'2024-01-01'"}, "not supported"),
+    ],
+)
+def test_protocol_errors_are_odata_400s(sandbox, path, params, message):
+    s = sandbox(size=5)
+    r = get(s, path, params, token(s).json()["access_token"])
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["code"] == "" and err["message"]["lang"] == "" and message in err["message"]["value"]
+
+
+def test_regular_and_bulk_paging(sandbox):
+    s = sandbox(size=1500)
+    access = token(s).json()["access_token"]
+    r = get(s, "crm/Accounts", {"$select": "ID,Code", "$filter": "Blocked eq false"}, access).json()["d"]
+    assert len(r["results"]) == 60 and "$skiptoken=guid'" in r["__next"]
+    r = get(s, "bulk/CRM/Accounts", {"$select": "ID,Code", "$filter": "Blocked eq false"}, access).json()["d"]
+    assert len(r["results"]) == 1000
+    padded = get(s, "crm/Accounts", {"$select": "ID,Code", "$filter": "Code eq '1000'"}, access).json()["d"]
+    trimmed = get(s, "crm/Accounts", {"$select": "ID,Code", "$filter": "trim(Code) eq '1000'"}, access).json()["d"]
+    assert padded["results"] == [] and len(trimmed["results"]) == 1  # Exact's padded-code quirk
+
+
+def test_rate_limits_and_429_headers(sandbox):
+    s = sandbox(size=5, minutely_limit=3, daily_limit=5, minute_seconds=0.5)
+    access = token(s).json()["access_token"]
+    params = {"$select": "ID", "$filter": "Timestamp gt 1L"}
+    remaining = [int(get(s, "sync/CRM/Accounts", params, access).headers["X-RateLimit-Minutely-Remaining"]) for _ in range(3)]
+    assert remaining == [2, 1, 0]
+    r = get(s, "sync/CRM/Accounts", params, access)
+    assert r.status_code == 429 and r.content == b""
+    assert {h for h in RATE_HEADERS if h in r.headers} == {h for h in RATE_HEADERS if "Minutely" in h}
+    reset_ms = int(r.headers["X-RateLimit-Minutely-Reset"])
+    assert reset_ms > time.time() * 1000 and reset_ms % 500 == 0
+    time.sleep(max(reset_ms / 1000 - time.time(), 0) + 0.05)
+    assert get(s, "sync/CRM/Accounts", params, access).status_code == 200
+    assert get(s, "sync/CRM/Accounts", params, access).status_code == 200  # 5th call of the day
+    r = get(s, "sync/CRM/Accounts", params, access)
+    assert r.status_code == 429 and r.headers["X-RateLimit-Remaining"] == "0"
+    assert "X-RateLimit-Minutely-Remaining" not in r.headers
+    assert int(r.headers["X-RateLimit-Reset"]) % 86_400_000 == 0  # next midnight UTC
+
+
+def test_mutations_show_up_in_sync_and_deleted(sandbox):
+    s = sandbox(size=50)
+    access = token(s).json()["access_token"]
+    params = {"$select": "ID,Name,Timestamp", "$filter": "Timestamp gt 1L"}
+    rows = get(s, "sync/CRM/Accounts", params, access).json()["d"]["results"]
+    high = max(r["Timestamp"] for r in rows)
+    ids = [r["ID"] for r in rows]
+    requests.post(s.url + "/_sandbox/mutate", json={"op": "update", "records": [{"ID": ids[0], "Name": "Zoë's B.V."}]})
+    requests.post(s.url + "/_sandbox/mutate", json={"op": "delete", "ids": [ids[1]]})
+    changed = get(s, "sync/CRM/Accounts", {**params, "$filter": f"Timestamp gt {high}L"}, access).json()["d"]["results"]
+    assert [(c["ID"], c["Name"]) for c in changed] == [(ids[0], "Zoë's B.V.")]
+    deleted = get(s, "sync/Deleted", {"$select": "EntityKey,EntityType,Timestamp",
+                                      "$filter": f"Timestamp gt {high}L and EntityType eq 2"}, access).json()["d"]["results"]
+    assert [(d["EntityKey"], d["EntityType"]) for d in deleted] == [(ids[1], 2)]
+    assert get(s, "sync/Deleted", {"$select": "EntityKey", "$filter": "Timestamp gt 1L and EntityType eq 9"},
+               access).json()["d"]["results"] == []
+
+
+def test_generated_data_is_realistic(sandbox):
+    s = sandbox(size=3000)
+    accounts = list(s.state.division.accounts.values())
+    assert {a["Status"] for a in accounts} == {"C", "P", "S", "A"}
+    assert any(a["Blocked"] for a in accounts) and any(a["IsSupplier"] for a in accounts)
+    today = dt.date(2026, 11, 24)
+    assert any(a["EndDate"] and a["EndDate"] < today for a in accounts)
+    names = " ".join(a["Name"] for a in accounts)
+    assert "'" in names and any(ch in names for ch in "ëöüçÇÖ")
+    assert {a["Country"].strip() for a in accounts} >= {"NL", "BE", "DE"}
+    assert len({a["Code"] for a in accounts}) == 3000
+
+
+def test_faults_5xx_and_drops(sandbox):
+    s = sandbox(size=5)
+    access = token(s).json()["access_token"]
+    requests.post(s.url + "/_sandbox/faults", json={"error_rate": 1.0})
+    r = get(s, "sync/CRM/Accounts", {"$select": "ID", "$filter": "Timestamp gt 1L"}, access)
+    assert r.status_code == 503 and r.json()["error"]["message"]["value"] == "Service Unavailable"
+    requests.post(s.url + "/_sandbox/faults", json={"error_rate": 0.0, "drop_rate": 1.0})
+    with pytest.raises(requests.ConnectionError):
+        get(s, "sync/CRM/Accounts", {"$select": "ID", "$filter": "Timestamp gt 1L"}, access)
+
+
+def test_me_has_no_division_and_no_rate_headers(sandbox):
+    s = sandbox(size=5)
+    r = requests.get(s.url + "/api/v1/current/Me", headers={"Authorization": "Bearer " + token(s).json()["access_token"]})
+    assert r.json()["d"]["results"][0]["CurrentDivision"] == DIV
+    assert not RATE_HEADERS & set(r.headers)
