@@ -55,6 +55,11 @@ class Division:
     division: int
     rng: random.Random
     accounts: dict[str, dict] = field(default_factory=dict)
+    item_groups: dict[str, dict] = field(default_factory=dict)
+    items: dict[str, dict] = field(default_factory=dict)
+    sales_item_prices: dict[str, dict] = field(default_factory=dict)
+    employees: dict[str, dict] = field(default_factory=dict)
+    payment_terms: dict[str, dict] = field(default_factory=dict)
     deleted: list[dict] = field(default_factory=list)
     rowversion: int = 100_000
     next_account_code: int = 1000
@@ -137,6 +142,10 @@ def build_division(division: int, *, seed: int, size: int, now: dt.datetime) -> 
     for _ in range(size):
         acc = make_account(div, now=now)
         div.accounts[acc["ID"]] = acc
+    # The other entities scale with the number of accounts (a 500-account division: 250 items, 10 employees).
+    build_logistics(div, n_items=max(size // 2, 30), now=now)
+    build_employees(div, n=max(size // 50, 10), now=now)
+    build_payment_terms(div, n=max(size, 20), now=now)
     return div
 
 
@@ -160,16 +169,155 @@ def mutate_account(div: Division, account: dict, changes: dict | None, *, now: d
     return account
 
 
-def delete_account(div: Division, account_id: str, *, now: dt.datetime, entity_type: int = 2) -> dict:
-    div.accounts.pop(account_id)
-    entry = {
-        "ID": div.new_guid(),
-        "EntityKey": account_id,
-        "EntityType": entity_type,
-        "DeletedBy": div.new_guid(),
-        "DeletedDate": now,
-        "Division": div.division,
+
+
+# ---- logistics: item groups, items, sales item prices --------------------------------------------------------
+ITEM_GROUPS = [
+    # code, description, holds time items
+    ("MAT", "Materialen algemeen", False),
+    ("ELEK", "Elektra", False),
+    ("SAN", "Sanitair", False),
+    ("VERW", "Verwarming & koeling", False),
+    ("KLEIN", "Kleinmateriaal", False),
+    ("UREN", "Arbeidsuren", True),
+    ("REIS", "Reis- en voorrijkosten", True),
+    ("OVERIG", "Overig", False),
+]
+MATERIALS = [
+    ("Koperen bocht 15mm", "stuk"), ("PVC buis 32mm", "m"), ('Kogelkraan ½"', "stuk"), ("Thermostaatkraan", "stuk"),
+    ("Installatiedraad 2,5mm²", "m"), ("Wandcontactdoos", "stuk"), ("Afvoerputje 'Easy'", "stuk"),
+    ("Flexibele slang 30cm", "stuk"), ("Radiatorventiel", "stuk"), ("Teflontape", "rol"), ("Kitkoker sanitair", "stuk"),
+    ("Zekeringautomaat B16", "stuk"), ("Aardlekschakelaar 40A", "stuk"), ("CV-ketel onderdeel; pomp", "stuk"),
+    ("Isolatieschaal 22mm", "m"), ("Schroevenset RVS", "doos"), ("Muurplug 8mm", "doos"), ("Sifon chroom", "stuk"),
+]
+TIME_ITEMS = [
+    ("UUR-MONTEUR", "Monteur per uur", "UREN"), ("UUR-LEERLING", "Leerling-monteur per uur", "UREN"),
+    ("UUR-SPOED", "Spoedtoeslag per uur", "UREN"), ("UUR-WEEKEND", "Weekendtarief per uur", "UREN"),
+    ("UUR-ENGINEER", "Engineer per uur", "UREN"), ("REIS-VOORRIJ", "Voorrijkosten", "REIS"),
+    ("REIS-KM", "Kilometervergoeding", "REIS"), ("UUR-OVERIG", "Overige arbeid", "OVERIG"),
+]
+
+
+def build_logistics(div: Division, *, n_items: int, now: dt.datetime) -> None:
+    rng = div.rng
+    for code, description, _ in ITEM_GROUPS:
+        gid = div.new_guid()
+        div.item_groups[gid] = {"ID": gid, "Code": code, "Description": description, "IsDefault": code == "MAT",
+                                "Notes": None, "Division": div.division, "Created": now, "Modified": now}
+    groups = {g["Code"]: g for g in div.item_groups.values()}
+    for code, description, group in TIME_ITEMS:
+        _add_item(div, groups[group], code, description, "uur", is_time=1, now=now)
+    material_groups = [g for g in groups.values() if g["Code"] not in ("UREN", "REIS")]
+    for i in range(max(n_items - len(TIME_ITEMS), 0)):
+        name, unit = rng.choice(MATERIALS)
+        _add_item(div, rng.choice(material_groups), f"MAT-{10000 + i}", f"{name} {rng.choice(['', 'type A', 'type B', 'XL'])}".strip(),
+                  unit, is_time=0, now=now)
+
+
+def _add_item(div: Division, group: dict, code: str, description: str, unit: str, *, is_time: int, now: dt.datetime) -> dict:
+    rng = div.rng
+    end = TODAY - dt.timedelta(days=rng.randint(1, 500)) if rng.random() < 0.08 else None
+    item = {
+        "ID": div.new_guid(), "Code": code, "Description": description, "ItemGroup": group["ID"],
+        "ItemGroupCode": group["Code"], "ItemGroupDescription": group["Description"], "IsTime": is_time,
+        "IsSalesItem": True, "IsStockItem": not is_time, "IsPurchaseItem": not is_time, "Unit": unit,
+        "UnitDescription": {"uur": "Uur", "m": "Meter", "stuk": "Stuk", "doos": "Doos", "rol": "Rol"}.get(unit, unit),
+        "CostPriceStandard": round(rng.uniform(0.2, 80 if not is_time else 45), 2),
+        "Barcode": f"87{rng.randint(10**10, 10**11 - 1)}" if not is_time and rng.random() < 0.7 else None,
+        "StartDate": TODAY - dt.timedelta(days=rng.randint(30, 3000)), "EndDate": end,
+        "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp(),
+    }
+    div.items[item["ID"]] = item
+    # The standard sales price: a sales item price without an account.
+    _add_price(div, item, None, round(item["CostPriceStandard"] * rng.uniform(1.3, 2.2), 2), now=now)
+    if rng.random() < 0.2:  # an older, ended price that must not win
+        _add_price(div, item, None, round(item["CostPriceStandard"] * 1.1, 2), now=now,
+                   start=TODAY - dt.timedelta(days=900), end=TODAY - dt.timedelta(days=400))
+    return item
+
+
+def _add_price(div: Division, item: dict, account: dict | None, price: float, *, now: dt.datetime,
+               start: dt.date | None = None, end: dt.date | None = None, quantity: float = 0.0) -> dict:
+    row = {
+        "ID": div.new_guid(), "Item": item["ID"], "ItemCode": item["Code"], "ItemDescription": item["Description"],
+        "Account": account["ID"] if account else None, "AccountName": account["Name"] if account else None,
+        "Price": price, "Currency": "EUR", "Quantity": quantity, "Unit": item["Unit"],
+        "UnitDescription": item["UnitDescription"], "NumberOfItemsPerUnit": 1.0, "DefaultItemUnit": item["Unit"],
+        "StartDate": start, "EndDate": end, "Division": div.division, "Created": now, "Modified": now,
         "Timestamp": div.next_timestamp(),
     }
+    div.sales_item_prices[row["ID"]] = row
+    return row
+
+
+# ---- payroll: employees --------------------------------------------------------------------------------------
+def build_employees(div: Division, *, n: int, now: dt.datetime) -> None:
+    rng = div.rng
+    for i in range(n):
+        first, last = _person(rng)
+        prefix, _, surname = last.rpartition(" ") if last.startswith(("van", "de ", "'t")) else ("", "", last)
+        active = rng.random() > 0.15
+        start = TODAY - dt.timedelta(days=rng.randint(60, 5000))
+        emp = {
+            "ID": div.new_guid(), "Code": str(100 + i), "EmployeeHID": 100 + i, "HID": 100 + i,
+            "FirstName": first, "MiddleName": prefix or None, "LastName": surname, "FullName": f"{first} {last}",
+            "Initials": first[0] + ".", "BusinessEmail": f"{first.lower()}.{surname.lower().replace(chr(39), '')}@installatiebedrijf.nl",
+            "Email": None, "BusinessPhone": f"010-{rng.randint(1000000, 9999999)}", "Mobile": f"06-{rng.randint(10000000, 99999999)}",
+            "Phone": None, "IsActive": active, "StartDate": start,
+            "EndDate": None if active else TODAY - dt.timedelta(days=rng.randint(1, 400)),
+            "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp(),
+        }
+        div.employees[emp["ID"]] = emp
+
+
+# ---- cashflow: payment terms (receivables LineType 20, payables LineType 22) ---------------------------------
+def build_payment_terms(div: Division, *, n: int, now: dt.datetime) -> None:
+    rng = div.rng
+    accounts = list(div.accounts.values())
+    for i in range(n):
+        acc = rng.choice(accounts)
+        receivable = rng.random() < 0.8
+        amount = round(rng.uniform(25, 12500), 2)
+        invoice_date = TODAY - dt.timedelta(days=rng.randint(0, 400))
+        state = rng.random()
+        fully_paid = state < 0.45
+        partly = 0.45 <= state < 0.6
+        term = {
+            "ID": div.new_guid(), "LineType": 20 if receivable else 22, "InvoiceNumber": 26000000 + i,
+            "InvoiceDate": invoice_date, "DueDate": invoice_date + dt.timedelta(days=30),
+            "Account": acc["ID"], "AccountCode": acc["Code"], "AccountName": acc["Name"],
+            "AmountDC": amount if receivable else -amount, "AmountFC": amount if receivable else -amount,
+            "Currency": "EUR", "IsFullyPaid": fully_paid,
+            "Status": 50 if fully_paid else (30 if partly else 20),
+            "LastPaymentDate": invoice_date + dt.timedelta(days=rng.randint(1, 60)) if (fully_paid or partly) else None,
+            "EndDate": invoice_date + dt.timedelta(days=rng.randint(1, 60)) if fully_paid else None,
+            "Description": f"Factuur {26000000 + i}", "PaymentMethod": rng.choice(["B", "I"]),
+            "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp(),
+        }
+        div.payment_terms[term["ID"]] = term
+
+
+ENTITY_DELETED_TYPE = {"accounts": 2, "items": 9, "sales_item_prices": 8, "payment_terms": 10, "employees": 42}
+
+
+def delete_record(div: Division, entity: str, record_id: str, *, now: dt.datetime) -> dict | None:
+    """Remove a record; entities that have a sync endpoint get a sync/Deleted entry."""
+    getattr(div, entity).pop(record_id)
+    entity_type = ENTITY_DELETED_TYPE.get(entity)
+    if entity_type is None:
+        return None
+    entry = {"ID": div.new_guid(), "EntityKey": record_id, "EntityType": entity_type, "DeletedBy": div.new_guid(),
+             "DeletedDate": now, "Division": div.division, "Timestamp": div.next_timestamp()}
     div.deleted.append(entry)
     return entry
+
+
+def update_record(div: Division, entity: str, record: dict, changes: dict, *, now: dt.datetime) -> dict:
+    for key, value in changes.items():
+        if key in ("ID", "Timestamp"):
+            raise ValueError(f"{key} cannot be changed")
+        record[key] = value
+    record["Modified"] = now
+    if "Timestamp" in record:
+        record["Timestamp"] = div.next_timestamp()
+    return record

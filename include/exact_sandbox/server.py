@@ -46,6 +46,14 @@ ACCOUNT_FILTER_FIELDS = {
 }
 
 
+# Mandatory-filter fields of logistics/Items (reference §3.4; the source list is truncated).
+ITEM_FILTER_FIELDS = {
+    "Barcode", "Class_01", "Class_02", "Class_03", "Class_04", "Class_05", "Class_06", "Class_07", "Class_08",
+    "Class_09", "Class_10", "Code", "CostPriceNew", "Created", "Description", "EndDate", "ExtraDescription", "ID",
+    "ItemGroup", "IsSalesItem", "IsStockItem", "Modified", "StartDate",
+}
+
+
 @dataclass(frozen=True)
 class EndpointSpec:
     """How one Exact endpoint behaves: its kind, the records it serves, and its paging rules."""
@@ -67,6 +75,18 @@ ENDPOINTS = {
         EndpointSpec("crm/Accounts", "regular", "accounts", "Exact.Web.Api.Models.Account", 60,
                      frozenset(ACCOUNT_FILTER_FIELDS)),
         EndpointSpec("sync/Deleted", "deleted", "deleted", "Exact.Web.Api.Models.Sync.Deleted", 1000),
+        EndpointSpec("sync/Logistics/Items", "sync", "items", "Exact.Web.Api.Models.Sync.Logistics.Item", 1000),
+        EndpointSpec("logistics/Items", "regular", "items", "Exact.Web.Api.Models.Logistics.Item", 60,
+                     frozenset(ITEM_FILTER_FIELDS)),
+        # Item groups have no sync twin, so no mandatory filtering.
+        EndpointSpec("logistics/ItemGroups", "regular", "item_groups", "Exact.Web.Api.Models.Logistics.ItemGroup", 60),
+        EndpointSpec("sync/Logistics/SalesItemPrices", "sync", "sales_item_prices",
+                     "Exact.Web.Api.Models.Sync.Logistics.SalesItemPrice", 1000),
+        EndpointSpec("logistics/SalesItemPrices", "regular", "sales_item_prices",
+                     "Exact.Web.Api.Models.Logistics.SalesItemPrice", 60, frozenset({"ID", "Item", "Account", "Modified"})),
+        EndpointSpec("sync/Payroll/Employees", "sync", "employees", "Exact.Web.Api.Models.Sync.Payroll.Employee", 1000),
+        EndpointSpec("sync/Cashflow/PaymentTerms", "sync", "payment_terms",
+                     "Exact.Web.Api.Models.Sync.Cashflow.PaymentTerm", 1000),
     ]
 }
 FIELD_LIST_FOR = {"bulk/CRM/Accounts": "crm/Accounts"}
@@ -413,7 +433,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if name not in known:
                 raise ODataError("The request is invalid.")  # Exact gives no detail here (reference §4.4)
         filter_text = params.get("$filter", "")
-        if spec.kind in ("regular", "bulk") and not filter_text.strip():
+        if spec.kind in ("regular", "bulk") and spec.filter_fields and not filter_text.strip():
             raise ODataError(
                 "This endpoint has mandatory filtering applied. A GET request for this endpoint must have a $filter "
                 "parameter with one of the following fields in the url: " + ", ".join(sorted(spec.filter_fields))
@@ -423,7 +443,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             allowed = {"Timestamp"} | ({"EntityType"} if spec.kind == "deleted" else set())
             if any(c.field not in allowed or c.trimmed for c in comparisons):
                 raise ODataError("This $filter parameter is not supported for this resource")
-        elif not any(c.field in spec.filter_fields for c in comparisons):
+        elif spec.filter_fields and not any(c.field in spec.filter_fields for c in comparisons):
             raise ODataError(
                 "This endpoint has mandatory filtering applied. A GET request for this endpoint must have a $filter "
                 "parameter with one of the following fields in the url: " + ", ".join(sorted(spec.filter_fields))
@@ -513,14 +533,21 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self._send(404, {"error": f"unknown control endpoint {what!r}"})
 
     def _mutate(self, req: dict) -> dict:
-        """`{"entity": "accounts", "op": "update"|"add"|"delete", ...}` — applied with new rowversions."""
+        """`{"entity": "accounts", "op": "update"|"add"|"delete", ...}`, applied with new rowversions.
+
+        update: `records: [{"ID": ..., <field>: <value>}]` (accounts without fields get a random realistic edit);
+        add: accounts only, `records: [{<field overrides>}]` or `count`; delete: `ids: [...]`.
+        """
         st = self.state
         div = st.division
         now = dt.datetime.now(dt.timezone.utc)
         entity, op = req.get("entity", "accounts"), req.get("op")
-        if entity != "accounts":
-            raise ValueError(f"entity {entity!r} is not in the sandbox yet")
+        if not isinstance(getattr(div, entity, None), dict):
+            raise ValueError(f"unknown entity {entity!r}")
+        records = getattr(div, entity)
         if op == "add":
+            if entity != "accounts":
+                raise ValueError("add is implemented for accounts only")
             added = []
             for extra in req.get("records") or [{}] * int(req.get("count", 1)):
                 acc = data.make_account(div, now=now)
@@ -532,13 +559,18 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if op == "update":
             changed = []
             for item in req.get("records", []):
-                acc = div.accounts[item["ID"]]
-                data.mutate_account(div, acc, {k: _decode(v) for k, v in item.items() if k != "ID"} or None, now=now)
+                record = records[item["ID"]]
+                changes = {k: _decode(v) for k, v in item.items() if k != "ID"}
+                if entity == "accounts" and not changes:
+                    data.mutate_account(div, record, None, now=now)
+                else:
+                    data.update_record(div, entity, record, changes, now=now)
                 changed.append(item["ID"])
             return {"updated": changed}
         if op == "delete":
-            entries = [data.delete_account(div, i, now=now) for i in req.get("ids", [])]
-            return {"deleted": [e["EntityKey"] for e in entries]}
+            for i in req.get("ids", []):
+                data.delete_record(div, entity, i, now=now)
+            return {"deleted": list(req.get("ids", []))}
         raise ValueError(f"unknown op {op!r}")
 
 

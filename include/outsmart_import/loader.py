@@ -56,6 +56,22 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.import_state (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (category, stream)
 );
+-- Mirror of Exact's sales item prices: the standard sales price of materials and hour types comes from here.
+CREATE TABLE IF NOT EXISTS {SCHEMA}.exact_item_prices (
+    exact_id        uuid PRIMARY KEY,
+    item_id         uuid,
+    account_id      uuid,
+    price           numeric(18,4),
+    currency        text,
+    quantity        numeric(18,4),
+    unit            text,
+    start_date      date,
+    end_date        date,
+    exact_timestamp bigint,
+    deleted_at      timestamptz,
+    imported_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS exact_item_prices_item ON {SCHEMA}.exact_item_prices (item_id);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.import_rejects (
     id            bigserial PRIMARY KEY,
     import_log_id bigint REFERENCES {SCHEMA}.import_log (id),
@@ -169,6 +185,9 @@ class CategoryLoad:
         cur.execute(f"CREATE TEMP TABLE stg ({col_defs}, passes_filter boolean NOT NULL) ON COMMIT DROP")
         cur.execute("CREATE TEMP TABLE stg_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP")
         cur.execute("CREATE TEMP TABLE stg_seen (exact_id uuid NOT NULL) ON COMMIT DROP")
+        if self.category.enrich == "standard_sales_price":
+            cur.execute(f"CREATE TEMP TABLE stg_prices (LIKE {SCHEMA}.exact_item_prices INCLUDING DEFAULTS) ON COMMIT DROP")
+            cur.execute("CREATE TEMP TABLE stg_prices_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP")
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -193,18 +212,24 @@ class CategoryLoad:
     def stage(self, frame: pd.DataFrame) -> None:
         if frame.empty:
             return
-        cols = [*self.cols, "passes_filter"]
-        table = pa.Table.from_pandas(frame[cols], preserve_index=False)
-        buf = io.BytesIO()
-        # pyarrow quotes every string and writes NULL as an empty unquoted field: '' stays '', a lone CR is safe.
-        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-        with self.cur.copy(f"COPY stg ({', '.join(_q(c) for c in cols)}) FROM STDIN (FORMAT csv)") as copy:
-            copy.write(buf.getvalue())
+        self._copy_frame("stg", frame, [*self.cols, "passes_filter"])
         self.counts.staged += len(frame)
 
-    def stage_deleted(self, rows: list[tuple[str, int]]) -> None:
+    def _copy_frame(self, table: str, frame: pd.DataFrame, cols: list[str]) -> None:
+        buf = io.BytesIO()
+        # pyarrow quotes every string and writes NULL as an empty unquoted field: '' stays '', a lone CR is safe.
+        pacsv.write_csv(pa.Table.from_pandas(frame[cols], preserve_index=False), buf,
+                        pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        with self.cur.copy(f"COPY {table} ({', '.join(_q(c) for c in cols)}) FROM STDIN (FORMAT csv)") as copy:
+            copy.write(buf.getvalue())
+
+    def stage_prices(self, frame: pd.DataFrame) -> None:
+        if not frame.empty:
+            self._copy_frame("stg_prices", frame.dropna(subset=["exact_id"]), list(frame.columns))
+
+    def stage_deleted(self, rows: list[tuple[str, int]], table: str = "stg_deleted") -> None:
         if rows:
-            with self.cur.copy("COPY stg_deleted (exact_id, exact_timestamp) FROM STDIN") as copy:
+            with self.cur.copy(f"COPY {table} (exact_id, exact_timestamp) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
 
@@ -225,10 +250,39 @@ class CategoryLoad:
                     copy.write_row((s,))
 
     # ---- merge ------------------------------------------------------------------------------------------------
-    def merge(self, *, reconcile: bool) -> MergeCounts:
+    STANDARD_PRICE_SQL = f"""
+        SELECT DISTINCT ON (item_id) item_id, price FROM {SCHEMA}.exact_item_prices
+        WHERE account_id IS NULL AND deleted_at IS NULL
+          AND (start_date IS NULL OR start_date <= %(today)s) AND (end_date IS NULL OR end_date >= %(today)s)
+        ORDER BY item_id, quantity NULLS FIRST, start_date DESC NULLS LAST, exact_timestamp DESC"""
+
+    def _merge_prices(self) -> None:
+        """Bring the price mirror up to date (newest Timestamp wins; deletions are soft)."""
+        cols = [c for c in ("exact_id", "item_id", "account_id", "price", "currency", "quantity", "unit", "start_date",
+                            "end_date", "exact_timestamp")]
+        cur = self.cur
+        cur.execute(f"""
+            INSERT INTO {SCHEMA}.exact_item_prices AS t ({', '.join(cols)}, deleted_at)
+            SELECT DISTINCT ON (exact_id) {', '.join(cols)}, NULL FROM stg_prices
+            ORDER BY exact_id, exact_timestamp DESC NULLS LAST
+            ON CONFLICT (exact_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols[1:])},
+                deleted_at = NULL, imported_at = now()
+            WHERE t.exact_timestamp IS NULL OR excluded.exact_timestamp >= t.exact_timestamp""")
+        cur.execute(f"""
+            UPDATE {SCHEMA}.exact_item_prices t SET deleted_at = now()
+            FROM (SELECT exact_id, max(exact_timestamp) AS ts FROM stg_prices_deleted GROUP BY exact_id) d
+            WHERE t.exact_id = d.exact_id AND t.deleted_at IS NULL AND (t.exact_timestamp IS NULL OR t.exact_timestamp <= d.ts)""")
+
+    def merge(self, *, reconcile: bool, today=None) -> MergeCounts:
         """Apply the staged rows and deletions. `reconcile`: the staged rows are all of Exact, so rows that
         came from Exact but were not staged are soft-deleted."""
+        import datetime as dt
+
+        today = today or dt.date.today()
         cur, t, key, ident = self.cur, self.target, _q(self.spec.merge_key), _q(self.spec.identity)
+        prices = self.category.enrich == "standard_sales_price"
+        if prices:
+            self._merge_prices()
         cols = ", ".join(_q(c) for c in self.cols)
         # A page can repeat an ID; keep the newest version (highest Timestamp).
         cur.execute(f"CREATE TEMP TABLE stg_latest ON COMMIT DROP AS "
@@ -240,7 +294,6 @@ class CategoryLoad:
         self.counts.filtered_out = cur.fetchone()[0]
 
         merge_rejects: list[Reject] = []
-        recoded = 0
         if self.spec.merge_key != self.spec.identity:
             # The same code on two Exact records: keep the one OutSmart already has, set the others aside.
             cur.execute(f"""
@@ -262,11 +315,13 @@ class CategoryLoad:
             cur.execute(f"UPDATE {t} x SET {key} = c.{key}, imported_at = now() FROM cand c "
                         f"WHERE x.{ident} = c.{ident} AND x.{key} <> c.{key} RETURNING x.{ident}")
             recoded_ids = {r[0] for r in cur.fetchall()}
-            recoded = len(recoded_ids)
         else:
             recoded_ids = set()
         if merge_rejects:
             self.reject(merge_rejects)
+        if prices:
+            cur.execute(f"UPDATE cand c SET sales_price = sp.price FROM ({self.STANDARD_PRICE_SQL}) sp "
+                        f"WHERE sp.item_id = c.exact_id", {"today": today})
 
         compare = [c.name for c in self.spec.columns if c.compare]
         changed = " OR ".join([
@@ -285,6 +340,16 @@ class CategoryLoad:
         rows = cur.fetchall()
         inserted = sum(1 for ins, _ in rows if ins)
         updated_ids = {i for ins, i in rows if not ins} | recoded_ids
+        if prices:
+            # A price can change without its item changing: update those rows too (and clear a removed price).
+            cur.execute(f"""
+                UPDATE {t} t SET sales_price = x.price, imported_at = now()
+                FROM (SELECT t2.id, sp.price FROM {t} t2 LEFT JOIN ({self.STANDARD_PRICE_SQL}) sp
+                      ON sp.item_id = t2.exact_id) x
+                WHERE t.id = x.id AND t.sales_price IS DISTINCT FROM x.price AND t.deleted_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM cand c WHERE c.exact_id = t.exact_id)
+                RETURNING t.exact_id""", {"today": today})
+            updated_ids |= {r[0] for r in cur.fetchall()}
         cur.execute("SELECT count(*) FROM cand")
         candidates = cur.fetchone()[0]
         self.counts.inserted = inserted
@@ -306,7 +371,6 @@ class CategoryLoad:
                   AND NOT EXISTS (SELECT 1 FROM stg_seen s WHERE s.exact_id = t.{ident})""")
             deleted += cur.rowcount
         self.counts.deleted = deleted
-        del recoded
         return self.counts
 
     def commit(self) -> None:

@@ -52,6 +52,8 @@ class Category:
     # the function, so that parsing the DAG file does not import pandas.
     transform: str | None = None
     doc: str = ""
+    # "standard_sales_price": also mirror sync/Logistics/SalesItemPrices and fill `sales_price` from it.
+    enrich: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -74,6 +76,12 @@ def _audit(*cols: Column) -> tuple[Column, ...]:
 
 
 T, B, D, N = "text", "boolean", "date", "numeric(18,4)"
+ITEM_SELECT = ("ID", "Code", "Description", "ItemGroupCode", "IsTime", "Unit", "CostPriceStandard", "Barcode",
+               "StartDate", "EndDate", "Timestamp")
+# Standard sales prices (sync/Logistics/SalesItemPrices has the prices the item sync endpoint lacks).
+PRICE_SOURCE = Source("sync/Logistics/SalesItemPrices", "sync",
+                      ("ID", "Item", "Account", "Price", "Currency", "Quantity", "Unit", "StartDate", "EndDate",
+                       "Timestamp"), deleted_entity_type=8)
 
 CATEGORIES: dict[str, Category] = {c.name: c for c in [
     Category(
@@ -97,22 +105,78 @@ CATEGORIES: dict[str, Category] = {c.name: c for c in [
         doc="Exact customers (and, by setting, prospects, suspects, suppliers), filtered by relation type; "
             "inactive (ended) and blocked accounts only when included.",
     ),
-    # The categories below are registered (their DAGs exist) but are not imported yet: see issues #3 and #4.
-    Category("materials", "Materials (Exact items, not time)", False,
-             Source("sync/Logistics/Items", "sync", ("ID", "Code", "Description", "ItemGroupCode", "IsTime", "Timestamp"), 9),
-             TableSpec("materials", _audit(Column("code", T), Column("description", T)))),
-    Category("hour_types", "Hour types (Exact time items)", False,
-             Source("sync/Logistics/Items", "sync", ("ID", "Code", "Description", "ItemGroupCode", "IsTime", "Timestamp"), 9),
-             TableSpec("hour_types", _audit(Column("code", T), Column("name", T)))),
-    Category("categories", "Categories (Exact item groups)", False,
-             Source("logistics/ItemGroups", "full", ("ID", "Code", "Description", "IsDefault")),
-             TableSpec("categories", _audit(Column("code", T), Column("description", T)))),
-    Category("employees", "Employees", False,
-             Source("sync/Payroll/Employees", "sync", ("ID", "Code", "FirstName", "LastName", "Timestamp"), 42),
-             TableSpec("employees", _audit(Column("code", T), Column("full_name", T)))),
-    Category("payment_transactions", "Payment transactions (receivables)", False,
-             Source("sync/Cashflow/PaymentTerms", "sync", ("ID", "InvoiceNumber", "AmountDC", "Timestamp"), 10),
-             TableSpec("payment_transactions", _audit(Column("invoice_number", T)), merge_key="exact_id")),
+    Category(
+        name="materials",
+        title="Materials (Exact items that are not time items)",
+        pro=False,
+        source=Source("sync/Logistics/Items", "sync", ITEM_SELECT, deleted_entity_type=9),
+        table=TableSpec("materials", _audit(
+            Column("code", T), Column("description", T), Column("category_code", T), Column("unit", T),
+            Column("cost_price", N), Column("sales_price", N), Column("barcode", T), Column("is_active", B),
+            Column("start_date", D), Column("end_date", D),
+        )),
+        transform="materials",
+        enrich="standard_sales_price",
+        doc="Exact items with IsTime = 0, limited to the item groups in `item_groups` (empty = all). The sales "
+            "price is the item's standard sales price: the current sales item price without an account.",
+    ),
+    Category(
+        name="hour_types",
+        title="Hour types (Exact time items)",
+        pro=False,
+        source=Source("sync/Logistics/Items", "sync", ITEM_SELECT, deleted_entity_type=9),
+        table=TableSpec("hour_types", _audit(
+            Column("code", T), Column("name", T), Column("category_code", T), Column("unit", T),
+            Column("cost_price", N), Column("sales_price", N), Column("is_active", B), Column("start_date", D),
+            Column("end_date", D),
+        )),
+        transform="hour_types",
+        enrich="standard_sales_price",
+        doc="Exact time items (IsTime = 1: labour, travel), limited to the item groups in `item_groups`.",
+    ),
+    Category(
+        name="categories",
+        title="Categories (Exact item groups)",
+        pro=False,
+        source=Source("logistics/ItemGroups", "full", ("ID", "Code", "Description", "IsDefault")),
+        table=TableSpec("categories", _audit(Column("code", T), Column("description", T), Column("is_default", B))),
+        transform="categories",
+        doc="Exact item groups. Exact has no sync endpoint for them: every run reads them all and soft-deletes "
+            "groups that disappeared.",
+    ),
+    Category(
+        name="employees",
+        title="Employees",
+        pro=False,
+        source=Source("sync/Payroll/Employees", "sync",
+                      ("ID", "Code", "FirstName", "MiddleName", "LastName", "FullName", "BusinessEmail", "Email",
+                       "BusinessPhone", "Mobile", "Phone", "IsActive", "StartDate", "EndDate", "Timestamp"),
+                      deleted_entity_type=42),
+        table=TableSpec("employees", _audit(
+            Column("code", T), Column("first_name", T), Column("last_name", T), Column("full_name", T),
+            Column("email", T), Column("phone", T), Column("is_active", B), Column("start_date", D),
+            Column("end_date", D),
+        )),
+        transform="employees",
+        doc="Exact payroll employees; inactive ones only with `include_inactive`.",
+    ),
+    Category(
+        name="payment_transactions",
+        title="Payment transactions (customer receivables)",
+        pro=False,
+        source=Source("sync/Cashflow/PaymentTerms", "sync",
+                      ("ID", "LineType", "InvoiceNumber", "InvoiceDate", "DueDate", "AccountCode", "AccountName",
+                       "AmountDC", "Currency", "IsFullyPaid", "Status", "LastPaymentDate", "Timestamp"),
+                      deleted_entity_type=10),
+        table=TableSpec("payment_transactions", _audit(
+            Column("invoice_number", "bigint"), Column("account_code", T), Column("account_name", T),
+            Column("amount", N), Column("currency", T), Column("is_fully_paid", B), Column("status", T),
+            Column("invoice_date", D), Column("due_date", D), Column("last_payment_date", D),
+        ), merge_key="exact_id"),
+        transform="payment_transactions",
+        doc="Customer receivables: Exact payment terms with LineType 20 (payables, 22, are left out); with "
+            "`only_open`, only those not fully paid. Merged on the Exact ID.",
+    ),
     Category("warehouses", "Warehouses", True,
              Source("inventory/Warehouses", "full", ("ID", "Code", "Description", "Main")),
              TableSpec("warehouses", _audit(Column("code", T), Column("description", T)))),

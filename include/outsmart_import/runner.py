@@ -96,7 +96,7 @@ def run_category(
         try:
             with CategoryLoad(load_conn, category, log_id=log_id) as load:
                 _extract_and_stage(category, cat_settings, exact, load, summary, full_refresh, today)
-                counts = load.merge(reconcile=full_refresh or category.source.mode == "full")
+                counts = load.merge(reconcile=full_refresh or category.source.mode == "full", today=today)
                 for name in ("inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"):
                     setattr(summary, name, getattr(counts, name))
                 summary.api_calls = exact.stats.api_calls - calls_before
@@ -166,12 +166,34 @@ def _extract_and_stage(category, cat_settings, exact, load: CategoryLoad, summar
             load.set_watermark("deleted", del_high)
         summary.watermark_after = high
         load.set_watermark("sync", high)  # same transaction as the load: advances only if it commits
+        if category.enrich == "standard_sales_price":
+            _stage_prices(exact, load, full_refresh)
     else:
         for page in exact.collection(src.endpoint, list(src.select)):
             summary.fetched += len(page)
             result = transform(page, cat_settings, today)
             load.stage(result.frame)
             load.reject(result.rejects)
+
+
+def _stage_prices(exact, load: CategoryLoad, full_refresh: bool) -> None:
+    """Sales item prices changed (and deleted) since this category's price watermarks."""
+    from include.outsmart_import.registry import PRICE_SOURCE
+    from include.outsmart_import.transforms import standard_prices
+
+    before = None if full_refresh else load.watermark("prices")
+    high = before or 0
+    for page in exact.sync(PRICE_SOURCE.endpoint, list(PRICE_SOURCE.select), before or 1):
+        high = max([high, *(_int(r.get("Timestamp")) for r in page)])
+        load.stage_prices(standard_prices(page))
+    load.set_watermark("prices", high)
+    del_before = None if full_refresh else load.watermark("prices_deleted")
+    del_high = del_before or 0
+    for page in exact.deleted(PRICE_SOURCE.deleted_entity_type, del_before or 1):
+        rows = [(str(r["EntityKey"]).lower(), _int(r.get("Timestamp"))) for r in page if r.get("EntityKey")]
+        del_high = max([del_high, *(ts for _, ts in rows)])
+        load.stage_deleted(rows, "stg_prices_deleted")
+    load.set_watermark("prices_deleted", del_high)
 
 
 def _int(value) -> int:

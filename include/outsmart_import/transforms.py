@@ -192,3 +192,214 @@ def relations(records: list[dict], settings, today: dt.date) -> TransformResult:
         "passes_filter": passes.astype("boolean"),
     })
     return TransformResult(frame=frame[keep.to_numpy()].reset_index(drop=True), rejects=rejects)
+
+
+# ---- shared helpers for the item-based and other standard categories -----------------------------------------
+def _start(records: list[dict], key_column: str = "Code"):
+    df = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    return df, _Rejecter(df, key_column)
+
+
+def _identity(df: pd.DataFrame, rej: _Rejecter) -> tuple[pd.Series, pd.Series]:
+    exact_id = clean_text(_column(df, "ID")).str.lower()
+    timestamp = pd.to_numeric(_column(df, "Timestamp"), errors="coerce")
+    rej.add(exact_id.isna() | ~exact_id.fillna("").str.match(_GUID_RE), "missing or invalid Exact ID")
+    return exact_id, timestamp
+
+
+def _code(df: pd.DataFrame, rej: _Rejecter, column: str = "Code", limit: int = 50) -> pd.Series:
+    code = clean_text(_column(df, column))
+    rej.add(code.isna() | (code == ""), "missing code")
+    rej.add(_too_long(code, limit), f"code longer than {limit} characters")
+    rej.add(_has_control_chars(_column(df, column)), f"control character in {column}")
+    return code
+
+
+def _text(df: pd.DataFrame, rej: _Rejecter, column: str, limit: int = 255) -> pd.Series:
+    s = clean_text(_column(df, column))
+    rej.add(_too_long(s, limit), f"{column} longer than {limit} characters")
+    rej.add(_has_control_chars(_column(df, column)), f"control character in {column}")
+    return s
+
+
+def _dates(df: pd.DataFrame, rej: _Rejecter, *columns: str) -> list[pd.Series]:
+    out = []
+    for col in columns:
+        values, invalid = exact_date(_column(df, col))
+        rej.add(invalid, lambda r, col=col: f"invalid date in {col}: {r.get(col)!r}")
+        out.append(values)
+    return out
+
+
+def _number(df: pd.DataFrame, rej: _Rejecter, column: str) -> pd.Series:
+    raw = _column(df, column)
+    is_num = raw.map(lambda v: v is None or (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)))
+    rej.add(~is_num.astype(bool), lambda r: f"{column} is not a number: {r.get(column)!r}")
+    return pd.to_numeric(raw.where(is_num.astype(bool), None), errors="coerce").astype("Float64")
+
+
+def _flag(df: pd.DataFrame, rej: _Rejecter, column: str) -> pd.Series:
+    values, invalid = _bool(_column(df, column))
+    rej.add(invalid, lambda r: f"{column} is not a boolean: {r.get(column)!r}")
+    return values
+
+
+def _active(start: pd.Series, end: pd.Series, today: dt.date, index) -> pd.Series:
+    ended = pd.Series([e is not None and not pd.isna(e) and e < today for e in end], index=index, dtype=bool)
+    not_started = pd.Series([s is not None and not pd.isna(s) and s > today for s in start], index=index, dtype=bool)
+    return ~(ended | not_started)
+
+
+def _finish(frame: pd.DataFrame, rej: _Rejecter, records: list[dict]) -> TransformResult:
+    keep, rejects = rej.split(records)
+    frame["passes_filter"] = frame["passes_filter"].astype("boolean")
+    return TransformResult(frame=frame[keep.to_numpy()].reset_index(drop=True), rejects=rejects)
+
+
+def _int64(s: pd.Series) -> pd.Series:
+    return s.astype("Int64") if len(s) else pd.Series([], dtype="Int64")
+
+
+def _items(records: list[dict], settings, today: dt.date, *, time_items: bool) -> tuple[pd.DataFrame, _Rejecter]:
+    df, rej = _start(records)
+    exact_id, timestamp = _identity(df, rej)
+    code = _code(df, rej)
+    description = _text(df, rej, "Description", 255)
+    rej.add(description.isna() | (description == ""), "missing description")
+    group_code = _text(df, rej, "ItemGroupCode", 60)
+    unit = _text(df, rej, "Unit", 30)
+    cost = _number(df, rej, "CostPriceStandard")
+    is_time = pd.to_numeric(_column(df, "IsTime"), errors="coerce")
+    rej.add(~is_time.isin([0, 1]), lambda r: f"IsTime is not 0 or 1: {r.get('IsTime')!r}")
+    start, end = _dates(df, rej, "StartDate", "EndDate")
+    groups = list(settings.item_groups)
+    in_group = group_code.isin(groups).fillna(False).astype(bool) if groups else pd.Series(True, index=df.index)
+    passes = (is_time == (1 if time_items else 0)).fillna(False).astype(bool) & in_group
+    frame = pd.DataFrame({
+        "code": code,
+        "_text": description,
+        "category_code": group_code,
+        "unit": unit,
+        "cost_price": cost,
+        "sales_price": pd.Series([None] * len(df), index=df.index, dtype="Float64"),  # filled from the price mirror
+        "is_active": _active(start, end, today, df.index).astype("boolean"),
+        "start_date": start,
+        "end_date": end,
+        "exact_id": exact_id,
+        "exact_timestamp": _int64(timestamp),
+        "passes_filter": passes,
+    })
+    if not time_items:
+        frame["barcode"] = _text(df, rej, "Barcode", 60)
+    rej.add(timestamp.isna(), "missing or invalid Timestamp")
+    return frame, rej
+
+
+def materials(records: list[dict], settings, today: dt.date) -> TransformResult:
+    """Exact items that are not time items (IsTime = 0), in the selected item groups (none selected = all)."""
+    frame, rej = _items(records, settings, today, time_items=False)
+    return _finish(frame.rename(columns={"_text": "description"}), rej, records)
+
+
+def hour_types(records: list[dict], settings, today: dt.date) -> TransformResult:
+    """Exact time items (IsTime = 1: labour, travel), in the selected item groups (none selected = all)."""
+    frame, rej = _items(records, settings, today, time_items=True)
+    return _finish(frame.rename(columns={"_text": "name"}), rej, records)
+
+
+def categories(records: list[dict], settings, today: dt.date) -> TransformResult:
+    """Exact item groups (no sync endpoint: read in full every run)."""
+    df, rej = _start(records)
+    exact_id = clean_text(_column(df, "ID")).str.lower()
+    rej.add(exact_id.isna() | ~exact_id.fillna("").str.match(_GUID_RE), "missing or invalid Exact ID")
+    frame = pd.DataFrame({
+        "code": _code(df, rej),
+        "description": _text(df, rej, "Description"),
+        "is_default": _flag(df, rej, "IsDefault").fillna(False),
+        "exact_id": exact_id,
+        "exact_timestamp": pd.Series([None] * len(df), index=df.index, dtype="Int64"),
+        "passes_filter": pd.Series(True, index=df.index),
+    })
+    return _finish(frame, rej, records)
+
+
+def employees(records: list[dict], settings, today: dt.date) -> TransformResult:
+    """Exact payroll employees; inactive ones (IsActive false or ended) only when included."""
+    df, rej = _start(records)
+    exact_id, timestamp = _identity(df, rej)
+    code = _code(df, rej)
+    first, last, full = (_text(df, rej, c, 120) for c in ("FirstName", "LastName", "FullName"))
+    middle = _text(df, rej, "MiddleName", 60)
+    rej.add(last.isna() | (last == ""), "missing last name")
+    is_active_flag = _flag(df, rej, "IsActive")
+    start, end = _dates(df, rej, "StartDate", "EndDate")
+    rej.add(timestamp.isna(), "missing or invalid Timestamp")
+    active = is_active_flag.fillna(True).astype(bool) & _active(start, end, today, df.index)
+    email = _text(df, rej, "BusinessEmail").fillna(_text(df, rej, "Email"))
+    phone = _text(df, rej, "BusinessPhone", 60).fillna(_text(df, rej, "Mobile", 60)).fillna(_text(df, rej, "Phone", 60))
+    full_name = full.where(full.notna() & (full != ""), (first.fillna("") + " " + (middle.fillna("") + " ").str.lstrip() + last.fillna("")).str.strip())
+    passes = active if not settings.include_inactive else pd.Series(True, index=df.index)
+    frame = pd.DataFrame({
+        "code": code, "first_name": first,
+        # Dutch surnames carry their prefix ("van der", "de") in MiddleName; OutSmart wants it with the last name.
+        "last_name": ((middle.fillna("") + " ").str.lstrip() + last.fillna("")).str.strip().where(last.notna(), None),
+        "full_name": full_name, "email": email, "phone": phone, "is_active": active.astype("boolean"),
+        "start_date": start, "end_date": end, "exact_id": exact_id, "exact_timestamp": _int64(timestamp),
+        "passes_filter": passes,
+    })
+    return _finish(frame, rej, records)
+
+
+PAYMENT_STATUS = {20: "open", 30: "selected", 40: "processed", 50: "matched"}
+
+
+def payment_transactions(records: list[dict], settings, today: dt.date) -> TransformResult:
+    """Customer receivables (payment terms with LineType 20); with only_open, those not fully paid."""
+    df, rej = _start(records, "ID")
+    exact_id, timestamp = _identity(df, rej)
+    rej.add(timestamp.isna(), "missing or invalid Timestamp")
+    line_type = pd.to_numeric(_column(df, "LineType"), errors="coerce")
+    invoice = pd.to_numeric(_column(df, "InvoiceNumber"), errors="coerce")
+    rej.add(_column(df, "InvoiceNumber").notna() & invoice.isna(), lambda r: f"InvoiceNumber is not a number: {r.get('InvoiceNumber')!r}")
+    amount = _number(df, rej, "AmountDC")
+    fully_paid = _flag(df, rej, "IsFullyPaid")
+    status_code = pd.to_numeric(_column(df, "Status"), errors="coerce")
+    invoice_date, due_date, last_payment = _dates(df, rej, "InvoiceDate", "DueDate", "LastPaymentDate")
+    passes = (line_type == 20).fillna(False).astype(bool)
+    if settings.only_open:
+        passes &= ~fully_paid.fillna(False).astype(bool)
+    frame = pd.DataFrame({
+        "invoice_number": _int64(invoice),
+        "account_code": _text(df, rej, "AccountCode", 60),
+        "account_name": _text(df, rej, "AccountName"),
+        "amount": amount,
+        "currency": _text(df, rej, "Currency", 3),
+        "is_fully_paid": fully_paid,
+        "status": status_code.map(PAYMENT_STATUS).astype("string"),
+        "invoice_date": invoice_date,
+        "due_date": due_date,
+        "last_payment_date": last_payment,
+        "exact_id": exact_id,
+        "exact_timestamp": _int64(timestamp),
+        "passes_filter": passes,
+    })
+    return _finish(frame, rej, records)
+
+
+def standard_prices(records: list[dict]) -> pd.DataFrame:
+    """Sales item prices → rows of the price mirror (all of them; the standard price is chosen in SQL)."""
+    df = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    start, _ = exact_date(_column(df, "StartDate"))
+    end, _ = exact_date(_column(df, "EndDate"))
+    return pd.DataFrame({
+        "exact_id": clean_text(_column(df, "ID")).str.lower(),
+        "item_id": clean_text(_column(df, "Item")).str.lower(),
+        "account_id": clean_text(_column(df, "Account")).str.lower(),
+        "price": pd.to_numeric(_column(df, "Price"), errors="coerce").astype("Float64"),
+        "currency": clean_text(_column(df, "Currency")),
+        "quantity": pd.to_numeric(_column(df, "Quantity"), errors="coerce").astype("Float64"),
+        "unit": clean_text(_column(df, "Unit")),
+        "start_date": start,
+        "end_date": end,
+        "exact_timestamp": _int64(pd.to_numeric(_column(df, "Timestamp"), errors="coerce")),
+    })
