@@ -190,3 +190,48 @@ def test_me_has_no_division_and_no_rate_headers(sandbox):
     r = requests.get(s.url + "/api/v1/current/Me", headers={"Authorization": "Bearer " + token(s).json()["access_token"]})
     assert r.json()["d"]["results"][0]["CurrentDivision"] == DIV
     assert not RATE_HEADERS & set(r.headers)
+
+
+@pytest.mark.parametrize(
+    ("path", "select", "page"),
+    [
+        ("sync/Logistics/Items", "ID,Code,IsTime,ItemGroupCode,Timestamp", 1000),
+        ("sync/Logistics/SalesItemPrices", "ID,Item,Account,Price,Timestamp", 1000),
+        ("sync/Payroll/Employees", "ID,Code,FullName,Timestamp", 1000),
+        ("sync/Cashflow/PaymentTerms", "ID,LineType,InvoiceNumber,Timestamp", 1000),
+    ],
+)
+def test_standard_sync_endpoints_follow_the_sync_rules(sandbox, path, select, page):
+    s = sandbox(size=2600, seed=4)
+    access = token(s).json()["access_token"]
+    assert get(s, path, {"$filter": "Timestamp gt 1L"}, access).status_code == 400  # $select required
+    assert get(s, path, {"$select": "ID", "$filter": "Code eq 'x'"}, access).status_code == 400  # only Timestamp
+    d = get(s, path, {"$select": select, "$filter": "Timestamp gt 1L"}, access).json()["d"]
+    assert len(d["results"]) == min(page, len(getattr(s.state.division, {
+        "sync/Logistics/Items": "items", "sync/Logistics/SalesItemPrices": "sales_item_prices",
+        "sync/Payroll/Employees": "employees", "sync/Cashflow/PaymentTerms": "payment_terms"}[path])))
+    assert set(d["results"][0]) == {"__metadata", *select.split(",")}
+
+
+def test_items_regular_endpoint_has_mandatory_filtering_and_item_groups_not(sandbox):
+    s = sandbox(size=400)
+    access = token(s).json()["access_token"]
+    assert "mandatory filtering" in get(s, "logistics/Items", {"$select": "ID"}, access).json()["error"]["message"]["value"]
+    r = get(s, "logistics/Items", {"$select": "ID,Code", "$filter": "Code eq 'UUR-MONTEUR'"}, access).json()["d"]
+    assert [x["Code"] for x in r["results"]] == ["UUR-MONTEUR"]
+    groups = get(s, "logistics/ItemGroups", {"$select": "ID,Code,Description,IsDefault"}, access).json()["d"]["results"]
+    assert {g["Code"] for g in groups} >= {"MAT", "UREN"} and sum(g["IsDefault"] for g in groups) == 1
+
+
+def test_standard_entities_are_realistic(sandbox):
+    s = sandbox(size=1000)
+    div = s.state.division
+    items = div.items.values()
+    assert {i["IsTime"] for i in items} == {0, 1}
+    assert len({i["ItemGroupCode"] for i in items if i["IsTime"] == 0}) >= 4
+    assert any(i["EndDate"] for i in items)  # inactive items
+    assert any(not e["IsActive"] for e in div.employees.values())
+    terms = list(div.payment_terms.values())
+    assert {t["LineType"] for t in terms} == {20, 22}
+    assert any(t["IsFullyPaid"] for t in terms) and any(t["Status"] == 30 for t in terms)
+    assert all(p["Account"] is None for p in div.sales_item_prices.values())

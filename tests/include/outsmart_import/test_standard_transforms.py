@@ -1,0 +1,86 @@
+"""Transforms of the standard categories other than relations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from include.exact_sandbox.odata import encode_value
+from include.outsmart_import.settings import (
+    EmployeesSettings,
+    ItemGroupSettings,
+    PaymentTransactionsSettings,
+)
+from include.outsmart_import.transforms import employees, hour_types, materials, payment_transactions
+
+TODAY = dt.date(2026, 11, 24)
+
+
+def item(n, **kw):
+    rec = {"ID": f"00000000-0000-4000-8000-{n:012d}", "Code": f"MAT-{n}", "Description": f"Item {n}",
+           "ItemGroupCode": "ELEK", "IsTime": 0, "Unit": "stuk", "CostPriceStandard": 1.25, "Barcode": None,
+           "StartDate": encode_value(dt.date(2020, 1, 1)), "EndDate": None, "Timestamp": 10 + n}
+    rec.update(kw)
+    return rec
+
+
+def test_items_split_into_materials_and_hour_types_by_istime_and_group():
+    recs = [item(1), item(2, IsTime=1, ItemGroupCode="UREN"), item(3, ItemGroupCode="SAN"), item(4, IsTime=1, ItemGroupCode="REIS")]
+    m = materials(recs, ItemGroupSettings(enabled=True, item_groups=["ELEK"]), TODAY).frame
+    assert list(m.loc[m["passes_filter"], "code"]) == ["MAT-1"]
+    m = materials(recs, ItemGroupSettings(enabled=True), TODAY).frame
+    assert list(m.loc[m["passes_filter"], "code"]) == ["MAT-1", "MAT-3"]
+    h = hour_types(recs, ItemGroupSettings(enabled=True, item_groups=["UREN", "REIS"]), TODAY).frame
+    assert list(h.loc[h["passes_filter"], "code"]) == ["MAT-2", "MAT-4"]
+    assert "name" in h.columns and "description" not in h.columns
+
+
+def test_item_rejects():
+    recs = [item(1, CostPriceStandard="veel"), item(2, IsTime=3), item(3, Description=""), item(4)]
+    res = materials(recs, ItemGroupSettings(enabled=True), TODAY)
+    assert list(res.frame["code"]) == ["MAT-4"]
+    assert [r.reason.split(":")[0] for r in res.rejects] == [
+        "CostPriceStandard is not a number", "IsTime is not 0 or 1", "missing description"]
+
+
+def test_inactive_item_is_flagged_not_dropped():
+    res = materials([item(1, EndDate=encode_value(dt.date(2025, 1, 1)))], ItemGroupSettings(enabled=True), TODAY)
+    assert bool(res.frame["passes_filter"].iloc[0]) and not bool(res.frame["is_active"].iloc[0])
+
+
+def emp(n, **kw):
+    rec = {"ID": f"00000000-0000-4000-8000-{n:012d}", "Code": str(100 + n), "FirstName": "Daniël", "MiddleName": "van der",
+           "LastName": "Meulen", "FullName": "Daniël van der Meulen", "BusinessEmail": "d@x.nl", "Email": None,
+           "BusinessPhone": None, "Mobile": "06-1", "Phone": None, "IsActive": True,
+           "StartDate": encode_value(dt.date(2020, 1, 1)), "EndDate": None, "Timestamp": 5 + n}
+    rec.update(kw)
+    return rec
+
+
+def test_employees_names_and_active_filter():
+    recs = [emp(1), emp(2, IsActive=False, EndDate=encode_value(dt.date(2025, 1, 1)))]
+    f = employees(recs, EmployeesSettings(enabled=True), TODAY).frame
+    assert list(f["last_name"]) == ["van der Meulen", "van der Meulen"]
+    assert list(f["phone"]) == ["06-1", "06-1"]
+    assert list(f["passes_filter"]) == [True, False]
+    f = employees(recs, EmployeesSettings(enabled=True, include_inactive=True), TODAY).frame
+    assert list(f["passes_filter"]) == [True, True] and list(f["is_active"]) == [True, False]
+
+
+def term(n, **kw):
+    rec = {"ID": f"00000000-0000-4000-8000-{n:012d}", "LineType": 20, "InvoiceNumber": 26000000 + n,
+           "InvoiceDate": encode_value(dt.date(2026, 1, 1)), "DueDate": encode_value(dt.date(2026, 1, 31)),
+           "AccountCode": "              1001", "AccountName": "Bakker", "AmountDC": 121.0, "Currency": "EUR",
+           "IsFullyPaid": False, "Status": 20, "LastPaymentDate": None, "Timestamp": 50 + n}
+    rec.update(kw)
+    return rec
+
+
+def test_payment_transactions_receivables_only_and_only_open():
+    recs = [term(1), term(2, IsFullyPaid=True, Status=50), term(3, LineType=22, AmountDC=-50.0)]
+    f = payment_transactions(recs, PaymentTransactionsSettings(enabled=True), TODAY).frame
+    assert list(f["passes_filter"]) == [True, True, False]
+    assert list(f["account_code"]) == ["1001"] * 3 and list(f["status"]) == ["open", "matched", "open"]
+    f = payment_transactions(recs, PaymentTransactionsSettings(enabled=True, only_open=True), TODAY).frame
+    assert list(f["passes_filter"]) == [True, False, False]
+    res = payment_transactions([term(4, AmountDC="12,50")], PaymentTransactionsSettings(enabled=True), TODAY)
+    assert res.frame.empty and res.rejects[0].reason.startswith("AmountDC is not a number")
