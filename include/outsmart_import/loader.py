@@ -340,6 +340,8 @@ class CategoryLoad:
         rows = cur.fetchall()
         inserted = sum(1 for ins, _ in rows if ins)
         updated_ids = {i for ins, i in rows if not ins} | recoded_ids
+        cur.execute("SELECT count(*) FROM cand")
+        self.counts.unchanged = cur.fetchone()[0] - inserted - len(updated_ids)
         if prices:
             # A price can change without its item changing: update those rows too (and clear a removed price).
             cur.execute(f"""
@@ -350,11 +352,8 @@ class CategoryLoad:
                   AND NOT EXISTS (SELECT 1 FROM cand c WHERE c.exact_id = t.exact_id)
                 RETURNING t.exact_id""", {"today": today})
             updated_ids |= {r[0] for r in cur.fetchall()}
-        cur.execute("SELECT count(*) FROM cand")
-        candidates = cur.fetchone()[0]
         self.counts.inserted = inserted
-        self.counts.updated = len(updated_ids)
-        self.counts.unchanged = candidates - inserted - len(updated_ids)
+        self.counts.updated = len(updated_ids)  # includes rows whose only change was their standard price
 
         # Deletions from sync/Deleted: soft delete, and only if our copy is not newer than the deletion.
         cur.execute(f"""

@@ -106,7 +106,7 @@ def test_materials_incremental_item_and_price_changes(dags, sandbox_factory, tar
     reset_stats(server)
     run(dags, "materials")
     log = last_log(target_db, "materials")
-    assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (1, 0, 2, 1)
+    assert (log["fetched"], log["inserted"], log["updated"], log["unchanged"], log["deleted"]) == (1, 0, 2, 0, 1)
     assert calls(server) == {"sync/Logistics/Items": 1, "sync/Deleted": 2, "sync/Logistics/SalesItemPrices": 1}
     got = {r[0]: r for r in target_db.query(
         "SELECT exact_id::text, description, sales_price, deleted_at IS NOT NULL, xmin::text FROM outsmart.materials")}
