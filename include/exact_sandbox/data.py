@@ -60,6 +60,16 @@ class Division:
     sales_item_prices: dict[str, dict] = field(default_factory=dict)
     employees: dict[str, dict] = field(default_factory=dict)
     payment_terms: dict[str, dict] = field(default_factory=dict)
+    warehouses: dict[str, dict] = field(default_factory=dict)
+    sales_order_headers: dict[str, dict] = field(default_factory=dict)
+    sales_order_lines: dict[str, dict] = field(default_factory=dict)
+    shop_orders: dict[str, dict] = field(default_factory=dict)
+    goods_deliveries: dict[str, dict] = field(default_factory=dict)  # keyed by EntryID (no ID on this endpoint)
+    goods_delivery_lines: dict[str, dict] = field(default_factory=dict)
+    quotation_headers: dict[str, dict] = field(default_factory=dict)
+    quotation_lines: dict[str, dict] = field(default_factory=dict)
+    project_planning: dict[str, dict] = field(default_factory=dict)
+    assembly_orders: dict[str, dict] = field(default_factory=dict)
     deleted: list[dict] = field(default_factory=list)
     rowversion: int = 100_000
     next_account_code: int = 1000
@@ -146,6 +156,7 @@ def build_division(division: int, *, seed: int, size: int, now: dt.datetime) -> 
     build_logistics(div, n_items=max(size // 2, 30), now=now)
     build_employees(div, n=max(size // 50, 10), now=now)
     build_payment_terms(div, n=max(size, 20), now=now)
+    build_pro(div, size=size, now=now)
     return div
 
 
@@ -297,7 +308,11 @@ def build_payment_terms(div: Division, *, n: int, now: dt.datetime) -> None:
         div.payment_terms[term["ID"]] = term
 
 
-ENTITY_DELETED_TYPE = {"accounts": 2, "items": 9, "sales_item_prices": 8, "payment_terms": 10, "employees": 42}
+ENTITY_DELETED_TYPE = {
+    "accounts": 2, "items": 9, "sales_item_prices": 8, "payment_terms": 10, "employees": 42, "goods_deliveries": 16,
+    "goods_delivery_lines": 17, "project_planning": 26, "sales_order_headers": 32, "sales_order_lines": 33,
+    "quotation_headers": 34, "quotation_lines": 35, "shop_orders": 36,
+}
 
 
 def delete_record(div: Division, entity: str, record_id: str, *, now: dt.datetime) -> dict | None:
@@ -321,3 +336,141 @@ def update_record(div: Division, entity: str, record: dict, changes: dict, *, no
     if "Timestamp" in record:
         record["Timestamp"] = div.next_timestamp()
     return record
+
+
+# ---- Pro entities: warehouses, price agreements, orders, deliveries, quotations, planning, assembly ----------
+SALES_ORDER_STATUSES = [12, 20, 21, 45]  # open, partial, complete, cancelled
+QUOTATION_STATUSES = [5, 6, 20, 25, 35, 40, 50]
+
+
+def build_pro(div: Division, *, size: int, now: dt.datetime) -> None:
+    rng = div.rng
+    for code, description, main in [("1", "Hoofdmagazijn Utrecht", True), ("2", "Bus 12 (Sanne)", False),
+                                    ("3", "Bus 7 (Joost)", False), ("ZWOLLE", "Filiaal Zwolle", False)]:
+        wid = div.new_guid()
+        div.warehouses[wid] = {"ID": wid, "Code": code, "Description": description, "Main": main, "EMail": None,
+                               "UseStorageLocations": False, "Division": div.division, "Created": now, "Modified": now}
+    customers = [a for a in div.accounts.values() if a["Status"] == "C"] or list(div.accounts.values())
+    materials = [i for i in div.items.values() if i["IsTime"] == 0]
+    hours = [i for i in div.items.values() if i["IsTime"] == 1]
+    warehouses = list(div.warehouses.values())
+    # Price agreements: sales item prices with an account.
+    for _ in range(max(size // 10, 5)):
+        item, acc = rng.choice(materials), rng.choice(customers)
+        start = TODAY - dt.timedelta(days=rng.randint(0, 600))
+        end = start + dt.timedelta(days=rng.randint(30, 900)) if rng.random() < 0.5 else None
+        _add_price(div, item, acc, round(item["CostPriceStandard"] * rng.uniform(1.1, 1.6), 2), now=now,
+                   start=start, end=end, quantity=float(rng.choice([0, 0, 10, 50])))
+    for n in range(max(size // 5, 10)):
+        _sales_order(div, 40000 + n, rng.choice(customers), rng.sample(materials, k=rng.randint(1, 4)),
+                     rng.choice(warehouses), now=now)
+    for n in range(max(size // 20, 5)):
+        item = rng.choice(materials)
+        status = rng.choice([10, 20, 30, 40])
+        planned = float(rng.randint(1, 50))
+        start = TODAY + dt.timedelta(days=rng.randint(-60, 60))
+        so = {"ID": div.new_guid(), "ShopOrderNumber": 7000 + n, "Item": item["ID"], "ItemCode": item["Code"],
+              "ItemDescription": item["Description"], "Description": f"Prefab {item['Description']}",
+              "PlannedQuantity": planned, "ProducedQuantity": planned if status >= 30 else float(rng.randint(0, int(planned))),
+              "PlannedStartDate": start, "PlannedDate": start + dt.timedelta(days=rng.randint(1, 14)),
+              "Status": status, "IsReleased": status >= 20, "IsOnHold": rng.random() < 0.1, "Type": 9040,
+              "Warehouse": warehouses[0]["ID"], "Division": div.division, "Created": now, "Modified": now,
+              "Timestamp": div.next_timestamp()}
+        div.shop_orders[so["ID"]] = so
+    for n in range(max(size // 5, 10)):
+        acc = rng.choice(customers)
+        qid = div.new_guid()
+        status = rng.choice(QUOTATION_STATUSES)
+        qdate = TODAY - dt.timedelta(days=rng.randint(0, 300))
+        header = {"ID": div.new_guid(), "QuotationID": qid, "QuotationNumber": 50000 + n, "VersionNumber": 1,
+                  "OrderAccount": acc["ID"], "OrderAccountCode": acc["Code"], "OrderAccountName": acc["Name"],
+                  "QuotationDate": qdate, "DueDate": qdate + dt.timedelta(days=30), "Status": status,
+                  "Description": f"Offerte {acc['Name']}", "Currency": "EUR", "Division": div.division,
+                  "Created": now, "Modified": now}
+        total = 0.0
+        for ln, item in enumerate(rng.sample(materials + hours, k=rng.randint(1, 5)), 1):
+            qty, price = float(rng.randint(1, 10)), round(item["CostPriceStandard"] * 1.5, 2)
+            total += qty * price
+            line = {"ID": div.new_guid(), "QuotationID": qid, "QuotationNumber": header["QuotationNumber"],
+                    "LineNumber": ln, "Item": item["ID"], "ItemDescription": item["Description"], "Quantity": qty,
+                    "UnitPrice": price, "NetPrice": price, "AmountDC": round(qty * price, 2), "UnitCode": item["Unit"],
+                    "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp()}
+            div.quotation_lines[line["ID"]] = line
+        header["AmountDC"] = round(total, 2)
+        header["Timestamp"] = div.next_timestamp()
+        div.quotation_headers[header["ID"]] = header
+    employees = list(div.employees.values())
+    for _ in range(max(size // 10, 10)):
+        emp, acc, hour = rng.choice(employees), rng.choice(customers), rng.choice(hours)
+        start = dt.datetime.combine(TODAY + dt.timedelta(days=rng.randint(-20, 40)), dt.time(rng.choice([7, 8, 13])))
+        hrs = float(rng.choice([2, 4, 8]))
+        pp = {"ID": div.new_guid(), "Employee": emp["ID"], "EmployeeCode": emp["Code"], "EmployeeHID": emp["EmployeeHID"],
+              "Project": div.new_guid(), "ProjectCode": f"P{rng.randint(100, 999)}", "ProjectDescription": "Onderhoud CV",
+              "Account": acc["ID"], "AccountCode": acc["Code"], "AccountName": acc["Name"], "HourType": hour["ID"],
+              "HourTypeCode": hour["Code"], "HourTypeDescription": hour["Description"], "StartDate": start,
+              "EndDate": start + dt.timedelta(hours=hrs), "Hours": hrs, "Status": rng.choice([1, 2]), "Type": 4,
+              "Description": "Onderhoudsbeurt", "Division": div.division, "Created": now, "Modified": now,
+              "Timestamp": div.next_timestamp()}
+        div.project_planning[pp["ID"]] = pp
+    for n in range(max(size // 25, 5)):
+        item = rng.choice(materials)
+        status = rng.choice([20, 30, 50])
+        planned = float(rng.randint(1, 20))
+        odate = TODAY - dt.timedelta(days=rng.randint(0, 120))
+        ao = {"ID": div.new_guid(), "OrderNumber": 9000 + n, "OrderDate": odate,
+              "AssemblyDate": odate + dt.timedelta(days=7),
+              "FinishedAssemblyDate": odate + dt.timedelta(days=8) if status == 50 else None,
+              "OrderStatus": status, "Type": 8060, "Item": item["ID"], "ItemCode": item["Code"],
+              "ItemDescription": item["Description"], "PlannedQuantity": planned,
+              "FinishedQuantity": planned if status == 50 else (planned / 2 if status == 30 else 0.0),
+              "Unit": item["Unit"], "UnitCode": item["Unit"], "Warehouse": warehouses[0]["ID"],
+              "WarehouseCode": warehouses[0]["Code"], "Description": f"Samenstellen {item['Description']}",
+              "Division": div.division}
+        div.assembly_orders[ao["ID"]] = ao
+
+
+def _sales_order(div: Division, number: int, acc: dict, items: list[dict], warehouse: dict, *, now: dt.datetime) -> None:
+    rng = div.rng
+    order_id = div.new_guid()
+    status = rng.choice(SALES_ORDER_STATUSES)
+    odate = TODAY - dt.timedelta(days=rng.randint(0, 200))
+    total, lines = 0.0, []
+    for ln, item in enumerate(items, 1):
+        qty = float(rng.randint(1, 20))
+        price = round(item["CostPriceStandard"] * 1.6, 2)
+        delivered = qty if status == 21 else (float(rng.randint(0, int(qty))) if status == 20 else 0.0)
+        line = {"ID": div.new_guid(), "OrderID": order_id, "OrderNumber": number, "LineNumber": ln, "Item": item["ID"],
+                "ItemCode": item["Code"], "ItemDescription": item["Description"], "Description": item["Description"],
+                "Quantity": qty, "QuantityDelivered": delivered, "QuantityInvoiced": delivered if status == 21 else 0.0,
+                "UnitCode": item["Unit"], "UnitPrice": price, "NetPrice": price, "AmountDC": round(qty * price, 2),
+                "DeliveryDate": odate + dt.timedelta(days=14), "Status": status, "Division": div.division,
+                "Created": now, "Modified": now, "Timestamp": div.next_timestamp()}
+        total += line["AmountDC"]
+        div.sales_order_lines[line["ID"]] = line
+        lines.append(line)
+    header = {"ID": div.new_guid(), "OrderID": order_id, "OrderNumber": number, "OrderDate": odate,
+              "DeliveryDate": odate + dt.timedelta(days=14), "OrderedBy": acc["ID"], "OrderedByName": acc["Name"],
+              "DeliverTo": acc["ID"], "InvoiceTo": acc["ID"], "Status": status, "DeliveryStatus": status,
+              "InvoiceStatus": 21 if status == 21 else 12, "AmountDC": round(total, 2), "AmountFC": round(total, 2),
+              "Currency": "EUR", "WarehouseID": warehouse["ID"], "WarehouseCode": warehouse["Code"],
+              "Description": f"Order {acc['Name']}", "YourRef": f"PO-{rng.randint(1000, 9999)}",
+              "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp()}
+    div.sales_order_headers[header["ID"]] = header
+    if status in (20, 21):  # a goods delivery for what was delivered
+        entry = div.new_guid()
+        delivery = {"EntryID": entry, "DeliveryNumber": 60000 + number % 40000, "EntryNumber": 60000 + number % 40000,
+                    "DeliveryDate": odate + dt.timedelta(days=10), "DeliveryAccount": acc["ID"],
+                    "DeliveryAccountCode": acc["Code"], "DeliveryAccountName": acc["Name"],
+                    "TrackingNumber": f"3S{rng.randint(10**9, 10**10 - 1)}" if rng.random() < 0.7 else None,
+                    "Warehouse": warehouse["ID"], "WarehouseCode": warehouse["Code"], "Description": f"Levering order {number}",
+                    "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp()}
+        div.goods_deliveries[entry] = delivery
+        for line in lines:
+            if line["QuantityDelivered"] > 0:
+                gl = {"ID": div.new_guid(), "EntryID": entry, "LineNumber": line["LineNumber"], "Item": line["Item"],
+                      "ItemCode": line["ItemCode"], "ItemDescription": line["ItemDescription"],
+                      "QuantityDelivered": line["QuantityDelivered"], "QuantityOrdered": line["Quantity"],
+                      "SalesOrderLineID": line["ID"], "SalesOrderLineNumber": line["LineNumber"],
+                      "SalesOrderNumber": number, "Unitcode": line["UnitCode"], "DeliveryDate": delivery["DeliveryDate"],
+                      "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp()}
+                div.goods_delivery_lines[gl["ID"]] = gl

@@ -64,6 +64,7 @@ class EndpointSpec:
     metadata_type: str
     page_size: int
     filter_fields: frozenset[str] = frozenset()  # mandatory-filter fields (regular/bulk)
+    key: str = "ID"  # the record key in __metadata and $skiptoken (GoodsDeliveries: EntryID)
 
 
 ENDPOINTS = {
@@ -87,6 +88,27 @@ ENDPOINTS = {
         EndpointSpec("sync/Payroll/Employees", "sync", "employees", "Exact.Web.Api.Models.Sync.Payroll.Employee", 1000),
         EndpointSpec("sync/Cashflow/PaymentTerms", "sync", "payment_terms",
                      "Exact.Web.Api.Models.Sync.Cashflow.PaymentTerm", 1000),
+        # Pro entities
+        EndpointSpec("inventory/Warehouses", "regular", "warehouses", "Exact.Web.Api.Models.Inventory.Warehouse", 60),
+        EndpointSpec("sync/SalesOrder/SalesOrderHeaders", "sync", "sales_order_headers",
+                     "Exact.Web.Api.Models.Sync.SalesOrder.SalesOrderHeader", 1000),
+        EndpointSpec("sync/SalesOrder/SalesOrderLines", "sync", "sales_order_lines",
+                     "Exact.Web.Api.Models.Sync.SalesOrder.SalesOrderLine", 1000),
+        EndpointSpec("sync/Manufacturing/ShopOrders", "sync", "shop_orders",
+                     "Exact.Web.Api.Models.Sync.Manufacturing.ShopOrder", 1000),
+        EndpointSpec("sync/SalesOrder/GoodsDeliveries", "sync", "goods_deliveries",
+                     "Exact.Web.Api.Models.Sync.SalesOrder.GoodsDelivery", 1000, key="EntryID"),
+        EndpointSpec("sync/SalesOrder/GoodsDeliveryLines", "sync", "goods_delivery_lines",
+                     "Exact.Web.Api.Models.Sync.SalesOrder.GoodsDeliveryLine", 1000),
+        EndpointSpec("sync/CRM/QuotationHeaders", "sync", "quotation_headers",
+                     "Exact.Web.Api.Models.Sync.CRM.QuotationHeader", 1000),
+        EndpointSpec("sync/CRM/QuotationLines", "sync", "quotation_lines",
+                     "Exact.Web.Api.Models.Sync.CRM.QuotationLine", 1000),
+        EndpointSpec("sync/Project/ProjectPlanning", "sync", "project_planning",
+                     "Exact.Web.Api.Models.Sync.Project.ProjectPlanning", 1000),
+        # No sync, no bulk, no Modified field: only the regular endpoint (reference §6.14).
+        EndpointSpec("inventory/AssemblyOrders", "regular", "assembly_orders",
+                     "Exact.Web.Api.Models.Inventory.AssemblyOrder", 60),
     ]
 }
 FIELD_LIST_FOR = {"bulk/CRM/Accounts": "crm/Accounts"}
@@ -458,26 +480,26 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 after = int(skiptoken.rstrip("L"))
                 rows = [r for r in rows if r["Timestamp"] > after]
         else:
-            rows.sort(key=lambda r: r["ID"])
+            rows.sort(key=lambda r: r[spec.key])
             if skiptoken:
                 m = re.fullmatch(r"guid'([0-9a-fA-F-]{36})'", skiptoken)
                 if not m:
                     raise ODataError("Invalid $skiptoken.")
-                rows = [r for r in rows if r["ID"] > m.group(1).lower()]
+                rows = [r for r in rows if r[spec.key] > m.group(1).lower()]
         top = params.get("$top")
         page_size = spec.page_size if not top else min(spec.page_size, int(top))
         page, more = rows[:page_size], len(rows) > page_size and not top
         base = self._base_url()
         results = []
         for r in page:
-            out = {"__metadata": {"uri": f"{base}/api/v1/{division}/{spec.path}(guid'{r['ID']}')", "type": spec.metadata_type}}
+            out = {"__metadata": {"uri": f"{base}/api/v1/{division}/{spec.path}(guid'{r[spec.key]}')", "type": spec.metadata_type}}
             for name in select or sorted(known):
                 out[name] = encode_value(r.get(name))
             results.append(out)
         d: dict = {"results": results}
         if more:
             last = page[-1]
-            token = f"{last['Timestamp']}L" if spec.kind in ("sync", "deleted") else f"guid'{last['ID']}'"
+            token = f"{last['Timestamp']}L" if spec.kind in ("sync", "deleted") else f"guid'{last[spec.key]}'"
             next_params = {k: v for k, v in params.items() if k != "$skiptoken"}
             next_params["$skiptoken"] = token
             d["__next"] = f"{base}/api/v1/{division}/{spec.path}?" + urlencode(next_params, quote_via=quote, safe="$,'()")
@@ -559,8 +581,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if op == "update":
             changed = []
             for item in req.get("records", []):
-                record = records[item["ID"]]
-                changes = {k: _decode(v) for k, v in item.items() if k != "ID"}
+                record = records[item.get("ID") or item["EntryID"]]
+                changes = {k: _decode(v) for k, v in item.items() if k not in ("ID", "EntryID")}
                 if entity == "accounts" and not changes:
                     data.mutate_account(div, record, None, now=now)
                 else:

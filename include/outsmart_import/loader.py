@@ -113,6 +113,8 @@ def ensure_schema(conn, categories: list[Category] | None = None) -> None:
         cur.execute(BASE_DDL)
         for cat in categories:
             cur.execute(table_ddl(cat.table))
+            if cat.lines:
+                cur.execute(table_ddl(cat.lines.table))
     conn.commit()
 
 
@@ -163,31 +165,216 @@ class MergeCounts:
     rejects: list[Reject] = field(default_factory=list)
 
 
+STANDARD_PRICE_SQL = f"""
+    SELECT DISTINCT ON (item_id) item_id, price FROM {SCHEMA}.exact_item_prices
+    WHERE account_id IS NULL AND deleted_at IS NULL
+      AND (start_date IS NULL OR start_date <= %(today)s) AND (end_date IS NULL OR end_date >= %(today)s)
+    ORDER BY item_id, quantity NULLS FIRST, start_date DESC NULLS LAST, exact_timestamp DESC"""
+
+
+class _TablePart:
+    """Staging and merge of one target table inside a category's transaction (the header, or its lines)."""
+
+    def __init__(self, load: "CategoryLoad", spec: TableSpec, prefix: str):
+        self.load, self.spec, self.p = load, spec, prefix
+        self.target = f"{SCHEMA}.{_q(spec.name)}"
+        self.cols = spec.column_names
+        self.counts = MergeCounts()
+
+    @property
+    def cur(self):
+        return self.load.cur
+
+    def create_temp_tables(self) -> None:
+        col_defs = ", ".join(f"{_q(c.name)} {c.sql_type}" for c in self.spec.columns)
+        self.cur.execute(f"CREATE TEMP TABLE {self.p}stg ({col_defs}, passes_filter boolean NOT NULL) ON COMMIT DROP")
+        self.cur.execute(f"CREATE TEMP TABLE {self.p}stg_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP")
+        self.cur.execute(f"CREATE TEMP TABLE {self.p}stg_seen (exact_id uuid NOT NULL) ON COMMIT DROP")
+
+    def stage(self, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        self.load._copy_frame(f"{self.p}stg", frame, [*self.cols, "passes_filter"])
+        self.counts.staged += len(frame)
+
+    def stage_deleted(self, rows: list[tuple[str, int]]) -> None:
+        self.load.stage_deleted(rows, f"{self.p}stg_deleted")
+
+    def reject(self, rejects: list[Reject]) -> None:
+        if not rejects:
+            return
+        self.counts.rejects.extend(rejects)
+        self.counts.rejected += len(rejects)
+        with self.cur.copy(
+            f"COPY {SCHEMA}.import_rejects (import_log_id, category, record_key, reason, raw) FROM STDIN"
+        ) as copy:
+            for r in rejects:
+                copy.write_row((self.load.log_id, self.load.category.name, r.key, r.reason, json.dumps(r.raw, default=str)))
+        seen = [r.raw.get("ID") for r in rejects if _is_guid(r.raw.get("ID"))]
+        if seen:
+            with self.cur.copy(f"COPY {self.p}stg_seen (exact_id) FROM STDIN") as copy:
+                for s_ in seen:
+                    copy.write_row((s_,))
+
+    def merge(self, *, reconcile: bool, today, prices: bool = False, parent: tuple | None = None) -> MergeCounts:
+        """Apply the staged rows and deletions. `reconcile`: the staged rows are all of Exact, so rows that
+        came from Exact but were not staged are soft-deleted. `parent`: (header part, lines column, header
+        column): a line is loaded only if its header is in OutSmart; a line whose header is nowhere is rejected."""
+        cur, t, key, ident, p = self.cur, self.target, _q(self.spec.merge_key), _q(self.spec.identity), self.p
+        cols = ", ".join(_q(c) for c in self.cols)
+        # A page can repeat an ID; keep the newest version (highest Timestamp).
+        cur.execute(f"CREATE TEMP TABLE {p}stg_latest ON COMMIT DROP AS "
+                    f"SELECT DISTINCT ON ({ident}) * FROM {p}stg ORDER BY {ident}, exact_timestamp DESC NULLS LAST")
+        if parent is not None:
+            header, line_col, header_col = parent
+            lc, hc = _q(line_col), _q(header_col)
+            cur.execute(f"UPDATE {p}stg_latest s SET passes_filter = EXISTS "
+                        f"(SELECT 1 FROM {header.target} h WHERE h.{hc} = s.{lc} AND h.deleted_at IS NULL)")
+            cur.execute(f"""
+                DELETE FROM {p}stg_latest s
+                WHERE NOT s.passes_filter
+                  AND NOT EXISTS (SELECT 1 FROM {header.p}stg_latest h WHERE h.{hc} = s.{lc})
+                  AND NOT EXISTS (SELECT 1 FROM {header.target} h WHERE h.{hc} = s.{lc})
+                  AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{ident} = s.{ident})
+                RETURNING s.{ident}::text, s.{lc}::text""")
+            orphans = cur.fetchall()
+            self.reject([Reject(i, f"{self.spec.name} line without its header: {header_col} {h} is neither in this run "
+                                   f"nor in outsmart.{header.spec.name}", {"ID": i, line_col: h}) for i, h in orphans])
+        # New rows must pass the filters; rows already in OutSmart are updated whatever the filter says.
+        cur.execute(f"CREATE TEMP TABLE {p}cand ON COMMIT DROP AS SELECT s.* FROM {p}stg_latest s "
+                    f"WHERE s.passes_filter OR EXISTS (SELECT 1 FROM {t} x WHERE x.{ident} = s.{ident})")
+        cur.execute(f"SELECT (SELECT count(*) FROM {p}stg_latest) - (SELECT count(*) FROM {p}cand)")
+        self.counts.filtered_out = cur.fetchone()[0]
+
+        merge_rejects: list[Reject] = []
+        recoded_ids: set = set()
+        if self.spec.merge_key != self.spec.identity:
+            # The same code on two Exact records: keep the one OutSmart already has, set the others aside.
+            cur.execute(f"""
+                DELETE FROM {p}cand c USING (SELECT {key} FROM {p}cand GROUP BY {key} HAVING count(*) > 1) d
+                WHERE c.{key} = d.{key}
+                  AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{key} = c.{key} AND x.{ident} = c.{ident})
+                RETURNING c.{key}, c.{ident}""")
+            merge_rejects += [Reject(str(k), f"duplicate {self.spec.merge_key} {k!r}: more than one Exact record has it",
+                                     {"ID": str(i), "Code": k}) for k, i in cur.fetchall()]
+            # Recode: Exact changed the code of a record OutSmart has; the new code is taken by another row.
+            cur.execute(f"""
+                DELETE FROM {p}cand c USING {t} x, {t} y
+                WHERE x.{ident} = c.{ident} AND x.{key} <> c.{key} AND y.{key} = c.{key} AND y.id <> x.id
+                RETURNING c.{key}, c.{ident}, x.{key}""")
+            merge_rejects += [Reject(str(k), f"code changed in Exact from {old!r} to {k!r}, but {k!r} is already used "
+                                             f"by another {self.spec.name} row", {"ID": str(i), "Code": k})
+                              for k, i, old in cur.fetchall()]
+            # Recode in place (same Exact ID, new code): update the row, do not insert a duplicate.
+            cur.execute(f"UPDATE {t} x SET {key} = c.{key}, imported_at = now() FROM {p}cand c "
+                        f"WHERE x.{ident} = c.{ident} AND x.{key} <> c.{key} RETURNING x.{ident}")
+            recoded_ids = {r[0] for r in cur.fetchall()}
+        if merge_rejects:
+            self.reject(merge_rejects)
+        if prices:
+            cur.execute(f"UPDATE {p}cand c SET sales_price = sp.price FROM ({STANDARD_PRICE_SQL}) sp "
+                        f"WHERE sp.item_id = c.exact_id", {"today": today})
+        for lookup in self.spec.lookups:
+            self._apply_lookup(lookup)
+
+        compare = [c.name for c in self.spec.columns if c.compare]
+        changed = " OR ".join([
+            f"({', '.join('t.' + _q(c) for c in compare)}) IS DISTINCT FROM ({', '.join('excluded.' + _q(c) for c in compare)})",
+            "t.deleted_at IS NOT NULL",
+        ])
+        updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in self.cols if c != self.spec.merge_key)
+        cur.execute(f"""
+            INSERT INTO {t} AS t ({cols}, imported_at, deleted_at)
+            SELECT {cols}, now(), NULL FROM {p}cand
+            ON CONFLICT ({key}) DO UPDATE SET {updates}, imported_at = excluded.imported_at, deleted_at = NULL
+            WHERE ({changed})
+              AND (t.exact_timestamp IS NULL OR excluded.exact_timestamp IS NULL
+                   OR excluded.exact_timestamp >= t.exact_timestamp)
+            RETURNING (xmax = 0) AS inserted, t.{ident}""")
+        rows = cur.fetchall()
+        inserted = sum(1 for ins, _ in rows if ins)
+        updated_ids = {i for ins, i in rows if not ins} | recoded_ids
+        cur.execute(f"SELECT count(*) FROM {p}cand")
+        self.counts.unchanged = cur.fetchone()[0] - inserted - len(updated_ids)
+        if prices:
+            # A price can change without its item changing: update those rows too (and clear a removed price).
+            cur.execute(f"""
+                UPDATE {t} t SET sales_price = x.price, imported_at = now()
+                FROM (SELECT t2.id, sp.price FROM {t} t2 LEFT JOIN ({STANDARD_PRICE_SQL}) sp
+                      ON sp.item_id = t2.exact_id) x
+                WHERE t.id = x.id AND t.sales_price IS DISTINCT FROM x.price AND t.deleted_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM {p}cand c WHERE c.exact_id = t.exact_id)
+                RETURNING t.exact_id""", {"today": today})
+            updated_ids |= {r[0] for r in cur.fetchall()}
+        self.counts.inserted = inserted
+        self.counts.updated = len(updated_ids)  # includes rows whose only change was their standard price
+
+        # Deletions from sync/Deleted: soft delete, and only if our copy is not newer than the deletion.
+        cur.execute(f"""
+            UPDATE {t} t SET deleted_at = now()
+            FROM (SELECT exact_id, max(exact_timestamp) AS ts FROM {p}stg_deleted GROUP BY exact_id) d
+            WHERE t.{ident} = d.exact_id AND t.deleted_at IS NULL
+              AND (t.exact_timestamp IS NULL OR d.ts IS NULL OR t.exact_timestamp <= d.ts)""")
+        deleted = cur.rowcount
+        if reconcile:
+            cur.execute(f"""
+                UPDATE {t} t SET deleted_at = now()
+                WHERE t.{ident} IS NOT NULL AND t.deleted_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM {p}stg_latest s WHERE s.{ident} = t.{ident})
+                  AND NOT EXISTS (SELECT 1 FROM {p}stg_seen s WHERE s.exact_id = t.{ident})""")
+            deleted += cur.rowcount
+        self.counts.deleted = deleted
+        return self.counts
+
+    def _apply_lookup(self, lookup) -> None:
+        """Fill a code column from another OutSmart table by Exact ID (e.g. the customer's code from relations)."""
+        present = []
+        for table in lookup.tables:
+            self.cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.{table}",))
+            if self.cur.fetchone()[0]:
+                present.append(table)
+        if not present:
+            return
+        union = " UNION ALL ".join(f"SELECT exact_id, {_q(lookup.value)} AS v FROM {SCHEMA}.{_q(t)}" for t in present)
+        self.cur.execute(f"UPDATE {self.p}cand c SET {_q(lookup.column)} = l.v FROM ({union}) l "
+                         f"WHERE l.exact_id = c.{_q(lookup.via)} AND c.{_q(lookup.column)} IS NULL")
+
+
 class CategoryLoad:
-    """One category's load as one transaction. Use as a context manager; call `commit()` to keep it."""
+    """One category's load as one transaction. Use as a context manager; call `commit()` to keep it.
+
+    `stage`/`stage_deleted`/`reject` go to the category's main table; `lines` (if the category has lines) has the
+    same methods for the lines table, merged in the same transaction after the headers."""
 
     def __init__(self, conn, category: Category, *, log_id: int | None = None):
         self.conn = conn
         self.category = category
-        self.spec = category.table
         self.log_id = log_id
-        self.target = f"{SCHEMA}.{_q(self.spec.name)}"
-        self.cols = self.spec.column_names
+        self.header = _TablePart(self, category.table, "")
+        self.lines = _TablePart(self, category.lines.table, "l_") if category.lines else None
         self._committed = False
-        self.counts = MergeCounts()
+
+    # The header part's interface, for single-table categories and existing callers.
+    @property
+    def counts(self) -> MergeCounts:
+        return self.header.counts
+
+    def stage(self, frame: pd.DataFrame) -> None:
+        self.header.stage(frame)
+
+    def reject(self, rejects: list[Reject]) -> None:
+        self.header.reject(rejects)
 
     def __enter__(self) -> "CategoryLoad":
-        cur = self.conn.cursor()
-        self.cur = cur
+        self.cur = self.conn.cursor()
         # One load per category at a time, whoever starts it (scheduler, a manual trigger, a test).
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"outsmart import {self.category.name}",))
-        col_defs = ", ".join(f"{_q(c.name)} {c.sql_type}" for c in self.spec.columns)
-        cur.execute(f"CREATE TEMP TABLE stg ({col_defs}, passes_filter boolean NOT NULL) ON COMMIT DROP")
-        cur.execute("CREATE TEMP TABLE stg_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP")
-        cur.execute("CREATE TEMP TABLE stg_seen (exact_id uuid NOT NULL) ON COMMIT DROP")
+        self.cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"outsmart import {self.category.name}",))
+        self.header.create_temp_tables()
+        if self.lines:
+            self.lines.create_temp_tables()
         if self.category.enrich == "standard_sales_price":
-            cur.execute(f"CREATE TEMP TABLE stg_prices (LIKE {SCHEMA}.exact_item_prices INCLUDING DEFAULTS) ON COMMIT DROP")
-            cur.execute("CREATE TEMP TABLE stg_prices_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP")
+            self.cur.execute(f"CREATE TEMP TABLE stg_prices (LIKE {SCHEMA}.exact_item_prices INCLUDING DEFAULTS) ON COMMIT DROP")
+            self.cur.execute("CREATE TEMP TABLE stg_prices_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP")
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -209,12 +396,6 @@ class CategoryLoad:
         )
 
     # ---- staging ----------------------------------------------------------------------------------------------
-    def stage(self, frame: pd.DataFrame) -> None:
-        if frame.empty:
-            return
-        self._copy_frame("stg", frame, [*self.cols, "passes_filter"])
-        self.counts.staged += len(frame)
-
     def _copy_frame(self, table: str, frame: pd.DataFrame, cols: list[str]) -> None:
         buf = io.BytesIO()
         # pyarrow quotes every string and writes NULL as an empty unquoted field: '' stays '', a lone CR is safe.
@@ -233,144 +414,41 @@ class CategoryLoad:
                 for row in rows:
                     copy.write_row(row)
 
-    def reject(self, rejects: list[Reject]) -> None:
-        if not rejects:
-            return
-        self.counts.rejects.extend(rejects)
-        self.counts.rejected += len(rejects)
-        with self.cur.copy(
-            f"COPY {SCHEMA}.import_rejects (import_log_id, category, record_key, reason, raw) FROM STDIN"
-        ) as copy:
-            for r in rejects:
-                copy.write_row((self.log_id, self.category.name, r.key, r.reason, json.dumps(r.raw, default=str)))
-        seen = [r.raw.get("ID") for r in rejects if _is_guid(r.raw.get("ID"))]
-        if seen:
-            with self.cur.copy("COPY stg_seen (exact_id) FROM STDIN") as copy:
-                for s in seen:
-                    copy.write_row((s,))
-
     # ---- merge ------------------------------------------------------------------------------------------------
-    STANDARD_PRICE_SQL = f"""
-        SELECT DISTINCT ON (item_id) item_id, price FROM {SCHEMA}.exact_item_prices
-        WHERE account_id IS NULL AND deleted_at IS NULL
-          AND (start_date IS NULL OR start_date <= %(today)s) AND (end_date IS NULL OR end_date >= %(today)s)
-        ORDER BY item_id, quantity NULLS FIRST, start_date DESC NULLS LAST, exact_timestamp DESC"""
-
     def _merge_prices(self) -> None:
         """Bring the price mirror up to date (newest Timestamp wins; deletions are soft)."""
-        cols = [c for c in ("exact_id", "item_id", "account_id", "price", "currency", "quantity", "unit", "start_date",
-                            "end_date", "exact_timestamp")]
-        cur = self.cur
-        cur.execute(f"""
+        cols = ["exact_id", "item_id", "account_id", "price", "currency", "quantity", "unit", "start_date",
+                "end_date", "exact_timestamp"]
+        self.cur.execute(f"""
             INSERT INTO {SCHEMA}.exact_item_prices AS t ({', '.join(cols)}, deleted_at)
             SELECT DISTINCT ON (exact_id) {', '.join(cols)}, NULL FROM stg_prices
             ORDER BY exact_id, exact_timestamp DESC NULLS LAST
             ON CONFLICT (exact_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols[1:])},
                 deleted_at = NULL, imported_at = now()
             WHERE t.exact_timestamp IS NULL OR excluded.exact_timestamp >= t.exact_timestamp""")
-        cur.execute(f"""
+        self.cur.execute(f"""
             UPDATE {SCHEMA}.exact_item_prices t SET deleted_at = now()
             FROM (SELECT exact_id, max(exact_timestamp) AS ts FROM stg_prices_deleted GROUP BY exact_id) d
             WHERE t.exact_id = d.exact_id AND t.deleted_at IS NULL AND (t.exact_timestamp IS NULL OR t.exact_timestamp <= d.ts)""")
 
     def merge(self, *, reconcile: bool, today=None) -> MergeCounts:
-        """Apply the staged rows and deletions. `reconcile`: the staged rows are all of Exact, so rows that
-        came from Exact but were not staged are soft-deleted."""
+        """Merge the header table, then (if any) the lines, in this one transaction. Returns the sum of both."""
         import datetime as dt
 
         today = today or dt.date.today()
-        cur, t, key, ident = self.cur, self.target, _q(self.spec.merge_key), _q(self.spec.identity)
         prices = self.category.enrich == "standard_sales_price"
         if prices:
             self._merge_prices()
-        cols = ", ".join(_q(c) for c in self.cols)
-        # A page can repeat an ID; keep the newest version (highest Timestamp).
-        cur.execute(f"CREATE TEMP TABLE stg_latest ON COMMIT DROP AS "
-                    f"SELECT DISTINCT ON ({ident}) * FROM stg ORDER BY {ident}, exact_timestamp DESC NULLS LAST")
-        # New rows must pass the filters; rows already in OutSmart are updated whatever the filter says.
-        cur.execute(f"CREATE TEMP TABLE cand ON COMMIT DROP AS SELECT s.* FROM stg_latest s "
-                    f"WHERE s.passes_filter OR EXISTS (SELECT 1 FROM {t} x WHERE x.{ident} = s.{ident})")
-        cur.execute("SELECT (SELECT count(*) FROM stg_latest) - (SELECT count(*) FROM cand)")
-        self.counts.filtered_out = cur.fetchone()[0]
-
-        merge_rejects: list[Reject] = []
-        if self.spec.merge_key != self.spec.identity:
-            # The same code on two Exact records: keep the one OutSmart already has, set the others aside.
-            cur.execute(f"""
-                DELETE FROM cand c USING (SELECT {key} FROM cand GROUP BY {key} HAVING count(*) > 1) d
-                WHERE c.{key} = d.{key}
-                  AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{key} = c.{key} AND x.{ident} = c.{ident})
-                RETURNING c.{key}, c.{ident}""")
-            merge_rejects += [Reject(str(k), f"duplicate {self.spec.merge_key} {k!r}: more than one Exact record has it",
-                                     {"ID": str(i), "Code": k}) for k, i in cur.fetchall()]
-            # Recode: Exact changed the code of a record OutSmart has; the new code is taken by another row.
-            cur.execute(f"""
-                DELETE FROM cand c USING {t} x, {t} y
-                WHERE x.{ident} = c.{ident} AND x.{key} <> c.{key} AND y.{key} = c.{key} AND y.id <> x.id
-                RETURNING c.{key}, c.{ident}, x.{key}""")
-            merge_rejects += [Reject(str(k), f"code changed in Exact from {old!r} to {k!r}, but {k!r} is already used "
-                                             f"by another {self.spec.name} row", {"ID": str(i), "Code": k})
-                              for k, i, old in cur.fetchall()]
-            # Recode in place (same Exact ID, new code): update the row, do not insert a duplicate.
-            cur.execute(f"UPDATE {t} x SET {key} = c.{key}, imported_at = now() FROM cand c "
-                        f"WHERE x.{ident} = c.{ident} AND x.{key} <> c.{key} RETURNING x.{ident}")
-            recoded_ids = {r[0] for r in cur.fetchall()}
-        else:
-            recoded_ids = set()
-        if merge_rejects:
-            self.reject(merge_rejects)
-        if prices:
-            cur.execute(f"UPDATE cand c SET sales_price = sp.price FROM ({self.STANDARD_PRICE_SQL}) sp "
-                        f"WHERE sp.item_id = c.exact_id", {"today": today})
-
-        compare = [c.name for c in self.spec.columns if c.compare]
-        changed = " OR ".join([
-            f"({', '.join('t.' + _q(c) for c in compare)}) IS DISTINCT FROM ({', '.join('excluded.' + _q(c) for c in compare)})",
-            "t.deleted_at IS NOT NULL",
-        ])
-        updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in self.cols if c != self.spec.merge_key)
-        cur.execute(f"""
-            INSERT INTO {t} AS t ({cols}, imported_at, deleted_at)
-            SELECT {cols}, now(), NULL FROM cand
-            ON CONFLICT ({key}) DO UPDATE SET {updates}, imported_at = excluded.imported_at, deleted_at = NULL
-            WHERE ({changed})
-              AND (t.exact_timestamp IS NULL OR excluded.exact_timestamp IS NULL
-                   OR excluded.exact_timestamp >= t.exact_timestamp)
-            RETURNING (xmax = 0) AS inserted, t.{ident}""")
-        rows = cur.fetchall()
-        inserted = sum(1 for ins, _ in rows if ins)
-        updated_ids = {i for ins, i in rows if not ins} | recoded_ids
-        cur.execute("SELECT count(*) FROM cand")
-        self.counts.unchanged = cur.fetchone()[0] - inserted - len(updated_ids)
-        if prices:
-            # A price can change without its item changing: update those rows too (and clear a removed price).
-            cur.execute(f"""
-                UPDATE {t} t SET sales_price = x.price, imported_at = now()
-                FROM (SELECT t2.id, sp.price FROM {t} t2 LEFT JOIN ({self.STANDARD_PRICE_SQL}) sp
-                      ON sp.item_id = t2.exact_id) x
-                WHERE t.id = x.id AND t.sales_price IS DISTINCT FROM x.price AND t.deleted_at IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM cand c WHERE c.exact_id = t.exact_id)
-                RETURNING t.exact_id""", {"today": today})
-            updated_ids |= {r[0] for r in cur.fetchall()}
-        self.counts.inserted = inserted
-        self.counts.updated = len(updated_ids)  # includes rows whose only change was their standard price
-
-        # Deletions from sync/Deleted: soft delete, and only if our copy is not newer than the deletion.
-        cur.execute(f"""
-            UPDATE {t} t SET deleted_at = now()
-            FROM (SELECT exact_id, max(exact_timestamp) AS ts FROM stg_deleted GROUP BY exact_id) d
-            WHERE t.{ident} = d.exact_id AND t.deleted_at IS NULL
-              AND (t.exact_timestamp IS NULL OR d.ts IS NULL OR t.exact_timestamp <= d.ts)""")
-        deleted = cur.rowcount
-        if reconcile:
-            cur.execute(f"""
-                UPDATE {t} t SET deleted_at = now()
-                WHERE t.{ident} IS NOT NULL AND t.deleted_at IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM stg_latest s WHERE s.{ident} = t.{ident})
-                  AND NOT EXISTS (SELECT 1 FROM stg_seen s WHERE s.exact_id = t.{ident})""")
-            deleted += cur.rowcount
-        self.counts.deleted = deleted
-        return self.counts
+        counts = self.header.merge(reconcile=reconcile, today=today, prices=prices)
+        if not self.lines:
+            return counts
+        spec = self.category.lines
+        lines = self.lines.merge(reconcile=reconcile, today=today, parent=(self.header, spec.parent_key, spec.header_key))
+        total = MergeCounts()
+        for name in ("staged", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"):
+            setattr(total, name, getattr(counts, name) + getattr(lines, name))
+        total.rejects = counts.rejects + lines.rejects
+        return total
 
     def commit(self) -> None:
         self.conn.commit()

@@ -22,11 +22,23 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """Fill `column` with `value` from another OutSmart table whose exact_id equals this row's `via` column
+    (Exact gives some records only the GUID of a related account or item, not its code)."""
+
+    column: str
+    via: str
+    tables: tuple[str, ...]
+    value: str = "code"
+
+
+@dataclass(frozen=True)
 class TableSpec:
     name: str  # without schema; the table lives in schema `outsmart`
     columns: tuple[Column, ...]
     merge_key: str = "code"
     identity: str = "exact_id"  # Exact's stable ID: finds a row whose code was changed in Exact
+    lookups: tuple[Lookup, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -42,6 +54,23 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Lines:
+    """The lines of a header category (order lines, ...): their own sync stream and table, loaded in the same
+    transaction as the headers; a line whose header (lines.parent_key = header.header_key) is nowhere is rejected."""
+
+    source: Source
+    table: TableSpec
+    transform: str
+    parent_key: str
+    header_key: str
+
+    def transform_fn(self) -> Callable:
+        from include.outsmart_import import transforms
+
+        return getattr(transforms, self.transform)
+
+
+@dataclass(frozen=True)
 class Category:
     name: str
     title: str
@@ -54,6 +83,7 @@ class Category:
     doc: str = ""
     # "standard_sales_price": also mirror sync/Logistics/SalesItemPrices and fill `sales_price` from it.
     enrich: str | None = None
+    lines: Lines | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
 
     @property

@@ -234,4 +234,5 @@ def test_standard_entities_are_realistic(sandbox):
     terms = list(div.payment_terms.values())
     assert {t["LineType"] for t in terms} == {20, 22}
     assert any(t["IsFullyPaid"] for t in terms) and any(t["Status"] == 30 for t in terms)
-    assert all(p["Account"] is None for p in div.sales_item_prices.values())
+    assert any(p["Account"] is None for p in div.sales_item_prices.values())  # standard prices
+    assert any(p["Account"] is not None for p in div.sales_item_prices.values())  # price agreements
