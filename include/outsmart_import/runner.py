@@ -168,12 +168,37 @@ def _extract_and_stage(category, cat_settings, exact, load: CategoryLoad, summar
         load.set_watermark("sync", high)  # same transaction as the load: advances only if it commits
         if category.enrich == "standard_sales_price":
             _stage_prices(exact, load, full_refresh)
+        if category.lines:
+            summary.fetched += _stage_lines(category, cat_settings, exact, load, full_refresh, today)
     else:
         for page in exact.collection(src.endpoint, list(src.select)):
             summary.fetched += len(page)
             result = transform(page, cat_settings, today)
             load.stage(result.frame)
             load.reject(result.rejects)
+
+
+def _stage_lines(category, cat_settings, exact, load: CategoryLoad, full_refresh: bool, today) -> int:
+    """The category's lines, with their own watermarks; merged after the headers in the same transaction."""
+    spec = category.lines
+    transform = spec.transform_fn()
+    before = None if full_refresh else load.watermark("lines")
+    high, fetched = before or 0, 0
+    for page in exact.sync(spec.source.endpoint, list(spec.source.select), before or 1):
+        fetched += len(page)
+        high = max([high, *(_int(r.get("Timestamp")) for r in page)])
+        result = transform(page, cat_settings, today)
+        load.lines.stage(result.frame)
+        load.lines.reject(result.rejects)
+    load.set_watermark("lines", high)
+    del_before = None if full_refresh else load.watermark("lines_deleted")
+    del_high = del_before or 0
+    for page in exact.deleted(spec.source.deleted_entity_type, del_before or 1):
+        rows = [(str(r["EntityKey"]).lower(), _int(r.get("Timestamp"))) for r in page if r.get("EntityKey")]
+        del_high = max([del_high, *(ts for _, ts in rows)])
+        load.lines.stage_deleted(rows)
+    load.set_watermark("lines_deleted", del_high)
+    return fetched
 
 
 def _stage_prices(exact, load: CategoryLoad, full_refresh: bool) -> None:

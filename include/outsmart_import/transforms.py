@@ -403,3 +403,196 @@ def standard_prices(records: list[dict]) -> pd.DataFrame:
         "end_date": end,
         "exact_timestamp": _int64(pd.to_numeric(_column(df, "Timestamp"), errors="coerce")),
     })
+
+
+# ---- Pro categories: declarative field maps ------------------------------------------------------------------
+def _guid(df: pd.DataFrame, rej: _Rejecter, column: str, required: bool) -> pd.Series:
+    s = clean_text(_column(df, column)).str.lower()
+    bad = s.notna() & ~s.fillna("").str.match(_GUID_RE)
+    rej.add(bad | (s.isna() if required else False), f"missing or invalid {column}")
+    return s
+
+
+def _mapped(records: list[dict], fields: list[tuple[str, str, str]], *, key: str = "ID",
+            identity: str = "ID", with_timestamp: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, _Rejecter]:
+    """Build a frame from (target column, Exact field, kind) triples; kinds: text, code, int, num, date,
+    datetime, bool, guid, guid!. Returns (frame, source frame, rejecter) with exact_id/exact_timestamp set."""
+    df, rej = _start(records, key)
+    out = {}
+    for target, source, kind in fields:
+        if kind == "text":
+            out[target] = _text(df, rej, source)
+        elif kind == "code":
+            out[target] = _text(df, rej, source, 60)
+        elif kind == "int":
+            v = pd.to_numeric(_column(df, source), errors="coerce")
+            rej.add(_column(df, source).notna() & v.isna(), lambda r, s=source: f"{s} is not a number: {r.get(s)!r}")
+            out[target] = _int64(v)
+        elif kind == "num":
+            out[target] = _number(df, rej, source)
+        elif kind == "date":
+            out[target] = _dates(df, rej, source)[0]
+        elif kind == "datetime":
+            values, invalid = exact_datetime_utc(_column(df, source))
+            rej.add(invalid, lambda r, s=source: f"invalid date in {s}: {r.get(s)!r}")
+            out[target] = values
+        elif kind == "bool":
+            out[target] = _flag(df, rej, source)
+        elif kind in ("guid", "guid!"):
+            out[target] = _guid(df, rej, source, kind == "guid!")
+        else:  # pragma: no cover - a registry mistake
+            raise ValueError(kind)
+    out["exact_id"] = _guid(df, rej, identity, True)
+    if with_timestamp:
+        ts = pd.to_numeric(_column(df, "Timestamp"), errors="coerce")
+        rej.add(ts.isna(), "missing or invalid Timestamp")
+        out["exact_timestamp"] = _int64(ts)
+    else:
+        out["exact_timestamp"] = pd.Series([None] * len(df), index=df.index, dtype="Int64")
+    frame = pd.DataFrame(out, index=df.index)
+    frame["passes_filter"] = True
+    return frame, df, rej
+
+
+def _status(df: pd.DataFrame, column: str, names: dict[int, str]) -> pd.Series:
+    return pd.to_numeric(_column(df, column), errors="coerce").map(names).astype("string")
+
+
+def warehouses(records: list[dict], settings, today: dt.date) -> TransformResult:
+    frame, _, rej = _mapped(records, [("code", "Code", "code"), ("description", "Description", "text"),
+                                      ("is_main", "Main", "bool")], key="Code", with_timestamp=False)
+    rej.add(frame["code"].isna() | (frame["code"] == ""), "missing code")
+    return _finish(frame, rej, records)
+
+
+def price_agreements(records: list[dict], settings, today: dt.date) -> TransformResult:
+    """Sales item prices that have an account (Exact's "price agreements"); with only_current, valid today."""
+    frame, df, rej = _mapped(records, [
+        ("account_exact_id", "Account", "guid"), ("account_name", "AccountName", "text"),
+        ("item_code", "ItemCode", "code"), ("item_description", "ItemDescription", "text"), ("price", "Price", "num"),
+        ("currency", "Currency", "code"), ("min_quantity", "Quantity", "num"), ("unit", "Unit", "code"),
+        ("start_date", "StartDate", "date"), ("end_date", "EndDate", "date")])
+    frame["account_code"] = pd.Series([None] * len(frame), index=frame.index, dtype="string")  # from relations
+    passes = frame["account_exact_id"].notna()
+    if settings.only_current:
+        passes &= _active(frame["start_date"], frame["end_date"], today, frame.index)
+    frame["passes_filter"] = passes.astype(bool)
+    return _finish(frame, rej, records)
+
+
+SALES_ORDER_STATUS = {12: "open", 20: "partial", 21: "complete", 45: "cancelled"}
+
+
+def sales_orders(records: list[dict], settings, today: dt.date) -> TransformResult:
+    frame, df, rej = _mapped(records, [
+        ("order_id", "OrderID", "guid!"), ("order_number", "OrderNumber", "int"),
+        ("customer_exact_id", "OrderedBy", "guid"), ("customer_name", "OrderedByName", "text"),
+        ("order_date", "OrderDate", "date"), ("delivery_date", "DeliveryDate", "date"), ("amount", "AmountDC", "num"),
+        ("currency", "Currency", "code"), ("warehouse_code", "WarehouseCode", "code"),
+        ("description", "Description", "text"), ("your_ref", "YourRef", "text")])
+    rej.add(frame["order_number"].isna(), "missing OrderNumber")
+    frame["status"] = _status(df, "Status", SALES_ORDER_STATUS)
+    frame["customer_code"] = pd.Series([None] * len(frame), index=frame.index, dtype="string")  # from relations
+    frame["passes_filter"] = frame["status"].isin(list(settings.statuses)).fillna(False).astype(bool)
+    return _finish(frame, rej, records)
+
+
+def sales_order_lines(records: list[dict], settings, today: dt.date) -> TransformResult:
+    frame, _, rej = _mapped(records, [
+        ("order_id", "OrderID", "guid!"), ("order_number", "OrderNumber", "int"), ("line_number", "LineNumber", "int"),
+        ("item_code", "ItemCode", "code"), ("description", "Description", "text"), ("quantity", "Quantity", "num"),
+        ("unit", "UnitCode", "code"), ("unit_price", "UnitPrice", "num"), ("net_price", "NetPrice", "num"),
+        ("amount", "AmountDC", "num"), ("quantity_delivered", "QuantityDelivered", "num"),
+        ("quantity_invoiced", "QuantityInvoiced", "num"), ("delivery_date", "DeliveryDate", "date")])
+    return _finish(frame, rej, records)
+
+
+SHOP_ORDER_STATUS = {10: "open", 20: "in_process", 30: "finished", 40: "completed"}
+
+
+def shop_orders(records: list[dict], settings, today: dt.date) -> TransformResult:
+    frame, df, rej = _mapped(records, [
+        ("shop_order_number", "ShopOrderNumber", "int"), ("item_code", "ItemCode", "code"),
+        ("description", "Description", "text"), ("planned_quantity", "PlannedQuantity", "num"),
+        ("produced_quantity", "ProducedQuantity", "num"), ("planned_start_date", "PlannedStartDate", "date"),
+        ("planned_end_date", "PlannedDate", "date"), ("is_released", "IsReleased", "bool"),
+        ("is_on_hold", "IsOnHold", "bool")])
+    rej.add(frame["shop_order_number"].isna(), "missing ShopOrderNumber")
+    frame["status"] = _status(df, "Status", SHOP_ORDER_STATUS)
+    return _finish(frame, rej, records)
+
+
+def goods_deliveries(records: list[dict], settings, today: dt.date) -> TransformResult:
+    frame, df, rej = _mapped(records, [
+        ("delivery_number", "DeliveryNumber", "int"), ("customer_code", "DeliveryAccountCode", "code"),
+        ("customer_name", "DeliveryAccountName", "text"), ("delivery_date", "DeliveryDate", "date"),
+        ("tracking_number", "TrackingNumber", "code"), ("warehouse_code", "WarehouseCode", "code"),
+        ("description", "Description", "text")], key="EntryID", identity="EntryID")
+    rej.add(frame["delivery_number"].isna(), "missing DeliveryNumber")
+    return _finish(frame, rej, records)
+
+
+def goods_delivery_lines(records: list[dict], settings, today: dt.date) -> TransformResult:
+    frame, _, rej = _mapped(records, [
+        ("entry_id", "EntryID", "guid!"), ("line_number", "LineNumber", "int"), ("item_code", "ItemCode", "code"),
+        ("quantity_delivered", "QuantityDelivered", "num"), ("quantity_ordered", "QuantityOrdered", "num"),
+        ("sales_order_number", "SalesOrderNumber", "int"), ("sales_order_line_number", "SalesOrderLineNumber", "int"),
+        ("unit", "Unitcode", "code"), ("delivery_date", "DeliveryDate", "date")])
+    return _finish(frame, rej, records)
+
+
+QUOTATION_STATUS = {5: "rejected", 6: "closed", 10: "recovery", 20: "draft", 25: "open", 35: "processing",
+                    40: "printed", 50: "accepted", 60: "awaiting_acceptance", 70: "accepted_with_error"}
+
+
+def quotations(records: list[dict], settings, today: dt.date) -> TransformResult:
+    frame, df, rej = _mapped(records, [
+        ("quotation_id", "QuotationID", "guid!"), ("quotation_number", "QuotationNumber", "int"),
+        ("version_number", "VersionNumber", "int"), ("customer_code", "OrderAccountCode", "code"),
+        ("customer_name", "OrderAccountName", "text"), ("quotation_date", "QuotationDate", "date"),
+        ("due_date", "DueDate", "date"), ("amount", "AmountDC", "num"), ("currency", "Currency", "code"),
+        ("description", "Description", "text")])
+    rej.add(frame["quotation_number"].isna(), "missing QuotationNumber")
+    frame["status"] = _status(df, "Status", QUOTATION_STATUS)
+    frame["passes_filter"] = frame["status"].isin(list(settings.statuses)).fillna(False).astype(bool)
+    return _finish(frame, rej, records)
+
+
+def quotation_lines(records: list[dict], settings, today: dt.date) -> TransformResult:
+    frame, _, rej = _mapped(records, [
+        ("quotation_id", "QuotationID", "guid!"), ("quotation_number", "QuotationNumber", "int"),
+        ("line_number", "LineNumber", "int"), ("item_exact_id", "Item", "guid"),
+        ("description", "ItemDescription", "text"), ("quantity", "Quantity", "num"), ("unit", "UnitCode", "code"),
+        ("unit_price", "UnitPrice", "num"), ("amount", "AmountDC", "num")])
+    frame["item_code"] = pd.Series([None] * len(frame), index=frame.index, dtype="string")  # from materials/hour types
+    return _finish(frame, rej, records)
+
+
+PLANNING_STATUS = {1: "reserved", 2: "planned"}
+
+
+def project_planning(records: list[dict], settings, today: dt.date) -> TransformResult:
+    frame, df, rej = _mapped(records, [
+        ("employee_code", "EmployeeCode", "code"), ("project_code", "ProjectCode", "code"),
+        ("project_description", "ProjectDescription", "text"), ("customer_code", "AccountCode", "code"),
+        ("hour_type_code", "HourTypeCode", "code"), ("start_at", "StartDate", "datetime"),
+        ("end_at", "EndDate", "datetime"), ("hours", "Hours", "num"), ("description", "Description", "text")])
+    frame["status"] = _status(df, "Status", PLANNING_STATUS)
+    return _finish(frame, rej, records)
+
+
+ASSEMBLY_STATUS = {20: "open", 30: "partial", 50: "complete"}
+
+
+def assembly_orders(records: list[dict], settings, today: dt.date) -> TransformResult:
+    """Exact assembly orders: no sync, no Modified field, so read in full every run."""
+    frame, df, rej = _mapped(records, [
+        ("order_number", "OrderNumber", "int"), ("item_code", "ItemCode", "code"),
+        ("description", "Description", "text"), ("planned_quantity", "PlannedQuantity", "num"),
+        ("finished_quantity", "FinishedQuantity", "num"), ("order_date", "OrderDate", "date"),
+        ("assembly_date", "AssemblyDate", "date"), ("finished_date", "FinishedAssemblyDate", "date"),
+        ("warehouse_code", "WarehouseCode", "code")], with_timestamp=False)
+    rej.add(frame["order_number"].isna(), "missing OrderNumber")
+    frame["status"] = _status(df, "OrderStatus", ASSEMBLY_STATUS)
+    frame["is_disassembly"] = (pd.to_numeric(_column(df, "Type"), errors="coerce") == 8061).fillna(False).astype("boolean")
+    return _finish(frame, rej, records)
