@@ -587,7 +587,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     data.mutate_account(div, record, None, now=now)
                 else:
                     data.update_record(div, entity, record, changes, now=now)
-                changed.append(item["ID"])
+                changed.append(item.get("ID") or item["EntryID"])
             return {"updated": changed}
         if op == "delete":
             for i in req.get("ids", []):

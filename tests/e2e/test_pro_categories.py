@@ -1,0 +1,193 @@
+"""The eight Pro categories end to end: licence gate, first load, incremental run, no-change run, headers/lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+TODAY = dt.datetime.now(dt.timezone.utc).astimezone(dt.timezone(dt.timedelta(hours=1))).date()
+PRO = ["warehouses", "price_agreements", "sales_orders", "shop_orders", "goods_deliveries", "quotations",
+       "project_planning", "assembly_orders"]
+ALL_ON = {name: {"enabled": True} for name in PRO}
+
+
+def run(dags, name, expect="success", **conf):
+    dr = dags[f"exact_online_import_{name}"].test(run_conf=conf or None)
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert dr.state == expect, states
+    return states
+
+
+def last_log(db, category):
+    cols = ["status", "fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted", "api_calls"]
+    row = db.query(f"SELECT {', '.join(cols)} FROM outsmart.import_log WHERE category = %s ORDER BY id DESC LIMIT 1",
+                   (category,))[0]
+    return dict(zip(cols, row))
+
+
+def mutate(server, **body):
+    requests.post(server.url + "/_sandbox/mutate", json=body, timeout=10).raise_for_status()
+
+
+def stats(server):
+    return requests.get(server.url + "/_sandbox/stats", timeout=5).json()
+
+
+def ids(db, table):
+    return {r[0] for r in db.query(f"SELECT exact_id::text FROM outsmart.{table} WHERE deleted_at IS NULL")}
+
+
+def snapshot(db, *tables):
+    return [db.query(f"SELECT exact_id::text, xmin::text, deleted_at FROM outsmart.{t} ORDER BY exact_id") for t in tables]
+
+
+@pytest.mark.parametrize("name", PRO)
+def test_standard_licence_fails_at_once_without_api_calls(dags, sandbox_factory, target_db, settings_var, capfd, name):
+    server = sandbox_factory(size=20)
+    settings_var({"license": "standard", "categories": {name: {"enabled": True}}})
+    states = run(dags, name, expect="failed")
+    assert states["check_settings"] == "failed"
+    assert f"Category '{name}' needs Exact Online Pro" in "".join(capfd.readouterr())
+    assert stats(server)["calls"] == {} and stats(server)["token_calls"] == {}
+
+
+# (category, sandbox entity, key field, target table, lines entity, lines table)
+SYNCED = [
+    ("sales_orders", "sales_order_headers", "ID", "sales_orders", "sales_order_lines", "sales_order_lines"),
+    ("goods_deliveries", "goods_deliveries", "EntryID", "goods_deliveries", "goods_delivery_lines", "goods_delivery_lines"),
+    ("quotations", "quotation_headers", "ID", "quotations", "quotation_lines", "quotation_lines"),
+    ("shop_orders", "shop_orders", "ID", "shop_orders", None, None),
+    ("project_planning", "project_planning", "ID", "project_planning", None, None),
+    ("price_agreements", "sales_item_prices", "ID", "price_agreements", None, None),
+]
+
+
+@pytest.mark.parametrize(("name", "entity", "key", "table", "line_entity", "line_table"), SYNCED, ids=[s[0] for s in SYNCED])
+def test_synced_pro_category_first_incremental_and_no_change(dags, sandbox_factory, target_db, settings_var,
+                                                             name, entity, key, table, line_entity, line_table):
+    server = sandbox_factory(size=600, seed=41)
+    settings_var({"license": "pro", "categories": {"relations": {"enabled": True}, **ALL_ON}})
+    run(dags, "relations")  # customer codes of orders and agreements are looked up in relations
+    if name == "quotations":
+        settings_var({"license": "pro", "categories": {"relations": {"enabled": True}, "materials": {"enabled": True},
+                                                       "hour_types": {"enabled": True}, **ALL_ON}})
+        run(dags, "materials")
+        run(dags, "hour_types")
+    run(dags, name)
+    div = server.state.division
+    records = getattr(div, entity)
+    if name == "price_agreements":
+        expected = {i for i, p in records.items() if p["Account"] is not None}
+    elif name == "quotations":
+        default = {20, 25, 35, 40, 50, 60}
+        expected = {i for i, q in records.items() if q["Status"] in default}
+    else:
+        expected = set(records)
+    assert ids(target_db, table) == expected and expected
+    if line_table:
+        parent_field = {"sales_order_lines": "OrderID", "goods_delivery_lines": "EntryID", "quotation_lines": "QuotationID"}[line_table]
+        header_values = {r[{"sales_order_lines": "OrderID", "goods_delivery_lines": "EntryID", "quotation_lines": "QuotationID"}[line_table]]
+                         for i, r in records.items() if i in expected}
+        lines = getattr(div, line_entity)
+        expected_lines = {i for i, line in lines.items() if line[parent_field] in header_values}
+        assert ids(target_db, line_table) == expected_lines and expected_lines
+    first = last_log(target_db, name)
+    assert first["status"] == "success" and first["rejected"] == 0
+
+    # Incremental: change one loaded record, delete another (and, with lines, one line).
+    loaded = sorted(expected)
+    changed, gone = loaded[0], loaded[1]
+    field = {"sales_orders": "Description", "goods_deliveries": "TrackingNumber", "quotations": "Description",
+             "shop_orders": "Description", "project_planning": "Description", "price_agreements": "Price"}[name]
+    value = 42.5 if field == "Price" else "Gewijzigd in Exact"
+    mutate(server, entity=entity, op="update", records=[{key: changed, field: value}])
+    mutate(server, entity=entity, op="delete", ids=[gone])
+    changes = 2
+    if line_table:
+        line_id = sorted(expected_lines)[0]
+        mutate(server, entity=line_entity, op="update", records=[{"ID": line_id, "Quantity" if line_table != "goods_delivery_lines" else "QuantityDelivered": 12345.0}])
+        changes += 1
+    requests.post(server.url + "/_sandbox/reset-stats", timeout=5)
+    before = {t: dict((r[0], r[1]) for r in target_db.query(f"SELECT exact_id::text, xmin::text FROM outsmart.{t}"))
+              for t in filter(None, [table, line_table])}
+    run(dags, name)
+    log = last_log(target_db, name)
+    assert (log["inserted"], log["updated"], log["deleted"]) == (0, changes - 1, 1), log
+    calls = stats(server)["calls"]
+    assert sum(calls.values()) == (4 if line_table else 2), calls  # one page of changes and one of deletions per stream
+    after = {t: dict((r[0], r[1]) for r in target_db.query(f"SELECT exact_id::text, xmin::text FROM outsmart.{t}"))
+             for t in before}
+    untouched = set(before[table]) - {changed, gone}
+    assert all(after[table][i] == before[table][i] for i in untouched)
+    snap = snapshot(target_db, *before)
+    run(dags, name)
+    log = last_log(target_db, name)
+    assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (0, 0, 0, 0)
+    assert snapshot(target_db, *before) == snap
+
+
+@pytest.mark.parametrize(("name", "entity", "key"), [("warehouses", "warehouses", "ID"), ("assembly_orders", "assembly_orders", "ID")])
+def test_full_refresh_pro_categories(dags, sandbox_factory, target_db, settings_var, name, entity, key):
+    server = sandbox_factory(size=400, seed=42)
+    settings_var({"license": "pro", "categories": ALL_ON})
+    run(dags, name)
+    records = getattr(server.state.division, entity)
+    assert ids(target_db, name) == set(records)
+    first, second = sorted(records)[:2]
+    field = "Description"
+    mutate(server, entity=entity, op="update", records=[{key: first, field: "Nieuwe omschrijving"}])
+    mutate(server, entity=entity, op="delete", ids=[second])
+    run(dags, name)
+    log = last_log(target_db, name)
+    assert (log["inserted"], log["updated"], log["deleted"]) == (0, 1, 1)
+    assert ids(target_db, name) == set(records)
+    snap = snapshot(target_db, name)
+    run(dags, name)
+    assert last_log(target_db, name)["updated"] == 0 and snapshot(target_db, name) == snap
+
+
+def test_sales_order_columns_and_lines_match_exact(dags, sandbox_factory, target_db, settings_var):
+    server = sandbox_factory(size=300, seed=43)
+    settings_var({"license": "pro", "categories": {"relations": {"enabled": True, "relation_types": ["customer"],
+                                                                 "include_inactive": True, "include_blocked": True},
+                                                   "sales_orders": {"enabled": True, "statuses": ["open", "partial"]}}})
+    run(dags, "relations")
+    run(dags, "sales_orders")
+    div = server.state.division
+    headers = {h["ID"]: h for h in div.sales_order_headers.values() if h["Status"] in (12, 20)}
+    got = {r[0]: r[1:] for r in target_db.query(
+        "SELECT exact_id::text, order_number, customer_code, status, amount, warehouse_code, order_date FROM outsmart.sales_orders")}
+    assert set(got) == set(headers)
+    for i, h in headers.items():
+        acc = div.accounts[h["OrderedBy"]]
+        assert got[i] == (h["OrderNumber"], acc["Code"].strip(), {12: "open", 20: "partial"}[h["Status"]],
+                          Decimal(str(h["AmountDC"])).quantize(Decimal("0.0001")), h["WarehouseCode"], h["OrderDate"])
+    order_ids = {h["OrderID"] for h in headers.values()}
+    lines = {l["ID"] for l in div.sales_order_lines.values() if l["OrderID"] in order_ids}
+    assert ids(target_db, "sales_order_lines") == lines
+    filtered = last_log(target_db, "sales_orders")["filtered_out"]
+    skipped_lines = sum(1 for l in div.sales_order_lines.values() if l["OrderID"] not in order_ids)
+    assert filtered == len(div.sales_order_headers) - len(headers) + skipped_lines
+
+
+def test_line_without_header_is_set_aside_never_loaded_half(dags, sandbox_factory, target_db, settings_var):
+    server = sandbox_factory(size=200, seed=44)
+    settings_var({"license": "pro", "categories": {"sales_orders": {"enabled": True}}})
+    div = server.state.division
+    orphan = dict(next(iter(div.sales_order_lines.values())))
+    orphan.update({"ID": str(uuid.uuid4()), "OrderID": str(uuid.uuid4()), "OrderNumber": 99999,
+                   "Timestamp": div.next_timestamp()})
+    div.sales_order_lines[orphan["ID"]] = orphan  # a line whose order Exact does not have
+    run(dags, "sales_orders")
+    log = last_log(target_db, "sales_orders")
+    assert log["status"] == "success" and log["rejected"] == 1
+    reason, key = target_db.query("SELECT reason, record_key FROM outsmart.import_rejects WHERE category = 'sales_orders'")[0]
+    assert key == orphan["ID"] and "without its header" in reason
+    assert orphan["ID"] not in ids(target_db, "sales_order_lines")
+    assert len(ids(target_db, "sales_order_lines")) == len(div.sales_order_lines) - 1
