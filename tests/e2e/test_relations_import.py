@@ -177,10 +177,3 @@ def test_pro_category_without_pro_licence_fails_clearly(dags, sandbox_factory, t
     assert dr.state == "failed" and states["check_settings"] == "failed"
     assert "needs Exact Online Pro" in "".join(capfd.readouterr())
     assert sandbox_stats(server)["calls"] == {} and sandbox_stats(server)["token_calls"] == {}
-
-
-def test_unimplemented_category_skips(dags, sandbox_factory, target_db, settings_var):
-    sandbox_factory(size=10)
-    settings_var({"license": "pro", "categories": {"sales_orders": {"enabled": True}}})
-    dr, states = run(dags, name="sales_orders")
-    assert states["check_settings"] == "skipped"
