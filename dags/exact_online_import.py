@@ -117,6 +117,7 @@ def build_dag(category: Category):
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
             from exact_online.exceptions import ExactApiError, ExactAuthError, ExactDailyLimitReached
             from exact_online.hooks.exact_online import ExactOnlineHook
+            from exact_online.rate_budget import PostgresRateBudget
             from exact_online.token_store import PostgresTokenStore
 
             from include.outsmart_import.runner import run_category
@@ -129,7 +130,9 @@ def build_dag(category: Category):
                 settings = _settings()
             except SettingsError as exc:
                 raise AirflowFailException(str(exc)) from None
-            hook = ExactOnlineHook(EXACT_CONN_ID, token_store=PostgresTokenStore(connector(TARGET_CONN_ID)))
+            # Token chain and call budget live in the target database, which every worker reaches.
+            hook = ExactOnlineHook(EXACT_CONN_ID, token_store=PostgresTokenStore(connector(TARGET_CONN_ID)),
+                                   rate_budget=PostgresRateBudget(connector(TARGET_CONN_ID)))
             try:
                 summary = run_category(
                     category.name, settings, hook, connector(TARGET_CONN_ID),
@@ -146,6 +149,8 @@ def build_dag(category: Category):
             except ExactApiError as exc:
                 # 4xx: retrying would only count towards Exact's 10-errors-per-hour block.
                 raise AirflowFailException(str(exc)) from None
+            finally:
+                hook.rate_budget.close()
             result = summary.as_dict()
             print(
                 f"{category.name}: {result['status']}: fetched {result['fetched']}, inserted {result['inserted']}, "

@@ -108,6 +108,7 @@ class ExactOnlineHook(HttpHook):
         exact_conn_id: str = default_conn_name,
         *,
         token_store: TokenStore | None = None,
+        rate_budget=None,
         sleep=time.sleep,
         clock=time.time,
         **kwargs: Any,
@@ -115,6 +116,7 @@ class ExactOnlineHook(HttpHook):
         super().__init__(method="GET", http_conn_id=exact_conn_id, **kwargs)
         self.exact_conn_id = exact_conn_id
         self._token_store = token_store
+        self.rate_budget = rate_budget  # a PostgresRateBudget shares the division's budget across processes
         self._sleep, self._clock = sleep, clock
         self._session: requests.Session | None = None
         self._conn = None
@@ -291,6 +293,15 @@ class ExactOnlineHook(HttpHook):
 
     def _respect_budget(self) -> None:
         """Wait for the minutely window, or stop for the day, *before* a call that would get a 429."""
+        if self.rate_budget is not None:
+            spent_until = self.rate_budget.daily_spent(self.division)
+            if spent_until:
+                raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(spent_until / 1000, dt.timezone.utc))
+            while (wait := self.rate_budget.acquire(self.division)) is not None:
+                log.info("Shared Exact budget of division %s spent for this minute; waiting %.1f s", self.division, wait)
+                self.stats.rate_limit_sleeps += 1
+                self.stats.seconds_waited_for_limits += wait
+                self._sleep(wait)
         now_ms = self._clock() * 1000
         r = self.rate
         if r.daily_remaining == 0 and r.daily_reset_ms and r.daily_reset_ms > now_ms:
@@ -314,6 +325,14 @@ class ExactOnlineHook(HttpHook):
         finally:
             self.stats.http_seconds += time.perf_counter() - started
         self.rate.update(resp.headers)
+        if self.rate_budget is not None:
+            h = resp.headers
+            if "X-RateLimit-Minutely-Reset" in h:
+                self.rate_budget.observe(self.division, "minute", self.rate.minutely_reset_ms,
+                                         self.rate.minutely_limit, self.rate.minutely_remaining)
+            if "X-RateLimit-Reset" in h:
+                self.rate_budget.observe(self.division, "day", self.rate.daily_reset_ms, self.rate.daily_limit,
+                                         self.rate.daily_remaining)
         if resp.status_code == 200:
             return resp.json()
         if resp.status_code == 429:
