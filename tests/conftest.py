@@ -105,3 +105,25 @@ def settings_var(monkeypatch):
         monkeypatch.setenv("AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS", value if isinstance(value, str) else json.dumps(value))
 
     return set_settings
+
+
+# ---- figures: tests that measure something report it in the run's summary --------------------------------------
+_FIGURES: list[tuple[str, str]] = []
+
+
+@pytest.fixture
+def figure(request):
+    """`figure("8 processes, 104 refresh attempts, 0 errors")`: printed at the end of the test run."""
+
+    def record(text: str) -> None:
+        _FIGURES.append((request.node.nodeid, text))
+        print(f"\nFIGURE {request.node.name}: {text}")
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _FIGURES:
+        terminalreporter.section("figures")
+        for node, text in _FIGURES:
+            terminalreporter.write_line(f"{node.split('::')[-1]}: {text}")

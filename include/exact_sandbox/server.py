@@ -141,6 +141,7 @@ class Faults:
     slow_seconds: float = 0.0
     latency_seconds: float = 0.0  # added to every API call
     lose_next_token_reply: bool = False  # rotate the token, then drop the connection
+    repeat_stale_ids: bool = False  # sync pages repeat their first two IDs with an older Timestamp and stale data
     seed: int = 7
 
 
@@ -496,6 +497,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
             for name in select or sorted(known):
                 out[name] = encode_value(r.get(name))
             results.append(out)
+        if self.state.faults.repeat_stale_ids and spec.kind == "sync" and results:
+            # Exact can return an ID more than once; the older copy must lose (reference §5.1).
+            for r in results[:2]:
+                stale = dict(r)
+                if isinstance(stale.get("Timestamp"), int):
+                    stale["Timestamp"] -= 1
+                for name in ("Name", "Description"):
+                    if name in stale:
+                        stale[name] = "STALE COPY"
+                results.append(stale)
         d: dict = {"results": results}
         if more:
             last = page[-1]

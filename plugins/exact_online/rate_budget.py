@@ -20,6 +20,8 @@ CREATE TABLE IF NOT EXISTS exact_online.rate_budget (
     reset_ms   bigint NOT NULL,    -- when this window ends (epoch ms, from X-RateLimit-*-Reset)
     call_limit integer NOT NULL,
     used       integer NOT NULL,
+    window_ms  bigint,                 -- learnt from consecutive server resets (Exact: a minute)
+    server_reset_ms bigint NOT NULL,   -- the last reset the server announced
     PRIMARY KEY (division, scope)
 );
 """
@@ -53,13 +55,24 @@ class PostgresRateBudget:
         conn = self._db()
         now_ms = self._clock() * 1000
         with conn.cursor() as cur:
-            cur.execute("SELECT reset_ms, call_limit, used FROM exact_online.rate_budget "
+            cur.execute("SELECT reset_ms, call_limit, used, window_ms FROM exact_online.rate_budget "
                         "WHERE division = %s AND scope = 'minute' FOR UPDATE", (division,))
             row = cur.fetchone()
-            if row is None or row[0] <= now_ms:
+            if row is None:
                 conn.rollback()
                 return None  # no known window: the first call's headers will open one
-            reset_ms, limit, used = row
+            reset_ms, limit, used, window_ms = row
+            if reset_ms <= now_ms and not window_ms:
+                conn.rollback()
+                return None  # window length not learnt yet: the call's headers will tell
+            if reset_ms <= now_ms:
+                # The window we knew has ended: open the next one ourselves, so that processes do not all rush in
+                # before any of them has seen the new window's headers.
+                periods = int((now_ms - reset_ms) // window_ms) + 1
+                cur.execute("UPDATE exact_online.rate_budget SET reset_ms = %s, used = 1 "
+                            "WHERE division = %s AND scope = 'minute'", (reset_ms + periods * window_ms, division))
+                conn.commit()
+                return None
             if used < limit:
                 cur.execute("UPDATE exact_online.rate_budget SET used = used + 1 "
                             "WHERE division = %s AND scope = 'minute'", (division,))
@@ -87,13 +100,19 @@ class PostgresRateBudget:
         conn = self._db()
         with conn.cursor() as cur:
             cur.execute(
-                """INSERT INTO exact_online.rate_budget (division, scope, reset_ms, call_limit, used)
-                   VALUES (%s, %s, %s, %s, %s)
+                """INSERT INTO exact_online.rate_budget (division, scope, reset_ms, call_limit, used, server_reset_ms)
+                   VALUES (%s, %s, %s, %s, %s, %s)
                    ON CONFLICT (division, scope) DO UPDATE SET
                      used = CASE WHEN exact_online.rate_budget.reset_ms = excluded.reset_ms
                                  THEN greatest(exact_online.rate_budget.used, excluded.used) ELSE excluded.used END,
-                     reset_ms = excluded.reset_ms, call_limit = excluded.call_limit""",
-                (division, scope, int(reset_ms), int(limit), int(limit) - int(remaining)),
+                     window_ms = CASE WHEN excluded.reset_ms > exact_online.rate_budget.server_reset_ms
+                                      THEN least(coalesce(exact_online.rate_budget.window_ms, excluded.reset_ms - exact_online.rate_budget.server_reset_ms),
+                                                 excluded.reset_ms - exact_online.rate_budget.server_reset_ms)
+                                      ELSE exact_online.rate_budget.window_ms END,
+                     server_reset_ms = greatest(exact_online.rate_budget.server_reset_ms, excluded.reset_ms),
+                     reset_ms = excluded.reset_ms,  -- the server's window wins over our prediction
+                     call_limit = excluded.call_limit""",
+                (division, scope, int(reset_ms), int(limit), int(limit) - int(remaining), int(reset_ms)),
             )
         conn.commit()
 

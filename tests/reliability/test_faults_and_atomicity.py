@@ -1,0 +1,167 @@
+"""Reliability: injected faults, killed runs, repeated IDs, concurrent changes, recodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+from include.outsmart_import.registry import CATEGORIES
+
+HELPERS = Path(__file__).resolve().parents[1] / "helpers"
+PRO_SETTINGS = {"license": "pro", "categories": {c: {"enabled": True} for c in CATEGORIES}}
+
+
+def stats(server) -> dict:
+    return requests.get(server.url + "/_sandbox/stats", timeout=5).json()
+
+
+def tables() -> list[str]:
+    out = []
+    for c in CATEGORIES.values():
+        out.append(c.table.name)
+        if c.lines:
+            out.append(c.lines.table.name)
+    return out
+
+
+def dump(conninfo: str, table: str) -> dict:
+    """Every row of a target table, keyed by Exact ID, without the columns that record when it was written."""
+    with psycopg.connect(conninfo) as conn:
+        cur = conn.execute(f"SELECT * FROM outsmart.{table}")
+        cols = [d.name for d in cur.description]
+        keep = [i for i, c in enumerate(cols) if c not in ("id", "imported_at")]
+        rows = {}
+        for r in cur.fetchall():
+            rec = {cols[i]: r[i] for i in keep}
+            rec["deleted"] = rec.pop("deleted_at") is not None
+            rows[str(rec["exact_id"])] = rec
+        return rows
+
+
+def test_faults_leave_the_target_equal_to_a_clean_run(dags, sandbox_factory, pg_server, target_db, settings_var,
+                                                       monkeypatch, figure):
+    """Every category with 10 % 5xx, 6 % dropped connections and 6 % slow replies, against the same import
+    without faults: every row of every table must be the same."""
+    settings_var(PRO_SETTINGS)
+    clean = sandbox_factory(size=500, seed=51)
+    for name in CATEGORIES:
+        assert dags[f"exact_online_import_{name}"].test().state == "success", name
+    clean_conninfo = target_db.conninfo
+    # A second, empty database and a second sandbox with the same seed (the same records), now with faults.
+    name_b = "faulty_" + str(os.getpid())
+    with psycopg.connect(clean_conninfo.replace(f"dbname={target_db.airflow_json['schema']}", "dbname=postgres"),
+                         autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name_b}")
+        admin.execute(f"CREATE DATABASE {name_b}")
+    monkeypatch.setenv("AIRFLOW_CONN_OUTSMART_POSTGRES", json.dumps({**target_db.airflow_json, "schema": name_b}))
+    faulty = sandbox_factory(size=500, seed=51)
+    requests.post(faulty.url + "/_sandbox/faults", json={"error_rate": 0.10, "drop_rate": 0.06, "slow_rate": 0.06,
+                                                          "slow_seconds": 0.3, "seed": 11}, timeout=5)
+    for name in CATEGORIES:
+        assert dags[f"exact_online_import_{name}"].test().state == "success", name
+    faulty_conninfo = clean_conninfo.replace(f"dbname={target_db.airflow_json['schema']}", f"dbname={name_b}")
+    compared = 0
+    for table in tables():
+        a, b = dump(clean_conninfo, table), dump(faulty_conninfo, table)
+        assert a == b, table
+        compared += len(a)
+    s = stats(faulty)
+    calls = sum(s["calls"].values())
+    injected = s["faults_injected"]
+    figure(f"{sum(injected.values())} faults injected in {calls} API calls ({injected}); {compared} rows in "
+           f"{len(tables())} tables compared, all equal; 4xx: {s['client_errors'] or 'none'}")
+    assert sum(injected.values()) >= 0.1 * calls
+    assert s["client_errors"] == {}  # nothing was refused, so nothing counted towards the 10-errors-per-hour block
+    assert stats(clean)["client_errors"] == {}
+
+
+def test_killed_run_leaves_target_and_watermark_as_before(sandbox_factory, target_db, settings_var, tmp_path, figure):
+    server = sandbox_factory(size=3000, seed=52)
+    settings_var({"categories": {"relations": {"enabled": True}}})
+    run = [sys.executable, str(HELPERS / "dag_runner.py"), str(tmp_path / "home"), "exact_online_import_relations"]
+    out = subprocess.run(run, capture_output=True, text=True, timeout=300)
+    assert '"state": "success"' in out.stdout, out.stderr[-2000:]
+    before = target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code")
+    state_before = target_db.query("SELECT category, stream, watermark FROM outsmart.import_state ORDER BY 1, 2")
+    accounts = list(server.state.division.accounts.values())
+    requests.post(server.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update", "records": [
+        {"ID": a["ID"], "Name": a["Name"] + " (v2)"} for a in accounts]}, timeout=60).raise_for_status()
+    # Slow replies keep the run inside its load transaction long enough to be killed there.
+    requests.post(server.url + "/_sandbox/faults", json={"latency_seconds": 1.0}, timeout=5)
+    proc = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        staged = target_db.query("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'")[0][0]
+        if stats(server)["calls"].get("sync/CRM/Accounts", 0) >= 2 and staged:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(0.5)
+    assert target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code") == before
+    assert target_db.query("SELECT category, stream, watermark FROM outsmart.import_state ORDER BY 1, 2") == state_before
+    requests.post(server.url + "/_sandbox/faults", json={"latency_seconds": 0.0}, timeout=5)
+    out = subprocess.run(run, capture_output=True, text=True, timeout=300)
+    assert '"state": "success"' in out.stdout, out.stderr[-2000:]
+    statuses = [r[0] for r in target_db.query("SELECT status FROM outsmart.import_log ORDER BY id")]
+    renamed = target_db.scalar("SELECT count(*) FROM outsmart.relations WHERE name LIKE '%% (v2)'")
+    figure(f"SIGKILL during the load: target ({len(before)} rows) and watermark unchanged; import log {statuses}; "
+           f"the retry updated {renamed} rows")
+    assert statuses == ["success", "abandoned", "success"]
+    assert renamed == len(before)
+
+
+def test_repeated_ids_keep_the_newest_and_changes_during_a_run_are_not_lost(dags, sandbox_factory, target_db,
+                                                                             settings_var, figure):
+    server = sandbox_factory(size=3500, seed=53)
+    settings_var({"categories": {"relations": {"enabled": True, "relation_types": ["customer", "prospect", "suspect", "none"],
+                                               "include_inactive": True, "include_blocked": True}}})
+    requests.post(server.url + "/_sandbox/faults", json={"repeat_stale_ids": True, "latency_seconds": 0.3}, timeout=5)
+    accounts = sorted(server.state.division.accounts.values(), key=lambda a: a["Timestamp"])
+    early, late = accounts[10], accounts[-10]  # on the first page and on the last
+
+    def change_during_the_run():
+        while stats(server)["calls"].get("sync/CRM/Accounts", 0) < 1:
+            time.sleep(0.05)
+        # Edited after the first page was read: the edit moves it to a later Timestamp (a later page or run).
+        requests.post(server.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update", "records": [
+            {"ID": early["ID"], "Name": "Gewijzigd tijdens de run"}, {"ID": late["ID"], "Name": "Ook gewijzigd"}]}, timeout=10)
+
+    t = threading.Thread(target=change_during_the_run)
+    t.start()
+    assert dags["exact_online_import_relations"].test().state == "success"
+    t.join()
+    requests.post(server.url + "/_sandbox/faults", json={"repeat_stale_ids": False, "latency_seconds": 0}, timeout=5)
+    assert dags["exact_online_import_relations"].test().state == "success"
+    assert target_db.scalar("SELECT count(*) FROM outsmart.relations WHERE name = 'STALE COPY'") == 0
+    names = dict(target_db.query("SELECT exact_id::text, name FROM outsmart.relations"))
+    source = {a["ID"]: a["Name"] for a in server.state.division.accounts.values()}
+    figure(f"{len(source)} accounts, stale repeats on every page, 2 edits during the run: "
+           f"{sum(names[i] == n for i, n in source.items())} of {len(source)} rows equal to Exact after the next run")
+    assert names == source
+
+
+def test_recode_updates_in_place_or_rejects(dags, sandbox_factory, target_db, settings_var, figure):
+    server = sandbox_factory(size=300, seed=54)
+    settings_var({"categories": {"relations": {"enabled": True, "relation_types": ["customer", "prospect", "suspect", "none"],
+                                               "include_inactive": True, "include_blocked": True}}})
+    assert dags["exact_online_import_relations"].test().state == "success"
+    a, b, c = list(server.state.division.accounts.values())[:3]
+    requests.post(server.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update", "records": [
+        {"ID": a["ID"], "Code": f"{'777777':>18}"}, {"ID": b["ID"], "Code": c["Code"]}]}, timeout=10).raise_for_status()
+    assert dags["exact_online_import_relations"].test().state == "success"
+    rows = target_db.query("SELECT code FROM outsmart.relations WHERE exact_id = %s", (a["ID"],))
+    reject = target_db.query("SELECT record_key, reason FROM outsmart.import_rejects")
+    figure(f"recoded {a['Code'].strip()} -> 777777 in place; taken code: {reject}")
+    assert rows == [("777777",)] and target_db.scalar("SELECT count(*) FROM outsmart.relations") == 300
+    assert len(reject) == 1 and reject[0][0] == c["Code"].strip() and "already used" in reject[0][1]
