@@ -95,6 +95,10 @@ def sandbox_factory(monkeypatch):
     for s in servers:
         s.shutdown()
         s.server_close()
+    # Exact blocks an app after 10 errors (400/401/403/404) per endpoint per hour: no test may get near that.
+    for s in servers:
+        for endpoint, by_status in s.state.stats.client_errors.items():
+            assert sum(by_status.values()) < 10, f"{endpoint}: {dict(by_status)} client errors in one test"
 
 
 @pytest.fixture

@@ -116,12 +116,15 @@ class ImportSettings(_Strict):
 
 
 def _path(loc: tuple) -> str:
+    """`categories.relations.relation_types[0]`; a key that is not a plain name is quoted: `categories["a.b"]`."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif str(part).isidentifier():
             out += ("." if out else "") + str(part)
+        else:
+            out += f"[{json.dumps(str(part), ensure_ascii=False)}]"
     return out or "(top level)"
 
 

@@ -157,11 +157,12 @@ def test_recode_updates_in_place_or_rejects(dags, sandbox_factory, target_db, se
                                                "include_inactive": True, "include_blocked": True}}})
     assert dags["exact_online_import_relations"].test().state == "success"
     a, b, c = list(server.state.division.accounts.values())[:3]
+    old_code = a["Code"].strip()
     requests.post(server.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update", "records": [
         {"ID": a["ID"], "Code": f"{'777777':>18}"}, {"ID": b["ID"], "Code": c["Code"]}]}, timeout=10).raise_for_status()
     assert dags["exact_online_import_relations"].test().state == "success"
     rows = target_db.query("SELECT code FROM outsmart.relations WHERE exact_id = %s", (a["ID"],))
     reject = target_db.query("SELECT record_key, reason FROM outsmart.import_rejects")
-    figure(f"recoded {a['Code'].strip()} -> 777777 in place; taken code: {reject}")
+    figure(f"recoded {old_code} -> 777777 in place (no duplicate); taken code: {reject}")
     assert rows == [("777777",)] and target_db.scalar("SELECT count(*) FROM outsmart.relations") == 300
     assert len(reject) == 1 and reject[0][0] == c["Code"].strip() and "already used" in reject[0][1]

@@ -104,7 +104,7 @@ def _run_dags_in_processes(tmp_path, dag_ids, start_delay=60.0, timeout=600):
     for d, p in procs.items():
         out, err = p.communicate(timeout=timeout)
         assert p.returncode == 0, err[-3000:]
-        results[d] = json.loads(out.strip().splitlines()[-1])
+        results[d] = json.loads(next(l for l in out.splitlines() if l.startswith("DAG_RUNNER_RESULT "))[18:])
     return results
 
 
