@@ -129,7 +129,7 @@ def test_fourteen_dags_at_once_share_one_budget(sandbox_factory, target_db, sett
 
 
 def test_daily_budget_stops_cleanly_and_resumes_next_day(dags, sandbox_factory, target_db, settings_var, figure):
-    server = sandbox_factory(size=2500, seed=7, daily_limit=10_000, day_seconds=12.0)
+    server = sandbox_factory(size=2500, seed=7, daily_limit=10_000, day_seconds=15.0)
     settings_var({"categories": {"relations": {"enabled": True}}})
     assert dags["exact_online_import_relations"].test().state == "success"
     watermark = target_db.scalar("SELECT watermark FROM outsmart.import_state WHERE category='relations' AND stream='sync'")
@@ -138,6 +138,12 @@ def test_daily_budget_stops_cleanly_and_resumes_next_day(dags, sandbox_factory, 
     requests.post(server.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update",
                                                           "records": [{"ID": a["ID"], "Name": a["Name"] + " *"} for a in accounts]},
                   timeout=30).raise_for_status()
+    # The "day" is 15 s here: start the second run early in a day, so that the day does not end during it.
+    day_end = server.state._windows(time.time())[1]
+    if day_end - time.time() < 10:
+        time.sleep(day_end - time.time() + 0.1)
+        requests.get(server.url + "/api/v1/current/Me", timeout=5)
+    server.state.take_call()  # open today's window in the sandbox
     used = server.state.day_window[1]
     requests.post(server.url + "/_sandbox/config", json={"daily_limit": used + 1}, timeout=5)  # one call left today
     dr = dags["exact_online_import_relations"].test()
@@ -147,7 +153,7 @@ def test_daily_budget_stops_cleanly_and_resumes_next_day(dags, sandbox_factory, 
     assert log[0] == "stopped_daily_limit" and "daily Exact Online API budget" in log[2]
     assert target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code") == snapshot
     assert target_db.scalar("SELECT watermark FROM outsmart.import_state WHERE category='relations' AND stream='sync'") == watermark
-    # The next "day" (12 s here) the run resumes from the watermark it had.
+    # The next "day" (15 s here) the run resumes from the watermark it had.
     reset_ms = server.state.day_window[0] * 1000
     time.sleep(max(reset_ms / 1000 - time.time(), 0) + 0.2)
     requests.post(server.url + "/_sandbox/config", json={"daily_limit": 10_000}, timeout=5)
