@@ -569,7 +569,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         """`{"entity": "accounts", "op": "update"|"add"|"delete", ...}`, applied with new rowversions.
 
         update: `records: [{"ID": ..., <field>: <value>}]` (accounts without fields get a random realistic edit);
-        add: accounts only, `records: [{<field overrides>}]` or `count`; delete: `ids: [...]`.
+        add: `records: [{<field overrides>}]` or `count` (accounts are generated, other entities shaped like an
+        existing record); delete: `ids: [...]`.
         """
         st = self.state
         div = st.division
@@ -579,15 +580,26 @@ class SandboxHandler(BaseHTTPRequestHandler):
             raise ValueError(f"unknown entity {entity!r}")
         records = getattr(div, entity)
         if op == "add":
-            if entity != "accounts":
-                raise ValueError("add is implemented for accounts only")
             added = []
             for extra in req.get("records") or [{}] * int(req.get("count", 1)):
-                acc = data.make_account(div, now=now)
+                if entity == "accounts":
+                    rec = data.make_account(div, now=now)
+                else:
+                    # A new record shaped like an existing one: new key, new rowversion, the given fields.
+                    template = records[sorted(records)[0]]
+                    rec = dict(template)
+                    key_field = "EntryID" if "EntryID" in rec and "ID" not in rec else "ID"
+                    rec[key_field] = div.new_guid()
+                    if "Code" in rec:
+                        rec["Code"] = f"NEW-{len(records) + 1}"
+                    rec["Created"] = rec["Modified"] = now
+                    if "Timestamp" in rec:
+                        rec["Timestamp"] = div.next_timestamp()
                 for k, v in extra.items():
-                    acc[k] = _decode(v)
-                div.accounts[acc["ID"]] = acc
-                added.append(acc["ID"])
+                    rec[k] = _decode(v)
+                key = rec.get("ID") or rec["EntryID"]
+                records[key] = rec
+                added.append(key)
             return {"added": added}
         if op == "update":
             changed = []

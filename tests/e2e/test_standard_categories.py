@@ -103,10 +103,14 @@ def test_materials_incremental_item_and_price_changes(dags, sandbox_factory, tar
     mutate(server, entity="items", op="update", records=[{"ID": renamed["ID"], "Description": "Koperen knie 22mm"}])
     mutate(server, entity="sales_item_prices", op="update", records=[{"ID": price_row["ID"], "Price": 123.45}])
     mutate(server, entity="items", op="delete", ids=[deleted["ID"]])
+    mutate(server, entity="items", op="add", records=[{"Code": "MAT-NIEUW", "Description": "Nieuw artikel",
+                                                       "IsTime": 0, "ItemGroupCode": "ELEK", "EndDate": None}])
     reset_stats(server)
     run(dags, "materials")
     log = last_log(target_db, "materials")
-    assert (log["fetched"], log["inserted"], log["updated"], log["unchanged"], log["deleted"]) == (1, 0, 2, 0, 1)
+    assert (log["fetched"], log["inserted"], log["updated"], log["unchanged"], log["deleted"]) == (2, 1, 2, 0, 1)
+    assert target_db.query("SELECT description, sales_price FROM outsmart.materials WHERE code = 'MAT-NIEUW'") == [
+        ("Nieuw artikel", None)]  # no standard price in Exact for it (yet)
     assert calls(server) == {"sync/Logistics/Items": 1, "sync/Deleted": 2, "sync/Logistics/SalesItemPrices": 1}
     got = {r[0]: r for r in target_db.query(
         "SELECT exact_id::text, description, sales_price, deleted_at IS NOT NULL, xmin::text FROM outsmart.materials")}
@@ -114,6 +118,7 @@ def test_materials_incremental_item_and_price_changes(dags, sandbox_factory, tar
     assert got[repriced["ID"]][2] == Decimal("123.4500")
     assert got[deleted["ID"]][3] is True
     touched = {renamed["ID"], repriced["ID"], deleted["ID"]}
+    assert len(got) == len(before) + 1
     assert all(got[i][4] == x for i, x in before.items() if i not in touched)
     snap = snapshot(target_db, "materials")
     run(dags, "materials")
@@ -131,13 +136,14 @@ def test_categories_full_refresh_soft_deletes_what_disappears(dags, sandbox_fact
     assert got == {c: (g["Description"], g["IsDefault"]) for c, g in groups.items()}
     mutate(server, entity="item_groups", op="update", records=[{"ID": groups["SAN"]["ID"], "Description": "Sanitair & tegels"}])
     mutate(server, entity="item_groups", op="delete", ids=[groups["OVERIG"]["ID"]])
+    mutate(server, entity="item_groups", op="add", records=[{"Code": "DAK", "Description": "Dakwerk", "IsDefault": False}])
     reset_stats(server)
     run(dags, "categories")
     log = last_log(target_db, "categories")
-    assert (log["fetched"], log["inserted"], log["updated"], log["unchanged"], log["deleted"]) == (7, 0, 1, 6, 1)
+    assert (log["fetched"], log["inserted"], log["updated"], log["unchanged"], log["deleted"]) == (8, 1, 1, 6, 1)
     assert calls(server) == {"logistics/ItemGroups": 1}
     rows = dict(target_db.query("SELECT code, deleted_at IS NOT NULL FROM outsmart.categories"))
-    assert rows["OVERIG"] is True and rows["SAN"] is False
+    assert rows["OVERIG"] is True and rows["SAN"] is False and rows["DAK"] is False
     snap = snapshot(target_db, "categories")
     run(dags, "categories")
     assert last_log(target_db, "categories")["updated"] == 0 and snapshot(target_db, "categories") == snap
@@ -160,9 +166,13 @@ def test_employees(dags, sandbox_factory, target_db, settings_var, include_inact
     loaded = [x for x in emps if x["Code"] in got][:2]
     mutate(server, entity="employees", op="update", records=[{"ID": loaded[0]["ID"], "BusinessEmail": "nieuw@example.nl"}])
     mutate(server, entity="employees", op="delete", ids=[loaded[1]["ID"]])
+    mutate(server, entity="employees", op="add", records=[{"Code": "999", "FirstName": "Fleur", "MiddleName": None,
+                                                           "LastName": "Visser", "FullName": "Fleur Visser",
+                                                           "IsActive": True, "EndDate": None}])
     run(dags, "employees")
     log = last_log(target_db, "employees")
-    assert (log["fetched"], log["updated"], log["deleted"]) == (1, 1, 1)
+    assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (2, 1, 1, 1)
+    assert target_db.query("SELECT full_name, is_active FROM outsmart.employees WHERE code = '999'") == [("Fleur Visser", True)]
     assert target_db.scalar("SELECT email FROM outsmart.employees WHERE code = %s", (loaded[0]["Code"],)) == "nieuw@example.nl"
     snap = snapshot(target_db, "employees")
     run(dags, "employees")
@@ -189,10 +199,13 @@ def test_payment_transactions(dags, sandbox_factory, target_db, settings_var, on
     gone = next(t for t in expected.values() if t["ID"] != open_one["ID"])
     mutate(server, entity="payment_terms", op="update", records=[{"ID": open_one["ID"], "IsFullyPaid": True, "Status": 50}])
     mutate(server, entity="payment_terms", op="delete", ids=[gone["ID"]])
+    mutate(server, entity="payment_terms", op="add", records=[{"LineType": 20, "InvoiceNumber": 27000001,
+                                                               "IsFullyPaid": False, "Status": 20}])
     run(dags, "payment_transactions")
     log = last_log(target_db, "payment_transactions")
     # With only_open, a receivable that got paid no longer passes the filter, but it is updated, not dropped.
-    assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (1, 0, 1, 1)
+    assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (2, 1, 1, 1)
+    assert target_db.scalar("SELECT count(*) FROM outsmart.payment_transactions WHERE invoice_number = 27000001") == 1
     assert target_db.query("SELECT is_fully_paid, status FROM outsmart.payment_transactions WHERE exact_id = %s",
                            (open_one["ID"],)) == [(True, "matched")]
     snap = snapshot(target_db, "payment_transactions")

@@ -1,0 +1,92 @@
+"""`make bench` (not part of `make test`): measure, side by side on this machine, and print ratios.
+
+1. Load: our merge loader vs raw COPY into the empty target (the limit) vs Airflow's PostgresHook.insert_rows
+   (replace=True) vs pandas to_sql into a staging table + merge; initial load and a re-load with 1 % changed rows
+   (rows rewritten counted from xmin). Every method's table is compared with the expected one.
+2. End to end: a full relations import from the sandbox (no added latency) through hook, transform and loader:
+   rows/s, API calls, peak memory (in a child process); then an incremental run after 1 % changed.
+3. Parse: time to parse the DAG file.
+
+Options: `--sizes 10000,100000` (load), `--e2e 100000` (accounts; 0 skips), `--out bench/results/bench.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--e2e", type=int, default=100000)
+    parser.add_argument("--out", default=str(ROOT / "bench/results/bench.json"))
+    args = parser.parse_args(argv)
+
+    from include import local_airflow
+
+    work = Path(tempfile.mkdtemp(prefix="outsmart-bench-"))
+    local_airflow.configure(work / "airflow")
+    from include.outsmart_import.target_db import start_embedded, stop_embedded
+
+    conn = start_embedded(work / "pgdata")
+    os.environ["AIRFLOW_CONN_OUTSMART_POSTGRES"] = json.dumps(conn)
+    results: dict = {"machine": {"cpus": os.cpu_count()}, "load": [], "e2e": None, "parse": None}
+    try:
+        from bench.load import run_load_benchmark
+
+        for n in [int(x) for x in args.sizes.split(",") if x]:
+            results["load"].extend(run_load_benchmark(conn, n))
+        if args.e2e:
+            from bench.end_to_end import run_e2e
+
+            results["e2e"] = run_e2e(conn, args.e2e, work)
+        results["parse"] = _parse_time(work)
+    finally:
+        stop_embedded(work / "pgdata")
+    _print(results)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nwritten to {out}")
+    return 0
+
+
+def _parse_time(work: Path) -> dict:
+    code = ("import time, sys; t0 = time.perf_counter(); from include import local_airflow; from pathlib import Path; "
+            f"local_airflow.configure(Path({str(work / 'parse')!r})); import airflow; t1 = time.perf_counter(); "
+            "from airflow.dag_processing.dagbag import DagBag; t2 = time.perf_counter(); "
+            "bag = DagBag(dag_folder=str(local_airflow.ROOT / 'dags')); t3 = time.perf_counter(); "
+            "print(len(bag.dags), round(t1 - t0, 2), round(t3 - t2, 3))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    dags, airflow_import, parse = out.stdout.strip().splitlines()[-1].split()
+    return {"dags": int(dags), "import_airflow_s": float(airflow_import), "parse_dag_file_s": float(parse)}
+
+
+def _print(results: dict) -> None:
+    print("\nLoad (seconds; ratio to raw COPY into the empty target; rows rewritten on the 1 % re-load)")
+    head = f"{'rows':>9}  {'method':<34} {'initial s':>9} {'x COPY':>7} {'reload s':>9} {'rewritten':>10}  correct"
+    print(head + "\n" + "-" * len(head))
+    for r in results["load"]:
+        print(f"{r['rows']:>9}  {r['method']:<34} {r['initial_s']:>9.2f} {r['initial_ratio']:>7.2f} "
+              f"{(r['reload_s'] if r['reload_s'] is not None else float('nan')):>9.2f} "
+              f"{(r['rewritten'] if r['rewritten'] is not None else '-'):>10}  {r['correct']}")
+    if results["e2e"]:
+        print("\nEnd to end (relations from the sandbox, zero added latency)")
+        for k, v in results["e2e"].items():
+            print(f"  {k}: {v}")
+    if results["parse"]:
+        print(f"\nParse: {results['parse']}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
