@@ -46,6 +46,8 @@ class RunSummary:
     api_calls: int = 0
     watermark_before: int | None = None
     watermark_after: int | None = None
+    deleted_watermark_before: int | None = None
+    deleted_watermark_after: int | None = None
     dry_run: bool = False
     full_refresh: bool = False
 
@@ -122,10 +124,8 @@ def run_category(
 
 def _log_values(s: RunSummary) -> dict:
     return {k: getattr(s, k) for k in ("fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected",
-                                        "deleted", "api_calls", "watermark_before", "watermark_after")} | {
-        "deleted_watermark_before": getattr(s, "_deleted_before", None),
-        "deleted_watermark_after": getattr(s, "_deleted_after", None),
-    }
+                                        "deleted", "api_calls", "watermark_before", "watermark_after",
+                                        "deleted_watermark_before", "deleted_watermark_after")}
 
 
 def _token_note(exact) -> str | None:
@@ -140,85 +140,65 @@ def _token_note(exact) -> str | None:
     return None
 
 
+def _read_stream(exact, load: CategoryLoad, source, stream: str, full_refresh: bool, on_page, on_deleted) -> dict:
+    """Read one sync stream (changes, then `sync/Deleted` for its entity type) from its watermarks.
+
+    Both watermarks are written in the load's transaction, so they advance only if the load commits; on a full
+    refresh both start from the beginning. Exact's Timestamps are row versions: the watermark is the highest seen."""
+    before = None if full_refresh else load.watermark(stream)
+    high, fetched = before or 0, 0
+    for page in exact.sync(source.endpoint, list(source.select), before or 1):
+        fetched += len(page)
+        high = max([high, *(_int(r.get("Timestamp")) for r in page)])
+        on_page(page)
+    load.set_watermark(stream, high)
+    out = {"fetched": fetched, "before": before, "after": high, "deleted_before": None, "deleted_after": None}
+    if source.deleted_entity_type is not None:
+        del_stream = "deleted" if stream == "sync" else f"{stream}_deleted"
+        del_before = None if full_refresh else load.watermark(del_stream)
+        del_high = del_before or 0
+        for page in exact.deleted(source.deleted_entity_type, del_before or 1):
+            rows = [(str(r["EntityKey"]).lower(), _int(r.get("Timestamp"))) for r in page if r.get("EntityKey")]
+            del_high = max([del_high, *(ts for _, ts in rows)])
+            on_deleted(rows)
+        load.set_watermark(del_stream, del_high)
+        out.update(deleted_before=del_before, deleted_after=del_high)
+    return out
+
+
 def _extract_and_stage(category, cat_settings, exact, load: CategoryLoad, summary: RunSummary, full_refresh, today):
     src = category.source
     transform = category.transform_fn()
+
+    def stage_into(part, fn):
+        """Transform a page and stage its good rows and rejects into a table part (header or lines)."""
+        def on_page(page):
+            result = fn(page, cat_settings, today)
+            part.stage(result.frame)
+            part.reject(result.rejects)
+        return on_page
+
     if src.mode == "sync":
-        before = None if full_refresh else load.watermark("sync")
-        summary.watermark_before = before
-        high = before or 0
-        for page in exact.sync(src.endpoint, list(src.select), before or 1):
-            summary.fetched += len(page)
-            high = max([high, *(_int(r.get("Timestamp")) for r in page)])
-            result = transform(page, cat_settings, today)
-            load.stage(result.frame)
-            load.reject(result.rejects)
-        if src.deleted_entity_type is not None:
-            # Deletions are read with their own watermark, from the start on a full refresh.
-            del_before = None if full_refresh else load.watermark("deleted")
-            summary._deleted_before = del_before  # type: ignore[attr-defined]
-            del_high = del_before or 0
-            for page in exact.deleted(src.deleted_entity_type, del_before or 1):
-                rows = [(str(r["EntityKey"]).lower(), _int(r.get("Timestamp"))) for r in page if r.get("EntityKey")]
-                del_high = max([del_high, *(ts for _, ts in rows)])
-                load.stage_deleted(rows)
-            summary._deleted_after = del_high  # type: ignore[attr-defined]
-            load.set_watermark("deleted", del_high)
-        summary.watermark_after = high
-        load.set_watermark("sync", high)  # same transaction as the load: advances only if it commits
+        main = _read_stream(exact, load, src, "sync", full_refresh, stage_into(load.header, transform),
+                            load.header.stage_deleted)
+        summary.fetched += main["fetched"]
+        summary.watermark_before, summary.watermark_after = main["before"], main["after"]
+        summary.deleted_watermark_before, summary.deleted_watermark_after = main["deleted_before"], main["deleted_after"]
         if category.enrich == "standard_sales_price":
-            _stage_prices(exact, load, full_refresh)
+            from include.outsmart_import.registry import PRICE_SOURCE
+            from include.outsmart_import.transforms import standard_prices
+
+            _read_stream(exact, load, PRICE_SOURCE, "prices", full_refresh,
+                         lambda page: load.stage_prices(standard_prices(page)),
+                         lambda rows: load.stage_deleted(rows, "stg_prices_deleted"))
         if category.lines:
-            summary.fetched += _stage_lines(category, cat_settings, exact, load, full_refresh, today)
+            lines = _read_stream(exact, load, category.lines.source, "lines", full_refresh,
+                                 stage_into(load.lines, category.lines.transform_fn()), load.lines.stage_deleted)
+            summary.fetched += lines["fetched"]
     else:
         for page in exact.collection(src.endpoint, list(src.select)):
             summary.fetched += len(page)
-            result = transform(page, cat_settings, today)
-            load.stage(result.frame)
-            load.reject(result.rejects)
-
-
-def _stage_lines(category, cat_settings, exact, load: CategoryLoad, full_refresh: bool, today) -> int:
-    """The category's lines, with their own watermarks; merged after the headers in the same transaction."""
-    spec = category.lines
-    transform = spec.transform_fn()
-    before = None if full_refresh else load.watermark("lines")
-    high, fetched = before or 0, 0
-    for page in exact.sync(spec.source.endpoint, list(spec.source.select), before or 1):
-        fetched += len(page)
-        high = max([high, *(_int(r.get("Timestamp")) for r in page)])
-        result = transform(page, cat_settings, today)
-        load.lines.stage(result.frame)
-        load.lines.reject(result.rejects)
-    load.set_watermark("lines", high)
-    del_before = None if full_refresh else load.watermark("lines_deleted")
-    del_high = del_before or 0
-    for page in exact.deleted(spec.source.deleted_entity_type, del_before or 1):
-        rows = [(str(r["EntityKey"]).lower(), _int(r.get("Timestamp"))) for r in page if r.get("EntityKey")]
-        del_high = max([del_high, *(ts for _, ts in rows)])
-        load.lines.stage_deleted(rows)
-    load.set_watermark("lines_deleted", del_high)
-    return fetched
-
-
-def _stage_prices(exact, load: CategoryLoad, full_refresh: bool) -> None:
-    """Sales item prices changed (and deleted) since this category's price watermarks."""
-    from include.outsmart_import.registry import PRICE_SOURCE
-    from include.outsmart_import.transforms import standard_prices
-
-    before = None if full_refresh else load.watermark("prices")
-    high = before or 0
-    for page in exact.sync(PRICE_SOURCE.endpoint, list(PRICE_SOURCE.select), before or 1):
-        high = max([high, *(_int(r.get("Timestamp")) for r in page)])
-        load.stage_prices(standard_prices(page))
-    load.set_watermark("prices", high)
-    del_before = None if full_refresh else load.watermark("prices_deleted")
-    del_high = del_before or 0
-    for page in exact.deleted(PRICE_SOURCE.deleted_entity_type, del_before or 1):
-        rows = [(str(r["EntityKey"]).lower(), _int(r.get("Timestamp"))) for r in page if r.get("EntityKey")]
-        del_high = max([del_high, *(ts for _, ts in rows)])
-        load.stage_deleted(rows, "stg_prices_deleted")
-    load.set_watermark("prices_deleted", del_high)
+            stage_into(load.header, transform)(page)
 
 
 def _int(value) -> int:
