@@ -6,7 +6,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 import requests
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import psycopg
-import pytest
 import requests
 
 from include.outsmart_import.registry import CATEGORIES
