@@ -171,13 +171,7 @@ def mutate_account(div: Division, account: dict, changes: dict | None, *, now: d
             {"Name": account["Name"] + " (gewijzigd)"},
             {"City": rng.choice(CITIES)[0]},
         ])
-    for key, value in changes.items():
-        if key in ("ID", "Timestamp"):
-            raise ValueError(f"{key} cannot be changed")
-        account[key] = value
-    account["Modified"] = now
-    account["Timestamp"] = div.next_timestamp()
-    return account
+    return update_record(div, "accounts", account, changes, now=now)
 
 
 

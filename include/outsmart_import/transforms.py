@@ -156,9 +156,7 @@ def relations(records: list[dict], settings, today: dt.date) -> TransformResult:
     relation_type = status.map(STATUS_TO_RELATION_TYPE).astype("string")
     is_blocked = blocked.fillna(False)
     is_supplier = supplier.fillna(False)
-    ended = pd.Series([e is not None and not pd.isna(e) and e < today for e in end], index=df.index)
-    not_started = pd.Series([s is not None and not pd.isna(s) and s > today for s in start], index=df.index)
-    is_active = ~(ended | not_started)
+    is_active = _active(start, end, today, df.index)
 
     wanted = set(settings.relation_types)
     type_ok = relation_type.isin(list(wanted)).fillna(False)
