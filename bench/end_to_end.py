@@ -62,7 +62,7 @@ def run_e2e(server_conn: dict, n: int, work: Path) -> dict:
     port = _free_port()
     t = time.perf_counter()
     sandbox = subprocess.Popen([sys.executable, "-m", "include.exact_sandbox", "--port", str(port), "--size", str(n),
-                                "--minutely-limit", "100000", "--daily-limit", "1000000"], cwd=ROOT,
+                                "--minutely-limit", "100000", "--daily-limit", "1000000", "--accounts-only"], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     while True:
@@ -76,12 +76,13 @@ def run_e2e(server_conn: dict, n: int, work: Path) -> dict:
         "conn_type": "http", "host": url, "login": "sandbox-client", "password": "sandbox-secret",
         "extra": {"division": 3000001, "refresh_token": "sandbox-refresh-token-0"}})
     try:
-        full = _child(work / "e2e-full")
-        accounts = requests.post(url + "/_sandbox/records", json={"entity": "accounts"}, timeout=300).json()["records"]
-        step = 100
+        full = _child(work / f"e2e-full-{n}")
+        # 1 % of the accounts change (every 100th gets a new name and rowversion).
+        accounts = requests.post(url + "/_sandbox/records", json={"entity": "accounts", "every": 100,
+                                                                  "fields": ["ID", "Name"]}, timeout=300).json()["records"]
         requests.post(url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update", "records": [
-            {"ID": a["ID"], "Name": a["Name"] + " *"} for a in accounts[::step]]}, timeout=300).raise_for_status()
-        incremental = _child(work / "e2e-incr")
+            {"ID": a["ID"], "Name": a["Name"] + " *"} for a in accounts]}, timeout=300).raise_for_status()
+        incremental = _child(work / f"e2e-incr-{n}")
     finally:
         sandbox.terminate()
     pages = -(-n // 1000)

@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
         if f.name in ("day_seconds",):
             parser.add_argument("--day-seconds", type=float, default=None)
             continue
+        if isinstance(f.default, bool):
+            parser.add_argument("--" + f.name.replace("_", "-"), action="store_true")
+            continue
         parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
     args = parser.parse_args(argv)
     config = SandboxConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SandboxConfig)})

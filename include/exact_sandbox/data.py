@@ -147,11 +147,13 @@ def make_account(div: Division, *, now: dt.datetime) -> dict:
     return record
 
 
-def build_division(division: int, *, seed: int, size: int, now: dt.datetime) -> Division:
+def build_division(division: int, *, seed: int, size: int, now: dt.datetime, accounts_only: bool = False) -> Division:
     div = Division(division=division, rng=random.Random(seed))
     for _ in range(size):
         acc = make_account(div, now=now)
         div.accounts[acc["ID"]] = acc
+    if accounts_only:
+        return div
     # The other entities scale with the number of accounts (a 500-account division: 250 items, 10 employees).
     build_logistics(div, n_items=max(size // 2, 30), now=now)
     build_employees(div, n=max(size // 50, 10), now=now)

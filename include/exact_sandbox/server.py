@@ -131,6 +131,7 @@ class SandboxConfig:
     minute_seconds: float = 60.0
     day_seconds: float | None = None  # None: the real UTC day, as Exact
     error_limit_per_hour: int = 10
+    accounts_only: bool = False  # generate only the accounts (large benchmark divisions)
 
 
 @dataclass
@@ -171,7 +172,8 @@ class SandboxState:
         self._fault_rng = random.Random(self.faults.seed)
         self.stats = Stats()
         now = dt.datetime.now(dt.timezone.utc)
-        self.division = data.build_division(config.division, seed=config.seed, size=config.size, now=now)
+        self.division = data.build_division(config.division, seed=config.seed, size=config.size, now=now,
+                                            accounts_only=config.accounts_only)
         # Token chain: exactly one live refresh token; every earlier one is "old".
         self.refresh_token = config.initial_refresh_token
         self.refresh_issued_at = _now()
@@ -557,7 +559,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 entity = req.get("entity", "accounts")
                 rows = getattr(st.division, entity)
                 rows = list(rows.values()) if isinstance(rows, dict) else list(rows)
-                return self._send(200, {"records": [{k: encode_value(v) for k, v in r.items()} for r in rows]})
+                # `every`: each n-th record only; `fields`: only these fields (keeps a million-record division cheap).
+                rows = rows[::int(req.get("every", 1))]
+                fields = req.get("fields")
+                return self._send(200, {"records": [{k: encode_value(v) for k, v in r.items() if not fields or k in fields}
+                                                    for r in rows]})
             if what == "mutate":
                 try:
                     return self._send(200, self._mutate(req))

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 
 import pandas as pd
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -180,6 +181,11 @@ class _TablePart:
         self.target = f"{SCHEMA}.{_q(spec.name)}"
         self.cols = spec.column_names
         self.counts = MergeCounts()
+        # Direct mode (the initial load): the target is empty, so the rows that pass the filters are COPYed straight
+        # into it; the staging pass would cost as much again. Anything the merge would have to decide (an ID or code
+        # seen twice, a row the filters drop that repeats a loaded ID) sends the load back to the staging path.
+        self.direct = False
+        self.direct_rows = 0
 
     @property
     def cur(self):
@@ -191,11 +197,44 @@ class _TablePart:
         self.cur.execute(f"CREATE TEMP TABLE {self.p}stg_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP")
         self.cur.execute(f"CREATE TEMP TABLE {self.p}stg_seen (exact_id uuid NOT NULL) ON COMMIT DROP")
 
+    def start_direct_if_empty(self) -> None:
+        self.cur.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {self.target})")
+        self.direct = self.cur.fetchone()[0]
+
     def stage(self, frame: pd.DataFrame) -> None:
         if frame.empty:
             return
-        self.load._copy_frame(f"{self.p}stg", frame, [*self.cols, "passes_filter"])
         self.counts.staged += len(frame)
+        if self.direct:
+            passing = frame["passes_filter"].fillna(False).astype(bool)
+            if self._copy_direct(frame[passing]):
+                frame = frame[~passing]  # only the filtered-out rows are staged: counted, and checked for repeats
+                if frame.empty:
+                    return
+        self.load._copy_frame(f"{self.p}stg", frame, [*self.cols, "passes_filter"])
+
+    def _copy_direct(self, frame: pd.DataFrame) -> bool:
+        """COPY rows straight into the (empty at start) target; on any error leave direct mode, losing nothing."""
+        if frame.empty:
+            return True
+        self.cur.execute("SAVEPOINT direct_copy")
+        try:
+            self.load._copy_frame(self.target, frame, self.cols)
+        except psycopg.Error:
+            # A repeated ID or code (the unique indexes) or a bad value: the staging path decides, or reports it.
+            self.cur.execute("ROLLBACK TO SAVEPOINT direct_copy")
+            self._leave_direct()
+            return False
+        self.cur.execute("RELEASE SAVEPOINT direct_copy")
+        self.direct_rows += len(frame)
+        return True
+
+    def _leave_direct(self) -> None:
+        """Move what direct mode loaded back into staging; the target is empty again, as it was at the start."""
+        cols = ", ".join(_q(c) for c in self.cols)
+        self.cur.execute(f"INSERT INTO {self.p}stg ({cols}, passes_filter) SELECT {cols}, true FROM {self.target}")
+        self.cur.execute(f"DELETE FROM {self.target}")
+        self.direct, self.direct_rows = False, 0
 
     def stage_deleted(self, rows: list[tuple[str, int]]) -> None:
         self.load.stage_deleted(rows, f"{self.p}stg_deleted")
@@ -222,9 +261,21 @@ class _TablePart:
         column): a line is loaded only if its header is in OutSmart; a line whose header is nowhere is rejected."""
         cur, t, key, ident, p = self.cur, self.target, _q(self.spec.merge_key), _q(self.spec.identity), self.p
         cols = ", ".join(_q(c) for c in self.cols)
-        # A page can repeat an ID; keep the newest version (highest Timestamp).
-        cur.execute(f"CREATE TEMP TABLE {p}stg_latest ON COMMIT DROP AS "
-                    f"SELECT DISTINCT ON ({ident}) * FROM {p}stg ORDER BY {ident}, exact_timestamp DESC NULLS LAST")
+        if self.direct:
+            # A filtered-out row that repeats a loaded ID may be that record's newer version: the merge decides.
+            cur.execute(f"SELECT EXISTS (SELECT 1 FROM {p}stg s JOIN {t} x ON x.{ident} = s.{ident})")
+            if cur.fetchone()[0]:
+                self._leave_direct()
+            else:
+                return self._finish_direct()
+        # A page can repeat an ID; keep the newest version (highest Timestamp). Usually none repeats, and finding
+        # that out (a hash aggregate over the IDs) costs less than sorting every staged row.
+        cur.execute(f"SELECT EXISTS (SELECT 1 FROM {p}stg GROUP BY {ident} HAVING count(*) > 1)")
+        if cur.fetchone()[0]:
+            cur.execute(f"CREATE TEMP TABLE {p}stg_latest ON COMMIT DROP AS "
+                        f"SELECT DISTINCT ON ({ident}) * FROM {p}stg ORDER BY {ident}, exact_timestamp DESC NULLS LAST")
+        else:
+            cur.execute(f"ALTER TABLE {p}stg RENAME TO {p}stg_latest")
         if parent is not None:
             header, line_col, header_col = parent
             lc, hc = _q(line_col), _q(header_col)
@@ -278,6 +329,14 @@ class _TablePart:
             self._apply_lookup(lookup)
 
         compare = [c.name for c in self.spec.columns if c.compare]
+        cur.execute(f"SELECT count(*) FROM {p}cand")
+        n_cand = cur.fetchone()[0]
+        # Drop the rows OutSmart already has exactly so: the guarded ON CONFLICT below would leave them as they are
+        # but still lock (and WAL-log) each one; one hash join is cheaper, and on a re-load most rows are unchanged.
+        cur.execute(f"""
+            DELETE FROM {p}cand c USING {t} x
+            WHERE x.{key} = c.{key} AND x.deleted_at IS NULL
+              AND ({', '.join('x.' + _q(c) for c in compare)}) IS NOT DISTINCT FROM ({', '.join('c.' + _q(c) for c in compare)})""")
         changed = " OR ".join([
             f"({', '.join('t.' + _q(c) for c in compare)}) IS DISTINCT FROM ({', '.join('excluded.' + _q(c) for c in compare)})",
             "t.deleted_at IS NOT NULL",
@@ -294,8 +353,7 @@ class _TablePart:
         rows = cur.fetchall()
         inserted = sum(1 for ins, _ in rows if ins)
         updated_ids = {i for ins, i in rows if not ins} | recoded_ids
-        cur.execute(f"SELECT count(*) FROM {p}cand")
-        self.counts.unchanged = cur.fetchone()[0] - inserted - len(updated_ids)
+        self.counts.unchanged = n_cand - inserted - len(updated_ids)
         if prices:
             # A price can change without its item changing: update those rows too (and clear a removed price).
             cur.execute(f"""
@@ -324,6 +382,20 @@ class _TablePart:
                   AND NOT EXISTS (SELECT 1 FROM {p}stg_seen s WHERE s.exact_id = t.{ident})""")
             deleted += cur.rowcount
         self.counts.deleted = deleted
+        return self.counts
+
+    def _finish_direct(self) -> MergeCounts:
+        cur, t, ident, p = self.cur, self.target, _q(self.spec.identity), self.p
+        cur.execute(f"SELECT count(DISTINCT {ident}) FROM {p}stg")
+        self.counts.filtered_out = cur.fetchone()[0]
+        self.counts.inserted = self.direct_rows
+        # Every row in the target came from this run, so there is nothing to reconcile; deletions still apply.
+        cur.execute(f"""
+            UPDATE {t} t SET deleted_at = now()
+            FROM (SELECT exact_id, max(exact_timestamp) AS ts FROM {p}stg_deleted GROUP BY exact_id) d
+            WHERE t.{ident} = d.exact_id AND t.deleted_at IS NULL
+              AND (t.exact_timestamp IS NULL OR d.ts IS NULL OR t.exact_timestamp <= d.ts)""")
+        self.counts.deleted = cur.rowcount
         return self.counts
 
     def _apply_lookup(self, lookup) -> None:
@@ -372,6 +444,9 @@ class CategoryLoad:
         self.header.create_temp_tables()
         if self.lines:
             self.lines.create_temp_tables()
+        # Direct mode only where the merge has nothing to add: no lookups, no prices, no lines to check.
+        if not (self.lines or self.category.table.lookups or self.category.enrich):
+            self.header.start_direct_if_empty()
         if self.category.enrich == "standard_sales_price":
             self.cur.execute(f"CREATE TEMP TABLE stg_prices (LIKE {SCHEMA}.exact_item_prices INCLUDING DEFAULTS) ON COMMIT DROP")
             self.cur.execute("CREATE TEMP TABLE stg_prices_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP")

@@ -236,3 +236,14 @@ def test_standard_entities_are_realistic(sandbox):
     assert any(t["IsFullyPaid"] for t in terms) and any(t["Status"] == 30 for t in terms)
     assert any(p["Account"] is None for p in div.sales_item_prices.values())  # standard prices
     assert any(p["Account"] is not None for p in div.sales_item_prices.values())  # price agreements
+
+
+def test_accounts_only_division_and_sampled_records(sandbox):
+    # The large benchmark divisions generate only accounts; the control API samples them without dumping all.
+    s = sandbox(size=300, accounts_only=True)
+    assert len(s.state.division.accounts) == 300
+    assert s.state.division.items == {} and s.state.division.employees == {}
+    got = requests.post(s.url + "/_sandbox/records", json={"entity": "accounts", "every": 100, "fields": ["ID", "Name"]},
+                        timeout=10).json()["records"]
+    assert len(got) == 3 and all(set(r) == {"ID", "Name"} for r in got)
+    assert got[1]["ID"] == list(s.state.division.accounts)[100]

@@ -162,3 +162,72 @@ def test_schema_migration_is_idempotent(db):
     assert {"code", "name", "relation_type", "is_blocked", "is_active", "email", "phone", "address_line1", "postcode",
             "city", "country", "vat_number", "coc_number", "exact_id", "exact_timestamp", "deleted_at",
             "imported_at"} <= cols
+
+
+# ---- direct mode: the initial load COPYs straight into the empty target ---------------------------------------
+
+def load_pages(db, *pages, deleted=(), commit=True):
+    """Stage page by page as the runner does; return the counts and whether the load stayed in direct mode."""
+    with db.connect() as conn:
+        with CategoryLoad(conn, REL) as ld:
+            for page in pages:
+                ld.stage(page)
+            ld.stage_deleted(list(deleted))
+            counts = ld.merge(reconcile=True)
+            direct = ld.header.direct
+            if commit:
+                ld.commit()
+    return counts, direct
+
+
+def test_initial_load_goes_direct_and_counts_like_the_merge(db):
+    c, direct = load_pages(db, rows({}, {}), rows({"code": "C2", "exact_id": "00000000-0000-4000-8000-000000000002"},
+                                                  {"code": "C3", "exact_id": "00000000-0000-4000-8000-000000000003",
+                                                   "passes_filter": False}))
+    assert direct is True
+    assert (c.staged, c.inserted, c.updated, c.unchanged, c.filtered_out, c.deleted) == (4, 3, 0, 0, 1, 0)
+    assert set(table(db)) == {"C0", "C1", "C2"}
+    # The target now has rows: the next load merges through staging.
+    c, direct = load_pages(db, rows({"name": "Nieuw"}, {}))
+    assert direct is False and (c.inserted, c.updated, c.unchanged) == (0, 1, 1)
+
+
+def test_direct_load_falls_back_when_a_later_page_repeats_an_id(db):
+    c, direct = load_pages(db, rows({"name": "oud", "exact_timestamp": 800}, {}),
+                           rows({"name": "nieuw", "exact_timestamp": 900}))
+    assert direct is False  # the unique index refused the repeat; the merge kept the newest version
+    assert (c.inserted, c.filtered_out) == (2, 0)
+    assert table(db)["C0"][0] == "nieuw"
+
+
+def test_direct_load_drops_a_record_whose_newer_version_is_filtered_out(db):
+    # C0 passes on page 1, then comes again, newer, as a type the filters drop: it must not stay loaded.
+    c, direct = load_pages(db, rows({}, {}), rows({"exact_timestamp": 900, "passes_filter": False}))
+    assert direct is False
+    assert (c.inserted, c.filtered_out) == (1, 1)
+    assert set(table(db)) == {"C1"}
+
+
+def test_direct_load_applies_deletions_of_the_same_run(db):
+    c, direct = load_pages(db, rows({}, {"exact_timestamp": 500}),
+                           deleted=[("00000000-0000-4000-8000-000000000000", 300),
+                                    ("00000000-0000-4000-8000-000000000001", 400)])
+    assert direct is True and c.deleted == 1  # C1 changed after its deletion record: kept
+    t = table(db)
+    assert t["C0"][3] is True and t["C1"][3] is False
+
+
+def test_direct_load_rolls_back_to_an_empty_target(db):
+    with db.connect() as conn, pytest.raises(RuntimeError):
+        with CategoryLoad(conn, REL) as ld:
+            ld.stage(rows({}, {}))
+            assert ld.header.direct is True
+            raise RuntimeError("killed mid-load")
+    assert table(db) == {}
+
+
+def test_direct_load_falls_back_on_duplicate_codes_and_rejects_them(db):
+    c, direct = load_pages(db, rows({"code": "X"}, {}), rows({"code": "X", "exact_id": "00000000-0000-4000-8000-000000000009"}))
+    assert direct is False
+    assert c.inserted == 1 and c.rejected == 2
+    assert set(table(db)) == {"C1"}
