@@ -15,6 +15,7 @@ What it does the way Exact does (see ../shared/reference/exact-online-api.md):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import math
@@ -182,6 +183,19 @@ class SandboxState:
         self.access_tokens: dict[str, float] = {}
         self.minute_window: tuple[float, int] = (0.0, 0)
         self.day_window: tuple[float, int] = (0.0, 0)
+        self._by_timestamp: dict[str, tuple] = {}
+
+    def by_timestamp(self, entity: str) -> tuple[list[dict], list[int]]:
+        """The entity's records in Timestamp order, and their Timestamps (for bisect): a sync page then costs
+        O(page), not a scan of the whole division. Rebuilt whenever a record gets a new rowversion."""
+        records = getattr(self.division, entity)
+        key = (self.division.rowversion, len(records), id(records))
+        hit = self._by_timestamp.get(entity)
+        if hit is None or hit[0] != key:
+            rows = sorted(records.values() if isinstance(records, dict) else records, key=lambda r: r["Timestamp"])
+            hit = (key, rows, [r["Timestamp"] for r in rows])
+            self._by_timestamp[entity] = hit
+        return hit[1], hit[2]
 
     # ---- rate limits ------------------------------------------------------------------------------------------
     def _windows(self, now: float) -> tuple[float, float]:
@@ -473,24 +487,32 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 "This endpoint has mandatory filtering applied. A GET request for this endpoint must have a $filter "
                 "parameter with one of the following fields in the url: " + ", ".join(sorted(spec.filter_fields))
             )
-        records = getattr(self.state.division, spec.entity)
-        rows = list(records.values()) if isinstance(records, dict) else list(records)
-        rows = [r for r in rows if matches(r, comparisons)]
         skiptoken = params.get("$skiptoken")
+        top = params.get("$top")
+        page_size = spec.page_size if not top else min(spec.page_size, int(top))
         if spec.kind in ("sync", "deleted"):
-            rows.sort(key=lambda r: r["Timestamp"])
-            if skiptoken:
-                after = int(skiptoken.rstrip("L"))
-                rows = [r for r in rows if r["Timestamp"] > after]
+            ordered, stamps = self.state.by_timestamp(spec.entity)
+            # Start after the skiptoken and any `Timestamp gt` bound; collect one row more than a page (= "more").
+            bounds = [int(skiptoken.rstrip("L"))] if skiptoken else []
+            bounds += [c.value for c in comparisons if c.field == "Timestamp" and c.op == "gt" and isinstance(c.value, int)]
+            start = bisect.bisect_right(stamps, max(bounds)) if bounds else 0
+            rows = []
+            for i in range(start, len(ordered)):
+                r = ordered[i]
+                if matches(r, comparisons):
+                    rows.append(r)
+                    if len(rows) > page_size:
+                        break
         else:
+            records = getattr(self.state.division, spec.entity)
+            rows = list(records.values()) if isinstance(records, dict) else list(records)
+            rows = [r for r in rows if matches(r, comparisons)]
             rows.sort(key=lambda r: r[spec.key])
             if skiptoken:
                 m = re.fullmatch(r"guid'([0-9a-fA-F-]{36})'", skiptoken)
                 if not m:
                     raise ODataError("Invalid $skiptoken.")
                 rows = [r for r in rows if r[spec.key] > m.group(1).lower()]
-        top = params.get("$top")
-        page_size = spec.page_size if not top else min(spec.page_size, int(top))
         page, more = rows[:page_size], len(rows) > page_size and not top
         base = self._base_url()
         results = []

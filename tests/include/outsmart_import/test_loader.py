@@ -231,3 +231,39 @@ def test_direct_load_falls_back_on_duplicate_codes_and_rejects_them(db):
     assert direct is False
     assert c.inserted == 1 and c.rejected == 2
     assert set(table(db)) == {"C1"}
+
+
+def _gid(i):
+    return f"00000000-0000-4000-8000-{i:012d}"
+
+
+SCENARIOS = {
+    "plain with tricky text": [rows({"email": "", "name": 'A\r\nB "q"; \\'}, {"phone": None}, {"passes_filter": False})],
+    "repeat across pages": [rows({}, {}), rows({"name": "nieuwer", "exact_timestamp": 999})],
+    "older repeat": [rows({"exact_timestamp": 999}, {}), rows({"name": "ouder", "exact_timestamp": 1})],
+    "newer version filtered out": [rows({}, {}), rows({"exact_timestamp": 999, "passes_filter": False})],
+    "duplicate code": [rows({"code": "X"}, {}), rows({"code": "X", "exact_id": _gid(9)})],
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_direct_and_staged_initial_loads_give_the_same_result(target_db, name, monkeypatch):
+    import include.outsmart_import.loader as loader
+
+    results = []
+    for force_staging in (False, True):
+        with target_db.connect() as conn:
+            conn.execute("DROP SCHEMA IF EXISTS outsmart CASCADE")
+            conn.commit()
+            ensure_schema(conn)
+        with monkeypatch.context() as m:
+            if force_staging:
+                m.setattr(loader._TablePart, "start_direct_if_empty", lambda self: None)
+            c, direct = load_pages(target_db, *SCENARIOS[name], deleted=[(_gid(1), 10_000)])
+        assert direct is False or not force_staging
+        got = target_db.query(
+            "SELECT code, name, email, phone, is_blocked, exact_id::text, exact_timestamp, deleted_at IS NOT NULL "
+            "FROM outsmart.relations ORDER BY code")
+        rejects = target_db.query("SELECT record_key, reason FROM outsmart.import_rejects ORDER BY 1, 2")
+        results.append((got, rejects, (c.staged, c.inserted, c.updated, c.unchanged, c.filtered_out, c.rejected, c.deleted)))
+    assert results[0] == results[1]
