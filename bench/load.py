@@ -131,9 +131,10 @@ def _timed(db: Db, fn, df: pd.DataFrame) -> float:
     return time.perf_counter() - t
 
 
-def run_load_benchmark(server_conn: dict, n: int, repeat: int | None = None) -> list[dict]:
+def run_load_benchmark(server_conn: dict, n: int, repeat: int | None = None, methods=None) -> list[dict]:
     """Each method on the same frames; `repeat` runs each (fresh database every time) and reports the median
-    (default: 3 up to 100k rows, 1 above)."""
+    (default: 3 up to 100k rows, 1 above). The first method is the baseline of the ratios."""
+    methods = methods or METHODS
     import statistics
 
     # Import every method's libraries before any clock starts: the benchmark times loading, not imports.
@@ -143,7 +144,7 @@ def run_load_benchmark(server_conn: dict, n: int, repeat: int | None = None) -> 
     repeat = repeat or (3 if n <= 100_000 else 1)
     # Warm every method's code path and the server once, untimed, so the first method measured pays no start-up.
     warm = make_frame(1000, seed=2)
-    for i, (_, fn, _) in enumerate(METHODS):
+    for i, (_, fn, _) in enumerate(methods):
         fn(Db(server_conn, f"warm_{i}"), warm)
     df1 = make_frame(n)
     df2 = changed(df1)
@@ -153,7 +154,7 @@ def run_load_benchmark(server_conn: dict, n: int, repeat: int | None = None) -> 
     expected1, expected2 = ref1.digest(), ref2.digest()
     out = []
     base = None
-    for i, (label, fn, reload) in enumerate(METHODS):
+    for i, (label, fn, reload) in enumerate(methods):
         s1s, s2s, ok, rewritten = [], [], True, None
         for _ in range(repeat):
             db = Db(server_conn, f"b_{i}_{n}")
