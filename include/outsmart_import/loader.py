@@ -92,33 +92,57 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def table_ddl(spec: TableSpec) -> str:
+BASE_OBJECTS = {"import_log", "import_log_category_started", "import_state", "exact_item_prices",
+                "exact_item_prices_item", "import_rejects"}
+
+
+def table_ddl(spec: TableSpec, columns: set[str] | None = None, indexes: set[str] | None = None) -> list[str]:
+    """The statements that bring `spec`'s table up to date, given the columns and index names it already has
+    (None: the table does not exist yet)."""
     t = f"{SCHEMA}.{_q(spec.name)}"
-    cols = ",\n    ".join(f"{_q(c.name)} {c.sql_type}" for c in spec.columns)
-    ddl = [f"""CREATE TABLE IF NOT EXISTS {t} (
+    ddl = []
+    if columns is None:
+        cols = ",\n    ".join(f"{_q(c.name)} {c.sql_type}" for c in spec.columns)
+        ddl.append(f"""CREATE TABLE IF NOT EXISTS {t} (
     id bigserial PRIMARY KEY,
     {cols},
     deleted_at timestamptz,
     imported_at timestamptz NOT NULL DEFAULT now()
-);"""]
-    # Columns added to the registry later arrive through ADD COLUMN IF NOT EXISTS: the migration is idempotent.
-    ddl += [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {_q(c.name)} {c.sql_type};" for c in spec.columns]
-    ddl.append(f"CREATE UNIQUE INDEX IF NOT EXISTS {spec.name}_{spec.merge_key}_key ON {t} ({_q(spec.merge_key)});")
-    if spec.identity != spec.merge_key:
-        ddl.append(f"CREATE UNIQUE INDEX IF NOT EXISTS {spec.name}_{spec.identity}_key ON {t} ({_q(spec.identity)});")
-    return "\n".join(ddl)
+);""")
+        columns = {c.name for c in spec.columns}
+    # Columns added to the registry later arrive through ADD COLUMN: the migration is additive.
+    ddl += [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {_q(c.name)} {c.sql_type};" for c in spec.columns
+            if c.name not in columns]
+    for col in dict.fromkeys([spec.merge_key, spec.identity]):
+        name = f"{spec.name}_{col}_key"
+        if name not in (indexes or set()):
+            ddl.append(f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {t} ({_q(col)});")
+    return ddl
 
 
 def ensure_schema(conn, categories: list[Category] | None = None) -> None:
-    """Create or extend the target schema; safe to run from every DAG at once (advisory lock)."""
+    """Create or extend the target schema; safe to run from every DAG at once (advisory lock).
+
+    Only what is missing is run: the catalog is read first (no table locks), because even a no-op `ALTER TABLE …
+    IF NOT EXISTS` takes an ACCESS EXCLUSIVE lock, which would queue behind a running load and deadlock with it."""
     categories = categories if categories is not None else [c for c in CATEGORIES.values() if c.implemented]
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('outsmart schema migration'))")
-        cur.execute(BASE_DDL)
-        for cat in categories:
-            cur.execute(table_ddl(cat.table))
-            if cat.lines:
-                cur.execute(table_ddl(cat.lines.table))
+        cur.execute("SELECT c.relname, c.relkind, a.attname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+                    "WHERE n.nspname = %s AND c.relkind IN ('r', 'i')", (SCHEMA,))
+        tables: dict[str, set[str]] = {}
+        indexes: set[str] = set()
+        for rel, kind, col in cur.fetchall():
+            if kind == "i":
+                indexes.add(rel)
+            else:
+                tables.setdefault(rel, set()).add(col)
+        if not BASE_OBJECTS <= set(tables) | indexes:
+            cur.execute(BASE_DDL)
+        for spec in [t for cat in categories for t in (cat.table, cat.lines.table if cat.lines else None) if t]:
+            for statement in table_ddl(spec, tables.get(spec.name), indexes):
+                cur.execute(statement)
     conn.commit()
 
 
@@ -378,13 +402,7 @@ class _TablePart:
         self.counts.inserted = inserted
         self.counts.updated = len(updated_ids)  # includes rows whose only change was their standard price
 
-        # Deletions from sync/Deleted: soft delete, and only if our copy is not newer than the deletion.
-        cur.execute(f"""
-            UPDATE {t} t SET deleted_at = now()
-            FROM (SELECT exact_id, max(exact_timestamp) AS ts FROM {p}stg_deleted GROUP BY exact_id) d
-            WHERE t.{ident} = d.exact_id AND t.deleted_at IS NULL
-              AND (t.exact_timestamp IS NULL OR d.ts IS NULL OR t.exact_timestamp <= d.ts)""")
-        deleted = cur.rowcount
+        deleted = self._apply_deletions()
         if reconcile:
             cur.execute(f"""
                 UPDATE {t} t SET deleted_at = now()
@@ -396,18 +414,21 @@ class _TablePart:
         return self.counts
 
     def _finish_direct(self) -> MergeCounts:
-        cur, t, ident, p = self.cur, self.target, _q(self.spec.identity), self.p
-        cur.execute(f"SELECT count(DISTINCT {ident}) FROM {p}stg")
-        self.counts.filtered_out = cur.fetchone()[0]
+        self.cur.execute(f"SELECT count(DISTINCT {_q(self.spec.identity)}) FROM {self.p}stg")
+        self.counts.filtered_out = self.cur.fetchone()[0]
         self.counts.inserted = self.direct_rows
         # Every row in the target came from this run, so there is nothing to reconcile; deletions still apply.
-        cur.execute(f"""
-            UPDATE {t} t SET deleted_at = now()
-            FROM (SELECT exact_id, max(exact_timestamp) AS ts FROM {p}stg_deleted GROUP BY exact_id) d
-            WHERE t.{ident} = d.exact_id AND t.deleted_at IS NULL
-              AND (t.exact_timestamp IS NULL OR d.ts IS NULL OR t.exact_timestamp <= d.ts)""")
-        self.counts.deleted = cur.rowcount
+        self.counts.deleted = self._apply_deletions()
         return self.counts
+
+    def _apply_deletions(self) -> int:
+        """Deletions from sync/Deleted: soft delete, and only if our copy is not newer than the deletion."""
+        self.cur.execute(f"""
+            UPDATE {self.target} t SET deleted_at = now()
+            FROM (SELECT exact_id, max(exact_timestamp) AS ts FROM {self.p}stg_deleted GROUP BY exact_id) d
+            WHERE t.{_q(self.spec.identity)} = d.exact_id AND t.deleted_at IS NULL
+              AND (t.exact_timestamp IS NULL OR d.ts IS NULL OR t.exact_timestamp <= d.ts)""")
+        return self.cur.rowcount
 
     def _apply_lookup(self, lookup) -> None:
         """Fill a code column from another OutSmart table by Exact ID (e.g. the customer's code from relations)."""

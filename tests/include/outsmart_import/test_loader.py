@@ -267,3 +267,26 @@ def test_direct_and_staged_initial_loads_give_the_same_result(target_db, name, m
         rejects = target_db.query("SELECT record_key, reason FROM outsmart.import_rejects ORDER BY 1, 2")
         results.append((got, rejects, (c.staged, c.inserted, c.updated, c.unchanged, c.filtered_out, c.rejected, c.deleted)))
     assert results[0] == results[1]
+
+
+def test_schema_check_takes_no_table_lock_when_nothing_is_missing(db):
+    # A running load holds its target table (a direct COPY holds it for the whole extraction). The migration that
+    # every DAG run starts with must not queue behind it: queued, it blocks other loads' reads and can deadlock.
+    with db.connect() as load_conn:
+        load_conn.execute("LOCK TABLE outsmart.relations IN ROW EXCLUSIVE MODE")
+        with db.connect() as conn:
+            conn.execute("SET lock_timeout = '2s'")
+            ensure_schema(conn)  # raises LockNotAvailable if it asks for a table lock
+        load_conn.rollback()
+
+
+def test_schema_migration_adds_what_is_missing(db):
+    with db.connect() as conn:
+        conn.execute("ALTER TABLE outsmart.relations DROP COLUMN coc_number")
+        conn.execute("DROP INDEX outsmart.relations_exact_id_key")
+        conn.commit()
+        ensure_schema(conn)
+    assert db.scalar("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'outsmart' "
+                     "AND table_name = 'relations' AND column_name = 'coc_number'") == 1
+    assert db.scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'outsmart' "
+                     "AND indexname = 'relations_exact_id_key'") == 1
