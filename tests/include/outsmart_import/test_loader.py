@@ -195,7 +195,7 @@ def test_initial_load_goes_direct_and_counts_like_the_merge(db):
 def test_direct_load_falls_back_when_a_later_page_repeats_an_id(db):
     c, direct = load_pages(db, rows({"name": "oud", "exact_timestamp": 800}, {}),
                            rows({"name": "nieuw", "exact_timestamp": 900}))
-    assert direct is False  # the unique index refused the repeat; the merge kept the newest version
+    assert direct is False  # the repeat was seen before its COPY; the merge kept the newest version
     assert (c.inserted, c.filtered_out) == (2, 0)
     assert table(db)["C0"][0] == "nieuw"
 
@@ -290,3 +290,22 @@ def test_schema_migration_adds_what_is_missing(db):
                      "AND table_name = 'relations' AND column_name = 'coc_number'") == 1
     assert db.scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'outsmart' "
                      "AND indexname = 'relations_exact_id_key'") == 1
+
+
+def test_direct_load_opens_no_subtransactions(db):
+    # A savepoint per page would leave a 1,000-page import with 1,000 subtransactions: past 64, PostgreSQL's subxid
+    # cache overflows and every other session's snapshots get slower while the import runs.
+    pages = [rows({"code": f"P{i}", "exact_id": _gid(1000 + i)}) for i in range(70)]
+    with db.connect() as conn, db.connect() as observer:
+        with CategoryLoad(conn, REL) as ld:
+            for page in pages:
+                ld.stage(page)
+            assert ld.header.direct is True
+            pid = conn.info.backend_pid
+            count, overflowed = observer.execute(
+                "SELECT x.subxact_count, x.subxact_overflowed FROM pg_stat_get_backend_idset() AS b(id), "
+                "LATERAL pg_stat_get_backend_subxact(b.id) AS x WHERE pg_stat_get_backend_pid(b.id) = %s", (pid,)).fetchone()
+            assert (count, overflowed) == (0, False)
+            ld.merge(reconcile=False)
+            ld.commit()
+    assert len(table(db)) == 70
