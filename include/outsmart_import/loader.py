@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -91,8 +92,8 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-BASE_OBJECTS = {"import_log", "import_log_category_started", "import_state", "exact_item_prices",
-                "exact_item_prices_item", "import_rejects"}
+# The tables and indexes BASE_DDL creates, read from it so that the two cannot drift apart.
+BASE_OBJECTS = set(re.findall(rf"(?:TABLE|INDEX) IF NOT EXISTS (?:{SCHEMA}\.)?(\w+)", BASE_DDL))
 
 
 def table_ddl(spec: TableSpec, columns: set[str] | None = None, indexes: set[str] | None = None) -> list[str]:
@@ -582,6 +583,4 @@ class CategoryLoad:
 
 
 def _is_guid(value) -> bool:
-    import re
-
     return isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", value) is not None
