@@ -15,7 +15,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 from include import local_airflow
 from pathlib import Path
 local_airflow.configure(Path(sys.argv[1]))
@@ -27,10 +27,8 @@ from include.outsmart_import.target_db import connector
 def peak_rss_mb():
     # VmHWM: this process's own peak. (getrusage's ru_maxrss survives exec on Linux: it would report the parent's
     # peak at fork time, i.e. the benchmark's DataFrames, not this import.)
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM:"))
+    return round(int(line.split()[1]) / 1024, 1)
 settings = parse_settings({"categories": {"relations": {"enabled": True, "include_inactive": True, "include_blocked": True,
     "relation_types": ["customer", "prospect", "suspect", "none", "supplier"]}}})
 hook = ExactOnlineHook(token_store=PostgresTokenStore(connector()))
