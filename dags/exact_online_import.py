@@ -1,15 +1,20 @@
 """Exact Online → OutSmart imports: one DAG per category, generated from the category registry.
 
-Parsing this file reads no Variable, opens no connection and imports no pandas: the settings Variable
-`exact_online_import_settings` is read inside the first task of each run.
-
-Each DAG: `check_settings` (is the category enabled, licensed, due?) → `migrate_target_schema` (idempotent DDL)
+Each DAG: `check_settings` (is the category enabled and licensed?) → `migrate_target_schema` (idempotent DDL)
 → `import_<category>` (pool `exact_api`: every task that calls Exact shares one budget).
+
+Scheduling follows the settings Variable `exact_online_import_settings`: parsing reads it once (no connection,
+no network, no pandas) and gives each enabled, licensed category the settings' cron in the settings' time
+zone; every other category has no schedule, so its grid shows only what someone triggered. Why the schedule
+is read here and not decided inside a run: see include/outsmart_import/scheduling.py. A Variable that does
+not validate schedules nothing; `exact_online_import_settings_check.py` turns it into one import error
+that names the wrong key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sys
 from pathlib import Path
@@ -20,46 +25,77 @@ for _p in (_ROOT, _ROOT / "plugins"):
     if str(_p) not in sys.path:
         sys.path.append(str(_p))
 
-from airflow.sdk import Param, dag, get_current_context, task  # noqa: E402
+from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, get_parsing_context, task  # noqa: E402
 
 from include.outsmart_import.registry import CATEGORIES, Category  # noqa: E402
+from include.outsmart_import.scheduling import ParsedSettings, read_settings, schedule_for  # noqa: E402
+from include.outsmart_import.settings import VARIABLE_NAME  # noqa: E402
 
 EXACT_CONN_ID = "exact_online_default"
 TARGET_CONN_ID = "outsmart_postgres"
 EXACT_POOL = "exact_api"
-# How often each DAG wakes up to check whether its import is due under the Variable's "schedule". The schedule
-# itself lives in the Variable (which may not be read while parsing), so the DAG ticks and the first task decides.
-TICK = os.environ.get("EXACT_IMPORT_TICK", "*/15 * * * *")
-# Task retries (deployment setting; the demo and the tests set 0 so that a failure shows at once).
-RETRIES = int(os.environ.get("EXACT_IMPORT_RETRIES", "2"))
+
+# Logged, not printed: Airflow stamps stdout late, so printed counts landed in the collapsed "Post Execute" group.
+log = logging.getLogger("exact_online_import")
 
 
 def _settings():
+    """The settings as a task sees them now (authoritative for the run; raises SettingsError)."""
     from airflow.sdk import Variable
 
-    from include.outsmart_import.settings import VARIABLE_NAME, parse_settings
+    from include.outsmart_import.settings import parse_settings
 
-    raw = Variable.get(VARIABLE_NAME, default=None)
-    return parse_settings(raw)
+    return parse_settings(Variable.get(VARIABLE_NAME, default=None))
 
 
-def build_dag(category: Category):
+def _settings_at_parse() -> ParsedSettings:
+    """The Variable as the parser sees it: the dag-processor (through its in-process execution API), a worker
+    starting a task, or `dag.test()`/pytest (which see only `AIRFLOW_VAR_*`)."""
+    from airflow.sdk import Variable
+
+    try:
+        raw = Variable.get(VARIABLE_NAME, default=None)
+    except Exception:
+        if get_parsing_context().dag_id is not None:
+            # A worker starting a task needs only the DAG's tasks; the task reads the Variable itself.
+            return read_settings(None)
+        # In the dag-processor a failed read (not an invalid value) must not unschedule every category: failing
+        # the parse keeps the last parsed DAGs and shows the reason as an import error until the read works.
+        raise
+    return read_settings(raw)
+
+
+def _retries(parsed: ParsedSettings) -> tuple[int, dt.timedelta]:
+    # EXACT_IMPORT_RETRIES exists for the test and demo harnesses (dag.test() waits out every retry delay).
+    settings = parsed.settings
+    retries = settings.task_retries if settings else 2
+    delay = settings.retry_delay_seconds if settings else 120
+    override = os.environ.get("EXACT_IMPORT_RETRIES")
+    return (int(override) if override not in (None, "") else retries), dt.timedelta(seconds=delay)
+
+
+def build_dag(category: Category, parsed: ParsedSettings):
+    when = schedule_for(category, parsed)
+    retries, retry_delay = _retries(parsed)
+
     @dag(
         dag_id=category.dag_id,
-        description=category.title,
+        # The DAG list shows this: whether the settings schedule the category, and why not.
+        description=f"{category.title}: {when.why}"[:1000],
         doc_md=f"### {category.title}\n\n{category.doc or 'Import of this category from Exact Online.'}\n\n"
                f"Source: `{category.source.endpoint}` ({category.source.mode}). Target: `outsmart.{category.table.name}`"
                f" (merge on `{category.table.merge_key}`).{' **Needs Exact Online Pro.**' if category.pro else ''}\n\n"
-               "Settings: Variable `exact_online_import_settings`. Trigger by hand for an immediate run.",
-        schedule=TICK,
+               "Settings: Variable `exact_online_import_settings` (`enabled` and `schedule` decide when it runs). "
+               "Trigger by hand for an immediate run.",
+        schedule=CronTriggerTimetable(when.cron, timezone=when.timezone) if when.cron else None,
         start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
         catchup=False,
         max_active_runs=1,
         tags=["exact-online", "outsmart", "pro" if category.pro else "standard"],
         default_args={
             "owner": "data-engineering",
-            "retries": RETRIES,
-            "retry_delay": dt.timedelta(minutes=2),
+            "retries": retries,
+            "retry_delay": retry_delay,
             "retry_exponential_backoff": 2.0,
             "max_retry_delay": dt.timedelta(minutes=30),
         },
@@ -72,7 +108,7 @@ def build_dag(category: Category):
         },
     )
     def import_dag():
-        @task(retries=0)
+        @task
         def check_settings():
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -84,21 +120,16 @@ def build_dag(category: Category):
             )
             from include.outsmart_import.settings import SettingsError
 
-            context = get_current_context()
             try:
                 settings = _settings()
                 check_runnable(category, settings)
-            except (SettingsError, LicenseRequired) as exc:
+            except SettingsError as exc:
                 raise AirflowFailException(str(exc)) from None
-            except (CategoryNotEnabled, NotImplementedYet) as exc:
-                print(f"Skipping: {exc}")  # the line the office sees in the task log
+            except (CategoryNotEnabled, LicenseRequired, NotImplementedYet) as exc:
+                # Reached only by a manual trigger (or a run started just before the settings changed): the
+                # schedule already leaves such categories out. A switched-off category is not an error.
+                log.warning("Skipping: %s", exc)
                 raise AirflowSkipException(str(exc)) from None
-            dag_run = context["dag_run"]
-            if str(getattr(dag_run, "run_type", "")).lower().endswith("scheduled"):
-                due, why = _is_due(category.name, settings.schedule)
-                if not due:
-                    print(f"Skipping: {why}")
-                    raise AirflowSkipException(why)
             return {"category": category.name, "license": settings.license}
 
         @task
@@ -112,7 +143,8 @@ def build_dag(category: Category):
             finally:
                 conn.close()
 
-        @task(task_id=f"import_{category.name}", pool=EXACT_POOL)
+        # The counts are logged as one readable line below; the returned dict is for XCom, not for the log.
+        @task(task_id=f"import_{category.name}", pool=EXACT_POOL, show_return_value_in_logs=False)
         def run_import():
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
             from exact_online.exceptions import ExactApiError, ExactAuthError, ExactDailyLimitReached
@@ -142,7 +174,7 @@ def build_dag(category: Category):
             except ExactDailyLimitReached as exc:
                 # Clean stop: nothing was loaded, the watermark did not move; the next run resumes from it.
                 message = f"{exc} Nothing was changed; the next run resumes from the last watermark."
-                print(f"Stopping: {message}")
+                log.warning("Stopping: %s", message)
                 raise AirflowSkipException(message) from None
             except ExactAuthError as exc:
                 raise AirflowFailException(str(exc)) from None
@@ -152,10 +184,11 @@ def build_dag(category: Category):
             finally:
                 hook.rate_budget.close()
             result = summary.as_dict()
-            print(
-                f"{category.name}: {result['status']}: fetched {result['fetched']}, inserted {result['inserted']}, "
-                f"updated {result['updated']}, unchanged {result['unchanged']}, filtered out {result['filtered_out']}, "
-                f"rejected {result['rejected']}, deleted {result['deleted']}, API calls {result['api_calls']}"
+            log.info(
+                "%s: %s: fetched %s, inserted %s, updated %s, unchanged %s, filtered out %s, rejected %s, "
+                "deleted %s, API calls %s", category.name, result["status"], result["fetched"], result["inserted"],
+                result["updated"], result["unchanged"], result["filtered_out"], result["rejected"], result["deleted"],
+                result["api_calls"],
             )
             return result
 
@@ -164,32 +197,9 @@ def build_dag(category: Category):
     return import_dag()
 
 
-def _is_due(category: str, schedule: str | None) -> tuple[bool, str]:
-    """A scheduled tick runs the import only if the Variable's schedule fired since the last successful run."""
-    if schedule is None:
-        return False, "The settings have \"schedule\": null: this category runs only when triggered by hand."
-    from croniter import croniter
-
-    from include.outsmart_import.target_db import connector
-
-    now = dt.datetime.now(dt.timezone.utc)
-    last_fire = croniter(schedule, now).get_prev(dt.datetime)
-    conn = connector(TARGET_CONN_ID)()
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT to_regclass('outsmart.import_log') IS NOT NULL")
-            if not cur.fetchone()[0]:
-                return True, "first run"
-            cur.execute("SELECT max(started_at) FROM outsmart.import_log WHERE category = %s AND status = 'success'",
-                        (category,))
-            last_success = cur.fetchone()[0]
-    finally:
-        conn.close()
-    if last_success is None or last_success < last_fire:
-        return True, "due"
-    nxt = croniter(schedule, now).get_next(dt.datetime)
-    return False, f"Not due under schedule {schedule!r}: last successful run {last_success:%Y-%m-%d %H:%M} UTC, next at {nxt:%Y-%m-%d %H:%M} UTC."
-
-
+# Settings are read once per parse; a worker starting one task builds only that task's DAG.
+_PARSED = _settings_at_parse()
+_ONLY = get_parsing_context().dag_id
 for _category in CATEGORIES.values():
-    build_dag(_category)
+    if _ONLY is None or _ONLY == _category.dag_id:
+        build_dag(_category, _PARSED)

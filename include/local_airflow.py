@@ -47,6 +47,9 @@ def load_dags() -> dict:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
-    if bag.import_errors:
-        raise RuntimeError(f"DAG import errors: {bag.import_errors}")
+    # The settings check fails to import exactly when the Variable is invalid (its purpose: see that file);
+    # a harness that runs DAGs by hand still wants the DAGs, whose first task reports the same message.
+    errors = {f: e for f, e in bag.import_errors.items() if not f.endswith("exact_online_import_settings_check.py")}
+    if errors:
+        raise RuntimeError(f"DAG import errors: {errors}")
     return bag.dags

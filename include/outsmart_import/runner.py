@@ -56,16 +56,19 @@ class RunSummary:
 
 
 def check_runnable(category: Category, settings: ImportSettings) -> None:
-    """Raise if this category must not run with these settings (checked before any API call)."""
-    if category.pro and settings.license != "pro":
-        raise LicenseRequired(
-            f"Category '{category.name}' needs Exact Online Pro: set \"license\": \"pro\" in the Variable "
-            f"'exact_online_import_settings' (current licence: '{settings.license}')."
-        )
+    """Raise if this category must not run with these settings (checked before any API call).
+
+    `enabled` is asked first: a switched-off category is simply off, whatever the licence (it used to fail as
+    "needs Pro" while disabled, turning eight idle DAGs red)."""
     if not settings.category(category.name).enabled:
         raise CategoryNotEnabled(
             f"Category '{category.name}' is disabled in the Variable 'exact_online_import_settings' "
             f"(categories.{category.name}.enabled = false); nothing to import."
+        )
+    if category.pro and settings.license != "pro":
+        raise LicenseRequired(
+            f"Category '{category.name}' needs Exact Online Pro: set \"license\": \"pro\" in the Variable "
+            f"'exact_online_import_settings' (current licence: '{settings.license}')."
         )
     if not category.implemented:
         raise NotImplementedYet(f"Category '{category.name}' is not implemented yet; nothing was imported.")

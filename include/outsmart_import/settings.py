@@ -97,8 +97,26 @@ class CategoriesSettings(_Strict):
 class ImportSettings(_Strict):
     license: Literal["standard", "pro"] = "standard"
     # When the enabled imports run: a cron expression or preset (@hourly, @daily, ...); null = only by hand.
+    # Read by the dag-processor: saving the Variable changes each enabled category's DAG schedule.
     schedule: str | None = "@hourly"
+    # The schedule's clock: "0 6 * * *" means 06:00 in the office, through summer time too.
+    timezone: str = "Europe/Amsterdam"
+    # Task retries for failures that can pass (Exact 5xx bursts, a dropped network, a restarting worker).
+    # Read at parse time like the schedule, so every component agrees and a change needs no restart.
+    task_retries: int = Field(default=2, ge=0, le=10)
+    retry_delay_seconds: int = Field(default=120, ge=1, le=3600)
     categories: CategoriesSettings = Field(default_factory=CategoriesSettings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not an IANA time zone such as 'Europe/Amsterdam' or 'Europe/Brussels'") from None
+        return v
 
     @field_validator("schedule")
     @classmethod
