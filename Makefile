@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: install demo demo-pro test bench lock clean
+.PHONY: install demo demo-pro airflow airflow-db-clean test bench lock clean
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,14 @@ demo: install
 
 demo-pro: install
 	$(BIN)/python -m include.demo --settings include/demo/settings_pro.json $(DEMO_ARGS)
+
+# The real Airflow (api-server, scheduler, dag-processor, triggerer) on http://127.0.0.1:8080; Ctrl-C stops it.
+airflow: install
+	$(BIN)/python -m include.airflow_stack $(AIRFLOW_ARGS)
+
+# Keep the metadata database small: drop Airflow's run history older than KEEP_DAYS (default 30).
+airflow-db-clean: install
+	$(BIN)/python -m include.airflow_stack --clean-db $(or $(KEEP_DAYS),30)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

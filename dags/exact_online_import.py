@@ -40,12 +40,24 @@ log = logging.getLogger("exact_online_import")
 
 
 def _settings():
-    """The settings as a task sees them now (authoritative for the run; raises SettingsError)."""
+    """The settings as a task sees them now: authoritative for the run.
+
+    Invalid settings fail a run someone triggered (they asked for it and read the message). A scheduled run that
+    was already under way when someone saved a broken Variable is skipped instead: the broken Variable is already
+    shown once, as the settings check's import error, and must not also turn every category red."""
     from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from include.outsmart_import.settings import parse_settings
+    from include.outsmart_import.settings import SettingsError, parse_settings
 
-    return parse_settings(Variable.get(VARIABLE_NAME, default=None))
+    try:
+        return parse_settings(Variable.get(VARIABLE_NAME, default=None))
+    except SettingsError as exc:
+        run_type = str(getattr(get_current_context()["dag_run"], "run_type", "")).lower()
+        if run_type.endswith("scheduled"):
+            log.warning("Skipping this scheduled run: %s", exc)
+            raise AirflowSkipException(str(exc)) from None
+        raise AirflowFailException(str(exc)) from None
 
 
 def _settings_at_parse() -> ParsedSettings:
@@ -110,7 +122,7 @@ def build_dag(category: Category, parsed: ParsedSettings):
     def import_dag():
         @task
         def check_settings():
-            from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+            from airflow.sdk.exceptions import AirflowSkipException
 
             from include.outsmart_import.runner import (
                 CategoryNotEnabled,
@@ -118,13 +130,10 @@ def build_dag(category: Category, parsed: ParsedSettings):
                 NotImplementedYet,
                 check_runnable,
             )
-            from include.outsmart_import.settings import SettingsError
 
+            settings = _settings()
             try:
-                settings = _settings()
                 check_runnable(category, settings)
-            except SettingsError as exc:
-                raise AirflowFailException(str(exc)) from None
             except (CategoryNotEnabled, LicenseRequired, NotImplementedYet) as exc:
                 # Reached only by a manual trigger (or a run started just before the settings changed): the
                 # schedule already leaves such categories out. A switched-off category is not an error.
@@ -153,15 +162,11 @@ def build_dag(category: Category, parsed: ParsedSettings):
             from exact_online.token_store import PostgresTokenStore
 
             from include.outsmart_import.runner import run_category
-            from include.outsmart_import.settings import SettingsError
             from include.outsmart_import.target_db import connector
 
             context = get_current_context()
             params = context["params"]
-            try:
-                settings = _settings()
-            except SettingsError as exc:
-                raise AirflowFailException(str(exc)) from None
+            settings = _settings()
             # Token chain and call budget live in the target database, which every worker reaches.
             hook = ExactOnlineHook(EXACT_CONN_ID, token_store=PostgresTokenStore(connector(TARGET_CONN_ID)),
                                    rate_budget=PostgresRateBudget(connector(TARGET_CONN_ID)))

@@ -31,6 +31,9 @@ def test_common_environment_matches_airflow_3():
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
     assert "AIRFLOW__API_AUTH__JWT_SECRET" in env  # without it workers fail "Signature verification failed"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
+    # the settings decide what runs; a paused DAG would leave triggered runs queued
+    assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "false"
+    assert not [k for k in env if k.startswith("EXACT_IMPORT_")], "schedule and retries come from the Variable"
     assert env["PYTHONPATH"] == "/opt/airflow:/opt/airflow/plugins"
     mounts = {v.rsplit(":", 1)[1] for v in COMPOSE["services"]["airflow-worker"]["volumes"]}
     assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import signal
 import sys
+import time
 
 from include.exact_sandbox.server import SandboxConfig, start_sandbox
 
@@ -14,6 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.exact_sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--state-file", default=None,
+                        help="keep the division and its token chain here across restarts (saved on exit and every "
+                             "minute; without it every start is a new division)")
     for f in dataclasses.fields(SandboxConfig):
         if f.name in ("day_seconds",):
             parser.add_argument("--day-seconds", type=float, default=None)
@@ -25,14 +29,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = SandboxConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SandboxConfig)})
     server = start_sandbox(config, host=args.host, port=args.port)
-    print(f"Exact Online sandbox on {server.url} (division {config.division}, {config.size} accounts)", flush=True)
+    restored = bool(args.state_file) and server.state.load(args.state_file)
+    print(f"Exact Online sandbox on {server.url} (division {config.division}, "
+          f"{'restored from ' + args.state_file if restored else str(config.size) + ' accounts'})", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        signal.pause()
+        while True:
+            time.sleep(60)  # a SIGKILL loses at most a minute of sandbox changes
+            if args.state_file:
+                server.state.save(args.state_file)
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         server.shutdown()
+        if args.state_file:
+            server.state.save(args.state_file)
     return 0
 
 

@@ -19,6 +19,8 @@ import bisect
 import datetime as dt
 import json
 import math
+import os
+import pickle
 import random
 import re
 import secrets
@@ -196,6 +198,31 @@ class SandboxState:
             hit = (key, rows, [r["Timestamp"] for r in rows])
             self._by_timestamp[entity] = hit
         return hit[1], hit[2]
+
+    # ---- persistence (make airflow): a real Exact division and its token chain outlive our restarts ---------------
+    _PERSISTED = ("division", "refresh_token", "refresh_issued_at", "old_refresh_tokens", "last_token_issued_at",
+                  "access_tokens")
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the division and the token chain (not faults, stats or rate windows) to `path`, atomically."""
+        with self.lock:
+            blob = pickle.dumps({name: getattr(self, name) for name in self._PERSISTED})
+        tmp = f"{path}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+
+    def load(self, path: str | os.PathLike) -> bool:
+        """Restore what `save` wrote; False when there is nothing to restore (first start)."""
+        if not os.path.exists(path):
+            return False
+        with open(path, "rb") as f:
+            saved = pickle.load(f)  # our own file, written by save() above
+        with self.lock:
+            for name in self._PERSISTED:
+                setattr(self, name, saved[name])
+            self._by_timestamp.clear()
+        return True
 
     # ---- rate limits ------------------------------------------------------------------------------------------
     def _windows(self, now: float) -> tuple[float, float]:

@@ -247,3 +247,36 @@ def test_accounts_only_division_and_sampled_records(sandbox):
                         timeout=10).json()["records"]
     assert len(got) == 3 and all(set(r) == {"ID", "Name"} for r in got)
     assert got[1]["ID"] == list(s.state.division.accounts)[100]
+
+
+def test_state_file_keeps_division_and_token_chain_across_restarts(tmp_path):
+    """`make airflow` restarts the sandbox with the rest: a real division keeps its data and its token chain."""
+    first = start_sandbox(SandboxConfig(size=20))
+    try:
+        c = first.state.config
+        reply = requests.post(first.url + "/api/oauth2/token", data={
+            "grant_type": "refresh_token", "refresh_token": c.initial_refresh_token,
+            "client_id": c.client_id, "client_secret": c.client_secret}, timeout=5).json()
+        requests.post(first.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "add",
+                                                            "records": [{"Status": "C"}]}, timeout=5).raise_for_status()
+        accounts, rowversion = len(first.state.division.accounts), first.state.division.rowversion
+        first.state.save(tmp_path / "sandbox.pickle")
+    finally:
+        first.shutdown()
+        first.server_close()
+    second = start_sandbox(SandboxConfig(size=20))
+    try:
+        assert second.state.load(tmp_path / "sandbox.pickle")
+        assert len(second.state.division.accounts) == accounts and second.state.division.rowversion == rowversion
+        # the rotated refresh token still works, the initial one is "old", as in Exact
+        assert second.state.refresh_token == reply["refresh_token"]
+        assert c.initial_refresh_token in second.state.old_refresh_tokens
+    finally:
+        second.shutdown()
+        second.server_close()
+    fresh = start_sandbox(SandboxConfig(size=20))
+    try:
+        assert fresh.state.load(tmp_path / "missing.pickle") is False  # first start: a new division
+    finally:
+        fresh.shutdown()
+        fresh.server_close()

@@ -1,0 +1,80 @@
+"""`make airflow` (python -m include.airflow_stack): start the real Airflow and keep it running until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from include.airflow_stack import DEFAULT_STATE_DIR, Stack, StackError, StackOptions
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="make airflow", description=__doc__)
+    p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="where everything is kept (git-ignored)")
+    p.add_argument("--port", type=int, default=8080, help="the UI and REST API port")
+    p.add_argument("--sandbox-port", type=int, default=8765)
+    p.add_argument("--sandbox-size", type=int, default=5000, help="accounts in a new sandbox division")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="do not start the Exact sandbox (exact_online_default points at a real division)")
+    p.add_argument("--settings", type=Path, default=StackOptions.settings_file,
+                   help="the settings Variable for the first start (later starts keep what was saved in the UI)")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment for every component, e.g. AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL=5")
+    p.add_argument("--clean-db", type=int, metavar="DAYS", default=None,
+                   help="instead of starting: remove Airflow run history older than DAYS from the metadata database")
+    args = p.parse_args(argv)
+    options = StackOptions(state_dir=args.state_dir.resolve(), port=args.port, sandbox=not args.no_sandbox,
+                           sandbox_port=args.sandbox_port, sandbox_size=args.sandbox_size, settings_file=args.settings,
+                           env=dict(kv.split("=", 1) for kv in args.env))
+    stack = Stack(options)
+    if args.clean_db is not None:
+        stack.clean_metadata(args.clean_db)
+        return 0
+
+    def stop_on_signal(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    status = 0
+    try:
+        stack.start()
+        _banner(stack)
+        while True:
+            stack.check_processes()
+            time.sleep(2)
+    except KeyboardInterrupt:
+        print("\nStopping every process started here ...", flush=True)
+    except StackError as exc:
+        print(f"\nmake airflow: {exc}", file=sys.stderr, flush=True)
+        status = 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave half the stack running
+        stack.stop()
+        print("Stopped.", flush=True)
+    return status
+
+
+def _banner(stack: Stack) -> None:
+    o = stack.options
+    users = "\n".join(f"    {u:<7} {pw}   ({'everything' if u == 'admin' else 'read only'})"
+                      for u, pw in stack.passwords.items())
+    print(f"""
+Airflow is running: {o.url}
+  log in as (passwords are kept in {o.state_dir / 'secrets.json'}):
+{users}
+  Exact Online: {o.sandbox_url + ' (the sandbox)' if o.sandbox else 'connection exact_online_default'}
+  OutSmart database: connection outsmart_postgres ({'embedded, database outsmart' if stack.outsmart else ''})
+  settings: Admin -> Variables -> exact_online_import_settings; imports: the exact_online_import_* DAGs
+  component logs: {stack.log_dir}; state: {o.state_dir}
+Ctrl-C stops everything started here.
+""", flush=True)
+    print("READY " + json.dumps({"url": o.url}), flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

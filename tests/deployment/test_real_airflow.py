@@ -1,0 +1,248 @@
+"""The imports under the real scheduler, API server, dag-processor and triggerer, driven through the REST API.
+
+The tests share one deployment and run in file order (the last one restarts it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from itertools import combinations
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from croniter import croniter
+
+from include.outsmart_import.registry import CATEGORIES
+
+from tests.helpers.deployment import SETTINGS, Deployment, processes_of
+
+pytestmark = pytest.mark.deployment
+
+STANDARD = [c.name for c in CATEGORIES.values() if not c.pro]
+PRO = [c.name for c in CATEGORIES.values() if c.pro]
+
+
+def _ts(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def settings(**changes) -> dict:
+    out = json.loads(json.dumps(SETTINGS))
+    enabled = changes.pop("enabled", None)
+    if enabled is not None:
+        out["categories"] = {name: {"enabled": name in enabled} for name in STANDARD}
+    out.update(changes)
+    return out
+
+
+def test_ready_healthy_unpaused_with_the_printed_login(deployment: Deployment):
+    health = requests.get(deployment.url + "/api/v2/monitor/health", timeout=10).json()
+    # a triggerer runs, so the home page has no red "Triggerer" badge
+    assert {k: v["status"] for k, v in health.items()} == {
+        "metadatabase": "healthy", "scheduler": "healthy", "triggerer": "healthy", "dag_processor": "healthy"}
+    printed = "".join(deployment.output)
+    assert deployment.url in printed and deployment.passwords["admin"] in printed
+    dags = deployment.api("GET", "/dags", params={"dag_id_pattern": "exact_online_import_%", "limit": 100})["dags"]
+    assert len(dags) == 14 and not [d["dag_id"] for d in dags if d["is_paused"]], "every import DAG starts unpaused"
+    # "schedule": null in the settings: nothing is scheduled, everything can be triggered
+    assert {d["timetable_summary"] for d in dags} == {None}
+    pools = {p["name"]: p["slots"] for p in deployment.api("GET", "/pools")["pools"]}
+    assert pools["exact_api"] == 1
+    assert requests.get(deployment.url + "/api/v2/dags", timeout=10).status_code == 401
+    bad = requests.post(deployment.url + "/auth/token", json={"username": "admin", "password": "wrong"}, timeout=10)
+    assert bad.status_code == 401
+    # the read-only user sees the DAGs and may not change the settings
+    assert deployment.api("GET", "/dags", user="viewer", params={"limit": 1})["total_entries"] >= 14
+    deployment.api("PATCH", "/variables/exact_online_import_settings", user="viewer", expect=(403,),
+                   json={"key": "exact_online_import_settings", "value": "{}"})
+
+
+def test_six_standard_categories_triggered_at_once_run_one_import_at_a_time(deployment: Deployment, figure):
+    started = time.monotonic()
+    runs = {name: deployment.trigger(name) for name in STANDARD}
+    ends = {name: deployment.wait_run(name, run_id, timeout=600) for name, run_id in runs.items()}
+    assert {name: r["state"] for name, r in ends.items()} == dict.fromkeys(STANDARD, "success"), \
+        {name: deployment.task_states(name, runs[name]) for name in STANDARD}
+    spans = []
+    for name, run_id in runs.items():
+        tis = deployment.task_instances(name, run_id)
+        assert {t: ti["state"] for t, ti in tis.items()} == dict.fromkeys(
+            ["check_settings", "migrate_target_schema", f"import_{name}"], "success")
+        ti = tis[f"import_{name}"]
+        assert ti["pool"] == "exact_api"
+        spans.append((name, _ts(ti["start_date"]), _ts(ti["end_date"])))
+    overlaps = [(a[0], b[0]) for a, b in combinations(spans, 2) if a[1] < b[2] and b[1] < a[2]]
+    assert overlaps == [], "the exact_api pool (1 slot) runs one import at a time"
+    counts = dict(deployment.outsmart(
+        "SELECT category, count(*) FROM outsmart.import_log WHERE status = 'success' GROUP BY category"))
+    assert set(counts) >= set(STANDARD)
+    assert deployment.outsmart("SELECT count(*) FROM outsmart.relations")[0][0] > 0
+    assert deployment.outsmart("SELECT count(*) FROM outsmart.materials")[0][0] > 0
+    # the counts are a logged line in the task's main log, not printed into the collapsed "Post Execute" group
+    events = [e.get("event", "") for e in deployment.task_log("relations", runs["relations"], "import_relations")]
+    counts_at = next(i for i, e in enumerate(events) if e.startswith("relations: success: fetched "))
+    post_at = next(i for i, e in enumerate(events) if "Post Execute" in e)
+    assert counts_at < post_at and not any("Returned value was" in e for e in events)
+    figure(f"6 standard categories triggered at once: all success in {time.monotonic() - started:.0f} s, "
+           f"0 overlapping imports in pool exact_api")
+
+
+def test_full_refresh_and_dry_run_params(deployment: Deployment):
+    before = deployment.outsmart("SELECT code, xmin::text FROM outsmart.relations ORDER BY code")
+    deployment.sandbox("mutate", {"entity": "accounts", "op": "add", "records": [{"Status": "C", "Blocked": False}]})
+    run = deployment.wait_run("relations", deployment.trigger("relations", dry_run=True))
+    assert run["state"] == "success"
+    status, dry, inserted = deployment.outsmart(
+        "SELECT status, dry_run, inserted FROM outsmart.import_log WHERE category = 'relations' ORDER BY id DESC LIMIT 1")[0]
+    assert (status, dry, inserted) == ("dry_run", True, 1)
+    assert deployment.outsmart("SELECT code, xmin::text FROM outsmart.relations ORDER BY code") == before
+    run = deployment.wait_run("relations", deployment.trigger("relations", full_refresh=True))
+    assert run["state"] == "success"
+    status, full, inserted = deployment.outsmart(
+        "SELECT status, full_refresh, inserted FROM outsmart.import_log WHERE category = 'relations' "
+        "ORDER BY id DESC LIMIT 1")[0]
+    assert (status, full, inserted) == ("success", True, 1)
+
+
+def test_a_5xx_burst_is_survived_through_a_task_retry(deployment: Deployment, figure):
+    # Edit the connection as a user would (REST = the UI's API): give up quickly inside the hook, so that the
+    # burst outlasts the hook's own retries and the task retry has to carry it.
+    conn = deployment.api("GET", "/connections/exact_online_default")
+    extra = {**json.loads(conn["extra"]), "max_attempts": 2, "backoff_seconds": 0.05}
+    deployment.api("PATCH", "/connections/exact_online_default", params={"update_mask": "extra"},
+                   json={"connection_id": "exact_online_default", "conn_type": conn["conn_type"], "extra": json.dumps(extra)})
+    deployment.sandbox("faults", {"error_rate": 1.0})
+    try:
+        run_id = deployment.trigger("relations")
+        deployment.wait_for("the first try to fail", lambda: deployment.task_instances("relations", run_id)
+                            .get("import_relations", {}).get("state") == "up_for_retry", timeout=240)
+    finally:
+        deployment.sandbox("faults", {"error_rate": 0.0})
+    run = deployment.wait_run("relations", run_id)
+    ti = deployment.task_instances("relations", run_id)["import_relations"]
+    assert run["state"] == "success" and ti["try_number"] == 2
+    injected = deployment.sandbox("stats")["faults_injected"].get("error", 0)
+    assert injected >= 2
+    figure(f"5xx burst: {injected} replies 503, try 1 failed, try 2 succeeded (retry delay from the settings)")
+
+
+def test_saved_settings_move_the_schedule(deployment: Deployment):
+    deployment.set_settings(settings(enabled=["relations"], schedule="0 6 * * *", timezone="Europe/Amsterdam"))
+    amsterdam = ZoneInfo("Europe/Amsterdam")
+    now = dt.datetime.now(amsterdam)
+    next_six = croniter("0 6 * * *", now).get_next(dt.datetime).astimezone(dt.timezone.utc)
+    previous_six = croniter("0 6 * * *", now).get_prev(dt.datetime).astimezone(dt.timezone.utc)
+
+    def relations_moved():
+        d = deployment.dag("relations")
+        return d if d["timetable_summary"] == "0 6 * * *" and _ts(d["next_dagrun_run_after"]) == next_six else None
+
+    # Enabling a category imports its most recent fire at once (Airflow's catchup=False), then on the schedule.
+    dag = deployment.wait_for("relations to get 06:00 Amsterdam as next run", relations_moved, timeout=120)
+    assert "scheduled 0 6 * * * (Europe/Amsterdam)" in dag["description"]
+    runs = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns",
+                          params={"run_type": "scheduled", "limit": 100})["dag_runs"]
+    assert [_ts(r["logical_date"]) for r in runs] == [previous_six]
+    assert runs[0]["dag_run_id"] == f"scheduled__{previous_six.isoformat()}"
+    deployment.wait_run("relations", runs[0]["dag_run_id"])
+    for name in STANDARD:
+        if name != "relations":
+            d = deployment.dag(name)
+            assert d["timetable_summary"] is None and d["next_dagrun_run_after"] is None, name
+    # switching it off again unschedules it
+    deployment.set_settings(settings(enabled=[]))
+    deployment.wait_for("relations to be unscheduled", lambda: deployment.dag("relations")["timetable_summary"] is None)
+    assert deployment.dag("relations")["next_dagrun_run_after"] is None
+
+
+def test_a_broken_variable_is_one_import_error_and_turns_nothing_red(deployment: Deployment):
+    deployment.set_settings(settings(enabled=STANDARD, schedule="* * * * *"))
+    deployment.wait_for("six categories scheduled", lambda: sum(
+        deployment.dag(n)["timetable_summary"] == "* * * * *" for n in STANDARD) == 6)
+    failed_before = deployment.api("GET", "/dags/~/dagRuns", params={"state": "failed", "limit": 1})["total_entries"]
+    broken = settings(enabled=STANDARD, schedule="* * * * *")
+    broken["categories"]["relations"]["inlcude_blocked"] = True
+    deployment.set_settings(broken)
+
+    def one_error():
+        errors = deployment.api("GET", "/importErrors")["import_errors"]
+        return errors if errors else None
+
+    errors = deployment.wait_for("the import error", one_error, timeout=120)
+    assert len(errors) == 1 and errors[0]["filename"].endswith("exact_online_import_settings_check.py")
+    assert "categories.relations.inlcude_blocked: unknown key" in errors[0]["stack_trace"]
+    deployment.wait_for("every category unscheduled", lambda: all(
+        deployment.dag(n)["timetable_summary"] is None for n in STANDARD), timeout=60)
+    dags = deployment.api("GET", "/dags", params={"dag_id_pattern": "exact_online_import_%", "limit": 100})["dags"]
+    assert len(dags) == 14 and not [d for d in dags if d["is_stale"]], "the DAGs stay while the Variable is broken"
+    time.sleep(70)  # more than a minute of a "* * * * *" schedule: nothing may run on unreadable settings, or fail
+    for name in STANDARD:  # runs scheduled before the break may still be finishing
+        for run in deployment.api("GET", f"/dags/exact_online_import_{name}/dagRuns",
+                                  params={"state": ["queued", "running"]})["dag_runs"]:
+            deployment.wait_run(name, run["dag_run_id"])
+    assert deployment.api("GET", "/dags/~/dagRuns", params={"state": "failed", "limit": 1})["total_entries"] == failed_before
+    deployment.set_settings(settings(enabled=[]))
+    deployment.wait_for("the import error to go", lambda: deployment.api("GET", "/importErrors")["total_entries"] == 0)
+
+
+def test_a_compressed_day_shows_only_real_imports(deployment: Deployment, figure):
+    """Every minute stands for every hour: each fire of the settings' schedule is one run per enabled category
+    and none for the others (the tick design made a run per DAG per 15 minutes, imports or not)."""
+    enabled = ["relations", "categories"]
+    t0 = dt.datetime.now(dt.timezone.utc)
+    deployment.set_settings(settings(enabled=enabled, schedule="* * * * *"))
+
+    def scheduled_since(name):
+        return [r for r in deployment.api("GET", f"/dags/exact_online_import_{name}/dagRuns",
+                                          params={"run_type": "scheduled", "limit": 100})["dag_runs"]
+                if _ts(r["run_after"]) >= t0.replace(second=0, microsecond=0)]
+
+    deployment.wait_for("four fires", lambda: len(scheduled_since("relations")) >= 4, timeout=330, every=5)
+    deployment.set_settings(settings(enabled=[]))
+    deployment.wait_for("the schedule to stop", lambda: all(
+        deployment.dag(n)["timetable_summary"] is None for n in enabled), timeout=60)
+    per_dag = {c.name: scheduled_since(c.name) for c in CATEGORIES.values()}
+    for name in enabled:
+        for run in per_dag[name]:
+            assert deployment.wait_run(name, run["dag_run_id"], timeout=400)["state"] == "success"
+    fires = sorted(_ts(r["logical_date"]) for r in per_dag["relations"])
+    assert [b - a for a, b in zip(fires, fires[1:])] == [dt.timedelta(minutes=1)] * (len(fires) - 1), \
+        "one run per fire, no gaps, no doubles"
+    assert sorted(_ts(r["logical_date"]) for r in per_dag["categories"]) == fires
+    for run in per_dag["relations"]:
+        # the run id names the fire it imported (the tick design's 17:59 run did the 18:00 import)
+        assert run["dag_run_id"] == f"scheduled__{_ts(run['logical_date']).isoformat()}"
+        assert _ts(run["logical_date"]) == _ts(run["run_after"]) and _ts(run["logical_date"]).second == 0
+    assert {n: len(r) for n, r in per_dag.items() if n not in enabled} == dict.fromkeys(
+        [c.name for c in CATEGORIES.values() if c.name not in enabled], 0)
+    tis = [len(deployment.task_instances(n, r["dag_run_id"])) for n in enabled for r in per_dag[n]]
+    assert set(tis) == {3}
+    runs = sum(len(r) for r in per_dag.values())
+    figure(f"compressed day: {len(fires)} fires -> {runs} runs, {sum(tis)} task instances for 14 DAGs with "
+           f"2 enabled (1 run per enabled category per fire, 0 for the 12 others); at @hourly that is "
+           f"{2 * 24} runs / {2 * 24 * 3} task instances a day (6 standard enabled: 144 / 432), against "
+           f"1,344 runs / 4,032 task instances a day with the 15-minute tick")
+
+
+def test_a_restart_during_an_import_keeps_the_history_and_finishes_the_run(deployment: Deployment, figure):
+    runs_before = deployment.api("GET", "/dags/~/dagRuns", params={"limit": 1})["total_entries"]
+    deployment.sandbox("faults", {"latency_seconds": 1.5})  # keep the import busy long enough to be cut off
+    run_id = deployment.trigger("relations", full_refresh=True)
+    deployment.wait_for("the import to be running", lambda: deployment.task_instances("relations", run_id)
+                        .get("import_relations", {}).get("state") == "running", timeout=240, every=1)
+    deployment.stop()
+    left = processes_of(deployment.state_dir)
+    assert not left, "still running after SIGTERM:\n" + "\n".join(left)
+    restarted_in = deployment.start()
+    run = deployment.wait_run("relations", run_id, timeout=420)
+    ti = deployment.task_instances("relations", run_id)["import_relations"]
+    assert run["state"] == "success" and ti["try_number"] >= 2, ti
+    assert deployment.api("GET", "/dags/~/dagRuns", params={"limit": 1})["total_entries"] >= runs_before + 1
+    statuses = [r[0] for r in deployment.outsmart(
+        "SELECT status FROM outsmart.import_log WHERE run_id = %s ORDER BY id", (run_id,))]
+    assert statuses[-1] == "success"
+    figure(f"restart during an import: every process stopped on SIGTERM, ready again in {restarted_in:.0f} s, "
+           f"the cut-off import finished on try {ti['try_number']} (import log {statuses}), history kept")

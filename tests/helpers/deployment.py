@@ -1,0 +1,205 @@
+"""A `make airflow` deployment for tests: the real launcher as a subprocess, and a REST client for it.
+
+The launcher gets shorter parse and heartbeat intervals through its `--env` option, so that a settings change
+or a killed task shows in seconds instead of the production 30 s / 5 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# What the standard demo settings enable, but scheduled by hand only: each test sets the schedule it needs.
+SETTINGS = {
+    "license": "standard", "schedule": None, "task_retries": 2, "retry_delay_seconds": 3,
+    "categories": {name: {"enabled": True} for name in
+                   ("relations", "materials", "hour_types", "categories", "employees", "payment_transactions")},
+}
+FAST = {
+    # the dag-processor re-reads the settings every 5 s instead of 30 s
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+    # a task whose process died is noticed after 20 s instead of 5 minutes
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env() -> dict:
+    """The test session's Airflow settings (SQLite, a temp AIRFLOW_HOME) must not reach the deployment."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW", "EXACT_IMPORT")) and k != "PYTHONPATH"}
+
+
+class Deployment:
+    """A `make airflow` launcher process and a REST client for the Airflow it started."""
+
+    def __init__(self, state_dir: Path, settings: dict):
+        self.state_dir = state_dir
+        self.port, self.sandbox_port = free_port(), free_port()
+        settings_file = state_dir.parent / f"{state_dir.name}-settings.json"
+        settings_file.write_text(json.dumps(settings))
+        self.argv = [sys.executable, "-m", "include.airflow_stack", "--state-dir", str(state_dir),
+                     "--port", str(self.port), "--sandbox-port", str(self.sandbox_port), "--sandbox-size", "300",
+                     "--settings", str(settings_file), *[a for k, v in FAST.items() for a in ("--env", f"{k}={v}")]]
+        self.proc: subprocess.Popen | None = None
+        self.output: list[str] = []
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        self._token: tuple[str, float] | None = None
+
+    # ---- the launcher -----------------------------------------------------------------------------------------
+    def start(self, timeout: float = 420) -> float:
+        started = time.monotonic()
+        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        deadline = started + timeout
+        for line in self.proc.stdout:
+            self.output.append(line)
+            if line.startswith("READY "):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError("make airflow did not get ready in time:\n" + "".join(self.output[-40:]))
+        else:
+            raise AssertionError("make airflow exited before it was ready:\n" + "".join(self.output[-60:]))
+        self.ready = json.loads((self.state_dir / "ready.json").read_text())
+        self.passwords = {u: v["password"] for u, v in self.ready["users"].items()}
+        self._token = None
+        # keep draining the launcher's output so that it never blocks on a full pipe
+        import threading
+
+        threading.Thread(target=lambda: [self.output.append(x) for x in self.proc.stdout], daemon=True).start()
+        return time.monotonic() - started
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 90) -> dict[str, int]:
+        """Signal the launcher as Ctrl-C or a service manager would; return the pids it had started."""
+        pids = dict(self.ready["pids"])
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=timeout)
+        return pids
+
+    # ---- REST -------------------------------------------------------------------------------------------------
+    def token(self, user="admin") -> str:
+        if user != "admin":
+            return self._login(user)
+        if self._token is None or self._token[1] < time.monotonic():
+            self._token = (self._login("admin"), time.monotonic() + 600)
+        return self._token[0]
+
+    def _login(self, user) -> str:
+        r = requests.post(self.url + "/auth/token", json={"username": user, "password": self.passwords[user]}, timeout=20)
+        r.raise_for_status()
+        return r.json()["access_token"]
+
+    def api(self, method: str, path: str, user="admin", expect=(200,), **kw):
+        r = requests.request(method, self.url + "/api/v2" + path, timeout=60,
+                             headers={"Authorization": f"Bearer {self.token(user)}"}, **kw)
+        assert r.status_code in expect, f"{method} {path}: {r.status_code} {r.text[:500]}"
+        return r.json() if r.content else None
+
+    def set_settings(self, settings: dict | str) -> None:
+        value = settings if isinstance(settings, str) else json.dumps(settings)
+        self.api("PATCH", "/variables/exact_online_import_settings",
+                 json={"key": "exact_online_import_settings", "value": value})
+
+    def trigger(self, category: str, **conf) -> str:
+        run = self.api("POST", f"/dags/exact_online_import_{category}/dagRuns",
+                       json={"logical_date": None, "conf": conf})
+        return run["dag_run_id"]
+
+    def wait_run(self, category: str, run_id: str, timeout: float = 300) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.api("GET", f"/dags/exact_online_import_{category}/dagRuns/{run_id}")
+            if run["state"] in ("success", "failed"):
+                return run
+            time.sleep(2)
+        raise AssertionError(f"{category} {run_id} still {run['state']} after {timeout} s: {self.task_states(category, run_id)}")
+
+    def task_instances(self, category: str, run_id: str) -> dict[str, dict]:
+        tis = self.api("GET", f"/dags/exact_online_import_{category}/dagRuns/{run_id}/taskInstances")
+        return {ti["task_id"]: ti for ti in tis["task_instances"]}
+
+    def task_states(self, category: str, run_id: str) -> dict[str, str]:
+        return {t: ti["state"] for t, ti in self.task_instances(category, run_id).items()}
+
+    def task_log(self, category: str, run_id: str, task_id: str, try_number: int = 1) -> list[dict]:
+        r = requests.get(f"{self.url}/api/v2/dags/exact_online_import_{category}/dagRuns/{run_id}/taskInstances/"
+                         f"{task_id}/logs/{try_number}", timeout=30,
+                         headers={"Authorization": f"Bearer {self.token()}", "Accept": "application/json"})
+        r.raise_for_status()
+        return r.json()["content"]
+
+    def dag(self, category: str) -> dict:
+        return self.api("GET", f"/dags/exact_online_import_{category}")
+
+    def wait_for(self, what: str, check, timeout: float = 120, every: float = 2):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = check()
+            if last:
+                return last
+            time.sleep(every)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+    # ---- the OutSmart database and the sandbox ----------------------------------------------------------------
+    def outsmart(self, sql: str, params=None) -> list[tuple]:
+        import psycopg
+
+        from include.outsmart_import.target_db import conninfo_from_airflow_json
+
+        with psycopg.connect(conninfo_from_airflow_json(self.ready["outsmart"])) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def sandbox(self, what: str, body: dict | None = None) -> dict:
+        r = (requests.post(f"{self.sandbox_url}/_sandbox/{what}", json=body, timeout=30) if body is not None
+             else requests.get(f"{self.sandbox_url}/_sandbox/{what}", timeout=30))
+        r.raise_for_status()
+        return r.json()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def processes_of(state_dir: Path) -> list[str]:
+    """Every live process whose environment belongs to this deployment (components, task processes, the
+    sandbox) or whose command line names its folder (the embedded PostgreSQL)."""
+    marks = (f"AIRFLOW_HOME={state_dir / 'home'}".encode(), str(state_dir).encode())
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if (marks[0] in environ.split(b"\0") or marks[1] in cmdline) and alive(int(entry)):
+            command = cmdline.replace(b"\0", b" ").decode(errors="replace")[:120]
+            found.append(f"{entry}: {command}")
+    return found
+
+
