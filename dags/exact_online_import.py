@@ -60,6 +60,26 @@ def _settings():
         raise AirflowFailException(str(exc)) from None
 
 
+def _runnable_settings(category: Category):
+    """The run's settings, if this category may run under them; else the task is skipped with the reason.
+
+    Asked by the first task and again by the import: the settings may change between the two (a category
+    switched off while its run waits for the pool), and that is not an error either."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from include.outsmart_import.runner import CategoryNotEnabled, LicenseRequired, NotImplementedYet, check_runnable
+
+    settings = _settings()
+    try:
+        check_runnable(category, settings)
+    except (CategoryNotEnabled, LicenseRequired, NotImplementedYet) as exc:
+        # Reached by a manual trigger, or by a run under way when the settings changed: the schedule already
+        # leaves such categories out. A switched-off category is not an error.
+        log.warning("Skipping: %s", exc)
+        raise AirflowSkipException(str(exc)) from None
+    return settings
+
+
 def _settings_at_parse() -> ParsedSettings:
     """The Variable as the parser sees it: the dag-processor (through its in-process execution API), a worker
     starting a task, or `dag.test()`/pytest (which see only `AIRFLOW_VAR_*`)."""
@@ -122,23 +142,7 @@ def build_dag(category: Category, parsed: ParsedSettings):
     def import_dag():
         @task
         def check_settings():
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            from include.outsmart_import.runner import (
-                CategoryNotEnabled,
-                LicenseRequired,
-                NotImplementedYet,
-                check_runnable,
-            )
-
-            settings = _settings()
-            try:
-                check_runnable(category, settings)
-            except (CategoryNotEnabled, LicenseRequired, NotImplementedYet) as exc:
-                # Reached only by a manual trigger (or a run started just before the settings changed): the
-                # schedule already leaves such categories out. A switched-off category is not an error.
-                log.warning("Skipping: %s", exc)
-                raise AirflowSkipException(str(exc)) from None
+            settings = _runnable_settings(category)
             return {"category": category.name, "license": settings.license}
 
         @task
@@ -166,7 +170,7 @@ def build_dag(category: Category, parsed: ParsedSettings):
 
             context = get_current_context()
             params = context["params"]
-            settings = _settings()
+            settings = _runnable_settings(category)
             # Token chain and call budget live in the target database, which every worker reaches.
             hook = ExactOnlineHook(EXACT_CONN_ID, token_store=PostgresTokenStore(connector(TARGET_CONN_ID)),
                                    rate_budget=PostgresRateBudget(connector(TARGET_CONN_ID)))

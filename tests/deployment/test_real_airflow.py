@@ -190,10 +190,13 @@ def test_a_broken_variable_is_one_import_error_and_turns_nothing_red(deployment:
 
 def test_a_compressed_day_shows_only_real_imports(deployment: Deployment, figure):
     """Every minute stands for every hour: each fire of the settings' schedule is one run per enabled category
-    and none for the others (the tick design made a run per DAG per 15 minutes, imports or not)."""
+    and none for the others, unlicensed Pro categories included (the tick design made a run per DAG per 15
+    minutes, imports or not, and failed the eight Pro DAGs under a standard licence)."""
     enabled = ["relations", "categories"]
     t0 = dt.datetime.now(dt.timezone.utc)
-    deployment.set_settings(settings(enabled=enabled, schedule="* * * * *"))
+    day = settings(enabled=enabled, schedule="* * * * *")
+    day["categories"]["sales_orders"] = {"enabled": True}  # enabled, but the licence is standard: never runs
+    deployment.set_settings(day)
 
     def scheduled_since(name):
         return [r for r in deployment.api("GET", f"/dags/exact_online_import_{name}/dagRuns",
