@@ -3,7 +3,7 @@
 It knows auth (OAuth2 with rotating refresh tokens), paging (`__next`), limits (the six `X-RateLimit-*` headers,
 429, the 10-errors-per-hour rule) and the Sync API. It knows nothing about what the records are used for.
 
-Connection `exact_online_default` (type http): host = base URL (e.g. https://start.exactonline.nl),
+Connection `exact_online_default` (type "Exact Online", or http): host = base URL (e.g. https://start.exactonline.nl),
 login = client id, password = client secret, extra = {"division": 123, "refresh_token": "..."}; optional extras:
 "timeout" (seconds), "token_refresh_margin" (default 30), "token_min_interval" (default 570),
 "max_attempts" (default 6), "backoff_seconds" (default 2), "token_store_conn_id" (a Postgres connection).
@@ -29,6 +29,7 @@ from exact_online.exceptions import (
     ExactDailyLimitReached,
     ExactTransientError,
 )
+from exact_online.provider_info import CONNECTION_TYPE, HOOK_NAME
 from exact_online.token_store import PostgresTokenStore, TokenRecord, TokenStore, seed_hash
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,10 @@ def _is_retryable(exc: BaseException) -> bool:
 class ExactOnlineHook(HttpHook):
     conn_name_attr = "exact_conn_id"
     default_conn_name = "exact_online_default"
-    conn_type = "http"
-    hook_name = "Exact Online"
+    # The connection type registered by provider_info.py; the hook reads http connections just as well, because it
+    # only uses host, login, password and extra, which both types have.
+    conn_type = CONNECTION_TYPE
+    hook_name = HOOK_NAME
 
     # Connection extras that configure this hook; HttpHook would otherwise send them as HTTP headers.
     CONFIG_EXTRAS = (
