@@ -9,11 +9,15 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 install: $(VENV)/.installed
 
 # uv installs the locked set in seconds; pip is the fallback where uv cannot be had.
-$(VENV)/.installed: requirements.lock
+# Then plugins/exact_online as an editable distribution (pyproject.toml): its provider entry point registers the
+# "Exact Online" connection type. --no-deps: the lock alone decides versions (the build itself fetches setuptools).
+$(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.8 \
 	  && $(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock \
 	  || $(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e . \
+	  || $(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
 demo: install

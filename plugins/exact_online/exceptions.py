@@ -45,7 +45,22 @@ class ExactAuthError(ExactOnlineError):
         if needs_reauthorisation:
             message += (
                 " Re-authorise the app in Exact Online (authorization-code flow), then put the new refresh token in "
-                "the extra of connection 'exact_online_default' as \"refresh_token\" and clear the stored chain "
+                "connection 'exact_online_default' (its \"First refresh token\" field, extra \"refresh_token\") and "
+                "clear the stored chain "
                 "(the import does that itself when the connection's token differs from the one it started from)."
             )
         super().__init__(message)
+
+
+class ExactConfigError(ExactApiError):
+    """The Airflow connection is set up wrongly (a field is missing or malformed); a person must fix it.
+
+    It names the field and never shows a secret's value. It subclasses ExactApiError, whose meaning it shares
+    ("retrying will not fix it"), so that handlers that fail fast on ExactApiError (the import DAG's) do so for it
+    too; `status` is 0 because Exact was never asked.
+    """
+
+    def __init__(self, conn_id: str, message: str):
+        self.status, self.endpoint, self.message, self.reason = 0, "connection", message, None
+        self.conn_id = conn_id
+        Exception.__init__(self, f"Connection {conn_id!r}: {message}")

@@ -3,16 +3,19 @@
 It knows auth (OAuth2 with rotating refresh tokens), paging (`__next`), limits (the six `X-RateLimit-*` headers,
 429, the 10-errors-per-hour rule) and the Sync API. It knows nothing about what the records are used for.
 
-Connection `exact_online_default` (type http): host = base URL (e.g. https://start.exactonline.nl),
-login = client id, password = client secret, extra = {"division": 123, "refresh_token": "..."}; optional extras:
-"timeout" (seconds), "token_refresh_margin" (default 30), "token_min_interval" (default 570),
-"max_attempts" (default 6), "backoff_seconds" (default 2), "token_store_conn_id" (a Postgres connection).
+Connection `exact_online_default`, of type "Exact Online" (`exact_online`, see provider_info.py) or plain http:
+host = base URL (e.g. https://start.exactonline.nl), login = client id, password = client secret,
+extra = {"division": 123, "refresh_token": "..."}; optional extras: "timeout" (seconds), "token_refresh_margin"
+(default 30), "token_min_interval" (default 570), "max_attempts" (default 6), "backoff_seconds" (default 2),
+"token_store_conn_id" (a Postgres connection). Every extra is also read as `extra__exact_online__<name>`, the
+spelling of connections saved by the Airflow 2 UI.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -26,9 +29,11 @@ from airflow.providers.http.hooks.http import HttpHook
 from exact_online.exceptions import (
     ExactApiError,
     ExactAuthError,
+    ExactConfigError,
     ExactDailyLimitReached,
     ExactTransientError,
 )
+from exact_online.provider_info import CONNECTION_TYPE, HOOK_NAME
 from exact_online.token_store import PostgresTokenStore, TokenRecord, TokenStore, seed_hash
 
 log = logging.getLogger(__name__)
@@ -87,6 +92,17 @@ class CallStats:
     http_seconds: float = 0.0
 
 
+def _positive_int(value: Any) -> int | None:
+    """123, 123.0 or "123" as 123; None for anything else (True, 12.5, "12a", 0): a division is never guessed."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
+        value = int(value)
+    return value if isinstance(value, int) and value > 0 else None
+
+
 def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, (ExactTransientError, requests.ConnectionError, requests.Timeout))
 
@@ -94,8 +110,12 @@ def _is_retryable(exc: BaseException) -> bool:
 class ExactOnlineHook(HttpHook):
     conn_name_attr = "exact_conn_id"
     default_conn_name = "exact_online_default"
-    conn_type = "http"
-    hook_name = "Exact Online"
+    # The connection type registered by provider_info.py; the hook reads http connections just as well, because it
+    # only uses host, login, password and extra, which both types have.
+    conn_type = CONNECTION_TYPE
+    hook_name = HOOK_NAME
+    # Where the Airflow 2 UI saved a connection type's own fields in the extra (the Airflow 3 UI uses plain names).
+    LEGACY_EXTRA_PREFIX = f"extra__{CONNECTION_TYPE}__"
 
     # Connection extras that configure this hook; HttpHook would otherwise send them as HTTP headers.
     CONFIG_EXTRAS = (
@@ -131,29 +151,78 @@ class ExactOnlineHook(HttpHook):
         if self._conn is None:
             self._conn = self.get_connection(self.exact_conn_id)
             _mask(self._conn.password)
-            _mask((self._conn.extra_dejson or {}).get("refresh_token"))
+            extras = self._conn.extra_dejson or {}
+            for key in ("refresh_token", self.LEGACY_EXTRA_PREFIX + "refresh_token"):
+                if isinstance(extras.get(key), str):
+                    _mask(extras[key])
         return self._conn
 
     @property
     def extras(self) -> dict:
         return self.connection.extra_dejson or {}
 
+    def _extra_item(self, name: str) -> tuple[str, Any]:
+        """(key, value) of extra `name`: the plain key first, then the Airflow 2 UI's `extra__exact_online__<name>`.
+
+        A plain key that is null or empty counts as absent: the Airflow 3 form writes `"refresh_token": null` for a
+        field left empty, which must not hide a value under the old spelling.
+        """
+        extras = self.extras
+        for key in (name, self.LEGACY_EXTRA_PREFIX + name):
+            if extras.get(key) not in (None, ""):
+                return key, extras[key]
+        return name, None
+
+    def _extra(self, name: str, default: Any = None) -> Any:
+        value = self._extra_item(name)[1]
+        return default if value is None else value
+
     @property
     def division(self) -> int:
-        value = self.extras.get("division")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ExactApiError(0, "connection", f"connection {self.exact_conn_id!r} needs an integer 'division' in its extra") from None
+        key, value = self._extra_item("division")
+        if value is None:
+            raise ExactConfigError(
+                self.exact_conn_id,
+                "no 'division' in its extra (the \"Division\" field of an Exact Online connection). Set it to the "
+                "number of the Exact administration to import, e.g. 123456.",
+            )
+        division = _positive_int(value)
+        if division is None:
+            raise ExactConfigError(
+                self.exact_conn_id,
+                f"extra {key!r} must be the Exact administration number, a positive whole number such as 123456, "
+                f"not {repr(value)[:40]}.",
+            )
+        return division
 
     def _option(self, name: str, default: float) -> float:
-        value = self.extras.get(name, default)
-        return float(value)
+        key, value = self._extra_item(name)
+        if value is None:
+            return float(default)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ExactConfigError(
+                self.exact_conn_id, f"extra {key!r} must be a number, not {repr(value)[:40]}; remove it for the default {default}."
+            ) from None
+
+    def _seed_refresh_token(self) -> str:
+        """The refresh token the operator put in the connection ("" if none): it starts or restarts the chain."""
+        key, value = self._extra_item("refresh_token")
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            # Never show the value: it may be a token that was merely mistyped.
+            raise ExactConfigError(
+                self.exact_conn_id,
+                f"extra {key!r} (the \"First refresh token\" field) must be a text; paste the refresh token as is.",
+            )
+        return value  # not stripped: its hash identifies the chain it started
 
     @property
     def token_store(self) -> TokenStore:
         if self._token_store is None:
-            conn_id = self.extras.get("token_store_conn_id")
+            conn_id = self._extra("token_store_conn_id")
             if not conn_id:
                 raise ExactAuthError(
                     f"No token store: pass token_store= to ExactOnlineHook or set 'token_store_conn_id' in the extra "
@@ -171,8 +240,11 @@ class ExactOnlineHook(HttpHook):
         """A requests session for Exact: no Basic auth, no config extras as headers, JSON accepted."""
         if self._session is None:
             session = super().get_conn(headers=headers, extra_options=extra_options)
-            for key in self.CONFIG_EXTRAS:
-                session.headers.pop(key, None)
+            # HttpHook sends every unknown extra as a header: drop ours, in either spelling (and any other
+            # `extra__...` form field), so that neither the refresh token nor the division leaves as a header.
+            for key in list(session.headers):
+                if key in self.CONFIG_EXTRAS or key.startswith("extra__"):
+                    del session.headers[key]
             session.auth = None  # HttpHook would send client id/secret as Basic auth on every call
             session.headers.update({"Accept": "application/json", "Prefer": "return=representation"})
             self._session = session
@@ -190,7 +262,7 @@ class ExactOnlineHook(HttpHook):
         now = self._clock()
         if self._access and (self._access.access_expires_at or 0) - margin > now:
             return self._access.access_token
-        seed_token = self.extras.get("refresh_token") or ""
+        seed_token = self._seed_refresh_token()
         current_seed = seed_hash(seed_token) if seed_token else None
         peeked = self.token_store.peek(self.chain_key)
         if peeked and self._usable(peeked, current_seed, margin, now):
@@ -200,9 +272,11 @@ class ExactOnlineHook(HttpHook):
             if record is None or (current_seed and record.seed_hash != current_seed):
                 # First run, or the operator put a newly authorised refresh token in the connection.
                 if not seed_token:
-                    raise ExactAuthError(
-                        f"Connection {self.exact_conn_id!r} has no 'refresh_token' in its extra and no token chain is stored.",
-                        needs_reauthorisation=True,
+                    raise ExactConfigError(
+                        self.exact_conn_id,
+                        "no 'refresh_token' in its extra (the \"First refresh token\" field of an Exact Online "
+                        "connection) and no token chain is stored yet. Authorise the app in Exact Online "
+                        "(authorization-code flow), then put the refresh token it gives in that field.",
                     )
                 record = TokenRecord(seed_hash=current_seed, refresh_token=seed_token, refresh_obtained_at=now)
             if self._usable(record, current_seed, margin, now):
@@ -288,8 +362,7 @@ class ExactOnlineHook(HttpHook):
 
     # ---- requests ---------------------------------------------------------------------------------------------
     def _timeout(self):
-        t = self.extras.get("timeout")
-        return float(t) if t else (10, 120)
+        return self._option("timeout", 0) or (10, 120)
 
     def _respect_budget(self) -> None:
         """Wait for the minutely window, or stop for the day, *before* a call that would get a 429."""
