@@ -217,7 +217,10 @@ class Stack:
         pg = self.outsmart
         return {
             "connections": [
-                {"conn_id": "exact_online_default", "conn_type": "http", "description": "Exact Online (the local sandbox)",
+                # Type "Exact Online" (plugins/exact_online/provider_info.py): Admin -> Connections shows its
+                # labelled fields (Base URL, Client ID, Client secret, Division, First refresh token).
+                {"conn_id": "exact_online_default", "conn_type": "exact_online",
+                 "description": "Exact Online (the local sandbox)",
                  "host": o.sandbox_url, "login": c.client_id, "password": c.client_secret,
                  "extra": json.dumps({"division": c.division, "refresh_token": c.initial_refresh_token})},
                 {"conn_id": "outsmart_postgres", "conn_type": "postgres", "description": "The OutSmart database",

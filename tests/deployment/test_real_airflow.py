@@ -49,6 +49,14 @@ def test_ready_healthy_unpaused_with_the_printed_login(deployment: Deployment):
     assert len(dags) == 14 and not [d["dag_id"] for d in dags if d["is_paused"]], "every import DAG starts unpaused"
     # "schedule": null in the settings: nothing is scheduled, everything can be triggered
     assert {d["timetable_summary"] for d in dags} == {None}
+    conn = deployment.api("GET", "/connections/exact_online_default")
+    # the "Exact Online" connection type; the API answers without the client secret or the refresh token
+    assert conn["conn_type"] == "exact_online" and conn["password"] == "***"
+    assert json.loads(conn["extra"])["refresh_token"] == "***"
+    meta = requests.get(deployment.url + "/ui/connections/hook_meta", timeout=30,
+                        headers={"Authorization": f"Bearer {deployment.token()}"}).json()
+    exact = next(m for m in meta if m["connection_type"] == "exact_online")
+    assert exact["hook_name"] == "Exact Online" and set(exact["extra_fields"]) >= {"division", "refresh_token"}
     pools = {p["name"]: p["slots"] for p in deployment.api("GET", "/pools")["pools"]}
     assert pools["exact_api"] == 1
     assert requests.get(deployment.url + "/api/v2/dags", timeout=10).status_code == 401
@@ -111,6 +119,7 @@ def test_a_5xx_burst_is_survived_through_a_task_retry(deployment: Deployment, fi
     # Edit the connection as a user would (REST = the UI's API): give up quickly inside the hook, so that the
     # burst outlasts the hook's own retries and the task retry has to carry it.
     conn = deployment.api("GET", "/connections/exact_online_default")
+    # the extra comes back with "refresh_token": "***"; Airflow keeps the stored value for a "***" on PATCH
     extra = {**json.loads(conn["extra"]), "max_attempts": 2, "backoff_seconds": 0.05}
     deployment.api("PATCH", "/connections/exact_online_default", params={"update_mask": "extra"},
                    json={"connection_id": "exact_online_default", "conn_type": conn["conn_type"], "extra": json.dumps(extra)})
