@@ -41,7 +41,7 @@ DUTCH = {
     "assembly_orders": "Assemblageorders",
 }
 SHORT_TITLE = {
-    "relations": "Relations", "materials": "Materials", "hour_types": "Hour types", "categories": "Item groups",
+    "relations": "Relations", "materials": "Materials", "hour_types": "Hour types", "categories": "Categories",
     "employees": "Employees", "payment_transactions": "Payment transactions",
 }
 OPTION_LABELS = {

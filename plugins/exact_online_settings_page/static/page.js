@@ -124,19 +124,26 @@
       const head = el("div", { class: "cat-head" },
         el("label", { class: "switch", title: "on / off (aan / uit)" }, sw, el("span", { class: "knob" })),
         el("h3", { title: c.long_title }, c.title, " ", el("span", { class: "nl", text: `(${c.dutch})` })),
-        locked ? el("span", { class: "lock", title: "Switch the licence to Pro to use this category", text: "🔒 needs Exact Online Pro" }) : (c.pro ? el("span", { class: "badge", text: "Pro" }) : null),
+        locked ? lockBadge() : (c.pro ? el("span", { class: "badge", text: "Pro" }) : null),
         el("span", { class: "state", id: `state-${c.name}`, hidden: true }),
         syncButtons(c));
       card.append(head);
       const filters = el("div", { class: "filters" });
       for (const f of c.filters) filters.append(renderFilter(c, f, cs, ro || locked));
       if (c.filters.length) card.append(filters);
+      card.append(el("div", { class: "confirm", id: `confirm-${c.name}`, role: "alertdialog", hidden: true }));
       card.append(el("div", { class: "sync-msg", id: `sync-msg-${c.name}`, role: "alert" }));
       card.append(el("div", { class: "info", id: `info-${c.name}` }));
       box.append(card);
       renderStatus(c.name);
     }
     for (const name of ["materials", "hour_types"]) renderGroups(name);
+  }
+
+  function lockBadge() {
+    const b = el("span", { class: "lock", title: "Switch the licence to Pro to use this category" });
+    b.innerHTML = '<svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true"><rect x="3" y="7" width="10" height="8" rx="1.5" fill="currentColor"/><path d="M5 7V5a3 3 0 0 1 6 0v2" fill="none" stroke="currentColor" stroke-width="1.6"/></svg> needs Exact Online Pro';
+    return b;
   }
 
   function syncButtons(c) {
@@ -149,7 +156,7 @@
     wrap.append(
       el("button", { type: "button", class: "icon-btn sync", id: `sync-${c.name}`, disabled: !usable, title: "Import now (nu synchroniseren)" + why, "aria-label": `Import ${c.title} now`, onclick: () => sync(c, false) }, el("span", { class: "spin", text: "⟳" })),
       " ",
-      el("button", { type: "button", class: "icon-btn full", id: `full-${c.name}`, disabled: !usable, title: "Read everything again from Exact (volledig opnieuw inlezen)" + why, onclick: () => sync(c, true), text: "Full refresh" }));
+      el("button", { type: "button", class: "icon-btn full", id: `full-${c.name}`, disabled: !usable, title: "Read everything again from Exact (volledig opnieuw inlezen)" + why, onclick: () => confirmFull(c), text: "Full refresh" }));
     return wrap;
   }
 
@@ -294,8 +301,17 @@
   }
 
   // ---- sync -------------------------------------------------------------------------------------------------------
+  // The full refresh asks first, in the page: Airflow's iframe sandbox does not allow window.confirm().
+  function confirmFull(c) {
+    const box = document.getElementById(`confirm-${c.name}`);
+    box.textContent = "";
+    box.hidden = false;
+    box.append(`Full refresh of ${c.title}: read everything again from Exact Online and mark what Exact no longer has as deleted. This takes longer than a normal import. `,
+      el("button", { type: "button", class: "icon-btn danger", id: `confirm-full-${c.name}`, text: "Start full refresh", onclick: () => { box.hidden = true; sync(c, true); } }), " ",
+      el("button", { type: "button", class: "icon-btn", id: `cancel-full-${c.name}`, text: "Cancel", onclick: () => { box.hidden = true; } }));
+  }
+
   async function sync(c, full) {
-    if (full && !window.confirm(`Full refresh of ${c.title}: read everything again from Exact Online and mark what Exact no longer has as deleted. This takes longer than a normal import. Start it?`)) return;
     const m = document.getElementById(`sync-msg-${c.name}`);
     m.textContent = "";
     starting[c.name] = true; renderStatus(c.name);
