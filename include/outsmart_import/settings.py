@@ -146,6 +146,22 @@ def _path(loc: tuple) -> str:
     return out or "(top level)"
 
 
+def settings_problems(raw: dict) -> tuple[ImportSettings | None, list[dict]]:
+    """Validate an already-decoded Variable: (settings, []) or (None, [{"path": ..., "message": ...}, ...]).
+
+    The one validation: `parse_settings` (the DAGs) and the settings page (field-level messages) both use it."""
+    try:
+        return ImportSettings.model_validate(raw), []
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (not a setting of this import)"
+            problems.append({"path": _path(err["loc"]), "message": msg})
+        return None, problems
+
+
 def parse_settings(raw: str | dict | None) -> ImportSettings:
     """Validate the Variable's value. Raises SettingsError naming every offending key."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -159,13 +175,8 @@ def parse_settings(raw: str | dict | None) -> ImportSettings:
             ) from None
     if not isinstance(raw, dict):
         raise SettingsError(f"Variable {VARIABLE_NAME!r} must be a JSON object, not {type(raw).__name__}")
-    try:
-        return ImportSettings.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (not a setting of this import)"
-            problems.append(f"{_path(err['loc'])}: {msg}")
-        raise SettingsError(f"Variable {VARIABLE_NAME!r} is invalid: " + "; ".join(problems)) from None
+    settings, problems = settings_problems(raw)
+    if problems:
+        raise SettingsError(f"Variable {VARIABLE_NAME!r} is invalid: "
+                            + "; ".join(f"{p['path']}: {p['message']}" for p in problems))
+    return settings

@@ -1,0 +1,270 @@
+"""The FastAPI app of the settings page, mounted by the api-server under `/exact-online-imports`.
+
+Who may do what: Airflow's own auth manager decides, through the api-server's dependencies in
+`airflow.api_fastapi.core_api.security` (`get_user` reads the Bearer header or the UI's `_token` cookie):
+- the page and `GET /api/*`: logged in and allowed to read DAGs (`requires_access_dag("GET")`);
+  anonymous: 401 (the HTML page redirects to the login page instead);
+- Save (`PUT /api/settings`): allowed to edit the Variable `exact_online_import_settings`
+  (the auth manager's `is_authorized_variable(PUT)` for that key, as `requires_access_variable` asks it);
+- sync (`POST /api/categories/{name}/sync`): allowed to trigger that category's DAG
+  (`requires_access_dag("POST", DagAccessEntity.RUN)` for its dag_id, as Airflow's own trigger endpoint).
+
+Cross-site use: the browser sends the `_token` cookie with every request to this host, so a state-changing request
+must prove it comes from this page: it must carry the header `X-Exact-Online-Page: 1` and a JSON body
+(`Content-Type: application/json`). A form or image on another site cannot send either without a CORS preflight,
+which this app never answers. On top, when the request rides on the cookie (no Authorization header), its `Origin`
+(or, without one, `Referer`) must be this server's own origin or `[api] base_url`: this also stops another site
+on the same host name (another port, which SameSite=Lax would count as the same site). Requests with a Bearer
+token (scripts) are not exposed to that: browsers never add an Authorization header by themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlparse
+
+from fastapi import Body, Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+log = logging.getLogger(__name__)
+
+URL_PREFIX = "/exact-online-imports"
+STATIC = Path(__file__).parent / "static"
+PAGE_HEADER = "x-exact-online-page"
+
+app = FastAPI(title="Exact Online imports: settings page", docs_url=None, redoc_url=None, openapi_url=None)
+app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+# ---- auth -----------------------------------------------------------------------------------------------------------
+def _security():
+    from airflow.api_fastapi.core_api import security
+
+    return security
+
+
+async def current_user(request: Request):
+    """`security.get_user` (Bearer header first, else the UI's cookie; 401 without either)."""
+    from fastapi.security.http import HTTPAuthorizationCredentials
+
+    header = request.headers.get("authorization", "")
+    bearer = None
+    if header.lower().startswith("bearer "):
+        bearer = HTTPAuthorizationCredentials(scheme="Bearer", credentials=header[7:].strip())
+    return await _security().get_user(request, None, bearer)
+
+
+UserDep = Annotated[object, Depends(current_user)]
+
+
+# Airflow's own request session (committed when the endpoint returns, before the answer is sent).
+from airflow.api_fastapi.common.db.common import SessionDep  # noqa: E402
+
+
+def can_read(request: Request, user: UserDep):
+    _security().requires_access_dag(method="GET")(request, user)
+    return user
+
+
+def _may_edit_settings(user) -> bool:
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import VariableDetails
+
+    from include.outsmart_import.settings import VARIABLE_NAME
+
+    return bool(get_auth_manager().is_authorized_variable(
+        method="PUT", details=VariableDetails(key=VARIABLE_NAME), user=user))
+
+
+def _may_trigger(user, dag_id: str) -> bool:
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    return bool(get_auth_manager().is_authorized_dag(
+        method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=dag_id), user=user))
+
+
+def _own_origins(request: Request) -> set[str]:
+    from airflow.configuration import conf
+
+    origins = set()
+    host = request.headers.get("host")
+    if host:
+        origins.add(f"{request.url.scheme}://{host}".lower())
+    base = conf.get("api", "base_url", fallback=None)
+    if base:
+        p = urlparse(base)
+        if p.scheme and p.netloc:
+            origins.add(f"{p.scheme}://{p.netloc}".lower())
+    return origins
+
+
+def same_origin_json(request: Request) -> None:
+    """Refuse state-changing requests that another site could have made the browser send (see the module doc)."""
+    if request.headers.get(PAGE_HEADER) != "1":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Refused: this request must come from the settings page "
+                                                       f"(header {PAGE_HEADER} missing).")
+    if not request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "Send JSON (Content-Type: application/json).")
+    if request.headers.get("authorization"):
+        return
+    origin = request.headers.get("origin")
+    if not origin:
+        referer = request.headers.get("referer")
+        if referer:
+            p = urlparse(referer)
+            origin = f"{p.scheme}://{p.netloc}"
+    if not origin or origin.lower() not in _own_origins(request):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Refused: cross-site request (Origin is not this Airflow).")
+
+
+def editor(request: Request, user: UserDep):
+    """Logged in, allowed to edit the settings Variable, and a same-origin JSON request."""
+    if not _may_edit_settings(user):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden: you may look at the settings but not change them "
+                                                       "(editing Variables is not among your rights).")
+    same_origin_json(request)
+    return user
+
+
+def _ui_base(request: Request) -> str:
+    from airflow.api_fastapi.app import get_cookie_path
+
+    base = get_cookie_path()
+    return base if base.endswith("/") else base + "/"
+
+
+def _category(name: str):
+    from include.outsmart_import.registry import CATEGORIES
+
+    category = CATEGORIES.get(name)
+    if category is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No import category {name!r}.")
+    return category
+
+
+# ---- the page -------------------------------------------------------------------------------------------------------
+@app.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def page(request: Request):
+    """The page itself (no data in it: the script loads it). Not logged in: to Airflow's login page."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    try:
+        user = await current_user(request)
+    except HTTPException:
+        return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=307)
+    try:
+        can_read(request, user)
+    except HTTPException as exc:
+        return HTMLResponse(f"<p>{exc.detail}: you may not see the Exact Online imports.</p>", status_code=exc.status_code)
+    base = request.scope.get("root_path", "").rstrip("/") or URL_PREFIX
+    html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{BASE}}", base)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+# ---- the API --------------------------------------------------------------------------------------------------------
+def _no_store(payload, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(payload, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+@app.get("/api/state")
+def state(request: Request, session: SessionDep, user: Annotated[object, Depends(can_read)]):
+    """Everything the page shows: settings + version, categories, runs, last imports, what this user may do."""
+    from exact_online_settings_page import backend
+
+    ui_base = _ui_base(request)
+    _, raw = backend.read_variable(session)
+    view = backend.settings_view(raw)
+    may_edit = _may_edit_settings(user)
+    payload = {
+        **view,
+        "user": {"name": user.get_name(), "can_edit": may_edit},
+        "categories": [{**c, "can_trigger": _may_trigger(user, c["dag_id"])}
+                       for c in backend.categories_meta(ui_base)],
+        "runs": backend.dag_status(session, ui_base),
+        "imports": backend.last_imports(),
+        "schedule_preview": backend.schedule_preview(view["settings"]["schedule"], view["settings"]["timezone"]),
+        "ui_base": ui_base,
+    }
+    return _no_store(payload)
+
+
+@app.get("/api/status")
+def run_status(request: Request, session: SessionDep, user: Annotated[object, Depends(can_read)]):
+    """What the page polls while imports run: run states and the last import per category, and the stored
+    settings' version (so the page can tell that someone else saved)."""
+    from exact_online_settings_page import backend
+
+    _, raw = backend.read_variable(session)
+    return _no_store({"runs": backend.dag_status(session, _ui_base(request)), "imports": backend.last_imports(),
+                      "version": backend.version_of(raw)})
+
+
+@app.get("/api/item-groups")
+def get_item_groups(request: Request, session: SessionDep, user: Annotated[object, Depends(can_read)]):
+    from exact_online_settings_page import backend
+
+    _, raw = backend.read_variable(session)
+    settings = backend.settings_view(raw)["settings"]
+    chosen = sorted({*settings["categories"]["materials"]["item_groups"], *settings["categories"]["hour_types"]["item_groups"]})
+    return _no_store(backend.item_groups(chosen))
+
+
+@app.get("/api/schedule-preview")
+def get_schedule_preview(user: Annotated[object, Depends(can_read)], schedule: str = "",
+                         timezone: str = "Europe/Amsterdam"):
+    from exact_online_settings_page import backend
+
+    return _no_store(backend.schedule_preview(schedule or None, timezone))
+
+
+@app.put("/api/settings")
+def save(request: Request, session: SessionDep, user: Annotated[object, Depends(editor)],
+         body: Annotated[dict, Body()]):
+    """`{"settings": {...}, "version": "<from the page state>"}` → 200 {version}, 422 {errors}, 409 stale."""
+    from exact_online_settings_page import backend
+
+    try:
+        result = backend.save_settings(session, body.get("settings"), str(body.get("version", "")))
+    except backend.SaveRefused as exc:
+        session.rollback()
+        return _no_store({"detail": exc.detail}, exc.status)
+    log.info("settings page: %s saved %s", user.get_name(), "exact_online_import_settings")
+    return _no_store({**result, "message": "Saved. Airflow picks up the new schedule within about 30 seconds."})
+
+
+@app.post("/api/categories/{name}/sync")
+def sync(name: str, request: Request, session: SessionDep, user: UserDep,
+         body: Annotated[dict | None, Body()] = None):
+    """Start a manual import of one category now (`{"full_refresh": true}` for a full refresh)."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.common.dagbag import create_dag_bag
+
+    from exact_online_settings_page import backend
+
+    category = _category(name)
+    # The same check as Airflow's own "trigger DAG" endpoint, for this category's DAG.
+    _security().requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN,
+                                    param_dag_id=category.dag_id)(request, user)
+    same_origin_json(request)
+    full_refresh = bool((body or {}).get("full_refresh"))
+    try:
+        run = backend.trigger_sync(session, _dag_bag(create_dag_bag), category, full_refresh=full_refresh,
+                                   user_name=user.get_name(), ui_base=_ui_base(request))
+    except backend.TriggerRefused as exc:
+        session.rollback()
+        return _no_store({"detail": exc.message, "run": exc.run}, exc.status)
+    log.info("settings page: %s started %s (full_refresh=%s)", user.get_name(), category.dag_id, full_refresh)
+    return _no_store({"run": run, "message": f"Import of {category.title} started."}, 201)
+
+
+_DAG_BAG = []
+
+
+def _dag_bag(factory):
+    if not _DAG_BAG:
+        _DAG_BAG.append(factory())
+    return _DAG_BAG[0]

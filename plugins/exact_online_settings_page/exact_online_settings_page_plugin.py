@@ -1,0 +1,49 @@
+"""The Airflow plugin of the settings page: the only file of this package the plugins manager imports.
+
+`fastapi_apps` mounts the page's app on the api-server under /exact-online-imports; `external_views` adds the menu
+entry "Exact Online imports" that shows it inside the Airflow UI (an iframe at /plugin/exact-online-imports).
+The app itself is imported on the first request: other processes that load plugins (scheduler, dag-processor,
+workers) do not pay for FastAPI routes they never serve.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from airflow.plugins_manager import AirflowPlugin
+
+# The project root holds `include/`, the plugins folder the `exact_online_settings_page` package.
+_PLUGINS = Path(__file__).resolve().parents[1]
+for _p in (_PLUGINS.parent, _PLUGINS):
+    if str(_p) not in sys.path:
+        sys.path.append(str(_p))
+
+URL_PREFIX = "/exact-online-imports"
+
+
+class LazySettingsApp:
+    """An ASGI app that imports the real FastAPI app on its first request."""
+
+    def __init__(self):
+        self._app = None
+
+    async def __call__(self, scope, receive, send):
+        if self._app is None:
+            from exact_online_settings_page.app import app
+
+            self._app = app
+        await self._app(scope, receive, send)
+
+
+class ExactOnlineSettingsPagePlugin(AirflowPlugin):
+    name = "exact_online_settings_page"
+    fastapi_apps = [{"app": LazySettingsApp(), "url_prefix": URL_PREFIX, "name": "Exact Online imports"}]
+    external_views = [{
+        "name": "Exact Online imports",
+        "href": URL_PREFIX + "/",
+        "url_route": "exact-online-imports",
+        "destination": "nav",
+        "nav_top_level": True,  # its own entry in the left navigation, not hidden under a menu
+        "icon": URL_PREFIX + "/static/icon.svg",
+    }]

@@ -1,0 +1,306 @@
+"""The "Exact Online imports" page in a real headless Chromium, inside the real Airflow UI started as
+`make airflow` starts it (tests/helpers/deployment.py), logged in through Airflow's own login page.
+
+The tests share one deployment and one admin browser and run in file order. Screenshots land in the test's
+temporary folder; with UPDATE_SCREENSHOTS=1 they are also copied to docs/settings-page/ (what the README shows).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers.browser import chrome, ensure_chromium
+from tests.helpers.deployment import ROOT, SETTINGS, Deployment, processes_of
+
+pytestmark = pytest.mark.deployment
+
+PAGE_API = "/exact-online-imports/api"
+DOCS = ROOT / "docs" / "settings-page"
+# The deployment's settings: the six standard categories, but materials off (the test switches it on).
+START = {**SETTINGS, "categories": {**SETTINGS["categories"], "materials": {"enabled": False}}}
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    ensure_chromium()  # before the minute-long start: skip early if there can be no browser
+    dep = Deployment(tmp_path_factory.mktemp("settings-page") / "state", START)
+    dep.start()
+    yield dep
+    if dep.proc and dep.proc.poll() is None:
+        dep.stop()
+        left = processes_of(dep.state_dir)
+        assert not left, "still running after SIGTERM:\n" + "\n".join(left)
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("screenshots")
+    taken: list[Path] = []
+
+    def shot(driver, name: str) -> None:
+        path = folder / f"{name}.png"
+        driver.save_screenshot(str(path))
+        taken.append(path)
+
+    yield shot
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        for path in taken:
+            shutil.copy(path, DOCS / path.name)
+
+
+def wait(driver, what: str, check, timeout: float = 30, every: float = 0.25):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as exc:  # element not there yet, stale after a re-render
+            last = exc
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+class Page:
+    """One logged-in browser on the settings page inside the Airflow UI (the page's own iframe)."""
+
+    def __init__(self, deployment: Deployment, user: str):
+        from selenium.webdriver.common.by import By
+
+        self.By, self.dep, self.user = By, deployment, user
+        self.d = chrome()
+        self.d.get(deployment.url + "/plugin/exact-online-imports")
+        # not logged in: Airflow's own login page
+        wait(self.d, "the login form", lambda: self.d.find_elements(By.NAME, "username"))
+        self.d.find_element(By.NAME, "username").send_keys(user)
+        self.d.find_element(By.NAME, "password").send_keys(deployment.passwords[user])
+        self.d.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
+        self.enter()
+
+    def enter(self):
+        """Into the page's iframe, once its data has loaded."""
+        By = self.By
+        self.d.switch_to.default_content()
+        frame = wait(self.d, "the plugin's iframe", lambda: self.d.find_elements(By.CSS_SELECTOR, "iframe"), 60)[0]
+        assert "/exact-online-imports/" in frame.get_attribute("src")
+        self.d.switch_to.frame(frame)
+        wait(self.d, "the page's data", lambda: self.d.find_element(By.ID, "main").get_attribute("aria-busy") == "false")
+
+    def reload(self):
+        self.d.switch_to.default_content()
+        self.d.refresh()
+        self.enter()
+
+    def q(self, css):
+        return self.d.find_element(self.By.CSS_SELECTOR, css)
+
+    def all(self, css):
+        return self.d.find_elements(self.By.CSS_SELECTOR, css)
+
+    def show(self, css):
+        self.d.execute_script("arguments[0].scrollIntoView({block: 'start'})", self.q(css))
+        time.sleep(0.3)
+
+    def fetch(self, method: str, path: str, body: dict | None = None) -> int:
+        """A request from the page's own JavaScript context (same origin, the browser's cookie)."""
+        return self.d.execute_async_script("""
+            const [method, url, body, done] = arguments;
+            const opts = {method, credentials: 'same-origin', headers: {'Accept': 'application/json'}};
+            if (body !== null) { opts.headers['Content-Type'] = 'application/json';
+                                 opts.headers['X-Exact-Online-Page'] = '1'; opts.body = JSON.stringify(body); }
+            fetch(url, opts).then(r => done(r.status), e => done(String(e)));
+        """, method, "/exact-online-imports/api" + path, body)
+
+    def quit(self):
+        self.d.quit()
+
+
+@pytest.fixture(scope="module")
+def admin(deployment):
+    page = Page(deployment, "admin")
+    yield page
+    page.quit()
+
+
+def variable(deployment: Deployment) -> dict:
+    return json.loads(deployment.api("GET", "/variables/exact_online_import_settings")["value"])
+
+
+# ---- the flow -----------------------------------------------------------------------------------------------------
+def test_log_in_switch_materials_on_pick_two_item_groups_and_save(deployment, admin, shots):
+    from selenium.webdriver.support.ui import Select
+
+    p = admin
+    assert "may edit" in p.q("#who").text
+    assert not p.q("#enabled-materials").is_selected()
+    # Pro categories are locked under the standard licence
+    assert p.q("#enabled-sales_orders").get_attribute("disabled") is not None
+    assert "needs Exact Online Pro" in p.q("#cat-sales_orders .lock").text
+    p.q("#enabled-materials").click()
+    select = p.q("#materials-item_groups")
+    options = wait(p.d, "the division's item groups", lambda: [
+        o for o in select.find_elements(p.By.TAG_NAME, "option")])
+    assert len(options) >= 2 and all(" — " in o.text for o in options), [o.text for o in options]
+    source = p.q("#materials-item_groups-source").text
+    assert "From Exact Online" in source or "From outsmart.categories" in source
+    picked = [options[0].get_attribute("value"), options[1].get_attribute("value")]
+    for code in picked:
+        Select(select).select_by_value(code)
+    p.d.execute_script("window.scrollTo(0, 0)")
+    p.q("#save").click()
+    wait(p.d, "Saved.", lambda: "Saved." in p.q("#save-message").text)
+    saved = variable(deployment)  # read back through Airflow's REST API
+    assert saved["categories"]["materials"] == {"enabled": True, "item_groups": picked}
+    assert saved["categories"]["relations"]["enabled"] is True and saved["schedule"] is None
+    p.d.switch_to.default_content()
+    shots(p.d, "1-materials-saved")
+    p.enter()
+
+
+def test_an_invalid_value_is_shown_at_its_field_and_nothing_is_written(deployment, admin, shots):
+    p = admin
+    before = variable(deployment)
+    p.show("main")
+    if p.q("#manual-only").is_selected():
+        p.q("#manual-only").click()
+    field = p.q("#schedule")
+    field.clear()
+    field.send_keys("every hour")
+    p.q("#save").click()
+    error = wait(p.d, "the schedule's error", lambda: p.q('.field[data-path="schedule"] .error').text)
+    assert "'every hour' is not a cron expression" in error
+    assert "Nothing was saved" in p.q("#save-message").text
+    wait(p.d, "the schedule preview to say so", lambda: "not valid" in p.q("#schedule-next").text)
+    assert variable(deployment) == before
+    p.d.switch_to.default_content()
+    shots(p.d, "2-invalid-schedule")
+    p.reload()  # drop the unsaved edit
+
+
+def test_the_sync_icon_starts_an_import_that_reaches_success_with_its_counts(deployment, admin, shots):
+    p = admin
+    runs_before = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns")["total_entries"]
+    p.show("#cat-relations")
+    p.q("#sync-relations").click()
+    wait(p.d, "the run to show as queued or running",
+         lambda: p.q("#state-relations").text in ("queued", "running"), 20)
+    assert p.q("#sync-relations").get_attribute("disabled") is not None, "no second start while one is active"
+    # a second start through the API is refused while the first one is active
+    token = deployment.token()
+    second = requests.post(f"{deployment.url}{PAGE_API}/categories/relations/sync", json={}, timeout=30,
+                           headers={"Authorization": f"Bearer {token}", "X-Exact-Online-Page": "1"})
+    assert second.status_code == 409, second.text
+    wait(p.d, "the import to succeed", lambda: p.q("#state-relations").text == "success", 300, 1)
+    counts = wait(p.d, "the counts", lambda: "fetched" in p.q("#counts-relations").text and p.q("#counts-relations").text)
+    logged = deployment.outsmart("SELECT status, fetched FROM outsmart.import_log WHERE category = 'relations' "
+                                 "ORDER BY id DESC LIMIT 1")[0]
+    assert logged[0] == "success" and f"fetched {logged[1]}" in counts
+    runs = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns", params={"order_by": "-id"})
+    assert runs["total_entries"] == runs_before + 1
+    assert runs["dag_runs"][0]["run_type"] == "manual" and runs["dag_runs"][0]["conf"] == {}
+    assert p.q("#log-relations").get_attribute("href").endswith("/tasks/import_relations?try_number=1")
+    p.d.switch_to.default_content()
+    shots(p.d, "3-sync-success")
+    p.enter()
+
+
+def test_full_refresh_is_a_second_confirmed_action(deployment, admin):
+    p = admin
+    total = lambda: deployment.api("GET", "/dags/exact_online_import_relations/dagRuns")["total_entries"]  # noqa: E731
+    before = total()
+    p.show("#cat-relations")
+    p.q("#full-relations").click()
+    assert "read everything again" in wait(p.d, "the confirmation", lambda: p.q("#confirm-relations").is_displayed()
+                                           and p.q("#confirm-relations").text)
+    p.q("#cancel-full-relations").click()
+    time.sleep(1)
+    assert total() == before, "cancelled: nothing started"
+    assert not p.q("#confirm-relations").is_displayed()
+    p.q("#full-relations").click()
+    wait(p.d, "the confirmation", lambda: p.q("#confirm-full-relations").is_displayed())
+    p.q("#confirm-full-relations").click()
+    wait(p.d, "a full-refresh run", lambda: total() == before + 1, 20)
+    run = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns", params={"order_by": "-id"})["dag_runs"][0]
+    assert run["conf"] == {"full_refresh": True}
+    assert deployment.wait_run("relations", run["dag_run_id"])["state"] == "success"
+
+
+def test_a_stale_page_cannot_overwrite_a_newer_variable(deployment, admin, shots):
+    p = admin
+    p.reload()
+    newer = variable(deployment)
+    newer["categories"]["payment_transactions"]["only_open"] = True
+    deployment.set_settings(newer)  # someone else saves (here: through the REST API, as the Variables page does)
+    p.show("#cat-employees")
+    p.q("#enabled-employees").click()
+    p.q("#save").click()
+    wait(p.d, "the refusal", lambda: "changed elsewhere" in p.q("#save-message").text)
+    assert "changed by someone else" in p.q("#banner").text and p.all("#reload")
+    assert variable(deployment) == newer
+    p.d.execute_script("window.scrollTo(0, 0)")
+    p.d.switch_to.default_content()
+    shots(p.d, "5-stale-page-refused")
+    p.enter()
+
+
+def test_a_viewer_sees_the_page_read_only_and_can_neither_save_nor_sync(deployment, shots):
+    before = variable(deployment)
+    v = Page(deployment, "viewer")
+    try:
+        assert v.all("#read-only") and "read only" in v.q("#who").text
+        assert not v.q("#save").is_displayed()
+        assert v.q("#enabled-materials").get_attribute("disabled") is not None
+        assert v.q("#materials-item_groups").get_attribute("disabled") is not None
+        assert not v.all("#sync-relations") and not v.all("#full-relations")
+        assert "Last import" in v.q("#counts-relations").text  # but sees what the imports did
+        # the page's API refuses the viewer, with the browser's own session cookie
+        state = requests.get(f"{deployment.url}{PAGE_API}/state", timeout=30,
+                             headers={"Authorization": f"Bearer {deployment.token('viewer')}"}).json()
+        assert v.fetch("PUT", "/settings", {"settings": state["settings"], "version": state["version"]}) == 403
+        assert v.fetch("POST", "/categories/relations/sync", {}) == 403
+        v.d.execute_script("window.scrollTo(0, 0)")
+        v.d.switch_to.default_content()
+        shots(v.d, "4-viewer-read-only")
+    finally:
+        v.quit()
+    assert variable(deployment) == before
+    runs = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns", params={"state": ["queued", "running"]})
+    assert runs["total_entries"] == 0
+
+
+def test_anonymous_requests_to_the_pages_api_are_refused(deployment):
+    assert requests.get(f"{deployment.url}{PAGE_API}/state", timeout=30).status_code == 401
+    assert requests.put(f"{deployment.url}{PAGE_API}/settings", json={"settings": {}, "version": "x"}, timeout=30,
+                        headers={"X-Exact-Online-Page": "1"}).status_code == 401
+    assert requests.post(f"{deployment.url}{PAGE_API}/categories/relations/sync", json={}, timeout=30,
+                         headers={"X-Exact-Online-Page": "1"}).status_code == 401
+    page = requests.get(f"{deployment.url}/exact-online-imports/", timeout=30, allow_redirects=False)
+    assert page.status_code == 307 and "/auth/login" in page.headers["location"]
+
+
+def test_no_secret_in_the_page_or_its_answers(deployment, admin):
+    secrets = json.loads((deployment.state_dir / "secrets.json").read_text())
+    conn = deployment.api("GET", "/connections/exact_online_default")
+    from include.exact_sandbox.server import SandboxConfig
+
+    c = SandboxConfig()
+    token = deployment.token()
+    answers = [requests.get(f"{deployment.url}{PAGE_API}/{path}", timeout=60,
+                            headers={"Authorization": f"Bearer {token}"}).text
+               for path in ("state", "status", "item-groups")]
+    admin.reload()
+    answers.append(admin.d.page_source)
+    for text in answers:
+        for secret in (c.client_secret, c.initial_refresh_token, secrets["jwt_secret"], secrets["fernet_key"],
+                       *secrets["passwords"].values()):
+            assert secret not in text
+    assert conn["conn_type"] == "http"

@@ -1,0 +1,363 @@
+"""The settings page's API inside Airflow's real api-server app (`create_app()`: the plugin mounted by the plugins
+manager, Airflow's JWT middleware and SimpleAuthManager with the users `admin` and `viewer`), with FastAPI's
+TestClient, the session's SQLite metadata DB holding the 14 parsed DAGs, and a fresh OutSmart database.
+
+Auth is exercised honestly: tokens are JWTs signed by the auth manager (Bearer header or the UI's `_token`
+cookie); nothing in the app is patched.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from include.outsmart_import.registry import CATEGORIES
+from include.outsmart_import.settings import VARIABLE_NAME, ImportSettings
+
+ROOT_PLUGINS = __import__("pathlib").Path(__file__).resolve().parents[3] / "plugins"
+PREFIX = "/exact-online-imports"
+SECRET_PASSWORD = "pg-Secret-4711"
+CLIENT_SECRET = "client-Secret-0815"
+REFRESH_TOKEN = "refresh-Token-abcdef"
+PAGE = {"X-Exact-Online-Page": "1"}
+
+
+@pytest.fixture(scope="module")
+def airflow_app(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    home = tmp_path_factory.mktemp("auth")
+    (home / "passwords.json").write_text(json.dumps({"admin": "a", "viewer": "v"}))
+    for key, value in {
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": "x" * 64,
+        # what `airflow api-server` sets: connections resolve through the metadata DB (and the environment)
+        "_AIRFLOW_PROCESS_CONTEXT": "server",
+    }.items():
+        mp.setenv(key, value)
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    from include import local_airflow
+
+    local_airflow.init_db()
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=str(local_airflow.ROOT / "dags"), bundle_path=local_airflow.ROOT / "dags",
+                 bundle_name="dags-folder")
+    assert {c.dag_id for c in CATEGORIES.values()} <= set(bag.dags)
+    sync_bag_to_db(bag, "dags-folder", None)
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    with create_session() as s:
+        s.add(Connection(conn_id="exact_online_default", conn_type="http", host="http://127.0.0.1:9", login="id",
+                         password=CLIENT_SECRET, extra=json.dumps({"division": 1, "refresh_token": REFRESH_TOKEN})))
+    from airflow.api_fastapi.app import create_app, purge_cached_app
+
+    purge_cached_app()
+    app = create_app()
+    yield app
+    purge_cached_app()
+    mp.undo()
+
+
+@pytest.fixture
+def client(airflow_app, target_db, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    # the OutSmart connection with a password that must never reach an answer
+    monkeypatch.setenv("AIRFLOW_CONN_OUTSMART_POSTGRES", json.dumps({**target_db.airflow_json,
+                                                                     "password": SECRET_PASSWORD}))
+    set_variable(json.dumps({"categories": {"relations": {"enabled": True}, "materials": {"enabled": False}}}))
+    _clear_runs()
+    with TestClient(airflow_app, base_url="http://testserver") as c:
+        yield c
+
+
+def token(role: str) -> str:
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=role, role=role))
+
+
+def auth(role: str) -> dict:
+    return {"Authorization": f"Bearer {token(role)}"}
+
+
+def set_variable(value: str | None) -> None:
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+
+    with create_session() as s:
+        s.query(Variable).filter(Variable.key == VARIABLE_NAME).delete()
+        if value is not None:
+            s.add(Variable(key=VARIABLE_NAME, val=value))
+
+
+def stored() -> str | None:
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+
+    with create_session() as s:
+        var = s.query(Variable).filter(Variable.key == VARIABLE_NAME).one_or_none()
+        return var.val if var else None
+
+
+def _clear_runs() -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as s:
+        s.query(TaskInstance).delete()
+        s.query(DagRun).delete()
+
+
+def state(client, role="admin") -> dict:
+    r = client.get(PREFIX + "/api/state", headers=auth(role))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def put(client, settings, version, role="admin", headers=None):
+    return client.put(PREFIX + "/api/settings", json={"settings": settings, "version": version},
+                      headers={**auth(role), **PAGE, **(headers or {})})
+
+
+# ---- the plugin -------------------------------------------------------------------------------------------------
+def test_the_plugins_folder_yields_exactly_this_plugin():
+    from airflow._shared.plugins_manager import _load_plugins_from_plugin_directory
+
+    plugins, errors = _load_plugins_from_plugin_directory(str(ROOT_PLUGINS))
+    assert errors == {}
+    assert [p.name for p in plugins] == ["exact_online_settings_page"]
+    (plugin,) = plugins
+    assert plugin.fastapi_apps[0]["url_prefix"] == PREFIX
+    view = plugin.external_views[0]
+    assert view["href"] == PREFIX + "/" and view["url_route"] == "exact-online-imports"
+
+
+def test_every_filter_of_the_model_is_on_the_page():
+    from exact_online_settings_page.backend import FILTERS
+
+    for name in CATEGORIES:
+        model_fields = set(type(ImportSettings().category(name)).model_fields) - {"enabled"}
+        assert {f["key"] for f in FILTERS.get(name, [])} == model_fields, name
+
+
+# ---- who may do what --------------------------------------------------------------------------------------------
+def test_anonymous_is_refused_and_the_page_sends_to_the_login(client):
+    assert client.get(PREFIX + "/api/state").status_code == 401
+    assert client.get(PREFIX + "/api/status").status_code == 401
+    assert client.get(PREFIX + "/api/item-groups").status_code == 401
+    before = stored()
+    assert client.put(PREFIX + "/api/settings", json={"settings": {}, "version": "x"}, headers=PAGE).status_code == 401
+    assert client.post(PREFIX + "/api/categories/relations/sync", json={}, headers=PAGE).status_code == 401
+    assert stored() == before
+    r = client.get(PREFIX + "/", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"].startswith("/auth/login")
+    bad = client.get(PREFIX + "/api/state", headers={"Authorization": "Bearer not-a-jwt"})
+    assert bad.status_code in (401, 403)
+
+
+def test_viewer_sees_the_page_read_only_and_may_not_save_or_sync(client):
+    s = state(client, "viewer")
+    assert s["user"] == {"name": "viewer", "can_edit": False}
+    assert not any(c["can_trigger"] for c in s["categories"])
+    page = client.get(PREFIX + "/", headers=auth("viewer"))
+    assert page.status_code == 200 and "Exact Online imports" in page.text
+    before = stored()
+    r = put(client, s["settings"], s["version"], role="viewer")
+    assert r.status_code == 403
+    r = client.post(PREFIX + "/api/categories/relations/sync", json={}, headers={**auth("viewer"), **PAGE})
+    assert r.status_code == 403
+    assert stored() == before
+    assert _runs("relations") == []
+
+
+def test_admin_may_edit_and_trigger(client):
+    s = state(client)
+    assert s["user"] == {"name": "admin", "can_edit": True}
+    assert all(c["can_trigger"] for c in s["categories"])
+
+
+# ---- Save -------------------------------------------------------------------------------------------------------
+def test_save_validates_with_the_dags_model_and_writes_the_whole_variable(client):
+    s = state(client)
+    settings = s["settings"]
+    settings["categories"]["materials"] = {"enabled": True, "item_groups": ["HW", "SW"]}
+    settings["schedule"] = "0 6 * * *"
+    r = put(client, settings, s["version"])
+    assert r.status_code == 200, r.text
+    saved = json.loads(stored())
+    assert saved == ImportSettings.model_validate(settings).model_dump(mode="json")
+    assert saved["categories"]["materials"] == {"enabled": True, "item_groups": ["HW", "SW"]}
+    assert r.json()["version"] == state(client)["version"] != s["version"]
+
+
+def test_an_invalid_value_is_named_per_field_and_nothing_is_written(client):
+    s = state(client)
+    before = stored()
+    settings = s["settings"]
+    settings["schedule"] = "every hour"
+    settings["categories"]["relations"]["relation_types"] = ["customer", "friend"]
+    settings["categories"]["materials"]["item_groups"] = ["  "]
+    r = put(client, settings, s["version"])
+    assert r.status_code == 422
+    errors = {e["path"]: e["message"] for e in r.json()["detail"]["errors"]}
+    assert "is not a cron expression" in errors["schedule"]
+    assert "customer" in errors["categories.relations.relation_types[1]"]
+    assert "empty" in errors["categories.materials.item_groups"]
+    assert stored() == before
+    r = put(client, {**state(client)["settings"], "surprise": 1}, s["version"])
+    assert r.status_code == 422 and r.json()["detail"]["errors"][0]["path"] == "surprise"
+
+
+def test_a_stale_page_cannot_overwrite_a_newer_variable(client):
+    s = state(client)
+    newer = json.dumps({"license": "pro"})
+    set_variable(newer)  # someone else, e.g. on the Variables page
+    settings = s["settings"]
+    settings["categories"]["employees"]["enabled"] = True
+    r = put(client, settings, s["version"])
+    assert r.status_code == 409 and "changed" in r.json()["detail"]["message"]
+    assert stored() == newer
+
+
+def test_a_missing_or_broken_variable_is_shown_and_can_be_replaced(client):
+    set_variable('{"categories": {"relations": {"inlcude_blocked": true}}}')
+    s = state(client)
+    assert "inlcude_blocked" in s["stored_error"]
+    assert put(client, s["settings"], s["version"]).status_code == 200
+    set_variable(None)
+    s = state(client)
+    assert s["exists"] is False and s["version"] == "absent"
+    assert put(client, s["settings"], s["version"]).status_code == 200
+    assert json.loads(stored()) == ImportSettings().model_dump(mode="json")
+
+
+# ---- cross-site requests ----------------------------------------------------------------------------------------
+def test_state_changes_need_the_page_header_json_and_this_origin(client):
+    s = state(client)
+    body = {"settings": s["settings"], "version": s["version"]}
+    before = stored()
+    assert client.put(PREFIX + "/api/settings", json=body, headers=auth("admin")).status_code == 403
+    r = client.put(PREFIX + "/api/settings", content=json.dumps(body),
+                   headers={**auth("admin"), **PAGE, "Content-Type": "text/plain"})
+    assert r.status_code == 415
+    # the UI's cookie instead of a Bearer header: only from this server's own origin
+    client.cookies.set("_token", token("admin"))
+    try:
+        r = client.put(PREFIX + "/api/settings", json=body, headers={**PAGE, "Origin": "http://evil.example"})
+        assert r.status_code == 403 and "cross-site" in r.json()["detail"]
+        r = client.put(PREFIX + "/api/settings", json=body, headers=PAGE)  # no Origin, no Referer
+        assert r.status_code == 403
+        r = client.post(PREFIX + "/api/categories/relations/sync", json={},
+                        headers={**PAGE, "Origin": "http://testserver:8081"})
+        assert r.status_code == 403
+        assert stored() == before and _runs("relations") == []
+        r = client.put(PREFIX + "/api/settings", json=body, headers={**PAGE, "Origin": "http://testserver"})
+        assert r.status_code == 200
+        assert client.get(PREFIX + "/api/state").status_code == 200  # reading works with the cookie alone
+    finally:
+        client.cookies.clear()
+
+
+# ---- sync -------------------------------------------------------------------------------------------------------
+def _runs(category: str) -> list[tuple[str, str, dict]]:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as s:
+        return [(r.run_type, r.state, r.conf) for r in
+                s.query(DagRun).filter(DagRun.dag_id == CATEGORIES[category].dag_id).order_by(DagRun.id)]
+
+
+def sync(client, category, role="admin", **body):
+    return client.post(PREFIX + f"/api/categories/{category}/sync", json=body, headers={**auth(role), **PAGE})
+
+
+def test_sync_starts_one_manual_run_and_refuses_a_second_while_it_is_active(client):
+    r = sync(client, "relations")
+    assert r.status_code == 201, r.text
+    run = r.json()["run"]
+    assert run["state"] == "queued" and run["run_url"].endswith(f"/runs/{run['run_id']}")
+    assert [(str(t), str(s)) for t, s, _ in _runs("relations")] == [("manual", "queued")]
+    assert _runs("relations")[0][2] == {}  # params at their defaults
+    again = sync(client, "relations", full_refresh=True)
+    assert again.status_code == 409 and "already" in again.json()["detail"]
+    assert len(_runs("relations")) == 1
+    status = client.get(PREFIX + "/api/status", headers=auth("admin")).json()
+    assert status["runs"]["relations"]["active"] is True
+    assert status["runs"]["relations"]["latest_run"]["run_id"] == run["run_id"]
+
+
+def test_full_refresh_is_a_conf_flag(client):
+    assert sync(client, "relations", full_refresh=True).status_code == 201
+    assert _runs("relations")[0][2] == {"full_refresh": True}
+
+
+def test_sync_refuses_disabled_unlicensed_and_unknown_categories(client):
+    assert sync(client, "materials").status_code == 409
+    set_variable(json.dumps({"categories": {"sales_orders": {"enabled": True}}}))
+    r = sync(client, "sales_orders")
+    assert r.status_code == 409 and "Pro" in r.json()["detail"]
+    assert sync(client, "nonsense").status_code == 404
+    assert _runs("materials") == [] and _runs("sales_orders") == []
+
+
+# ---- what the page shows ----------------------------------------------------------------------------------------
+def test_last_import_item_groups_and_next_runs_without_any_secret(client, target_db):
+    from include.outsmart_import.loader import ensure_schema
+
+    with target_db.connect() as conn:
+        ensure_schema(conn)
+        conn.execute("INSERT INTO outsmart.import_log (category, status, started_at, ended_at, fetched, inserted, "
+                     "updated, deleted, rejected) VALUES ('relations', 'success', now() - interval '1 hour', "
+                     "now() - interval '59 minutes', 10, 3, 2, 1, 0), ('relations', 'failed', now(), now(), 0, 0, "
+                     "0, 0, 0)")
+        conn.execute("INSERT INTO outsmart.categories (exact_id, code, description) VALUES "
+                     "(gen_random_uuid(), 'HW', 'Hardware'), (gen_random_uuid(), 'SW', 'Software')")
+        conn.commit()
+    set_variable(json.dumps({"schedule": "0 6 * * *", "timezone": "Europe/Amsterdam",
+                             "categories": {"materials": {"enabled": True, "item_groups": ["GONE"]}}}))
+    r = client.get(PREFIX + "/api/state", headers=auth("viewer"))
+    s = r.json()
+    last = s["imports"]["by_category"]["relations"]
+    assert last["status"] == "failed"  # the newest row
+    assert s["imports"]["available"] is True
+    preview = s["schedule_preview"]["next"]
+    assert len(preview) == 3 and all(p.endswith("+00:00") for p in preview)
+    assert [c["dutch"] for c in s["categories"]][:3] == ["Relaties", "Artikelen", "Uursoorten"]
+    groups = client.get(PREFIX + "/api/item-groups", headers=auth("viewer")).json()
+    assert groups["source"] == "outsmart.categories"
+    assert [(g["code"], g["description"]) for g in groups["groups"]][:2] == [("HW", "Hardware"), ("SW", "Software")]
+    assert groups["groups"][2]["code"] == "GONE" and groups["groups"][2]["unknown"]
+    for answer in (r.text, json.dumps(groups), client.get(PREFIX + "/api/status", headers=auth("admin")).text,
+                   client.get(PREFIX + "/", headers=auth("admin")).text):
+        for secret in (SECRET_PASSWORD, CLIENT_SECRET, REFRESH_TOKEN, "x" * 64):
+            assert secret not in answer
+
+
+def test_a_broken_outsmart_connection_is_a_message_without_its_password(client, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_OUTSMART_POSTGRES", json.dumps(
+        {"conn_type": "postgres", "host": "127.0.0.1", "port": 9, "login": "u", "password": SECRET_PASSWORD,
+         "schema": "nope"}))
+    r = client.get(PREFIX + "/api/state", headers=auth("admin"))
+    assert r.status_code == 200
+    assert r.json()["imports"]["available"] is False and "could not be read" in r.json()["imports"]["message"]
+    assert SECRET_PASSWORD not in r.text
+
+
+def test_schedule_preview(client):
+    ok = client.get(PREFIX + "/api/schedule-preview", params={"schedule": "@daily", "timezone": "Europe/Amsterdam"},
+                    headers=auth("viewer")).json()
+    assert len(ok["next"]) == 3
+    bad = client.get(PREFIX + "/api/schedule-preview", params={"schedule": "often", "timezone": "Mars/Base"},
+                     headers=auth("viewer")).json()
+    assert {e["path"] for e in bad["errors"]} == {"schedule", "timezone"}
+    manual = client.get(PREFIX + "/api/schedule-preview", headers=auth("viewer")).json()
+    assert manual["next"] == []
