@@ -17,6 +17,8 @@ from pathlib import Path
 
 import requests
 
+from include.airflow_stack import alive
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # What the standard demo settings enable, but scheduled by hand only: each test sets the schedule it needs.
@@ -172,14 +174,6 @@ class Deployment:
              else requests.get(f"{self.sandbox_url}/_sandbox/{what}", timeout=30))
         r.raise_for_status()
         return r.json()
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def processes_of(state_dir: Path) -> list[str]:
