@@ -92,7 +92,8 @@ def _settings_at_parse() -> ParsedSettings:
             # A worker starting a task needs only the DAG's tasks; the task reads the Variable itself.
             return read_settings(None)
         # In the dag-processor a failed read (not an invalid value) must not unschedule every category: failing
-        # the parse keeps the last parsed DAGs and shows the reason as an import error until the read works.
+        # the parse keeps the last parsed DAGs and shows the reason as an import error. A hiccup passes at the
+        # next parse; a read failing for longer than [dag_processor] stale_dag_threshold (50 s) deactivates them.
         raise
     return read_settings(raw)
 
