@@ -67,7 +67,7 @@ def _runnable_settings(category: Category):
     switched off while its run waits for the pool), and that is not an error either."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from include.outsmart_import.runner import CategoryNotEnabled, LicenseRequired, NotImplementedYet, check_runnable
+    from include.outsmart_import.scheduling import CategoryNotEnabled, LicenseRequired, NotImplementedYet, check_runnable
 
     settings = _settings()
     try:

@@ -27,13 +27,18 @@ def configure(home: Path) -> None:
     import sys
 
     # Child processes (workers in tests, the sandbox) import the project the same way.
-    paths = [str(ROOT), str(ROOT / "plugins")]
-    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths + [p for p in current if p not in paths])
+    os.environ["PYTHONPATH"] = project_pythonpath(os.environ.get("PYTHONPATH", ""))
 
     for p in (str(ROOT), str(ROOT / "plugins")):
         if p not in sys.path:
             sys.path.insert(0, p)
+
+
+def project_pythonpath(current: str) -> str:
+    """PYTHONPATH with the project root (for `include.`) and plugins/ (for `exact_online`) first, once each."""
+    paths = [str(ROOT), str(ROOT / "plugins")]
+    rest = [p for p in current.split(os.pathsep) if p and p not in paths]
+    return os.pathsep.join(paths + rest)
 
 
 def init_db() -> None:

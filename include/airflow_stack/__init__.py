@@ -101,9 +101,10 @@ def airflow_env(options: StackOptions, metadata_url: str, secret: dict) -> dict[
     passwords_file = home / "passwords.json"
     passwords_file.write_text(json.dumps(secret["passwords"]))
     passwords_file.chmod(0o600)
+    from include.local_airflow import project_pythonpath
+
     env = dict(os.environ)
-    paths = [str(ROOT), str(ROOT / "plugins")]
-    env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["PYTHONPATH"] = project_pythonpath(env.get("PYTHONPATH", ""))
     defaults = {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),

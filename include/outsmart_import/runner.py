@@ -13,22 +13,17 @@ from dataclasses import asdict, dataclass
 
 from include.outsmart_import.loader import CategoryLoad, ImportLog, ensure_schema
 from include.outsmart_import.registry import CATEGORIES, Category
+# The rule itself lives with the schedule (no pandas there: the DAG file imports it at parse time).
+from include.outsmart_import.scheduling import (  # noqa: F401 - re-exported for the DAG file and the demo
+    CategoryNotEnabled,
+    LicenseRequired,
+    NotImplementedYet,
+    check_runnable,
+)
 from include.outsmart_import.settings import ImportSettings
 from include.outsmart_import.transforms import today_in_amsterdam
 
 log = logging.getLogger(__name__)
-
-
-class CategoryNotEnabled(Exception):
-    """The category is switched off in the settings: the run has nothing to do."""
-
-
-class LicenseRequired(Exception):
-    """A Pro category was asked for without a Pro licence in the settings."""
-
-
-class NotImplementedYet(Exception):
-    """The category is registered but its import is not built yet."""
 
 
 @dataclass
@@ -53,25 +48,6 @@ class RunSummary:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def check_runnable(category: Category, settings: ImportSettings) -> None:
-    """Raise if this category must not run with these settings (checked before any API call).
-
-    `enabled` is asked first: a switched-off category is simply off, whatever the licence (it used to fail as
-    "needs Pro" while disabled, turning eight idle DAGs red)."""
-    if not settings.category(category.name).enabled:
-        raise CategoryNotEnabled(
-            f"Category '{category.name}' is disabled in the Variable 'exact_online_import_settings' "
-            f"(categories.{category.name}.enabled = false); nothing to import."
-        )
-    if category.pro and settings.license != "pro":
-        raise LicenseRequired(
-            f"Category '{category.name}' needs Exact Online Pro: set \"license\": \"pro\" in the Variable "
-            f"'exact_online_import_settings' (current licence: '{settings.license}')."
-        )
-    if not category.implemented:
-        raise NotImplementedYet(f"Category '{category.name}' is not implemented yet; nothing was imported.")
 
 
 def run_category(

@@ -45,19 +45,52 @@ def read_settings(raw: str | dict | None) -> ParsedSettings:
         return ParsedSettings(None, str(exc))
 
 
+class CategoryNotEnabled(Exception):
+    """The category is switched off in the settings: the run has nothing to do."""
+
+
+class LicenseRequired(Exception):
+    """A Pro category was asked for without a Pro licence in the settings."""
+
+
+class NotImplementedYet(Exception):
+    """The category is registered but its import is not built yet."""
+
+
+def check_runnable(category: Category, settings: ImportSettings) -> None:
+    """Raise if this category must not run with these settings (checked before any API call).
+
+    `enabled` is asked first: a switched-off category is simply off, whatever the licence (it used to fail as
+    "needs Pro" while disabled, turning eight idle DAGs red)."""
+    if not settings.category(category.name).enabled:
+        raise CategoryNotEnabled(
+            f"Category '{category.name}' is disabled in the Variable 'exact_online_import_settings' "
+            f"(categories.{category.name}.enabled = false); nothing to import."
+        )
+    if category.pro and settings.license != "pro":
+        raise LicenseRequired(
+            f"Category '{category.name}' needs Exact Online Pro: set \"license\": \"pro\" in the Variable "
+            f"'exact_online_import_settings' (current licence: '{settings.license}')."
+        )
+    if not category.implemented:
+        raise NotImplementedYet(f"Category '{category.name}' is not implemented yet; nothing was imported.")
+
+
 def schedule_for(category: Category, parsed: ParsedSettings) -> CategorySchedule:
-    """One setting decides whether a category is scheduled: `categories.<name>.enabled` (and, for Pro
-    categories, the licence that makes them available at all)."""
+    """Scheduled exactly when a run would be allowed (`check_runnable`: enabled, then licensed, then built) and
+    the settings have a schedule."""
     if parsed.settings is None:
         # Never guess a schedule from settings we cannot read: stop scheduling until they are fixed.
         return CategorySchedule(None, "UTC", f"not scheduled: the settings are invalid ({parsed.error})")
     settings = parsed.settings
     tz = settings.timezone
-    if not settings.category(category.name).enabled:
+    try:
+        check_runnable(category, settings)
+    except CategoryNotEnabled:
         return CategorySchedule(None, tz, "not scheduled: disabled in the settings")
-    if category.pro and settings.license != "pro":
+    except LicenseRequired:
         return CategorySchedule(None, tz, "not scheduled: needs the Exact Online Pro licence")
-    if not category.implemented:
+    except NotImplementedYet:
         return CategorySchedule(None, tz, "not scheduled: not implemented yet")
     if settings.schedule is None:
         return CategorySchedule(None, tz, "not scheduled: the settings say \"schedule\": null (only by hand)")
