@@ -1,24 +1,115 @@
 """The category registry: per import category, where the data comes from, how it is shaped and where it goes.
 
-Adding a category is one `Category(...)` entry here (plus its transform function and, for a new Exact
-endpoint, the sandbox's data): the DAG file generates one DAG per entry and the runner and loader read
-everything else from the entry.
+Each target column is declared once, with the Exact field it is read from and how to read it; the `$select`,
+the DDL, the change comparison and the plain field mapping are all derived from that declaration. Hand-written
+code remains only for real rules (filters, activity, name rules), in the function `rules` names.
+
+Adding a category is one `Category(...)` entry (plus, if it has rules, one function, and, if it has filters,
+one settings model in filters.py): the DAG file generates its DAG, the settings Variable accepts its switch,
+the loader creates its table and the runner reads, transforms and merges it from this entry alone.
+
+Parsing the DAG file imports this module: keep it free of pandas and database imports.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
+from include.outsmart_import.filters import (
+    CategorySettings,
+    EmployeesSettings,
+    ItemGroupSettings,
+    PaymentTransactionsSettings,
+    PriceAgreementsSettings,
+    QuotationsSettings,
+    RelationsSettings,
+    SalesOrdersSettings,
+)
+
+# How a column's value is read from its Exact field(s); transforms.READERS implements each.
+Read = Literal["text", "int", "num", "date", "datetime", "bool", "guid", "map"]
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
     sql_type: str
+    # The Exact field the value comes from; a tuple: the first of them that has a value. None: the column is
+    # filled by the category's rules, an enrichment or a lookup (or is one of the identity columns).
+    source: str | tuple[str, ...] | None = None
+    read: Read | None = None
+    max_length: int | None = None  # text: longer values are rejected
+    required: bool = False  # a record without a value is rejected ("missing <column>")
+    default: Any = None  # the value when Exact sends none (flags: False)
+    mapping: tuple[tuple[Any, str], ...] = ()  # read="map": Exact's code -> our word
+    strict: bool = False  # read="map": a code not in the mapping rejects the record (else NULL)
     # Columns that only record where a row came from do not make it "changed" on their own.
     compare: bool = True
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        if self.source is None:
+            return ()
+        return (self.source,) if isinstance(self.source, str) else self.source
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ")
+
+
+# ---- column declarations: one call per column -------------------------------------------------------------------
+def text(name: str, source: str | tuple[str, ...], max_length: int = 255, *, required: bool = False) -> Column:
+    return Column(name, "text", source, "text", max_length=max_length, required=required)
+
+
+def code(name: str, source: str, max_length: int = 60, *, required: bool = False) -> Column:
+    """A code or short reference (item code, unit, currency): text of at most 60 characters by default."""
+    return Column(name, "text", source, "text", max_length=max_length, required=required)
+
+
+def integer(name: str, source: str, sql_type: str = "bigint", *, required: bool = False) -> Column:
+    return Column(name, sql_type, source, "int", required=required)
+
+
+def number(name: str, source: str) -> Column:
+    return Column(name, "numeric(18,4)", source, "num")
+
+
+def date(name: str, source: str) -> Column:
+    """An Exact `/Date(ms)/` as a calendar date (Exact's wall clock, reference §4.6)."""
+    return Column(name, "date", source, "date")
+
+
+def moment(name: str, source: str) -> Column:
+    """An Exact `/Date(ms)/` as a point in time (Amsterdam wall clock → UTC)."""
+    return Column(name, "timestamptz", source, "datetime")
+
+
+def flag(name: str, source: str, default: bool | None = None) -> Column:
+    return Column(name, "boolean", source, "bool", default=default)
+
+
+def guid(name: str, source: str, *, required: bool = False) -> Column:
+    return Column(name, "uuid", source, "guid", required=required)
+
+
+def status(name: str, source: str, mapping: dict, *, strict: bool = False) -> Column:
+    """Exact's status code → our word; an unknown code is NULL, or rejects the record when `strict`."""
+    return Column(name, "text", source, "map", mapping=tuple(mapping.items()), strict=strict)
+
+
+def derived(name: str, sql_type: str) -> Column:
+    """Filled by the category's rules, its enrichment or a lookup, not read from one Exact field."""
+    return Column(name, sql_type)
+
+
+def _audit(*cols: Column) -> tuple[Column, ...]:
+    """Business columns plus the Exact identity columns every table has (read from the source's ID field and, on
+    sync endpoints, its Timestamp)."""
+    return (*cols, Column("exact_id", "uuid"), Column("exact_timestamp", "bigint", compare=False))
 
 
 @dataclass(frozen=True)
@@ -49,8 +140,44 @@ class TableSpec:
 class Source:
     endpoint: str  # e.g. 'sync/CRM/Accounts'
     mode: Literal["sync", "full"]  # sync: Timestamp watermark + sync/Deleted; full: read all, soft-delete the rest
-    select: tuple[str, ...]
+    # The `$select`. Derived from the table's columns for a category's own stream (leave it empty there); given
+    # only for a stream that feeds no table of ours directly (e.g. an enrichment's mirror).
+    select: tuple[str, ...] = ()
     deleted_entity_type: int | None = None  # sync/Deleted EntityType
+    id_field: str = "ID"  # the Exact field that is the record's stable ID (goods deliveries: EntryID)
+    rule_fields: tuple[str, ...] = ()  # Exact fields only the category's rules read (they fill no column)
+
+    def bound_to(self, table: TableSpec) -> Source:
+        """This source with its `$select` derived from `table`: the ID field, every column's source, the rules'
+        fields, and Timestamp on a sync endpoint."""
+        if self.select:
+            return self
+        fields = [self.id_field, *(s for c in table.columns for s in c.sources), *self.rule_fields]
+        if self.mode == "sync":
+            fields.append("Timestamp")
+        return replace(self, select=tuple(dict.fromkeys(fields)))
+
+
+def _resolve_rules(name: str | None) -> Callable | None:
+    """`rules` names a function in transforms.py, or any `module:function` (a category added by a plugin or a
+    test). A name rather than the function, so that parsing the DAG file does not import pandas."""
+    if name is None:
+        return None
+    if ":" in name:
+        module, attr = name.split(":", 1)
+        return getattr(importlib.import_module(module), attr)
+    from include.outsmart_import import transforms
+
+    return getattr(transforms, name)
+
+
+def _transform_fn(source: Source, table: TableSpec, rules: str | None) -> Callable:
+    """records, settings, today → TransformResult: the declared columns read generically, then the rules."""
+    from functools import partial
+
+    from include.outsmart_import import transforms
+
+    return partial(transforms.transform, source=source, table=table, rules=_resolve_rules(rules))
 
 
 @dataclass(frozen=True)
@@ -60,14 +187,15 @@ class Lines:
 
     source: Source
     table: TableSpec
-    transform: str
     parent_key: str
     header_key: str
+    rules: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", self.source.bound_to(self.table))
 
     def transform_fn(self) -> Callable:
-        from include.outsmart_import import transforms
-
-        return getattr(transforms, self.transform)
+        return _transform_fn(self.source, self.table, self.rules)
 
 
 @dataclass(frozen=True)
@@ -77,61 +205,80 @@ class Category:
     pro: bool
     source: Source
     table: TableSpec
-    # Name of the function in transforms.py; None: not implemented yet (the DAG exists and says so). A name, not
-    # the function, so that parsing the DAG file does not import pandas.
-    transform: str | None = None
+    # The category's rules: a function (rows, settings, today) in transforms.py, or "module:function"; None: the
+    # declared columns are all there is.
+    rules: str | None = None
+    # Its settings: the switch and its filters (a model in filters.py); the defaults come from that model.
+    settings: type[CategorySettings] = CategorySettings
+    enabled_by_default: bool = False
     doc: str = ""
     # "standard_sales_price": also mirror sync/Logistics/SalesItemPrices and fill `sales_price` from it.
     enrich: str | None = None
     lines: Lines | None = None
+    # False: the DAG exists and says the category is not implemented yet.
+    implemented: bool = True
     tags: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
-    def implemented(self) -> bool:
-        return self.transform is not None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", self.source.bound_to(self.table))
 
     def transform_fn(self) -> Callable:
-        from include.outsmart_import import transforms
+        return _transform_fn(self.source, self.table, self.rules)
 
-        return getattr(transforms, self.transform)
+    def default_settings(self) -> CategorySettings:
+        return self.settings(enabled=self.enabled_by_default)
 
     @property
     def dag_id(self) -> str:
         return f"exact_online_import_{self.name}"
 
 
-def _audit(*cols: Column) -> tuple[Column, ...]:
-    """Business columns plus the Exact identity columns every table has."""
-    return (*cols, Column("exact_id", "uuid"), Column("exact_timestamp", "bigint", compare=False))
-
-
 T, B, D, N = "text", "boolean", "date", "numeric(18,4)"
-ITEM_SELECT = ("ID", "Code", "Description", "ItemGroupCode", "IsTime", "Unit", "CostPriceStandard", "Barcode",
-               "StartDate", "EndDate", "Timestamp")
+
+# Exact's codes → our words (the sources: exact-online-api.md and data/).
+RELATION_TYPE = {"C": "customer", "P": "prospect", "S": "suspect", "A": "none"}
+PAYMENT_STATUS = {20: "open", 30: "selected", 40: "processed", 50: "matched"}
+SALES_ORDER_STATUS = {12: "open", 20: "partial", 21: "complete", 45: "cancelled"}
+SHOP_ORDER_STATUS = {10: "open", 20: "in_process", 30: "finished", 40: "completed"}
+QUOTATION_STATUS = {5: "rejected", 6: "closed", 10: "recovery", 20: "draft", 25: "open", 35: "processing",
+                    40: "printed", 50: "accepted", 60: "awaiting_acceptance", 70: "accepted_with_error"}
+PLANNING_STATUS = {1: "reserved", 2: "planned"}
+ASSEMBLY_STATUS = {20: "open", 30: "partial", 50: "complete"}
+
+ITEMS = Source("sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",))
 # Standard sales prices (sync/Logistics/SalesItemPrices has the prices the item sync endpoint lacks).
 PRICE_SOURCE = Source("sync/Logistics/SalesItemPrices", "sync",
                       ("ID", "Item", "Account", "Price", "Currency", "Quantity", "Unit", "StartDate", "EndDate",
                        "Timestamp"), deleted_entity_type=8)
+
+
+def _item_columns(text_column: str, *extra: Column) -> tuple[Column, ...]:
+    """Materials and hour types read the same item fields; the description's column name differs."""
+    return (
+        code("code", "Code", 50, required=True), text(text_column, "Description", required=True),
+        code("category_code", "ItemGroupCode"), code("unit", "Unit", 30), number("cost_price", "CostPriceStandard"),
+        derived("sales_price", N), *extra, derived("is_active", B), date("start_date", "StartDate"),
+        date("end_date", "EndDate"),
+    )
+
 
 CATEGORIES: dict[str, Category] = {c.name: c for c in [
     Category(
         name="relations",
         title="Relations (Exact accounts)",
         pro=False,
-        source=Source(
-            endpoint="sync/CRM/Accounts",
-            mode="sync",
-            select=("ID", "Code", "Name", "Status", "IsSupplier", "Blocked", "StartDate", "EndDate", "Email", "Phone",
-                    "AddressLine1", "Postcode", "City", "Country", "VATNumber", "ChamberOfCommerce", "Timestamp"),
-            deleted_entity_type=2,
-        ),
+        source=Source("sync/CRM/Accounts", "sync", deleted_entity_type=2),
         table=TableSpec("relations", _audit(
-            Column("code", T), Column("name", T), Column("relation_type", T), Column("is_supplier", B),
-            Column("is_blocked", B), Column("is_active", B), Column("email", T), Column("phone", T),
-            Column("address_line1", T), Column("postcode", T), Column("city", T), Column("country", T),
-            Column("vat_number", T), Column("coc_number", T), Column("start_date", D), Column("end_date", D),
+            code("code", "Code", 50, required=True), text("name", "Name", required=True),
+            status("relation_type", "Status", RELATION_TYPE, strict=True), flag("is_supplier", "IsSupplier", False),
+            flag("is_blocked", "Blocked", False), derived("is_active", B), text("email", "Email"),
+            text("phone", "Phone"), text("address_line1", "AddressLine1"), text("postcode", "Postcode"),
+            text("city", "City"), text("country", "Country"), text("vat_number", "VATNumber"),
+            text("coc_number", "ChamberOfCommerce"), date("start_date", "StartDate"), date("end_date", "EndDate"),
         )),
-        transform="relations",
+        rules="relations",
+        settings=RelationsSettings,
+        enabled_by_default=True,
         doc="Exact customers (and, by setting, prospects, suspects, suppliers), filtered by relation type; "
             "inactive (ended) and blocked accounts only when included.",
     ),
@@ -139,13 +286,10 @@ CATEGORIES: dict[str, Category] = {c.name: c for c in [
         name="materials",
         title="Materials (Exact items that are not time items)",
         pro=False,
-        source=Source("sync/Logistics/Items", "sync", ITEM_SELECT, deleted_entity_type=9),
-        table=TableSpec("materials", _audit(
-            Column("code", T), Column("description", T), Column("category_code", T), Column("unit", T),
-            Column("cost_price", N), Column("sales_price", N), Column("barcode", T), Column("is_active", B),
-            Column("start_date", D), Column("end_date", D),
-        )),
-        transform="materials",
+        source=ITEMS,
+        table=TableSpec("materials", _audit(*_item_columns("description", code("barcode", "Barcode")))),
+        rules="materials",
+        settings=ItemGroupSettings,
         enrich="standard_sales_price",
         doc="Exact items with IsTime = 0, limited to the item groups in `item_groups` (empty = all). The sales "
             "price is the item's standard sales price: the current sales item price without an account.",
@@ -154,13 +298,10 @@ CATEGORIES: dict[str, Category] = {c.name: c for c in [
         name="hour_types",
         title="Hour types (Exact time items)",
         pro=False,
-        source=Source("sync/Logistics/Items", "sync", ITEM_SELECT, deleted_entity_type=9),
-        table=TableSpec("hour_types", _audit(
-            Column("code", T), Column("name", T), Column("category_code", T), Column("unit", T),
-            Column("cost_price", N), Column("sales_price", N), Column("is_active", B), Column("start_date", D),
-            Column("end_date", D),
-        )),
-        transform="hour_types",
+        source=ITEMS,
+        table=TableSpec("hour_types", _audit(*_item_columns("name"))),
+        rules="hour_types",
+        settings=ItemGroupSettings,
         enrich="standard_sales_price",
         doc="Exact time items (IsTime = 1: labour, travel), limited to the item groups in `item_groups`.",
     ),
@@ -168,9 +309,11 @@ CATEGORIES: dict[str, Category] = {c.name: c for c in [
         name="categories",
         title="Categories (Exact item groups)",
         pro=False,
-        source=Source("logistics/ItemGroups", "full", ("ID", "Code", "Description", "IsDefault")),
-        table=TableSpec("categories", _audit(Column("code", T), Column("description", T), Column("is_default", B))),
-        transform="categories",
+        source=Source("logistics/ItemGroups", "full"),
+        table=TableSpec("categories", _audit(
+            code("code", "Code", required=True), text("description", "Description"),
+            flag("is_default", "IsDefault", False),
+        )),
         doc="Exact item groups. Exact has no sync endpoint for them: every run reads them all and soft-deletes "
             "groups that disappeared.",
     ),
@@ -178,170 +321,167 @@ CATEGORIES: dict[str, Category] = {c.name: c for c in [
         name="employees",
         title="Employees",
         pro=False,
-        source=Source("sync/Payroll/Employees", "sync",
-                      ("ID", "Code", "FirstName", "MiddleName", "LastName", "FullName", "BusinessEmail", "Email",
-                       "BusinessPhone", "Mobile", "Phone", "IsActive", "StartDate", "EndDate", "Timestamp"),
-                      deleted_entity_type=42),
+        source=Source("sync/Payroll/Employees", "sync", deleted_entity_type=42, rule_fields=("MiddleName", "IsActive")),
         table=TableSpec("employees", _audit(
-            Column("code", T), Column("first_name", T), Column("last_name", T), Column("full_name", T),
-            Column("email", T), Column("phone", T), Column("is_active", B), Column("start_date", D),
-            Column("end_date", D),
+            code("code", "Code", 50, required=True), text("first_name", "FirstName", 120),
+            text("last_name", "LastName", 120, required=True), text("full_name", "FullName", 120),
+            text("email", ("BusinessEmail", "Email")), text("phone", ("BusinessPhone", "Mobile", "Phone"), 60),
+            derived("is_active", B), date("start_date", "StartDate"), date("end_date", "EndDate"),
         )),
-        transform="employees",
+        rules="employees",
+        settings=EmployeesSettings,
         doc="Exact payroll employees; inactive ones only with `include_inactive`.",
     ),
     Category(
         name="payment_transactions",
         title="Payment transactions (customer receivables)",
         pro=False,
-        source=Source("sync/Cashflow/PaymentTerms", "sync",
-                      ("ID", "LineType", "InvoiceNumber", "InvoiceDate", "DueDate", "AccountCode", "AccountName",
-                       "AmountDC", "Currency", "IsFullyPaid", "Status", "LastPaymentDate", "Timestamp"),
-                      deleted_entity_type=10),
+        source=Source("sync/Cashflow/PaymentTerms", "sync", deleted_entity_type=10, rule_fields=("LineType",)),
         table=TableSpec("payment_transactions", _audit(
-            Column("invoice_number", "bigint"), Column("account_code", T), Column("account_name", T),
-            Column("amount", N), Column("currency", T), Column("is_fully_paid", B), Column("status", T),
-            Column("invoice_date", D), Column("due_date", D), Column("last_payment_date", D),
+            integer("invoice_number", "InvoiceNumber"), code("account_code", "AccountCode"),
+            text("account_name", "AccountName"), number("amount", "AmountDC"), code("currency", "Currency", 3),
+            flag("is_fully_paid", "IsFullyPaid"), status("status", "Status", PAYMENT_STATUS),
+            date("invoice_date", "InvoiceDate"), date("due_date", "DueDate"),
+            date("last_payment_date", "LastPaymentDate"),
         ), merge_key="exact_id"),
-        transform="payment_transactions",
+        rules="payment_transactions",
+        settings=PaymentTransactionsSettings,
         doc="Customer receivables: Exact payment terms with LineType 20 (payables, 22, are left out); with "
             "`only_open`, only those not fully paid. Merged on the Exact ID.",
     ),
     # ---- Exact Online Pro ------------------------------------------------------------------------------------
     Category(
         name="warehouses", title="Warehouses", pro=True,
-        source=Source("inventory/Warehouses", "full", ("ID", "Code", "Description", "Main")),
-        table=TableSpec("warehouses", _audit(Column("code", T), Column("description", T), Column("is_main", B))),
-        transform="warehouses",
+        source=Source("inventory/Warehouses", "full"),
+        table=TableSpec("warehouses", _audit(
+            code("code", "Code", required=True), text("description", "Description"), flag("is_main", "Main"),
+        )),
         doc="Exact warehouses (no sync endpoint: read in full; what disappears is soft-deleted).",
     ),
     Category(
         name="price_agreements", title="Price agreements", pro=True,
-        source=PRICE_SOURCE,
+        source=Source("sync/Logistics/SalesItemPrices", "sync", deleted_entity_type=8),
         table=TableSpec("price_agreements", _audit(
-            Column("account_exact_id", "uuid"), Column("account_code", T), Column("account_name", T),
-            Column("item_code", T), Column("item_description", T), Column("price", N), Column("currency", T),
-            Column("min_quantity", N), Column("unit", T), Column("start_date", D), Column("end_date", D),
+            guid("account_exact_id", "Account"), derived("account_code", T), text("account_name", "AccountName"),
+            code("item_code", "ItemCode"), text("item_description", "ItemDescription"), number("price", "Price"),
+            code("currency", "Currency"), number("min_quantity", "Quantity"), code("unit", "Unit"),
+            date("start_date", "StartDate"), date("end_date", "EndDate"),
         ), merge_key="exact_id", lookups=(Lookup("account_code", "account_exact_id", ("relations",)),)),
-        transform="price_agreements",
+        rules="price_agreements",
+        settings=PriceAgreementsSettings,
         doc="Sales item prices that have an account (Exact treats those as price agreements); with "
             "`only_current`, only those valid today. The customer's code comes from outsmart.relations.",
     ),
     Category(
         name="sales_orders", title="Sales orders", pro=True,
-        source=Source("sync/SalesOrder/SalesOrderHeaders", "sync",
-                      ("ID", "OrderID", "OrderNumber", "OrderedBy", "OrderedByName", "OrderDate", "DeliveryDate",
-                       "Status", "AmountDC", "Currency", "WarehouseCode", "Description", "YourRef", "Timestamp"), 32),
+        source=Source("sync/SalesOrder/SalesOrderHeaders", "sync", deleted_entity_type=32),
         table=TableSpec("sales_orders", _audit(
-            Column("order_id", "uuid"), Column("order_number", "bigint"), Column("customer_exact_id", "uuid"),
-            Column("customer_code", T), Column("customer_name", T), Column("order_date", D),
-            Column("delivery_date", D), Column("status", T), Column("amount", N), Column("currency", T),
-            Column("warehouse_code", T), Column("description", T), Column("your_ref", T),
+            guid("order_id", "OrderID", required=True), integer("order_number", "OrderNumber", required=True),
+            guid("customer_exact_id", "OrderedBy"), derived("customer_code", T),
+            text("customer_name", "OrderedByName"), date("order_date", "OrderDate"),
+            date("delivery_date", "DeliveryDate"), status("status", "Status", SALES_ORDER_STATUS),
+            number("amount", "AmountDC"), code("currency", "Currency"), code("warehouse_code", "WarehouseCode"),
+            text("description", "Description"), text("your_ref", "YourRef"),
         ), merge_key="exact_id", lookups=(Lookup("customer_code", "customer_exact_id", ("relations",)),)),
-        transform="sales_orders",
+        rules="status_filter",
+        settings=SalesOrdersSettings,
         lines=Lines(
-            Source("sync/SalesOrder/SalesOrderLines", "sync",
-                   ("ID", "OrderID", "OrderNumber", "LineNumber", "ItemCode", "Description", "Quantity", "UnitCode",
-                    "UnitPrice", "NetPrice", "AmountDC", "QuantityDelivered", "QuantityInvoiced", "DeliveryDate",
-                    "Timestamp"), 33),
+            Source("sync/SalesOrder/SalesOrderLines", "sync", deleted_entity_type=33),
             TableSpec("sales_order_lines", _audit(
-                Column("order_id", "uuid"), Column("order_number", "bigint"), Column("line_number", "integer"),
-                Column("item_code", T), Column("description", T), Column("quantity", N), Column("unit", T),
-                Column("unit_price", N), Column("net_price", N), Column("amount", N),
-                Column("quantity_delivered", N), Column("quantity_invoiced", N), Column("delivery_date", D),
+                guid("order_id", "OrderID", required=True), integer("order_number", "OrderNumber"),
+                integer("line_number", "LineNumber", "integer"), code("item_code", "ItemCode"),
+                text("description", "Description"), number("quantity", "Quantity"), code("unit", "UnitCode"),
+                number("unit_price", "UnitPrice"), number("net_price", "NetPrice"), number("amount", "AmountDC"),
+                number("quantity_delivered", "QuantityDelivered"), number("quantity_invoiced", "QuantityInvoiced"),
+                date("delivery_date", "DeliveryDate"),
             ), merge_key="exact_id"),
-            "sales_order_lines", parent_key="order_id", header_key="order_id"),
+            parent_key="order_id", header_key="order_id"),
         doc="Exact sales orders (SalesOrderHeaders) and their lines, filtered by `statuses` (open, partial, complete, "
             "cancelled). The customer's code comes from outsmart.relations.",
     ),
     Category(
         name="shop_orders", title="Shop orders", pro=True,
-        source=Source("sync/Manufacturing/ShopOrders", "sync",
-                      ("ID", "ShopOrderNumber", "ItemCode", "Description", "PlannedQuantity", "ProducedQuantity",
-                       "PlannedStartDate", "PlannedDate", "Status", "IsReleased", "IsOnHold", "Timestamp"), 36),
+        source=Source("sync/Manufacturing/ShopOrders", "sync", deleted_entity_type=36),
         table=TableSpec("shop_orders", _audit(
-            Column("shop_order_number", "bigint"), Column("item_code", T), Column("description", T),
-            Column("planned_quantity", N), Column("produced_quantity", N), Column("planned_start_date", D),
-            Column("planned_end_date", D), Column("status", T), Column("is_released", B), Column("is_on_hold", B),
+            integer("shop_order_number", "ShopOrderNumber", required=True), code("item_code", "ItemCode"),
+            text("description", "Description"), number("planned_quantity", "PlannedQuantity"),
+            number("produced_quantity", "ProducedQuantity"), date("planned_start_date", "PlannedStartDate"),
+            date("planned_end_date", "PlannedDate"), status("status", "Status", SHOP_ORDER_STATUS),
+            flag("is_released", "IsReleased"), flag("is_on_hold", "IsOnHold"),
         ), merge_key="exact_id"),
-        transform="shop_orders",
         doc="Exact manufacturing shop orders.",
     ),
     Category(
         name="goods_deliveries", title="Goods deliveries", pro=True,
-        source=Source("sync/SalesOrder/GoodsDeliveries", "sync",
-                      ("EntryID", "DeliveryNumber", "DeliveryAccountCode", "DeliveryAccountName", "DeliveryDate",
-                       "TrackingNumber", "WarehouseCode", "Description", "Timestamp"), 16),
+        source=Source("sync/SalesOrder/GoodsDeliveries", "sync", deleted_entity_type=16, id_field="EntryID"),
         table=TableSpec("goods_deliveries", _audit(
-            Column("delivery_number", "bigint"), Column("customer_code", T), Column("customer_name", T),
-            Column("delivery_date", D), Column("tracking_number", T), Column("warehouse_code", T),
-            Column("description", T),
+            integer("delivery_number", "DeliveryNumber", required=True),
+            code("customer_code", "DeliveryAccountCode"), text("customer_name", "DeliveryAccountName"),
+            date("delivery_date", "DeliveryDate"), code("tracking_number", "TrackingNumber"),
+            code("warehouse_code", "WarehouseCode"), text("description", "Description"),
         ), merge_key="exact_id"),
-        transform="goods_deliveries",
         lines=Lines(
-            Source("sync/SalesOrder/GoodsDeliveryLines", "sync",
-                   ("ID", "EntryID", "LineNumber", "ItemCode", "QuantityDelivered", "QuantityOrdered",
-                    "SalesOrderNumber", "SalesOrderLineNumber", "Unitcode", "DeliveryDate", "Timestamp"), 17),
+            Source("sync/SalesOrder/GoodsDeliveryLines", "sync", deleted_entity_type=17),
             TableSpec("goods_delivery_lines", _audit(
-                Column("entry_id", "uuid"), Column("line_number", "integer"), Column("item_code", T),
-                Column("quantity_delivered", N), Column("quantity_ordered", N), Column("sales_order_number", "bigint"),
-                Column("sales_order_line_number", "integer"), Column("unit", T), Column("delivery_date", D),
+                guid("entry_id", "EntryID", required=True), integer("line_number", "LineNumber", "integer"),
+                code("item_code", "ItemCode"), number("quantity_delivered", "QuantityDelivered"),
+                number("quantity_ordered", "QuantityOrdered"), integer("sales_order_number", "SalesOrderNumber"),
+                integer("sales_order_line_number", "SalesOrderLineNumber", "integer"), code("unit", "Unitcode"),
+                date("delivery_date", "DeliveryDate"),
             ), merge_key="exact_id"),
-            "goods_delivery_lines", parent_key="entry_id", header_key="exact_id"),
+            parent_key="entry_id", header_key="exact_id"),
         doc="Exact goods deliveries (the header key is EntryID) and their lines, linked to sales order lines. A "
             "line split over storage locations can repeat its ID on the sync endpoint: the newest version wins.",
     ),
     Category(
         name="quotations", title="Quotations", pro=True,
-        source=Source("sync/CRM/QuotationHeaders", "sync",
-                      ("ID", "QuotationID", "QuotationNumber", "VersionNumber", "OrderAccountCode", "OrderAccountName",
-                       "QuotationDate", "DueDate", "Status", "AmountDC", "Currency", "Description", "Timestamp"), 34),
+        source=Source("sync/CRM/QuotationHeaders", "sync", deleted_entity_type=34),
         table=TableSpec("quotations", _audit(
-            Column("quotation_id", "uuid"), Column("quotation_number", "bigint"), Column("version_number", "integer"),
-            Column("customer_code", T), Column("customer_name", T), Column("quotation_date", D),
-            Column("due_date", D), Column("status", T), Column("amount", N), Column("currency", T),
-            Column("description", T),
+            guid("quotation_id", "QuotationID", required=True),
+            integer("quotation_number", "QuotationNumber", required=True),
+            integer("version_number", "VersionNumber", "integer"), code("customer_code", "OrderAccountCode"),
+            text("customer_name", "OrderAccountName"), date("quotation_date", "QuotationDate"),
+            date("due_date", "DueDate"), status("status", "Status", QUOTATION_STATUS), number("amount", "AmountDC"),
+            code("currency", "Currency"), text("description", "Description"),
         ), merge_key="exact_id"),
-        transform="quotations",
+        rules="status_filter",
+        settings=QuotationsSettings,
         lines=Lines(
-            Source("sync/CRM/QuotationLines", "sync",
-                   ("ID", "QuotationID", "QuotationNumber", "LineNumber", "Item", "ItemDescription", "Quantity",
-                    "UnitCode", "UnitPrice", "AmountDC", "Timestamp"), 35),
+            Source("sync/CRM/QuotationLines", "sync", deleted_entity_type=35),
             TableSpec("quotation_lines", _audit(
-                Column("quotation_id", "uuid"), Column("quotation_number", "bigint"), Column("line_number", "integer"),
-                Column("item_exact_id", "uuid"), Column("item_code", T), Column("description", T),
-                Column("quantity", N), Column("unit", T), Column("unit_price", N), Column("amount", N),
-            ), merge_key="exact_id",
-                lookups=(Lookup("item_code", "item_exact_id", ("materials", "hour_types")),)),
-            "quotation_lines", parent_key="quotation_id", header_key="quotation_id"),
+                guid("quotation_id", "QuotationID", required=True), integer("quotation_number", "QuotationNumber"),
+                integer("line_number", "LineNumber", "integer"), guid("item_exact_id", "Item"),
+                derived("item_code", T), text("description", "ItemDescription"), number("quantity", "Quantity"),
+                code("unit", "UnitCode"), number("unit_price", "UnitPrice"), number("amount", "AmountDC"),
+            ), merge_key="exact_id", lookups=(Lookup("item_code", "item_exact_id", ("materials", "hour_types")),)),
+            parent_key="quotation_id", header_key="quotation_id"),
         doc="Exact quotations (QuotationHeaders, every version) and their lines, filtered by `statuses`. Quotation "
             "lines carry only the item's ID: its code comes from outsmart.materials / outsmart.hour_types.",
     ),
     Category(
         name="project_planning", title="Project planning", pro=True,
-        source=Source("sync/Project/ProjectPlanning", "sync",
-                      ("ID", "EmployeeCode", "ProjectCode", "ProjectDescription", "AccountCode", "HourTypeCode",
-                       "StartDate", "EndDate", "Hours", "Status", "Description", "Timestamp"), 26),
+        source=Source("sync/Project/ProjectPlanning", "sync", deleted_entity_type=26),
         table=TableSpec("project_planning", _audit(
-            Column("employee_code", T), Column("project_code", T), Column("project_description", T),
-            Column("customer_code", T), Column("hour_type_code", T), Column("start_at", "timestamptz"),
-            Column("end_at", "timestamptz"), Column("hours", N), Column("status", T), Column("description", T),
+            code("employee_code", "EmployeeCode"), code("project_code", "ProjectCode"),
+            text("project_description", "ProjectDescription"), code("customer_code", "AccountCode"),
+            code("hour_type_code", "HourTypeCode"), moment("start_at", "StartDate"), moment("end_at", "EndDate"),
+            number("hours", "Hours"), status("status", "Status", PLANNING_STATUS),
+            text("description", "Description"),
         ), merge_key="exact_id"),
-        transform="project_planning",
         doc="Exact project planning: employee, project, customer, hour type, start/end, hours, status.",
     ),
     Category(
         name="assembly_orders", title="Assembly orders", pro=True,
-        source=Source("inventory/AssemblyOrders", "full",
-                      ("ID", "OrderNumber", "ItemCode", "Description", "PlannedQuantity", "FinishedQuantity",
-                       "OrderDate", "AssemblyDate", "FinishedAssemblyDate", "OrderStatus", "Type", "WarehouseCode")),
+        source=Source("inventory/AssemblyOrders", "full", rule_fields=("Type",)),
         table=TableSpec("assembly_orders", _audit(
-            Column("order_number", "bigint"), Column("item_code", T), Column("description", T),
-            Column("planned_quantity", N), Column("finished_quantity", N), Column("order_date", D),
-            Column("assembly_date", D), Column("finished_date", D), Column("status", T),
-            Column("is_disassembly", B), Column("warehouse_code", T),
+            integer("order_number", "OrderNumber", required=True), code("item_code", "ItemCode"),
+            text("description", "Description"), number("planned_quantity", "PlannedQuantity"),
+            number("finished_quantity", "FinishedQuantity"), date("order_date", "OrderDate"),
+            date("assembly_date", "AssemblyDate"), date("finished_date", "FinishedAssemblyDate"),
+            status("status", "OrderStatus", ASSEMBLY_STATUS), derived("is_disassembly", B),
+            code("warehouse_code", "WarehouseCode"),
         ), merge_key="exact_id"),
-        transform="assembly_orders",
+        rules="assembly_orders",
         doc="Exact assembly orders. Exact has no sync endpoint and no Modified field for them: every run reads "
             "them all and soft-deletes what disappeared.",
     ),

@@ -10,91 +10,42 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, create_model, field_validator
+
+# The per-category models live beside the registry; re-exported here, where the Variable is described.
+from include.outsmart_import.filters import (  # noqa: F401
+    CategorySettings,
+    EmployeesSettings,
+    ItemGroupSettings,
+    PaymentTransactionsSettings,
+    PriceAgreementsSettings,
+    QuotationStatus,
+    QuotationsSettings,
+    RelationsSettings,
+    RelationType,
+    SalesOrdersSettings,
+    SalesOrderStatus,
+    Strict,
+)
+from include.outsmart_import.registry import CATEGORIES
 
 VARIABLE_NAME = "exact_online_import_settings"
-
-RelationType = Literal["customer", "prospect", "suspect", "none", "supplier"]
-SalesOrderStatus = Literal["open", "partial", "complete", "cancelled"]
-QuotationStatus = Literal[
-    "rejected", "closed", "recovery", "draft", "open", "processing", "printed", "accepted",
-    "awaiting_acceptance", "accepted_with_error",
-]
 
 
 class SettingsError(ValueError):
     """The settings Variable is not valid; the message names the offending key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# One field per registry category, its model and default from the registry entry: a category added to the registry
+# is a key of the Variable at once, and an unknown key is an error naming it.
+CategoriesSettings = create_model(
+    "CategoriesSettings",
+    __base__=Strict,
+    **{name: (cat.settings, Field(default_factory=cat.default_settings)) for name, cat in CATEGORIES.items()},
+)
 
 
-class CategorySettings(_Strict):
-    enabled: bool = False
-
-
-class RelationsSettings(CategorySettings):
-    relation_types: list[RelationType] = Field(default_factory=lambda: ["customer"])
-    include_inactive: bool = False
-    include_blocked: bool = False
-
-
-class ItemGroupSettings(CategorySettings):
-    # Item-group codes as shown in Exact; empty = every group.
-    item_groups: list[str] = Field(default_factory=list)
-
-    @field_validator("item_groups")
-    @classmethod
-    def _codes_not_blank(cls, v: list[str]) -> list[str]:
-        for i, code in enumerate(v):
-            if not code.strip():
-                raise ValueError(f"item group code at position {i} is empty")
-            if len(code) > 60:
-                raise ValueError(f"item group code at position {i} is longer than 60 characters")
-        return v
-
-
-class EmployeesSettings(CategorySettings):
-    include_inactive: bool = False
-
-
-class PaymentTransactionsSettings(CategorySettings):
-    only_open: bool = False
-
-
-class PriceAgreementsSettings(CategorySettings):
-    only_current: bool = False
-
-
-class SalesOrdersSettings(CategorySettings):
-    statuses: list[SalesOrderStatus] = Field(default_factory=lambda: ["open", "partial", "complete", "cancelled"])
-
-
-class QuotationsSettings(CategorySettings):
-    statuses: list[QuotationStatus] = Field(
-        default_factory=lambda: ["draft", "open", "processing", "printed", "accepted", "awaiting_acceptance"]
-    )
-
-
-class CategoriesSettings(_Strict):
-    relations: RelationsSettings = Field(default_factory=lambda: RelationsSettings(enabled=True))
-    materials: ItemGroupSettings = Field(default_factory=ItemGroupSettings)
-    hour_types: ItemGroupSettings = Field(default_factory=ItemGroupSettings)
-    categories: CategorySettings = Field(default_factory=CategorySettings)
-    employees: EmployeesSettings = Field(default_factory=EmployeesSettings)
-    payment_transactions: PaymentTransactionsSettings = Field(default_factory=PaymentTransactionsSettings)
-    warehouses: CategorySettings = Field(default_factory=CategorySettings)
-    price_agreements: PriceAgreementsSettings = Field(default_factory=PriceAgreementsSettings)
-    sales_orders: SalesOrdersSettings = Field(default_factory=SalesOrdersSettings)
-    shop_orders: CategorySettings = Field(default_factory=CategorySettings)
-    goods_deliveries: CategorySettings = Field(default_factory=CategorySettings)
-    quotations: QuotationsSettings = Field(default_factory=QuotationsSettings)
-    project_planning: CategorySettings = Field(default_factory=CategorySettings)
-    assembly_orders: CategorySettings = Field(default_factory=CategorySettings)
-
-
-class ImportSettings(_Strict):
+class ImportSettings(Strict):
     license: Literal["standard", "pro"] = "standard"
     # When the enabled imports run: a cron expression or preset (@hourly, @daily, ...); null = only by hand.
     # Read by the dag-processor: saving the Variable changes each enabled category's DAG schedule.

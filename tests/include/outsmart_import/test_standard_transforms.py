@@ -10,7 +10,17 @@ from include.outsmart_import.settings import (
     ItemGroupSettings,
     PaymentTransactionsSettings,
 )
-from include.outsmart_import.transforms import employees, hour_types, materials, payment_transactions
+from include.outsmart_import.registry import CATEGORIES
+
+
+def _transform(name):
+    """The category's transform as the runner gets it: the registry's declared columns, then its rules."""
+    fn = CATEGORIES[name].transform_fn()
+    return lambda records, settings, today: fn(records, settings, today)
+
+
+employees, hour_types, materials, payment_transactions = map(
+    _transform, ["employees", "hour_types", "materials", "payment_transactions"])
 
 TODAY = dt.date(2026, 11, 24)
 

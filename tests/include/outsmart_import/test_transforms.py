@@ -9,7 +9,10 @@ import pytest
 
 from include.exact_sandbox.odata import encode_value
 from include.outsmart_import.settings import RelationsSettings
-from include.outsmart_import.transforms import exact_date, exact_datetime_utc, relations
+from include.outsmart_import.registry import CATEGORIES
+from include.outsmart_import.transforms import exact_date, exact_datetime_utc
+
+relations = CATEGORIES["relations"].transform_fn()
 
 TODAY = dt.date(2026, 11, 24)
 GUID = "0a1b2c3d-0000-4000-8000-00000000000{}"

@@ -1,0 +1,80 @@
+"""Per-category settings (the switch and the filters each category has), as pydantic models.
+
+The registry points each category at one of these; `settings.py` builds the Variable's `categories` section
+from the registry, so a category's settings and their defaults are declared once, beside nothing else.
+Unknown keys are errors (a misspelt "include_blocked" must not be silently ignored).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+RelationType = Literal["customer", "prospect", "suspect", "none", "supplier"]
+SalesOrderStatus = Literal["open", "partial", "complete", "cancelled"]
+QuotationStatus = Literal[
+    "rejected",
+    "closed",
+    "recovery",
+    "draft",
+    "open",
+    "processing",
+    "printed",
+    "accepted",
+    "awaiting_acceptance",
+    "accepted_with_error",
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CategorySettings(Strict):
+    """A category without filters: only the on/off switch."""
+
+    enabled: bool = False
+
+
+class RelationsSettings(CategorySettings):
+    relation_types: list[RelationType] = Field(default_factory=lambda: ["customer"])
+    include_inactive: bool = False
+    include_blocked: bool = False
+
+
+class ItemGroupSettings(CategorySettings):
+    # Item-group codes as shown in Exact; empty = every group.
+    item_groups: list[str] = Field(default_factory=list)
+
+    @field_validator("item_groups")
+    @classmethod
+    def _codes_not_blank(cls, v: list[str]) -> list[str]:
+        for i, code in enumerate(v):
+            if not code.strip():
+                raise ValueError(f"item group code at position {i} is empty")
+            if len(code) > 60:
+                raise ValueError(f"item group code at position {i} is longer than 60 characters")
+        return v
+
+
+class EmployeesSettings(CategorySettings):
+    include_inactive: bool = False
+
+
+class PaymentTransactionsSettings(CategorySettings):
+    only_open: bool = False
+
+
+class PriceAgreementsSettings(CategorySettings):
+    only_current: bool = False
+
+
+class SalesOrdersSettings(CategorySettings):
+    statuses: list[SalesOrderStatus] = Field(default_factory=lambda: ["open", "partial", "complete", "cancelled"])
+
+
+class QuotationsSettings(CategorySettings):
+    statuses: list[QuotationStatus] = Field(
+        default_factory=lambda: ["draft", "open", "processing", "printed", "accepted", "awaiting_acceptance"]
+    )
