@@ -27,6 +27,18 @@ QuotationStatus = Literal[
 ]
 
 
+def _relation_types() -> list[RelationType]:
+    return ["customer"]
+
+
+def _sales_order_statuses() -> list[SalesOrderStatus]:
+    return ["open", "partial", "complete", "cancelled"]
+
+
+def _quotation_statuses() -> list[QuotationStatus]:
+    return ["draft", "open", "processing", "printed", "accepted", "awaiting_acceptance"]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -38,7 +50,7 @@ class CategorySettings(Strict):
 
 
 class RelationsSettings(CategorySettings):
-    relation_types: list[RelationType] = Field(default_factory=lambda: ["customer"])
+    relation_types: list[RelationType] = Field(default_factory=_relation_types)
     include_inactive: bool = False
     include_blocked: bool = False
 
@@ -71,10 +83,8 @@ class PriceAgreementsSettings(CategorySettings):
 
 
 class SalesOrdersSettings(CategorySettings):
-    statuses: list[SalesOrderStatus] = Field(default_factory=lambda: ["open", "partial", "complete", "cancelled"])
+    statuses: list[SalesOrderStatus] = Field(default_factory=_sales_order_statuses)
 
 
 class QuotationsSettings(CategorySettings):
-    statuses: list[QuotationStatus] = Field(
-        default_factory=lambda: ["draft", "open", "processing", "printed", "accepted", "awaiting_acceptance"]
-    )
+    statuses: list[QuotationStatus] = Field(default_factory=_quotation_statuses)

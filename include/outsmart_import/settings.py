@@ -8,7 +8,7 @@ Unknown keys are errors too (a misspelt "include_blocked" must not be silently i
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, create_model, field_validator
 
@@ -38,11 +38,10 @@ class SettingsError(ValueError):
 
 # One field per registry category, its model and default from the registry entry: a category added to the registry
 # is a key of the Variable at once, and an unknown key is an error naming it.
-CategoriesSettings = create_model(
-    "CategoriesSettings",
-    __base__=Strict,
-    **{name: (cat.settings, Field(default_factory=cat.default_settings)) for name, cat in CATEGORIES.items()},
-)
+_CATEGORY_FIELDS: dict[str, Any] = {
+    name: (cat.settings, Field(default_factory=cat.default_settings)) for name, cat in CATEGORIES.items()
+}
+CategoriesSettings = create_model("CategoriesSettings", __base__=Strict, **_CATEGORY_FIELDS)
 
 
 class ImportSettings(Strict):
@@ -56,7 +55,8 @@ class ImportSettings(Strict):
     # Read at parse time like the schedule, so every component agrees and a change needs no restart.
     task_retries: int = Field(default=2, ge=0, le=10)
     retry_delay_seconds: int = Field(default=120, ge=1, le=3600)
-    categories: CategoriesSettings = Field(default_factory=CategoriesSettings)
+    # A model built from the registry above: mypy cannot see its fields, pydantic validates them.
+    categories: CategoriesSettings = Field(default_factory=CategoriesSettings)  # type: ignore[valid-type]
 
     @field_validator("timezone")
     @classmethod
@@ -127,7 +127,7 @@ def parse_settings(raw: str | dict | None) -> ImportSettings:
     if not isinstance(raw, dict):
         raise SettingsError(f"Variable {VARIABLE_NAME!r} must be a JSON object, not {type(raw).__name__}")
     settings, problems = settings_problems(raw)
-    if problems:
+    if problems or settings is None:
         raise SettingsError(f"Variable {VARIABLE_NAME!r} is invalid: "
                             + "; ".join(f"{p['path']}: {p['message']}" for p in problems))
     return settings

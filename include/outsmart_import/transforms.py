@@ -80,7 +80,7 @@ def clean_text(values: pd.Series, *, max_length: int | None = None) -> pd.Series
 
 def _bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Exact booleans: JSON true/false, or 0/1 for Byte flags. Anything else is invalid."""
-    mapping = {True: True, False: False}  # 1 and 0 hash like True and False
+    mapping: dict[object, bool] = {True: True, False: False}  # 1 and 0 hash like True and False
     out = values.map(lambda v: mapping.get(v) if isinstance(v, (bool, int, np.integer)) else None)
     invalid = values.notna() & out.isna()
     return out.astype("boolean"), invalid
