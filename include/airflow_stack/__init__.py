@@ -132,7 +132,10 @@ def airflow_env(options: StackOptions, metadata_url: str, secret: dict) -> dict[
     # harness overrides of the tests and the demo must not leak in; and a connection or Variable in the
     # environment would shadow the ones the users edit in the UI. Deliberate changes go through --env.
     for key in list(env):
-        if key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")) or key in ("AIRFLOW_HOME", "EXACT_IMPORT_RETRIES"):
+        if key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")) or key in (
+            "AIRFLOW_HOME",
+            "EXACT_IMPORT_RETRIES",
+        ):
             del env[key]
     env.update(defaults)
     env.update(options.env)
@@ -192,21 +195,40 @@ class Stack:
         self.env = airflow_env(o, metadata_url, secret)
         if o.sandbox:
             self._say(f"Starting the Exact Online sandbox on {o.sandbox_url} ...")
-            self._spawn("sandbox", [sys.executable, "-m", "include.exact_sandbox", "--port", str(o.sandbox_port),
-                                    "--size", str(o.sandbox_size), "--state-file", str(o.state_dir / "sandbox.pickle")])
+            self._spawn(
+                "sandbox",
+                [
+                    sys.executable,
+                    "-m",
+                    "include.exact_sandbox",
+                    "--port",
+                    str(o.sandbox_port),
+                    "--size",
+                    str(o.sandbox_size),
+                    "--state-file",
+                    str(o.state_dir / "sandbox.pickle"),
+                ],
+            )
             self._wait_for(lambda: self._get(f"{o.sandbox_url}/_sandbox/health"), "the sandbox", 30)
         self._say("Migrating the Airflow metadata database ...")
         self._run_once("db-migrate", [AIRFLOW, "db", "migrate"])
-        self._run_once("bootstrap", [sys.executable, "-m", "include.airflow_stack.bootstrap",
-                                     json.dumps(self._bootstrap_spec())])
+        self._run_once(
+            "bootstrap", [sys.executable, "-m", "include.airflow_stack.bootstrap", json.dumps(self._bootstrap_spec())]
+        )
         for name in COMPONENTS:
             self._spawn(name, [AIRFLOW, name])
         self._say("Waiting for the components to report healthy ...")
         self._wait_for(self._healthy, "all components healthy", o.start_timeout)
         self._wait_for(self._dags_parsed, "the import DAGs to be parsed", o.start_timeout)
-        ready = {"url": o.url, "users": {u: {"role": r, "password": self.passwords[u]} for u, r in USERS.items()},
-                 "pids": {n: p.pid for n, p in self.procs.items()}, "sandbox_url": o.sandbox_url if o.sandbox else None,
-                 "outsmart": self.outsmart, "logs": str(self.log_dir), "launcher_pid": os.getpid()}
+        ready = {
+            "url": o.url,
+            "users": {u: {"role": r, "password": self.passwords[u]} for u, r in USERS.items()},
+            "pids": {n: p.pid for n, p in self.procs.items()},
+            "sandbox_url": o.sandbox_url if o.sandbox else None,
+            "outsmart": self.outsmart,
+            "logs": str(self.log_dir),
+            "launcher_pid": os.getpid(),
+        }
         ready_file = o.state_dir / "ready.json"
         ready_file.write_text(json.dumps(ready, indent=2))
         ready_file.chmod(0o600)
@@ -221,31 +243,61 @@ class Stack:
             "connections": [
                 # Type "Exact Online" (plugins/exact_online/provider_info.py): Admin -> Connections shows its
                 # labelled fields (Base URL, Client ID, Client secret, Division, First refresh token).
-                {"conn_id": "exact_online_default", "conn_type": "exact_online",
-                 "description": "Exact Online (the local sandbox)",
-                 "host": o.sandbox_url, "login": c.client_id, "password": c.client_secret,
-                 "extra": json.dumps({"division": c.division, "refresh_token": c.initial_refresh_token})},
-                {"conn_id": "outsmart_postgres", "conn_type": "postgres", "description": "The OutSmart database",
-                 "host": pg["host"], "port": pg["port"], "login": pg["login"], "password": pg.get("password") or None,
-                 "schema": pg["schema"]},
+                {
+                    "conn_id": "exact_online_default",
+                    "conn_type": "exact_online",
+                    "description": "Exact Online (the local sandbox)",
+                    "host": o.sandbox_url,
+                    "login": c.client_id,
+                    "password": c.client_secret,
+                    "extra": json.dumps({"division": c.division, "refresh_token": c.initial_refresh_token}),
+                },
+                {
+                    "conn_id": "outsmart_postgres",
+                    "conn_type": "postgres",
+                    "description": "The OutSmart database",
+                    "host": pg["host"],
+                    "port": pg["port"],
+                    "login": pg["login"],
+                    "password": pg.get("password") or None,
+                    "schema": pg["schema"],
+                },
             ],
             "variable": {"key": "exact_online_import_settings", "value": o.settings_file.read_text()},
-            "pool": {"name": "exact_api", "slots": 1,
-                     "description": "Exact Online API: one import at a time shares the division's call budget"},
+            "pool": {
+                "name": "exact_api",
+                "slots": 1,
+                "description": "Exact Online API: one import at a time shares the division's call budget",
+            },
         }
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(argv, cwd=ROOT, env=self.env or None, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs[name] = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=self.env or None,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def _run_once(self, name: str, argv: list[str]) -> None:
         with open(self.log_dir / f"{name}.log", "ab") as log:
-            done = subprocess.run(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, timeout=600)
+            done = subprocess.run(
+                argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=600,
+            )
         if done.returncode != 0:
-            raise StackError(f"`{' '.join(argv[:3])}` failed; see {self.log_dir / (name + '.log')}:\n"
-                             + self._tail(name))
+            raise StackError(
+                f"`{' '.join(argv[:3])}` failed; see {self.log_dir / (name + '.log')}:\n" + self._tail(name)
+            )
 
     def _tail(self, name: str, lines: int = 25) -> str:
         try:
@@ -279,25 +331,30 @@ class Stack:
     def token(self, user: str = "admin") -> str:
         import requests
 
-        reply = requests.post(f"{self.options.url}/auth/token", timeout=10,
-                              json={"username": user, "password": self.passwords[user]})
+        reply = requests.post(
+            f"{self.options.url}/auth/token", timeout=10, json={"username": user, "password": self.passwords[user]}
+        )
         reply.raise_for_status()
         return reply.json()["access_token"]
 
     def _dags_parsed(self) -> bool:
         from include.outsmart_import.registry import CATEGORIES
 
-        reply = self._get(f"{self.options.url}/api/v2/dags", params={"dag_id_pattern": "exact_online_import_%",
-                                                                     "limit": 100},
-                          headers={"Authorization": f"Bearer {self.token()}"}).json()
+        reply = self._get(
+            f"{self.options.url}/api/v2/dags",
+            params={"dag_id_pattern": "exact_online_import_%", "limit": 100},
+            headers={"Authorization": f"Bearer {self.token()}"},
+        ).json()
         return {d["dag_id"] for d in reply["dags"]} >= {c.dag_id for c in CATEGORIES.values()}
 
     # ---- run and stop -----------------------------------------------------------------------------------------
     def check_processes(self) -> None:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                raise StackError(f"{name} exited with status {proc.returncode}; the end of "
-                                 f"{self.log_dir / (name + '.log')}:\n{self._tail(name)}")
+                raise StackError(
+                    f"{name} exited with status {proc.returncode}; the end of "
+                    f"{self.log_dir / (name + '.log')}:\n{self._tail(name)}"
+                )
 
     def stop(self, grace: float = 30.0) -> None:
         """Stop every process this started: SIGTERM to each process group, SIGKILL to whatever is left."""
@@ -347,10 +404,12 @@ class Stack:
         self.env = airflow_env(o, metadata_url, _secrets(o.state_dir))
         before = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=keep_days)).isoformat()
         try:
-            self._run_once("db-clean", [AIRFLOW, "db", "clean", "--clean-before-timestamp", before, "--yes",
-                                        "--skip-archive"])
-            self._say(f"Removed Airflow metadata older than {keep_days} days ({before}); see "
-                      f"{self.log_dir / 'db-clean.log'}")
+            self._run_once(
+                "db-clean", [AIRFLOW, "db", "clean", "--clean-before-timestamp", before, "--yes", "--skip-archive"]
+            )
+            self._say(
+                f"Removed Airflow metadata older than {keep_days} days ({before}); see {self.log_dir / 'db-clean.log'}"
+            )
         finally:
             if not running:
                 from include.outsmart_import.target_db import stop_embedded

@@ -40,20 +40,80 @@ FIELDS = json.loads((Path(__file__).with_name("exact_fields.json")).read_text())
 
 # Fields on which Exact accepts a $filter on crm/Accounts (mandatory filtering, reference §3.4).
 ACCOUNT_FILTER_FIELDS = {
-    "Accountant", "AccountManager", "AddressLine1", "AddressLine2", "AddressLine3", "Blocked", "BRIN", "BSN",
-    "ChamberOfCommerce", "City", "Classification", "Classification1", "Classification2", "Classification3",
-    "Classification4", "Classification5", "Classification6", "Classification7", "Classification8", "Code",
-    "CodeAtSupplier", "Country", "Created", "Email", "EndDate", "Fax", "ID", "InvoiceAccount", "IsAccountant",
-    "IsReseller", "IsSales", "IsSupplier", "MainContact", "Modified", "Name", "Parent", "Phone", "Postcode",
-    "PriceList", "Reseller", "RSIN", "SearchCode", "StartDate", "Status", "Type", "VATNumber",
+    "Accountant",
+    "AccountManager",
+    "AddressLine1",
+    "AddressLine2",
+    "AddressLine3",
+    "Blocked",
+    "BRIN",
+    "BSN",
+    "ChamberOfCommerce",
+    "City",
+    "Classification",
+    "Classification1",
+    "Classification2",
+    "Classification3",
+    "Classification4",
+    "Classification5",
+    "Classification6",
+    "Classification7",
+    "Classification8",
+    "Code",
+    "CodeAtSupplier",
+    "Country",
+    "Created",
+    "Email",
+    "EndDate",
+    "Fax",
+    "ID",
+    "InvoiceAccount",
+    "IsAccountant",
+    "IsReseller",
+    "IsSales",
+    "IsSupplier",
+    "MainContact",
+    "Modified",
+    "Name",
+    "Parent",
+    "Phone",
+    "Postcode",
+    "PriceList",
+    "Reseller",
+    "RSIN",
+    "SearchCode",
+    "StartDate",
+    "Status",
+    "Type",
+    "VATNumber",
 }
 
 
 # Mandatory-filter fields of logistics/Items (reference §3.4; the source list is truncated).
 ITEM_FILTER_FIELDS = {
-    "Barcode", "Class_01", "Class_02", "Class_03", "Class_04", "Class_05", "Class_06", "Class_07", "Class_08",
-    "Class_09", "Class_10", "Code", "CostPriceNew", "Created", "Description", "EndDate", "ExtraDescription", "ID",
-    "ItemGroup", "IsSalesItem", "IsStockItem", "Modified", "StartDate",
+    "Barcode",
+    "Class_01",
+    "Class_02",
+    "Class_03",
+    "Class_04",
+    "Class_05",
+    "Class_06",
+    "Class_07",
+    "Class_08",
+    "Class_09",
+    "Class_10",
+    "Code",
+    "CostPriceNew",
+    "Created",
+    "Description",
+    "EndDate",
+    "ExtraDescription",
+    "ID",
+    "ItemGroup",
+    "IsSalesItem",
+    "IsStockItem",
+    "Modified",
+    "StartDate",
 }
 
 
@@ -74,44 +134,111 @@ ENDPOINTS = {
     spec.path: spec
     for spec in [
         EndpointSpec("sync/CRM/Accounts", "sync", "accounts", "Exact.Web.Api.Models.Sync.CRM.Account", 1000),
-        EndpointSpec("bulk/CRM/Accounts", "bulk", "accounts", "Exact.Web.Api.Models.Bulk.CRM.Account", 1000,
-                     frozenset(ACCOUNT_FILTER_FIELDS)),
-        EndpointSpec("crm/Accounts", "regular", "accounts", "Exact.Web.Api.Models.Account", 60,
-                     frozenset(ACCOUNT_FILTER_FIELDS)),
+        EndpointSpec(
+            "bulk/CRM/Accounts",
+            "bulk",
+            "accounts",
+            "Exact.Web.Api.Models.Bulk.CRM.Account",
+            1000,
+            frozenset(ACCOUNT_FILTER_FIELDS),
+        ),
+        EndpointSpec(
+            "crm/Accounts", "regular", "accounts", "Exact.Web.Api.Models.Account", 60, frozenset(ACCOUNT_FILTER_FIELDS)
+        ),
         EndpointSpec("sync/Deleted", "deleted", "deleted", "Exact.Web.Api.Models.Sync.Deleted", 1000),
         EndpointSpec("sync/Logistics/Items", "sync", "items", "Exact.Web.Api.Models.Sync.Logistics.Item", 1000),
-        EndpointSpec("logistics/Items", "regular", "items", "Exact.Web.Api.Models.Logistics.Item", 60,
-                     frozenset(ITEM_FILTER_FIELDS)),
+        EndpointSpec(
+            "logistics/Items",
+            "regular",
+            "items",
+            "Exact.Web.Api.Models.Logistics.Item",
+            60,
+            frozenset(ITEM_FILTER_FIELDS),
+        ),
         # Item groups have no sync twin, so no mandatory filtering.
         EndpointSpec("logistics/ItemGroups", "regular", "item_groups", "Exact.Web.Api.Models.Logistics.ItemGroup", 60),
-        EndpointSpec("sync/Logistics/SalesItemPrices", "sync", "sales_item_prices",
-                     "Exact.Web.Api.Models.Sync.Logistics.SalesItemPrice", 1000),
-        EndpointSpec("logistics/SalesItemPrices", "regular", "sales_item_prices",
-                     "Exact.Web.Api.Models.Logistics.SalesItemPrice", 60, frozenset({"ID", "Item", "Account", "Modified"})),
+        EndpointSpec(
+            "sync/Logistics/SalesItemPrices",
+            "sync",
+            "sales_item_prices",
+            "Exact.Web.Api.Models.Sync.Logistics.SalesItemPrice",
+            1000,
+        ),
+        EndpointSpec(
+            "logistics/SalesItemPrices",
+            "regular",
+            "sales_item_prices",
+            "Exact.Web.Api.Models.Logistics.SalesItemPrice",
+            60,
+            frozenset({"ID", "Item", "Account", "Modified"}),
+        ),
         EndpointSpec("sync/Payroll/Employees", "sync", "employees", "Exact.Web.Api.Models.Sync.Payroll.Employee", 1000),
-        EndpointSpec("sync/Cashflow/PaymentTerms", "sync", "payment_terms",
-                     "Exact.Web.Api.Models.Sync.Cashflow.PaymentTerm", 1000),
+        EndpointSpec(
+            "sync/Cashflow/PaymentTerms",
+            "sync",
+            "payment_terms",
+            "Exact.Web.Api.Models.Sync.Cashflow.PaymentTerm",
+            1000,
+        ),
         # Pro entities
         EndpointSpec("inventory/Warehouses", "regular", "warehouses", "Exact.Web.Api.Models.Inventory.Warehouse", 60),
-        EndpointSpec("sync/SalesOrder/SalesOrderHeaders", "sync", "sales_order_headers",
-                     "Exact.Web.Api.Models.Sync.SalesOrder.SalesOrderHeader", 1000),
-        EndpointSpec("sync/SalesOrder/SalesOrderLines", "sync", "sales_order_lines",
-                     "Exact.Web.Api.Models.Sync.SalesOrder.SalesOrderLine", 1000),
-        EndpointSpec("sync/Manufacturing/ShopOrders", "sync", "shop_orders",
-                     "Exact.Web.Api.Models.Sync.Manufacturing.ShopOrder", 1000),
-        EndpointSpec("sync/SalesOrder/GoodsDeliveries", "sync", "goods_deliveries",
-                     "Exact.Web.Api.Models.Sync.SalesOrder.GoodsDelivery", 1000, key="EntryID"),
-        EndpointSpec("sync/SalesOrder/GoodsDeliveryLines", "sync", "goods_delivery_lines",
-                     "Exact.Web.Api.Models.Sync.SalesOrder.GoodsDeliveryLine", 1000),
-        EndpointSpec("sync/CRM/QuotationHeaders", "sync", "quotation_headers",
-                     "Exact.Web.Api.Models.Sync.CRM.QuotationHeader", 1000),
-        EndpointSpec("sync/CRM/QuotationLines", "sync", "quotation_lines",
-                     "Exact.Web.Api.Models.Sync.CRM.QuotationLine", 1000),
-        EndpointSpec("sync/Project/ProjectPlanning", "sync", "project_planning",
-                     "Exact.Web.Api.Models.Sync.Project.ProjectPlanning", 1000),
+        EndpointSpec(
+            "sync/SalesOrder/SalesOrderHeaders",
+            "sync",
+            "sales_order_headers",
+            "Exact.Web.Api.Models.Sync.SalesOrder.SalesOrderHeader",
+            1000,
+        ),
+        EndpointSpec(
+            "sync/SalesOrder/SalesOrderLines",
+            "sync",
+            "sales_order_lines",
+            "Exact.Web.Api.Models.Sync.SalesOrder.SalesOrderLine",
+            1000,
+        ),
+        EndpointSpec(
+            "sync/Manufacturing/ShopOrders",
+            "sync",
+            "shop_orders",
+            "Exact.Web.Api.Models.Sync.Manufacturing.ShopOrder",
+            1000,
+        ),
+        EndpointSpec(
+            "sync/SalesOrder/GoodsDeliveries",
+            "sync",
+            "goods_deliveries",
+            "Exact.Web.Api.Models.Sync.SalesOrder.GoodsDelivery",
+            1000,
+            key="EntryID",
+        ),
+        EndpointSpec(
+            "sync/SalesOrder/GoodsDeliveryLines",
+            "sync",
+            "goods_delivery_lines",
+            "Exact.Web.Api.Models.Sync.SalesOrder.GoodsDeliveryLine",
+            1000,
+        ),
+        EndpointSpec(
+            "sync/CRM/QuotationHeaders",
+            "sync",
+            "quotation_headers",
+            "Exact.Web.Api.Models.Sync.CRM.QuotationHeader",
+            1000,
+        ),
+        EndpointSpec(
+            "sync/CRM/QuotationLines", "sync", "quotation_lines", "Exact.Web.Api.Models.Sync.CRM.QuotationLine", 1000
+        ),
+        EndpointSpec(
+            "sync/Project/ProjectPlanning",
+            "sync",
+            "project_planning",
+            "Exact.Web.Api.Models.Sync.Project.ProjectPlanning",
+            1000,
+        ),
         # No sync, no bulk, no Modified field: only the regular endpoint (reference §6.14).
-        EndpointSpec("inventory/AssemblyOrders", "regular", "assembly_orders",
-                     "Exact.Web.Api.Models.Inventory.AssemblyOrder", 60),
+        EndpointSpec(
+            "inventory/AssemblyOrders", "regular", "assembly_orders", "Exact.Web.Api.Models.Inventory.AssemblyOrder", 60
+        ),
     ]
 }
 FIELD_LIST_FOR = {"bulk/CRM/Accounts": "crm/Accounts"}
@@ -175,8 +302,9 @@ class SandboxState:
         self._fault_rng = random.Random(self.faults.seed)
         self.stats = Stats()
         now = dt.datetime.now(dt.timezone.utc)
-        self.division = data.build_division(config.division, seed=config.seed, size=config.size, now=now,
-                                            accounts_only=config.accounts_only)
+        self.division = data.build_division(
+            config.division, seed=config.seed, size=config.size, now=now, accounts_only=config.accounts_only
+        )
         # Token chain: exactly one live refresh token; every earlier one is "old".
         self.refresh_token = config.initial_refresh_token
         self.refresh_issued_at = _now()
@@ -200,8 +328,14 @@ class SandboxState:
         return hit[1], hit[2]
 
     # ---- persistence (make airflow): a real Exact division and its token chain outlive our restarts ---------------
-    _PERSISTED = ("division", "refresh_token", "refresh_issued_at", "old_refresh_tokens", "last_token_issued_at",
-                  "access_tokens")
+    _PERSISTED = (
+        "division",
+        "refresh_token",
+        "refresh_issued_at",
+        "old_refresh_tokens",
+        "last_token_issued_at",
+        "access_tokens",
+    )
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the division and the token chain (not faults, stats or rate windows) to `path`, atomically."""
@@ -273,7 +407,14 @@ class SandboxState:
         grant = form.get("grant_type")
         if grant != "refresh_token":
             self.stats.token_calls["unsupported_grant"] += 1
-            return 400, {"error": "unsupported_grant_type", "error_description": f"Grant type {grant!r} is not supported here."}, {}
+            return (
+                400,
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": f"Grant type {grant!r} is not supported here.",
+                },
+                {},
+            )
         presented = form.get("refresh_token", "")
         now = _now()
         if presented in self.old_refresh_tokens:
@@ -281,19 +422,35 @@ class SandboxState:
             return 401, {"error": "unauthorized_client", "error_description": "Old refresh token used."}, {}
         if presented != self.refresh_token:
             self.stats.token_calls["invalid_grant"] += 1
-            return 400, {"error": "invalid_grant", "error_description": "Token is not allowed, because of invalid or empty chainId"}, {}
+            return (
+                400,
+                {
+                    "error": "invalid_grant",
+                    "error_description": "Token is not allowed, because of invalid or empty chainId",
+                },
+                {},
+            )
         expires = self.refresh_issued_at + c.refresh_token_lifetime
         if now > expires:
             self.stats.token_calls["refresh_token_expired"] += 1
             at = dt.datetime.fromtimestamp(expires, dt.timezone.utc).strftime("%m/%d/%Y %I:%M:%S %p")
             nowtxt = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%m/%d/%Y %I:%M:%S %p")
-            return 400, {"error": "invalid_request", "error_description": f"The refresh token expired at {at} and it is now {nowtxt}."}, {}
+            return (
+                400,
+                {
+                    "error": "invalid_request",
+                    "error_description": f"The refresh token expired at {at} and it is now {nowtxt}.",
+                },
+                {},
+            )
         if self.last_token_issued_at is not None and now - self.last_token_issued_at < c.min_token_interval:
             self.stats.token_calls["too_early"] += 1
             return (
                 400,
                 {"error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"},
-                {"Reason": "TooEarlyToRefreshTokens: a new access token can be requested 570 seconds after the previous one"},
+                {
+                    "Reason": "TooEarlyToRefreshTokens: a new access token can be requested 570 seconds after the previous one"
+                },
             )
         self.old_refresh_tokens.add(self.refresh_token)
         self.refresh_token = "rt-" + secrets.token_urlsafe(24)
@@ -305,7 +462,9 @@ class SandboxState:
         body = {
             "access_token": access,
             "token_type": "bearer",
-            "expires_in": str(int(c.access_token_lifetime)) if c.access_token_lifetime >= 1 else str(c.access_token_lifetime),
+            "expires_in": str(int(c.access_token_lifetime))
+            if c.access_token_lifetime >= 1
+            else str(c.access_token_lifetime),
             "refresh_token": self.refresh_token,
         }
         return 200, body, {}
@@ -397,7 +556,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         body = self._read_body() if method in ("POST", "PUT") else b""
         try:
             if url.path.startswith("/_sandbox/"):
-                return self._control(method, url.path[len("/_sandbox/"):], body)
+                return self._control(method, url.path[len("/_sandbox/") :], body)
             if url.path == "/api/oauth2/token" and method == "POST":
                 return self._token(body)
             if url.path == "/api/v1/current/Me":
@@ -426,14 +585,35 @@ class SandboxHandler(BaseHTTPRequestHandler):
         with self.state.lock:
             err = self.state.check_bearer(self.headers.get("Authorization"))
         if err:
-            return self._send(401, _odata_error("Unauthorized"), {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'})
+            return self._send(
+                401,
+                _odata_error("Unauthorized"),
+                {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'},
+            )
         c = self.state.config
         base = self._base_url()
-        self._send(200, {"d": {"results": [{
-            "__metadata": {"uri": f"{base}/api/v1/current/Me(guid'00000000-0000-0000-0000-00000000aaaa')", "type": "Exact.Web.Api.System.Me"},
-            "CurrentDivision": c.division, "UserID": "00000000-0000-0000-0000-00000000aaaa", "UserName": "sandbox@example.nl",
-            "FullName": "Sandbox Gebruiker", "LanguageCode": "nl-NL", "Legislation": "NL", "ServerUtcOffset": 3600,
-        }]}})
+        self._send(
+            200,
+            {
+                "d": {
+                    "results": [
+                        {
+                            "__metadata": {
+                                "uri": f"{base}/api/v1/current/Me(guid'00000000-0000-0000-0000-00000000aaaa')",
+                                "type": "Exact.Web.Api.System.Me",
+                            },
+                            "CurrentDivision": c.division,
+                            "UserID": "00000000-0000-0000-0000-00000000aaaa",
+                            "UserName": "sandbox@example.nl",
+                            "FullName": "Sandbox Gebruiker",
+                            "LanguageCode": "nl-NL",
+                            "Legislation": "NL",
+                            "ServerUtcOffset": 3600,
+                        }
+                    ]
+                }
+            },
+        )
 
     def _base_url(self) -> str:
         host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
@@ -460,7 +640,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
         with st.lock:
             err = st.check_bearer(self.headers.get("Authorization"))
             if err:
-                return self._client_error(401, path, "Unauthorized", {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'})
+                return self._client_error(
+                    401,
+                    path,
+                    "Unauthorized",
+                    {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'},
+                )
             if division != st.config.division:
                 return self._client_error(403, path, "Forbidden", {"Reason": "NoDivisionAccess"})
             status, rate_headers = st.take_call()
@@ -521,7 +706,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             ordered, stamps = self.state.by_timestamp(spec.entity)
             # Start after the skiptoken and any `Timestamp gt` bound; collect one row more than a page (= "more").
             bounds = [int(skiptoken.rstrip("L"))] if skiptoken else []
-            bounds += [c.value for c in comparisons if c.field == "Timestamp" and c.op == "gt" and isinstance(c.value, int)]
+            bounds += [
+                c.value for c in comparisons if c.field == "Timestamp" and c.op == "gt" and isinstance(c.value, int)
+            ]
             start = bisect.bisect_right(stamps, max(bounds)) if bounds else 0
             rows = []
             for i in range(start, len(ordered)):
@@ -544,7 +731,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
         base = self._base_url()
         results = []
         for r in page:
-            out = {"__metadata": {"uri": f"{base}/api/v1/{division}/{spec.path}(guid'{r[spec.key]}')", "type": spec.metadata_type}}
+            out = {
+                "__metadata": {
+                    "uri": f"{base}/api/v1/{division}/{spec.path}(guid'{r[spec.key]}')",
+                    "type": spec.metadata_type,
+                }
+            }
             for name in select or sorted(known):
                 out[name] = encode_value(r.get(name))
             results.append(out)
@@ -564,7 +756,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             token = f"{last['Timestamp']}L" if spec.kind in ("sync", "deleted") else f"guid'{last[spec.key]}'"
             next_params = {k: v for k, v in params.items() if k != "$skiptoken"}
             next_params["$skiptoken"] = token
-            d["__next"] = f"{base}/api/v1/{division}/{spec.path}?" + urlencode(next_params, quote_via=quote, safe="$,'()")
+            d["__next"] = f"{base}/api/v1/{division}/{spec.path}?" + urlencode(
+                next_params, quote_via=quote, safe="$,'()"
+            )
         return {"d": d}
 
     # ---- control API (the sandbox's own; not part of Exact) ---------------------------------------------------
@@ -576,12 +770,17 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return self._send(200, {"ok": True})
             if what == "stats":
                 s = st.stats
-                return self._send(200, {
-                    "calls": dict(s.calls), "statuses": {str(k): v for k, v in s.statuses.items()},
-                    "client_errors": {k: {str(a): b for a, b in v.items()} for k, v in s.client_errors.items()},
-                    "token_calls": dict(s.token_calls), "faults_injected": dict(s.faults_injected),
-                    "requests": [list(r) for r in s.requests[-int(req.get("last", 200)):]],
-                })
+                return self._send(
+                    200,
+                    {
+                        "calls": dict(s.calls),
+                        "statuses": {str(k): v for k, v in s.statuses.items()},
+                        "client_errors": {k: {str(a): b for a, b in v.items()} for k, v in s.client_errors.items()},
+                        "token_calls": dict(s.token_calls),
+                        "faults_injected": dict(s.faults_injected),
+                        "requests": [list(r) for r in s.requests[-int(req.get("last", 200)) :]],
+                    },
+                )
             if what == "reset-stats":
                 st.stats = Stats()
                 return self._send(200, {"ok": True})
@@ -602,17 +801,29 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return self._send(200, asdict(st.config))
             if what == "token-chain":
                 # For tests only: what the server holds, so a test can check the chain is still alive.
-                return self._send(200, {"refresh_token": st.refresh_token, "old_count": len(st.old_refresh_tokens),
-                                        "last_token_issued_at": st.last_token_issued_at})
+                return self._send(
+                    200,
+                    {
+                        "refresh_token": st.refresh_token,
+                        "old_count": len(st.old_refresh_tokens),
+                        "last_token_issued_at": st.last_token_issued_at,
+                    },
+                )
             if what == "records":
                 entity = req.get("entity", "accounts")
                 rows = getattr(st.division, entity)
                 rows = list(rows.values()) if isinstance(rows, dict) else list(rows)
                 # `every`: each n-th record only; `fields`: only these fields (keeps a million-record division cheap).
-                rows = rows[::int(req.get("every", 1))]
+                rows = rows[:: int(req.get("every", 1))]
                 fields = req.get("fields")
-                return self._send(200, {"records": [{k: encode_value(v) for k, v in r.items() if not fields or k in fields}
-                                                    for r in rows]})
+                return self._send(
+                    200,
+                    {
+                        "records": [
+                            {k: encode_value(v) for k, v in r.items() if not fields or k in fields} for r in rows
+                        ]
+                    },
+                )
             if what == "mutate":
                 try:
                     return self._send(200, self._mutate(req))

@@ -55,8 +55,11 @@ class PostgresRateBudget:
         conn = self._db()
         now_ms = self._clock() * 1000
         with conn.cursor() as cur:
-            cur.execute("SELECT reset_ms, call_limit, used, window_ms FROM exact_online.rate_budget "
-                        "WHERE division = %s AND scope = 'minute' FOR UPDATE", (division,))
+            cur.execute(
+                "SELECT reset_ms, call_limit, used, window_ms FROM exact_online.rate_budget "
+                "WHERE division = %s AND scope = 'minute' FOR UPDATE",
+                (division,),
+            )
             row = cur.fetchone()
             if row is None:
                 conn.rollback()
@@ -69,13 +72,18 @@ class PostgresRateBudget:
                 # The window we knew has ended: open the next one ourselves, so that processes do not all rush in
                 # before any of them has seen the new window's headers.
                 periods = int((now_ms - reset_ms) // window_ms) + 1
-                cur.execute("UPDATE exact_online.rate_budget SET reset_ms = %s, used = 1 "
-                            "WHERE division = %s AND scope = 'minute'", (reset_ms + periods * window_ms, division))
+                cur.execute(
+                    "UPDATE exact_online.rate_budget SET reset_ms = %s, used = 1 "
+                    "WHERE division = %s AND scope = 'minute'",
+                    (reset_ms + periods * window_ms, division),
+                )
                 conn.commit()
                 return None
             if used < limit:
-                cur.execute("UPDATE exact_online.rate_budget SET used = used + 1 "
-                            "WHERE division = %s AND scope = 'minute'", (division,))
+                cur.execute(
+                    "UPDATE exact_online.rate_budget SET used = used + 1 WHERE division = %s AND scope = 'minute'",
+                    (division,),
+                )
                 conn.commit()
                 return None
         conn.rollback()
@@ -85,15 +93,19 @@ class PostgresRateBudget:
         """The reset (epoch ms) of a spent daily budget, or None while calls are left."""
         conn = self._db()
         with conn.cursor() as cur:
-            cur.execute("SELECT reset_ms, call_limit, used FROM exact_online.rate_budget "
-                        "WHERE division = %s AND scope = 'day'", (division,))
+            cur.execute(
+                "SELECT reset_ms, call_limit, used FROM exact_online.rate_budget WHERE division = %s AND scope = 'day'",
+                (division,),
+            )
             row = cur.fetchone()
         conn.rollback()
         if row and row[0] > self._clock() * 1000 and row[2] >= row[1]:
             return row[0]
         return None
 
-    def observe(self, division: int, scope: str, reset_ms: int | None, limit: int | None, remaining: int | None) -> None:
+    def observe(
+        self, division: int, scope: str, reset_ms: int | None, limit: int | None, remaining: int | None
+    ) -> None:
         """Record what Exact's headers said about a window (the server's count wins over ours)."""
         if reset_ms is None or limit is None or remaining is None:
             return

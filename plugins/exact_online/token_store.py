@@ -89,11 +89,20 @@ class PostgresTokenStore:
         conn.commit()
         self._schema_ready = True
 
-    _COLUMNS = ("seed_hash", "refresh_token", "refresh_obtained_at", "access_token", "access_obtained_at",
-                "access_expires_at", "refreshes")
+    _COLUMNS = (
+        "seed_hash",
+        "refresh_token",
+        "refresh_obtained_at",
+        "access_token",
+        "access_obtained_at",
+        "access_expires_at",
+        "refreshes",
+    )
 
     def _read(self, cur, key: str) -> TokenRecord | None:
-        cur.execute(f"SELECT {', '.join(self._COLUMNS)} FROM exact_online.oauth_token_chain WHERE chain_key = %s", (key,))
+        cur.execute(
+            f"SELECT {', '.join(self._COLUMNS)} FROM exact_online.oauth_token_chain WHERE chain_key = %s", (key,)
+        )
         row = cur.fetchone()
         return TokenRecord(*row) if row else None
 
@@ -119,10 +128,10 @@ class PostgresTokenStore:
 
             def save(new: TokenRecord) -> None:
                 cur.execute(
-                    f"""INSERT INTO exact_online.oauth_token_chain (chain_key, {', '.join(self._COLUMNS)}, updated_at)
-                        VALUES (%s, {', '.join(['%s'] * len(self._COLUMNS))}, now())
+                    f"""INSERT INTO exact_online.oauth_token_chain (chain_key, {", ".join(self._COLUMNS)}, updated_at)
+                        VALUES (%s, {", ".join(["%s"] * len(self._COLUMNS))}, now())
                         ON CONFLICT (chain_key) DO UPDATE SET
-                        {', '.join(f'{c} = excluded.{c}' for c in self._COLUMNS)}, updated_at = now()""",
+                        {", ".join(f"{c} = excluded.{c}" for c in self._COLUMNS)}, updated_at = now()""",
                     (key, *(getattr(new, c) for c in self._COLUMNS)),
                 )
                 conn.commit()  # durable now; this also ends the lock, which is fine: the caller is done with it
@@ -151,8 +160,8 @@ class MemoryTokenStore:
     @contextmanager
     def locked(self, key: str):
         with self._lock:
+
             def save(new: TokenRecord) -> None:
                 self._rows[key] = replace(new)
 
             yield self._rows.get(key), save
-

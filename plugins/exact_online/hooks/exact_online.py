@@ -73,9 +73,12 @@ class RateLimitState:
                 return None
 
         for attr, name in (
-            ("daily_limit", "X-RateLimit-Limit"), ("daily_remaining", "X-RateLimit-Remaining"),
-            ("daily_reset_ms", "X-RateLimit-Reset"), ("minutely_limit", "X-RateLimit-Minutely-Limit"),
-            ("minutely_remaining", "X-RateLimit-Minutely-Remaining"), ("minutely_reset_ms", "X-RateLimit-Minutely-Reset"),
+            ("daily_limit", "X-RateLimit-Limit"),
+            ("daily_remaining", "X-RateLimit-Remaining"),
+            ("daily_reset_ms", "X-RateLimit-Reset"),
+            ("minutely_limit", "X-RateLimit-Minutely-Limit"),
+            ("minutely_remaining", "X-RateLimit-Minutely-Remaining"),
+            ("minutely_reset_ms", "X-RateLimit-Minutely-Reset"),
         ):
             value = num(name)
             if value is not None:
@@ -119,8 +122,14 @@ class ExactOnlineHook(HttpHook):
 
     # Connection extras that configure this hook; HttpHook would otherwise send them as HTTP headers.
     CONFIG_EXTRAS = (
-        "division", "refresh_token", "token_refresh_margin", "token_min_interval", "max_attempts",
-        "backoff_seconds", "token_store_conn_id", "timeout",
+        "division",
+        "refresh_token",
+        "token_refresh_margin",
+        "token_min_interval",
+        "max_attempts",
+        "backoff_seconds",
+        "token_store_conn_id",
+        "timeout",
     )
 
     def __init__(
@@ -203,7 +212,8 @@ class ExactOnlineHook(HttpHook):
             return float(value)
         except (TypeError, ValueError):
             raise ExactConfigError(
-                self.exact_conn_id, f"extra {key!r} must be a number, not {repr(value)[:40]}; remove it for the default {default}."
+                self.exact_conn_id,
+                f"extra {key!r} must be a number, not {repr(value)[:40]}; remove it for the default {default}.",
             ) from None
 
     def _seed_refresh_token(self) -> str:
@@ -215,7 +225,7 @@ class ExactOnlineHook(HttpHook):
             # Never show the value: it may be a token that was merely mistyped.
             raise ExactConfigError(
                 self.exact_conn_id,
-                f"extra {key!r} (the \"First refresh token\" field) must be a text; paste the refresh token as is.",
+                f'extra {key!r} (the "First refresh token" field) must be a text; paste the refresh token as is.',
             )
         return value  # not stripped: its hash identifies the chain it started
 
@@ -323,7 +333,9 @@ class ExactOnlineHook(HttpHook):
             except (requests.ConnectionError, requests.Timeout):
                 # The reply may be lost after Exact already rotated the token; one retry tells which.
                 if attempt == 2:
-                    raise ExactAuthError("The Exact Online token endpoint could not be reached twice in a row.") from None
+                    raise ExactAuthError(
+                        "The Exact Online token endpoint could not be reached twice in a row."
+                    ) from None
                 self._sleep(self._option("backoff_seconds", 2))
         assert resp is not None
         if resp.status_code != 200:
@@ -344,7 +356,8 @@ class ExactOnlineHook(HttpHook):
             if resp.status_code == 400 and "invalid_grant" in str(body.get("error")):
                 raise ExactAuthError(f"Exact refused the refresh token: {description}", needs_reauthorisation=True)
             raise ExactAuthError(
-                f"Exact's token endpoint answered {resp.status_code}: {description}" + (f" (Reason: {reason})" if reason else "")
+                f"Exact's token endpoint answered {resp.status_code}: {description}"
+                + (f" (Reason: {reason})" if reason else "")
             )
         body = resp.json()
         now = self._clock()
@@ -369,16 +382,22 @@ class ExactOnlineHook(HttpHook):
         if self.rate_budget is not None:
             spent_until = self.rate_budget.daily_spent(self.division)
             if spent_until:
-                raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(spent_until / 1000, dt.timezone.utc))
+                raise ExactDailyLimitReached(
+                    self.division, dt.datetime.fromtimestamp(spent_until / 1000, dt.timezone.utc)
+                )
             while (wait := self.rate_budget.acquire(self.division)) is not None:
-                log.info("Shared Exact budget of division %s spent for this minute; waiting %.1f s", self.division, wait)
+                log.info(
+                    "Shared Exact budget of division %s spent for this minute; waiting %.1f s", self.division, wait
+                )
                 self.stats.rate_limit_sleeps += 1
                 self.stats.seconds_waited_for_limits += wait
                 self._sleep(wait)
         now_ms = self._clock() * 1000
         r = self.rate
         if r.daily_remaining == 0 and r.daily_reset_ms and r.daily_reset_ms > now_ms:
-            raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(r.daily_reset_ms / 1000, dt.timezone.utc))
+            raise ExactDailyLimitReached(
+                self.division, dt.datetime.fromtimestamp(r.daily_reset_ms / 1000, dt.timezone.utc)
+            )
         if r.minutely_remaining == 0 and r.minutely_reset_ms and r.minutely_reset_ms > now_ms:
             wait = (r.minutely_reset_ms - now_ms) / 1000 + 0.05
             log.info("Exact minutely budget spent; waiting %.1f s for the next window", wait)
@@ -401,21 +420,33 @@ class ExactOnlineHook(HttpHook):
         if self.rate_budget is not None:
             h = resp.headers
             if "X-RateLimit-Minutely-Reset" in h:
-                self.rate_budget.observe(self.division, "minute", self.rate.minutely_reset_ms,
-                                         self.rate.minutely_limit, self.rate.minutely_remaining)
+                self.rate_budget.observe(
+                    self.division,
+                    "minute",
+                    self.rate.minutely_reset_ms,
+                    self.rate.minutely_limit,
+                    self.rate.minutely_remaining,
+                )
             if "X-RateLimit-Reset" in h:
-                self.rate_budget.observe(self.division, "day", self.rate.daily_reset_ms, self.rate.daily_limit,
-                                         self.rate.daily_remaining)
+                self.rate_budget.observe(
+                    self.division, "day", self.rate.daily_reset_ms, self.rate.daily_limit, self.rate.daily_remaining
+                )
         if resp.status_code == 200:
             return resp.json()
         if resp.status_code == 429:
             if "X-RateLimit-Minutely-Reset" in resp.headers:
-                wait = max(self.rate.minutely_reset_ms / 1000 - self._clock(), 0) + 0.05 if self.rate.minutely_reset_ms else 60
+                wait = (
+                    max(self.rate.minutely_reset_ms / 1000 - self._clock(), 0) + 0.05
+                    if self.rate.minutely_reset_ms
+                    else 60
+                )
                 self.stats.rate_limit_sleeps += 1
                 self.stats.seconds_waited_for_limits += wait
                 raise ExactTransientError(429, endpoint, wait_seconds=wait)
             reset = self.rate.daily_reset_ms
-            raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(reset / 1000, dt.timezone.utc) if reset else None)
+            raise ExactDailyLimitReached(
+                self.division, dt.datetime.fromtimestamp(reset / 1000, dt.timezone.utc) if reset else None
+            )
         if resp.status_code >= 500:
             raise ExactTransientError(resp.status_code, endpoint)
         try:
@@ -438,7 +469,12 @@ class ExactOnlineHook(HttpHook):
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.stats.retries += 1
             exc = state.outcome.exception() if state.outcome else None
-            log.warning("Exact call to %s failed (%s); retry %d", endpoint, type(exc).__name__ if exc else "?", state.attempt_number)
+            log.warning(
+                "Exact call to %s failed (%s); retry %d",
+                endpoint,
+                type(exc).__name__ if exc else "?",
+                state.attempt_number,
+            )
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_is_retryable),
@@ -479,7 +515,9 @@ class ExactOnlineHook(HttpHook):
 
     # ---- the API as the import uses it ------------------------------------------------------------------------
     def me(self) -> dict:
-        payload = self._get_json(self._url("current/Me", {"$select": "CurrentDivision,UserID,FullName"}, division=False), "current/Me")
+        payload = self._get_json(
+            self._url("current/Me", {"$select": "CurrentDivision,UserID,FullName"}, division=False), "current/Me"
+        )
         d = payload.get("d", {})
         return d["results"][0] if isinstance(d, dict) and d.get("results") else d
 
