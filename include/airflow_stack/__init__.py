@@ -402,7 +402,7 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         metadata_url, self.outsmart = _metadata_and_target(o.state_dir)
         self.env = airflow_env(o, metadata_url, _secrets(o.state_dir))
-        before = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=keep_days)).isoformat()
+        before = (dt.datetime.now(dt.UTC) - dt.timedelta(days=keep_days)).isoformat()
         try:
             self._run_once(
                 "db-clean", [AIRFLOW, "db", "clean", "--clean-before-timestamp", before, "--yes", "--skip-archive"]

@@ -301,7 +301,7 @@ class SandboxState:
         self.faults = Faults()
         self._fault_rng = random.Random(self.faults.seed)
         self.stats = Stats()
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         self.division = data.build_division(
             config.division, seed=config.seed, size=config.size, now=now, accounts_only=config.accounts_only
         )
@@ -433,8 +433,8 @@ class SandboxState:
         expires = self.refresh_issued_at + c.refresh_token_lifetime
         if now > expires:
             self.stats.token_calls["refresh_token_expired"] += 1
-            at = dt.datetime.fromtimestamp(expires, dt.timezone.utc).strftime("%m/%d/%Y %I:%M:%S %p")
-            nowtxt = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%m/%d/%Y %I:%M:%S %p")
+            at = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%m/%d/%Y %I:%M:%S %p")
+            nowtxt = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%m/%d/%Y %I:%M:%S %p")
             return (
                 400,
                 {
@@ -499,7 +499,7 @@ def _odata_error(message: str) -> dict:
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
-    server: "SandboxServer"
+    server: SandboxServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
@@ -840,7 +840,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         """
         st = self.state
         div = st.division
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         entity, op = req.get("entity", "accounts"), req.get("op")
         if not isinstance(getattr(div, entity, None), dict):
             raise ValueError(f"unknown entity {entity!r}")

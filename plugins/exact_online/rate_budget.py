@@ -34,7 +34,7 @@ class PostgresRateBudget:
         self._clock = clock
 
     @classmethod
-    def from_conninfo(cls, conninfo: str) -> "PostgresRateBudget":
+    def from_conninfo(cls, conninfo: str) -> PostgresRateBudget:
         import psycopg
 
         return cls(lambda: psycopg.connect(conninfo))

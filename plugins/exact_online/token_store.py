@@ -69,13 +69,13 @@ class PostgresTokenStore:
         self._schema_ready = False
 
     @classmethod
-    def from_conninfo(cls, conninfo: str) -> "PostgresTokenStore":
+    def from_conninfo(cls, conninfo: str) -> PostgresTokenStore:
         import psycopg
 
         return cls(lambda: psycopg.connect(conninfo))
 
     @classmethod
-    def from_airflow_connection(cls, postgres_conn_id: str) -> "PostgresTokenStore":
+    def from_airflow_connection(cls, postgres_conn_id: str) -> PostgresTokenStore:
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
         return cls(lambda: PostgresHook(postgres_conn_id=postgres_conn_id).get_conn())

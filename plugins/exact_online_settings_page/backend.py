@@ -247,7 +247,7 @@ def schedule_preview(schedule: str | None, timezone: str, count: int = 3) -> dic
         return {"next": [], "errors": problems or [{"path": "schedule", "message": str(exc)}]}
     now = dt.datetime.now(ZoneInfo(settings.timezone))
     it = croniter(settings.schedule, now)
-    fires = [it.get_next(dt.datetime).astimezone(dt.timezone.utc).isoformat() for _ in range(count)]
+    fires = [it.get_next(dt.datetime).astimezone(dt.UTC).isoformat() for _ in range(count)]
     return {"next": fires}
 
 
@@ -493,7 +493,6 @@ def _item_groups_from_exact() -> list[dict]:
     from exact_online.hooks.exact_online import ExactOnlineHook
     from exact_online.rate_budget import PostgresRateBudget
     from exact_online.token_store import PostgresTokenStore
-
     from include.outsmart_import.target_db import connector
 
     hook = ExactOnlineHook(

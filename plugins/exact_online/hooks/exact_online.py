@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlencode, quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 import tenacity
@@ -383,7 +383,7 @@ class ExactOnlineHook(HttpHook):
             spent_until = self.rate_budget.daily_spent(self.division)
             if spent_until:
                 raise ExactDailyLimitReached(
-                    self.division, dt.datetime.fromtimestamp(spent_until / 1000, dt.timezone.utc)
+                    self.division, dt.datetime.fromtimestamp(spent_until / 1000, dt.UTC)
                 )
             while (wait := self.rate_budget.acquire(self.division)) is not None:
                 log.info(
@@ -396,7 +396,7 @@ class ExactOnlineHook(HttpHook):
         r = self.rate
         if r.daily_remaining == 0 and r.daily_reset_ms and r.daily_reset_ms > now_ms:
             raise ExactDailyLimitReached(
-                self.division, dt.datetime.fromtimestamp(r.daily_reset_ms / 1000, dt.timezone.utc)
+                self.division, dt.datetime.fromtimestamp(r.daily_reset_ms / 1000, dt.UTC)
             )
         if r.minutely_remaining == 0 and r.minutely_reset_ms and r.minutely_reset_ms > now_ms:
             wait = (r.minutely_reset_ms - now_ms) / 1000 + 0.05
@@ -445,7 +445,7 @@ class ExactOnlineHook(HttpHook):
                 raise ExactTransientError(429, endpoint, wait_seconds=wait)
             reset = self.rate.daily_reset_ms
             raise ExactDailyLimitReached(
-                self.division, dt.datetime.fromtimestamp(reset / 1000, dt.timezone.utc) if reset else None
+                self.division, dt.datetime.fromtimestamp(reset / 1000, dt.UTC) if reset else None
             )
         if resp.status_code >= 500:
             raise ExactTransientError(resp.status_code, endpoint)
