@@ -77,7 +77,10 @@ def _parse_time(work: Path) -> dict:
 
 def _print(results: dict) -> None:
     print("\nLoad (seconds; ratio to raw COPY into the empty target; rows rewritten on the 1 % re-load)")
-    head = f"{'rows':>9}  {'method':<36} {'runs':>4} {'initial s':>9} {'x COPY':>7} {'reload s':>9} {'rewritten':>10}  correct"
+    head = (
+        f"{'rows':>9}  {'method':<36} {'runs':>4} {'initial s':>9} {'x COPY':>7} {'reload s':>9} "
+        f"{'rewritten':>10}  correct"
+    )
     print(head + "\n" + "-" * len(head))
     for r in results["load"]:
         print(
@@ -94,7 +97,8 @@ def _print(results: dict) -> None:
         ours, raw, ins, sql = by["ours"], by["raw"], by["Airflow"], by["pandas"]
         print(
             f"{n:>9}  ours = {ours['initial_s'] / raw['initial_s']:.2f}x raw COPY;  "
-            f"insert_rows / ours = {ins['initial_s'] / ours['initial_s']:.1f}x / {ins['reload_s'] / ours['reload_s']:.1f}x;  "
+            f"insert_rows / ours = {ins['initial_s'] / ours['initial_s']:.1f}x / "
+            f"{ins['reload_s'] / ours['reload_s']:.1f}x;  "
             f"to_sql / ours = {sql['initial_s'] / ours['initial_s']:.1f}x / {sql['reload_s'] / ours['reload_s']:.1f}x"
         )
     if results["e2e"]:

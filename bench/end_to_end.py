@@ -27,17 +27,20 @@ from include.outsmart_import.target_db import connector
 def peak_rss_mb():
     # VmHWM: this process's own peak. (getrusage's ru_maxrss survives exec on Linux: it would report the parent's
     # peak at fork time, i.e. the benchmark's DataFrames, not this import.)
-    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM:"))
+    line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM:"))
     return round(int(line.split()[1]) / 1024, 1)
-settings = parse_settings({"categories": {"relations": {"enabled": True, "include_inactive": True, "include_blocked": True,
-    "relation_types": ["customer", "prospect", "suspect", "none", "supplier"]}}})
+settings = parse_settings({"categories": {"relations": {
+    "enabled": True, "include_inactive": True, "include_blocked": True,
+    "relation_types": ["customer", "prospect", "suspect", "none", "supplier"],
+}}})
 hook = ExactOnlineHook(token_store=PostgresTokenStore(connector()))
 t = time.perf_counter()
 s = run_category("relations", settings, hook, connector())
 wall = time.perf_counter() - t
-print("RESULT " + json.dumps({"wall_s": round(wall, 2), "fetched": s.fetched, "inserted": s.inserted, "updated": s.updated,
-      "api_calls": s.api_calls, "http_s": round(hook.stats.http_seconds, 2),
-      "peak_rss_mb": peak_rss_mb()}))
+print("RESULT " + json.dumps({
+    "wall_s": round(wall, 2), "fetched": s.fetched, "inserted": s.inserted, "updated": s.updated,
+    "api_calls": s.api_calls, "http_s": round(hook.stats.http_seconds, 2), "peak_rss_mb": peak_rss_mb(),
+}))
 """
 
 
@@ -51,7 +54,7 @@ def _child(home: Path) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(home)], capture_output=True, text=True, timeout=3600, cwd=ROOT
     )
-    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(line[7:])

@@ -136,12 +136,14 @@ def _to_sql(db: Db, df: pd.DataFrame) -> None:
     j = db.json
     engine = create_engine(f"postgresql+psycopg2://{j['login']}@/{j['schema']}?host={j['host']}&port={j['port']}")
     updates = ", ".join(f"{c} = excluded.{c}" for c in COLS if c != "code")
+    casts = {"exact_id": "uuid", "start_date": "date", "end_date": "date"}  # what stg_to_sql holds needs these casts
+    select = ", ".join(f"{c}::{casts[c]}" if c in casts else c for c in COLS)
     with engine.begin() as conn:
         df[COLS].to_sql("stg_to_sql", conn, schema="public", if_exists="replace", index=False, chunksize=1000)
         conn.execute(
             text(
                 f"INSERT INTO outsmart.relations ({', '.join(COLS)}) "
-                f"SELECT {', '.join(c if c not in ('exact_id', 'start_date', 'end_date') else f'{c}::' + {'exact_id': 'uuid', 'start_date': 'date', 'end_date': 'date'}[c] for c in COLS)} "
+                f"SELECT {select} "
                 f"FROM public.stg_to_sql ON CONFLICT (code) DO UPDATE SET {updates}"
             )
         )
