@@ -49,7 +49,8 @@ def _start_sandbox(size: int, seed: int) -> tuple[subprocess.Popen, str]:
             return proc, url
         except requests.ConnectionError:
             if proc.poll() is not None:
-                raise RuntimeError("the sandbox did not start: " + (proc.stdout.read() if proc.stdout else ""))
+                output = proc.stdout.read() if proc.stdout else ""
+                raise RuntimeError("the sandbox did not start: " + output) from None  # its output is the cause
             time.sleep(0.1)
     raise RuntimeError("the sandbox did not answer within 10 s")
 
@@ -102,9 +103,8 @@ def _run(url: str, settings_text: str, args) -> int:
     settings = parse_settings(settings_text)
     target = ensure_target(DEMO_DIR / "pgdata")
     print(f"Exact Online sandbox: {url} ({args.size} accounts, seed {args.seed})")
-    print(
-        f"OutSmart database: {'embedded PostgreSQL in .demo/pgdata' if target == 'embedded' else 'connection outsmart_postgres'}"
-    )
+    where = "embedded PostgreSQL in .demo/pgdata" if target == "embedded" else "connection outsmart_postgres"
+    print(f"OutSmart database: {where}")
     print("Preparing Airflow (metadata database in .demo/airflow) ...", flush=True)
     local_airflow.init_db()
     dags = local_airflow.load_dags()
@@ -171,8 +171,8 @@ def _run(url: str, settings_text: str, args) -> int:
     conn_json = json.loads(os.environ["AIRFLOW_CONN_OUTSMART_POSTGRES"])
     with psycopg.connect(conninfo_from_airflow_json(conn_json)) as conn:
         rows = conn.execute(
-            "SELECT category, status, fetched, inserted, updated, unchanged, filtered_out, rejected, deleted, api_calls, "
-            "round(extract(epoch FROM ended_at - started_at)::numeric, 2), error "
+            "SELECT category, status, fetched, inserted, updated, unchanged, filtered_out, rejected, deleted, "
+            "api_calls, round(extract(epoch FROM ended_at - started_at)::numeric, 2), error "
             "FROM outsmart.import_log ORDER BY category, id"
         ).fetchall()
         totals = conn.execute(
@@ -235,10 +235,10 @@ def _print_summary(rows, outcome) -> None:
                 )
             )
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
-    line = "  ".join(h.ljust(w) for h, w in zip(head, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
     print("\nImport summary (outsmart.import_log)\n" + line + "\n" + "-" * len(line))
     for t in table:
-        print("  ".join(v.ljust(w) for v, w in zip(t, widths)))
+        print("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))
     errors = [r for r in rows if r[11]]
     for r in errors:
         print(f"\n{r[0]}: {r[11]}")
