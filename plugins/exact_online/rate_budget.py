@@ -118,7 +118,8 @@ class PostgresRateBudget:
                      used = CASE WHEN exact_online.rate_budget.reset_ms = excluded.reset_ms
                                  THEN greatest(exact_online.rate_budget.used, excluded.used) ELSE excluded.used END,
                      window_ms = CASE WHEN excluded.reset_ms > exact_online.rate_budget.server_reset_ms
-                                      THEN least(coalesce(exact_online.rate_budget.window_ms, excluded.reset_ms - exact_online.rate_budget.server_reset_ms),
+                                      THEN least(coalesce(exact_online.rate_budget.window_ms,
+                                                          excluded.reset_ms - exact_online.rate_budget.server_reset_ms),
                                                  excluded.reset_ms - exact_online.rate_budget.server_reset_ms)
                                       ELSE exact_online.rate_budget.window_ms END,
                      server_reset_ms = greatest(exact_online.rate_budget.server_reset_ms, excluded.reset_ms),

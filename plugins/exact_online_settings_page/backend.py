@@ -454,7 +454,7 @@ def last_imports() -> dict:
         }
     out = {}
     for row in rows:
-        rec = dict(zip(LOG_COLUMNS, row))
+        rec = dict(zip(LOG_COLUMNS, row, strict=True))
         for k in ("started_at", "ended_at"):
             rec[k] = _iso(rec[k])
         rec["error"] = _scrub(rec["error"]) if rec["error"] else None

@@ -347,8 +347,9 @@ class ExactOnlineHook(HttpHook):
             reason = resp.headers.get("Reason")
             if "Old refresh token used" in description:
                 raise ExactAuthError(
-                    "Exact refused the stored refresh token as already used ('Old refresh token used'): the token chain "
-                    "is broken, most likely because a token reply was lost in transit after Exact rotated the token.",
+                    "Exact refused the stored refresh token as already used ('Old refresh token used'): the token "
+                    "chain is broken, most likely because a token reply was lost in transit after Exact rotated the "
+                    "token.",
                     needs_reauthorisation=True,
                 )
             if "expired" in description.lower() and "refresh token" in description.lower():
@@ -382,9 +383,7 @@ class ExactOnlineHook(HttpHook):
         if self.rate_budget is not None:
             spent_until = self.rate_budget.daily_spent(self.division)
             if spent_until:
-                raise ExactDailyLimitReached(
-                    self.division, dt.datetime.fromtimestamp(spent_until / 1000, dt.UTC)
-                )
+                raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(spent_until / 1000, dt.UTC))
             while (wait := self.rate_budget.acquire(self.division)) is not None:
                 log.info(
                     "Shared Exact budget of division %s spent for this minute; waiting %.1f s", self.division, wait
@@ -395,9 +394,7 @@ class ExactOnlineHook(HttpHook):
         now_ms = self._clock() * 1000
         r = self.rate
         if r.daily_remaining == 0 and r.daily_reset_ms and r.daily_reset_ms > now_ms:
-            raise ExactDailyLimitReached(
-                self.division, dt.datetime.fromtimestamp(r.daily_reset_ms / 1000, dt.UTC)
-            )
+            raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(r.daily_reset_ms / 1000, dt.UTC))
         if r.minutely_remaining == 0 and r.minutely_reset_ms and r.minutely_reset_ms > now_ms:
             wait = (r.minutely_reset_ms - now_ms) / 1000 + 0.05
             log.info("Exact minutely budget spent; waiting %.1f s for the next window", wait)
