@@ -17,6 +17,7 @@ of its descendants, the sandbox and the embedded PostgreSQL).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -356,33 +357,27 @@ class Stack:
                     f"{self.log_dir / (name + '.log')}:\n{self._tail(name)}"
                 )
 
+    def _process_tree(self) -> set[int]:
+        """The pids of the processes this started and of all their descendants, as of now."""
+        return {pid for proc in self.procs.values() for pid in (proc.pid, *_descendants(proc.pid))}
+
     def stop(self, grace: float = 30.0) -> None:
         """Stop every process this started: SIGTERM to each process group, SIGKILL to whatever is left."""
-        everything: set[int] = set()
-        for proc in self.procs.values():
-            everything |= {proc.pid, *_descendants(proc.pid)}
+        everything = self._process_tree()
         for name in reversed(list(self.procs)):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.procs[name].pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + grace
         for proc in self.procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                pass
-        for pid in everything | {p for proc in self.procs.values() for p in _descendants(proc.pid)}:
+        for pid in everything | self._process_tree():
             if alive(pid):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         for proc in self.procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
         self.procs.clear()
         (self.options.state_dir / "ready.json").unlink(missing_ok=True)
         from include.outsmart_import.target_db import stop_embedded
