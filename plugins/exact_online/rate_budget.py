@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from exact_online.token_store import DbConnection
+
 SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS exact_online;
 CREATE TABLE IF NOT EXISTS exact_online.rate_budget (
@@ -28,9 +30,9 @@ CREATE TABLE IF NOT EXISTS exact_online.rate_budget (
 
 
 class PostgresRateBudget:
-    def __init__(self, connect: Callable[[], object], *, clock=time.time):
+    def __init__(self, connect: Callable[[], DbConnection], *, clock: Callable[[], float] = time.time):
         self._connect = connect
-        self._conn = None
+        self._conn: DbConnection | None = None
         self._clock = clock
 
     @classmethod
@@ -39,7 +41,7 @@ class PostgresRateBudget:
 
         return cls(lambda: psycopg.connect(conninfo))
 
-    def _db(self):
+    def _db(self) -> DbConnection:
         if self._conn is None or getattr(self._conn, "closed", False):
             self._conn = self._connect()
             with self._conn.cursor() as cur:

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS exact_online;
@@ -50,6 +50,18 @@ def seed_hash(refresh_token: str) -> str:
     return hashlib.sha256(refresh_token.encode()).hexdigest()
 
 
+class DbConnection(Protocol):
+    """What the stores use of a DB-API connection (psycopg 3 or psycopg2): they work with either."""
+
+    def cursor(self) -> Any: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class TokenStore(Protocol):
     def peek(self, key: str) -> TokenRecord | None:
         """The current record, read without a lock (may be stale by the time it is used)."""
@@ -63,7 +75,7 @@ class TokenStore(Protocol):
 class PostgresTokenStore:
     """Token chain rows in `exact_online.oauth_token_chain`, locked with a transaction-level advisory lock."""
 
-    def __init__(self, connect: Callable[[], object]):
+    def __init__(self, connect: Callable[[], DbConnection]):
         # `connect` returns a new DB-API connection (psycopg 3 or psycopg2) to a database all workers share.
         self._connect = connect
         self._schema_ready = False
@@ -78,9 +90,11 @@ class PostgresTokenStore:
     def from_airflow_connection(cls, postgres_conn_id: str) -> PostgresTokenStore:
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-        return cls(lambda: PostgresHook(postgres_conn_id=postgres_conn_id).get_conn())
+        # get_conn() is a psycopg2 or psycopg 3 connection, both with rollback(); the provider's return type (its
+        # CompatConnection protocol) merely leaves rollback out.
+        return cls(lambda: cast(DbConnection, PostgresHook(postgres_conn_id=postgres_conn_id).get_conn()))
 
-    def _ensure_schema(self, conn) -> None:
+    def _ensure_schema(self, conn: DbConnection) -> None:
         if self._schema_ready:
             return
         with conn.cursor() as cur:

@@ -17,9 +17,9 @@ import datetime as dt
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -35,6 +35,11 @@ from exact_online.exceptions import (
 )
 from exact_online.provider_info import CONNECTION_TYPE, HOOK_NAME
 from exact_online.token_store import PostgresTokenStore, TokenRecord, TokenStore, seed_hash
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+    from exact_online.rate_budget import PostgresRateBudget
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +142,9 @@ class ExactOnlineHook(HttpHook):
         exact_conn_id: str = default_conn_name,
         *,
         token_store: TokenStore | None = None,
-        rate_budget=None,
-        sleep=time.sleep,
-        clock=time.time,
+        rate_budget: PostgresRateBudget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> None:
         super().__init__(method="GET", http_conn_id=exact_conn_id, **kwargs)
@@ -148,7 +153,7 @@ class ExactOnlineHook(HttpHook):
         self.rate_budget = rate_budget  # a PostgresRateBudget shares the division's budget across processes
         self._sleep, self._clock = sleep, clock
         self._session: requests.Session | None = None
-        self._conn = None
+        self._conn: Connection | None = None
         self._access: TokenRecord | None = None
         self.rate = RateLimitState()
         self.stats = CallStats()
@@ -156,7 +161,7 @@ class ExactOnlineHook(HttpHook):
 
     # ---- connection and session -------------------------------------------------------------------------------
     @property
-    def connection(self):
+    def connection(self) -> Connection:
         if self._conn is None:
             self._conn = self.get_connection(self.exact_conn_id)
             _mask(self._conn.password)
@@ -270,8 +275,9 @@ class ExactOnlineHook(HttpHook):
         """A valid access token, refreshing the chain under the store's lock when it is about to expire."""
         margin = self._option("token_refresh_margin", 30)
         now = self._clock()
-        if self._access and (self._access.access_expires_at or 0) - margin > now:
-            return self._access.access_token
+        access = self._access
+        if access and access.access_token and (access.access_expires_at or 0) - margin > now:
+            return access.access_token
         seed_token = self._seed_refresh_token()
         current_seed = seed_hash(seed_token) if seed_token else None
         peeked = self.token_store.peek(self.chain_key)
@@ -288,7 +294,7 @@ class ExactOnlineHook(HttpHook):
                         "connection) and no token chain is stored yet. Authorise the app in Exact Online "
                         "(authorization-code flow), then put the refresh token it gives in that field.",
                     )
-                record = TokenRecord(seed_hash=current_seed, refresh_token=seed_token, refresh_obtained_at=now)
+                record = TokenRecord(seed_hash=seed_hash(seed_token), refresh_token=seed_token, refresh_obtained_at=now)
             if self._usable(record, current_seed, margin, now):
                 return self._use(record)  # a peer refreshed while we waited for the lock
             min_interval = self._option("token_min_interval", 570)
@@ -310,11 +316,13 @@ class ExactOnlineHook(HttpHook):
         )
 
     def _use(self, record: TokenRecord) -> str:
+        # Only records with an access token get here: usable ones, a still valid one, or a fresh refresh.
+        assert record.access_token is not None
         _mask(record.access_token)
         _mask(record.refresh_token)
         self._access = record
         self.refresh_token_expires_at = record.refresh_obtained_at + REFRESH_TOKEN_LIFETIME
-        return record.access_token  # type: ignore[return-value]
+        return record.access_token
 
     def _refresh(self, record: TokenRecord) -> TokenRecord:
         url = f"{self.api_base}/api/oauth2/token"
