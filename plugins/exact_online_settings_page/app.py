@@ -21,13 +21,19 @@ token (scripts) are not exposed to that: browsers never add an Authorization hea
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlparse
 
+# Module level, not under TYPE_CHECKING: FastAPI reads the endpoints' annotations at run time.
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from fastapi import Body, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+
+if TYPE_CHECKING:
+    from airflow.api_fastapi.common.dagbag import CachedDBDagBag
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +52,7 @@ def _security():
     return security
 
 
-async def current_user(request: Request):
+async def current_user(request: Request) -> BaseUser:
     """`security.get_user` (Bearer header first, else the UI's cookie; 401 without either)."""
     from fastapi.security.http import HTTPAuthorizationCredentials
 
@@ -57,19 +63,19 @@ async def current_user(request: Request):
     return await _security().get_user(request, None, bearer)
 
 
-UserDep = Annotated[object, Depends(current_user)]
+UserDep = Annotated[BaseUser, Depends(current_user)]
 
 
 # Airflow's own request session (committed when the endpoint returns, before the answer is sent).
 from airflow.api_fastapi.common.db.common import SessionDep  # noqa: E402
 
 
-def can_read(request: Request, user: UserDep):
+def can_read(request: Request, user: UserDep) -> BaseUser:
     _security().requires_access_dag(method="GET")(request, user)
     return user
 
 
-def _may_edit_settings(user) -> bool:
+def _may_edit_settings(user: BaseUser) -> bool:
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import VariableDetails
 
@@ -80,7 +86,7 @@ def _may_edit_settings(user) -> bool:
     )
 
 
-def _may_trigger(user, dag_id: str) -> bool:
+def _may_trigger(user: BaseUser, dag_id: str) -> bool:
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 
@@ -127,7 +133,7 @@ def same_origin_json(request: Request) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Refused: cross-site request (Origin is not this Airflow).")
 
 
-def editor(request: Request, user: UserDep):
+def editor(request: Request, user: UserDep) -> BaseUser:
     """Logged in, allowed to edit the settings Variable, and a same-origin JSON request."""
     if not _may_edit_settings(user):
         raise HTTPException(
@@ -181,7 +187,7 @@ def _no_store(payload, status_code: int = 200) -> JSONResponse:
 
 
 @app.get("/api/state")
-def state(request: Request, session: SessionDep, user: Annotated[object, Depends(can_read)]):
+def state(request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(can_read)]):
     """Everything the page shows: settings + version, categories, runs, last imports, what this user may do."""
     from exact_online_settings_page import backend
 
@@ -202,7 +208,7 @@ def state(request: Request, session: SessionDep, user: Annotated[object, Depends
 
 
 @app.get("/api/status")
-def run_status(request: Request, session: SessionDep, user: Annotated[object, Depends(can_read)]):
+def run_status(request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(can_read)]):
     """What the page polls while imports run: run states and the last import per category, and the stored
     settings' version (so the page can tell that someone else saved)."""
     from exact_online_settings_page import backend
@@ -218,7 +224,7 @@ def run_status(request: Request, session: SessionDep, user: Annotated[object, De
 
 
 @app.get("/api/item-groups")
-def get_item_groups(request: Request, session: SessionDep, user: Annotated[object, Depends(can_read)]):
+def get_item_groups(request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(can_read)]):
     from exact_online_settings_page import backend
 
     _, raw = backend.read_variable(session)
@@ -231,7 +237,7 @@ def get_item_groups(request: Request, session: SessionDep, user: Annotated[objec
 
 @app.get("/api/schedule-preview")
 def get_schedule_preview(
-    user: Annotated[object, Depends(can_read)], schedule: str = "", timezone: str = "Europe/Amsterdam"
+    user: Annotated[BaseUser, Depends(can_read)], schedule: str = "", timezone: str = "Europe/Amsterdam"
 ):
     from exact_online_settings_page import backend
 
@@ -240,7 +246,7 @@ def get_schedule_preview(
 
 @app.put("/api/settings")
 def save(
-    request: Request, session: SessionDep, user: Annotated[object, Depends(editor)], body: Annotated[dict, Body()]
+    request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(editor)], body: Annotated[dict, Body()]
 ):
     """`{"settings": {...}, "version": "<from the page state>"}` → 200 {version}, 422 {errors}, 409 stale."""
     from exact_online_settings_page import backend
@@ -285,10 +291,10 @@ def sync(name: str, request: Request, session: SessionDep, user: UserDep, body: 
     return _no_store({"run": run, "message": f"Import of {category.title} started."}, 201)
 
 
-_DAG_BAG = []
+_DAG_BAG: list[CachedDBDagBag] = []
 
 
-def _dag_bag(factory):
+def _dag_bag(factory: Callable[[], CachedDBDagBag]) -> CachedDBDagBag:
     if not _DAG_BAG:
         _DAG_BAG.append(factory())
     return _DAG_BAG[0]

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import typing
+from collections.abc import Callable, Sequence
 
 from include.outsmart_import.registry import CATEGORIES, Category
 from include.outsmart_import.settings import (
@@ -196,7 +197,7 @@ def save_settings(session, submitted, expected_version: str) -> dict:
             },
         )
     settings, problems = settings_problems(submitted)
-    if problems:
+    if settings is None:  # invalid: the problems say why
         raise SaveRefused(422, {"message": "Nothing was saved: fix the fields marked in red.", "errors": problems})
     # The row lock makes compare-and-write atomic against another Save through this page; the REST API and the
     # Variables page write without it, but a write of theirs that lands first changes the hash and is caught here.
@@ -257,8 +258,10 @@ def _iso(value) -> str | None:
 
 
 def _run_view(run, ti, category: Category, ui_base: str) -> dict | None:
-    if run is None:
-        return None
+    return None if run is None else _view_of_run(run, ti, category, ui_base)
+
+
+def _view_of_run(run, ti, category: Category, ui_base: str) -> dict:
     view = {
         "run_id": run.run_id,
         "state": str(run.state.value if hasattr(run.state, "value") else run.state),
@@ -385,7 +388,7 @@ def trigger_sync(session, dag_bag, category: Category, *, full_refresh: bool, us
         session=session,
     )
     session.flush()
-    return _run_view(run, None, category, ui_base)
+    return _view_of_run(run, None, category, ui_base)
 
 
 # ---- the OutSmart database ----------------------------------------------------------------------------------------
@@ -462,7 +465,7 @@ def last_imports() -> dict:
     return {"available": True, "by_category": out}
 
 
-def item_groups(extra_codes: list[str] = ()) -> dict:
+def item_groups(extra_codes: Sequence[str] = ()) -> dict:
     """The division's item groups (code + description): from `outsmart.categories` once that category has been
     imported, otherwise read from Exact through the hook (the same token chain and call budget as the imports)."""
     groups, source, message = [], None, None
@@ -492,14 +495,13 @@ def item_groups(extra_codes: list[str] = ()) -> dict:
 def _item_groups_from_exact() -> list[dict]:
     from exact_online.hooks.exact_online import ExactOnlineHook
     from exact_online.rate_budget import PostgresRateBudget
-    from exact_online.token_store import PostgresTokenStore
+    from exact_online.token_store import DbConnection, PostgresTokenStore
     from include.outsmart_import.target_db import connector
 
-    hook = ExactOnlineHook(
-        EXACT_CONN_ID,
-        token_store=PostgresTokenStore(connector(TARGET_CONN_ID)),
-        rate_budget=PostgresRateBudget(connector(TARGET_CONN_ID)),
-    )
+    # connector() is typed as returning object; what it returns is a psycopg connection.
+    connect = typing.cast("Callable[[], DbConnection]", connector(TARGET_CONN_ID))
+    budget = PostgresRateBudget(connect)
+    hook = ExactOnlineHook(EXACT_CONN_ID, token_store=PostgresTokenStore(connect), rate_budget=budget)
     try:
         out = []
         for page in hook.collection("logistics/ItemGroups", ["ID", "Code", "Description"]):
@@ -510,4 +512,4 @@ def _item_groups_from_exact() -> list[dict]:
             ]
         return sorted(out, key=lambda g: g["code"])
     finally:
-        hook.rate_budget.close()
+        budget.close()
