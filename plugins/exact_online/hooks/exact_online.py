@@ -9,12 +9,16 @@ extra = {"division": 123, "refresh_token": "..."}; optional extras: "timeout" (s
 (default 30), "token_min_interval" (default 570), "max_attempts" (default 6), "backoff_seconds" (default 2),
 "token_store_conn_id" (a Postgres connection). Every extra is also read as `extra__exact_online__<name>`, the
 spelling of connections saved by the Airflow 2 UI.
+
+Retries of transient errors (5xx, dropped connections) back off exponentially from "backoff_seconds" with equal
+jitter; waits for a rate-limit reset end at the reset Exact announced, plus a small spread (see `_backoff`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +48,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REFRESH_TOKEN_LIFETIME = 30 * 86400  # Exact: an unused refresh token dies after 30 days
+MAX_BACKOFF_SECONDS = 60.0  # the longest wait between two tries after a transient error
+# A wait for a rate-limit reset (a 429, or headers saying the minute's budget is spent) ends at the reset Exact
+# announced plus at most this much. Not the transient backoff's jitter: waking before the reset only meets another
+# 429, and waking much later wastes a window that is known to be open. The spread only keeps the processes that
+# share the division (the other DAGs, a manual run) from all calling in the same instant of the new window; a
+# quarter second is small against a 60 s window and about the clock difference with Exact (hence the 0.05 s
+# margin on top of the reset as well).
+RESET_SPREAD_SECONDS = 0.25
+# Where the jitter comes from by default: the OS, so that processes forked from one parent never draw the same
+# sequence. Tests inject a seeded `rng` instead.
+_SYSTEM_RANDOM = random.SystemRandom()
 
 
 def _mask(value: str | None) -> None:
@@ -145,6 +160,7 @@ class ExactOnlineHook(HttpHook):
         rate_budget: PostgresRateBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = _SYSTEM_RANDOM.random,
         **kwargs: Any,
     ) -> None:
         super().__init__(method="GET", http_conn_id=exact_conn_id, **kwargs)
@@ -152,6 +168,7 @@ class ExactOnlineHook(HttpHook):
         self._token_store = token_store
         self.rate_budget = rate_budget  # a PostgresRateBudget shares the division's budget across processes
         self._sleep, self._clock = sleep, clock
+        self._rng = rng  # a float in [0, 1) per call: the jitter of backoffs and the spread of reset waits
         self._session: requests.Session | None = None
         self._conn: Connection | None = None
         self._access: TokenRecord | None = None
@@ -404,7 +421,7 @@ class ExactOnlineHook(HttpHook):
         if r.daily_remaining == 0 and r.daily_reset_ms and r.daily_reset_ms > now_ms:
             raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(r.daily_reset_ms / 1000, dt.UTC))
         if r.minutely_remaining == 0 and r.minutely_reset_ms and r.minutely_reset_ms > now_ms:
-            wait = (r.minutely_reset_ms - now_ms) / 1000 + 0.05
+            wait = self._after_reset((r.minutely_reset_ms - now_ms) / 1000 + 0.05)
             log.info("Exact minutely budget spent; waiting %.1f s for the next window", wait)
             self.stats.rate_limit_sleeps += 1
             self.stats.seconds_waited_for_limits += wait
@@ -440,7 +457,7 @@ class ExactOnlineHook(HttpHook):
             return resp.json()
         if resp.status_code == 429:
             if "X-RateLimit-Minutely-Reset" in resp.headers:
-                wait = (
+                wait = self._after_reset(
                     max(self.rate.minutely_reset_ms / 1000 - self._clock(), 0) + 0.05
                     if self.rate.minutely_reset_ms
                     else 60
@@ -466,9 +483,25 @@ class ExactOnlineHook(HttpHook):
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         if isinstance(exc, ExactTransientError) and exc.wait_seconds is not None:
-            return exc.wait_seconds
-        base = self._option("backoff_seconds", 2)
-        return min(base * 2 ** (retry_state.attempt_number - 1), 60)
+            return exc.wait_seconds  # a 429: until the reset, spread already added (_after_reset)
+        return self._backoff(retry_state.attempt_number)
+
+    def _backoff(self, attempt: int) -> float:
+        """The wait after failed try `attempt` (1, 2, ...): "equal jitter", i.e. a random point in the upper half
+        of the exponential step `backoff_seconds * 2 ** (attempt - 1)`, the step capped at MAX_BACKOFF_SECONDS.
+
+        The jitter spreads the retries of processes that failed at the same moment (an Exact hiccup hits every
+        running import at once). Equal rather than full jitter: a 5xx from Exact usually means an overloaded or
+        restarting service, and the exponential steps are the hook's whole patience ("max_attempts" tries); full
+        jitter (anywhere from 0) could spend them all within a few seconds.
+        """
+        step = min(self._option("backoff_seconds", 2) * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+        return step / 2 + self._rng() * step / 2
+
+    def _after_reset(self, seconds: float) -> float:
+        """A wait that ends `seconds` from now, when Exact resets a budget: never shorter, at most
+        RESET_SPREAD_SECONDS longer (see there)."""
+        return seconds + self._rng() * RESET_SPREAD_SECONDS
 
     def _get_json(self, url: str, endpoint: str) -> dict:
         def before_sleep(state: tenacity.RetryCallState) -> None:
