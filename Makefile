@@ -41,7 +41,7 @@ test: install
 # include/outsmart_import/. All three run, so one look shows every finding; the target fails if any did.
 lint: install
 	@status=0; \
-	for tool in "ruff check --output-format=concise ." "ruff format --check ." "mypy"; do \
+	for tool in "ruff check --output-format=concise ." "ruff format --check --output-format=concise ." "mypy"; do \
 	  echo "$(BIN)/$$tool"; $(BIN)/$$tool || status=1; \
 	done; exit $$status
 
