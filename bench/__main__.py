@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--e2e", default="100000", help="accounts for the end-to-end run(s), comma-separated; 0 skips")
     parser.add_argument("--out", default=str(ROOT / "bench/results/bench.json"))
@@ -62,11 +63,13 @@ def main(argv=None) -> int:
 
 
 def _parse_time(work: Path) -> dict:
-    code = ("import time, sys; t0 = time.perf_counter(); from include import local_airflow; from pathlib import Path; "
-            f"local_airflow.configure(Path({str(work / 'parse')!r})); import airflow; t1 = time.perf_counter(); "
-            "from airflow.dag_processing.dagbag import DagBag; t2 = time.perf_counter(); "
-            "bag = DagBag(dag_folder=str(local_airflow.ROOT / 'dags')); t3 = time.perf_counter(); "
-            "print(len(bag.dags), round(t1 - t0, 2), round(t3 - t2, 3))")
+    code = (
+        "import time, sys; t0 = time.perf_counter(); from include import local_airflow; from pathlib import Path; "
+        f"local_airflow.configure(Path({str(work / 'parse')!r})); import airflow; t1 = time.perf_counter(); "
+        "from airflow.dag_processing.dagbag import DagBag; t2 = time.perf_counter(); "
+        "bag = DagBag(dag_folder=str(local_airflow.ROOT / 'dags')); t3 = time.perf_counter(); "
+        "print(len(bag.dags), round(t1 - t0, 2), round(t3 - t2, 3))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     dags, airflow_import, parse = out.stdout.strip().splitlines()[-1].split()
     return {"dags": int(dags), "import_airflow_s": float(airflow_import), "parse_dag_file_s": float(parse)}
@@ -74,20 +77,30 @@ def _parse_time(work: Path) -> dict:
 
 def _print(results: dict) -> None:
     print("\nLoad (seconds; ratio to raw COPY into the empty target; rows rewritten on the 1 % re-load)")
-    head = f"{'rows':>9}  {'method':<36} {'runs':>4} {'initial s':>9} {'x COPY':>7} {'reload s':>9} {'rewritten':>10}  correct"
+    head = (
+        f"{'rows':>9}  {'method':<36} {'runs':>4} {'initial s':>9} {'x COPY':>7} {'reload s':>9} "
+        f"{'rewritten':>10}  correct"
+    )
     print(head + "\n" + "-" * len(head))
     for r in results["load"]:
-        print(f"{r['rows']:>9}  {r['method']:<36} {r['runs']:>4} {r['initial_s']:>9.2f} {r['initial_ratio']:>7.2f} "
-              f"{(r['reload_s'] if r['reload_s'] is not None else float('nan')):>9.2f} "
-              f"{(r['rewritten'] if r['rewritten'] is not None else '-'):>10}  {r['correct']}")
-    print("\nOurs against the others (initial / 1 % re-load; targets: <= 1.15x raw COPY, >= 4x faster than "
-          "insert_rows, >= 10x faster than to_sql)")
+        print(
+            f"{r['rows']:>9}  {r['method']:<36} {r['runs']:>4} {r['initial_s']:>9.2f} {r['initial_ratio']:>7.2f} "
+            f"{(r['reload_s'] if r['reload_s'] is not None else float('nan')):>9.2f} "
+            f"{(r['rewritten'] if r['rewritten'] is not None else '-'):>10}  {r['correct']}"
+        )
+    print(
+        "\nOurs against the others (initial / 1 % re-load; targets: <= 1.15x raw COPY, >= 4x faster than "
+        "insert_rows, >= 10x faster than to_sql)"
+    )
     for n in sorted({r["rows"] for r in results["load"]}):
         by = {r["method"].split(":")[0].split(" ")[0]: r for r in results["load"] if r["rows"] == n}
         ours, raw, ins, sql = by["ours"], by["raw"], by["Airflow"], by["pandas"]
-        print(f"{n:>9}  ours = {ours['initial_s'] / raw['initial_s']:.2f}x raw COPY;  "
-              f"insert_rows / ours = {ins['initial_s'] / ours['initial_s']:.1f}x / {ins['reload_s'] / ours['reload_s']:.1f}x;  "
-              f"to_sql / ours = {sql['initial_s'] / ours['initial_s']:.1f}x / {sql['reload_s'] / ours['reload_s']:.1f}x")
+        print(
+            f"{n:>9}  ours = {ours['initial_s'] / raw['initial_s']:.2f}x raw COPY;  "
+            f"insert_rows / ours = {ins['initial_s'] / ours['initial_s']:.1f}x / "
+            f"{ins['reload_s'] / ours['reload_s']:.1f}x;  "
+            f"to_sql / ours = {sql['initial_s'] / ours['initial_s']:.1f}x / {sql['reload_s'] / ours['reload_s']:.1f}x"
+        )
     if results["e2e"]:
         print("\nEnd to end (relations from the sandbox, zero added latency)")
         for run in results["e2e"]:

@@ -27,17 +27,20 @@ from include.outsmart_import.target_db import connector
 def peak_rss_mb():
     # VmHWM: this process's own peak. (getrusage's ru_maxrss survives exec on Linux: it would report the parent's
     # peak at fork time, i.e. the benchmark's DataFrames, not this import.)
-    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM:"))
+    line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM:"))
     return round(int(line.split()[1]) / 1024, 1)
-settings = parse_settings({"categories": {"relations": {"enabled": True, "include_inactive": True, "include_blocked": True,
-    "relation_types": ["customer", "prospect", "suspect", "none", "supplier"]}}})
+settings = parse_settings({"categories": {"relations": {
+    "enabled": True, "include_inactive": True, "include_blocked": True,
+    "relation_types": ["customer", "prospect", "suspect", "none", "supplier"],
+}}})
 hook = ExactOnlineHook(token_store=PostgresTokenStore(connector()))
 t = time.perf_counter()
 s = run_category("relations", settings, hook, connector())
 wall = time.perf_counter() - t
-print("RESULT " + json.dumps({"wall_s": round(wall, 2), "fetched": s.fetched, "inserted": s.inserted, "updated": s.updated,
-      "api_calls": s.api_calls, "http_s": round(hook.stats.http_seconds, 2),
-      "peak_rss_mb": peak_rss_mb()}))
+print("RESULT " + json.dumps({
+    "wall_s": round(wall, 2), "fetched": s.fetched, "inserted": s.inserted, "updated": s.updated,
+    "api_calls": s.api_calls, "http_s": round(hook.stats.http_seconds, 2), "peak_rss_mb": peak_rss_mb(),
+}))
 """
 
 
@@ -48,8 +51,10 @@ def _free_port() -> int:
 
 
 def _child(home: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(home)], capture_output=True, text=True, timeout=3600, cwd=ROOT)
-    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(home)], capture_output=True, text=True, timeout=3600, cwd=ROOT
+    )
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(line[7:])
@@ -66,9 +71,25 @@ def run_e2e(server_conn: dict, n: int, work: Path) -> dict:
     os.environ["AIRFLOW_CONN_OUTSMART_POSTGRES"] = json.dumps({**server_conn, "schema": "bench_e2e"})
     port = _free_port()
     t = time.perf_counter()
-    sandbox = subprocess.Popen([sys.executable, "-m", "include.exact_sandbox", "--port", str(port), "--size", str(n),
-                                "--minutely-limit", "100000", "--daily-limit", "1000000", "--accounts-only"], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandbox = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "include.exact_sandbox",
+            "--port",
+            str(port),
+            "--size",
+            str(n),
+            "--minutely-limit",
+            "100000",
+            "--daily-limit",
+            "1000000",
+            "--accounts-only",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     while True:
         try:
@@ -77,16 +98,30 @@ def run_e2e(server_conn: dict, n: int, work: Path) -> dict:
         except requests.ConnectionError:
             time.sleep(0.5)
     generated = time.perf_counter() - t
-    os.environ["AIRFLOW_CONN_EXACT_ONLINE_DEFAULT"] = json.dumps({
-        "conn_type": "http", "host": url, "login": "sandbox-client", "password": "sandbox-secret",
-        "extra": {"division": 3000001, "refresh_token": "sandbox-refresh-token-0"}})
+    os.environ["AIRFLOW_CONN_EXACT_ONLINE_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "http",
+            "host": url,
+            "login": "sandbox-client",
+            "password": "sandbox-secret",
+            "extra": {"division": 3000001, "refresh_token": "sandbox-refresh-token-0"},
+        }
+    )
     try:
         full = _child(work / f"e2e-full-{n}")
         # 1 % of the accounts change (every 100th gets a new name and rowversion).
-        accounts = requests.post(url + "/_sandbox/records", json={"entity": "accounts", "every": 100,
-                                                                  "fields": ["ID", "Name"]}, timeout=300).json()["records"]
-        requests.post(url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update", "records": [
-            {"ID": a["ID"], "Name": a["Name"] + " *"} for a in accounts]}, timeout=300).raise_for_status()
+        accounts = requests.post(
+            url + "/_sandbox/records", json={"entity": "accounts", "every": 100, "fields": ["ID", "Name"]}, timeout=300
+        ).json()["records"]
+        requests.post(
+            url + "/_sandbox/mutate",
+            json={
+                "entity": "accounts",
+                "op": "update",
+                "records": [{"ID": a["ID"], "Name": a["Name"] + " *"} for a in accounts],
+            },
+            timeout=300,
+        ).raise_for_status()
         incremental = _child(work / f"e2e-incr-{n}")
     finally:
         sandbox.terminate()
@@ -100,5 +135,5 @@ def run_e2e(server_conn: dict, n: int, work: Path) -> dict:
         "seconds_per_1000_row_page_outside_http": round((full["wall_s"] - full["http_s"]) / pages, 3),
         "incremental": incremental,
         "incremental_vs_full": f"{incremental['api_calls']} vs {full['api_calls']} calls, "
-                               f"{incremental['wall_s']} vs {full['wall_s']} s",
+        f"{incremental['wall_s']} vs {full['wall_s']} s",
     }

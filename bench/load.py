@@ -17,25 +17,51 @@ from include.outsmart_import.target_db import conninfo_from_airflow_json
 
 REL = CATEGORIES["relations"]
 COLS = REL.table.column_names
-TRICKY = ["", "D'Hondt; \"Sanitair\" \\ B.V.", "regel\r\nnieuw", "tab\there", "Zoë Çelik", None]
+TRICKY = ["", 'D\'Hondt; "Sanitair" \\ B.V.', "regel\r\nnieuw", "tab\there", "Zoë Çelik", None]
 
 
 def make_frame(n: int, seed: int = 1) -> pd.DataFrame:
     rng = random.Random(seed)
     rows = []
     for i in range(n):
-        rows.append({
-            "code": str(100000 + i), "name": f"Klant {i} {rng.choice(TRICKY) or ''}", "relation_type": rng.choice(["customer", "prospect"]),
-            "is_supplier": rng.random() < 0.1, "is_blocked": rng.random() < 0.05, "is_active": rng.random() < 0.9,
-            "email": rng.choice([f"info{i}@example.nl", "", None]), "phone": rng.choice(["010-1234567", None]),
-            "address_line1": f"Kerkstraat {i % 300}", "postcode": "1011 AB", "city": rng.choice(["Ede", "'s-Hertogenbosch"]),
-            "country": "NL", "vat_number": None, "coc_number": str(10000000 + i), "start_date": pd.Timestamp("2020-01-01").date(),
-            "end_date": None, "exact_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "exact_timestamp": 1000 + i, "passes_filter": True,
-        })
+        rows.append(
+            {
+                "code": str(100000 + i),
+                "name": f"Klant {i} {rng.choice(TRICKY) or ''}",
+                "relation_type": rng.choice(["customer", "prospect"]),
+                "is_supplier": rng.random() < 0.1,
+                "is_blocked": rng.random() < 0.05,
+                "is_active": rng.random() < 0.9,
+                "email": rng.choice([f"info{i}@example.nl", "", None]),
+                "phone": rng.choice(["010-1234567", None]),
+                "address_line1": f"Kerkstraat {i % 300}",
+                "postcode": "1011 AB",
+                "city": rng.choice(["Ede", "'s-Hertogenbosch"]),
+                "country": "NL",
+                "vat_number": None,
+                "coc_number": str(10000000 + i),
+                "start_date": pd.Timestamp("2020-01-01").date(),
+                "end_date": None,
+                "exact_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "exact_timestamp": 1000 + i,
+                "passes_filter": True,
+            }
+        )
     df = pd.DataFrame(rows)
-    for c in ("code", "name", "relation_type", "email", "phone", "address_line1", "postcode", "city", "country",
-              "vat_number", "coc_number", "exact_id"):
+    for c in (
+        "code",
+        "name",
+        "relation_type",
+        "email",
+        "phone",
+        "address_line1",
+        "postcode",
+        "city",
+        "country",
+        "vat_number",
+        "coc_number",
+        "exact_id",
+    ):
         df[c] = df[c].astype("string")
     for c in ("is_supplier", "is_blocked", "is_active", "passes_filter"):
         df[c] = df[c].astype("boolean")
@@ -68,8 +94,9 @@ class Db:
     def digest(self) -> str:
         cols = ", ".join(COLS)
         with self.connect() as c:
-            return c.execute(f"SELECT md5(coalesce(string_agg(ROW({cols})::text, E'\\n' ORDER BY code), '')) "
-                             f"FROM outsmart.relations").fetchone()[0]
+            return c.execute(
+                f"SELECT md5(coalesce(string_agg(ROW({cols})::text, E'\\n' ORDER BY code), '')) FROM outsmart.relations"
+            ).fetchone()[0]
 
     def xmins(self) -> dict:
         with self.connect() as c:
@@ -109,11 +136,17 @@ def _to_sql(db: Db, df: pd.DataFrame) -> None:
     j = db.json
     engine = create_engine(f"postgresql+psycopg2://{j['login']}@/{j['schema']}?host={j['host']}&port={j['port']}")
     updates = ", ".join(f"{c} = excluded.{c}" for c in COLS if c != "code")
+    casts = {"exact_id": "uuid", "start_date": "date", "end_date": "date"}  # what stg_to_sql holds needs these casts
+    select = ", ".join(f"{c}::{casts[c]}" if c in casts else c for c in COLS)
     with engine.begin() as conn:
         df[COLS].to_sql("stg_to_sql", conn, schema="public", if_exists="replace", index=False, chunksize=1000)
-        conn.execute(text(f"INSERT INTO outsmart.relations ({', '.join(COLS)}) "
-                          f"SELECT {', '.join(c if c not in ('exact_id', 'start_date', 'end_date') else f'{c}::' + {'exact_id': 'uuid', 'start_date': 'date', 'end_date': 'date'}[c] for c in COLS)} "
-                          f"FROM public.stg_to_sql ON CONFLICT (code) DO UPDATE SET {updates}"))
+        conn.execute(
+            text(
+                f"INSERT INTO outsmart.relations ({', '.join(COLS)}) "
+                f"SELECT {select} "
+                f"FROM public.stg_to_sql ON CONFLICT (code) DO UPDATE SET {updates}"
+            )
+        )
     engine.dispose()
 
 
@@ -169,9 +202,16 @@ def run_load_benchmark(server_conn: dict, n: int, repeat: int | None = None, met
         s1 = statistics.median(s1s)
         base = base or s1
         s2 = statistics.median(s2s) if s2s else None
-        row = {"rows": n, "method": label, "runs": repeat, "initial_s": round(s1, 3), "initial_ratio": round(s1 / base, 2),
-               "reload_s": round(s2, 3) if s2 is not None else None, "rewritten": rewritten,
-               "correct": "yes" if ok else "NO"}
+        row = {
+            "rows": n,
+            "method": label,
+            "runs": repeat,
+            "initial_s": round(s1, 3),
+            "initial_ratio": round(s1 / base, 2),
+            "reload_s": round(s2, 3) if s2 is not None else None,
+            "rewritten": rewritten,
+            "correct": "yes" if ok else "NO",
+        }
         print(row, flush=True)
         out.append(row)
     return out

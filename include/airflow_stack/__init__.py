@@ -17,6 +17,7 @@ of its descendants, the sandbox and the embedded PostgreSQL).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -132,7 +133,10 @@ def airflow_env(options: StackOptions, metadata_url: str, secret: dict) -> dict[
     # harness overrides of the tests and the demo must not leak in; and a connection or Variable in the
     # environment would shadow the ones the users edit in the UI. Deliberate changes go through --env.
     for key in list(env):
-        if key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")) or key in ("AIRFLOW_HOME", "EXACT_IMPORT_RETRIES"):
+        if key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")) or key in (
+            "AIRFLOW_HOME",
+            "EXACT_IMPORT_RETRIES",
+        ):
             del env[key]
     env.update(defaults)
     env.update(options.env)
@@ -192,21 +196,40 @@ class Stack:
         self.env = airflow_env(o, metadata_url, secret)
         if o.sandbox:
             self._say(f"Starting the Exact Online sandbox on {o.sandbox_url} ...")
-            self._spawn("sandbox", [sys.executable, "-m", "include.exact_sandbox", "--port", str(o.sandbox_port),
-                                    "--size", str(o.sandbox_size), "--state-file", str(o.state_dir / "sandbox.pickle")])
+            self._spawn(
+                "sandbox",
+                [
+                    sys.executable,
+                    "-m",
+                    "include.exact_sandbox",
+                    "--port",
+                    str(o.sandbox_port),
+                    "--size",
+                    str(o.sandbox_size),
+                    "--state-file",
+                    str(o.state_dir / "sandbox.pickle"),
+                ],
+            )
             self._wait_for(lambda: self._get(f"{o.sandbox_url}/_sandbox/health"), "the sandbox", 30)
         self._say("Migrating the Airflow metadata database ...")
         self._run_once("db-migrate", [AIRFLOW, "db", "migrate"])
-        self._run_once("bootstrap", [sys.executable, "-m", "include.airflow_stack.bootstrap",
-                                     json.dumps(self._bootstrap_spec())])
+        self._run_once(
+            "bootstrap", [sys.executable, "-m", "include.airflow_stack.bootstrap", json.dumps(self._bootstrap_spec())]
+        )
         for name in COMPONENTS:
             self._spawn(name, [AIRFLOW, name])
         self._say("Waiting for the components to report healthy ...")
         self._wait_for(self._healthy, "all components healthy", o.start_timeout)
         self._wait_for(self._dags_parsed, "the import DAGs to be parsed", o.start_timeout)
-        ready = {"url": o.url, "users": {u: {"role": r, "password": self.passwords[u]} for u, r in USERS.items()},
-                 "pids": {n: p.pid for n, p in self.procs.items()}, "sandbox_url": o.sandbox_url if o.sandbox else None,
-                 "outsmart": self.outsmart, "logs": str(self.log_dir), "launcher_pid": os.getpid()}
+        ready = {
+            "url": o.url,
+            "users": {u: {"role": r, "password": self.passwords[u]} for u, r in USERS.items()},
+            "pids": {n: p.pid for n, p in self.procs.items()},
+            "sandbox_url": o.sandbox_url if o.sandbox else None,
+            "outsmart": self.outsmart,
+            "logs": str(self.log_dir),
+            "launcher_pid": os.getpid(),
+        }
         ready_file = o.state_dir / "ready.json"
         ready_file.write_text(json.dumps(ready, indent=2))
         ready_file.chmod(0o600)
@@ -221,31 +244,61 @@ class Stack:
             "connections": [
                 # Type "Exact Online" (plugins/exact_online/provider_info.py): Admin -> Connections shows its
                 # labelled fields (Base URL, Client ID, Client secret, Division, First refresh token).
-                {"conn_id": "exact_online_default", "conn_type": "exact_online",
-                 "description": "Exact Online (the local sandbox)",
-                 "host": o.sandbox_url, "login": c.client_id, "password": c.client_secret,
-                 "extra": json.dumps({"division": c.division, "refresh_token": c.initial_refresh_token})},
-                {"conn_id": "outsmart_postgres", "conn_type": "postgres", "description": "The OutSmart database",
-                 "host": pg["host"], "port": pg["port"], "login": pg["login"], "password": pg.get("password") or None,
-                 "schema": pg["schema"]},
+                {
+                    "conn_id": "exact_online_default",
+                    "conn_type": "exact_online",
+                    "description": "Exact Online (the local sandbox)",
+                    "host": o.sandbox_url,
+                    "login": c.client_id,
+                    "password": c.client_secret,
+                    "extra": json.dumps({"division": c.division, "refresh_token": c.initial_refresh_token}),
+                },
+                {
+                    "conn_id": "outsmart_postgres",
+                    "conn_type": "postgres",
+                    "description": "The OutSmart database",
+                    "host": pg["host"],
+                    "port": pg["port"],
+                    "login": pg["login"],
+                    "password": pg.get("password") or None,
+                    "schema": pg["schema"],
+                },
             ],
             "variable": {"key": "exact_online_import_settings", "value": o.settings_file.read_text()},
-            "pool": {"name": "exact_api", "slots": 1,
-                     "description": "Exact Online API: one import at a time shares the division's call budget"},
+            "pool": {
+                "name": "exact_api",
+                "slots": 1,
+                "description": "Exact Online API: one import at a time shares the division's call budget",
+            },
         }
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(argv, cwd=ROOT, env=self.env or None, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs[name] = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=self.env or None,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def _run_once(self, name: str, argv: list[str]) -> None:
         with open(self.log_dir / f"{name}.log", "ab") as log:
-            done = subprocess.run(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, timeout=600)
+            done = subprocess.run(
+                argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=600,
+            )
         if done.returncode != 0:
-            raise StackError(f"`{' '.join(argv[:3])}` failed; see {self.log_dir / (name + '.log')}:\n"
-                             + self._tail(name))
+            raise StackError(
+                f"`{' '.join(argv[:3])}` failed; see {self.log_dir / (name + '.log')}:\n" + self._tail(name)
+            )
 
     def _tail(self, name: str, lines: int = 25) -> str:
         try:
@@ -279,53 +332,52 @@ class Stack:
     def token(self, user: str = "admin") -> str:
         import requests
 
-        reply = requests.post(f"{self.options.url}/auth/token", timeout=10,
-                              json={"username": user, "password": self.passwords[user]})
+        reply = requests.post(
+            f"{self.options.url}/auth/token", timeout=10, json={"username": user, "password": self.passwords[user]}
+        )
         reply.raise_for_status()
         return reply.json()["access_token"]
 
     def _dags_parsed(self) -> bool:
         from include.outsmart_import.registry import CATEGORIES
 
-        reply = self._get(f"{self.options.url}/api/v2/dags", params={"dag_id_pattern": "exact_online_import_%",
-                                                                     "limit": 100},
-                          headers={"Authorization": f"Bearer {self.token()}"}).json()
+        reply = self._get(
+            f"{self.options.url}/api/v2/dags",
+            params={"dag_id_pattern": "exact_online_import_%", "limit": 100},
+            headers={"Authorization": f"Bearer {self.token()}"},
+        ).json()
         return {d["dag_id"] for d in reply["dags"]} >= {c.dag_id for c in CATEGORIES.values()}
 
     # ---- run and stop -----------------------------------------------------------------------------------------
     def check_processes(self) -> None:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                raise StackError(f"{name} exited with status {proc.returncode}; the end of "
-                                 f"{self.log_dir / (name + '.log')}:\n{self._tail(name)}")
+                raise StackError(
+                    f"{name} exited with status {proc.returncode}; the end of "
+                    f"{self.log_dir / (name + '.log')}:\n{self._tail(name)}"
+                )
+
+    def _process_tree(self) -> set[int]:
+        """The pids of the processes this started and of all their descendants, as of now."""
+        return {pid for proc in self.procs.values() for pid in (proc.pid, *_descendants(proc.pid))}
 
     def stop(self, grace: float = 30.0) -> None:
         """Stop every process this started: SIGTERM to each process group, SIGKILL to whatever is left."""
-        everything: set[int] = set()
-        for proc in self.procs.values():
-            everything |= {proc.pid, *_descendants(proc.pid)}
+        everything = self._process_tree()
         for name in reversed(list(self.procs)):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.procs[name].pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + grace
         for proc in self.procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                pass
-        for pid in everything | {p for proc in self.procs.values() for p in _descendants(proc.pid)}:
+        for pid in everything | self._process_tree():
             if alive(pid):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         for proc in self.procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
         self.procs.clear()
         (self.options.state_dir / "ready.json").unlink(missing_ok=True)
         from include.outsmart_import.target_db import stop_embedded
@@ -345,12 +397,14 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         metadata_url, self.outsmart = _metadata_and_target(o.state_dir)
         self.env = airflow_env(o, metadata_url, _secrets(o.state_dir))
-        before = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=keep_days)).isoformat()
+        before = (dt.datetime.now(dt.UTC) - dt.timedelta(days=keep_days)).isoformat()
         try:
-            self._run_once("db-clean", [AIRFLOW, "db", "clean", "--clean-before-timestamp", before, "--yes",
-                                        "--skip-archive"])
-            self._say(f"Removed Airflow metadata older than {keep_days} days ({before}); see "
-                      f"{self.log_dir / 'db-clean.log'}")
+            self._run_once(
+                "db-clean", [AIRFLOW, "db", "clean", "--clean-before-timestamp", before, "--yes", "--skip-archive"]
+            )
+            self._say(
+                f"Removed Airflow metadata older than {keep_days} days ({before}); see {self.log_dir / 'db-clean.log'}"
+            )
         finally:
             if not running:
                 from include.outsmart_import.target_db import stop_embedded

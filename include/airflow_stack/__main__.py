@@ -18,18 +18,41 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8080, help="the UI and REST API port")
     p.add_argument("--sandbox-port", type=int, default=8765)
     p.add_argument("--sandbox-size", type=int, default=5000, help="accounts in a new sandbox division")
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="do not start the Exact sandbox (exact_online_default points at a real division)")
-    p.add_argument("--settings", type=Path, default=StackOptions.settings_file,
-                   help="the settings Variable for the first start (later starts keep what was saved in the UI)")
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra environment for every component, e.g. AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL=5")
-    p.add_argument("--clean-db", type=int, metavar="DAYS", default=None,
-                   help="instead of starting: remove Airflow run history older than DAYS from the metadata database")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="do not start the Exact sandbox (exact_online_default points at a real division)",
+    )
+    p.add_argument(
+        "--settings",
+        type=Path,
+        default=StackOptions.settings_file,
+        help="the settings Variable for the first start (later starts keep what was saved in the UI)",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for every component, e.g. AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL=5",
+    )
+    p.add_argument(
+        "--clean-db",
+        type=int,
+        metavar="DAYS",
+        default=None,
+        help="instead of starting: remove Airflow run history older than DAYS from the metadata database",
+    )
     args = p.parse_args(argv)
-    options = StackOptions(state_dir=args.state_dir.resolve(), port=args.port, sandbox=not args.no_sandbox,
-                           sandbox_port=args.sandbox_port, sandbox_size=args.sandbox_size, settings_file=args.settings,
-                           env=dict(kv.split("=", 1) for kv in args.env))
+    options = StackOptions(
+        state_dir=args.state_dir.resolve(),
+        port=args.port,
+        sandbox=not args.no_sandbox,
+        sandbox_port=args.sandbox_port,
+        sandbox_size=args.sandbox_size,
+        settings_file=args.settings,
+        env=dict(kv.split("=", 1) for kv in args.env),
+    )
     stack = Stack(options)
     if args.clean_db is not None:
         stack.clean_metadata(args.clean_db)
@@ -61,18 +84,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def _banner(stack: Stack) -> None:
     o = stack.options
-    users = "\n".join(f"    {u:<7} {pw}   ({'everything' if u == 'admin' else 'read only'})"
-                      for u, pw in stack.passwords.items())
-    print(f"""
+    users = "\n".join(
+        f"    {u:<7} {pw}   ({'everything' if u == 'admin' else 'read only'})" for u, pw in stack.passwords.items()
+    )
+    print(
+        f"""
 Airflow is running: {o.url}
-  log in as (passwords are kept in {o.state_dir / 'secrets.json'}):
+  log in as (passwords are kept in {o.state_dir / "secrets.json"}):
 {users}
-  Exact Online: {o.sandbox_url + ' (the sandbox)' if o.sandbox else 'connection exact_online_default'}
-  OutSmart database: connection outsmart_postgres ({'embedded, database outsmart' if stack.outsmart else ''})
+  Exact Online: {o.sandbox_url + " (the sandbox)" if o.sandbox else "connection exact_online_default"}
+  OutSmart database: connection outsmart_postgres ({"embedded, database outsmart" if stack.outsmart else ""})
   settings: Admin -> Variables -> exact_online_import_settings; imports: the exact_online_import_* DAGs
   component logs: {stack.log_dir}; state: {o.state_dir}
 Ctrl-C stops everything started here.
-""", flush=True)
+""",
+        flush=True,
+    )
     print("READY " + json.dumps({"url": o.url}), flush=True)
 
 

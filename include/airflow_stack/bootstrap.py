@@ -24,13 +24,19 @@ def bootstrap(spec: dict) -> list[str]:
                 created.append(f"connection {conn['conn_id']}")
         var = spec["variable"]
         if session.scalar(select(Variable).where(Variable.key == var["key"])) is None:
-            session.add(Variable(key=var["key"], val=var["value"],
-                                 description="Exact Online imports: which categories, their filters, licence, schedule"))
+            session.add(
+                Variable(
+                    key=var["key"],
+                    val=var["value"],
+                    description="Exact Online imports: which categories, their filters, licence, schedule",
+                )
+            )
             created.append(f"variable {var['key']}")
         pool = spec["pool"]
         if session.scalar(select(Pool).where(Pool.pool == pool["name"])) is None:
-            session.add(Pool(pool=pool["name"], slots=pool["slots"], description=pool["description"],
-                             include_deferred=False))
+            session.add(
+                Pool(pool=pool["name"], slots=pool["slots"], description=pool["description"], include_deferred=False)
+            )
             created.append(f"pool {pool['name']} ({pool['slots']} slot)")
     return created
 

@@ -35,7 +35,10 @@ def _start_sandbox(size: int, seed: int) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "include.exact_sandbox", "--port", str(port), "--size", str(size), "--seed", str(seed)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     import requests
@@ -46,16 +49,21 @@ def _start_sandbox(size: int, seed: int) -> tuple[subprocess.Popen, str]:
             return proc, url
         except requests.ConnectionError:
             if proc.poll() is not None:
-                raise RuntimeError("the sandbox did not start: " + (proc.stdout.read() if proc.stdout else ""))
+                output = proc.stdout.read() if proc.stdout else ""
+                raise RuntimeError("the sandbox did not start: " + output) from None  # its output is the cause
             time.sleep(0.1)
     raise RuntimeError("the sandbox did not answer within 10 s")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m include.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", default=str(ROOT / "include/demo/settings_standard.json"),
-                        help="the exact_online_import_settings Variable to use (JSON file)")
+    parser = argparse.ArgumentParser(
+        prog="python -m include.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--settings",
+        default=str(ROOT / "include/demo/settings_standard.json"),
+        help="the exact_online_import_settings Variable to use (JSON file)",
+    )
     parser.add_argument("--size", type=int, default=5000, help="accounts in the sandbox")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
@@ -82,15 +90,21 @@ def _run(url: str, settings_text: str, args) -> int:
     from include.outsmart_import.target_db import conninfo_from_airflow_json, ensure_target, stop_embedded
 
     cfg = SandboxConfig()
-    os.environ["AIRFLOW_CONN_EXACT_ONLINE_DEFAULT"] = json.dumps({
-        "conn_type": "http", "host": url, "login": cfg.client_id, "password": cfg.client_secret,
-        "extra": {"division": cfg.division, "refresh_token": cfg.initial_refresh_token},
-    })
+    os.environ["AIRFLOW_CONN_EXACT_ONLINE_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "http",
+            "host": url,
+            "login": cfg.client_id,
+            "password": cfg.client_secret,
+            "extra": {"division": cfg.division, "refresh_token": cfg.initial_refresh_token},
+        }
+    )
     os.environ["AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS"] = settings_text
     settings = parse_settings(settings_text)
     target = ensure_target(DEMO_DIR / "pgdata")
     print(f"Exact Online sandbox: {url} ({args.size} accounts, seed {args.seed})")
-    print(f"OutSmart database: {'embedded PostgreSQL in .demo/pgdata' if target == 'embedded' else 'connection outsmart_postgres'}")
+    where = "embedded PostgreSQL in .demo/pgdata" if target == "embedded" else "connection outsmart_postgres"
+    print(f"OutSmart database: {where}")
     print("Preparing Airflow (metadata database in .demo/airflow) ...", flush=True)
     local_airflow.init_db()
     dags = local_airflow.load_dags()
@@ -110,6 +124,7 @@ def _run(url: str, settings_text: str, args) -> int:
 
     print("\nRun 1: first import", flush=True)
     run_round(1)
+
     # Some changes in Exact between runs: edits, new customers, deletions, a price change, a paid invoice.
     def records(entity):
         return requests.post(url + "/_sandbox/records", json={"entity": entity}, timeout=30).json()["records"]
@@ -120,18 +135,34 @@ def _run(url: str, settings_text: str, args) -> int:
     mutate({"entity": "accounts", "op": "add", "records": [{"Status": "C", "Blocked": False, "EndDate": None}] * 12})
     mutate({"entity": "accounts", "op": "delete", "ids": [a["ID"] for a in customers[40:47]]})
     items = [i for i in records("items") if i["IsTime"] == 0]
-    mutate({"entity": "items", "op": "update", "records": [{"ID": i["ID"], "Description": i["Description"] + " (nieuw)"} for i in items[:5]]})
+    mutate(
+        {
+            "entity": "items",
+            "op": "update",
+            "records": [{"ID": i["ID"], "Description": i["Description"] + " (nieuw)"} for i in items[:5]],
+        }
+    )
     mutate({"entity": "items", "op": "delete", "ids": [items[5]["ID"]]})
     price = next(p for p in records("sales_item_prices") if p["Item"] == items[6]["ID"] and p["EndDate"] is None)
     mutate({"entity": "sales_item_prices", "op": "update", "records": [{"ID": price["ID"], "Price": 99.95}]})
     open_terms = [t for t in records("payment_terms") if t["LineType"] == 20 and not t["IsFullyPaid"]]
-    mutate({"entity": "payment_terms", "op": "update", "records": [{"ID": t["ID"], "IsFullyPaid": True, "Status": 50} for t in open_terms[:10]]})
+    mutate(
+        {
+            "entity": "payment_terms",
+            "op": "update",
+            "records": [{"ID": t["ID"], "IsFullyPaid": True, "Status": 50} for t in open_terms[:10]],
+        }
+    )
     employee = next(iter(records("employees")))
     mutate({"entity": "employees", "op": "update", "records": [{"ID": employee["ID"], "BusinessPhone": "010-7654321"}]})
     group = next(g for g in records("item_groups") if g["Code"] == "OVERIG")
-    mutate({"entity": "item_groups", "op": "update", "records": [{"ID": group["ID"], "Description": "Overige artikelen"}]})
-    print("Changed in the sandbox: 40 accounts edited, 12 customers added, 7 deleted; 5 items edited, 1 deleted, "
-          "1 sales price changed; 10 invoices paid; 1 employee and 1 item group edited")
+    mutate(
+        {"entity": "item_groups", "op": "update", "records": [{"ID": group["ID"], "Description": "Overige artikelen"}]}
+    )
+    print(
+        "Changed in the sandbox: 40 accounts edited, 12 customers added, 7 deleted; 5 items edited, 1 deleted, "
+        "1 sales price changed; 10 invoices paid; 1 employee and 1 item group edited"
+    )
     print("\nRun 2: incremental import (Sync API)", flush=True)
     run_round(2)
 
@@ -140,13 +171,20 @@ def _run(url: str, settings_text: str, args) -> int:
     conn_json = json.loads(os.environ["AIRFLOW_CONN_OUTSMART_POSTGRES"])
     with psycopg.connect(conninfo_from_airflow_json(conn_json)) as conn:
         rows = conn.execute(
-            "SELECT category, status, fetched, inserted, updated, unchanged, filtered_out, rejected, deleted, api_calls, "
-            "round(extract(epoch FROM ended_at - started_at)::numeric, 2), error "
-            "FROM outsmart.import_log ORDER BY category, id").fetchall()
-        totals = conn.execute("SELECT count(*), count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM outsmart.relations").fetchone()
-        counts = [(c.table.name, conn.execute(f"SELECT count(*) FROM outsmart.{c.table.name}").fetchone()[0])
-                  for c in CATEGORIES.values() if c.implemented and c.name != "relations"
-                  and conn.execute("SELECT to_regclass(%s)", (f"outsmart.{c.table.name}",)).fetchone()[0]]
+            "SELECT category, status, fetched, inserted, updated, unchanged, filtered_out, rejected, deleted, "
+            "api_calls, round(extract(epoch FROM ended_at - started_at)::numeric, 2), error "
+            "FROM outsmart.import_log ORDER BY category, id"
+        ).fetchall()
+        totals = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM outsmart.relations"
+        ).fetchone()
+        counts = [
+            (c.table.name, conn.execute(f"SELECT count(*) FROM outsmart.{c.table.name}").fetchone()[0])
+            for c in CATEGORIES.values()
+            if c.implemented
+            and c.name != "relations"
+            and conn.execute("SELECT to_regclass(%s)", (f"outsmart.{c.table.name}",)).fetchone()[0]
+        ]
     _print_summary(rows, outcome)
     print(f"\noutsmart.relations now holds {totals[0]} relations ({totals[1]} soft-deleted).")
     for table, n in counts:
@@ -159,8 +197,20 @@ def _run(url: str, settings_text: str, args) -> int:
 
 
 def _print_summary(rows, outcome) -> None:
-    head = ("category", "run", "status", "fetched", "inserted", "updated", "unchanged", "filtered", "rejected",
-            "deleted", "api calls", "seconds")
+    head = (
+        "category",
+        "run",
+        "status",
+        "fetched",
+        "inserted",
+        "updated",
+        "unchanged",
+        "filtered",
+        "rejected",
+        "deleted",
+        "api calls",
+        "seconds",
+    )
     table = []
     by_cat: dict[str, list] = {}
     for r in rows:
@@ -173,14 +223,22 @@ def _print_summary(rows, outcome) -> None:
             table.append((name, str(i), r[1], *(str(v) for v in r[2:11])))
         if not logged:
             reason = outcome.get((name, 1), "")
-            table.append((name, "-", reason.split(":")[0].replace("CategoryNotEnabled", "disabled")
-                          .replace("NotImplementedYet", "not built yet").replace("LicenseRequired", "needs Pro"),
-                          *([""] * 9)))
+            table.append(
+                (
+                    name,
+                    "-",
+                    reason.split(":")[0]
+                    .replace("CategoryNotEnabled", "disabled")
+                    .replace("NotImplementedYet", "not built yet")
+                    .replace("LicenseRequired", "needs Pro"),
+                    *([""] * 9),
+                )
+            )
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
-    line = "  ".join(h.ljust(w) for h, w in zip(head, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
     print("\nImport summary (outsmart.import_log)\n" + line + "\n" + "-" * len(line))
     for t in table:
-        print("  ".join(v.ljust(w) for v, w in zip(t, widths)))
+        print("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))
     errors = [r for r in rows if r[11]]
     for r in errors:
         print(f"\n{r[0]}: {r[11]}")

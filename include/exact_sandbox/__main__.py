@@ -15,9 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.exact_sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--state-file", default=None,
-                        help="keep the division and its token chain here across restarts (saved on exit and every "
-                             "minute; without it every start is a new division)")
+    parser.add_argument(
+        "--state-file",
+        default=None,
+        help="keep the division and its token chain here across restarts (saved on exit and every "
+        "minute; without it every start is a new division)",
+    )
     for f in dataclasses.fields(SandboxConfig):
         if f.name in ("day_seconds",):
             parser.add_argument("--day-seconds", type=float, default=None)
@@ -30,8 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     config = SandboxConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SandboxConfig)})
     server = start_sandbox(config, host=args.host, port=args.port)
     restored = bool(args.state_file) and server.state.load(args.state_file)
-    print(f"Exact Online sandbox on {server.url} (division {config.division}, "
-          f"{'restored from ' + args.state_file if restored else str(config.size) + ' accounts'})", flush=True)
+    print(
+        f"Exact Online sandbox on {server.url} (division {config.division}, "
+        f"{'restored from ' + args.state_file if restored else str(config.size) + ' accounts'})",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:

@@ -13,28 +13,105 @@ import uuid
 from dataclasses import dataclass, field
 
 FIRST_NAMES = [
-    "Daniël", "Zoë", "Sanne", "Joost", "Anouk", "Bram", "Eva", "Lars", "Noël", "Fleur", "Ruud", "Inge",
-    "Mehmet", "Fatima", "Ayşe", "Björn", "Renée", "Gijs", "Maaike", "Thijs", "Chloë", "Jeroen", "Lieke", "Koen",
+    "Daniël",
+    "Zoë",
+    "Sanne",
+    "Joost",
+    "Anouk",
+    "Bram",
+    "Eva",
+    "Lars",
+    "Noël",
+    "Fleur",
+    "Ruud",
+    "Inge",
+    "Mehmet",
+    "Fatima",
+    "Ayşe",
+    "Björn",
+    "Renée",
+    "Gijs",
+    "Maaike",
+    "Thijs",
+    "Chloë",
+    "Jeroen",
+    "Lieke",
+    "Koen",
 ]
 LAST_NAMES = [
-    "de Vries", "Jansen", "van den Berg", "Bakker", "van Dijk", "Visser", "Smit", "Meijer", "de Boer",
-    "Mulder", "de Groot", "Bos", "Vos", "Peters", "Hendriks", "van Leeuwen", "Dekker", "Brouwer", "'t Hart",
-    "van 't Hof", "D'Hondt", "Çelik", "Yılmaz", "Müller", "Janssen-Ćorić", "Öztürk", "van der Meulen",
+    "de Vries",
+    "Jansen",
+    "van den Berg",
+    "Bakker",
+    "van Dijk",
+    "Visser",
+    "Smit",
+    "Meijer",
+    "de Boer",
+    "Mulder",
+    "de Groot",
+    "Bos",
+    "Vos",
+    "Peters",
+    "Hendriks",
+    "van Leeuwen",
+    "Dekker",
+    "Brouwer",
+    "'t Hart",
+    "van 't Hof",
+    "D'Hondt",
+    "Çelik",
+    "Yılmaz",
+    "Müller",
+    "Janssen-Ćorić",
+    "Öztürk",
+    "van der Meulen",
 ]
 COMPANY_WORDS = [
-    "Installatietechniek", "Loodgietersbedrijf", "Elektro", "Klimaattechniek", "Dakwerken", "Schilders",
-    "Bouwbedrijf", "Zonnepanelen", "Verwarming & Sanitair", "Tegelzetterij", "Glaszetterij", "Onderhoud",
+    "Installatietechniek",
+    "Loodgietersbedrijf",
+    "Elektro",
+    "Klimaattechniek",
+    "Dakwerken",
+    "Schilders",
+    "Bouwbedrijf",
+    "Zonnepanelen",
+    "Verwarming & Sanitair",
+    "Tegelzetterij",
+    "Glaszetterij",
+    "Onderhoud",
 ]
 LEGAL_FORMS = ["B.V.", "V.O.F.", "", "& Zn.", "Holding B.V.", "C.V."]
 CITIES = [
-    ("Amsterdam", "10"), ("Rotterdam", "30"), ("Den Haag", "25"), ("Utrecht", "35"), ("Eindhoven", "56"),
-    ("'s-Hertogenbosch", "52"), ("Groningen", "97"), ("Zwolle", "80"), ("Leeuwarden", "89"),
-    ("Maastricht", "62"), ("Ede", "67"), ("Alphen aan den Rijn", "24"), ("Zoetermeer", "27"), ("Almere", "13"),
+    ("Amsterdam", "10"),
+    ("Rotterdam", "30"),
+    ("Den Haag", "25"),
+    ("Utrecht", "35"),
+    ("Eindhoven", "56"),
+    ("'s-Hertogenbosch", "52"),
+    ("Groningen", "97"),
+    ("Zwolle", "80"),
+    ("Leeuwarden", "89"),
+    ("Maastricht", "62"),
+    ("Ede", "67"),
+    ("Alphen aan den Rijn", "24"),
+    ("Zoetermeer", "27"),
+    ("Almere", "13"),
 ]
 FOREIGN = [("Antwerpen", "BE", "2000"), ("Gent", "BE", "9000"), ("Düsseldorf", "DE", "40213"), ("Köln", "DE", "50667")]
 STREETS = [
-    "Kerkstraat", "Dorpsstraat", "Molenweg", "Schoolstraat", "Julianalaan", "Beatrixstraat", "Stationsweg",
-    "Prins Hendrikkade", "Oude Gracht", "Korte Nieuwstraat", "Van 't Hoffstraat", "Hoofdweg",
+    "Kerkstraat",
+    "Dorpsstraat",
+    "Molenweg",
+    "Schoolstraat",
+    "Julianalaan",
+    "Beatrixstraat",
+    "Stationsweg",
+    "Prins Hendrikkade",
+    "Oude Gracht",
+    "Korte Nieuwstraat",
+    "Van 't Hoffstraat",
+    "Hoofdweg",
 ]
 
 # Exact account Status: C customer, P prospect, S suspect, A none (§6.1 of the reference).
@@ -112,7 +189,9 @@ def make_account(div: Division, *, now: dt.datetime) -> dict:
         end = None
     if rng.random() < 0.9:
         city, prefix = rng.choice(CITIES)
-        postcode = f"{prefix}{rng.randint(10, 99)} {rng.choice('ABCDEGHJKLMNPRSTVWXZ')}{rng.choice('ABCDEGHJKLMNPRSTVWXZ')}"
+        postcode = (
+            f"{prefix}{rng.randint(10, 99)} {rng.choice('ABCDEGHJKLMNPRSTVWXZ')}{rng.choice('ABCDEGHJKLMNPRSTVWXZ')}"
+        )
         country = "NL"
     else:
         city, country, postcode = rng.choice(FOREIGN)
@@ -141,7 +220,9 @@ def make_account(div: Division, *, now: dt.datetime) -> dict:
         "Division": div.division,
         "Created": now,
         "Modified": now,
-        "Remarks": rng.choice([None, "Sleutel bij de buren; bel vóór 08:00", 'Klant zegt: "altijd achterom"', "Let op; hond\\kat"]),
+        "Remarks": rng.choice(
+            [None, "Sleutel bij de buren; bel vóór 08:00", 'Klant zegt: "altijd achterom"', "Let op; hond\\kat"]
+        ),
     }
     record["Timestamp"] = div.next_timestamp()
     return record
@@ -166,16 +247,16 @@ def mutate_account(div: Division, account: dict, changes: dict | None, *, now: d
     """Apply `changes` (or a random realistic edit) and give the record a new rowversion."""
     if changes is None:
         rng = div.rng
-        changes = rng.choice([
-            {"Phone": f"06-{rng.randint(10000000, 99999999)}"},
-            {"Email": f"nieuw{rng.randint(1, 999)}@example.nl"},
-            {"Blocked": not account["Blocked"]},
-            {"Name": account["Name"] + " (gewijzigd)"},
-            {"City": rng.choice(CITIES)[0]},
-        ])
+        changes = rng.choice(
+            [
+                {"Phone": f"06-{rng.randint(10000000, 99999999)}"},
+                {"Email": f"nieuw{rng.randint(1, 999)}@example.nl"},
+                {"Blocked": not account["Blocked"]},
+                {"Name": account["Name"] + " (gewijzigd)"},
+                {"City": rng.choice(CITIES)[0]},
+            ]
+        )
     return update_record(div, "accounts", account, changes, now=now)
-
-
 
 
 # ---- logistics: item groups, items, sales item prices --------------------------------------------------------
@@ -191,17 +272,34 @@ ITEM_GROUPS = [
     ("OVERIG", "Overig", False),
 ]
 MATERIALS = [
-    ("Koperen bocht 15mm", "stuk"), ("PVC buis 32mm", "m"), ('Kogelkraan ½"', "stuk"), ("Thermostaatkraan", "stuk"),
-    ("Installatiedraad 2,5mm²", "m"), ("Wandcontactdoos", "stuk"), ("Afvoerputje 'Easy'", "stuk"),
-    ("Flexibele slang 30cm", "stuk"), ("Radiatorventiel", "stuk"), ("Teflontape", "rol"), ("Kitkoker sanitair", "stuk"),
-    ("Zekeringautomaat B16", "stuk"), ("Aardlekschakelaar 40A", "stuk"), ("CV-ketel onderdeel; pomp", "stuk"),
-    ("Isolatieschaal 22mm", "m"), ("Schroevenset RVS", "doos"), ("Muurplug 8mm", "doos"), ("Sifon chroom", "stuk"),
+    ("Koperen bocht 15mm", "stuk"),
+    ("PVC buis 32mm", "m"),
+    ('Kogelkraan ½"', "stuk"),
+    ("Thermostaatkraan", "stuk"),
+    ("Installatiedraad 2,5mm²", "m"),
+    ("Wandcontactdoos", "stuk"),
+    ("Afvoerputje 'Easy'", "stuk"),
+    ("Flexibele slang 30cm", "stuk"),
+    ("Radiatorventiel", "stuk"),
+    ("Teflontape", "rol"),
+    ("Kitkoker sanitair", "stuk"),
+    ("Zekeringautomaat B16", "stuk"),
+    ("Aardlekschakelaar 40A", "stuk"),
+    ("CV-ketel onderdeel; pomp", "stuk"),
+    ("Isolatieschaal 22mm", "m"),
+    ("Schroevenset RVS", "doos"),
+    ("Muurplug 8mm", "doos"),
+    ("Sifon chroom", "stuk"),
 ]
 TIME_ITEMS = [
-    ("UUR-MONTEUR", "Monteur per uur", "UREN"), ("UUR-LEERLING", "Leerling-monteur per uur", "UREN"),
-    ("UUR-SPOED", "Spoedtoeslag per uur", "UREN"), ("UUR-WEEKEND", "Weekendtarief per uur", "UREN"),
-    ("UUR-ENGINEER", "Engineer per uur", "UREN"), ("REIS-VOORRIJ", "Voorrijkosten", "REIS"),
-    ("REIS-KM", "Kilometervergoeding", "REIS"), ("UUR-OVERIG", "Overige arbeid", "OVERIG"),
+    ("UUR-MONTEUR", "Monteur per uur", "UREN"),
+    ("UUR-LEERLING", "Leerling-monteur per uur", "UREN"),
+    ("UUR-SPOED", "Spoedtoeslag per uur", "UREN"),
+    ("UUR-WEEKEND", "Weekendtarief per uur", "UREN"),
+    ("UUR-ENGINEER", "Engineer per uur", "UREN"),
+    ("REIS-VOORRIJ", "Voorrijkosten", "REIS"),
+    ("REIS-KM", "Kilometervergoeding", "REIS"),
+    ("UUR-OVERIG", "Overige arbeid", "OVERIG"),
 ]
 
 
@@ -209,48 +307,106 @@ def build_logistics(div: Division, *, n_items: int, now: dt.datetime) -> None:
     rng = div.rng
     for code, description, _ in ITEM_GROUPS:
         gid = div.new_guid()
-        div.item_groups[gid] = {"ID": gid, "Code": code, "Description": description, "IsDefault": code == "MAT",
-                                "Notes": None, "Division": div.division, "Created": now, "Modified": now}
+        div.item_groups[gid] = {
+            "ID": gid,
+            "Code": code,
+            "Description": description,
+            "IsDefault": code == "MAT",
+            "Notes": None,
+            "Division": div.division,
+            "Created": now,
+            "Modified": now,
+        }
     groups = {g["Code"]: g for g in div.item_groups.values()}
     for code, description, group in TIME_ITEMS:
         _add_item(div, groups[group], code, description, "uur", is_time=1, now=now)
     material_groups = [g for g in groups.values() if g["Code"] not in ("UREN", "REIS")]
     for i in range(max(n_items - len(TIME_ITEMS), 0)):
         name, unit = rng.choice(MATERIALS)
-        _add_item(div, rng.choice(material_groups), f"MAT-{10000 + i}", f"{name} {rng.choice(['', 'type A', 'type B', 'XL'])}".strip(),
-                  unit, is_time=0, now=now)
+        _add_item(
+            div,
+            rng.choice(material_groups),
+            f"MAT-{10000 + i}",
+            f"{name} {rng.choice(['', 'type A', 'type B', 'XL'])}".strip(),
+            unit,
+            is_time=0,
+            now=now,
+        )
 
 
-def _add_item(div: Division, group: dict, code: str, description: str, unit: str, *, is_time: int, now: dt.datetime) -> dict:
+def _add_item(
+    div: Division, group: dict, code: str, description: str, unit: str, *, is_time: int, now: dt.datetime
+) -> dict:
     rng = div.rng
     end = TODAY - dt.timedelta(days=rng.randint(1, 500)) if rng.random() < 0.08 else None
     item = {
-        "ID": div.new_guid(), "Code": code, "Description": description, "ItemGroup": group["ID"],
-        "ItemGroupCode": group["Code"], "ItemGroupDescription": group["Description"], "IsTime": is_time,
-        "IsSalesItem": True, "IsStockItem": not is_time, "IsPurchaseItem": not is_time, "Unit": unit,
+        "ID": div.new_guid(),
+        "Code": code,
+        "Description": description,
+        "ItemGroup": group["ID"],
+        "ItemGroupCode": group["Code"],
+        "ItemGroupDescription": group["Description"],
+        "IsTime": is_time,
+        "IsSalesItem": True,
+        "IsStockItem": not is_time,
+        "IsPurchaseItem": not is_time,
+        "Unit": unit,
         "UnitDescription": {"uur": "Uur", "m": "Meter", "stuk": "Stuk", "doos": "Doos", "rol": "Rol"}.get(unit, unit),
         "CostPriceStandard": round(rng.uniform(0.2, 80 if not is_time else 45), 2),
         "Barcode": f"87{rng.randint(10**10, 10**11 - 1)}" if not is_time and rng.random() < 0.7 else None,
-        "StartDate": TODAY - dt.timedelta(days=rng.randint(30, 3000)), "EndDate": end,
-        "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp(),
+        "StartDate": TODAY - dt.timedelta(days=rng.randint(30, 3000)),
+        "EndDate": end,
+        "Division": div.division,
+        "Created": now,
+        "Modified": now,
+        "Timestamp": div.next_timestamp(),
     }
     div.items[item["ID"]] = item
     # The standard sales price: a sales item price without an account.
     _add_price(div, item, None, round(item["CostPriceStandard"] * rng.uniform(1.3, 2.2), 2), now=now)
     if rng.random() < 0.2:  # an older, ended price that must not win
-        _add_price(div, item, None, round(item["CostPriceStandard"] * 1.1, 2), now=now,
-                   start=TODAY - dt.timedelta(days=900), end=TODAY - dt.timedelta(days=400))
+        _add_price(
+            div,
+            item,
+            None,
+            round(item["CostPriceStandard"] * 1.1, 2),
+            now=now,
+            start=TODAY - dt.timedelta(days=900),
+            end=TODAY - dt.timedelta(days=400),
+        )
     return item
 
 
-def _add_price(div: Division, item: dict, account: dict | None, price: float, *, now: dt.datetime,
-               start: dt.date | None = None, end: dt.date | None = None, quantity: float = 0.0) -> dict:
+def _add_price(
+    div: Division,
+    item: dict,
+    account: dict | None,
+    price: float,
+    *,
+    now: dt.datetime,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    quantity: float = 0.0,
+) -> dict:
     row = {
-        "ID": div.new_guid(), "Item": item["ID"], "ItemCode": item["Code"], "ItemDescription": item["Description"],
-        "Account": account["ID"] if account else None, "AccountName": account["Name"] if account else None,
-        "Price": price, "Currency": "EUR", "Quantity": quantity, "Unit": item["Unit"],
-        "UnitDescription": item["UnitDescription"], "NumberOfItemsPerUnit": 1.0, "DefaultItemUnit": item["Unit"],
-        "StartDate": start, "EndDate": end, "Division": div.division, "Created": now, "Modified": now,
+        "ID": div.new_guid(),
+        "Item": item["ID"],
+        "ItemCode": item["Code"],
+        "ItemDescription": item["Description"],
+        "Account": account["ID"] if account else None,
+        "AccountName": account["Name"] if account else None,
+        "Price": price,
+        "Currency": "EUR",
+        "Quantity": quantity,
+        "Unit": item["Unit"],
+        "UnitDescription": item["UnitDescription"],
+        "NumberOfItemsPerUnit": 1.0,
+        "DefaultItemUnit": item["Unit"],
+        "StartDate": start,
+        "EndDate": end,
+        "Division": div.division,
+        "Created": now,
+        "Modified": now,
         "Timestamp": div.next_timestamp(),
     }
     div.sales_item_prices[row["ID"]] = row
@@ -266,13 +422,27 @@ def build_employees(div: Division, *, n: int, now: dt.datetime) -> None:
         active = rng.random() > 0.15
         start = TODAY - dt.timedelta(days=rng.randint(60, 5000))
         emp = {
-            "ID": div.new_guid(), "Code": str(100 + i), "EmployeeHID": 100 + i, "HID": 100 + i,
-            "FirstName": first, "MiddleName": prefix or None, "LastName": surname, "FullName": f"{first} {last}",
-            "Initials": first[0] + ".", "BusinessEmail": f"{first.lower()}.{surname.lower().replace(chr(39), '')}@installatiebedrijf.nl",
-            "Email": None, "BusinessPhone": f"010-{rng.randint(1000000, 9999999)}", "Mobile": f"06-{rng.randint(10000000, 99999999)}",
-            "Phone": None, "IsActive": active, "StartDate": start,
+            "ID": div.new_guid(),
+            "Code": str(100 + i),
+            "EmployeeHID": 100 + i,
+            "HID": 100 + i,
+            "FirstName": first,
+            "MiddleName": prefix or None,
+            "LastName": surname,
+            "FullName": f"{first} {last}",
+            "Initials": first[0] + ".",
+            "BusinessEmail": f"{first.lower()}.{surname.lower().replace(chr(39), '')}@installatiebedrijf.nl",
+            "Email": None,
+            "BusinessPhone": f"010-{rng.randint(1000000, 9999999)}",
+            "Mobile": f"06-{rng.randint(10000000, 99999999)}",
+            "Phone": None,
+            "IsActive": active,
+            "StartDate": start,
             "EndDate": None if active else TODAY - dt.timedelta(days=rng.randint(1, 400)),
-            "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp(),
+            "Division": div.division,
+            "Created": now,
+            "Modified": now,
+            "Timestamp": div.next_timestamp(),
         }
         div.employees[emp["ID"]] = emp
 
@@ -290,24 +460,45 @@ def build_payment_terms(div: Division, *, n: int, now: dt.datetime) -> None:
         fully_paid = state < 0.45
         partly = 0.45 <= state < 0.6
         term = {
-            "ID": div.new_guid(), "LineType": 20 if receivable else 22, "InvoiceNumber": 26000000 + i,
-            "InvoiceDate": invoice_date, "DueDate": invoice_date + dt.timedelta(days=30),
-            "Account": acc["ID"], "AccountCode": acc["Code"], "AccountName": acc["Name"],
-            "AmountDC": amount if receivable else -amount, "AmountFC": amount if receivable else -amount,
-            "Currency": "EUR", "IsFullyPaid": fully_paid,
+            "ID": div.new_guid(),
+            "LineType": 20 if receivable else 22,
+            "InvoiceNumber": 26000000 + i,
+            "InvoiceDate": invoice_date,
+            "DueDate": invoice_date + dt.timedelta(days=30),
+            "Account": acc["ID"],
+            "AccountCode": acc["Code"],
+            "AccountName": acc["Name"],
+            "AmountDC": amount if receivable else -amount,
+            "AmountFC": amount if receivable else -amount,
+            "Currency": "EUR",
+            "IsFullyPaid": fully_paid,
             "Status": 50 if fully_paid else (30 if partly else 20),
             "LastPaymentDate": invoice_date + dt.timedelta(days=rng.randint(1, 60)) if (fully_paid or partly) else None,
             "EndDate": invoice_date + dt.timedelta(days=rng.randint(1, 60)) if fully_paid else None,
-            "Description": f"Factuur {26000000 + i}", "PaymentMethod": rng.choice(["B", "I"]),
-            "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp(),
+            "Description": f"Factuur {26000000 + i}",
+            "PaymentMethod": rng.choice(["B", "I"]),
+            "Division": div.division,
+            "Created": now,
+            "Modified": now,
+            "Timestamp": div.next_timestamp(),
         }
         div.payment_terms[term["ID"]] = term
 
 
 ENTITY_DELETED_TYPE = {
-    "accounts": 2, "items": 9, "sales_item_prices": 8, "payment_terms": 10, "employees": 42, "goods_deliveries": 16,
-    "goods_delivery_lines": 17, "project_planning": 26, "sales_order_headers": 32, "sales_order_lines": 33,
-    "quotation_headers": 34, "quotation_lines": 35, "shop_orders": 36,
+    "accounts": 2,
+    "items": 9,
+    "sales_item_prices": 8,
+    "payment_terms": 10,
+    "employees": 42,
+    "goods_deliveries": 16,
+    "goods_delivery_lines": 17,
+    "project_planning": 26,
+    "sales_order_headers": 32,
+    "sales_order_lines": 33,
+    "quotation_headers": 34,
+    "quotation_lines": 35,
+    "shop_orders": 36,
 }
 
 
@@ -317,8 +508,15 @@ def delete_record(div: Division, entity: str, record_id: str, *, now: dt.datetim
     entity_type = ENTITY_DELETED_TYPE.get(entity)
     if entity_type is None:
         return None
-    entry = {"ID": div.new_guid(), "EntityKey": record_id, "EntityType": entity_type, "DeletedBy": div.new_guid(),
-             "DeletedDate": now, "Division": div.division, "Timestamp": div.next_timestamp()}
+    entry = {
+        "ID": div.new_guid(),
+        "EntityKey": record_id,
+        "EntityType": entity_type,
+        "DeletedBy": div.new_guid(),
+        "DeletedDate": now,
+        "Division": div.division,
+        "Timestamp": div.next_timestamp(),
+    }
     div.deleted.append(entry)
     return entry
 
@@ -341,11 +539,24 @@ QUOTATION_STATUSES = [5, 6, 20, 25, 35, 40, 50]
 
 def build_pro(div: Division, *, size: int, now: dt.datetime) -> None:
     rng = div.rng
-    for code, description, main in [("1", "Hoofdmagazijn Utrecht", True), ("2", "Bus 12 (Sanne)", False),
-                                    ("3", "Bus 7 (Joost)", False), ("ZWOLLE", "Filiaal Zwolle", False)]:
+    for code, description, main in [
+        ("1", "Hoofdmagazijn Utrecht", True),
+        ("2", "Bus 12 (Sanne)", False),
+        ("3", "Bus 7 (Joost)", False),
+        ("ZWOLLE", "Filiaal Zwolle", False),
+    ]:
         wid = div.new_guid()
-        div.warehouses[wid] = {"ID": wid, "Code": code, "Description": description, "Main": main, "EMail": None,
-                               "UseStorageLocations": False, "Division": div.division, "Created": now, "Modified": now}
+        div.warehouses[wid] = {
+            "ID": wid,
+            "Code": code,
+            "Description": description,
+            "Main": main,
+            "EMail": None,
+            "UseStorageLocations": False,
+            "Division": div.division,
+            "Created": now,
+            "Modified": now,
+        }
     customers = [a for a in div.accounts.values() if a["Status"] == "C"] or list(div.accounts.values())
     materials = [i for i in div.items.values() if i["IsTime"] == 0]
     hours = [i for i in div.items.values() if i["IsTime"] == 1]
@@ -355,42 +566,95 @@ def build_pro(div: Division, *, size: int, now: dt.datetime) -> None:
         item, acc = rng.choice(materials), rng.choice(customers)
         start = TODAY - dt.timedelta(days=rng.randint(0, 600))
         end = start + dt.timedelta(days=rng.randint(30, 900)) if rng.random() < 0.5 else None
-        _add_price(div, item, acc, round(item["CostPriceStandard"] * rng.uniform(1.1, 1.6), 2), now=now,
-                   start=start, end=end, quantity=float(rng.choice([0, 0, 10, 50])))
+        _add_price(
+            div,
+            item,
+            acc,
+            round(item["CostPriceStandard"] * rng.uniform(1.1, 1.6), 2),
+            now=now,
+            start=start,
+            end=end,
+            quantity=float(rng.choice([0, 0, 10, 50])),
+        )
     for n in range(max(size // 5, 10)):
-        _sales_order(div, 40000 + n, rng.choice(customers), rng.sample(materials, k=rng.randint(1, 4)),
-                     rng.choice(warehouses), now=now)
+        _sales_order(
+            div,
+            40000 + n,
+            rng.choice(customers),
+            rng.sample(materials, k=rng.randint(1, 4)),
+            rng.choice(warehouses),
+            now=now,
+        )
     for n in range(max(size // 20, 5)):
         item = rng.choice(materials)
         status = rng.choice([10, 20, 30, 40])
         planned = float(rng.randint(1, 50))
         start = TODAY + dt.timedelta(days=rng.randint(-60, 60))
-        so = {"ID": div.new_guid(), "ShopOrderNumber": 7000 + n, "Item": item["ID"], "ItemCode": item["Code"],
-              "ItemDescription": item["Description"], "Description": f"Prefab {item['Description']}",
-              "PlannedQuantity": planned, "ProducedQuantity": planned if status >= 30 else float(rng.randint(0, int(planned))),
-              "PlannedStartDate": start, "PlannedDate": start + dt.timedelta(days=rng.randint(1, 14)),
-              "Status": status, "IsReleased": status >= 20, "IsOnHold": rng.random() < 0.1, "Type": 9040,
-              "Warehouse": warehouses[0]["ID"], "Division": div.division, "Created": now, "Modified": now,
-              "Timestamp": div.next_timestamp()}
+        so = {
+            "ID": div.new_guid(),
+            "ShopOrderNumber": 7000 + n,
+            "Item": item["ID"],
+            "ItemCode": item["Code"],
+            "ItemDescription": item["Description"],
+            "Description": f"Prefab {item['Description']}",
+            "PlannedQuantity": planned,
+            "ProducedQuantity": planned if status >= 30 else float(rng.randint(0, int(planned))),
+            "PlannedStartDate": start,
+            "PlannedDate": start + dt.timedelta(days=rng.randint(1, 14)),
+            "Status": status,
+            "IsReleased": status >= 20,
+            "IsOnHold": rng.random() < 0.1,
+            "Type": 9040,
+            "Warehouse": warehouses[0]["ID"],
+            "Division": div.division,
+            "Created": now,
+            "Modified": now,
+            "Timestamp": div.next_timestamp(),
+        }
         div.shop_orders[so["ID"]] = so
     for n in range(max(size // 5, 10)):
         acc = rng.choice(customers)
         qid = div.new_guid()
         status = rng.choice(QUOTATION_STATUSES)
         qdate = TODAY - dt.timedelta(days=rng.randint(0, 300))
-        header = {"ID": div.new_guid(), "QuotationID": qid, "QuotationNumber": 50000 + n, "VersionNumber": 1,
-                  "OrderAccount": acc["ID"], "OrderAccountCode": acc["Code"], "OrderAccountName": acc["Name"],
-                  "QuotationDate": qdate, "DueDate": qdate + dt.timedelta(days=30), "Status": status,
-                  "Description": f"Offerte {acc['Name']}", "Currency": "EUR", "Division": div.division,
-                  "Created": now, "Modified": now}
+        header = {
+            "ID": div.new_guid(),
+            "QuotationID": qid,
+            "QuotationNumber": 50000 + n,
+            "VersionNumber": 1,
+            "OrderAccount": acc["ID"],
+            "OrderAccountCode": acc["Code"],
+            "OrderAccountName": acc["Name"],
+            "QuotationDate": qdate,
+            "DueDate": qdate + dt.timedelta(days=30),
+            "Status": status,
+            "Description": f"Offerte {acc['Name']}",
+            "Currency": "EUR",
+            "Division": div.division,
+            "Created": now,
+            "Modified": now,
+        }
         total = 0.0
         for ln, item in enumerate(rng.sample(materials + hours, k=rng.randint(1, 5)), 1):
             qty, price = float(rng.randint(1, 10)), round(item["CostPriceStandard"] * 1.5, 2)
             total += qty * price
-            line = {"ID": div.new_guid(), "QuotationID": qid, "QuotationNumber": header["QuotationNumber"],
-                    "LineNumber": ln, "Item": item["ID"], "ItemDescription": item["Description"], "Quantity": qty,
-                    "UnitPrice": price, "NetPrice": price, "AmountDC": round(qty * price, 2), "UnitCode": item["Unit"],
-                    "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp()}
+            line = {
+                "ID": div.new_guid(),
+                "QuotationID": qid,
+                "QuotationNumber": header["QuotationNumber"],
+                "LineNumber": ln,
+                "Item": item["ID"],
+                "ItemDescription": item["Description"],
+                "Quantity": qty,
+                "UnitPrice": price,
+                "NetPrice": price,
+                "AmountDC": round(qty * price, 2),
+                "UnitCode": item["Unit"],
+                "Division": div.division,
+                "Created": now,
+                "Modified": now,
+                "Timestamp": div.next_timestamp(),
+            }
             div.quotation_lines[line["ID"]] = line
         header["AmountDC"] = round(total, 2)
         header["Timestamp"] = div.next_timestamp()
@@ -400,32 +664,63 @@ def build_pro(div: Division, *, size: int, now: dt.datetime) -> None:
         emp, acc, hour = rng.choice(employees), rng.choice(customers), rng.choice(hours)
         start = dt.datetime.combine(TODAY + dt.timedelta(days=rng.randint(-20, 40)), dt.time(rng.choice([7, 8, 13])))
         hrs = float(rng.choice([2, 4, 8]))
-        pp = {"ID": div.new_guid(), "Employee": emp["ID"], "EmployeeCode": emp["Code"], "EmployeeHID": emp["EmployeeHID"],
-              "Project": div.new_guid(), "ProjectCode": f"P{rng.randint(100, 999)}", "ProjectDescription": "Onderhoud CV",
-              "Account": acc["ID"], "AccountCode": acc["Code"], "AccountName": acc["Name"], "HourType": hour["ID"],
-              "HourTypeCode": hour["Code"], "HourTypeDescription": hour["Description"], "StartDate": start,
-              "EndDate": start + dt.timedelta(hours=hrs), "Hours": hrs, "Status": rng.choice([1, 2]), "Type": 4,
-              "Description": "Onderhoudsbeurt", "Division": div.division, "Created": now, "Modified": now,
-              "Timestamp": div.next_timestamp()}
+        pp = {
+            "ID": div.new_guid(),
+            "Employee": emp["ID"],
+            "EmployeeCode": emp["Code"],
+            "EmployeeHID": emp["EmployeeHID"],
+            "Project": div.new_guid(),
+            "ProjectCode": f"P{rng.randint(100, 999)}",
+            "ProjectDescription": "Onderhoud CV",
+            "Account": acc["ID"],
+            "AccountCode": acc["Code"],
+            "AccountName": acc["Name"],
+            "HourType": hour["ID"],
+            "HourTypeCode": hour["Code"],
+            "HourTypeDescription": hour["Description"],
+            "StartDate": start,
+            "EndDate": start + dt.timedelta(hours=hrs),
+            "Hours": hrs,
+            "Status": rng.choice([1, 2]),
+            "Type": 4,
+            "Description": "Onderhoudsbeurt",
+            "Division": div.division,
+            "Created": now,
+            "Modified": now,
+            "Timestamp": div.next_timestamp(),
+        }
         div.project_planning[pp["ID"]] = pp
     for n in range(max(size // 25, 5)):
         item = rng.choice(materials)
         status = rng.choice([20, 30, 50])
         planned = float(rng.randint(1, 20))
         odate = TODAY - dt.timedelta(days=rng.randint(0, 120))
-        ao = {"ID": div.new_guid(), "OrderNumber": 9000 + n, "OrderDate": odate,
-              "AssemblyDate": odate + dt.timedelta(days=7),
-              "FinishedAssemblyDate": odate + dt.timedelta(days=8) if status == 50 else None,
-              "OrderStatus": status, "Type": 8060, "Item": item["ID"], "ItemCode": item["Code"],
-              "ItemDescription": item["Description"], "PlannedQuantity": planned,
-              "FinishedQuantity": planned if status == 50 else (planned / 2 if status == 30 else 0.0),
-              "Unit": item["Unit"], "UnitCode": item["Unit"], "Warehouse": warehouses[0]["ID"],
-              "WarehouseCode": warehouses[0]["Code"], "Description": f"Samenstellen {item['Description']}",
-              "Division": div.division}
+        ao = {
+            "ID": div.new_guid(),
+            "OrderNumber": 9000 + n,
+            "OrderDate": odate,
+            "AssemblyDate": odate + dt.timedelta(days=7),
+            "FinishedAssemblyDate": odate + dt.timedelta(days=8) if status == 50 else None,
+            "OrderStatus": status,
+            "Type": 8060,
+            "Item": item["ID"],
+            "ItemCode": item["Code"],
+            "ItemDescription": item["Description"],
+            "PlannedQuantity": planned,
+            "FinishedQuantity": planned if status == 50 else (planned / 2 if status == 30 else 0.0),
+            "Unit": item["Unit"],
+            "UnitCode": item["Unit"],
+            "Warehouse": warehouses[0]["ID"],
+            "WarehouseCode": warehouses[0]["Code"],
+            "Description": f"Samenstellen {item['Description']}",
+            "Division": div.division,
+        }
         div.assembly_orders[ao["ID"]] = ao
 
 
-def _sales_order(div: Division, number: int, acc: dict, items: list[dict], warehouse: dict, *, now: dt.datetime) -> None:
+def _sales_order(
+    div: Division, number: int, acc: dict, items: list[dict], warehouse: dict, *, now: dt.datetime
+) -> None:
     rng = div.rng
     order_id = div.new_guid()
     status = rng.choice(SALES_ORDER_STATUSES)
@@ -435,38 +730,97 @@ def _sales_order(div: Division, number: int, acc: dict, items: list[dict], wareh
         qty = float(rng.randint(1, 20))
         price = round(item["CostPriceStandard"] * 1.6, 2)
         delivered = qty if status == 21 else (float(rng.randint(0, int(qty))) if status == 20 else 0.0)
-        line = {"ID": div.new_guid(), "OrderID": order_id, "OrderNumber": number, "LineNumber": ln, "Item": item["ID"],
-                "ItemCode": item["Code"], "ItemDescription": item["Description"], "Description": item["Description"],
-                "Quantity": qty, "QuantityDelivered": delivered, "QuantityInvoiced": delivered if status == 21 else 0.0,
-                "UnitCode": item["Unit"], "UnitPrice": price, "NetPrice": price, "AmountDC": round(qty * price, 2),
-                "DeliveryDate": odate + dt.timedelta(days=14), "Status": status, "Division": div.division,
-                "Created": now, "Modified": now, "Timestamp": div.next_timestamp()}
+        line = {
+            "ID": div.new_guid(),
+            "OrderID": order_id,
+            "OrderNumber": number,
+            "LineNumber": ln,
+            "Item": item["ID"],
+            "ItemCode": item["Code"],
+            "ItemDescription": item["Description"],
+            "Description": item["Description"],
+            "Quantity": qty,
+            "QuantityDelivered": delivered,
+            "QuantityInvoiced": delivered if status == 21 else 0.0,
+            "UnitCode": item["Unit"],
+            "UnitPrice": price,
+            "NetPrice": price,
+            "AmountDC": round(qty * price, 2),
+            "DeliveryDate": odate + dt.timedelta(days=14),
+            "Status": status,
+            "Division": div.division,
+            "Created": now,
+            "Modified": now,
+            "Timestamp": div.next_timestamp(),
+        }
         total += line["AmountDC"]
         div.sales_order_lines[line["ID"]] = line
         lines.append(line)
-    header = {"ID": div.new_guid(), "OrderID": order_id, "OrderNumber": number, "OrderDate": odate,
-              "DeliveryDate": odate + dt.timedelta(days=14), "OrderedBy": acc["ID"], "OrderedByName": acc["Name"],
-              "DeliverTo": acc["ID"], "InvoiceTo": acc["ID"], "Status": status, "DeliveryStatus": status,
-              "InvoiceStatus": 21 if status == 21 else 12, "AmountDC": round(total, 2), "AmountFC": round(total, 2),
-              "Currency": "EUR", "WarehouseID": warehouse["ID"], "WarehouseCode": warehouse["Code"],
-              "Description": f"Order {acc['Name']}", "YourRef": f"PO-{rng.randint(1000, 9999)}",
-              "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp()}
+    header = {
+        "ID": div.new_guid(),
+        "OrderID": order_id,
+        "OrderNumber": number,
+        "OrderDate": odate,
+        "DeliveryDate": odate + dt.timedelta(days=14),
+        "OrderedBy": acc["ID"],
+        "OrderedByName": acc["Name"],
+        "DeliverTo": acc["ID"],
+        "InvoiceTo": acc["ID"],
+        "Status": status,
+        "DeliveryStatus": status,
+        "InvoiceStatus": 21 if status == 21 else 12,
+        "AmountDC": round(total, 2),
+        "AmountFC": round(total, 2),
+        "Currency": "EUR",
+        "WarehouseID": warehouse["ID"],
+        "WarehouseCode": warehouse["Code"],
+        "Description": f"Order {acc['Name']}",
+        "YourRef": f"PO-{rng.randint(1000, 9999)}",
+        "Division": div.division,
+        "Created": now,
+        "Modified": now,
+        "Timestamp": div.next_timestamp(),
+    }
     div.sales_order_headers[header["ID"]] = header
     if status in (20, 21):  # a goods delivery for what was delivered
         entry = div.new_guid()
-        delivery = {"EntryID": entry, "DeliveryNumber": 60000 + number % 40000, "EntryNumber": 60000 + number % 40000,
-                    "DeliveryDate": odate + dt.timedelta(days=10), "DeliveryAccount": acc["ID"],
-                    "DeliveryAccountCode": acc["Code"], "DeliveryAccountName": acc["Name"],
-                    "TrackingNumber": f"3S{rng.randint(10**9, 10**10 - 1)}" if rng.random() < 0.7 else None,
-                    "Warehouse": warehouse["ID"], "WarehouseCode": warehouse["Code"], "Description": f"Levering order {number}",
-                    "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp()}
+        delivery = {
+            "EntryID": entry,
+            "DeliveryNumber": 60000 + number % 40000,
+            "EntryNumber": 60000 + number % 40000,
+            "DeliveryDate": odate + dt.timedelta(days=10),
+            "DeliveryAccount": acc["ID"],
+            "DeliveryAccountCode": acc["Code"],
+            "DeliveryAccountName": acc["Name"],
+            "TrackingNumber": f"3S{rng.randint(10**9, 10**10 - 1)}" if rng.random() < 0.7 else None,
+            "Warehouse": warehouse["ID"],
+            "WarehouseCode": warehouse["Code"],
+            "Description": f"Levering order {number}",
+            "Division": div.division,
+            "Created": now,
+            "Modified": now,
+            "Timestamp": div.next_timestamp(),
+        }
         div.goods_deliveries[entry] = delivery
         for line in lines:
             if line["QuantityDelivered"] > 0:
-                gl = {"ID": div.new_guid(), "EntryID": entry, "LineNumber": line["LineNumber"], "Item": line["Item"],
-                      "ItemCode": line["ItemCode"], "ItemDescription": line["ItemDescription"],
-                      "QuantityDelivered": line["QuantityDelivered"], "QuantityOrdered": line["Quantity"],
-                      "SalesOrderLineID": line["ID"], "SalesOrderLineNumber": line["LineNumber"],
-                      "SalesOrderNumber": number, "Unitcode": line["UnitCode"], "DeliveryDate": delivery["DeliveryDate"],
-                      "Division": div.division, "Created": now, "Modified": now, "Timestamp": div.next_timestamp()}
+                gl = {
+                    "ID": div.new_guid(),
+                    "EntryID": entry,
+                    "LineNumber": line["LineNumber"],
+                    "Item": line["Item"],
+                    "ItemCode": line["ItemCode"],
+                    "ItemDescription": line["ItemDescription"],
+                    "QuantityDelivered": line["QuantityDelivered"],
+                    "QuantityOrdered": line["Quantity"],
+                    "SalesOrderLineID": line["ID"],
+                    "SalesOrderLineNumber": line["LineNumber"],
+                    "SalesOrderNumber": number,
+                    "Unitcode": line["UnitCode"],
+                    "DeliveryDate": delivery["DeliveryDate"],
+                    "Division": div.division,
+                    "Created": now,
+                    "Modified": now,
+                    "Timestamp": div.next_timestamp(),
+                }
                 div.goods_delivery_lines[gl["ID"]] = gl

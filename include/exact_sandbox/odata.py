@@ -71,42 +71,14 @@ def _literal(kind: str, text: str):
 
 def parse_filter(expr: str) -> list[Comparison]:
     """Parse `A op lit and B op lit ...` (the subset Exact's own docs and clients use)."""
-    tokens: list[tuple[str, str, str | None]] = []
-    pos = 0
-    expr = expr.strip()
-    while pos < len(expr):
-        m = _TOKEN.match(expr, pos)
-        if not m or m.end() == pos:
-            raise ODataError(f"Syntax error at position {pos} in '$filter'.")
-        kind = m.lastgroup if m.lastgroup != "trimfield" else "trim"
-        tokens.append((kind, m.group(kind), m.group("trimfield")))
-        pos = m.end()
+    tokens = _tokenize(expr)
     comparisons: list[Comparison] = []
     i = 0
     while i < len(tokens):
-        kind, text, trimfield = tokens[i]
-        if kind == "paren":
+        if tokens[i][0] == "paren":
             i += 1
             continue
-        if kind not in ("word", "trim"):
-            raise ODataError("Syntax error in '$filter': expected a property name.")
-        if i + 2 >= len(tokens):
-            raise ODataError("Syntax error in '$filter': incomplete comparison.")
-        op_kind, op, _ = tokens[i + 1]
-        if op_kind != "word" or op not in OPS:
-            raise ODataError(f"Syntax error in '$filter': unknown operator '{op}'.")
-        lit_kind, lit_text, _ = tokens[i + 2]
-        if lit_kind == "word":
-            if lit_text in ("true", "false"):
-                value: object = lit_text == "true"
-            elif lit_text == "null":
-                value = None
-            else:
-                raise ODataError("Comparing two properties is not supported.")
-        else:
-            value = _literal(lit_kind, lit_text)
-        field = trimfield if kind == "trim" else text
-        comparisons.append(Comparison(field, op, value, trimmed=kind == "trim"))
+        comparisons.append(_comparison(tokens, i))
         i += 3
         while i < len(tokens) and tokens[i][0] == "paren":
             i += 1
@@ -116,6 +88,49 @@ def parse_filter(expr: str) -> list[Comparison]:
                 raise ODataError(f"Operator '{conj}' is not supported in '$filter'.")
             i += 1
     return comparisons
+
+
+_Token = tuple[str, str, str | None]  # (kind, text, the field inside trim(...))
+
+
+def _tokenize(expr: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    pos = 0
+    expr = expr.strip()
+    while pos < len(expr):
+        m = _TOKEN.match(expr, pos)
+        if not m or m.end() == pos:
+            raise ODataError(f"Syntax error at position {pos} in '$filter'.")
+        kind = m.lastgroup if m.lastgroup != "trimfield" else "trim"
+        tokens.append((kind, m.group(kind), m.group("trimfield")))
+        pos = m.end()
+    return tokens
+
+
+def _comparison(tokens: list[_Token], i: int) -> Comparison:
+    """The comparison `property op literal` that starts at tokens[i]."""
+    kind, text, trimfield = tokens[i]
+    if kind not in ("word", "trim"):
+        raise ODataError("Syntax error in '$filter': expected a property name.")
+    if i + 2 >= len(tokens):
+        raise ODataError("Syntax error in '$filter': incomplete comparison.")
+    op_kind, op, _ = tokens[i + 1]
+    if op_kind != "word" or op not in OPS:
+        raise ODataError(f"Syntax error in '$filter': unknown operator '{op}'.")
+    lit_kind, lit_text, _ = tokens[i + 2]
+    field = trimfield if kind == "trim" else text
+    return Comparison(field, op, _operand(lit_kind, lit_text), trimmed=kind == "trim")
+
+
+def _operand(kind: str, text: str) -> object:
+    """The right-hand side: a literal, or true, false or null (another property is not supported)."""
+    if kind != "word":
+        return _literal(kind, text)
+    if text in ("true", "false"):
+        return text == "true"
+    if text == "null":
+        return None
+    raise ODataError("Comparing two properties is not supported.")
 
 
 def _comparable(value):

@@ -28,32 +28,93 @@ import socket
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from include.exact_sandbox import data
-from include.exact_sandbox.odata import ODataError, encode_value, matches, parse_filter
+from include.exact_sandbox.odata import Comparison, ODataError, encode_value, matches, parse_filter
 
 FIELDS = json.loads((Path(__file__).with_name("exact_fields.json")).read_text())["endpoints"]
 
 # Fields on which Exact accepts a $filter on crm/Accounts (mandatory filtering, reference §3.4).
 ACCOUNT_FILTER_FIELDS = {
-    "Accountant", "AccountManager", "AddressLine1", "AddressLine2", "AddressLine3", "Blocked", "BRIN", "BSN",
-    "ChamberOfCommerce", "City", "Classification", "Classification1", "Classification2", "Classification3",
-    "Classification4", "Classification5", "Classification6", "Classification7", "Classification8", "Code",
-    "CodeAtSupplier", "Country", "Created", "Email", "EndDate", "Fax", "ID", "InvoiceAccount", "IsAccountant",
-    "IsReseller", "IsSales", "IsSupplier", "MainContact", "Modified", "Name", "Parent", "Phone", "Postcode",
-    "PriceList", "Reseller", "RSIN", "SearchCode", "StartDate", "Status", "Type", "VATNumber",
+    "Accountant",
+    "AccountManager",
+    "AddressLine1",
+    "AddressLine2",
+    "AddressLine3",
+    "Blocked",
+    "BRIN",
+    "BSN",
+    "ChamberOfCommerce",
+    "City",
+    "Classification",
+    "Classification1",
+    "Classification2",
+    "Classification3",
+    "Classification4",
+    "Classification5",
+    "Classification6",
+    "Classification7",
+    "Classification8",
+    "Code",
+    "CodeAtSupplier",
+    "Country",
+    "Created",
+    "Email",
+    "EndDate",
+    "Fax",
+    "ID",
+    "InvoiceAccount",
+    "IsAccountant",
+    "IsReseller",
+    "IsSales",
+    "IsSupplier",
+    "MainContact",
+    "Modified",
+    "Name",
+    "Parent",
+    "Phone",
+    "Postcode",
+    "PriceList",
+    "Reseller",
+    "RSIN",
+    "SearchCode",
+    "StartDate",
+    "Status",
+    "Type",
+    "VATNumber",
 }
 
 
 # Mandatory-filter fields of logistics/Items (reference §3.4; the source list is truncated).
 ITEM_FILTER_FIELDS = {
-    "Barcode", "Class_01", "Class_02", "Class_03", "Class_04", "Class_05", "Class_06", "Class_07", "Class_08",
-    "Class_09", "Class_10", "Code", "CostPriceNew", "Created", "Description", "EndDate", "ExtraDescription", "ID",
-    "ItemGroup", "IsSalesItem", "IsStockItem", "Modified", "StartDate",
+    "Barcode",
+    "Class_01",
+    "Class_02",
+    "Class_03",
+    "Class_04",
+    "Class_05",
+    "Class_06",
+    "Class_07",
+    "Class_08",
+    "Class_09",
+    "Class_10",
+    "Code",
+    "CostPriceNew",
+    "Created",
+    "Description",
+    "EndDate",
+    "ExtraDescription",
+    "ID",
+    "ItemGroup",
+    "IsSalesItem",
+    "IsStockItem",
+    "Modified",
+    "StartDate",
 }
 
 
@@ -74,44 +135,111 @@ ENDPOINTS = {
     spec.path: spec
     for spec in [
         EndpointSpec("sync/CRM/Accounts", "sync", "accounts", "Exact.Web.Api.Models.Sync.CRM.Account", 1000),
-        EndpointSpec("bulk/CRM/Accounts", "bulk", "accounts", "Exact.Web.Api.Models.Bulk.CRM.Account", 1000,
-                     frozenset(ACCOUNT_FILTER_FIELDS)),
-        EndpointSpec("crm/Accounts", "regular", "accounts", "Exact.Web.Api.Models.Account", 60,
-                     frozenset(ACCOUNT_FILTER_FIELDS)),
+        EndpointSpec(
+            "bulk/CRM/Accounts",
+            "bulk",
+            "accounts",
+            "Exact.Web.Api.Models.Bulk.CRM.Account",
+            1000,
+            frozenset(ACCOUNT_FILTER_FIELDS),
+        ),
+        EndpointSpec(
+            "crm/Accounts", "regular", "accounts", "Exact.Web.Api.Models.Account", 60, frozenset(ACCOUNT_FILTER_FIELDS)
+        ),
         EndpointSpec("sync/Deleted", "deleted", "deleted", "Exact.Web.Api.Models.Sync.Deleted", 1000),
         EndpointSpec("sync/Logistics/Items", "sync", "items", "Exact.Web.Api.Models.Sync.Logistics.Item", 1000),
-        EndpointSpec("logistics/Items", "regular", "items", "Exact.Web.Api.Models.Logistics.Item", 60,
-                     frozenset(ITEM_FILTER_FIELDS)),
+        EndpointSpec(
+            "logistics/Items",
+            "regular",
+            "items",
+            "Exact.Web.Api.Models.Logistics.Item",
+            60,
+            frozenset(ITEM_FILTER_FIELDS),
+        ),
         # Item groups have no sync twin, so no mandatory filtering.
         EndpointSpec("logistics/ItemGroups", "regular", "item_groups", "Exact.Web.Api.Models.Logistics.ItemGroup", 60),
-        EndpointSpec("sync/Logistics/SalesItemPrices", "sync", "sales_item_prices",
-                     "Exact.Web.Api.Models.Sync.Logistics.SalesItemPrice", 1000),
-        EndpointSpec("logistics/SalesItemPrices", "regular", "sales_item_prices",
-                     "Exact.Web.Api.Models.Logistics.SalesItemPrice", 60, frozenset({"ID", "Item", "Account", "Modified"})),
+        EndpointSpec(
+            "sync/Logistics/SalesItemPrices",
+            "sync",
+            "sales_item_prices",
+            "Exact.Web.Api.Models.Sync.Logistics.SalesItemPrice",
+            1000,
+        ),
+        EndpointSpec(
+            "logistics/SalesItemPrices",
+            "regular",
+            "sales_item_prices",
+            "Exact.Web.Api.Models.Logistics.SalesItemPrice",
+            60,
+            frozenset({"ID", "Item", "Account", "Modified"}),
+        ),
         EndpointSpec("sync/Payroll/Employees", "sync", "employees", "Exact.Web.Api.Models.Sync.Payroll.Employee", 1000),
-        EndpointSpec("sync/Cashflow/PaymentTerms", "sync", "payment_terms",
-                     "Exact.Web.Api.Models.Sync.Cashflow.PaymentTerm", 1000),
+        EndpointSpec(
+            "sync/Cashflow/PaymentTerms",
+            "sync",
+            "payment_terms",
+            "Exact.Web.Api.Models.Sync.Cashflow.PaymentTerm",
+            1000,
+        ),
         # Pro entities
         EndpointSpec("inventory/Warehouses", "regular", "warehouses", "Exact.Web.Api.Models.Inventory.Warehouse", 60),
-        EndpointSpec("sync/SalesOrder/SalesOrderHeaders", "sync", "sales_order_headers",
-                     "Exact.Web.Api.Models.Sync.SalesOrder.SalesOrderHeader", 1000),
-        EndpointSpec("sync/SalesOrder/SalesOrderLines", "sync", "sales_order_lines",
-                     "Exact.Web.Api.Models.Sync.SalesOrder.SalesOrderLine", 1000),
-        EndpointSpec("sync/Manufacturing/ShopOrders", "sync", "shop_orders",
-                     "Exact.Web.Api.Models.Sync.Manufacturing.ShopOrder", 1000),
-        EndpointSpec("sync/SalesOrder/GoodsDeliveries", "sync", "goods_deliveries",
-                     "Exact.Web.Api.Models.Sync.SalesOrder.GoodsDelivery", 1000, key="EntryID"),
-        EndpointSpec("sync/SalesOrder/GoodsDeliveryLines", "sync", "goods_delivery_lines",
-                     "Exact.Web.Api.Models.Sync.SalesOrder.GoodsDeliveryLine", 1000),
-        EndpointSpec("sync/CRM/QuotationHeaders", "sync", "quotation_headers",
-                     "Exact.Web.Api.Models.Sync.CRM.QuotationHeader", 1000),
-        EndpointSpec("sync/CRM/QuotationLines", "sync", "quotation_lines",
-                     "Exact.Web.Api.Models.Sync.CRM.QuotationLine", 1000),
-        EndpointSpec("sync/Project/ProjectPlanning", "sync", "project_planning",
-                     "Exact.Web.Api.Models.Sync.Project.ProjectPlanning", 1000),
+        EndpointSpec(
+            "sync/SalesOrder/SalesOrderHeaders",
+            "sync",
+            "sales_order_headers",
+            "Exact.Web.Api.Models.Sync.SalesOrder.SalesOrderHeader",
+            1000,
+        ),
+        EndpointSpec(
+            "sync/SalesOrder/SalesOrderLines",
+            "sync",
+            "sales_order_lines",
+            "Exact.Web.Api.Models.Sync.SalesOrder.SalesOrderLine",
+            1000,
+        ),
+        EndpointSpec(
+            "sync/Manufacturing/ShopOrders",
+            "sync",
+            "shop_orders",
+            "Exact.Web.Api.Models.Sync.Manufacturing.ShopOrder",
+            1000,
+        ),
+        EndpointSpec(
+            "sync/SalesOrder/GoodsDeliveries",
+            "sync",
+            "goods_deliveries",
+            "Exact.Web.Api.Models.Sync.SalesOrder.GoodsDelivery",
+            1000,
+            key="EntryID",
+        ),
+        EndpointSpec(
+            "sync/SalesOrder/GoodsDeliveryLines",
+            "sync",
+            "goods_delivery_lines",
+            "Exact.Web.Api.Models.Sync.SalesOrder.GoodsDeliveryLine",
+            1000,
+        ),
+        EndpointSpec(
+            "sync/CRM/QuotationHeaders",
+            "sync",
+            "quotation_headers",
+            "Exact.Web.Api.Models.Sync.CRM.QuotationHeader",
+            1000,
+        ),
+        EndpointSpec(
+            "sync/CRM/QuotationLines", "sync", "quotation_lines", "Exact.Web.Api.Models.Sync.CRM.QuotationLine", 1000
+        ),
+        EndpointSpec(
+            "sync/Project/ProjectPlanning",
+            "sync",
+            "project_planning",
+            "Exact.Web.Api.Models.Sync.Project.ProjectPlanning",
+            1000,
+        ),
         # No sync, no bulk, no Modified field: only the regular endpoint (reference §6.14).
-        EndpointSpec("inventory/AssemblyOrders", "regular", "assembly_orders",
-                     "Exact.Web.Api.Models.Inventory.AssemblyOrder", 60),
+        EndpointSpec(
+            "inventory/AssemblyOrders", "regular", "assembly_orders", "Exact.Web.Api.Models.Inventory.AssemblyOrder", 60
+        ),
     ]
 }
 FIELD_LIST_FOR = {"bulk/CRM/Accounts": "crm/Accounts"}
@@ -174,9 +302,10 @@ class SandboxState:
         self.faults = Faults()
         self._fault_rng = random.Random(self.faults.seed)
         self.stats = Stats()
-        now = dt.datetime.now(dt.timezone.utc)
-        self.division = data.build_division(config.division, seed=config.seed, size=config.size, now=now,
-                                            accounts_only=config.accounts_only)
+        now = dt.datetime.now(dt.UTC)
+        self.division = data.build_division(
+            config.division, seed=config.seed, size=config.size, now=now, accounts_only=config.accounts_only
+        )
         # Token chain: exactly one live refresh token; every earlier one is "old".
         self.refresh_token = config.initial_refresh_token
         self.refresh_issued_at = _now()
@@ -200,8 +329,14 @@ class SandboxState:
         return hit[1], hit[2]
 
     # ---- persistence (make airflow): a real Exact division and its token chain outlive our restarts ---------------
-    _PERSISTED = ("division", "refresh_token", "refresh_issued_at", "old_refresh_tokens", "last_token_issued_at",
-                  "access_tokens")
+    _PERSISTED = (
+        "division",
+        "refresh_token",
+        "refresh_issued_at",
+        "old_refresh_tokens",
+        "last_token_issued_at",
+        "access_tokens",
+    )
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the division and the token chain (not faults, stats or rate windows) to `path`, atomically."""
@@ -273,7 +408,14 @@ class SandboxState:
         grant = form.get("grant_type")
         if grant != "refresh_token":
             self.stats.token_calls["unsupported_grant"] += 1
-            return 400, {"error": "unsupported_grant_type", "error_description": f"Grant type {grant!r} is not supported here."}, {}
+            return (
+                400,
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": f"Grant type {grant!r} is not supported here.",
+                },
+                {},
+            )
         presented = form.get("refresh_token", "")
         now = _now()
         if presented in self.old_refresh_tokens:
@@ -281,19 +423,36 @@ class SandboxState:
             return 401, {"error": "unauthorized_client", "error_description": "Old refresh token used."}, {}
         if presented != self.refresh_token:
             self.stats.token_calls["invalid_grant"] += 1
-            return 400, {"error": "invalid_grant", "error_description": "Token is not allowed, because of invalid or empty chainId"}, {}
+            return (
+                400,
+                {
+                    "error": "invalid_grant",
+                    "error_description": "Token is not allowed, because of invalid or empty chainId",
+                },
+                {},
+            )
         expires = self.refresh_issued_at + c.refresh_token_lifetime
         if now > expires:
             self.stats.token_calls["refresh_token_expired"] += 1
-            at = dt.datetime.fromtimestamp(expires, dt.timezone.utc).strftime("%m/%d/%Y %I:%M:%S %p")
-            nowtxt = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%m/%d/%Y %I:%M:%S %p")
-            return 400, {"error": "invalid_request", "error_description": f"The refresh token expired at {at} and it is now {nowtxt}."}, {}
+            at = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%m/%d/%Y %I:%M:%S %p")
+            nowtxt = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%m/%d/%Y %I:%M:%S %p")
+            return (
+                400,
+                {
+                    "error": "invalid_request",
+                    "error_description": f"The refresh token expired at {at} and it is now {nowtxt}.",
+                },
+                {},
+            )
         if self.last_token_issued_at is not None and now - self.last_token_issued_at < c.min_token_interval:
             self.stats.token_calls["too_early"] += 1
             return (
                 400,
                 {"error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"},
-                {"Reason": "TooEarlyToRefreshTokens: a new access token can be requested 570 seconds after the previous one"},
+                {
+                    "Reason": "TooEarlyToRefreshTokens: a new access token can be requested 570 seconds after the "
+                    "previous one"
+                },
             )
         self.old_refresh_tokens.add(self.refresh_token)
         self.refresh_token = "rt-" + secrets.token_urlsafe(24)
@@ -305,7 +464,9 @@ class SandboxState:
         body = {
             "access_token": access,
             "token_type": "bearer",
-            "expires_in": str(int(c.access_token_lifetime)) if c.access_token_lifetime >= 1 else str(c.access_token_lifetime),
+            "expires_in": str(int(c.access_token_lifetime))
+            if c.access_token_lifetime >= 1
+            else str(c.access_token_lifetime),
             "refresh_token": self.refresh_token,
         }
         return 200, body, {}
@@ -340,7 +501,7 @@ def _odata_error(message: str) -> dict:
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
-    server: "SandboxServer"
+    server: SandboxServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
@@ -397,7 +558,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         body = self._read_body() if method in ("POST", "PUT") else b""
         try:
             if url.path.startswith("/_sandbox/"):
-                return self._control(method, url.path[len("/_sandbox/"):], body)
+                return self._control(method, url.path[len("/_sandbox/") :], body)
             if url.path == "/api/oauth2/token" and method == "POST":
                 return self._token(body)
             if url.path == "/api/v1/current/Me":
@@ -426,14 +587,35 @@ class SandboxHandler(BaseHTTPRequestHandler):
         with self.state.lock:
             err = self.state.check_bearer(self.headers.get("Authorization"))
         if err:
-            return self._send(401, _odata_error("Unauthorized"), {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'})
+            return self._send(
+                401,
+                _odata_error("Unauthorized"),
+                {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'},
+            )
         c = self.state.config
         base = self._base_url()
-        self._send(200, {"d": {"results": [{
-            "__metadata": {"uri": f"{base}/api/v1/current/Me(guid'00000000-0000-0000-0000-00000000aaaa')", "type": "Exact.Web.Api.System.Me"},
-            "CurrentDivision": c.division, "UserID": "00000000-0000-0000-0000-00000000aaaa", "UserName": "sandbox@example.nl",
-            "FullName": "Sandbox Gebruiker", "LanguageCode": "nl-NL", "Legislation": "NL", "ServerUtcOffset": 3600,
-        }]}})
+        self._send(
+            200,
+            {
+                "d": {
+                    "results": [
+                        {
+                            "__metadata": {
+                                "uri": f"{base}/api/v1/current/Me(guid'00000000-0000-0000-0000-00000000aaaa')",
+                                "type": "Exact.Web.Api.System.Me",
+                            },
+                            "CurrentDivision": c.division,
+                            "UserID": "00000000-0000-0000-0000-00000000aaaa",
+                            "UserName": "sandbox@example.nl",
+                            "FullName": "Sandbox Gebruiker",
+                            "LanguageCode": "nl-NL",
+                            "Legislation": "NL",
+                            "ServerUtcOffset": 3600,
+                        }
+                    ]
+                }
+            },
+        )
 
     def _base_url(self) -> str:
         host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
@@ -442,25 +624,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
     # ---- the REST API -----------------------------------------------------------------------------------------
     def _api(self, method: str, division: int, path: str, query: str) -> None:
         st = self.state
-        with st.lock:
-            st.stats.calls[path] += 1
-            fault = st.roll_fault()
-            latency = st.faults.latency_seconds
-            slow = st.faults.slow_seconds
-        if latency:
-            time.sleep(latency)
-        if fault == "drop":
-            with st.lock:
-                st.stats.faults_injected["drop"] += 1
-            raise _Dropped()
-        if fault == "slow":
-            with st.lock:
-                st.stats.faults_injected["slow"] += 1
-            time.sleep(slow)
+        fault = self._count_and_delay(path)
         with st.lock:
             err = st.check_bearer(self.headers.get("Authorization"))
             if err:
-                return self._client_error(401, path, "Unauthorized", {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'})
+                return self._client_error(
+                    401,
+                    path,
+                    "Unauthorized",
+                    {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'},
+                )
             if division != st.config.division:
                 return self._client_error(403, path, "Forbidden", {"Reason": "NoDivisionAccess"})
             status, rate_headers = st.take_call()
@@ -480,6 +653,27 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return self._client_error(400, path, str(exc), rate_headers)
             self._send(200, body, rate_headers)
 
+    def _count_and_delay(self, path: str) -> str | None:
+        """Count the call and roll its fault: added latency, a dropped connection (raises) or a slow answer are
+        played here; the fault is returned, because an "error" fault is answered after the auth checks."""
+        st = self.state
+        with st.lock:
+            st.stats.calls[path] += 1
+            fault = st.roll_fault()
+            latency = st.faults.latency_seconds
+            slow = st.faults.slow_seconds
+        if latency:
+            time.sleep(latency)
+        if fault == "drop":
+            with st.lock:
+                st.stats.faults_injected["drop"] += 1
+            raise _Dropped()
+        if fault == "slow":
+            with st.lock:
+                st.stats.faults_injected["slow"] += 1
+            time.sleep(slow)
+        return fault
+
     def _client_error(self, status: int, path: str, message: str, headers: dict[str, str] | None = None) -> None:
         self.state.stats.client_errors[path][status] += 1
         self._send(status, _odata_error(message), headers)
@@ -489,136 +683,161 @@ class SandboxHandler(BaseHTTPRequestHandler):
         unknown = set(params) - {"$select", "$filter", "$skiptoken", "$top", "$orderby", "$inlinecount"}
         if unknown:
             raise ODataError(f"Query option {sorted(unknown)[0]} is not supported.")
-        select = [s.strip() for s in params.get("$select", "").split(",") if s.strip()]
-        if spec.kind in ("sync", "bulk", "deleted") and not select:
-            raise ODataError("Please add a $select or a $top=1 statement to the query string.")
-        if "*" in select:
-            raise ODataError("$select=* is not allowed for this endpoint. Please specify the properties.")
-        known = FIELDS[FIELD_LIST_FOR.get(spec.path, spec.path)]
-        for name in select:
-            if name not in known:
-                raise ODataError("The request is invalid.")  # Exact gives no detail here (reference §4.4)
-        filter_text = params.get("$filter", "")
-        if spec.kind in ("regular", "bulk") and spec.filter_fields and not filter_text.strip():
-            raise ODataError(
-                "This endpoint has mandatory filtering applied. A GET request for this endpoint must have a $filter "
-                "parameter with one of the following fields in the url: " + ", ".join(sorted(spec.filter_fields))
-            )
-        comparisons = parse_filter(filter_text) if filter_text.strip() else []
-        if spec.kind in ("sync", "deleted"):
-            allowed = {"Timestamp"} | ({"EntityType"} if spec.kind == "deleted" else set())
-            if any(c.field not in allowed or c.trimmed for c in comparisons):
-                raise ODataError("This $filter parameter is not supported for this resource")
-        elif spec.filter_fields and not any(c.field in spec.filter_fields for c in comparisons):
-            raise ODataError(
-                "This endpoint has mandatory filtering applied. A GET request for this endpoint must have a $filter "
-                "parameter with one of the following fields in the url: " + ", ".join(sorted(spec.filter_fields))
-            )
+        select, known = _select(spec, params)
+        comparisons = _comparisons(spec, params.get("$filter", ""))
         skiptoken = params.get("$skiptoken")
         top = params.get("$top")
         page_size = spec.page_size if not top else min(spec.page_size, int(top))
         if spec.kind in ("sync", "deleted"):
-            ordered, stamps = self.state.by_timestamp(spec.entity)
-            # Start after the skiptoken and any `Timestamp gt` bound; collect one row more than a page (= "more").
-            bounds = [int(skiptoken.rstrip("L"))] if skiptoken else []
-            bounds += [c.value for c in comparisons if c.field == "Timestamp" and c.op == "gt" and isinstance(c.value, int)]
-            start = bisect.bisect_right(stamps, max(bounds)) if bounds else 0
-            rows = []
-            for i in range(start, len(ordered)):
-                r = ordered[i]
-                if matches(r, comparisons):
-                    rows.append(r)
-                    if len(rows) > page_size:
-                        break
+            rows = self._rows_by_timestamp(spec, comparisons, skiptoken, page_size)
         else:
-            records = getattr(self.state.division, spec.entity)
-            rows = list(records.values()) if isinstance(records, dict) else list(records)
-            rows = [r for r in rows if matches(r, comparisons)]
-            rows.sort(key=lambda r: r[spec.key])
-            if skiptoken:
-                m = re.fullmatch(r"guid'([0-9a-fA-F-]{36})'", skiptoken)
-                if not m:
-                    raise ODataError("Invalid $skiptoken.")
-                rows = [r for r in rows if r[spec.key] > m.group(1).lower()]
+            rows = self._rows_by_key(spec, comparisons, skiptoken)
         page, more = rows[:page_size], len(rows) > page_size and not top
         base = self._base_url()
         results = []
         for r in page:
-            out = {"__metadata": {"uri": f"{base}/api/v1/{division}/{spec.path}(guid'{r[spec.key]}')", "type": spec.metadata_type}}
+            out = {
+                "__metadata": {
+                    "uri": f"{base}/api/v1/{division}/{spec.path}(guid'{r[spec.key]}')",
+                    "type": spec.metadata_type,
+                }
+            }
             for name in select or sorted(known):
                 out[name] = encode_value(r.get(name))
             results.append(out)
         if self.state.faults.repeat_stale_ids and spec.kind == "sync" and results:
-            # Exact can return an ID more than once; the older copy must lose (reference §5.1).
-            for r in results[:2]:
-                stale = dict(r)
-                if isinstance(stale.get("Timestamp"), int):
-                    stale["Timestamp"] -= 1
-                for name in ("Name", "Description"):
-                    if name in stale:
-                        stale[name] = "STALE COPY"
-                results.append(stale)
+            results += _stale_copies(results[:2])
         d: dict = {"results": results}
         if more:
             last = page[-1]
             token = f"{last['Timestamp']}L" if spec.kind in ("sync", "deleted") else f"guid'{last[spec.key]}'"
             next_params = {k: v for k, v in params.items() if k != "$skiptoken"}
             next_params["$skiptoken"] = token
-            d["__next"] = f"{base}/api/v1/{division}/{spec.path}?" + urlencode(next_params, quote_via=quote, safe="$,'()")
+            d["__next"] = f"{base}/api/v1/{division}/{spec.path}?" + urlencode(
+                next_params, quote_via=quote, safe="$,'()"
+            )
         return {"d": d}
+
+    def _rows_by_timestamp(
+        self, spec: EndpointSpec, comparisons: list[Comparison], skiptoken: str | None, page_size: int
+    ) -> list[dict]:
+        """A sync or deleted page: rows after the skiptoken and any `Timestamp gt` bound, one more than a page at
+        most (that one says "more")."""
+        ordered, stamps = self.state.by_timestamp(spec.entity)
+        bounds = [int(skiptoken.rstrip("L"))] if skiptoken else []
+        bounds += [c.value for c in comparisons if c.field == "Timestamp" and c.op == "gt" and isinstance(c.value, int)]
+        start = bisect.bisect_right(stamps, max(bounds)) if bounds else 0
+        rows = []
+        for i in range(start, len(ordered)):
+            r = ordered[i]
+            if matches(r, comparisons):
+                rows.append(r)
+                if len(rows) > page_size:
+                    break
+        return rows
+
+    def _rows_by_key(self, spec: EndpointSpec, comparisons: list[Comparison], skiptoken: str | None) -> list[dict]:
+        """A regular or bulk endpoint: the matching rows in key order, after the `guid'...'` skiptoken."""
+        records = getattr(self.state.division, spec.entity)
+        rows = list(records.values()) if isinstance(records, dict) else list(records)
+        rows = [r for r in rows if matches(r, comparisons)]
+        rows.sort(key=lambda r: r[spec.key])
+        if skiptoken:
+            m = re.fullmatch(r"guid'([0-9a-fA-F-]{36})'", skiptoken)
+            if not m:
+                raise ODataError("Invalid $skiptoken.")
+            rows = [r for r in rows if r[spec.key] > m.group(1).lower()]
+        return rows
 
     # ---- control API (the sandbox's own; not part of Exact) ---------------------------------------------------
     def _control(self, method: str, what: str, body: bytes) -> None:
-        st = self.state
         req = json.loads(body or b"{}") if method == "POST" else {}
-        with st.lock:
-            if what == "health":
-                return self._send(200, {"ok": True})
-            if what == "stats":
-                s = st.stats
-                return self._send(200, {
-                    "calls": dict(s.calls), "statuses": {str(k): v for k, v in s.statuses.items()},
-                    "client_errors": {k: {str(a): b for a, b in v.items()} for k, v in s.client_errors.items()},
-                    "token_calls": dict(s.token_calls), "faults_injected": dict(s.faults_injected),
-                    "requests": [list(r) for r in s.requests[-int(req.get("last", 200)):]],
-                })
-            if what == "reset-stats":
-                st.stats = Stats()
-                return self._send(200, {"ok": True})
-            if what == "faults":
-                if method == "POST":
-                    for k, v in req.items():
-                        if not hasattr(st.faults, k):
-                            return self._send(400, {"error": f"unknown fault setting {k!r}"})
-                        setattr(st.faults, k, v)
-                    st._fault_rng = random.Random(st.faults.seed)
-                return self._send(200, asdict(st.faults))
-            if what == "config":
-                if method == "POST":
-                    for k, v in req.items():
-                        if not hasattr(st.config, k):
-                            return self._send(400, {"error": f"unknown config setting {k!r}"})
-                        setattr(st.config, k, v)
-                return self._send(200, asdict(st.config))
-            if what == "token-chain":
-                # For tests only: what the server holds, so a test can check the chain is still alive.
-                return self._send(200, {"refresh_token": st.refresh_token, "old_count": len(st.old_refresh_tokens),
-                                        "last_token_issued_at": st.last_token_issued_at})
-            if what == "records":
-                entity = req.get("entity", "accounts")
-                rows = getattr(st.division, entity)
-                rows = list(rows.values()) if isinstance(rows, dict) else list(rows)
-                # `every`: each n-th record only; `fields`: only these fields (keeps a million-record division cheap).
-                rows = rows[::int(req.get("every", 1))]
-                fields = req.get("fields")
-                return self._send(200, {"records": [{k: encode_value(v) for k, v in r.items() if not fields or k in fields}
-                                                    for r in rows]})
-            if what == "mutate":
-                try:
-                    return self._send(200, self._mutate(req))
-                except (KeyError, ValueError) as exc:
-                    return self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
-        self._send(404, {"error": f"unknown control endpoint {what!r}"})
+        handler = self.CONTROL_ENDPOINTS.get(what)
+        if handler is None:
+            return self._send(404, {"error": f"unknown control endpoint {what!r}"})
+        with self.state.lock:  # each answers under the lock, from one consistent state
+            handler(self, method, req)
+
+    def _control_health(self, method: str, req: dict) -> None:
+        self._send(200, {"ok": True})
+
+    def _control_stats(self, method: str, req: dict) -> None:
+        s = self.state.stats
+        self._send(
+            200,
+            {
+                "calls": dict(s.calls),
+                "statuses": {str(k): v for k, v in s.statuses.items()},
+                "client_errors": {k: {str(a): b for a, b in v.items()} for k, v in s.client_errors.items()},
+                "token_calls": dict(s.token_calls),
+                "faults_injected": dict(s.faults_injected),
+                "requests": [list(r) for r in s.requests[-int(req.get("last", 200)) :]],
+            },
+        )
+
+    def _control_reset_stats(self, method: str, req: dict) -> None:
+        self.state.stats = Stats()
+        self._send(200, {"ok": True})
+
+    def _control_faults(self, method: str, req: dict) -> None:
+        st = self.state
+        if method == "POST":
+            for k, v in req.items():
+                if not hasattr(st.faults, k):
+                    return self._send(400, {"error": f"unknown fault setting {k!r}"})
+                setattr(st.faults, k, v)
+            st._fault_rng = random.Random(st.faults.seed)
+        self._send(200, asdict(st.faults))
+
+    def _control_config(self, method: str, req: dict) -> None:
+        st = self.state
+        if method == "POST":
+            for k, v in req.items():
+                if not hasattr(st.config, k):
+                    return self._send(400, {"error": f"unknown config setting {k!r}"})
+                setattr(st.config, k, v)
+        self._send(200, asdict(st.config))
+
+    def _control_token_chain(self, method: str, req: dict) -> None:
+        # For tests only: what the server holds, so a test can check the chain is still alive.
+        st = self.state
+        self._send(
+            200,
+            {
+                "refresh_token": st.refresh_token,
+                "old_count": len(st.old_refresh_tokens),
+                "last_token_issued_at": st.last_token_issued_at,
+            },
+        )
+
+    def _control_records(self, method: str, req: dict) -> None:
+        entity = req.get("entity", "accounts")
+        rows = getattr(self.state.division, entity)
+        rows = list(rows.values()) if isinstance(rows, dict) else list(rows)
+        # `every`: each n-th record only; `fields`: only these fields (keeps a million-record division cheap).
+        rows = rows[:: int(req.get("every", 1))]
+        fields = req.get("fields")
+        self._send(
+            200,
+            {"records": [{k: encode_value(v) for k, v in r.items() if not fields or k in fields} for r in rows]},
+        )
+
+    def _control_mutate(self, method: str, req: dict) -> None:
+        try:
+            self._send(200, self._mutate(req))
+        except (KeyError, ValueError) as exc:
+            self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
+
+    CONTROL_ENDPOINTS: dict[str, Callable[[SandboxHandler, str, dict], None]] = {
+        "health": _control_health,
+        "stats": _control_stats,
+        "reset-stats": _control_reset_stats,
+        "faults": _control_faults,
+        "config": _control_config,
+        "token-chain": _control_token_chain,
+        "records": _control_records,
+        "mutate": _control_mutate,
+    }
 
     def _mutate(self, req: dict) -> dict:
         """`{"entity": "accounts", "op": "update"|"add"|"delete", ...}`, applied with new rowversions.
@@ -627,51 +846,111 @@ class SandboxHandler(BaseHTTPRequestHandler):
         add: `records: [{<field overrides>}]` or `count` (accounts are generated, other entities shaped like an
         existing record); delete: `ids: [...]`.
         """
-        st = self.state
-        div = st.division
-        now = dt.datetime.now(dt.timezone.utc)
+        div = self.state.division
+        now = dt.datetime.now(dt.UTC)
         entity, op = req.get("entity", "accounts"), req.get("op")
         if not isinstance(getattr(div, entity, None), dict):
             raise ValueError(f"unknown entity {entity!r}")
-        records = getattr(div, entity)
         if op == "add":
-            added = []
-            for extra in req.get("records") or [{}] * int(req.get("count", 1)):
-                if entity == "accounts":
-                    rec = data.make_account(div, now=now)
-                else:
-                    # A new record shaped like an existing one: new key, new rowversion, the given fields.
-                    template = records[sorted(records)[0]]
-                    rec = dict(template)
-                    key_field = "EntryID" if "EntryID" in rec and "ID" not in rec else "ID"
-                    rec[key_field] = div.new_guid()
-                    if "Code" in rec:
-                        rec["Code"] = f"NEW-{len(records) + 1}"
-                    rec["Created"] = rec["Modified"] = now
-                    if "Timestamp" in rec:
-                        rec["Timestamp"] = div.next_timestamp()
-                for k, v in extra.items():
-                    rec[k] = _decode(v)
-                key = rec.get("ID") or rec["EntryID"]
-                records[key] = rec
-                added.append(key)
-            return {"added": added}
+            return {"added": _add_records(div, entity, req, now)}
         if op == "update":
-            changed = []
-            for item in req.get("records", []):
-                record = records[item.get("ID") or item["EntryID"]]
-                changes = {k: _decode(v) for k, v in item.items() if k not in ("ID", "EntryID")}
-                if entity == "accounts" and not changes:
-                    data.mutate_account(div, record, None, now=now)
-                else:
-                    data.update_record(div, entity, record, changes, now=now)
-                changed.append(item.get("ID") or item["EntryID"])
-            return {"updated": changed}
+            return {"updated": _update_records(div, entity, req, now)}
         if op == "delete":
             for i in req.get("ids", []):
                 data.delete_record(div, entity, i, now=now)
             return {"deleted": list(req.get("ids", []))}
         raise ValueError(f"unknown op {op!r}")
+
+
+def _add_records(div: data.Division, entity: str, req: dict, now: dt.datetime) -> list:
+    records = getattr(div, entity)
+    added = []
+    for extra in req.get("records") or [{}] * int(req.get("count", 1)):
+        rec = data.make_account(div, now=now) if entity == "accounts" else _record_like(div, records, now)
+        for k, v in extra.items():
+            rec[k] = _decode(v)
+        key = rec.get("ID") or rec["EntryID"]
+        records[key] = rec
+        added.append(key)
+    return added
+
+
+def _record_like(div: data.Division, records: dict, now: dt.datetime) -> dict:
+    """A new record shaped like an existing one: new key, new rowversion (the caller sets the given fields)."""
+    template = records[sorted(records)[0]]
+    rec = dict(template)
+    key_field = "EntryID" if "EntryID" in rec and "ID" not in rec else "ID"
+    rec[key_field] = div.new_guid()
+    if "Code" in rec:
+        rec["Code"] = f"NEW-{len(records) + 1}"
+    rec["Created"] = rec["Modified"] = now
+    if "Timestamp" in rec:
+        rec["Timestamp"] = div.next_timestamp()
+    return rec
+
+
+def _update_records(div: data.Division, entity: str, req: dict, now: dt.datetime) -> list:
+    records = getattr(div, entity)
+    changed = []
+    for item in req.get("records", []):
+        record = records[item.get("ID") or item["EntryID"]]
+        changes = {k: _decode(v) for k, v in item.items() if k not in ("ID", "EntryID")}
+        if entity == "accounts" and not changes:
+            data.mutate_account(div, record, None, now=now)
+        else:
+            data.update_record(div, entity, record, changes, now=now)
+        changed.append(item.get("ID") or item["EntryID"])
+    return changed
+
+
+def _select(spec: EndpointSpec, params: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The `$select` fields, checked as Exact checks them, and the endpoint's known fields (name -> type)."""
+    select = [s.strip() for s in params.get("$select", "").split(",") if s.strip()]
+    if spec.kind in ("sync", "bulk", "deleted") and not select:
+        raise ODataError("Please add a $select or a $top=1 statement to the query string.")
+    if "*" in select:
+        raise ODataError("$select=* is not allowed for this endpoint. Please specify the properties.")
+    known = FIELDS[FIELD_LIST_FOR.get(spec.path, spec.path)]
+    for name in select:
+        if name not in known:
+            raise ODataError("The request is invalid.")  # Exact gives no detail here (reference §4.4)
+    return select, known
+
+
+def _mandatory_filter_error(spec: EndpointSpec) -> ODataError:
+    return ODataError(
+        "This endpoint has mandatory filtering applied. A GET request for this endpoint must have a $filter "
+        "parameter with one of the following fields in the url: " + ", ".join(sorted(spec.filter_fields))
+    )
+
+
+def _comparisons(spec: EndpointSpec, filter_text: str) -> list[Comparison]:
+    """The `$filter`, parsed, with the endpoint's rules: sync and deleted filter on Timestamp (and EntityType) only;
+    regular and bulk endpoints with mandatory filtering need one of their filter fields."""
+    if spec.kind in ("regular", "bulk") and spec.filter_fields and not filter_text.strip():
+        raise _mandatory_filter_error(spec)
+    comparisons = parse_filter(filter_text) if filter_text.strip() else []
+    if spec.kind in ("sync", "deleted"):
+        allowed = {"Timestamp"} | ({"EntityType"} if spec.kind == "deleted" else set())
+        if any(c.field not in allowed or c.trimmed for c in comparisons):
+            raise ODataError("This $filter parameter is not supported for this resource")
+    elif spec.filter_fields and not any(c.field in spec.filter_fields for c in comparisons):
+        raise _mandatory_filter_error(spec)
+    return comparisons
+
+
+def _stale_copies(results: list[dict]) -> list[dict]:
+    """Exact can return an ID more than once; the older copy must lose (reference §5.1)."""
+    copies = []
+    for r in results:
+        stale = dict(r)
+        if isinstance(stale.get("Timestamp"), int):
+            stale["Timestamp"] -= 1
+        for name in ("Name", "Description"):
+            if name in stale:
+                stale[name] = "STALE COPY"
+        copies.append(stale)
+    return copies
 
 
 def _decode(value):

@@ -45,7 +45,7 @@ class ExactAuthError(ExactOnlineError):
         if needs_reauthorisation:
             message += (
                 " Re-authorise the app in Exact Online (authorization-code flow), then put the new refresh token in "
-                "connection 'exact_online_default' (its \"First refresh token\" field, extra \"refresh_token\") and "
+                'connection \'exact_online_default\' (its "First refresh token" field, extra "refresh_token") and '
                 "clear the stored chain "
                 "(the import does that itself when the connection's token differs from the one it started from)."
             )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from exact_online.token_store import DbConnection
+
 SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS exact_online;
 CREATE TABLE IF NOT EXISTS exact_online.rate_budget (
@@ -28,18 +30,18 @@ CREATE TABLE IF NOT EXISTS exact_online.rate_budget (
 
 
 class PostgresRateBudget:
-    def __init__(self, connect: Callable[[], object], *, clock=time.time):
+    def __init__(self, connect: Callable[[], DbConnection], *, clock: Callable[[], float] = time.time):
         self._connect = connect
-        self._conn = None
+        self._conn: DbConnection | None = None
         self._clock = clock
 
     @classmethod
-    def from_conninfo(cls, conninfo: str) -> "PostgresRateBudget":
+    def from_conninfo(cls, conninfo: str) -> PostgresRateBudget:
         import psycopg
 
         return cls(lambda: psycopg.connect(conninfo))
 
-    def _db(self):
+    def _db(self) -> DbConnection:
         if self._conn is None or getattr(self._conn, "closed", False):
             self._conn = self._connect()
             with self._conn.cursor() as cur:
@@ -55,8 +57,11 @@ class PostgresRateBudget:
         conn = self._db()
         now_ms = self._clock() * 1000
         with conn.cursor() as cur:
-            cur.execute("SELECT reset_ms, call_limit, used, window_ms FROM exact_online.rate_budget "
-                        "WHERE division = %s AND scope = 'minute' FOR UPDATE", (division,))
+            cur.execute(
+                "SELECT reset_ms, call_limit, used, window_ms FROM exact_online.rate_budget "
+                "WHERE division = %s AND scope = 'minute' FOR UPDATE",
+                (division,),
+            )
             row = cur.fetchone()
             if row is None:
                 conn.rollback()
@@ -69,13 +74,18 @@ class PostgresRateBudget:
                 # The window we knew has ended: open the next one ourselves, so that processes do not all rush in
                 # before any of them has seen the new window's headers.
                 periods = int((now_ms - reset_ms) // window_ms) + 1
-                cur.execute("UPDATE exact_online.rate_budget SET reset_ms = %s, used = 1 "
-                            "WHERE division = %s AND scope = 'minute'", (reset_ms + periods * window_ms, division))
+                cur.execute(
+                    "UPDATE exact_online.rate_budget SET reset_ms = %s, used = 1 "
+                    "WHERE division = %s AND scope = 'minute'",
+                    (reset_ms + periods * window_ms, division),
+                )
                 conn.commit()
                 return None
             if used < limit:
-                cur.execute("UPDATE exact_online.rate_budget SET used = used + 1 "
-                            "WHERE division = %s AND scope = 'minute'", (division,))
+                cur.execute(
+                    "UPDATE exact_online.rate_budget SET used = used + 1 WHERE division = %s AND scope = 'minute'",
+                    (division,),
+                )
                 conn.commit()
                 return None
         conn.rollback()
@@ -85,15 +95,19 @@ class PostgresRateBudget:
         """The reset (epoch ms) of a spent daily budget, or None while calls are left."""
         conn = self._db()
         with conn.cursor() as cur:
-            cur.execute("SELECT reset_ms, call_limit, used FROM exact_online.rate_budget "
-                        "WHERE division = %s AND scope = 'day'", (division,))
+            cur.execute(
+                "SELECT reset_ms, call_limit, used FROM exact_online.rate_budget WHERE division = %s AND scope = 'day'",
+                (division,),
+            )
             row = cur.fetchone()
         conn.rollback()
         if row and row[0] > self._clock() * 1000 and row[2] >= row[1]:
             return row[0]
         return None
 
-    def observe(self, division: int, scope: str, reset_ms: int | None, limit: int | None, remaining: int | None) -> None:
+    def observe(
+        self, division: int, scope: str, reset_ms: int | None, limit: int | None, remaining: int | None
+    ) -> None:
         """Record what Exact's headers said about a window (the server's count wins over ours)."""
         if reset_ms is None or limit is None or remaining is None:
             return
@@ -106,7 +120,8 @@ class PostgresRateBudget:
                      used = CASE WHEN exact_online.rate_budget.reset_ms = excluded.reset_ms
                                  THEN greatest(exact_online.rate_budget.used, excluded.used) ELSE excluded.used END,
                      window_ms = CASE WHEN excluded.reset_ms > exact_online.rate_budget.server_reset_ms
-                                      THEN least(coalesce(exact_online.rate_budget.window_ms, excluded.reset_ms - exact_online.rate_budget.server_reset_ms),
+                                      THEN least(coalesce(exact_online.rate_budget.window_ms,
+                                                          excluded.reset_ms - exact_online.rate_budget.server_reset_ms),
                                                  excluded.reset_ms - exact_online.rate_budget.server_reset_ms)
                                       ELSE exact_online.rate_budget.window_ms END,
                      server_reset_ms = greatest(exact_online.rate_budget.server_reset_ms, excluded.reset_ms),

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS exact_online;
@@ -50,6 +50,18 @@ def seed_hash(refresh_token: str) -> str:
     return hashlib.sha256(refresh_token.encode()).hexdigest()
 
 
+class DbConnection(Protocol):
+    """What the stores use of a DB-API connection (psycopg 3 or psycopg2): they work with either."""
+
+    def cursor(self) -> Any: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class TokenStore(Protocol):
     def peek(self, key: str) -> TokenRecord | None:
         """The current record, read without a lock (may be stale by the time it is used)."""
@@ -63,24 +75,26 @@ class TokenStore(Protocol):
 class PostgresTokenStore:
     """Token chain rows in `exact_online.oauth_token_chain`, locked with a transaction-level advisory lock."""
 
-    def __init__(self, connect: Callable[[], object]):
+    def __init__(self, connect: Callable[[], DbConnection]):
         # `connect` returns a new DB-API connection (psycopg 3 or psycopg2) to a database all workers share.
         self._connect = connect
         self._schema_ready = False
 
     @classmethod
-    def from_conninfo(cls, conninfo: str) -> "PostgresTokenStore":
+    def from_conninfo(cls, conninfo: str) -> PostgresTokenStore:
         import psycopg
 
         return cls(lambda: psycopg.connect(conninfo))
 
     @classmethod
-    def from_airflow_connection(cls, postgres_conn_id: str) -> "PostgresTokenStore":
+    def from_airflow_connection(cls, postgres_conn_id: str) -> PostgresTokenStore:
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-        return cls(lambda: PostgresHook(postgres_conn_id=postgres_conn_id).get_conn())
+        # get_conn() is a psycopg2 or psycopg 3 connection, both with rollback(); the provider's return type (its
+        # CompatConnection protocol) merely leaves rollback out.
+        return cls(lambda: cast(DbConnection, PostgresHook(postgres_conn_id=postgres_conn_id).get_conn()))
 
-    def _ensure_schema(self, conn) -> None:
+    def _ensure_schema(self, conn: DbConnection) -> None:
         if self._schema_ready:
             return
         with conn.cursor() as cur:
@@ -89,11 +103,20 @@ class PostgresTokenStore:
         conn.commit()
         self._schema_ready = True
 
-    _COLUMNS = ("seed_hash", "refresh_token", "refresh_obtained_at", "access_token", "access_obtained_at",
-                "access_expires_at", "refreshes")
+    _COLUMNS = (
+        "seed_hash",
+        "refresh_token",
+        "refresh_obtained_at",
+        "access_token",
+        "access_obtained_at",
+        "access_expires_at",
+        "refreshes",
+    )
 
     def _read(self, cur, key: str) -> TokenRecord | None:
-        cur.execute(f"SELECT {', '.join(self._COLUMNS)} FROM exact_online.oauth_token_chain WHERE chain_key = %s", (key,))
+        cur.execute(
+            f"SELECT {', '.join(self._COLUMNS)} FROM exact_online.oauth_token_chain WHERE chain_key = %s", (key,)
+        )
         row = cur.fetchone()
         return TokenRecord(*row) if row else None
 
@@ -119,10 +142,10 @@ class PostgresTokenStore:
 
             def save(new: TokenRecord) -> None:
                 cur.execute(
-                    f"""INSERT INTO exact_online.oauth_token_chain (chain_key, {', '.join(self._COLUMNS)}, updated_at)
-                        VALUES (%s, {', '.join(['%s'] * len(self._COLUMNS))}, now())
+                    f"""INSERT INTO exact_online.oauth_token_chain (chain_key, {", ".join(self._COLUMNS)}, updated_at)
+                        VALUES (%s, {", ".join(["%s"] * len(self._COLUMNS))}, now())
                         ON CONFLICT (chain_key) DO UPDATE SET
-                        {', '.join(f'{c} = excluded.{c}' for c in self._COLUMNS)}, updated_at = now()""",
+                        {", ".join(f"{c} = excluded.{c}" for c in self._COLUMNS)}, updated_at = now()""",
                     (key, *(getattr(new, c) for c in self._COLUMNS)),
                 )
                 conn.commit()  # durable now; this also ends the lock, which is fine: the caller is done with it
@@ -151,8 +174,8 @@ class MemoryTokenStore:
     @contextmanager
     def locked(self, key: str):
         with self._lock:
+
             def save(new: TokenRecord) -> None:
                 self._rows[key] = replace(new)
 
             yield self._rows.get(key), save
-

@@ -21,13 +21,19 @@ token (scripts) are not exposed to that: browsers never add an Authorization hea
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlparse
 
+# Module level, not under TYPE_CHECKING: FastAPI reads the endpoints' annotations at run time.
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from fastapi import Body, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+
+if TYPE_CHECKING:
+    from airflow.api_fastapi.common.dagbag import CachedDBDagBag
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +52,7 @@ def _security():
     return security
 
 
-async def current_user(request: Request):
+async def current_user(request: Request) -> BaseUser:
     """`security.get_user` (Bearer header first, else the UI's cookie; 401 without either)."""
     from fastapi.security.http import HTTPAuthorizationCredentials
 
@@ -57,34 +63,38 @@ async def current_user(request: Request):
     return await _security().get_user(request, None, bearer)
 
 
-UserDep = Annotated[object, Depends(current_user)]
+UserDep = Annotated[BaseUser, Depends(current_user)]
 
 
 # Airflow's own request session (committed when the endpoint returns, before the answer is sent).
 from airflow.api_fastapi.common.db.common import SessionDep  # noqa: E402
 
 
-def can_read(request: Request, user: UserDep):
+def can_read(request: Request, user: UserDep) -> BaseUser:
     _security().requires_access_dag(method="GET")(request, user)
     return user
 
 
-def _may_edit_settings(user) -> bool:
+def _may_edit_settings(user: BaseUser) -> bool:
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import VariableDetails
 
     from include.outsmart_import.settings import VARIABLE_NAME
 
-    return bool(get_auth_manager().is_authorized_variable(
-        method="PUT", details=VariableDetails(key=VARIABLE_NAME), user=user))
+    return bool(
+        get_auth_manager().is_authorized_variable(method="PUT", details=VariableDetails(key=VARIABLE_NAME), user=user)
+    )
 
 
-def _may_trigger(user, dag_id: str) -> bool:
+def _may_trigger(user: BaseUser, dag_id: str) -> bool:
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 
-    return bool(get_auth_manager().is_authorized_dag(
-        method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=dag_id), user=user))
+    return bool(
+        get_auth_manager().is_authorized_dag(
+            method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=dag_id), user=user
+        )
+    )
 
 
 def _own_origins(request: Request) -> set[str]:
@@ -105,8 +115,10 @@ def _own_origins(request: Request) -> set[str]:
 def same_origin_json(request: Request) -> None:
     """Refuse state-changing requests that another site could have made the browser send (see the module doc)."""
     if request.headers.get(PAGE_HEADER) != "1":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Refused: this request must come from the settings page "
-                                                       f"(header {PAGE_HEADER} missing).")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"Refused: this request must come from the settings page (header {PAGE_HEADER} missing).",
+        )
     if not request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "Send JSON (Content-Type: application/json).")
     if request.headers.get("authorization"):
@@ -121,11 +133,13 @@ def same_origin_json(request: Request) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Refused: cross-site request (Origin is not this Airflow).")
 
 
-def editor(request: Request, user: UserDep):
+def editor(request: Request, user: UserDep) -> BaseUser:
     """Logged in, allowed to edit the settings Variable, and a same-origin JSON request."""
     if not _may_edit_settings(user):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden: you may look at the settings but not change them "
-                                                       "(editing Variables is not among your rights).")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "Forbidden: you may look at the settings but not change them (editing Variables is not among your rights).",
+        )
     same_origin_json(request)
     return user
 
@@ -159,7 +173,9 @@ async def page(request: Request):
     try:
         can_read(request, user)
     except HTTPException as exc:
-        return HTMLResponse(f"<p>{exc.detail}: you may not see the Exact Online imports.</p>", status_code=exc.status_code)
+        return HTMLResponse(
+            f"<p>{exc.detail}: you may not see the Exact Online imports.</p>", status_code=exc.status_code
+        )
     base = request.scope.get("root_path", "").rstrip("/") or URL_PREFIX
     html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{BASE}}", base)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
@@ -171,7 +187,7 @@ def _no_store(payload, status_code: int = 200) -> JSONResponse:
 
 
 @app.get("/api/state")
-def state(request: Request, session: SessionDep, user: Annotated[object, Depends(can_read)]):
+def state(request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(can_read)]):
     """Everything the page shows: settings + version, categories, runs, last imports, what this user may do."""
     from exact_online_settings_page import backend
 
@@ -182,8 +198,7 @@ def state(request: Request, session: SessionDep, user: Annotated[object, Depends
     payload = {
         **view,
         "user": {"name": user.get_name(), "can_edit": may_edit},
-        "categories": [{**c, "can_trigger": _may_trigger(user, c["dag_id"])}
-                       for c in backend.categories_meta(ui_base)],
+        "categories": [{**c, "can_trigger": _may_trigger(user, c["dag_id"])} for c in backend.categories_meta(ui_base)],
         "runs": backend.dag_status(session, ui_base),
         "imports": backend.last_imports(),
         "schedule_preview": backend.schedule_preview(view["settings"]["schedule"], view["settings"]["timezone"]),
@@ -193,37 +208,46 @@ def state(request: Request, session: SessionDep, user: Annotated[object, Depends
 
 
 @app.get("/api/status")
-def run_status(request: Request, session: SessionDep, user: Annotated[object, Depends(can_read)]):
+def run_status(request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(can_read)]):
     """What the page polls while imports run: run states and the last import per category, and the stored
     settings' version (so the page can tell that someone else saved)."""
     from exact_online_settings_page import backend
 
     _, raw = backend.read_variable(session)
-    return _no_store({"runs": backend.dag_status(session, _ui_base(request)), "imports": backend.last_imports(),
-                      "version": backend.version_of(raw)})
+    return _no_store(
+        {
+            "runs": backend.dag_status(session, _ui_base(request)),
+            "imports": backend.last_imports(),
+            "version": backend.version_of(raw),
+        }
+    )
 
 
 @app.get("/api/item-groups")
-def get_item_groups(request: Request, session: SessionDep, user: Annotated[object, Depends(can_read)]):
+def get_item_groups(request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(can_read)]):
     from exact_online_settings_page import backend
 
     _, raw = backend.read_variable(session)
     settings = backend.settings_view(raw)["settings"]
-    chosen = sorted({*settings["categories"]["materials"]["item_groups"], *settings["categories"]["hour_types"]["item_groups"]})
+    chosen = sorted(
+        {*settings["categories"]["materials"]["item_groups"], *settings["categories"]["hour_types"]["item_groups"]}
+    )
     return _no_store(backend.item_groups(chosen))
 
 
 @app.get("/api/schedule-preview")
-def get_schedule_preview(user: Annotated[object, Depends(can_read)], schedule: str = "",
-                         timezone: str = "Europe/Amsterdam"):
+def get_schedule_preview(
+    user: Annotated[BaseUser, Depends(can_read)], schedule: str = "", timezone: str = "Europe/Amsterdam"
+):
     from exact_online_settings_page import backend
 
     return _no_store(backend.schedule_preview(schedule or None, timezone))
 
 
 @app.put("/api/settings")
-def save(request: Request, session: SessionDep, user: Annotated[object, Depends(editor)],
-         body: Annotated[dict, Body()]):
+def save(
+    request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(editor)], body: Annotated[dict, Body()]
+):
     """`{"settings": {...}, "version": "<from the page state>"}` → 200 {version}, 422 {errors}, 409 stale."""
     from exact_online_settings_page import backend
 
@@ -237,8 +261,7 @@ def save(request: Request, session: SessionDep, user: Annotated[object, Depends(
 
 
 @app.post("/api/categories/{name}/sync")
-def sync(name: str, request: Request, session: SessionDep, user: UserDep,
-         body: Annotated[dict | None, Body()] = None):
+def sync(name: str, request: Request, session: SessionDep, user: UserDep, body: Annotated[dict | None, Body()] = None):
     """Start a manual import of one category now (`{"full_refresh": true}` for a full refresh)."""
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
     from airflow.api_fastapi.common.dagbag import create_dag_bag
@@ -247,13 +270,20 @@ def sync(name: str, request: Request, session: SessionDep, user: UserDep,
 
     category = _category(name)
     # The same check as Airflow's own "trigger DAG" endpoint, for this category's DAG.
-    _security().requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN,
-                                    param_dag_id=category.dag_id)(request, user)
+    _security().requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN, param_dag_id=category.dag_id)(
+        request, user
+    )
     same_origin_json(request)
     full_refresh = bool((body or {}).get("full_refresh"))
     try:
-        run = backend.trigger_sync(session, _dag_bag(create_dag_bag), category, full_refresh=full_refresh,
-                                   user_name=user.get_name(), ui_base=_ui_base(request))
+        run = backend.trigger_sync(
+            session,
+            _dag_bag(create_dag_bag),
+            category,
+            full_refresh=full_refresh,
+            user_name=user.get_name(),
+            ui_base=_ui_base(request),
+        )
     except backend.TriggerRefused as exc:
         session.rollback()
         return _no_store({"detail": exc.message, "run": exc.run}, exc.status)
@@ -261,10 +291,10 @@ def sync(name: str, request: Request, session: SessionDep, user: UserDep,
     return _no_store({"run": run, "message": f"Import of {category.title} started."}, 201)
 
 
-_DAG_BAG = []
+_DAG_BAG: list[CachedDBDagBag] = []
 
 
-def _dag_bag(factory):
+def _dag_bag(factory: Callable[[], CachedDBDagBag]) -> CachedDBDagBag:
     if not _DAG_BAG:
         _DAG_BAG.append(factory())
     return _DAG_BAG[0]

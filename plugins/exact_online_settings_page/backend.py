@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import typing
+from collections.abc import Callable, Sequence
 
 from include.outsmart_import.registry import CATEGORIES, Category
 from include.outsmart_import.settings import (
@@ -34,23 +35,46 @@ EXACT_CONN_ID = "exact_online_default"
 
 # The words the office knows from Exact Online (Dutch), shown in brackets after the English title.
 DUTCH = {
-    "relations": "Relaties", "materials": "Artikelen", "hour_types": "Uursoorten", "categories": "Artikelgroepen",
-    "employees": "Medewerkers", "payment_transactions": "Openstaande posten", "warehouses": "Magazijnen",
-    "price_agreements": "Prijsafspraken", "sales_orders": "Verkooporders", "shop_orders": "Productieorders",
-    "goods_deliveries": "Leveringen", "quotations": "Offertes", "project_planning": "Projectplanning",
+    "relations": "Relaties",
+    "materials": "Artikelen",
+    "hour_types": "Uursoorten",
+    "categories": "Artikelgroepen",
+    "employees": "Medewerkers",
+    "payment_transactions": "Openstaande posten",
+    "warehouses": "Magazijnen",
+    "price_agreements": "Prijsafspraken",
+    "sales_orders": "Verkooporders",
+    "shop_orders": "Productieorders",
+    "goods_deliveries": "Leveringen",
+    "quotations": "Offertes",
+    "project_planning": "Projectplanning",
     "assembly_orders": "Assemblageorders",
 }
 SHORT_TITLE = {
-    "relations": "Relations", "materials": "Materials", "hour_types": "Hour types", "categories": "Categories",
-    "employees": "Employees", "payment_transactions": "Payment transactions",
+    "relations": "Relations",
+    "materials": "Materials",
+    "hour_types": "Hour types",
+    "categories": "Categories",
+    "employees": "Employees",
+    "payment_transactions": "Payment transactions",
 }
 OPTION_LABELS = {
-    "customer": "Customer (Klant)", "prospect": "Prospect", "suspect": "Suspect", "none": "None (Geen)",
+    "customer": "Customer (Klant)",
+    "prospect": "Prospect",
+    "suspect": "Suspect",
+    "none": "None (Geen)",
     "supplier": "Supplier (Leverancier)",
-    "open": "Open", "partial": "Partly delivered (Gedeeltelijk)", "complete": "Complete (Afgehandeld)",
-    "cancelled": "Cancelled (Geannuleerd)", "rejected": "Rejected (Afgewezen)", "closed": "Closed (Gesloten)",
-    "recovery": "Recovery (Herstel)", "draft": "Draft (Concept)", "processing": "Processing (In behandeling)",
-    "printed": "Printed (Afgedrukt)", "accepted": "Accepted (Geaccepteerd)",
+    "open": "Open",
+    "partial": "Partly delivered (Gedeeltelijk)",
+    "complete": "Complete (Afgehandeld)",
+    "cancelled": "Cancelled (Geannuleerd)",
+    "rejected": "Rejected (Afgewezen)",
+    "closed": "Closed (Gesloten)",
+    "recovery": "Recovery (Herstel)",
+    "draft": "Draft (Concept)",
+    "processing": "Processing (In behandeling)",
+    "printed": "Printed (Afgedrukt)",
+    "accepted": "Accepted (Geaccepteerd)",
     "awaiting_acceptance": "Awaiting acceptance (Wacht op acceptatie)",
     "accepted_with_error": "Accepted with error (Geaccepteerd met fout)",
 }
@@ -67,8 +91,12 @@ def _flag(key: str, label: str) -> dict:
 # Per category the filters the page shows; a test checks that they are exactly the model's fields.
 FILTERS: dict[str, list[dict]] = {
     "relations": [
-        {"key": "relation_types", "kind": "checkboxes", "label": "Relation types (Relatiesoorten)",
-         "options": _options(RelationType)},
+        {
+            "key": "relation_types",
+            "kind": "checkboxes",
+            "label": "Relation types (Relatiesoorten)",
+            "options": _options(RelationType),
+        },
         _flag("include_inactive", "Include inactive relations (niet actief: einddatum verstreken)"),
         _flag("include_blocked", "Include blocked relations (Geblokkeerd)"),
     ],
@@ -77,21 +105,40 @@ FILTERS: dict[str, list[dict]] = {
     "employees": [_flag("include_inactive", "Include inactive employees (uit dienst)")],
     "payment_transactions": [_flag("only_open", "Only open items (alleen openstaande posten)")],
     "price_agreements": [_flag("only_current", "Only agreements valid today (alleen geldige prijsafspraken)")],
-    "sales_orders": [{"key": "statuses", "kind": "checkboxes", "label": "Order statuses (Status)",
-                      "options": _options(SalesOrderStatus)}],
-    "quotations": [{"key": "statuses", "kind": "checkboxes", "label": "Quotation statuses (Status)",
-                    "options": _options(QuotationStatus)}],
+    "sales_orders": [
+        {
+            "key": "statuses",
+            "kind": "checkboxes",
+            "label": "Order statuses (Status)",
+            "options": _options(SalesOrderStatus),
+        }
+    ],
+    "quotations": [
+        {
+            "key": "statuses",
+            "kind": "checkboxes",
+            "label": "Quotation statuses (Status)",
+            "options": _options(QuotationStatus),
+        }
+    ],
 }
 
 
 def categories_meta(ui_base: str) -> list[dict]:
     out = []
     for c in CATEGORIES.values():
-        out.append({
-            "name": c.name, "title": SHORT_TITLE.get(c.name, c.title), "long_title": c.title,
-            "dutch": DUTCH.get(c.name, ""), "pro": c.pro, "dag_id": c.dag_id,
-            "filters": FILTERS.get(c.name, []), "grid_url": f"{ui_base}dags/{c.dag_id}",
-        })
+        out.append(
+            {
+                "name": c.name,
+                "title": SHORT_TITLE.get(c.name, c.title),
+                "long_title": c.title,
+                "dutch": DUTCH.get(c.name, ""),
+                "pro": c.pro,
+                "dag_id": c.dag_id,
+                "filters": FILTERS.get(c.name, []),
+                "grid_url": f"{ui_base}dags/{c.dag_id}",
+            }
+        )
     return out
 
 
@@ -122,8 +169,13 @@ def settings_view(raw: str | None) -> dict:
     except SettingsError as exc:
         settings, error = ImportSettings(), str(exc)
     shadowed = bool(os.environ.get("AIRFLOW_VAR_" + VARIABLE_NAME.upper()))
-    return {"settings": settings.model_dump(mode="json"), "stored_error": error, "exists": raw is not None,
-            "shadowed_by_environment": shadowed, "version": version_of(raw)}
+    return {
+        "settings": settings.model_dump(mode="json"),
+        "stored_error": error,
+        "exists": raw is not None,
+        "shadowed_by_environment": shadowed,
+        "version": version_of(raw),
+    }
 
 
 class SaveRefused(Exception):
@@ -137,23 +189,38 @@ def save_settings(session, submitted, expected_version: str) -> dict:
     from airflow.models import Variable
 
     if not isinstance(submitted, dict):
-        raise SaveRefused(422, {"message": "The settings must be a JSON object.",
-                                "errors": [{"path": "(top level)", "message": "must be a JSON object"}]})
+        raise SaveRefused(
+            422,
+            {
+                "message": "The settings must be a JSON object.",
+                "errors": [{"path": "(top level)", "message": "must be a JSON object"}],
+            },
+        )
     settings, problems = settings_problems(submitted)
-    if problems:
+    if settings is None:  # invalid: the problems say why
         raise SaveRefused(422, {"message": "Nothing was saved: fix the fields marked in red.", "errors": problems})
     # The row lock makes compare-and-write atomic against another Save through this page; the REST API and the
     # Variables page write without it, but a write of theirs that lands first changes the hash and is caught here.
     var, current = read_variable(session, for_update=True)
     if version_of(current) != expected_version:
-        raise SaveRefused(409, {"message": "The settings were changed by someone else (or on the Variables page) "
-                                           "after this page was loaded. Nothing was saved: reload the page to see "
-                                           "the new settings, then make your change again.",
-                                "current_version": version_of(current)})
+        raise SaveRefused(
+            409,
+            {
+                "message": "The settings were changed by someone else (or on the Variables page) "
+                "after this page was loaded. Nothing was saved: reload the page to see "
+                "the new settings, then make your change again.",
+                "current_version": version_of(current),
+            },
+        )
     text = json.dumps(settings.model_dump(mode="json"), indent=2)
     if var is None:
-        session.add(Variable(key=VARIABLE_NAME, val=text,
-                             description="Exact Online imports: which categories, their filters, licence, schedule"))
+        session.add(
+            Variable(
+                key=VARIABLE_NAME,
+                val=text,
+                description="Exact Online imports: which categories, their filters, licence, schedule",
+            )
+        )
     else:
         var.set_val(text)
     session.flush()
@@ -181,7 +248,7 @@ def schedule_preview(schedule: str | None, timezone: str, count: int = 3) -> dic
         return {"next": [], "errors": problems or [{"path": "schedule", "message": str(exc)}]}
     now = dt.datetime.now(ZoneInfo(settings.timezone))
     it = croniter(settings.schedule, now)
-    fires = [it.get_next(dt.datetime).astimezone(dt.timezone.utc).isoformat() for _ in range(count)]
+    fires = [it.get_next(dt.datetime).astimezone(dt.UTC).isoformat() for _ in range(count)]
     return {"next": fires}
 
 
@@ -191,18 +258,28 @@ def _iso(value) -> str | None:
 
 
 def _run_view(run, ti, category: Category, ui_base: str) -> dict | None:
-    if run is None:
-        return None
-    view = {"run_id": run.run_id, "state": str(run.state.value if hasattr(run.state, "value") else run.state),
-            "run_type": str(getattr(run.run_type, "value", run.run_type)), "queued_at": _iso(run.queued_at),
-            "start_date": _iso(run.start_date), "end_date": _iso(run.end_date),
-            "full_refresh": bool((run.conf or {}).get("full_refresh")),
-            "run_url": f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}", "log_url": None, "task_state": None}
+    return None if run is None else _view_of_run(run, ti, category, ui_base)
+
+
+def _view_of_run(run, ti, category: Category, ui_base: str) -> dict:
+    view = {
+        "run_id": run.run_id,
+        "state": str(run.state.value if hasattr(run.state, "value") else run.state),
+        "run_type": str(getattr(run.run_type, "value", run.run_type)),
+        "queued_at": _iso(run.queued_at),
+        "start_date": _iso(run.start_date),
+        "end_date": _iso(run.end_date),
+        "full_refresh": bool((run.conf or {}).get("full_refresh")),
+        "run_url": f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}",
+        "log_url": None,
+        "task_state": None,
+    }
     if ti is not None:
         view["task_state"] = str(getattr(ti.state, "value", ti.state)) if ti.state else None
         try_number = max(int(ti.try_number or 0), 1)
-        view["log_url"] = (f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}/tasks/{ti.task_id}"
-                           f"?try_number={try_number}")
+        view["log_url"] = (
+            f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}/tasks/{ti.task_id}?try_number={try_number}"
+        )
     return view
 
 
@@ -218,16 +295,23 @@ def dag_status(session, ui_base: str) -> dict[str, dict]:
     out = {}
     for c in CATEGORIES.values():
         dm = models.get(c.dag_id)
-        latest = session.scalar(select(DagRun).where(DagRun.dag_id == c.dag_id)
-                                .order_by(DagRun.id.desc()).limit(1))
-        active = session.scalar(select(DagRun).where(DagRun.dag_id == c.dag_id,
-                                                     DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
-                                .order_by(DagRun.id.desc()).limit(1))
+        latest = session.scalar(select(DagRun).where(DagRun.dag_id == c.dag_id).order_by(DagRun.id.desc()).limit(1))
+        active = session.scalar(
+            select(DagRun)
+            .where(DagRun.dag_id == c.dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
+            .order_by(DagRun.id.desc())
+            .limit(1)
+        )
         ti = None
         if latest is not None:
-            ti = session.scalar(select(TaskInstance).where(
-                TaskInstance.dag_id == c.dag_id, TaskInstance.run_id == latest.run_id,
-                TaskInstance.task_id == f"import_{c.name}", TaskInstance.map_index == -1))
+            ti = session.scalar(
+                select(TaskInstance).where(
+                    TaskInstance.dag_id == c.dag_id,
+                    TaskInstance.run_id == latest.run_id,
+                    TaskInstance.task_id == f"import_{c.name}",
+                    TaskInstance.map_index == -1,
+                )
+            )
         out[c.name] = {
             "parsed": dm is not None and not dm.is_stale,
             "paused": bool(dm.is_paused) if dm else None,
@@ -268,26 +352,43 @@ def trigger_sync(session, dag_bag, category: Category, *, full_refresh: bool, us
     except SettingsError as exc:
         raise TriggerRefused(409, f"The saved settings are invalid, so no import can run: {exc}") from None
     if not settings.category(category.name).enabled:
-        raise TriggerRefused(409, f"{category.title} is switched off in the saved settings: switch it on and Save first.")
+        raise TriggerRefused(
+            409, f"{category.title} is switched off in the saved settings: switch it on and Save first."
+        )
     if category.pro and settings.license != "pro":
         raise TriggerRefused(409, f"{category.title} needs the Exact Online Pro licence.")
-    active = session.scalar(select(DagRun).where(DagRun.dag_id == category.dag_id,
-                                                 DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
-                            .order_by(DagRun.id.desc()).limit(1))
+    active = session.scalar(
+        select(DagRun)
+        .where(DagRun.dag_id == category.dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
+        .order_by(DagRun.id.desc())
+        .limit(1)
+    )
     if active is not None:
-        raise TriggerRefused(409, f"An import of {category.title} is already {active.state}: wait for it to finish.",
-                             _run_view(active, None, category, ui_base))
+        raise TriggerRefused(
+            409,
+            f"An import of {category.title} is already {active.state}: wait for it to finish.",
+            _run_view(active, None, category, ui_base),
+        )
     dag = get_latest_version_of_dag(dag_bag, category.dag_id, session)
-    params = TriggerDAGRunPostBody(logical_date=None, conf={"full_refresh": True} if full_refresh else {}) \
-        .validate_context(dag)
+    params = TriggerDAGRunPostBody(
+        logical_date=None, conf={"full_refresh": True} if full_refresh else {}
+    ).validate_context(dag)
     run = dag.create_dagrun(
-        run_id=params["run_id"], logical_date=params["logical_date"], data_interval=params["data_interval"],
-        run_after=params["run_after"], conf=params["conf"], run_type=DagRunType.MANUAL,
-        triggered_by=DagRunTriggeredByType.UI, triggering_user_name=user_name, state=DagRunState.QUEUED,
-        partition_key=params.get("partition_key"), partition_date=params.get("partition_date"), session=session,
+        run_id=params["run_id"],
+        logical_date=params["logical_date"],
+        data_interval=params["data_interval"],
+        run_after=params["run_after"],
+        conf=params["conf"],
+        run_type=DagRunType.MANUAL,
+        triggered_by=DagRunTriggeredByType.UI,
+        triggering_user_name=user_name,
+        state=DagRunState.QUEUED,
+        partition_key=params.get("partition_key"),
+        partition_date=params.get("partition_date"),
+        session=session,
     )
     session.flush()
-    return _run_view(run, None, category, ui_base)
+    return _view_of_run(run, None, category, ui_base)
 
 
 # ---- the OutSmart database ----------------------------------------------------------------------------------------
@@ -316,8 +417,23 @@ def _scrub(text: str) -> str:
     return text
 
 
-LOG_COLUMNS = ("category", "run_id", "started_at", "ended_at", "status", "full_refresh", "dry_run", "fetched",
-               "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted", "error")
+LOG_COLUMNS = (
+    "category",
+    "run_id",
+    "started_at",
+    "ended_at",
+    "status",
+    "full_refresh",
+    "dry_run",
+    "fetched",
+    "inserted",
+    "updated",
+    "unchanged",
+    "filtered_out",
+    "rejected",
+    "deleted",
+    "error",
+)
 
 
 def last_imports() -> dict:
@@ -327,16 +443,21 @@ def last_imports() -> dict:
             cur.execute("SELECT to_regclass('outsmart.import_log') IS NOT NULL")
             if not cur.fetchone()[0]:
                 return {"available": True, "by_category": {}, "message": "No import has run yet."}
-            cur.execute(f"SELECT DISTINCT ON (category) {', '.join(LOG_COLUMNS)} FROM outsmart.import_log "
-                        "ORDER BY category, started_at DESC, id DESC")
+            cur.execute(
+                f"SELECT DISTINCT ON (category) {', '.join(LOG_COLUMNS)} FROM outsmart.import_log "
+                "ORDER BY category, started_at DESC, id DESC"
+            )
             rows = cur.fetchall()
     except Exception as exc:
         log.warning("settings page: import log not readable: %s", type(exc).__name__)
-        return {"available": False, "by_category": {},
-                "message": f"The OutSmart database could not be read ({type(exc).__name__}: {_scrub(str(exc))})."}
+        return {
+            "available": False,
+            "by_category": {},
+            "message": f"The OutSmart database could not be read ({type(exc).__name__}: {_scrub(str(exc))}).",
+        }
     out = {}
     for row in rows:
-        rec = dict(zip(LOG_COLUMNS, row))
+        rec = dict(zip(LOG_COLUMNS, row, strict=True))
         for k in ("started_at", "ended_at"):
             rec[k] = _iso(rec[k])
         rec["error"] = _scrub(rec["error"]) if rec["error"] else None
@@ -344,7 +465,7 @@ def last_imports() -> dict:
     return {"available": True, "by_category": out}
 
 
-def item_groups(extra_codes: list[str] = ()) -> dict:
+def item_groups(extra_codes: Sequence[str] = ()) -> dict:
     """The division's item groups (code + description): from `outsmart.categories` once that category has been
     imported, otherwise read from Exact through the hook (the same token chain and call budget as the imports)."""
     groups, source, message = [], None, None
@@ -352,8 +473,7 @@ def item_groups(extra_codes: list[str] = ()) -> dict:
         with _connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT to_regclass('outsmart.categories') IS NOT NULL")
             if cur.fetchone()[0]:
-                cur.execute("SELECT code, description FROM outsmart.categories WHERE deleted_at IS NULL "
-                            "ORDER BY code")
+                cur.execute("SELECT code, description FROM outsmart.categories WHERE deleted_at IS NULL ORDER BY code")
                 groups = [{"code": c, "description": d or ""} for c, d in cur.fetchall()]
                 source = "outsmart.categories"
     except Exception as exc:
@@ -375,17 +495,21 @@ def item_groups(extra_codes: list[str] = ()) -> dict:
 def _item_groups_from_exact() -> list[dict]:
     from exact_online.hooks.exact_online import ExactOnlineHook
     from exact_online.rate_budget import PostgresRateBudget
-    from exact_online.token_store import PostgresTokenStore
-
+    from exact_online.token_store import DbConnection, PostgresTokenStore
     from include.outsmart_import.target_db import connector
 
-    hook = ExactOnlineHook(EXACT_CONN_ID, token_store=PostgresTokenStore(connector(TARGET_CONN_ID)),
-                           rate_budget=PostgresRateBudget(connector(TARGET_CONN_ID)))
+    # connector() is typed as returning object; what it returns is a psycopg connection.
+    connect = typing.cast("Callable[[], DbConnection]", connector(TARGET_CONN_ID))
+    budget = PostgresRateBudget(connect)
+    hook = ExactOnlineHook(EXACT_CONN_ID, token_store=PostgresTokenStore(connect), rate_budget=budget)
     try:
         out = []
         for page in hook.collection("logistics/ItemGroups", ["ID", "Code", "Description"]):
-            out += [{"code": str(r.get("Code") or "").strip(), "description": r.get("Description") or ""}
-                    for r in page if str(r.get("Code") or "").strip()]
+            out += [
+                {"code": str(r.get("Code") or "").strip(), "description": r.get("Description") or ""}
+                for r in page
+                if str(r.get("Code") or "").strip()
+            ]
         return sorted(out, key=lambda g: g["code"])
     finally:
-        hook.rate_budget.close()
+        budget.close()

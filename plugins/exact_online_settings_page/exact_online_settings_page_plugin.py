@@ -39,11 +39,13 @@ class LazySettingsApp:
 class ExactOnlineSettingsPagePlugin(AirflowPlugin):
     name = "exact_online_settings_page"
     fastapi_apps = [{"app": LazySettingsApp(), "url_prefix": URL_PREFIX, "name": "Exact Online imports"}]
-    external_views = [{
-        "name": "Exact Online imports",
-        "href": URL_PREFIX + "/",
-        "url_route": "exact-online-imports",
-        "destination": "nav",
-        "nav_top_level": True,  # its own entry in the left navigation, not hidden under a menu
-        "icon": URL_PREFIX + "/static/icon.svg",
-    }]
+    external_views = [
+        {
+            "name": "Exact Online imports",
+            "href": URL_PREFIX + "/",
+            "url_route": "exact-online-imports",
+            "destination": "nav",
+            "nav_top_level": True,  # its own entry in the left navigation, not hidden under a menu
+            "icon": URL_PREFIX + "/static/icon.svg",
+        }
+    ]

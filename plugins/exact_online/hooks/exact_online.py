@@ -9,18 +9,22 @@ extra = {"division": 123, "refresh_token": "..."}; optional extras: "timeout" (s
 (default 30), "token_min_interval" (default 570), "max_attempts" (default 6), "backoff_seconds" (default 2),
 "token_store_conn_id" (a Postgres connection). Every extra is also read as `extra__exact_online__<name>`, the
 spelling of connections saved by the Airflow 2 UI.
+
+Retries of transient errors (5xx, dropped connections) back off exponentially from "backoff_seconds" with equal
+jitter; waits for a rate-limit reset end at the reset Exact announced, plus a small spread (see `_backoff`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
-from urllib.parse import urlencode, quote, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 import tenacity
@@ -36,9 +40,25 @@ from exact_online.exceptions import (
 from exact_online.provider_info import CONNECTION_TYPE, HOOK_NAME
 from exact_online.token_store import PostgresTokenStore, TokenRecord, TokenStore, seed_hash
 
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+    from exact_online.rate_budget import PostgresRateBudget
+
 log = logging.getLogger(__name__)
 
 REFRESH_TOKEN_LIFETIME = 30 * 86400  # Exact: an unused refresh token dies after 30 days
+MAX_BACKOFF_SECONDS = 60.0  # the longest wait between two tries after a transient error
+# A wait for a rate-limit reset (a 429, or headers saying the minute's budget is spent) ends at the reset Exact
+# announced plus at most this much. Not the transient backoff's jitter: waking before the reset only meets another
+# 429, and waking much later wastes a window that is known to be open. The spread only keeps the processes that
+# share the division (the other DAGs, a manual run) from all calling in the same instant of the new window; a
+# quarter second is small against a 60 s window and about the clock difference with Exact (hence the 0.05 s
+# margin on top of the reset as well).
+RESET_SPREAD_SECONDS = 0.25
+# Where the jitter comes from by default: the OS, so that processes forked from one parent never draw the same
+# sequence. Tests inject a seeded `rng` instead.
+_SYSTEM_RANDOM = random.SystemRandom()
 
 
 def _mask(value: str | None) -> None:
@@ -73,9 +93,12 @@ class RateLimitState:
                 return None
 
         for attr, name in (
-            ("daily_limit", "X-RateLimit-Limit"), ("daily_remaining", "X-RateLimit-Remaining"),
-            ("daily_reset_ms", "X-RateLimit-Reset"), ("minutely_limit", "X-RateLimit-Minutely-Limit"),
-            ("minutely_remaining", "X-RateLimit-Minutely-Remaining"), ("minutely_reset_ms", "X-RateLimit-Minutely-Reset"),
+            ("daily_limit", "X-RateLimit-Limit"),
+            ("daily_remaining", "X-RateLimit-Remaining"),
+            ("daily_reset_ms", "X-RateLimit-Reset"),
+            ("minutely_limit", "X-RateLimit-Minutely-Limit"),
+            ("minutely_remaining", "X-RateLimit-Minutely-Remaining"),
+            ("minutely_reset_ms", "X-RateLimit-Minutely-Reset"),
         ):
             value = num(name)
             if value is not None:
@@ -119,8 +142,14 @@ class ExactOnlineHook(HttpHook):
 
     # Connection extras that configure this hook; HttpHook would otherwise send them as HTTP headers.
     CONFIG_EXTRAS = (
-        "division", "refresh_token", "token_refresh_margin", "token_min_interval", "max_attempts",
-        "backoff_seconds", "token_store_conn_id", "timeout",
+        "division",
+        "refresh_token",
+        "token_refresh_margin",
+        "token_min_interval",
+        "max_attempts",
+        "backoff_seconds",
+        "token_store_conn_id",
+        "timeout",
     )
 
     def __init__(
@@ -128,9 +157,10 @@ class ExactOnlineHook(HttpHook):
         exact_conn_id: str = default_conn_name,
         *,
         token_store: TokenStore | None = None,
-        rate_budget=None,
-        sleep=time.sleep,
-        clock=time.time,
+        rate_budget: PostgresRateBudget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = _SYSTEM_RANDOM.random,
         **kwargs: Any,
     ) -> None:
         super().__init__(method="GET", http_conn_id=exact_conn_id, **kwargs)
@@ -138,8 +168,9 @@ class ExactOnlineHook(HttpHook):
         self._token_store = token_store
         self.rate_budget = rate_budget  # a PostgresRateBudget shares the division's budget across processes
         self._sleep, self._clock = sleep, clock
+        self._rng = rng  # a float in [0, 1) per call: the jitter of backoffs and the spread of reset waits
         self._session: requests.Session | None = None
-        self._conn = None
+        self._conn: Connection | None = None
         self._access: TokenRecord | None = None
         self.rate = RateLimitState()
         self.stats = CallStats()
@@ -147,7 +178,7 @@ class ExactOnlineHook(HttpHook):
 
     # ---- connection and session -------------------------------------------------------------------------------
     @property
-    def connection(self):
+    def connection(self) -> Connection:
         if self._conn is None:
             self._conn = self.get_connection(self.exact_conn_id)
             _mask(self._conn.password)
@@ -203,7 +234,8 @@ class ExactOnlineHook(HttpHook):
             return float(value)
         except (TypeError, ValueError):
             raise ExactConfigError(
-                self.exact_conn_id, f"extra {key!r} must be a number, not {repr(value)[:40]}; remove it for the default {default}."
+                self.exact_conn_id,
+                f"extra {key!r} must be a number, not {repr(value)[:40]}; remove it for the default {default}.",
             ) from None
 
     def _seed_refresh_token(self) -> str:
@@ -215,7 +247,7 @@ class ExactOnlineHook(HttpHook):
             # Never show the value: it may be a token that was merely mistyped.
             raise ExactConfigError(
                 self.exact_conn_id,
-                f"extra {key!r} (the \"First refresh token\" field) must be a text; paste the refresh token as is.",
+                f'extra {key!r} (the "First refresh token" field) must be a text; paste the refresh token as is.',
             )
         return value  # not stripped: its hash identifies the chain it started
 
@@ -260,8 +292,9 @@ class ExactOnlineHook(HttpHook):
         """A valid access token, refreshing the chain under the store's lock when it is about to expire."""
         margin = self._option("token_refresh_margin", 30)
         now = self._clock()
-        if self._access and (self._access.access_expires_at or 0) - margin > now:
-            return self._access.access_token
+        access = self._access
+        if access and access.access_token and (access.access_expires_at or 0) - margin > now:
+            return access.access_token
         seed_token = self._seed_refresh_token()
         current_seed = seed_hash(seed_token) if seed_token else None
         peeked = self.token_store.peek(self.chain_key)
@@ -278,7 +311,7 @@ class ExactOnlineHook(HttpHook):
                         "connection) and no token chain is stored yet. Authorise the app in Exact Online "
                         "(authorization-code flow), then put the refresh token it gives in that field.",
                     )
-                record = TokenRecord(seed_hash=current_seed, refresh_token=seed_token, refresh_obtained_at=now)
+                record = TokenRecord(seed_hash=seed_hash(seed_token), refresh_token=seed_token, refresh_obtained_at=now)
             if self._usable(record, current_seed, margin, now):
                 return self._use(record)  # a peer refreshed while we waited for the lock
             min_interval = self._option("token_min_interval", 570)
@@ -300,11 +333,13 @@ class ExactOnlineHook(HttpHook):
         )
 
     def _use(self, record: TokenRecord) -> str:
+        # Only records with an access token get here: usable ones, a still valid one, or a fresh refresh.
+        assert record.access_token is not None
         _mask(record.access_token)
         _mask(record.refresh_token)
         self._access = record
         self.refresh_token_expires_at = record.refresh_obtained_at + REFRESH_TOKEN_LIFETIME
-        return record.access_token  # type: ignore[return-value]
+        return record.access_token
 
     def _refresh(self, record: TokenRecord) -> TokenRecord:
         url = f"{self.api_base}/api/oauth2/token"
@@ -323,7 +358,9 @@ class ExactOnlineHook(HttpHook):
             except (requests.ConnectionError, requests.Timeout):
                 # The reply may be lost after Exact already rotated the token; one retry tells which.
                 if attempt == 2:
-                    raise ExactAuthError("The Exact Online token endpoint could not be reached twice in a row.") from None
+                    raise ExactAuthError(
+                        "The Exact Online token endpoint could not be reached twice in a row."
+                    ) from None
                 self._sleep(self._option("backoff_seconds", 2))
         assert resp is not None
         if resp.status_code != 200:
@@ -335,8 +372,9 @@ class ExactOnlineHook(HttpHook):
             reason = resp.headers.get("Reason")
             if "Old refresh token used" in description:
                 raise ExactAuthError(
-                    "Exact refused the stored refresh token as already used ('Old refresh token used'): the token chain "
-                    "is broken, most likely because a token reply was lost in transit after Exact rotated the token.",
+                    "Exact refused the stored refresh token as already used ('Old refresh token used'): the token "
+                    "chain is broken, most likely because a token reply was lost in transit after Exact rotated the "
+                    "token.",
                     needs_reauthorisation=True,
                 )
             if "expired" in description.lower() and "refresh token" in description.lower():
@@ -344,7 +382,8 @@ class ExactOnlineHook(HttpHook):
             if resp.status_code == 400 and "invalid_grant" in str(body.get("error")):
                 raise ExactAuthError(f"Exact refused the refresh token: {description}", needs_reauthorisation=True)
             raise ExactAuthError(
-                f"Exact's token endpoint answered {resp.status_code}: {description}" + (f" (Reason: {reason})" if reason else "")
+                f"Exact's token endpoint answered {resp.status_code}: {description}"
+                + (f" (Reason: {reason})" if reason else "")
             )
         body = resp.json()
         now = self._clock()
@@ -369,18 +408,20 @@ class ExactOnlineHook(HttpHook):
         if self.rate_budget is not None:
             spent_until = self.rate_budget.daily_spent(self.division)
             if spent_until:
-                raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(spent_until / 1000, dt.timezone.utc))
+                raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(spent_until / 1000, dt.UTC))
             while (wait := self.rate_budget.acquire(self.division)) is not None:
-                log.info("Shared Exact budget of division %s spent for this minute; waiting %.1f s", self.division, wait)
+                log.info(
+                    "Shared Exact budget of division %s spent for this minute; waiting %.1f s", self.division, wait
+                )
                 self.stats.rate_limit_sleeps += 1
                 self.stats.seconds_waited_for_limits += wait
                 self._sleep(wait)
         now_ms = self._clock() * 1000
         r = self.rate
         if r.daily_remaining == 0 and r.daily_reset_ms and r.daily_reset_ms > now_ms:
-            raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(r.daily_reset_ms / 1000, dt.timezone.utc))
+            raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(r.daily_reset_ms / 1000, dt.UTC))
         if r.minutely_remaining == 0 and r.minutely_reset_ms and r.minutely_reset_ms > now_ms:
-            wait = (r.minutely_reset_ms - now_ms) / 1000 + 0.05
+            wait = self._after_reset((r.minutely_reset_ms - now_ms) / 1000 + 0.05)
             log.info("Exact minutely budget spent; waiting %.1f s for the next window", wait)
             self.stats.rate_limit_sleeps += 1
             self.stats.seconds_waited_for_limits += wait
@@ -401,21 +442,33 @@ class ExactOnlineHook(HttpHook):
         if self.rate_budget is not None:
             h = resp.headers
             if "X-RateLimit-Minutely-Reset" in h:
-                self.rate_budget.observe(self.division, "minute", self.rate.minutely_reset_ms,
-                                         self.rate.minutely_limit, self.rate.minutely_remaining)
+                self.rate_budget.observe(
+                    self.division,
+                    "minute",
+                    self.rate.minutely_reset_ms,
+                    self.rate.minutely_limit,
+                    self.rate.minutely_remaining,
+                )
             if "X-RateLimit-Reset" in h:
-                self.rate_budget.observe(self.division, "day", self.rate.daily_reset_ms, self.rate.daily_limit,
-                                         self.rate.daily_remaining)
+                self.rate_budget.observe(
+                    self.division, "day", self.rate.daily_reset_ms, self.rate.daily_limit, self.rate.daily_remaining
+                )
         if resp.status_code == 200:
             return resp.json()
         if resp.status_code == 429:
             if "X-RateLimit-Minutely-Reset" in resp.headers:
-                wait = max(self.rate.minutely_reset_ms / 1000 - self._clock(), 0) + 0.05 if self.rate.minutely_reset_ms else 60
+                wait = self._after_reset(
+                    max(self.rate.minutely_reset_ms / 1000 - self._clock(), 0) + 0.05
+                    if self.rate.minutely_reset_ms
+                    else 60
+                )
                 self.stats.rate_limit_sleeps += 1
                 self.stats.seconds_waited_for_limits += wait
                 raise ExactTransientError(429, endpoint, wait_seconds=wait)
             reset = self.rate.daily_reset_ms
-            raise ExactDailyLimitReached(self.division, dt.datetime.fromtimestamp(reset / 1000, dt.timezone.utc) if reset else None)
+            raise ExactDailyLimitReached(
+                self.division, dt.datetime.fromtimestamp(reset / 1000, dt.UTC) if reset else None
+            )
         if resp.status_code >= 500:
             raise ExactTransientError(resp.status_code, endpoint)
         try:
@@ -430,15 +483,36 @@ class ExactOnlineHook(HttpHook):
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         if isinstance(exc, ExactTransientError) and exc.wait_seconds is not None:
-            return exc.wait_seconds
-        base = self._option("backoff_seconds", 2)
-        return min(base * 2 ** (retry_state.attempt_number - 1), 60)
+            return exc.wait_seconds  # a 429: until the reset, spread already added (_after_reset)
+        return self._backoff(retry_state.attempt_number)
+
+    def _backoff(self, attempt: int) -> float:
+        """The wait after failed try `attempt` (1, 2, ...): "equal jitter", i.e. a random point in the upper half
+        of the exponential step `backoff_seconds * 2 ** (attempt - 1)`, the step capped at MAX_BACKOFF_SECONDS.
+
+        The jitter spreads the retries of processes that failed at the same moment (an Exact hiccup hits every
+        running import at once). Equal rather than full jitter: a 5xx from Exact usually means an overloaded or
+        restarting service, and the exponential steps are the hook's whole patience ("max_attempts" tries); full
+        jitter (anywhere from 0) could spend them all within a few seconds.
+        """
+        step = min(self._option("backoff_seconds", 2) * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+        return step / 2 + self._rng() * step / 2
+
+    def _after_reset(self, seconds: float) -> float:
+        """A wait that ends `seconds` from now, when Exact resets a budget: never shorter, at most
+        RESET_SPREAD_SECONDS longer (see there)."""
+        return seconds + self._rng() * RESET_SPREAD_SECONDS
 
     def _get_json(self, url: str, endpoint: str) -> dict:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.stats.retries += 1
             exc = state.outcome.exception() if state.outcome else None
-            log.warning("Exact call to %s failed (%s); retry %d", endpoint, type(exc).__name__ if exc else "?", state.attempt_number)
+            log.warning(
+                "Exact call to %s failed (%s); retry %d",
+                endpoint,
+                type(exc).__name__ if exc else "?",
+                state.attempt_number,
+            )
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_is_retryable),
@@ -479,7 +553,9 @@ class ExactOnlineHook(HttpHook):
 
     # ---- the API as the import uses it ------------------------------------------------------------------------
     def me(self) -> dict:
-        payload = self._get_json(self._url("current/Me", {"$select": "CurrentDivision,UserID,FullName"}, division=False), "current/Me")
+        payload = self._get_json(
+            self._url("current/Me", {"$select": "CurrentDivision,UserID,FullName"}, division=False), "current/Me"
+        )
         d = payload.get("d", {})
         return d["results"][0] if isinstance(d, dict) and d.get("results") else d
 
