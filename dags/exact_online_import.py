@@ -67,7 +67,12 @@ def _runnable_settings(category: Category):
     switched off while its run waits for the pool), and that is not an error either."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from include.outsmart_import.scheduling import CategoryNotEnabled, LicenseRequired, NotImplementedYet, check_runnable
+    from include.outsmart_import.scheduling import (
+        CategoryNotEnabled,
+        LicenseRequired,
+        NotImplementedYet,
+        check_runnable,
+    )
 
     settings = _settings()
     try:
@@ -116,12 +121,12 @@ def build_dag(category: Category, parsed: ParsedSettings):
         # The DAG list shows this: whether the settings schedule the category, and why not.
         description=f"{category.title}: {when.why}"[:1000],
         doc_md=f"### {category.title}\n\n{category.doc or 'Import of this category from Exact Online.'}\n\n"
-               f"Source: `{category.source.endpoint}` ({category.source.mode}). Target: `outsmart.{category.table.name}`"
-               f" (merge on `{category.table.merge_key}`).{' **Needs Exact Online Pro.**' if category.pro else ''}\n\n"
-               "Settings: Variable `exact_online_import_settings` (`enabled` and `schedule` decide when it runs). "
-               "Trigger by hand for an immediate run.",
+        f"Source: `{category.source.endpoint}` ({category.source.mode}). Target: `outsmart.{category.table.name}`"
+        f" (merge on `{category.table.merge_key}`).{' **Needs Exact Online Pro.**' if category.pro else ''}\n\n"
+        "Settings: Variable `exact_online_import_settings` (`enabled` and `schedule` decide when it runs). "
+        "Trigger by hand for an immediate run.",
         schedule=CronTriggerTimetable(when.cron, timezone=when.timezone) if when.cron else None,
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         catchup=False,
         max_active_runs=1,
         tags=["exact-online", "outsmart", "pro" if category.pro else "standard"],
@@ -133,11 +138,19 @@ def build_dag(category: Category, parsed: ParsedSettings):
             "max_retry_delay": dt.timedelta(minutes=30),
         },
         params={
-            "full_refresh": Param(False, type="boolean", title="Full refresh",
-                                  description="Read everything from Exact instead of only what changed since the last "
-                                              "run, and soft-delete what Exact no longer has."),
-            "dry_run": Param(False, type="boolean", title="Dry run",
-                             description="Fetch and compare, record the counts in the import log, change nothing."),
+            "full_refresh": Param(
+                False,
+                type="boolean",
+                title="Full refresh",
+                description="Read everything from Exact instead of only what changed since the last "
+                "run, and soft-delete what Exact no longer has.",
+            ),
+            "dry_run": Param(
+                False,
+                type="boolean",
+                title="Dry run",
+                description="Fetch and compare, record the counts in the import log, change nothing.",
+            ),
         },
     )
     def import_dag():
@@ -161,11 +174,11 @@ def build_dag(category: Category, parsed: ParsedSettings):
         @task(task_id=f"import_{category.name}", pool=EXACT_POOL, show_return_value_in_logs=False)
         def run_import():
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
             from exact_online.exceptions import ExactApiError, ExactAuthError, ExactDailyLimitReached
             from exact_online.hooks.exact_online import ExactOnlineHook
             from exact_online.rate_budget import PostgresRateBudget
             from exact_online.token_store import PostgresTokenStore
-
             from include.outsmart_import.runner import run_category
             from include.outsmart_import.target_db import connector
 
@@ -173,12 +186,19 @@ def build_dag(category: Category, parsed: ParsedSettings):
             params = context["params"]
             settings = _runnable_settings(category)
             # Token chain and call budget live in the target database, which every worker reaches.
-            hook = ExactOnlineHook(EXACT_CONN_ID, token_store=PostgresTokenStore(connector(TARGET_CONN_ID)),
-                                   rate_budget=PostgresRateBudget(connector(TARGET_CONN_ID)))
+            hook = ExactOnlineHook(
+                EXACT_CONN_ID,
+                token_store=PostgresTokenStore(connector(TARGET_CONN_ID)),
+                rate_budget=PostgresRateBudget(connector(TARGET_CONN_ID)),
+            )
             try:
                 summary = run_category(
-                    category.name, settings, hook, connector(TARGET_CONN_ID),
-                    run_id=context["run_id"], full_refresh=bool(params.get("full_refresh")),
+                    category.name,
+                    settings,
+                    hook,
+                    connector(TARGET_CONN_ID),
+                    run_id=context["run_id"],
+                    full_refresh=bool(params.get("full_refresh")),
                     dry_run=bool(params.get("dry_run")),
                 )
             except ExactDailyLimitReached as exc:
@@ -196,8 +216,16 @@ def build_dag(category: Category, parsed: ParsedSettings):
             result = summary.as_dict()
             log.info(
                 "%s: %s: fetched %s, inserted %s, updated %s, unchanged %s, filtered out %s, rejected %s, "
-                "deleted %s, API calls %s", category.name, result["status"], result["fetched"], result["inserted"],
-                result["updated"], result["unchanged"], result["filtered_out"], result["rejected"], result["deleted"],
+                "deleted %s, API calls %s",
+                category.name,
+                result["status"],
+                result["fetched"],
+                result["inserted"],
+                result["updated"],
+                result["unchanged"],
+                result["filtered_out"],
+                result["rejected"],
+                result["deleted"],
                 result["api_calls"],
             )
             return result
