@@ -4,24 +4,28 @@ One run of one category is one transaction (`CategoryLoad`): COPY every page int
 written by pyarrow: fast, '' kept distinct from NULL, CR/newlines quoted), then one merge: `INSERT … ON CONFLICT
 (merge key) DO UPDATE … WHERE (target) IS DISTINCT FROM (incoming)`, so only changed rows are rewritten; soft
 deletes; the watermark, written in the same transaction, so it advances only if the load commits.
-The initial load of a simple table (no lookups, prices or lines) skips staging: into an empty target the rows are
+A category may name an `Enrichment` (e.g. Exact's standard sales price, exact_prices.py): rules from a second Exact
+stream that the loader calls at fixed points without knowing what they are.
+The initial load of a simple table (no lookups, enrichment or lines) skips staging: into an empty target the rows are
 COPYed directly, and anything only the merge can decide (a repeated ID or code) moves them back to staging.
 The import log is written on its own connection, so a failed run is still recorded.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from include.outsmart_import.registry import CATEGORIES, Category, TableSpec
+from include.outsmart_import.registry import CATEGORIES, Category, Source, TableSpec
 from include.outsmart_import.transforms import Reject
 
 SCHEMA = "outsmart"
@@ -60,22 +64,6 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.import_state (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (category, stream)
 );
--- Mirror of Exact's sales item prices: the standard sales price of materials and hour types comes from here.
-CREATE TABLE IF NOT EXISTS {SCHEMA}.exact_item_prices (
-    exact_id        uuid PRIMARY KEY,
-    item_id         uuid,
-    account_id      uuid,
-    price           numeric(18,4),
-    currency        text,
-    quantity        numeric(18,4),
-    unit            text,
-    start_date      date,
-    end_date        date,
-    exact_timestamp bigint,
-    deleted_at      timestamptz,
-    imported_at     timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS exact_item_prices_item ON {SCHEMA}.exact_item_prices (item_id);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.import_rejects (
     id            bigserial PRIMARY KEY,
     import_log_id bigint REFERENCES {SCHEMA}.import_log (id),
@@ -133,8 +121,11 @@ def ensure_schema(conn, categories: list[Category] | None = None) -> None:
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('outsmart schema migration'))")
         tables, indexes = _catalog(cur)
-        if not BASE_OBJECTS <= set(tables) | indexes:
-            cur.execute(BASE_DDL)
+        # The base tables first (they create the schema), then each enrichment's own tables (e.g. a price mirror).
+        enrichment_ddl = [e.ddl for e in dict.fromkeys(enrichment_of(cat) for cat in categories) if e is not None]
+        for ddl in [BASE_DDL, *enrichment_ddl]:
+            if not ddl_objects(ddl) <= set(tables) | indexes:
+                cur.execute(ddl)
         for spec in [t for cat in categories for t in (cat.table, cat.lines.table if cat.lines else None) if t]:
             for statement in table_ddl(spec, tables.get(spec.name), indexes):
                 cur.execute(statement)
@@ -206,11 +197,46 @@ class MergeCounts:
     rejects: list[Reject] = field(default_factory=list)
 
 
-STANDARD_PRICE_SQL = f"""
-    SELECT DISTINCT ON (item_id) item_id, price FROM {SCHEMA}.exact_item_prices
-    WHERE account_id IS NULL AND deleted_at IS NULL
-      AND (start_date IS NULL OR start_date <= %(today)s) AND (end_date IS NULL OR end_date >= %(today)s)
-    ORDER BY item_id, quantity NULLS FIRST, start_date DESC NULLS LAST, exact_timestamp DESC"""
+
+class Enrichment(Protocol):
+    """Rules that fill columns of a category's rows from a second Exact stream, mirrored in a table of their own
+    (e.g. Exact's standard sales price: exact_prices.py). The registry names one per category (`Category.enrich`);
+    the loader calls it at fixed points of the load, in the load's transaction, without knowing what it does."""
+
+    ddl: str  # creates its own tables (IF NOT EXISTS); ensure_schema runs it when one of them is missing
+    source: Source  # the extra Exact stream the runner reads, from its own watermarks...
+    stream: str  # ...named so in import_state (its sync/Deleted watermark: f"{stream}_deleted")
+
+    def transform(self, page: list[dict]) -> pd.DataFrame:
+        """A page of the stream -> rows for `stage`."""
+
+    def create_temp_tables(self, cur) -> None:
+        """Its staging tables (TEMP … ON COMMIT DROP), at the start of the load."""
+
+    def stage(self, cur, frame: pd.DataFrame) -> None:
+        """Stage one transformed page."""
+
+    def stage_deleted(self, cur, rows: list[tuple[str, int]]) -> None:
+        """Stage (Exact ID, Timestamp) deletions of the stream."""
+
+    def merge_mirror(self, cur) -> None:
+        """Bring its mirror table up to date from the staged rows, before the category's merge."""
+
+    def fill_candidates(self, cur, cand_table: str, today) -> None:
+        """Fill its columns of the rows about to be upserted (`cand_table`, before the change filter)."""
+
+    def refresh_target(self, cur, target: str, cand_table: str, today) -> set:
+        """After the upsert: update target rows whose enriched columns changed while the row itself did not
+        (`cand_table`: the rows just upserted). Returns the updated rows' Exact IDs."""
+
+
+def enrichment_of(category: Category) -> Enrichment | None:
+    """The category's enrichment: `Category.enrich` is 'module:attribute', imported only now (the registry is read
+    when the DAG file is parsed, which must not import pandas or psycopg)."""
+    if not category.enrich:
+        return None
+    module, _, attr = category.enrich.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def copy_frame(cur, table: str, frame: pd.DataFrame, cols: list[str]) -> None:
@@ -341,11 +367,12 @@ class _TablePart:
                     copy.write_row((s_,))
 
     # ---- merge ------------------------------------------------------------------------------------------------
-    def merge(self, *, reconcile: bool, today, prices: bool = False, parent: tuple | None = None) -> MergeCounts:
+    def merge(self, *, reconcile: bool, today, enrichment: Enrichment | None = None,
+              parent: tuple | None = None) -> MergeCounts:
         """Apply the staged rows and deletions. `reconcile`: the staged rows are all of Exact, so rows that
-        came from Exact but were not staged are soft-deleted. `prices`: fill and refresh the standard sales price.
-        `parent`: (header part, lines column, header column): a line is loaded only if its header is in OutSmart;
-        a line whose header is nowhere is rejected.
+        came from Exact but were not staged are soft-deleted. `enrichment`: fills columns of the candidates and
+        refreshes them in the target. `parent`: (header part, lines column, header column): a line is loaded only
+        if its header is in OutSmart; a line whose header is nowhere is rejected.
 
         The steps work on TEMP tables: {p}stg (as staged) -> {p}stg_latest (one row per Exact ID) -> {p}cand (the
         rows that may be written) -> {p}cand, reduced to the rows that differ from the target -> the upsert."""
@@ -356,18 +383,18 @@ class _TablePart:
             self._reject_orphan_lines(*parent)
         self._select_candidates()
         recoded_ids = self._resolve_code_conflicts()
-        if prices:
-            self._fill_prices(today)
+        if enrichment is not None:
+            enrichment.fill_candidates(self.cur, f"{self.p}cand", today)
         self._apply_lookups()
         n_cand = self._fetch1(f"SELECT count(*) FROM {self.p}cand")
         self._drop_unchanged()
         inserted, updated_ids = self._upsert()
         updated_ids |= recoded_ids
         self.counts.unchanged = n_cand - inserted - len(updated_ids)
-        if prices:
-            updated_ids |= self._refresh_prices(today)
+        if enrichment is not None:
+            updated_ids |= enrichment.refresh_target(self.cur, self.target, f"{self.p}cand", today)
         self.counts.inserted = inserted
-        self.counts.updated = len(updated_ids)  # includes rows whose only change was their standard price
+        self.counts.updated = len(updated_ids)  # includes rows whose only change was an enriched column (a price)
         self.counts.deleted = self._apply_deletions() + (self._reconcile() if reconcile else 0)
         return self.counts
 
@@ -469,22 +496,6 @@ class _TablePart:
                          f"WHERE x.id = r.id RETURNING x.{ident}")
         return taken, {r[0] for r in self.cur.fetchall()}
 
-    def _fill_prices(self, today) -> None:
-        self.cur.execute(f"UPDATE {self.p}cand c SET sales_price = sp.price FROM ({STANDARD_PRICE_SQL}) sp "
-                         f"WHERE sp.item_id = c.exact_id", {"today": today})
-
-    def _refresh_prices(self, today) -> set:
-        """A price can change without its item changing: update those rows too (and clear a removed price)."""
-        t = self.target
-        self.cur.execute(f"""
-            UPDATE {t} t SET sales_price = x.price, imported_at = now()
-            FROM (SELECT t2.id, sp.price FROM {t} t2 LEFT JOIN ({STANDARD_PRICE_SQL}) sp
-                  ON sp.item_id = t2.exact_id) x
-            WHERE t.id = x.id AND t.sales_price IS DISTINCT FROM x.price AND t.deleted_at IS NULL
-              AND NOT EXISTS (SELECT 1 FROM {self.p}cand c WHERE c.exact_id = t.exact_id)
-            RETURNING t.exact_id""", {"today": today})
-        return {r[0] for r in self.cur.fetchall()}
-
     def _apply_lookups(self) -> None:
         for lookup in self.spec.lookups:
             self._apply_lookup(lookup)
@@ -558,7 +569,8 @@ class CategoryLoad:
     """One category's load as one transaction. Use as a context manager; call `commit()` to keep it.
 
     `stage`/`stage_deleted`/`reject` go to the category's main table; `lines` (if the category has lines) has the
-    same methods for the lines table, merged in the same transaction after the headers."""
+    same methods for the lines table, merged in the same transaction after the headers; `stage_enrichment` and
+    `stage_enrichment_deleted` feed the category's enrichment (if any) with its own stream."""
 
     def __init__(self, conn, category: Category, *, log_id: int | None = None):
         self.conn = conn
@@ -566,6 +578,7 @@ class CategoryLoad:
         self.log_id = log_id
         self.header = _TablePart(self, category.table, "")
         self.lines = _TablePart(self, category.lines.table, "l_") if category.lines else None
+        self.enrichment = enrichment_of(category)
         self._committed = False
 
     # The header part's interface, for single-table categories and existing callers.
@@ -590,14 +603,12 @@ class CategoryLoad:
         self.header.create_temp_tables()
         if self.lines:
             self.lines.create_temp_tables()
-        # Direct mode only where the merge has nothing to add: no lookups, no prices, no lines to check.
-        if not (self.lines or self.category.table.lookups or self.category.enrich):
+        # Direct mode only where the merge has nothing to add: no lookups, no enrichment (it fills the candidates
+        # in the merge), no lines to check.
+        if not (self.lines or self.category.table.lookups or self.enrichment):
             self.header.start_direct_if_empty()
-        if self.category.enrich == "standard_sales_price":
-            self.cur.execute(f"CREATE TEMP TABLE stg_prices (LIKE {SCHEMA}.exact_item_prices INCLUDING DEFAULTS) "
-                             f"ON COMMIT DROP")
-            self.cur.execute("CREATE TEMP TABLE stg_prices_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) "
-                             "ON COMMIT DROP")
+        if self.enrichment:
+            self.enrichment.create_temp_tables(self.cur)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -625,37 +636,22 @@ class CategoryLoad:
     def stage_deleted(self, rows: list[tuple[str, int]], table: str = "stg_deleted") -> None:
         copy_deleted(self.cur, table, rows)
 
-    def stage_prices(self, frame: pd.DataFrame) -> None:
-        if not frame.empty:
-            self._copy_frame("stg_prices", frame.dropna(subset=["exact_id"]), list(frame.columns))
+    def stage_enrichment(self, page: list[dict]) -> None:
+        """One page of the enrichment's own stream (`enrichment.source`)."""
+        self.enrichment.stage(self.cur, self.enrichment.transform(page))
+
+    def stage_enrichment_deleted(self, rows: list[tuple[str, int]]) -> None:
+        self.enrichment.stage_deleted(self.cur, rows)
 
     # ---- merge ------------------------------------------------------------------------------------------------
-    def _merge_prices(self) -> None:
-        """Bring the price mirror up to date (newest Timestamp wins; deletions are soft)."""
-        cols = ["exact_id", "item_id", "account_id", "price", "currency", "quantity", "unit", "start_date",
-                "end_date", "exact_timestamp"]
-        self.cur.execute(f"""
-            INSERT INTO {SCHEMA}.exact_item_prices AS t ({', '.join(cols)}, deleted_at)
-            SELECT DISTINCT ON (exact_id) {', '.join(cols)}, NULL FROM stg_prices
-            ORDER BY exact_id, exact_timestamp DESC NULLS LAST
-            ON CONFLICT (exact_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols[1:])},
-                deleted_at = NULL, imported_at = now()
-            WHERE t.exact_timestamp IS NULL OR excluded.exact_timestamp >= t.exact_timestamp""")
-        self.cur.execute(f"""
-            UPDATE {SCHEMA}.exact_item_prices t SET deleted_at = now()
-            FROM (SELECT exact_id, max(exact_timestamp) AS ts FROM stg_prices_deleted GROUP BY exact_id) d
-            WHERE t.exact_id = d.exact_id AND t.deleted_at IS NULL
-              AND (t.exact_timestamp IS NULL OR t.exact_timestamp <= d.ts)""")
-
     def merge(self, *, reconcile: bool, today=None) -> MergeCounts:
         """Merge the header table, then (if any) the lines, in this one transaction. Returns the sum of both."""
         import datetime as dt
 
         today = today or dt.date.today()
-        prices = self.category.enrich == "standard_sales_price"
-        if prices:
-            self._merge_prices()
-        counts = self.header.merge(reconcile=reconcile, today=today, prices=prices)
+        if self.enrichment:
+            self.enrichment.merge_mirror(self.cur)
+        counts = self.header.merge(reconcile=reconcile, today=today, enrichment=self.enrichment)
         if not self.lines:
             return counts
         spec = self.category.lines

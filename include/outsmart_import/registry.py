@@ -81,7 +81,8 @@ class Category:
     # the function, so that parsing the DAG file does not import pandas.
     transform: str | None = None
     doc: str = ""
-    # "standard_sales_price": also mirror sync/Logistics/SalesItemPrices and fill `sales_price` from it.
+    # Rules that fill columns from a second Exact stream (a `loader.Enrichment`), as "module:attribute": a name,
+    # not the object, so that parsing the DAG file does not import pandas. E.g. the standard sales price.
     enrich: str | None = None
     lines: Lines | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
@@ -108,10 +109,11 @@ def _audit(*cols: Column) -> tuple[Column, ...]:
 T, B, D, N = "text", "boolean", "date", "numeric(18,4)"
 ITEM_SELECT = ("ID", "Code", "Description", "ItemGroupCode", "IsTime", "Unit", "CostPriceStandard", "Barcode",
                "StartDate", "EndDate", "Timestamp")
-# Standard sales prices (sync/Logistics/SalesItemPrices has the prices the item sync endpoint lacks).
+# Sales item prices (the prices the item sync endpoint lacks): price agreements, and the standard sales price.
 PRICE_SOURCE = Source("sync/Logistics/SalesItemPrices", "sync",
                       ("ID", "Item", "Account", "Price", "Currency", "Quantity", "Unit", "StartDate", "EndDate",
                        "Timestamp"), deleted_entity_type=8)
+STANDARD_SALES_PRICE = "include.outsmart_import.exact_prices:STANDARD_SALES_PRICE"
 
 CATEGORIES: dict[str, Category] = {c.name: c for c in [
     Category(
@@ -146,7 +148,7 @@ CATEGORIES: dict[str, Category] = {c.name: c for c in [
             Column("start_date", D), Column("end_date", D),
         )),
         transform="materials",
-        enrich="standard_sales_price",
+        enrich=STANDARD_SALES_PRICE,
         doc="Exact items with IsTime = 0, limited to the item groups in `item_groups` (empty = all). The sales "
             "price is the item's standard sales price: the current sales item price without an account.",
     ),
@@ -161,7 +163,7 @@ CATEGORIES: dict[str, Category] = {c.name: c for c in [
             Column("end_date", D),
         )),
         transform="hour_types",
-        enrich="standard_sales_price",
+        enrich=STANDARD_SALES_PRICE,
         doc="Exact time items (IsTime = 1: labour, travel), limited to the item groups in `item_groups`.",
     ),
     Category(
