@@ -4,24 +4,28 @@ One run of one category is one transaction (`CategoryLoad`): COPY every page int
 written by pyarrow: fast, '' kept distinct from NULL, CR/newlines quoted), then one merge: `INSERT … ON CONFLICT
 (merge key) DO UPDATE … WHERE (target) IS DISTINCT FROM (incoming)`, so only changed rows are rewritten; soft
 deletes; the watermark, written in the same transaction, so it advances only if the load commits.
-The initial load of a simple table (no lookups, prices or lines) skips staging: into an empty target the rows are
+A category may name an `Enrichment` (e.g. Exact's standard sales price, exact_prices.py): rules from a second Exact
+stream that the loader calls at fixed points without knowing what they are.
+The initial load of a simple table (no lookups, enrichment or lines) skips staging: into an empty target the rows are
 COPYed directly, and anything only the merge can decide (a repeated ID or code) moves them back to staging.
 The import log is written on its own connection, so a failed run is still recorded.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from include.outsmart_import.registry import CATEGORIES, Category, TableSpec
+from include.outsmart_import.registry import CATEGORIES, Category, Source, TableSpec
 from include.outsmart_import.transforms import Reject
 
 SCHEMA = "outsmart"
@@ -60,22 +64,6 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.import_state (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (category, stream)
 );
--- Mirror of Exact's sales item prices: the standard sales price of materials and hour types comes from here.
-CREATE TABLE IF NOT EXISTS {SCHEMA}.exact_item_prices (
-    exact_id        uuid PRIMARY KEY,
-    item_id         uuid,
-    account_id      uuid,
-    price           numeric(18,4),
-    currency        text,
-    quantity        numeric(18,4),
-    unit            text,
-    start_date      date,
-    end_date        date,
-    exact_timestamp bigint,
-    deleted_at      timestamptz,
-    imported_at     timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS exact_item_prices_item ON {SCHEMA}.exact_item_prices (item_id);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.import_rejects (
     id            bigserial PRIMARY KEY,
     import_log_id bigint REFERENCES {SCHEMA}.import_log (id),
@@ -92,8 +80,12 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-# The tables and indexes BASE_DDL creates, read from it so that the two cannot drift apart.
-BASE_OBJECTS = set(re.findall(rf"(?:TABLE|INDEX) IF NOT EXISTS (?:{SCHEMA}\.)?(\w+)", BASE_DDL))
+def ddl_objects(ddl: str) -> set[str]:
+    """The tables and indexes a DDL script creates, read from it so that the two cannot drift apart."""
+    return set(re.findall(rf"(?:TABLE|INDEX) IF NOT EXISTS (?:{SCHEMA}\.)?(\w+)", ddl))
+
+
+BASE_OBJECTS = ddl_objects(BASE_DDL)
 
 
 def table_ddl(spec: TableSpec, columns: set[str] | None = None, indexes: set[str] | None = None) -> list[str]:
@@ -128,22 +120,32 @@ def ensure_schema(conn, categories: list[Category] | None = None) -> None:
     categories = categories if categories is not None else [c for c in CATEGORIES.values() if c.implemented]
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('outsmart schema migration'))")
-        cur.execute("SELECT c.relname, c.relkind, a.attname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
-                    "WHERE n.nspname = %s AND c.relkind IN ('r', 'i')", (SCHEMA,))
-        tables: dict[str, set[str]] = {}
-        indexes: set[str] = set()
-        for rel, kind, col in cur.fetchall():
-            if kind == "i":
-                indexes.add(rel)
-            else:
-                tables.setdefault(rel, set()).add(col)
-        if not BASE_OBJECTS <= set(tables) | indexes:
-            cur.execute(BASE_DDL)
+        tables, indexes = _catalog(cur)
+        # The base tables first (they create the schema), then each enrichment's own tables (e.g. a price mirror).
+        enrichment_ddl = [e.ddl for e in dict.fromkeys(enrichment_of(cat) for cat in categories) if e is not None]
+        for ddl in [BASE_DDL, *enrichment_ddl]:
+            if not ddl_objects(ddl) <= set(tables) | indexes:
+                cur.execute(ddl)
         for spec in [t for cat in categories for t in (cat.table, cat.lines.table if cat.lines else None) if t]:
             for statement in table_ddl(spec, tables.get(spec.name), indexes):
                 cur.execute(statement)
     conn.commit()
+
+
+def _catalog(cur) -> tuple[dict[str, set[str]], set[str]]:
+    """The schema's tables (name -> column names) and index names, read from the catalog without table locks."""
+    cur.execute("SELECT c.relname, c.relkind, a.attname FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'i')", (SCHEMA,))
+    tables: dict[str, set[str]] = {}
+    indexes: set[str] = set()
+    for rel, kind, col in cur.fetchall():
+        if kind == "i":
+            indexes.add(rel)
+        else:
+            tables.setdefault(rel, set()).add(col)
+    return tables, indexes
 
 
 class ImportLog:
@@ -171,13 +173,15 @@ class ImportLog:
         return log_id
 
     FIELDS = ("fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted", "api_calls",
-              "watermark_before", "watermark_after", "deleted_watermark_before", "deleted_watermark_after", "error", "notes")
+              "watermark_before", "watermark_after", "deleted_watermark_before", "deleted_watermark_after", "error",
+              "notes")
 
     def finish(self, log_id: int, status: str, **values) -> None:
         cols = [f for f in self.FIELDS if f in values]
         sets = ", ".join([f"{c} = %s" for c in cols] + ["status = %s", "ended_at = now()"])
         with self.conn.cursor() as cur:
-            cur.execute(f"UPDATE {SCHEMA}.import_log SET {sets} WHERE id = %s", (*[values[c] for c in cols], status, log_id))
+            cur.execute(f"UPDATE {SCHEMA}.import_log SET {sets} WHERE id = %s",
+                        (*[values[c] for c in cols], status, log_id))
         self.conn.commit()
 
 
@@ -193,17 +197,75 @@ class MergeCounts:
     rejects: list[Reject] = field(default_factory=list)
 
 
-STANDARD_PRICE_SQL = f"""
-    SELECT DISTINCT ON (item_id) item_id, price FROM {SCHEMA}.exact_item_prices
-    WHERE account_id IS NULL AND deleted_at IS NULL
-      AND (start_date IS NULL OR start_date <= %(today)s) AND (end_date IS NULL OR end_date >= %(today)s)
-    ORDER BY item_id, quantity NULLS FIRST, start_date DESC NULLS LAST, exact_timestamp DESC"""
+
+class Enrichment(Protocol):
+    """Rules that fill columns of a category's rows from a second Exact stream, mirrored in a table of their own
+    (e.g. Exact's standard sales price: exact_prices.py). The registry names one per category (`Category.enrich`);
+    the loader calls it at fixed points of the load, in the load's transaction, without knowing what it does."""
+
+    ddl: str  # creates its own tables (IF NOT EXISTS); ensure_schema runs it when one of them is missing
+    source: Source  # the extra Exact stream the runner reads, from its own watermarks...
+    stream: str  # ...named so in import_state (its sync/Deleted watermark: f"{stream}_deleted")
+
+    def transform(self, page: list[dict]) -> pd.DataFrame:
+        """A page of the stream -> rows for `stage`."""
+
+    def create_temp_tables(self, cur) -> None:
+        """Its staging tables (TEMP … ON COMMIT DROP), at the start of the load."""
+
+    def stage(self, cur, frame: pd.DataFrame) -> None:
+        """Stage one transformed page."""
+
+    def stage_deleted(self, cur, rows: list[tuple[str, int]]) -> None:
+        """Stage (Exact ID, Timestamp) deletions of the stream."""
+
+    def merge_mirror(self, cur) -> None:
+        """Bring its mirror table up to date from the staged rows, before the category's merge."""
+
+    def fill_candidates(self, cur, cand_table: str, today) -> None:
+        """Fill its columns of the rows about to be upserted (`cand_table`, before the change filter)."""
+
+    def refresh_target(self, cur, target: str, cand_table: str, today) -> set:
+        """After the upsert: update target rows whose enriched columns changed while the row itself did not
+        (`cand_table`: the rows just upserted). Returns the updated rows' Exact IDs."""
+
+
+def enrichment_of(category: Category) -> Enrichment | None:
+    """The category's enrichment: `Category.enrich` is 'module:attribute', imported only now (the registry is read
+    when the DAG file is parsed, which must not import pandas or psycopg)."""
+    if not category.enrich:
+        return None
+    module, _, attr = category.enrich.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def copy_frame(cur, table: str, frame: pd.DataFrame, cols: list[str]) -> None:
+    """COPY a DataFrame's `cols` into `table`."""
+    buf = io.BytesIO()
+    # pyarrow quotes every string and writes NULL as an empty unquoted field: '' stays '', a lone CR is safe.
+    pacsv.write_csv(pa.Table.from_pandas(frame[cols], preserve_index=False), buf,
+                    pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    with cur.copy(f"COPY {table} ({', '.join(_q(c) for c in cols)}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(buf.getvalue())
+
+
+def copy_deleted(cur, table: str, rows: list[tuple[str, int]]) -> None:
+    """COPY (Exact ID, Timestamp) deletions into a staging table with columns exact_id, exact_timestamp."""
+    if rows:
+        with cur.copy(f"COPY {table} (exact_id, exact_timestamp) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _cols(names, prefix: str = "") -> str:
+    """A quoted, comma-separated column list, each name prefixed (e.g. 'x.')."""
+    return ", ".join(prefix + _q(c) for c in names)
 
 
 class _TablePart:
     """Staging and merge of one target table inside a category's transaction (the header, or its lines)."""
 
-    def __init__(self, load: "CategoryLoad", spec: TableSpec, prefix: str):
+    def __init__(self, load: CategoryLoad, spec: TableSpec, prefix: str):
         self.load, self.spec, self.p = load, spec, prefix
         self.target = f"{SCHEMA}.{_q(spec.name)}"
         self.cols = spec.column_names
@@ -218,15 +280,20 @@ class _TablePart:
     def cur(self):
         return self.load.cur
 
+    def _fetch1(self, sql: str, params=None):
+        self.cur.execute(sql, params)
+        return self.cur.fetchone()[0]
+
     def create_temp_tables(self) -> None:
         col_defs = ", ".join(f"{_q(c.name)} {c.sql_type}" for c in self.spec.columns)
         self.cur.execute(f"CREATE TEMP TABLE {self.p}stg ({col_defs}, passes_filter boolean NOT NULL) ON COMMIT DROP")
-        self.cur.execute(f"CREATE TEMP TABLE {self.p}stg_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP")
+        self.cur.execute(f"CREATE TEMP TABLE {self.p}stg_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) "
+                         f"ON COMMIT DROP")
         self.cur.execute(f"CREATE TEMP TABLE {self.p}stg_seen (exact_id uuid NOT NULL) ON COMMIT DROP")
 
+    # ---- staging ----------------------------------------------------------------------------------------------
     def start_direct_if_empty(self) -> None:
-        self.cur.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {self.target})")
-        self.direct = self.cur.fetchone()[0]
+        self.direct = self._fetch1(f"SELECT NOT EXISTS (SELECT 1 FROM {self.target})")
 
     def stage(self, frame: pd.DataFrame) -> None:
         if frame.empty:
@@ -238,7 +305,7 @@ class _TablePart:
                 frame = frame[~passing]  # only the filtered-out rows are staged: counted, and checked for repeats
                 if frame.empty:
                     return
-        self.load._copy_frame(f"{self.p}stg", frame, [*self.cols, "passes_filter"])
+        copy_frame(self.cur, f"{self.p}stg", frame, [*self.cols, "passes_filter"])
 
     def _copy_direct(self, frame: pd.DataFrame) -> bool:
         """COPY rows straight into the (empty at start) target, unless one would meet a row already there."""
@@ -247,7 +314,7 @@ class _TablePart:
         if self._would_conflict(frame):
             self._leave_direct()
             return False
-        self.load._copy_frame(self.target, frame, self.cols)
+        copy_frame(self.cur, self.target, frame, self.cols)
         self.direct_rows += len(frame)
         return True
 
@@ -266,177 +333,216 @@ class _TablePart:
                     arg, array = ",".join(present), "string_to_array(%s, ',')::uuid[]"
                 else:
                     arg, array = present.tolist(), f"%s::{types[key]}[]"
-                self.cur.execute(f"SELECT EXISTS (SELECT 1 FROM {self.target} WHERE {_q(key)} = ANY({array}))", (arg,))
-                if self.cur.fetchone()[0]:
+                if self._fetch1(f"SELECT EXISTS (SELECT 1 FROM {self.target} WHERE {_q(key)} = ANY({array}))", (arg,)):
                     return True
         return False
 
     def _leave_direct(self) -> None:
         """Move what direct mode loaded back into staging; the target is as it was at the start. (Rows without an
         Exact ID are not ours: should someone add one meanwhile, it stays.)"""
-        cols, ident = ", ".join(_q(c) for c in self.cols), _q(self.spec.identity)
+        cols, ident = _cols(self.cols), _q(self.spec.identity)
         self.cur.execute(f"INSERT INTO {self.p}stg ({cols}, passes_filter) SELECT {cols}, true FROM {self.target} "
                          f"WHERE {ident} IS NOT NULL")
         self.cur.execute(f"DELETE FROM {self.target} WHERE {ident} IS NOT NULL")
         self.direct, self.direct_rows = False, 0
 
     def stage_deleted(self, rows: list[tuple[str, int]]) -> None:
-        self.load.stage_deleted(rows, f"{self.p}stg_deleted")
+        copy_deleted(self.cur, f"{self.p}stg_deleted", rows)
 
     def reject(self, rejects: list[Reject]) -> None:
         if not rejects:
             return
         self.counts.rejects.extend(rejects)
         self.counts.rejected += len(rejects)
+        log_id, category = self.load.log_id, self.load.category.name
         with self.cur.copy(
             f"COPY {SCHEMA}.import_rejects (import_log_id, category, record_key, reason, raw) FROM STDIN"
         ) as copy:
             for r in rejects:
-                copy.write_row((self.load.log_id, self.load.category.name, r.key, r.reason, json.dumps(r.raw, default=str)))
+                copy.write_row((log_id, category, r.key, r.reason, json.dumps(r.raw, default=str)))
         seen = [r.raw.get("ID") for r in rejects if _is_guid(r.raw.get("ID"))]
         if seen:
             with self.cur.copy(f"COPY {self.p}stg_seen (exact_id) FROM STDIN") as copy:
                 for s_ in seen:
                     copy.write_row((s_,))
 
-    def merge(self, *, reconcile: bool, today, prices: bool = False, parent: tuple | None = None) -> MergeCounts:
+    # ---- merge ------------------------------------------------------------------------------------------------
+    def merge(self, *, reconcile: bool, today, enrichment: Enrichment | None = None,
+              parent: tuple | None = None) -> MergeCounts:
         """Apply the staged rows and deletions. `reconcile`: the staged rows are all of Exact, so rows that
-        came from Exact but were not staged are soft-deleted. `parent`: (header part, lines column, header
-        column): a line is loaded only if its header is in OutSmart; a line whose header is nowhere is rejected."""
-        cur, t, key, ident, p = self.cur, self.target, _q(self.spec.merge_key), _q(self.spec.identity), self.p
-        cols = ", ".join(_q(c) for c in self.cols)
-        if self.direct:
-            # A filtered-out row that repeats a loaded ID may be that record's newer version: the merge decides.
-            cur.execute(f"SELECT EXISTS (SELECT 1 FROM {p}stg s JOIN {t} x ON x.{ident} = s.{ident})")
-            if cur.fetchone()[0]:
-                self._leave_direct()
-            else:
-                return self._finish_direct()
-        # A page can repeat an ID; keep the newest version (highest Timestamp). Usually none repeats, and finding
-        # that out (a hash aggregate over the IDs) costs less than sorting every staged row.
-        cur.execute(f"SELECT EXISTS (SELECT 1 FROM {p}stg GROUP BY {ident} HAVING count(*) > 1)")
-        if cur.fetchone()[0]:
-            cur.execute(f"CREATE TEMP TABLE {p}stg_latest ON COMMIT DROP AS "
-                        f"SELECT DISTINCT ON ({ident}) * FROM {p}stg ORDER BY {ident}, exact_timestamp DESC NULLS LAST")
-        else:
-            cur.execute(f"ALTER TABLE {p}stg RENAME TO {p}stg_latest")
-        if parent is not None:
-            header, line_col, header_col = parent
-            lc, hc = _q(line_col), _q(header_col)
-            cur.execute(f"UPDATE {p}stg_latest s SET passes_filter = EXISTS "
-                        f"(SELECT 1 FROM {header.target} h WHERE h.{hc} = s.{lc} AND h.deleted_at IS NULL)")
-            cur.execute(f"""
-                DELETE FROM {p}stg_latest s
-                WHERE NOT s.passes_filter
-                  AND NOT EXISTS (SELECT 1 FROM {header.p}stg_latest h WHERE h.{hc} = s.{lc})
-                  AND NOT EXISTS (SELECT 1 FROM {header.target} h WHERE h.{hc} = s.{lc})
-                  AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{ident} = s.{ident})
-                RETURNING s.{ident}::text, s.{lc}::text""")
-            orphans = cur.fetchall()
-            self.reject([Reject(i, f"{self.spec.name} line without its header: {header_col} {h} is neither in this run "
-                                   f"nor in outsmart.{header.spec.name}", {"ID": i, line_col: h}) for i, h in orphans])
-        # New rows must pass the filters; rows already in OutSmart are updated whatever the filter says.
-        cur.execute(f"CREATE TEMP TABLE {p}cand ON COMMIT DROP AS SELECT s.* FROM {p}stg_latest s "
-                    f"WHERE s.passes_filter OR EXISTS (SELECT 1 FROM {t} x WHERE x.{ident} = s.{ident})")
-        cur.execute(f"SELECT (SELECT count(*) FROM {p}stg_latest) - (SELECT count(*) FROM {p}cand)")
-        self.counts.filtered_out = cur.fetchone()[0]
+        came from Exact but were not staged are soft-deleted. `enrichment`: fills columns of the candidates and
+        refreshes them in the target. `parent`: (header part, lines column, header column): a line is loaded only
+        if its header is in OutSmart; a line whose header is nowhere is rejected.
 
-        merge_rejects: list[Reject] = []
-        recoded_ids: set = set()
-        if self.spec.merge_key != self.spec.identity:
-            # The same code on two Exact records: keep the one OutSmart already has, set the others aside.
-            cur.execute(f"""
-                DELETE FROM {p}cand c USING (SELECT {key} FROM {p}cand GROUP BY {key} HAVING count(*) > 1) d
-                WHERE c.{key} = d.{key}
-                  AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{key} = c.{key} AND x.{ident} = c.{ident})
-                RETURNING c.{key}, c.{ident}""")
-            merge_rejects += [Reject(str(k), f"duplicate {self.spec.merge_key} {k!r}: more than one Exact record has it",
-                                     {"ID": str(i), "Code": k}) for k, i in cur.fetchall()]
-            # Records whose code Exact changed: found with one join over all candidates, kept in a small table.
-            cur.execute(f"CREATE TEMP TABLE {p}recode ON COMMIT DROP AS "
-                        f"SELECT c.{key} AS new_key, c.{ident} AS ident, x.{key} AS old_key, x.id "
-                        f"FROM {p}cand c JOIN {t} x ON x.{ident} = c.{ident} WHERE x.{key} <> c.{key}")
-            # The new code is taken by another row: set the record aside.
-            cur.execute(f"""
-                WITH taken AS (DELETE FROM {p}recode r USING {t} y WHERE y.{key} = r.new_key AND y.id <> r.id RETURNING r.*)
-                DELETE FROM {p}cand c USING taken WHERE c.{ident} = taken.ident
-                RETURNING taken.new_key, taken.ident, taken.old_key""")
-            merge_rejects += [Reject(str(k), f"code changed in Exact from {old!r} to {k!r}, but {k!r} is already used "
-                                             f"by another {self.spec.name} row", {"ID": str(i), "Code": k})
-                              for k, i, old in cur.fetchall()]
-            # Otherwise recode in place (same Exact ID, new code): update the row, do not insert a duplicate.
-            cur.execute(f"UPDATE {t} x SET {key} = r.new_key, imported_at = now() FROM {p}recode r "
-                        f"WHERE x.id = r.id RETURNING x.{ident}")
-            recoded_ids = {r[0] for r in cur.fetchall()}
-        if merge_rejects:
-            self.reject(merge_rejects)
-        if prices:
-            cur.execute(f"UPDATE {p}cand c SET sales_price = sp.price FROM ({STANDARD_PRICE_SQL}) sp "
-                        f"WHERE sp.item_id = c.exact_id", {"today": today})
+        The steps work on TEMP tables: {p}stg (as staged) -> {p}stg_latest (one row per Exact ID) -> {p}cand (the
+        rows that may be written) -> {p}cand, reduced to the rows that differ from the target -> the upsert."""
+        if self._direct_load_stands():
+            return self._finish_direct()
+        self._dedupe_latest()
+        if parent is not None:
+            self._reject_orphan_lines(*parent)
+        self._select_candidates()
+        recoded_ids = self._resolve_code_conflicts()
+        if enrichment is not None:
+            enrichment.fill_candidates(self.cur, f"{self.p}cand", today)
+        self._apply_lookups()
+        n_cand = self._fetch1(f"SELECT count(*) FROM {self.p}cand")
+        self._drop_unchanged()
+        inserted, updated_ids = self._upsert()
+        updated_ids |= recoded_ids
+        self.counts.unchanged = n_cand - inserted - len(updated_ids)
+        if enrichment is not None:
+            updated_ids |= enrichment.refresh_target(self.cur, self.target, f"{self.p}cand", today)
+        self.counts.inserted = inserted
+        self.counts.updated = len(updated_ids)  # includes rows whose only change was an enriched column (a price)
+        self.counts.deleted = self._apply_deletions() + (self._reconcile() if reconcile else 0)
+        return self.counts
+
+    def _direct_load_stands(self) -> bool:
+        """Does the direct load stand as COPYed? A filtered-out row that repeats a loaded ID may be that record's
+        newer version: then the merge decides, and the loaded rows go back to staging."""
+        if not self.direct:
+            return False
+        ident = _q(self.spec.identity)
+        if self._fetch1(f"SELECT EXISTS (SELECT 1 FROM {self.p}stg s JOIN {self.target} x ON x.{ident} = s.{ident})"):
+            self._leave_direct()
+            return False
+        return True
+
+    def _finish_direct(self) -> MergeCounts:
+        self.counts.filtered_out = self._fetch1(f"SELECT count(DISTINCT {_q(self.spec.identity)}) FROM {self.p}stg")
+        self.counts.inserted = self.direct_rows
+        # Every row in the target came from this run, so there is nothing to reconcile; deletions still apply.
+        self.counts.deleted = self._apply_deletions()
+        return self.counts
+
+    def _dedupe_latest(self) -> None:
+        """{p}stg -> {p}stg_latest, one row per Exact ID. A page can repeat an ID; keep the newest version (highest
+        Timestamp). Usually none repeats, and finding that out (a hash aggregate over the IDs) costs less than
+        sorting every staged row."""
+        ident, p = _q(self.spec.identity), self.p
+        if self._fetch1(f"SELECT EXISTS (SELECT 1 FROM {p}stg GROUP BY {ident} HAVING count(*) > 1)"):
+            self.cur.execute(f"CREATE TEMP TABLE {p}stg_latest ON COMMIT DROP AS SELECT DISTINCT ON ({ident}) * "
+                             f"FROM {p}stg ORDER BY {ident}, exact_timestamp DESC NULLS LAST")
+        else:
+            self.cur.execute(f"ALTER TABLE {p}stg RENAME TO {p}stg_latest")
+
+    def _reject_orphan_lines(self, header: _TablePart, line_col: str, header_col: str) -> None:
+        """Lines: a line passes only if its header is in OutSmart (and not deleted); a line whose header is
+        nowhere (not in this run, not in OutSmart) and that is not loaded yet is rejected."""
+        t, ident, p, lc, hc = self.target, _q(self.spec.identity), self.p, _q(line_col), _q(header_col)
+        self.cur.execute(f"UPDATE {p}stg_latest s SET passes_filter = EXISTS "
+                         f"(SELECT 1 FROM {header.target} h WHERE h.{hc} = s.{lc} AND h.deleted_at IS NULL)")
+        self.cur.execute(f"""
+            DELETE FROM {p}stg_latest s
+            WHERE NOT s.passes_filter
+              AND NOT EXISTS (SELECT 1 FROM {header.p}stg_latest h WHERE h.{hc} = s.{lc})
+              AND NOT EXISTS (SELECT 1 FROM {header.target} h WHERE h.{hc} = s.{lc})
+              AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{ident} = s.{ident})
+            RETURNING s.{ident}::text, s.{lc}::text""")
+        orphans = self.cur.fetchall()
+        self.reject([Reject(i, f"{self.spec.name} line without its header: {header_col} {h} is neither in this run "
+                               f"nor in outsmart.{header.spec.name}", {"ID": i, line_col: h}) for i, h in orphans])
+
+    def _select_candidates(self) -> None:
+        """{p}stg_latest -> {p}cand. New rows must pass the filters; rows already in OutSmart are updated whatever
+        the filter says (their flags change)."""
+        t, ident, p = self.target, _q(self.spec.identity), self.p
+        self.cur.execute(f"CREATE TEMP TABLE {p}cand ON COMMIT DROP AS SELECT s.* FROM {p}stg_latest s "
+                         f"WHERE s.passes_filter OR EXISTS (SELECT 1 FROM {t} x WHERE x.{ident} = s.{ident})")
+        self.counts.filtered_out = self._fetch1(f"SELECT (SELECT count(*) FROM {p}stg_latest) - "
+                                                f"(SELECT count(*) FROM {p}cand)")
+
+    def _resolve_code_conflicts(self) -> set:
+        """Where the merge key is a code (not the Exact ID): set aside candidates whose code clashes, and recode
+        in place the rows whose code Exact changed. Returns the recoded rows' Exact IDs."""
+        if self.spec.merge_key == self.spec.identity:
+            return set()
+        rejects = self._set_aside_duplicate_codes()
+        taken, recoded_ids = self._apply_recodes()
+        self.reject(rejects + taken)
+        return recoded_ids
+
+    def _set_aside_duplicate_codes(self) -> list[Reject]:
+        """The same code on two Exact records: keep the one OutSmart already has, set the others aside."""
+        t, key, ident, p = self.target, _q(self.spec.merge_key), _q(self.spec.identity), self.p
+        self.cur.execute(f"""
+            DELETE FROM {p}cand c USING (SELECT {key} FROM {p}cand GROUP BY {key} HAVING count(*) > 1) d
+            WHERE c.{key} = d.{key}
+              AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{key} = c.{key} AND x.{ident} = c.{ident})
+            RETURNING c.{key}, c.{ident}""")
+        return [Reject(str(k), f"duplicate {self.spec.merge_key} {k!r}: more than one Exact record has it",
+                       {"ID": str(i), "Code": k}) for k, i in self.cur.fetchall()]
+
+    def _apply_recodes(self) -> tuple[list[Reject], set]:
+        """Records whose code Exact changed (same Exact ID, new code): update the row in place rather than insert
+        a duplicate; if the new code is taken by another row, set the record aside. Returns (rejects, recoded IDs)."""
+        t, key, ident, p = self.target, _q(self.spec.merge_key), _q(self.spec.identity), self.p
+        # Found with one join over all candidates, kept in a small table.
+        self.cur.execute(f"CREATE TEMP TABLE {p}recode ON COMMIT DROP AS "
+                         f"SELECT c.{key} AS new_key, c.{ident} AS ident, x.{key} AS old_key, x.id "
+                         f"FROM {p}cand c JOIN {t} x ON x.{ident} = c.{ident} WHERE x.{key} <> c.{key}")
+        # The new code is taken by another row: set the record aside.
+        self.cur.execute(f"""
+            WITH taken AS (DELETE FROM {p}recode r USING {t} y WHERE y.{key} = r.new_key AND y.id <> r.id
+                           RETURNING r.*)
+            DELETE FROM {p}cand c USING taken WHERE c.{ident} = taken.ident
+            RETURNING taken.new_key, taken.ident, taken.old_key""")
+        taken = [Reject(str(k), f"code changed in Exact from {old!r} to {k!r}, but {k!r} is already used "
+                                f"by another {self.spec.name} row", {"ID": str(i), "Code": k})
+                 for k, i, old in self.cur.fetchall()]
+        # Otherwise recode in place.
+        self.cur.execute(f"UPDATE {t} x SET {key} = r.new_key, imported_at = now() FROM {p}recode r "
+                         f"WHERE x.id = r.id RETURNING x.{ident}")
+        return taken, {r[0] for r in self.cur.fetchall()}
+
+    def _apply_lookups(self) -> None:
         for lookup in self.spec.lookups:
             self._apply_lookup(lookup)
 
+    def _apply_lookup(self, lookup) -> None:
+        """Fill a code column from another OutSmart table by Exact ID (e.g. the customer's code from relations)."""
+        present = [table for table in lookup.tables
+                   if self._fetch1("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.{table}",))]
+        if not present:
+            return
+        union = " UNION ALL ".join(f"SELECT exact_id, {_q(lookup.value)} AS v FROM {SCHEMA}.{_q(t)}" for t in present)
+        self.cur.execute(f"UPDATE {self.p}cand c SET {_q(lookup.column)} = l.v FROM ({union}) l "
+                         f"WHERE l.exact_id = c.{_q(lookup.via)} AND c.{_q(lookup.column)} IS NULL")
+
+    def _drop_unchanged(self) -> None:
+        """Keep in {p}cand only the rows OutSmart does not already have exactly so: the guarded ON CONFLICT in
+        `_upsert` would leave those as they are but still lock (and WAL-log) each one. One hash anti-join is
+        cheaper, and on a re-load most rows are unchanged (copying the few changed ones beats deleting the many
+        unchanged ones)."""
+        t, key, p = self.target, _q(self.spec.merge_key), self.p
         compare = [c.name for c in self.spec.columns if c.compare]
-        cur.execute(f"SELECT count(*) FROM {p}cand")
-        n_cand = cur.fetchone()[0]
-        # Keep only the rows OutSmart does not already have exactly so: the guarded ON CONFLICT below would leave
-        # those as they are but still lock (and WAL-log) each one. One hash anti-join is cheaper, and on a re-load
-        # most rows are unchanged (copying the few changed ones beats deleting the many unchanged ones).
-        cur.execute(f"""
+        self.cur.execute(f"""
             CREATE TEMP TABLE {p}cand_changed ON COMMIT DROP AS SELECT c.* FROM {p}cand c
             WHERE NOT EXISTS (
                 SELECT 1 FROM {t} x WHERE x.{key} = c.{key} AND x.deleted_at IS NULL
-                  AND ({', '.join('x.' + _q(c) for c in compare)}) IS NOT DISTINCT FROM ({', '.join('c.' + _q(c) for c in compare)}))""")
-        cur.execute(f"DROP TABLE {p}cand")
-        cur.execute(f"ALTER TABLE {p}cand_changed RENAME TO {p}cand")
-        changed = " OR ".join([
-            f"({', '.join('t.' + _q(c) for c in compare)}) IS DISTINCT FROM ({', '.join('excluded.' + _q(c) for c in compare)})",
-            "t.deleted_at IS NOT NULL",
-        ])
+                  AND ({_cols(compare, 'x.')}) IS NOT DISTINCT FROM ({_cols(compare, 'c.')}))""")
+        self.cur.execute(f"DROP TABLE {p}cand")
+        self.cur.execute(f"ALTER TABLE {p}cand_changed RENAME TO {p}cand")
+
+    def _upsert(self) -> tuple[int, set]:
+        """Insert new rows, update changed ones (and revive soft-deleted ones); never overwrite a row with an older
+        version of its record (lower Timestamp). Returns (rows inserted, Exact IDs of the rows updated)."""
+        t, key, ident, cols = self.target, _q(self.spec.merge_key), _q(self.spec.identity), _cols(self.cols)
+        compare = [c.name for c in self.spec.columns if c.compare]
+        changed = " OR ".join([f"({_cols(compare, 't.')}) IS DISTINCT FROM ({_cols(compare, 'excluded.')})",
+                               "t.deleted_at IS NOT NULL"])
         updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in self.cols if c != self.spec.merge_key)
-        cur.execute(f"""
+        self.cur.execute(f"""
             INSERT INTO {t} AS t ({cols}, imported_at, deleted_at)
-            SELECT {cols}, now(), NULL FROM {p}cand
+            SELECT {cols}, now(), NULL FROM {self.p}cand
             ON CONFLICT ({key}) DO UPDATE SET {updates}, imported_at = excluded.imported_at, deleted_at = NULL
             WHERE ({changed})
               AND (t.exact_timestamp IS NULL OR excluded.exact_timestamp IS NULL
                    OR excluded.exact_timestamp >= t.exact_timestamp)
             RETURNING (xmax = 0) AS inserted, t.{ident}""")
-        rows = cur.fetchall()
-        inserted = sum(1 for ins, _ in rows if ins)
-        updated_ids = {i for ins, i in rows if not ins} | recoded_ids
-        self.counts.unchanged = n_cand - inserted - len(updated_ids)
-        if prices:
-            # A price can change without its item changing: update those rows too (and clear a removed price).
-            cur.execute(f"""
-                UPDATE {t} t SET sales_price = x.price, imported_at = now()
-                FROM (SELECT t2.id, sp.price FROM {t} t2 LEFT JOIN ({STANDARD_PRICE_SQL}) sp
-                      ON sp.item_id = t2.exact_id) x
-                WHERE t.id = x.id AND t.sales_price IS DISTINCT FROM x.price AND t.deleted_at IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM {p}cand c WHERE c.exact_id = t.exact_id)
-                RETURNING t.exact_id""", {"today": today})
-            updated_ids |= {r[0] for r in cur.fetchall()}
-        self.counts.inserted = inserted
-        self.counts.updated = len(updated_ids)  # includes rows whose only change was their standard price
-
-        deleted = self._apply_deletions()
-        if reconcile:
-            cur.execute(f"""
-                UPDATE {t} t SET deleted_at = now()
-                WHERE t.{ident} IS NOT NULL AND t.deleted_at IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM {p}stg_latest s WHERE s.{ident} = t.{ident})
-                  AND NOT EXISTS (SELECT 1 FROM {p}stg_seen s WHERE s.exact_id = t.{ident})""")
-            deleted += cur.rowcount
-        self.counts.deleted = deleted
-        return self.counts
-
-    def _finish_direct(self) -> MergeCounts:
-        self.cur.execute(f"SELECT count(DISTINCT {_q(self.spec.identity)}) FROM {self.p}stg")
-        self.counts.filtered_out = self.cur.fetchone()[0]
-        self.counts.inserted = self.direct_rows
-        # Every row in the target came from this run, so there is nothing to reconcile; deletions still apply.
-        self.counts.deleted = self._apply_deletions()
-        return self.counts
+        rows = self.cur.fetchall()
+        return sum(1 for ins, _ in rows if ins), {i for ins, i in rows if not ins}
 
     def _apply_deletions(self) -> int:
         """Deletions from sync/Deleted: soft delete, and only if our copy is not newer than the deletion."""
@@ -447,25 +553,24 @@ class _TablePart:
               AND (t.exact_timestamp IS NULL OR d.ts IS NULL OR t.exact_timestamp <= d.ts)""")
         return self.cur.rowcount
 
-    def _apply_lookup(self, lookup) -> None:
-        """Fill a code column from another OutSmart table by Exact ID (e.g. the customer's code from relations)."""
-        present = []
-        for table in lookup.tables:
-            self.cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.{table}",))
-            if self.cur.fetchone()[0]:
-                present.append(table)
-        if not present:
-            return
-        union = " UNION ALL ".join(f"SELECT exact_id, {_q(lookup.value)} AS v FROM {SCHEMA}.{_q(t)}" for t in present)
-        self.cur.execute(f"UPDATE {self.p}cand c SET {_q(lookup.column)} = l.v FROM ({union}) l "
-                         f"WHERE l.exact_id = c.{_q(lookup.via)} AND c.{_q(lookup.column)} IS NULL")
+    def _reconcile(self) -> int:
+        """The staged rows are all of Exact: soft-delete the rows that came from Exact but were neither staged nor
+        rejected (a rejected record still exists in Exact)."""
+        ident, p = _q(self.spec.identity), self.p
+        self.cur.execute(f"""
+            UPDATE {self.target} t SET deleted_at = now()
+            WHERE t.{ident} IS NOT NULL AND t.deleted_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM {p}stg_latest s WHERE s.{ident} = t.{ident})
+              AND NOT EXISTS (SELECT 1 FROM {p}stg_seen s WHERE s.exact_id = t.{ident})""")
+        return self.cur.rowcount
 
 
 class CategoryLoad:
     """One category's load as one transaction. Use as a context manager; call `commit()` to keep it.
 
     `stage`/`stage_deleted`/`reject` go to the category's main table; `lines` (if the category has lines) has the
-    same methods for the lines table, merged in the same transaction after the headers."""
+    same methods for the lines table, merged in the same transaction after the headers; `stage_enrichment` and
+    `stage_enrichment_deleted` feed the category's enrichment (if any) with its own stream."""
 
     def __init__(self, conn, category: Category, *, log_id: int | None = None):
         self.conn = conn
@@ -473,6 +578,7 @@ class CategoryLoad:
         self.log_id = log_id
         self.header = _TablePart(self, category.table, "")
         self.lines = _TablePart(self, category.lines.table, "l_") if category.lines else None
+        self.enrichment = enrichment_of(category)
         self._committed = False
 
     # The header part's interface, for single-table categories and existing callers.
@@ -486,22 +592,23 @@ class CategoryLoad:
     def reject(self, rejects: list[Reject]) -> None:
         self.header.reject(rejects)
 
-    def __enter__(self) -> "CategoryLoad":
+    def __enter__(self) -> CategoryLoad:
         self.cur = self.conn.cursor()
         # One load per category at a time, whoever starts it (scheduler, a manual trigger, a test).
         self.cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"outsmart import {self.category.name}",))
         # The merge's hash joins compare every staged row with the target; at Postgres' default 4 MB they spill to
         # disk in batches (a 1M-row re-load took 13 s instead of 8 s). For this transaction only.
-        self.cur.execute("SELECT set_config('work_mem', %s, true)", (os.environ.get("OUTSMART_MERGE_WORK_MEM", "256MB"),))
+        self.cur.execute("SELECT set_config('work_mem', %s, true)",
+                         (os.environ.get("OUTSMART_MERGE_WORK_MEM", "256MB"),))
         self.header.create_temp_tables()
         if self.lines:
             self.lines.create_temp_tables()
-        # Direct mode only where the merge has nothing to add: no lookups, no prices, no lines to check.
-        if not (self.lines or self.category.table.lookups or self.category.enrich):
+        # Direct mode only where the merge has nothing to add: no lookups, no enrichment (it fills the candidates
+        # in the merge), no lines to check.
+        if not (self.lines or self.category.table.lookups or self.enrichment):
             self.header.start_direct_if_empty()
-        if self.category.enrich == "standard_sales_price":
-            self.cur.execute(f"CREATE TEMP TABLE stg_prices (LIKE {SCHEMA}.exact_item_prices INCLUDING DEFAULTS) ON COMMIT DROP")
-            self.cur.execute("CREATE TEMP TABLE stg_prices_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP")
+        if self.enrichment:
+            self.enrichment.create_temp_tables(self.cur)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -524,53 +631,32 @@ class CategoryLoad:
 
     # ---- staging ----------------------------------------------------------------------------------------------
     def _copy_frame(self, table: str, frame: pd.DataFrame, cols: list[str]) -> None:
-        buf = io.BytesIO()
-        # pyarrow quotes every string and writes NULL as an empty unquoted field: '' stays '', a lone CR is safe.
-        pacsv.write_csv(pa.Table.from_pandas(frame[cols], preserve_index=False), buf,
-                        pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-        with self.cur.copy(f"COPY {table} ({', '.join(_q(c) for c in cols)}) FROM STDIN (FORMAT csv)") as copy:
-            copy.write(buf.getvalue())
-
-    def stage_prices(self, frame: pd.DataFrame) -> None:
-        if not frame.empty:
-            self._copy_frame("stg_prices", frame.dropna(subset=["exact_id"]), list(frame.columns))
+        copy_frame(self.cur, table, frame, cols)
 
     def stage_deleted(self, rows: list[tuple[str, int]], table: str = "stg_deleted") -> None:
-        if rows:
-            with self.cur.copy(f"COPY {table} (exact_id, exact_timestamp) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        copy_deleted(self.cur, table, rows)
+
+    def stage_enrichment(self, page: list[dict]) -> None:
+        """One page of the enrichment's own stream (`enrichment.source`)."""
+        self.enrichment.stage(self.cur, self.enrichment.transform(page))
+
+    def stage_enrichment_deleted(self, rows: list[tuple[str, int]]) -> None:
+        self.enrichment.stage_deleted(self.cur, rows)
 
     # ---- merge ------------------------------------------------------------------------------------------------
-    def _merge_prices(self) -> None:
-        """Bring the price mirror up to date (newest Timestamp wins; deletions are soft)."""
-        cols = ["exact_id", "item_id", "account_id", "price", "currency", "quantity", "unit", "start_date",
-                "end_date", "exact_timestamp"]
-        self.cur.execute(f"""
-            INSERT INTO {SCHEMA}.exact_item_prices AS t ({', '.join(cols)}, deleted_at)
-            SELECT DISTINCT ON (exact_id) {', '.join(cols)}, NULL FROM stg_prices
-            ORDER BY exact_id, exact_timestamp DESC NULLS LAST
-            ON CONFLICT (exact_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols[1:])},
-                deleted_at = NULL, imported_at = now()
-            WHERE t.exact_timestamp IS NULL OR excluded.exact_timestamp >= t.exact_timestamp""")
-        self.cur.execute(f"""
-            UPDATE {SCHEMA}.exact_item_prices t SET deleted_at = now()
-            FROM (SELECT exact_id, max(exact_timestamp) AS ts FROM stg_prices_deleted GROUP BY exact_id) d
-            WHERE t.exact_id = d.exact_id AND t.deleted_at IS NULL AND (t.exact_timestamp IS NULL OR t.exact_timestamp <= d.ts)""")
-
     def merge(self, *, reconcile: bool, today=None) -> MergeCounts:
         """Merge the header table, then (if any) the lines, in this one transaction. Returns the sum of both."""
         import datetime as dt
 
         today = today or dt.date.today()
-        prices = self.category.enrich == "standard_sales_price"
-        if prices:
-            self._merge_prices()
-        counts = self.header.merge(reconcile=reconcile, today=today, prices=prices)
+        if self.enrichment:
+            self.enrichment.merge_mirror(self.cur)
+        counts = self.header.merge(reconcile=reconcile, today=today, enrichment=self.enrichment)
         if not self.lines:
             return counts
         spec = self.category.lines
-        lines = self.lines.merge(reconcile=reconcile, today=today, parent=(self.header, spec.parent_key, spec.header_key))
+        lines = self.lines.merge(reconcile=reconcile, today=today,
+                                 parent=(self.header, spec.parent_key, spec.header_key))
         total = MergeCounts()
         for name in ("staged", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"):
             setattr(total, name, getattr(counts, name) + getattr(lines, name))
@@ -583,4 +669,7 @@ class CategoryLoad:
 
 
 def _is_guid(value) -> bool:
-    return isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", value) is not None
+    return isinstance(value, str) and re.fullmatch(_GUID_RE, value) is not None
+
+
+_GUID_RE = r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"

@@ -212,7 +212,8 @@ class Category:
     settings: type[CategorySettings] = CategorySettings
     enabled_by_default: bool = False
     doc: str = ""
-    # "standard_sales_price": also mirror sync/Logistics/SalesItemPrices and fill `sales_price` from it.
+    # Rules that fill columns from a second Exact stream (a `loader.Enrichment`), as "module:attribute": a name,
+    # not the object, so that parsing the DAG file does not import pandas. E.g. the standard sales price.
     enrich: str | None = None
     lines: Lines | None = None
     # False: the DAG exists and says the category is not implemented yet.
@@ -246,10 +247,11 @@ PLANNING_STATUS = {1: "reserved", 2: "planned"}
 ASSEMBLY_STATUS = {20: "open", 30: "partial", 50: "complete"}
 
 ITEMS = Source("sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",))
-# Standard sales prices (sync/Logistics/SalesItemPrices has the prices the item sync endpoint lacks).
+# Sales item prices (the prices the item sync endpoint lacks): price agreements, and the standard sales price.
 PRICE_SOURCE = Source("sync/Logistics/SalesItemPrices", "sync",
                       ("ID", "Item", "Account", "Price", "Currency", "Quantity", "Unit", "StartDate", "EndDate",
                        "Timestamp"), deleted_entity_type=8)
+STANDARD_SALES_PRICE = "include.outsmart_import.exact_prices:STANDARD_SALES_PRICE"
 
 
 def _item_columns(text_column: str, *extra: Column) -> tuple[Column, ...]:
@@ -290,7 +292,7 @@ CATEGORIES: dict[str, Category] = {c.name: c for c in [
         table=TableSpec("materials", _audit(*_item_columns("description", code("barcode", "Barcode")))),
         rules="materials",
         settings=ItemGroupSettings,
-        enrich="standard_sales_price",
+        enrich=STANDARD_SALES_PRICE,
         doc="Exact items with IsTime = 0, limited to the item groups in `item_groups` (empty = all). The sales "
             "price is the item's standard sales price: the current sales item price without an account.",
     ),
@@ -302,7 +304,7 @@ CATEGORIES: dict[str, Category] = {c.name: c for c in [
         table=TableSpec("hour_types", _audit(*_item_columns("name"))),
         rules="hour_types",
         settings=ItemGroupSettings,
-        enrich="standard_sales_price",
+        enrich=STANDARD_SALES_PRICE,
         doc="Exact time items (IsTime = 1: labour, travel), limited to the item groups in `item_groups`.",
     ),
     Category(

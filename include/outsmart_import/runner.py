@@ -163,13 +163,9 @@ def _extract_and_stage(category, cat_settings, exact, load: CategoryLoad, summar
         summary.fetched += main["fetched"]
         summary.watermark_before, summary.watermark_after = main["before"], main["after"]
         summary.deleted_watermark_before, summary.deleted_watermark_after = main["deleted_before"], main["deleted_after"]
-        if category.enrich == "standard_sales_price":
-            from include.outsmart_import.registry import PRICE_SOURCE
-            from include.outsmart_import.transforms import standard_prices
-
-            _read_stream(exact, load, PRICE_SOURCE, "prices", full_refresh,
-                         lambda page: load.stage_prices(standard_prices(page)),
-                         lambda rows: load.stage_deleted(rows, "stg_prices_deleted"))
+        if load.enrichment is not None:  # its own Exact stream (e.g. the sales item prices), on its own watermarks
+            _read_stream(exact, load, load.enrichment.source, load.enrichment.stream, full_refresh,
+                         load.stage_enrichment, load.stage_enrichment_deleted)
         if category.lines:
             lines = _read_stream(exact, load, category.lines.source, "lines", full_refresh,
                                  stage_into(load.lines, category.lines.transform_fn()), load.lines.stage_deleted)

@@ -1,0 +1,112 @@
+"""Exact's standard sales price: the enrichment of materials and hour types (a `loader.Enrichment`).
+
+Exact's item sync endpoint has no sales price. Prices are sales item prices (sync/Logistics/SalesItemPrices, the
+registry's `PRICE_SOURCE`), read incrementally on their own watermarks (stream "prices", and "prices_deleted" for
+sync/Deleted type 8) into a mirror, `outsmart.exact_item_prices`. An item's standard sales price is the price
+without an account (prices with an account are price agreements) that is valid today; where several are, the one
+for the lowest quantity, then the latest start, then the newest Timestamp. The mirror lets a price change reach
+its item without the item changing, and a removed or ended price clear it.
+
+The registry points at `STANDARD_SALES_PRICE` by name; this module is imported only when a load starts.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from include.outsmart_import.loader import SCHEMA, copy_deleted, copy_frame
+from include.outsmart_import.registry import PRICE_SOURCE
+
+MIRROR = f"{SCHEMA}.exact_item_prices"
+
+DDL = f"""
+-- Mirror of Exact's sales item prices: the standard sales price of materials and hour types comes from here.
+CREATE TABLE IF NOT EXISTS {MIRROR} (
+    exact_id        uuid PRIMARY KEY,
+    item_id         uuid,
+    account_id      uuid,
+    price           numeric(18,4),
+    currency        text,
+    quantity        numeric(18,4),
+    unit            text,
+    start_date      date,
+    end_date        date,
+    exact_timestamp bigint,
+    deleted_at      timestamptz,
+    imported_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS exact_item_prices_item ON {MIRROR} (item_id);
+"""
+
+MIRROR_COLUMNS = ["exact_id", "item_id", "account_id", "price", "currency", "quantity", "unit", "start_date",
+                  "end_date", "exact_timestamp"]
+
+# Per item, its standard sales price today (%(today)s): the current price without an account.
+STANDARD_PRICE_SQL = f"""
+    SELECT DISTINCT ON (item_id) item_id, price FROM {MIRROR}
+    WHERE account_id IS NULL AND deleted_at IS NULL
+      AND (start_date IS NULL OR start_date <= %(today)s) AND (end_date IS NULL OR end_date >= %(today)s)
+    ORDER BY item_id, quantity NULLS FIRST, start_date DESC NULLS LAST, exact_timestamp DESC"""
+
+
+class StandardSalesPrice:
+    """Fills `sales_price` (by the row's exact_id, the item's ID) with the item's standard sales price."""
+
+    ddl = DDL
+    source = PRICE_SOURCE
+    stream = "prices"  # the watermark's name in import_state: existing rows keep working
+    column = "sales_price"
+
+    def transform(self, page: list[dict]) -> pd.DataFrame:
+        from include.outsmart_import.transforms import standard_prices
+
+        return standard_prices(page)
+
+    def create_temp_tables(self, cur) -> None:
+        cur.execute(f"CREATE TEMP TABLE stg_prices (LIKE {MIRROR} INCLUDING DEFAULTS) ON COMMIT DROP")
+        cur.execute("CREATE TEMP TABLE stg_prices_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) "
+                    "ON COMMIT DROP")
+
+    def stage(self, cur, frame: pd.DataFrame) -> None:
+        if not frame.empty:
+            copy_frame(cur, "stg_prices", frame.dropna(subset=["exact_id"]), list(frame.columns))
+
+    def stage_deleted(self, cur, rows: list[tuple[str, int]]) -> None:
+        copy_deleted(cur, "stg_prices_deleted", rows)
+
+    def merge_mirror(self, cur) -> None:
+        """Bring the price mirror up to date (newest Timestamp wins; deletions are soft)."""
+        cols = MIRROR_COLUMNS
+        cur.execute(f"""
+            INSERT INTO {MIRROR} AS t ({', '.join(cols)}, deleted_at)
+            SELECT DISTINCT ON (exact_id) {', '.join(cols)}, NULL FROM stg_prices
+            ORDER BY exact_id, exact_timestamp DESC NULLS LAST
+            ON CONFLICT (exact_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols[1:])},
+                deleted_at = NULL, imported_at = now()
+            WHERE t.exact_timestamp IS NULL OR excluded.exact_timestamp >= t.exact_timestamp""")
+        cur.execute(f"""
+            UPDATE {MIRROR} t SET deleted_at = now()
+            FROM (SELECT exact_id, max(exact_timestamp) AS ts FROM stg_prices_deleted GROUP BY exact_id) d
+            WHERE t.exact_id = d.exact_id AND t.deleted_at IS NULL
+              AND (t.exact_timestamp IS NULL OR t.exact_timestamp <= d.ts)""")
+
+    def fill_candidates(self, cur, cand_table: str, today) -> None:
+        """The rows about to be written get today's standard price (before the change filter, so that a price
+        that differs from OutSmart's makes the row changed)."""
+        cur.execute(f"UPDATE {cand_table} c SET {self.column} = sp.price FROM ({STANDARD_PRICE_SQL}) sp "
+                    f"WHERE sp.item_id = c.exact_id", {"today": today})
+
+    def refresh_target(self, cur, target: str, cand_table: str, today) -> set:
+        """A price can change without its item changing: update those rows too (and clear a removed price).
+        Rows just written (`cand_table`) already have it."""
+        cur.execute(f"""
+            UPDATE {target} t SET {self.column} = x.price, imported_at = now()
+            FROM (SELECT t2.id, sp.price FROM {target} t2 LEFT JOIN ({STANDARD_PRICE_SQL}) sp
+                  ON sp.item_id = t2.exact_id) x
+            WHERE t.id = x.id AND t.{self.column} IS DISTINCT FROM x.price AND t.deleted_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM {cand_table} c WHERE c.exact_id = t.exact_id)
+            RETURNING t.exact_id""", {"today": today})
+        return {r[0] for r in cur.fetchall()}
+
+
+STANDARD_SALES_PRICE = StandardSalesPrice()
