@@ -92,9 +92,10 @@ def sandbox_factory(monkeypatch):
         return server
 
     yield start
+    from tests.helpers.sandbox import stop_sandbox
+
     for s in servers:
-        s.shutdown()
-        s.server_close()
+        stop_sandbox(s)
     # Exact blocks an app after 10 errors (400/401/403/404) per endpoint per hour: no test may get near that.
     for s in servers:
         for endpoint, by_status in s.state.stats.client_errors.items():

@@ -187,7 +187,12 @@ def test_a_broken_variable_is_one_import_error_and_turns_nothing_red(deployment:
         deployment.dag(n)["timetable_summary"] is None for n in STANDARD), timeout=60)
     dags = deployment.api("GET", "/dags", params={"dag_id_pattern": "exact_online_import_%", "limit": 100})["dags"]
     assert len(dags) == 14 and not [d for d in dags if d["is_stale"]], "the DAGs stay while the Variable is broken"
-    time.sleep(70)  # more than a minute of a "* * * * *" schedule: nothing may run on unreadable settings, or fail
+    # Nothing may run on unreadable settings, or fail: wait until a fire of the "* * * * *" schedule has passed and
+    # the scheduler has gone round its loop since (it heartbeats every 5 s), instead of a fixed 70 s.
+    fire = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    deployment.wait_for("a fire of * * * * * to pass and the scheduler to loop after it", lambda: (_ts(
+        requests.get(deployment.url + "/api/v2/monitor/health", timeout=10).json()["scheduler"]
+        ["latest_scheduler_heartbeat"]) or fire) >= fire + dt.timedelta(seconds=12), timeout=150)
     for name in STANDARD:  # runs scheduled before the break may still be finishing
         for run in deployment.api("GET", f"/dags/exact_online_import_{name}/dagRuns",
                                   params={"state": ["queued", "running"]})["dag_runs"]:

@@ -8,13 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import psycopg
 import requests
 
 from include.outsmart_import.registry import CATEGORIES
+from tests.helpers.waiting import wait_until
 
 HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 PRO_SETTINGS = {"license": "pro", "categories": {c: {"enabled": True} for c in CATEGORIES}}
@@ -98,15 +98,17 @@ def test_killed_run_leaves_target_and_watermark_as_before(sandbox_factory, targe
     # Slow replies keep the run inside its load transaction long enough to be killed there.
     requests.post(server.url + "/_sandbox/faults", json={"latency_seconds": 1.0}, timeout=5)
     proc = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        staged = target_db.query("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'")[0][0]
-        if stats(server)["calls"].get("sync/CRM/Accounts", 0) >= 2 and staged:
-            break
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        wait_until(lambda: stats(server)["calls"].get("sync/CRM/Accounts", 0) >= 2 and target_db.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'"),
+            120, "the run to be inside its load transaction", every=0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    time.sleep(0.5)
+    # Postgres ends the killed run's sessions, rolling back its transaction, once it sees their sockets closed.
+    wait_until(lambda: target_db.scalar("SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"),
+               30, "the killed run's sessions to end")
     assert target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code") == before
     assert target_db.query("SELECT category, stream, watermark FROM outsmart.import_state ORDER BY 1, 2") == state_before
     requests.post(server.url + "/_sandbox/faults", json={"latency_seconds": 0.0}, timeout=5)
@@ -129,17 +131,25 @@ def test_repeated_ids_keep_the_newest_and_changes_during_a_run_are_not_lost(dags
     accounts = sorted(server.state.division.accounts.values(), key=lambda a: a["Timestamp"])
     early, late = accounts[10], accounts[-10]  # on the first page and on the last
 
+    failed = []
+
     def change_during_the_run():
-        while stats(server)["calls"].get("sync/CRM/Accounts", 0) < 1:
-            time.sleep(0.05)
-        # Edited after the first page was read: the edit moves it to a later Timestamp (a later page or run).
-        requests.post(server.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update", "records": [
-            {"ID": early["ID"], "Name": "Gewijzigd tijdens de run"}, {"ID": late["ID"], "Name": "Ook gewijzigd"}]}, timeout=10)
+        try:
+            wait_until(lambda: stats(server)["calls"].get("sync/CRM/Accounts", 0) >= 1, 300,
+                       "the run to read its first page", every=0.05)
+            # Edited after the first page was read: the edit moves it to a later Timestamp (a later page or run).
+            requests.post(server.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update", "records": [
+                {"ID": early["ID"], "Name": "Gewijzigd tijdens de run"}, {"ID": late["ID"], "Name": "Ook gewijzigd"}]},
+                timeout=10).raise_for_status()
+        except Exception as exc:  # re-raised in the test, after the run
+            failed.append(exc)
 
     t = threading.Thread(target=change_during_the_run)
     t.start()
     assert dags["exact_online_import_relations"].test().state == "success"
     t.join()
+    if failed:
+        raise failed[0]
     requests.post(server.url + "/_sandbox/faults", json={"repeat_stale_ids": False, "latency_seconds": 0}, timeout=5)
     assert dags["exact_online_import_relations"].test().state == "success"
     assert target_db.scalar("SELECT count(*) FROM outsmart.relations WHERE name = 'STALE COPY'") == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import requests
 from exact_online.exceptions import ExactAuthError
 from exact_online.hooks.exact_online import ExactOnlineHook
 from exact_online.token_store import PostgresTokenStore
+from tests.helpers.waiting import StartLine, wait_until
 
 HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 ALL_CATEGORIES = ["relations", "materials", "hour_types", "categories", "employees", "payment_transactions",
@@ -27,19 +27,20 @@ def stats(server) -> dict:
     return requests.get(server.url + "/_sandbox/stats", timeout=5).json()
 
 
-def test_token_chain_eight_processes_hundred_attempts(sandbox_factory, target_db, figure):
+def test_token_chain_eight_processes_hundred_attempts(sandbox_factory, target_db, tmp_path, figure):
     # Exact's rules scaled down: access tokens live 1.5 s, a new one no sooner than 1.0 s after the last.
     server = sandbox_factory(size=5, access_token_lifetime=1.5, min_token_interval=1.0,
                              extra={"token_refresh_margin": 0.3, "token_min_interval": 1.0})
     processes, rounds = 8, 13
-    start_at = time.time() + 12
-    procs = [subprocess.Popen([sys.executable, str(HELPERS / "token_worker.py"), target_db.conninfo, str(start_at),
-                               str(rounds), "0.25"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(processes)]
+    line = StartLine(tmp_path / "start")  # every process imports airflow first, then all start together
+    for i in range(processes):
+        line.start(f"worker{i}", [sys.executable, str(HELPERS / "token_worker.py"), target_db.conninfo,
+                                  str(line.folder), str(rounds), "0.25"])
+    line.release(timeout=240)
     results = []
-    for p in procs:
-        out, err = p.communicate(timeout=240)
-        assert p.returncode == 0, err[-2000:]
+    for name in line.procs:
+        code, out, err = line.finish(name, timeout=240)
+        assert code == 0, err[-2000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
     token_calls = stats(server)["token_calls"]
     attempts = processes * rounds
@@ -53,7 +54,10 @@ def test_token_chain_eight_processes_hundred_attempts(sandbox_factory, target_db
     stored = PostgresTokenStore.from_conninfo(target_db.conninfo).peek(f"sandbox-client/{server.state.config.division}")
     chain = requests.get(server.url + "/_sandbox/token-chain", timeout=5).json()
     assert stored.refresh_token == chain["refresh_token"]
-    time.sleep(1.6)
+    # Wait out the stored access token on purpose (its lifetime in the sandbox; the hook only sees it rounded down
+    # to whole seconds): then a new hook has to refresh from the stored chain.
+    expires = server.state.access_tokens[stored.access_token]
+    wait_until(lambda: time.time() > expires, 10, "the stored access token to expire", every=0.05)
     hook = ExactOnlineHook(token_store=PostgresTokenStore.from_conninfo(target_db.conninfo))
     hook.me()
     assert stats(server)["token_calls"]["ok"] == token_calls["ok"] + 1
@@ -84,27 +88,24 @@ def test_refresh_token_near_expiry_is_reported_in_the_import_log(dags, sandbox_f
     assert note and "refresh token expires in 4." in note and "re-authorised" in note
 
 
-def _run_dags_in_processes(tmp_path, dag_ids, start_delay=60.0, timeout=600):
+def _run_dags_in_processes(tmp_path, dag_ids, ready_timeout=600, timeout=600):
     # One metadata DB, initialised once and copied, so that the processes spend their start-up importing Airflow
-    # only; they wait for `start_at` and then run their DAG at the same moment.
-    from include import local_airflow
-
+    # only; once every one has parsed its DAGs they are released together and run their DAG at the same moment.
     template = tmp_path / "template"
     subprocess.run([sys.executable, "-c", f"from include import local_airflow; from pathlib import Path; "
                     f"local_airflow.configure(Path({str(template)!r})); local_airflow.init_db()"], check=True, timeout=120)
     for d in dag_ids:
         (tmp_path / d).mkdir()
         shutil.copy(template / "airflow.db", tmp_path / d / "airflow.db")
-    del local_airflow
-    start_at = time.time() + start_delay
-    env = dict(os.environ)
-    procs = {d: subprocess.Popen([sys.executable, str(HELPERS / "dag_runner.py"), str(tmp_path / d), d, str(start_at)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for d in dag_ids}
+    line = StartLine(tmp_path / "start")
+    for d in dag_ids:
+        line.start(d, [sys.executable, str(HELPERS / "dag_runner.py"), str(tmp_path / d), d, str(line.folder)])
+    line.release(timeout=ready_timeout)
     results = {}
-    for d, p in procs.items():
-        out, err = p.communicate(timeout=timeout)
+    for d in dag_ids:
+        code, out, err = line.finish(d, timeout=timeout)
         (tmp_path / f"{d}.out").write_text(out + "\n" + err)
-        assert p.returncode == 0, err[-3000:]
+        assert code == 0, err[-3000:]
         results[d] = json.loads(next(l for l in out.splitlines() if l.startswith("DAG_RUNNER_RESULT "))[18:])
     return results
 
@@ -144,7 +145,7 @@ def test_daily_budget_stops_cleanly_and_resumes_next_day(dags, sandbox_factory, 
     # The "day" is 15 s here: start the second run early in a day, so that the day does not end during it.
     day_end = server.state._windows(time.time())[1]
     if day_end - time.time() < 10:
-        time.sleep(day_end - time.time() + 0.1)
+        time.sleep(day_end - time.time() + 0.1)  # waits out the sandbox's "day" on purpose
         requests.get(server.url + "/api/v1/current/Me", timeout=5)
     server.state.take_call()  # open today's window in the sandbox
     used = server.state.day_window[1]
@@ -158,7 +159,7 @@ def test_daily_budget_stops_cleanly_and_resumes_next_day(dags, sandbox_factory, 
     assert target_db.scalar("SELECT watermark FROM outsmart.import_state WHERE category='relations' AND stream='sync'") == watermark
     # The next "day" (15 s here) the run resumes from the watermark it had.
     reset_ms = server.state.day_window[0] * 1000
-    time.sleep(max(reset_ms / 1000 - time.time(), 0) + 0.2)
+    time.sleep(max(reset_ms / 1000 - time.time(), 0) + 0.2)  # waiting out the day IS the test: the budget resets
     requests.post(server.url + "/_sandbox/config", json={"daily_limit": 10_000}, timeout=5)
     assert dags["exact_online_import_relations"].test().state == "success"
     row = target_db.query("SELECT status, watermark_before, fetched, updated FROM outsmart.import_log ORDER BY id DESC LIMIT 1")[0]
