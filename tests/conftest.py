@@ -40,6 +40,15 @@ def pg_server():
     stop_embedded(data_dir)
 
 
+@pytest.fixture(scope="session")
+def dags():
+    """The real DAG files, parsed by Airflow, with a fresh metadata database for dag.test() (e2e, reliability)."""
+    from include import local_airflow
+
+    local_airflow.init_db()
+    return local_airflow.load_dags()
+
+
 @pytest.fixture
 def target_db(pg_server, monkeypatch):
     """A fresh, empty database on the session server, published as the `outsmart_postgres` connection."""
