@@ -23,7 +23,7 @@ pytestmark = pytest.mark.deployment
 
 PAGE_API = "/exact-online-imports/api"
 DOCS = ROOT / "docs" / "settings-page"
-# The deployment's settings: the six standard categories, but materials off (the test switches it on).
+# The deployment's settings: the standard categories, but materials off (the test switches it on).
 START = {**SETTINGS, "categories": {**SETTINGS["categories"], "materials": {"enabled": False}}}
 
 

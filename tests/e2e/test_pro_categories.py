@@ -1,4 +1,4 @@
-"""The eight Pro categories end to end: licence gate, first load, incremental run, no-change run, headers/lines."""
+"""The Pro categories end to end: licence gate, first load, incremental run, no-change run, headers/lines."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from include.outsmart_import import registry
 from tests.helpers.e2e import ids, last_log, mutate, reset_stats, row_versions, run_dag, sandbox_stats, snapshot
 
 pytestmark = pytest.mark.e2e
 
-PRO = ["warehouses", "price_agreements", "sales_orders", "shop_orders", "goods_deliveries", "quotations",
-       "project_planning", "assembly_orders"]
+PRO = [c.name for c in registry.PRO]
 ALL_ON = {name: {"enabled": True} for name in PRO}
 
 
@@ -99,7 +99,15 @@ def test_synced_pro_category_first_incremental_and_no_change(dags, sandbox_facto
     assert snapshot(target_db, *before) == snap
 
 
-@pytest.mark.parametrize(("name", "entity", "key"), [("warehouses", "warehouses", "ID"), ("assembly_orders", "assembly_orders", "ID")])
+FULL_REFRESH = [("warehouses", "warehouses", "ID"), ("assembly_orders", "assembly_orders", "ID")]
+
+
+def test_every_pro_category_has_its_end_to_end_test():
+    assert sorted([s[0] for s in SYNCED] + [f[0] for f in FULL_REFRESH]) == sorted(PRO)
+    assert {f[0] for f in FULL_REFRESH} == {c.name for c in registry.PRO if c.source.mode == "full"}
+
+
+@pytest.mark.parametrize(("name", "entity", "key"), FULL_REFRESH, ids=[f[0] for f in FULL_REFRESH])
 def test_full_refresh_pro_categories(dags, sandbox_factory, target_db, settings_var, name, entity, key):
     server = sandbox_factory(size=400, seed=42)
     settings_var({"license": "pro", "categories": ALL_ON})

@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 
 from include.airflow_stack import alive
+from include.outsmart_import.registry import STANDARD
 from tests.helpers.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,8 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # What the standard demo settings enable, but scheduled by hand only: each test sets the schedule it needs.
 SETTINGS = {
     "license": "standard", "schedule": None, "task_retries": 2, "retry_delay_seconds": 3,
-    "categories": {name: {"enabled": True} for name in
-                   ("relations", "materials", "hour_types", "categories", "employees", "payment_transactions")},
+    "categories": {c.name: {"enabled": True} for c in STANDARD},
 }
 FAST = {
     # the dag-processor re-reads the settings every 5 s instead of 30 s

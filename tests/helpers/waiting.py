@@ -48,7 +48,8 @@ class StartLine:
     def _ready(self) -> bool:
         for name, p in self.procs.items():
             if p.poll() is not None:
-                raise AssertionError(f"{name} exited ({p.returncode}) before it was ready:\n{self.output(name)[1][-3000:]}")
+                err = self.output(name)[1][-3000:]
+                raise AssertionError(f"{name} exited ({p.returncode}) before it was ready:\n{err}")
         return len(list(self.folder.glob("ready-*"))) >= len(self.procs)
 
     def release(self, timeout: float = 300) -> float:

@@ -12,14 +12,10 @@ import requests
 from exact_online.exceptions import ExactAuthError
 from exact_online.hooks.exact_online import ExactOnlineHook
 from exact_online.token_store import PostgresTokenStore
+from include.outsmart_import.registry import CATEGORIES
 from tests.helpers.e2e import (
-    HELPERS, mutate, run_dag, run_dags_in_processes, sandbox_stats, set_config, set_faults)
+    HELPERS, all_enabled, mutate, run_dag, run_dags_in_processes, sandbox_stats, set_config, set_faults)
 from tests.helpers.waiting import StartLine, wait_until
-
-ALL_CATEGORIES = ["relations", "materials", "hour_types", "categories", "employees", "payment_transactions",
-                  "warehouses", "price_agreements", "sales_orders", "shop_orders", "goods_deliveries", "quotations",
-                  "project_planning", "assembly_orders"]
-
 
 def test_token_chain_eight_processes_hundred_attempts(sandbox_factory, target_db, tmp_path, figure):
     # Exact's rules scaled down: access tokens live 1.5 s, a new one no sooner than 1.0 s after the last.
@@ -82,15 +78,15 @@ def test_refresh_token_near_expiry_is_reported_in_the_import_log(dags, sandbox_f
     assert note and "refresh token expires in 4." in note and "re-authorised" in note
 
 
-def test_fourteen_dags_at_once_share_one_budget(sandbox_factory, target_db, settings_var, tmp_path, figure):
-    """All 14 DAGs, each in its own process, started at the same moment against a small minutely budget."""
+def test_every_dag_at_once_shares_one_budget(sandbox_factory, target_db, settings_var, tmp_path, figure):
+    """Every import DAG, each in its own process, started at the same moment against a small minutely budget."""
     server = sandbox_factory(size=400, minutely_limit=4, minute_seconds=2.0)
-    settings_var({"license": "pro", "categories": {c: {"enabled": True} for c in ALL_CATEGORIES}})
+    settings_var(all_enabled())
     started = time.time()
-    results, ready_after = run_dags_in_processes(tmp_path, [f"exact_online_import_{c}" for c in ALL_CATEGORIES])
+    results, ready_after = run_dags_in_processes(tmp_path, [c.dag_id for c in CATEGORIES.values()])
     s = sandbox_stats(server)
     api_calls = sum(s["calls"].values())
-    figure(f"14 DAG processes at once (all ready after {ready_after:.0f} s), {api_calls} API calls in "
+    figure(f"{len(results)} DAG processes at once (all ready after {ready_after:.0f} s), {api_calls} API calls in "
            f"{time.time() - started - ready_after:.0f} s with 4 calls per 2 s window; "
            f"429s met: {s['statuses'].get('429', 0)}; 4xx: {s['client_errors']}")
     failed = {d: r for d, r in results.items() if r["state"] != "success"}
@@ -99,10 +95,10 @@ def test_fourteen_dags_at_once_share_one_budget(sandbox_factory, target_db, sett
         [(tmp_path / f"{d}.out").read_text()[-1500:] for d in failed])
     assert s["client_errors"] == {}  # no 400/401/403/404 at all
     statuses = target_db.query("SELECT status, count(*) FROM outsmart.import_log GROUP BY status")
-    assert statuses == [("success", 14)]
+    assert statuses == [("success", len(CATEGORIES))]
     # The shared budget kept every window within Exact's limit: the sandbox refused (429) at most a handful of
     # calls that raced for a window's last slot, and each was waited out, never a failed task.
-    assert s["statuses"].get("429", 0) <= 14
+    assert s["statuses"].get("429", 0) <= len(CATEGORIES)
 
 
 def test_daily_budget_stops_cleanly_and_resumes_next_day(dags, sandbox_factory, target_db, settings_var, figure):
