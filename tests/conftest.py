@@ -19,6 +19,22 @@ ROOT = Path(__file__).resolve().parents[1]
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="outsmart-tests-"))
 
 
+# ---- tiers: a test's tier follows from the folder it lives in ---------------------------------------------------
+# `make test-fast` (the edit loop) leaves these tiers out, and single tests marked `slow`; `make test` runs all.
+TIER_OF_FOLDER = {"e2e": "e2e", "reliability": "reliability", "deployment": "deployment", "bench": "bench"}
+
+
+def pytest_collection_modifyitems(config, items):
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            folder = Path(item.path).resolve().relative_to(tests).parts[0]
+        except ValueError:  # not under tests/
+            continue
+        if folder in TIER_OF_FOLDER:
+            item.add_marker(TIER_OF_FOLDER[folder])
+
+
 def pytest_configure(config):
     from include import local_airflow
 

@@ -94,6 +94,7 @@ def parse(tmp_path, settings=None, **env) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a fresh interpreter per parse
 def test_parsing_reads_only_the_settings_variable_and_touches_no_network(tmp_path):
     """Every socket connect raises; the only outside value read is the settings Variable (once per file)."""
     result = parse(tmp_path)
@@ -104,6 +105,7 @@ def test_parsing_reads_only_the_settings_variable_and_touches_no_network(tmp_pat
     print(f"\nparsed {len(result['dags'])} DAGs in {result['seconds']} s (after importing airflow)")
 
 
+@pytest.mark.slow  # a fresh interpreter per parse
 def test_schedule_follows_the_settings(tmp_path):
     """Enabled and licensed: the settings' cron in their time zone. Disabled, unlicensed: no schedule at all."""
     result = parse(tmp_path, {
@@ -129,6 +131,7 @@ def test_schedule_follows_the_settings(tmp_path):
     assert "only by hand" in pro["dags"]["exact_online_import_sales_orders"]["description"]
 
 
+@pytest.mark.slow  # a fresh interpreter per parse
 def test_invalid_settings_schedule_nothing_and_show_one_import_error(tmp_path):
     result = parse(tmp_path, {"categories": {"relations": {"enabled": True, "inlcude_blocked": True}}})
     assert set(result["dags"]) == EXPECTED, "the import DAGs stay while the settings are broken"
@@ -138,6 +141,7 @@ def test_invalid_settings_schedule_nothing_and_show_one_import_error(tmp_path):
     assert "the settings are invalid" in result["dags"]["exact_online_import_relations"]["description"]
 
 
+@pytest.mark.slow  # a fresh interpreter per parse
 def test_unreadable_variable_keeps_the_last_dags_but_never_blocks_a_starting_task(tmp_path):
     # dag-processor: a failed read is an import error of the DAG file, so Airflow keeps the DAGs it last parsed
     # (with their schedules) instead of unscheduling all of them because of a hiccup.

@@ -11,7 +11,6 @@ import time
 from itertools import combinations
 from zoneinfo import ZoneInfo
 
-import pytest
 import requests
 from croniter import croniter
 
@@ -19,8 +18,6 @@ from include.outsmart_import import registry
 from include.outsmart_import.registry import CATEGORIES
 
 from tests.helpers.deployment import SETTINGS, Deployment, processes_of
-
-pytestmark = pytest.mark.deployment
 
 STANDARD = [c.name for c in registry.STANDARD]
 

@@ -19,7 +19,7 @@ import requests
 from tests.helpers.browser import chrome, ensure_chromium
 from tests.helpers.deployment import ROOT, SETTINGS, Deployment, processes_of
 
-pytestmark = pytest.mark.deployment
+pytestmark = pytest.mark.browser
 
 PAGE_API = "/exact-online-imports/api"
 DOCS = ROOT / "docs" / "settings-page"

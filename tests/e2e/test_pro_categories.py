@@ -10,8 +10,6 @@ import pytest
 from include.outsmart_import import registry
 from tests.helpers.e2e import ids, last_log, mutate, reset_stats, row_versions, run_dag, sandbox_stats, snapshot
 
-pytestmark = pytest.mark.e2e
-
 PRO = [c.name for c in registry.PRO]
 ALL_ON = {name: {"enabled": True} for name in PRO}
 

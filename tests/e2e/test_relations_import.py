@@ -6,8 +6,6 @@ import pytest
 
 from tests.helpers.e2e import TODAY, log_rows, mutate, reset_stats, run_dag, sandbox_stats
 
-pytestmark = pytest.mark.e2e
-
 
 def expected_codes(server, relation_types=("customer",), include_inactive=False, include_blocked=False) -> set[str]:
     """What should be imported, computed straight from the sandbox's records (independently of the transform)."""

@@ -9,8 +9,6 @@ import pytest
 
 from tests.helpers.e2e import TODAY, last_log, mutate, reset_stats, row_versions, run_dag, sandbox_stats, snapshot
 
-pytestmark = pytest.mark.e2e
-
 
 def standard_price(server, item_id):
     """The expected sales price, straight from the sandbox's price records."""

@@ -73,6 +73,7 @@ def test_token_rotation_is_persisted_before_use(sandbox_factory, target_db):
     assert stats(server)["token_calls"] == {"ok": 1}
 
 
+@pytest.mark.slow  # two fresh interpreters importing Airflow
 def test_two_processes_refreshing_at_once_lose_no_token(sandbox_factory, target_db, tmp_path):
     server = sandbox_factory(size=5, access_token_lifetime=1.5, min_token_interval=1.0,
                              extra={"token_refresh_margin": 0.3, "token_min_interval": 1.0})
