@@ -50,8 +50,18 @@ def pg_server():
     """An embedded PostgreSQL for the whole session; yields its Airflow connection JSON (as a dict)."""
     from include.outsmart_import.target_db import start_embedded, stop_embedded
 
+    import psycopg
+
+    from include.outsmart_import.target_db import conninfo_from_airflow_json
+
     data_dir = _SESSION_DIR / "pgdata"
     conn = start_embedded(data_dir)
+    # A throw-away cluster: no fsync, so that commits, CREATE DATABASE and the shutdown checkpoint do not wait for
+    # a disk that the other processes on this machine keep busy.
+    with psycopg.connect(conninfo_from_airflow_json(conn), autocommit=True) as admin:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            admin.execute(f"ALTER SYSTEM SET {setting} = off")
+        admin.execute("SELECT pg_reload_conf()")
     yield conn
     stop_embedded(data_dir)
 
