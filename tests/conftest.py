@@ -48,11 +48,9 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def pg_server():
     """An embedded PostgreSQL for the whole session; yields its Airflow connection JSON (as a dict)."""
-    from include.outsmart_import.target_db import start_embedded, stop_embedded
-
     import psycopg
 
-    from include.outsmart_import.target_db import conninfo_from_airflow_json
+    from include.outsmart_import.target_db import conninfo_from_airflow_json, start_embedded, stop_embedded
 
     data_dir = _SESSION_DIR / "pgdata"
     conn = start_embedded(data_dir)
