@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: install demo demo-pro airflow airflow-db-clean test lint format bench lock clean
+.PHONY: install demo demo-pro airflow airflow-db-clean test test-fast lint format bench lock clean
 
 install: $(VENV)/.installed
 
@@ -35,7 +35,13 @@ airflow-db-clean: install
 	$(BIN)/python -m include.airflow_stack --clean-db $(or $(KEEP_DAYS),30)
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
+
+# The edit-loop tier (under 2 minutes on 2 cores): unit, hook, sandbox, transforms, loader, settings page API, the
+# DAG bag. Leaves out the tiers of tests/e2e, tests/reliability, tests/deployment, tests/bench and `slow` tests.
+test-fast: install
+	$(BIN)/python -m pytest -m "not e2e and not reliability and not deployment and not bench and not slow" \
+	  --durations=10 $(PYTEST_ARGS)
 
 # The lint gate (config in pyproject.toml): ruff's rules, ruff's formatting, mypy on plugins/ and
 # include/outsmart_import/. All three run, so one look shows every finding; the target fails if any did.

@@ -19,6 +19,22 @@ ROOT = Path(__file__).resolve().parents[1]
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="outsmart-tests-"))
 
 
+# ---- tiers: a test's tier follows from the folder it lives in ---------------------------------------------------
+# `make test-fast` (the edit loop) leaves these tiers out, and single tests marked `slow`; `make test` runs all.
+TIER_OF_FOLDER = {"e2e": "e2e", "reliability": "reliability", "deployment": "deployment", "bench": "bench"}
+
+
+def pytest_collection_modifyitems(config, items):
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            folder = Path(item.path).resolve().relative_to(tests).parts[0]
+        except ValueError:  # not under tests/
+            continue
+        if folder in TIER_OF_FOLDER:
+            item.add_marker(TIER_OF_FOLDER[folder])
+
+
 def pytest_configure(config):
     from include import local_airflow
 
@@ -32,12 +48,29 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def pg_server():
     """An embedded PostgreSQL for the whole session; yields its Airflow connection JSON (as a dict)."""
-    from include.outsmart_import.target_db import start_embedded, stop_embedded
+    import psycopg
+
+    from include.outsmart_import.target_db import conninfo_from_airflow_json, start_embedded, stop_embedded
 
     data_dir = _SESSION_DIR / "pgdata"
     conn = start_embedded(data_dir)
+    # A throw-away cluster: no fsync, so that commits, CREATE DATABASE and the shutdown checkpoint do not wait for
+    # a disk that the other processes on this machine keep busy.
+    with psycopg.connect(conninfo_from_airflow_json(conn), autocommit=True) as admin:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            admin.execute(f"ALTER SYSTEM SET {setting} = off")
+        admin.execute("SELECT pg_reload_conf()")
     yield conn
     stop_embedded(data_dir)
+
+
+@pytest.fixture(scope="session")
+def dags():
+    """The real DAG files, parsed by Airflow, with a fresh metadata database for dag.test() (e2e, reliability)."""
+    from include import local_airflow
+
+    local_airflow.init_db()
+    return local_airflow.load_dags()
 
 
 @pytest.fixture
@@ -92,9 +125,10 @@ def sandbox_factory(monkeypatch):
         return server
 
     yield start
+    from tests.helpers.sandbox import stop_sandbox
+
     for s in servers:
-        s.shutdown()
-        s.server_close()
+        stop_sandbox(s)
     # Exact blocks an app after 10 errors (400/401/403/404) per endpoint per hour: no test may get near that.
     for s in servers:
         for endpoint, by_status in s.state.stats.client_errors.items():

@@ -184,6 +184,17 @@ class ImportLog:
                         (*[values[c] for c in cols], status, log_id))
         self.conn.commit()
 
+    def latest_per_category(self, columns) -> dict[str, dict] | None:
+        """The newest row of each category (latest start, then highest id) as {category: {column: value}} with the
+        given columns; None while the import log does not exist yet (no import has run)."""
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT to_regclass('{SCHEMA}.import_log') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return None
+            cur.execute(f"SELECT DISTINCT ON (category) category, {', '.join(_q(c) for c in columns)} "
+                        f"FROM {SCHEMA}.import_log ORDER BY category, started_at DESC, id DESC")
+            return {row[0]: dict(zip(columns, row[1:])) for row in cur.fetchall()}
+
 
 @dataclass
 class MergeCounts:

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from exact_online.exceptions import ExactDailyLimitReached
+
 from include.outsmart_import.loader import CategoryLoad, ImportLog, ensure_schema
 from include.outsmart_import.registry import CATEGORIES, Category
 # The rule itself lives with the schedule (no pandas there: the DAG file imports it at parse time).
@@ -88,7 +90,7 @@ def run_category(
                     summary.status = "success"
         except Exception as exc:
             summary.api_calls = exact.stats.api_calls - calls_before
-            summary.status = "stopped_daily_limit" if type(exc).__name__ == "ExactDailyLimitReached" else "failed"
+            summary.status = "stopped_daily_limit" if isinstance(exc, ExactDailyLimitReached) else "failed"
             import_log.finish(log_id, summary.status, error=f"{type(exc).__name__}: {exc}"[:4000], **_log_values(summary))
             raise
         notes = _token_note(exact)

@@ -438,16 +438,13 @@ LOG_COLUMNS = (
 
 def last_imports() -> dict:
     """The newest `outsmart.import_log` row per category."""
+    from include.outsmart_import.loader import ImportLog
+
     try:
-        with _connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT to_regclass('outsmart.import_log') IS NOT NULL")
-            if not cur.fetchone()[0]:
-                return {"available": True, "by_category": {}, "message": "No import has run yet."}
-            cur.execute(
-                f"SELECT DISTINCT ON (category) {', '.join(LOG_COLUMNS)} FROM outsmart.import_log "
-                "ORDER BY category, started_at DESC, id DESC"
-            )
-            rows = cur.fetchall()
+        with _connect() as conn:
+            latest = ImportLog(conn).latest_per_category(LOG_COLUMNS)
+        if latest is None:
+            return {"available": True, "by_category": {}, "message": "No import has run yet."}
     except Exception as exc:
         log.warning("settings page: import log not readable: %s", type(exc).__name__)
         return {
@@ -456,8 +453,7 @@ def last_imports() -> dict:
             "message": f"The OutSmart database could not be read ({type(exc).__name__}: {_scrub(str(exc))}).",
         }
     out = {}
-    for row in rows:
-        rec = dict(zip(LOG_COLUMNS, row, strict=True))
+    for rec in latest.values():
         for k in ("started_at", "ended_at"):
             rec[k] = _iso(rec[k])
         rec["error"] = _scrub(rec["error"]) if rec["error"] else None

@@ -1,60 +1,27 @@
-"""The eight Pro categories end to end: licence gate, first load, incremental run, no-change run, headers/lines."""
+"""The Pro categories end to end: licence gate, first load, incremental run, no-change run, headers/lines."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from decimal import Decimal
 
 import pytest
-import requests
 
-pytestmark = pytest.mark.e2e
+from include.outsmart_import import registry
+from tests.helpers.e2e import ids, last_log, mutate, reset_stats, row_versions, run_dag, sandbox_stats, snapshot
 
-TODAY = dt.datetime.now(dt.timezone.utc).astimezone(dt.timezone(dt.timedelta(hours=1))).date()
-PRO = ["warehouses", "price_agreements", "sales_orders", "shop_orders", "goods_deliveries", "quotations",
-       "project_planning", "assembly_orders"]
+PRO = [c.name for c in registry.PRO]
 ALL_ON = {name: {"enabled": True} for name in PRO}
-
-
-def run(dags, name, expect="success", **conf):
-    dr = dags[f"exact_online_import_{name}"].test(run_conf=conf or None)
-    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
-    assert dr.state == expect, states
-    return states
-
-
-def last_log(db, category):
-    cols = ["status", "fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted", "api_calls"]
-    row = db.query(f"SELECT {', '.join(cols)} FROM outsmart.import_log WHERE category = %s ORDER BY id DESC LIMIT 1",
-                   (category,))[0]
-    return dict(zip(cols, row))
-
-
-def mutate(server, **body):
-    requests.post(server.url + "/_sandbox/mutate", json=body, timeout=10).raise_for_status()
-
-
-def stats(server):
-    return requests.get(server.url + "/_sandbox/stats", timeout=5).json()
-
-
-def ids(db, table):
-    return {r[0] for r in db.query(f"SELECT exact_id::text FROM outsmart.{table} WHERE deleted_at IS NULL")}
-
-
-def snapshot(db, *tables):
-    return [db.query(f"SELECT exact_id::text, xmin::text, deleted_at FROM outsmart.{t} ORDER BY exact_id") for t in tables]
 
 
 @pytest.mark.parametrize("name", PRO)
 def test_standard_licence_skips_at_once_without_api_calls(dags, sandbox_factory, target_db, settings_var, capfd, caplog, name):
     server = sandbox_factory(size=20)
     settings_var({"license": "standard", "categories": {name: {"enabled": True}}})
-    states = run(dags, name, expect="success")
+    _, states = run_dag(dags, name)
     assert states["check_settings"] == "skipped" and states[f"import_{name}"] == "skipped"
     assert f"Category '{name}' needs Exact Online Pro" in "".join(capfd.readouterr()) + caplog.text
-    assert stats(server)["calls"] == {} and stats(server)["token_calls"] == {}
+    assert sandbox_stats(server)["calls"] == {} and sandbox_stats(server)["token_calls"] == {}
 
 
 # (category, sandbox entity, key field, target table, lines entity, lines table)
@@ -73,13 +40,13 @@ def test_synced_pro_category_first_incremental_and_no_change(dags, sandbox_facto
                                                              name, entity, key, table, line_entity, line_table):
     server = sandbox_factory(size=600, seed=41)
     settings_var({"license": "pro", "categories": {"relations": {"enabled": True}, **ALL_ON}})
-    run(dags, "relations")  # customer codes of orders and agreements are looked up in relations
+    run_dag(dags, "relations")  # customer codes of orders and agreements are looked up in relations
     if name == "quotations":
         settings_var({"license": "pro", "categories": {"relations": {"enabled": True}, "materials": {"enabled": True},
                                                        "hour_types": {"enabled": True}, **ALL_ON}})
-        run(dags, "materials")
-        run(dags, "hour_types")
-    run(dags, name)
+        run_dag(dags, "materials")
+        run_dag(dags, "hour_types")
+    run_dag(dags, name)
     div = server.state.division
     records = getattr(div, entity)
     if name == "price_agreements":
@@ -113,42 +80,48 @@ def test_synced_pro_category_first_incremental_and_no_change(dags, sandbox_facto
         line_id = sorted(expected_lines)[0]
         mutate(server, entity=line_entity, op="update", records=[{"ID": line_id, "Quantity" if line_table != "goods_delivery_lines" else "QuantityDelivered": 12345.0}])
         changes += 1
-    requests.post(server.url + "/_sandbox/reset-stats", timeout=5)
-    before = {t: dict((r[0], r[1]) for r in target_db.query(f"SELECT exact_id::text, xmin::text FROM outsmart.{t}"))
-              for t in filter(None, [table, line_table])}
-    run(dags, name)
+    reset_stats(server)
+    before = {t: row_versions(target_db, t) for t in filter(None, [table, line_table])}
+    run_dag(dags, name)
     log = last_log(target_db, name)
     assert (log["inserted"], log["updated"], log["deleted"]) == (0, changes - 1, 1), log
-    calls = stats(server)["calls"]
+    calls = sandbox_stats(server)["calls"]
     assert sum(calls.values()) == (4 if line_table else 2), calls  # one page of changes and one of deletions per stream
-    after = {t: dict((r[0], r[1]) for r in target_db.query(f"SELECT exact_id::text, xmin::text FROM outsmart.{t}"))
-             for t in before}
+    after = {t: row_versions(target_db, t) for t in before}
     untouched = set(before[table]) - {changed, gone}
     assert all(after[table][i] == before[table][i] for i in untouched)
     snap = snapshot(target_db, *before)
-    run(dags, name)
+    run_dag(dags, name)
     log = last_log(target_db, name)
     assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (0, 0, 0, 0)
     assert snapshot(target_db, *before) == snap
 
 
-@pytest.mark.parametrize(("name", "entity", "key"), [("warehouses", "warehouses", "ID"), ("assembly_orders", "assembly_orders", "ID")])
+FULL_REFRESH = [("warehouses", "warehouses", "ID"), ("assembly_orders", "assembly_orders", "ID")]
+
+
+def test_every_pro_category_has_its_end_to_end_test():
+    assert sorted([s[0] for s in SYNCED] + [f[0] for f in FULL_REFRESH]) == sorted(PRO)
+    assert {f[0] for f in FULL_REFRESH} == {c.name for c in registry.PRO if c.source.mode == "full"}
+
+
+@pytest.mark.parametrize(("name", "entity", "key"), FULL_REFRESH, ids=[f[0] for f in FULL_REFRESH])
 def test_full_refresh_pro_categories(dags, sandbox_factory, target_db, settings_var, name, entity, key):
     server = sandbox_factory(size=400, seed=42)
     settings_var({"license": "pro", "categories": ALL_ON})
-    run(dags, name)
+    run_dag(dags, name)
     records = getattr(server.state.division, entity)
     assert ids(target_db, name) == set(records)
     first, second = sorted(records)[:2]
     field = "Description"
     mutate(server, entity=entity, op="update", records=[{key: first, field: "Nieuwe omschrijving"}])
     mutate(server, entity=entity, op="delete", ids=[second])
-    run(dags, name)
+    run_dag(dags, name)
     log = last_log(target_db, name)
     assert (log["inserted"], log["updated"], log["deleted"]) == (0, 1, 1)
     assert ids(target_db, name) == set(records)
     snap = snapshot(target_db, name)
-    run(dags, name)
+    run_dag(dags, name)
     assert last_log(target_db, name)["updated"] == 0 and snapshot(target_db, name) == snap
 
 
@@ -157,8 +130,8 @@ def test_sales_order_columns_and_lines_match_exact(dags, sandbox_factory, target
     settings_var({"license": "pro", "categories": {"relations": {"enabled": True, "relation_types": ["customer"],
                                                                  "include_inactive": True, "include_blocked": True},
                                                    "sales_orders": {"enabled": True, "statuses": ["open", "partial"]}}})
-    run(dags, "relations")
-    run(dags, "sales_orders")
+    run_dag(dags, "relations")
+    run_dag(dags, "sales_orders")
     div = server.state.division
     headers = {h["ID"]: h for h in div.sales_order_headers.values() if h["Status"] in (12, 20)}
     got = {r[0]: r[1:] for r in target_db.query(
@@ -184,7 +157,7 @@ def test_line_without_header_is_set_aside_never_loaded_half(dags, sandbox_factor
     orphan.update({"ID": str(uuid.uuid4()), "OrderID": str(uuid.uuid4()), "OrderNumber": 99999,
                    "Timestamp": div.next_timestamp()})
     div.sales_order_lines[orphan["ID"]] = orphan  # a line whose order Exact does not have
-    run(dags, "sales_orders")
+    run_dag(dags, "sales_orders")
     log = last_log(target_db, "sales_orders")
     assert log["status"] == "success" and log["rejected"] == 1
     reason, key = target_db.query("SELECT reason, record_key FROM outsmart.import_rejects WHERE category = 'sales_orders'")[0]

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-import requests
 
-pytestmark = pytest.mark.e2e
-
-TODAY = dt.datetime.now(dt.timezone.utc).astimezone(dt.timezone(dt.timedelta(hours=1))).date()
+from tests.helpers.e2e import TODAY, log_rows, mutate, reset_stats, run_dag, sandbox_stats
 
 
 def expected_codes(server, relation_types=("customer",), include_inactive=False, include_blocked=False) -> set[str]:
@@ -23,21 +18,6 @@ def expected_codes(server, relation_types=("customer",), include_inactive=False,
         if type_ok and (include_inactive or active) and (include_blocked or not a["Blocked"]):
             out.add(a["Code"].strip())
     return out
-
-
-def run(dags, name="relations", **conf):
-    dr = dags[f"exact_online_import_{name}"].test(run_conf=conf or None)
-    return dr, {ti.task_id: ti.state for ti in dr.get_task_instances()}
-
-
-def sandbox_stats(server) -> dict:
-    return requests.get(server.url + "/_sandbox/stats", timeout=5).json()
-
-
-def log_rows(db):
-    cols = ["status", "fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted", "api_calls",
-            "watermark_before", "watermark_after", "error"]
-    return [dict(zip(cols, r)) for r in db.query(f"SELECT {', '.join(cols)} FROM outsmart.import_log ORDER BY id")]
 
 
 @pytest.mark.parametrize(
@@ -57,8 +37,7 @@ def log_rows(db):
 def test_first_run_loads_exactly_the_accounts_that_pass(dags, sandbox_factory, target_db, settings_var, filters):
     server = sandbox_factory(size=1500, seed=11)
     settings_var({"categories": {"relations": {"enabled": True, **filters}}})
-    dr, states = run(dags)
-    assert dr.state == "success", states
+    run_dag(dags, "relations")
     codes = {r[0] for r in target_db.query("SELECT code FROM outsmart.relations")}
     expected = expected_codes(server, **filters)
     assert codes == expected and len(expected) > 0
@@ -71,7 +50,7 @@ def test_columns_hold_trimmed_exact_values(dags, sandbox_factory, target_db, set
     server = sandbox_factory(size=300, seed=5)
     settings_var({"categories": {"relations": {"enabled": True, "include_inactive": True, "include_blocked": True,
                                                "relation_types": ["customer", "prospect", "suspect", "none"]}}})
-    assert run(dags)[0].state == "success"
+    run_dag(dags, "relations")
     got = {r[0]: r for r in target_db.query(
         "SELECT exact_id::text, code, name, relation_type, is_blocked, is_active, email, phone, address_line1, postcode, "
         "city, country, vat_number, coc_number, exact_timestamp, deleted_at FROM outsmart.relations")}
@@ -87,19 +66,18 @@ def test_columns_hold_trimmed_exact_values(dags, sandbox_factory, target_db, set
 def test_incremental_run_updates_inserts_soft_deletes_and_leaves_the_rest(dags, sandbox_factory, target_db, settings_var):
     server = sandbox_factory(size=2500, seed=21)
     settings_var({"categories": {"relations": {"enabled": True}}})
-    assert run(dags)[0].state == "success"
+    run_dag(dags, "relations")
     first = {r[0]: r[1] for r in target_db.query("SELECT code, xmin::text FROM outsmart.relations")}
     loaded = [a for a in server.state.division.accounts.values() if a["Code"].strip() in first]
     to_rename, to_block, to_delete = loaded[:5], loaded[5:7], loaded[7:10]
-    mutate = lambda body: requests.post(server.url + "/_sandbox/mutate", json=body, timeout=5).raise_for_status()
-    mutate({"entity": "accounts", "op": "update", "records": [{"ID": a["ID"], "Name": a["Name"] + " (nieuw)"} for a in to_rename]})
-    mutate({"entity": "accounts", "op": "update", "records": [{"ID": a["ID"], "Blocked": True} for a in to_block]})
-    mutate({"entity": "accounts", "op": "add", "records": [{"Status": "C", "Blocked": False, "EndDate": None}] * 4})
-    mutate({"entity": "accounts", "op": "delete", "ids": [a["ID"] for a in to_delete]})
-    requests.post(server.url + "/_sandbox/reset-stats", timeout=5)
+    mutate(server, entity="accounts", op="update",
+           records=[{"ID": a["ID"], "Name": a["Name"] + " (nieuw)"} for a in to_rename])
+    mutate(server, entity="accounts", op="update", records=[{"ID": a["ID"], "Blocked": True} for a in to_block])
+    mutate(server, entity="accounts", op="add", records=[{"Status": "C", "Blocked": False, "EndDate": None}] * 4)
+    mutate(server, entity="accounts", op="delete", ids=[a["ID"] for a in to_delete])
+    reset_stats(server)
 
-    dr, states = run(dags)
-    assert dr.state == "success", states
+    run_dag(dags, "relations")
     log = log_rows(target_db)[-1]
     assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (11, 4, 7, 3)
     assert log["watermark_before"] < log["watermark_after"]
@@ -121,8 +99,7 @@ def test_incremental_run_updates_inserts_soft_deletes_and_leaves_the_rest(dags, 
     assert after.keys() - first.keys() == expected_codes(server) - first.keys()
 
     snapshot = target_db.query("SELECT code, xmin::text, name, deleted_at FROM outsmart.relations ORDER BY code")
-    dr, states = run(dags)
-    assert dr.state == "success"
+    run_dag(dags, "relations")
     log = log_rows(target_db)[-1]
     assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (0, 0, 0, 0)
     assert target_db.query("SELECT code, xmin::text, name, deleted_at FROM outsmart.relations ORDER BY code") == snapshot
@@ -131,10 +108,9 @@ def test_incremental_run_updates_inserts_soft_deletes_and_leaves_the_rest(dags, 
 def test_full_refresh_param_rereads_everything(dags, sandbox_factory, target_db, settings_var):
     server = sandbox_factory(size=1200, seed=3)
     settings_var({"categories": {"relations": {"enabled": True}}})
-    assert run(dags)[0].state == "success"
-    requests.post(server.url + "/_sandbox/reset-stats", timeout=5)
-    dr, _ = run(dags, full_refresh=True)
-    assert dr.state == "success"
+    run_dag(dags, "relations")
+    reset_stats(server)
+    run_dag(dags, "relations", full_refresh=True)
     log = log_rows(target_db)[-1]
     assert log["fetched"] == 1200 and log["inserted"] == 0 and log["updated"] == 0
     assert sandbox_stats(server)["calls"]["sync/CRM/Accounts"] == 2
@@ -143,8 +119,7 @@ def test_full_refresh_param_rereads_everything(dags, sandbox_factory, target_db,
 def test_dry_run_changes_nothing(dags, sandbox_factory, target_db, settings_var):
     sandbox_factory(size=400)
     settings_var({"categories": {"relations": {"enabled": True}}})
-    dr, _ = run(dags, dry_run=True)
-    assert dr.state == "success"
+    run_dag(dags, "relations", dry_run=True)
     assert target_db.scalar("SELECT count(*) FROM outsmart.relations") == 0
     assert target_db.query("SELECT * FROM outsmart.import_state") == []
     log = log_rows(target_db)[-1]
@@ -154,8 +129,8 @@ def test_dry_run_changes_nothing(dags, sandbox_factory, target_db, settings_var)
 def test_bad_settings_fail_naming_the_key(dags, sandbox_factory, target_db, settings_var, capfd):
     server = sandbox_factory(size=10)
     settings_var({"categories": {"relations": {"enabled": True, "relation_types": ["klant"]}}})
-    dr, states = run(dags)
-    assert dr.state == "failed" and states["check_settings"] == "failed"
+    _, states = run_dag(dags, "relations", expect="failed")
+    assert states["check_settings"] == "failed"
     out = capfd.readouterr()
     assert "categories.relations.relation_types[0]" in out.out + out.err
     assert sandbox_stats(server)["calls"] == {}
@@ -164,7 +139,7 @@ def test_bad_settings_fail_naming_the_key(dags, sandbox_factory, target_db, sett
 def test_disabled_category_skips_without_calling_exact(dags, sandbox_factory, target_db, settings_var, capfd, caplog):
     server = sandbox_factory(size=10)
     settings_var({"categories": {"relations": {"enabled": False}}})
-    dr, states = run(dags)
+    _, states = run_dag(dags, "relations", expect=None)
     assert states["check_settings"] == "skipped" and states["import_relations"] == "skipped"
     assert "is disabled" in "".join(capfd.readouterr()) + caplog.text  # logged, so in the task log's main group
     assert sandbox_stats(server)["calls"] == {} and sandbox_stats(server)["token_calls"] == {}
@@ -174,7 +149,7 @@ def test_pro_category_without_pro_licence_is_skipped_not_failed(dags, sandbox_fa
     # The schedule leaves unlicensed categories out; a manual trigger is told why, without turning the DAG red.
     server = sandbox_factory(size=10)
     settings_var({"license": "standard", "categories": {"sales_orders": {"enabled": True}}})
-    dr, states = run(dags, name="sales_orders")
-    assert dr.state == "success" and states["check_settings"] == "skipped"
+    _, states = run_dag(dags, "sales_orders")
+    assert states["check_settings"] == "skipped"
     assert "needs Exact Online Pro" in "".join(capfd.readouterr()) + caplog.text
     assert sandbox_stats(server)["calls"] == {} and sandbox_stats(server)["token_calls"] == {}

@@ -6,40 +6,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-import requests
 
-pytestmark = pytest.mark.e2e
-
-TODAY = dt.datetime.now(dt.timezone.utc).astimezone(dt.timezone(dt.timedelta(hours=1))).date()
-
-
-def run(dags, name, **conf):
-    dr = dags[f"exact_online_import_{name}"].test(run_conf=conf or None)
-    assert dr.state == "success", {ti.task_id: ti.state for ti in dr.get_task_instances()}
-    return dr
-
-
-def last_log(db, category):
-    cols = ["status", "fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted", "api_calls"]
-    row = db.query(f"SELECT {', '.join(cols)} FROM outsmart.import_log WHERE category = %s ORDER BY id DESC LIMIT 1",
-                   (category,))[0]
-    return dict(zip(cols, row))
-
-
-def mutate(server, **body):
-    requests.post(server.url + "/_sandbox/mutate", json=body, timeout=10).raise_for_status()
-
-
-def reset_stats(server):
-    requests.post(server.url + "/_sandbox/reset-stats", timeout=5)
-
-
-def calls(server):
-    return requests.get(server.url + "/_sandbox/stats", timeout=5).json()["calls"]
-
-
-def snapshot(db, table):
-    return db.query(f"SELECT exact_id::text, xmin::text FROM outsmart.{table} ORDER BY exact_id")
+from tests.helpers.e2e import TODAY, last_log, mutate, reset_stats, row_versions, run_dag, sandbox_stats, snapshot
 
 
 def standard_price(server, item_id):
@@ -62,7 +30,7 @@ def expected_items(server, *, time_items: bool, groups: list[str]):
 def test_materials_first_load_per_item_group_filter(dags, sandbox_factory, target_db, settings_var, groups):
     server = sandbox_factory(size=800, seed=31)
     settings_var({"categories": {"materials": {"enabled": True, "item_groups": groups}}})
-    run(dags, "materials")
+    run_dag(dags, "materials")
     expected = expected_items(server, time_items=False, groups=groups)
     got = {r[0]: r for r in target_db.query(
         "SELECT code, description, category_code, unit, cost_price, sales_price, barcode, is_active, exact_id::text "
@@ -82,7 +50,7 @@ def test_materials_first_load_per_item_group_filter(dags, sandbox_factory, targe
 def test_hour_types_first_load_per_item_group_filter(dags, sandbox_factory, target_db, settings_var, groups):
     server = sandbox_factory(size=300, seed=32)
     settings_var({"categories": {"hour_types": {"enabled": True, "item_groups": groups}}})
-    run(dags, "hour_types")
+    run_dag(dags, "hour_types")
     expected = expected_items(server, time_items=True, groups=groups)
     got = {r[0]: r for r in target_db.query("SELECT code, name, category_code, sales_price FROM outsmart.hour_types")}
     assert set(got) == set(expected) and len(expected) > 0
@@ -94,8 +62,8 @@ def test_hour_types_first_load_per_item_group_filter(dags, sandbox_factory, targ
 def test_materials_incremental_item_and_price_changes(dags, sandbox_factory, target_db, settings_var):
     server = sandbox_factory(size=600, seed=33)
     settings_var({"categories": {"materials": {"enabled": True}}})
-    run(dags, "materials")
-    before = dict(snapshot(target_db, "materials"))
+    run_dag(dags, "materials")
+    before = row_versions(target_db, "materials")
     mats = list(expected_items(server, time_items=False, groups=[]).values())
     renamed, repriced, deleted = mats[0], mats[1], mats[2]
     price_row = next(p for p in server.state.division.sales_item_prices.values()
@@ -106,12 +74,12 @@ def test_materials_incremental_item_and_price_changes(dags, sandbox_factory, tar
     mutate(server, entity="items", op="add", records=[{"Code": "MAT-NIEUW", "Description": "Nieuw artikel",
                                                        "IsTime": 0, "ItemGroupCode": "ELEK", "EndDate": None}])
     reset_stats(server)
-    run(dags, "materials")
+    run_dag(dags, "materials")
     log = last_log(target_db, "materials")
     assert (log["fetched"], log["inserted"], log["updated"], log["unchanged"], log["deleted"]) == (2, 1, 2, 0, 1)
     assert target_db.query("SELECT description, sales_price FROM outsmart.materials WHERE code = 'MAT-NIEUW'") == [
         ("Nieuw artikel", None)]  # no standard price in Exact for it (yet)
-    assert calls(server) == {"sync/Logistics/Items": 1, "sync/Deleted": 2, "sync/Logistics/SalesItemPrices": 1}
+    assert sandbox_stats(server)["calls"] == {"sync/Logistics/Items": 1, "sync/Deleted": 2, "sync/Logistics/SalesItemPrices": 1}
     got = {r[0]: r for r in target_db.query(
         "SELECT exact_id::text, description, sales_price, deleted_at IS NOT NULL, xmin::text FROM outsmart.materials")}
     assert got[renamed["ID"]][1] == "Koperen knie 22mm"
@@ -121,7 +89,7 @@ def test_materials_incremental_item_and_price_changes(dags, sandbox_factory, tar
     assert len(got) == len(before) + 1
     assert all(got[i][4] == x for i, x in before.items() if i not in touched)
     snap = snapshot(target_db, "materials")
-    run(dags, "materials")
+    run_dag(dags, "materials")
     log = last_log(target_db, "materials")
     assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (0, 0, 0, 0)
     assert snapshot(target_db, "materials") == snap
@@ -130,7 +98,7 @@ def test_materials_incremental_item_and_price_changes(dags, sandbox_factory, tar
 def test_categories_full_refresh_soft_deletes_what_disappears(dags, sandbox_factory, target_db, settings_var):
     server = sandbox_factory(size=50)
     settings_var({"categories": {"categories": {"enabled": True}}})
-    run(dags, "categories")
+    run_dag(dags, "categories")
     groups = {g["Code"]: g for g in server.state.division.item_groups.values()}
     got = {r[0]: r[1:] for r in target_db.query("SELECT code, description, is_default FROM outsmart.categories")}
     assert got == {c: (g["Description"], g["IsDefault"]) for c, g in groups.items()}
@@ -138,14 +106,14 @@ def test_categories_full_refresh_soft_deletes_what_disappears(dags, sandbox_fact
     mutate(server, entity="item_groups", op="delete", ids=[groups["OVERIG"]["ID"]])
     mutate(server, entity="item_groups", op="add", records=[{"Code": "DAK", "Description": "Dakwerk", "IsDefault": False}])
     reset_stats(server)
-    run(dags, "categories")
+    run_dag(dags, "categories")
     log = last_log(target_db, "categories")
     assert (log["fetched"], log["inserted"], log["updated"], log["unchanged"], log["deleted"]) == (8, 1, 1, 6, 1)
-    assert calls(server) == {"logistics/ItemGroups": 1}
+    assert sandbox_stats(server)["calls"] == {"logistics/ItemGroups": 1}
     rows = dict(target_db.query("SELECT code, deleted_at IS NOT NULL FROM outsmart.categories"))
     assert rows["OVERIG"] is True and rows["SAN"] is False and rows["DAK"] is False
     snap = snapshot(target_db, "categories")
-    run(dags, "categories")
+    run_dag(dags, "categories")
     assert last_log(target_db, "categories")["updated"] == 0 and snapshot(target_db, "categories") == snap
 
 
@@ -153,7 +121,7 @@ def test_categories_full_refresh_soft_deletes_what_disappears(dags, sandbox_fact
 def test_employees(dags, sandbox_factory, target_db, settings_var, include_inactive):
     server = sandbox_factory(size=1000, seed=34)
     settings_var({"categories": {"employees": {"enabled": True, "include_inactive": include_inactive}}})
-    run(dags, "employees")
+    run_dag(dags, "employees")
     emps = server.state.division.employees.values()
     expected = {e["Code"] for e in emps if include_inactive or (e["IsActive"] and (e["EndDate"] is None or e["EndDate"] >= TODAY))}
     got = {r[0]: r for r in target_db.query(
@@ -169,13 +137,13 @@ def test_employees(dags, sandbox_factory, target_db, settings_var, include_inact
     mutate(server, entity="employees", op="add", records=[{"Code": "999", "FirstName": "Fleur", "MiddleName": None,
                                                            "LastName": "Visser", "FullName": "Fleur Visser",
                                                            "IsActive": True, "EndDate": None}])
-    run(dags, "employees")
+    run_dag(dags, "employees")
     log = last_log(target_db, "employees")
     assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (2, 1, 1, 1)
     assert target_db.query("SELECT full_name, is_active FROM outsmart.employees WHERE code = '999'") == [("Fleur Visser", True)]
     assert target_db.scalar("SELECT email FROM outsmart.employees WHERE code = %s", (loaded[0]["Code"],)) == "nieuw@example.nl"
     snap = snapshot(target_db, "employees")
-    run(dags, "employees")
+    run_dag(dags, "employees")
     assert last_log(target_db, "employees")["fetched"] == 0 and snapshot(target_db, "employees") == snap
 
 
@@ -183,7 +151,7 @@ def test_employees(dags, sandbox_factory, target_db, settings_var, include_inact
 def test_payment_transactions(dags, sandbox_factory, target_db, settings_var, only_open):
     server = sandbox_factory(size=700, seed=35)
     settings_var({"categories": {"payment_transactions": {"enabled": True, "only_open": only_open}}})
-    run(dags, "payment_transactions")
+    run_dag(dags, "payment_transactions")
     terms = server.state.division.payment_terms.values()
     expected = {t["ID"]: t for t in terms if t["LineType"] == 20 and (not only_open or not t["IsFullyPaid"])}
     got = {r[0]: r for r in target_db.query(
@@ -201,7 +169,7 @@ def test_payment_transactions(dags, sandbox_factory, target_db, settings_var, on
     mutate(server, entity="payment_terms", op="delete", ids=[gone["ID"]])
     mutate(server, entity="payment_terms", op="add", records=[{"LineType": 20, "InvoiceNumber": 27000001,
                                                                "IsFullyPaid": False, "Status": 20}])
-    run(dags, "payment_transactions")
+    run_dag(dags, "payment_transactions")
     log = last_log(target_db, "payment_transactions")
     # With only_open, a receivable that got paid no longer passes the filter, but it is updated, not dropped.
     assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (2, 1, 1, 1)
@@ -209,6 +177,6 @@ def test_payment_transactions(dags, sandbox_factory, target_db, settings_var, on
     assert target_db.query("SELECT is_fully_paid, status FROM outsmart.payment_transactions WHERE exact_id = %s",
                            (open_one["ID"],)) == [(True, "matched")]
     snap = snapshot(target_db, "payment_transactions")
-    run(dags, "payment_transactions")
+    run_dag(dags, "payment_transactions")
     assert last_log(target_db, "payment_transactions")["fetched"] == 0
     assert snapshot(target_db, "payment_transactions") == snap

@@ -12,20 +12,22 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import requests
 
 from include.airflow_stack import alive
+from include.outsmart_import.registry import STANDARD
+from tests.helpers.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # What the standard demo settings enable, but scheduled by hand only: each test sets the schedule it needs.
 SETTINGS = {
     "license": "standard", "schedule": None, "task_retries": 2, "retry_delay_seconds": 3,
-    "categories": {name: {"enabled": True} for name in
-                   ("relations", "materials", "hour_types", "categories", "employees", "payment_transactions")},
+    "categories": {c.name: {"enabled": True} for c in STANDARD},
 }
 FAST = {
     # the dag-processor re-reads the settings every 5 s instead of 30 s
@@ -67,25 +69,45 @@ class Deployment:
 
     # ---- the launcher -----------------------------------------------------------------------------------------
     def start(self, timeout: float = 420) -> float:
+        """Start the launcher and wait until it prints READY (or exits, or `timeout` passes: then stop it)."""
         started = time.monotonic()
-        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        deadline = started + timeout
-        for line in self.proc.stdout:
-            self.output.append(line)
-            if line.startswith("READY "):
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError("make airflow did not get ready in time:\n" + "".join(self.output[-40:]))
-        else:
-            raise AssertionError("make airflow exited before it was ready:\n" + "".join(self.output[-60:]))
+        proc = self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        ready = threading.Event()
+
+        def drain():  # reads the launcher's output all along, so that it never blocks on a full pipe
+            for line in proc.stdout:
+                self.output.append(line)
+                if line.startswith("READY "):
+                    ready.set()
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+
+        def up() -> bool:
+            if ready.is_set():
+                return True
+            if proc.poll() is not None:
+                reader.join(5)
+                if not ready.is_set():
+                    raise AssertionError("make airflow exited before it was ready:\n" + "".join(self.output[-60:]))
+            return ready.is_set()
+
+        try:
+            wait_until(up, timeout, "make airflow to print READY", every=0.2)
+        except AssertionError:
+            if proc.poll() is not None:
+                raise
+            proc.send_signal(signal.SIGTERM)  # timed out: leave no half-started Airflow behind
+            try:
+                proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"make airflow did not get ready in {timeout:g} s:\n"
+                                 + "".join(self.output[-40:])) from None
         self.ready = json.loads((self.state_dir / "ready.json").read_text())
         self.passwords = {u: v["password"] for u, v in self.ready["users"].items()}
         self._token = None
-        # keep draining the launcher's output so that it never blocks on a full pipe
-        import threading
-
-        threading.Thread(target=lambda: [self.output.append(x) for x in self.proc.stdout], daemon=True).start()
         return time.monotonic() - started
 
     def stop(self, sig=signal.SIGTERM, timeout: float = 90) -> dict[str, int]:
@@ -151,14 +173,7 @@ class Deployment:
         return self.api("GET", f"/dags/exact_online_import_{category}")
 
     def wait_for(self, what: str, check, timeout: float = 120, every: float = 2):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = check()
-            if last:
-                return last
-            time.sleep(every)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+        return wait_until(check, timeout, what, every)
 
     # ---- the OutSmart database and the sandbox ----------------------------------------------------------------
     def outsmart(self, sql: str, params=None) -> list[tuple]:

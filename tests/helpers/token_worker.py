@@ -1,7 +1,8 @@
-"""A separate process that uses the hook's token chain: `python token_worker.py CONNINFO START_AT ROUNDS PAUSE`.
+"""A separate process that uses the hook's token chain: `python token_worker.py CONNINFO START_LINE ROUNDS PAUSE`.
 
-Waits until START_AT (epoch seconds) so that all workers hit the store at the same moment, then ROUNDS times:
-get an access token (refreshing the shared chain when due) and make one real API call with it.
+Reports ready at the `StartLine` folder START_LINE and waits until the test releases all workers at once, so that
+they hit the store at the same moment; then ROUNDS times: get an access token (refreshing the shared chain when
+due) and make one real API call with it, PAUSE seconds apart.
 Prints one JSON line with what it saw.
 """
 
@@ -9,14 +10,16 @@ import json
 import sys
 import time
 
+from waiting import StartLine  # tests/helpers, this script's folder
+
 from exact_online.exceptions import ExactOnlineError
 from exact_online.hooks.exact_online import ExactOnlineHook
 from exact_online.token_store import PostgresTokenStore
 
-conninfo, start_at, rounds, pause = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+conninfo, start_line, rounds, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 hook = ExactOnlineHook(token_store=PostgresTokenStore.from_conninfo(conninfo))
 errors, calls = [], 0
-time.sleep(max(start_at - time.time(), 0))
+StartLine.ready_then_wait(start_line)
 for _ in range(rounds):
     try:
         hook.get_access_token()
@@ -25,5 +28,5 @@ for _ in range(rounds):
     except ExactOnlineError as exc:
         errors.append(str(exc))
     hook._access = None  # forget the in-memory token: every round goes through the shared store
-    time.sleep(pause)
+    time.sleep(pause)  # the workload's pace, not a wait for anything: the rounds span several token lifetimes
 print(json.dumps({"calls": calls, "errors": errors, "token_calls": hook.stats.token_calls}))

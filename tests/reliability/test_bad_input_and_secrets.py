@@ -6,13 +6,11 @@ import json
 import re
 from pathlib import Path
 
-import requests
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from include.outsmart_import.registry import CATEGORIES
 from include.outsmart_import.settings import SettingsError, parse_settings
-
-HELPERS = Path(__file__).resolve().parents[1] / "helpers"
+from tests.helpers.e2e import all_enabled, dag_runner, run_dag, runner_result, sandbox_stats
 KEYS = {"license", "schedule", "categories"}
 CATEGORY_KEYS = {"enabled", "relation_types", "include_inactive", "include_blocked", "item_groups", "only_open",
                  "only_current", "statuses"}
@@ -91,8 +89,8 @@ def test_a_broken_variable_never_breaks_the_import_dags(monkeypatch):
 
     monkeypatch.setenv("AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS", "{not json at all")
     bag = DagBag(dag_folder=str(ROOT / "dags"))
-    # The 14 DAGs stay, unscheduled; the broken Variable is one import error, of the settings check, naming it.
-    assert len(bag.dags) == 14 and {d.timetable.__class__.__name__ for d in bag.dags.values()} == {"NullTimetable"}
+    # The import DAGs stay, unscheduled; the broken Variable is one import error, of the settings check, naming it.
+    assert set(bag.dags) == {c.dag_id for c in CATEGORIES.values()} and {d.timetable.__class__.__name__ for d in bag.dags.values()} == {"NullTimetable"}
     assert [Path(f).name for f in bag.import_errors] == ["exact_online_import_settings_check.py"]
     assert "is not valid JSON" in next(iter(bag.import_errors.values()))
 
@@ -116,7 +114,7 @@ def test_broken_records_are_set_aside_and_the_good_ones_load(dags, sandbox_facto
     dup_a, dup_b = accounts[len(BROKEN)], accounts[len(BROKEN) + 1]
     dup_b["Code"] = dup_a["Code"]  # two Exact accounts with one code
     settings_var({"categories": {"relations": {"enabled": True}}})
-    assert dags["exact_online_import_relations"].test().state == "success"
+    run_dag(dags, "relations")
     rejects = target_db.query("SELECT category, record_key, reason, raw FROM outsmart.import_rejects ORDER BY id")
     reasons = [r[2] for r in rejects]
     for (_, reason) in BROKEN:
@@ -134,8 +132,8 @@ def test_quotes_and_odata_syntax_in_settings_change_no_query(dags, sandbox_facto
     nasty = ["'; DROP TABLE outsmart.materials; --", "ELEK' or '1' eq '1", "a\\b;c", "$filter=Code eq 'x'", "ELEK"]
     server = sandbox_factory(size=300, seed=62)
     settings_var({"categories": {"materials": {"enabled": True, "item_groups": nasty}}})
-    assert dags["exact_online_import_materials"].test().state == "success"
-    sent = [r[1] for r in requests.get(server.url + "/_sandbox/stats", timeout=5).json()["requests"]
+    run_dag(dags, "materials")
+    sent = [r[1] for r in sandbox_stats(server)["requests"]
             if r[1].startswith("/api/")]
     assert sent and not any(frag in q for q in sent for frag in ("DROP", "or%20%271", "%24filter%3D", "a%5Cb"))
     codes = {r[0] for r in target_db.query("SELECT category_code FROM outsmart.materials")}
@@ -146,26 +144,24 @@ def test_quotes_and_odata_syntax_in_settings_change_no_query(dags, sandbox_facto
 
 
 def test_no_secret_in_task_logs_xcoms_or_import_log(sandbox_factory, target_db, settings_var, tmp_path, figure):
-    """A full import of all 14 categories in its own process with DEBUG logging; then every line it logged, the
+    """A full import of every category in its own process with DEBUG logging; then every line it logged, the
     raw bytes of its Airflow metadata DB (XComs, task instances, ...), its log files and the import log are
     searched for the client secret and every access and refresh token the sandbox issued."""
     import os
     import sqlite3
     import subprocess
-    import sys
 
     secret = "client-secret-Zq8s!"
     server = sandbox_factory(size=400, seed=63, client_secret=secret, initial_refresh_token="first-refresh-Yx1",
                              access_token_lifetime=2.0, min_token_interval=1.5,
                              extra={"token_refresh_margin": 0.4, "token_min_interval": 1.5})
-    settings_var({"license": "pro", "categories": {c: {"enabled": True} for c in CATEGORIES}})
+    settings_var(all_enabled())
     home = tmp_path / "home"
     env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG"}
-    out = subprocess.run([sys.executable, str(HELPERS / "dag_runner.py"), str(home),
-                          ",".join(f"exact_online_import_{c}" for c in CATEGORIES)],
+    out = subprocess.run(dag_runner(home, *(c.dag_id for c in CATEGORIES.values())),
                          capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    results = json.loads(next(l for l in out.stdout.splitlines() if l.startswith("DAG_RUNNER_RESULT "))[18:])
+    results = runner_result(out.stdout)
     assert {r["state"] for r in results.values()} == {"success"}, results
     st_ = server.state
     secrets = {secret, "first-refresh-Yx1", st_.refresh_token, *st_.old_refresh_tokens, *st_.access_tokens}
@@ -184,9 +180,9 @@ def test_no_secret_in_task_logs_xcoms_or_import_log(sandbox_factory, target_db, 
     airflow_mask_debug = [line for line in with_secret if "msg=MaskSecret(" in line]
     ours = [line for line in with_secret if line not in airflow_mask_debug]
     in_db = [s for s in secrets if s.encode() in db_bytes]
-    figure(f"14 DAG runs at DEBUG level; {len(all_lines)} log lines, {len(log_files)} log files, {len(db_bytes)} bytes "
+    figure(f"{len(results)} DAG runs at DEBUG level; {len(all_lines)} log lines, {len(log_files)} log files, {len(db_bytes)} bytes "
            f"of metadata DB ({xcoms} XComs) and the import log searched for {len(secrets)} secret values "
            f"({len(st_.access_tokens)} access tokens issued): {len(ours)} lines of ours and {len(in_db)} values in the "
            f"DB found; {len(airflow_mask_debug)} Airflow supervisor DEBUG lines echo MaskSecret requests")
-    assert len(all_lines) > 1000 and xcoms >= 14 and len(st_.access_tokens) >= 2
+    assert len(all_lines) > 1000 and xcoms >= len(CATEGORIES) and len(st_.access_tokens) >= 2
     assert ours == [] and in_db == []

@@ -6,22 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import psycopg
-import requests
 
 from include.outsmart_import.registry import CATEGORIES
-
-HELPERS = Path(__file__).resolve().parents[1] / "helpers"
-PRO_SETTINGS = {"license": "pro", "categories": {c: {"enabled": True} for c in CATEGORIES}}
-
-
-def stats(server) -> dict:
-    return requests.get(server.url + "/_sandbox/stats", timeout=5).json()
+from tests.helpers.e2e import all_enabled, dag_runner, mutate, run_dag, sandbox_stats, set_faults
+from tests.helpers.waiting import wait_until
 
 
 def tables() -> list[str]:
@@ -51,10 +42,10 @@ def test_faults_leave_the_target_equal_to_a_clean_run(dags, sandbox_factory, pg_
                                                        monkeypatch, figure):
     """Every category with 10 % 5xx, 6 % dropped connections and 6 % slow replies, against the same import
     without faults: every row of every table must be the same."""
-    settings_var(PRO_SETTINGS)
+    settings_var(all_enabled())
     clean = sandbox_factory(size=500, seed=51)
     for name in CATEGORIES:
-        assert dags[f"exact_online_import_{name}"].test().state == "success", name
+        run_dag(dags, name)
     clean_conninfo = target_db.conninfo
     # A second, empty database and a second sandbox with the same seed (the same records), now with faults.
     name_b = "faulty_" + str(os.getpid())
@@ -64,52 +55,54 @@ def test_faults_leave_the_target_equal_to_a_clean_run(dags, sandbox_factory, pg_
         admin.execute(f"CREATE DATABASE {name_b}")
     monkeypatch.setenv("AIRFLOW_CONN_OUTSMART_POSTGRES", json.dumps({**target_db.airflow_json, "schema": name_b}))
     faulty = sandbox_factory(size=500, seed=51)
-    requests.post(faulty.url + "/_sandbox/faults", json={"error_rate": 0.10, "drop_rate": 0.06, "slow_rate": 0.06,
-                                                          "slow_seconds": 0.3, "seed": 11}, timeout=5)
+    set_faults(faulty, error_rate=0.10, drop_rate=0.06, slow_rate=0.06, slow_seconds=0.3, seed=11)
     for name in CATEGORIES:
-        assert dags[f"exact_online_import_{name}"].test().state == "success", name
+        run_dag(dags, name)
     faulty_conninfo = clean_conninfo.replace(f"dbname={target_db.airflow_json['schema']}", f"dbname={name_b}")
     compared = 0
     for table in tables():
         a, b = dump(clean_conninfo, table), dump(faulty_conninfo, table)
         assert a == b, table
         compared += len(a)
-    s = stats(faulty)
+    s = sandbox_stats(faulty)
     calls = sum(s["calls"].values())
     injected = s["faults_injected"]
     figure(f"{sum(injected.values())} faults injected in {calls} API calls ({injected}); {compared} rows in "
            f"{len(tables())} tables compared, all equal; 4xx: {s['client_errors'] or 'none'}")
     assert sum(injected.values()) >= 0.1 * calls
     assert s["client_errors"] == {}  # nothing was refused, so nothing counted towards the 10-errors-per-hour block
-    assert stats(clean)["client_errors"] == {}
+    assert sandbox_stats(clean)["client_errors"] == {}
 
 
 def test_killed_run_leaves_target_and_watermark_as_before(sandbox_factory, target_db, settings_var, tmp_path, figure):
     server = sandbox_factory(size=3000, seed=52)
     settings_var({"categories": {"relations": {"enabled": True}}})
-    run = [sys.executable, str(HELPERS / "dag_runner.py"), str(tmp_path / "home"), "exact_online_import_relations"]
+    run = dag_runner(tmp_path / "home", "exact_online_import_relations")
     out = subprocess.run(run, capture_output=True, text=True, timeout=300)
     assert '"state": "success"' in out.stdout, out.stderr[-2000:]
     before = target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code")
     state_before = target_db.query("SELECT category, stream, watermark FROM outsmart.import_state ORDER BY 1, 2")
     accounts = list(server.state.division.accounts.values())
-    requests.post(server.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update", "records": [
-        {"ID": a["ID"], "Name": a["Name"] + " (v2)"} for a in accounts]}, timeout=60).raise_for_status()
+    mutate(server, entity="accounts", op="update",
+           records=[{"ID": a["ID"], "Name": a["Name"] + " (v2)"} for a in accounts])
     # Slow replies keep the run inside its load transaction long enough to be killed there.
-    requests.post(server.url + "/_sandbox/faults", json={"latency_seconds": 1.0}, timeout=5)
+    set_faults(server, latency_seconds=1.0)
     proc = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        staged = target_db.query("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'")[0][0]
-        if stats(server)["calls"].get("sync/CRM/Accounts", 0) >= 2 and staged:
-            break
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        wait_until(lambda: sandbox_stats(server)["calls"].get("sync/CRM/Accounts", 0) >= 2 and target_db.scalar(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND state = 'idle in transaction'"),
+            120, "the run to be inside its load transaction", every=0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    time.sleep(0.5)
+    # Postgres ends the killed run's sessions, rolling back its transaction, once it sees their sockets closed.
+    wait_until(lambda: target_db.scalar("SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"),
+               30, "the killed run's sessions to end")
     assert target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code") == before
     assert target_db.query("SELECT category, stream, watermark FROM outsmart.import_state ORDER BY 1, 2") == state_before
-    requests.post(server.url + "/_sandbox/faults", json={"latency_seconds": 0.0}, timeout=5)
+    set_faults(server, latency_seconds=0.0)
     out = subprocess.run(run, capture_output=True, text=True, timeout=300)
     assert '"state": "success"' in out.stdout, out.stderr[-2000:]
     statuses = [r[0] for r in target_db.query("SELECT status FROM outsmart.import_log ORDER BY id")]
@@ -125,23 +118,30 @@ def test_repeated_ids_keep_the_newest_and_changes_during_a_run_are_not_lost(dags
     server = sandbox_factory(size=3500, seed=53)
     settings_var({"categories": {"relations": {"enabled": True, "relation_types": ["customer", "prospect", "suspect", "none"],
                                                "include_inactive": True, "include_blocked": True}}})
-    requests.post(server.url + "/_sandbox/faults", json={"repeat_stale_ids": True, "latency_seconds": 0.3}, timeout=5)
+    set_faults(server, repeat_stale_ids=True, latency_seconds=0.3)
     accounts = sorted(server.state.division.accounts.values(), key=lambda a: a["Timestamp"])
     early, late = accounts[10], accounts[-10]  # on the first page and on the last
 
+    failed = []
+
     def change_during_the_run():
-        while stats(server)["calls"].get("sync/CRM/Accounts", 0) < 1:
-            time.sleep(0.05)
-        # Edited after the first page was read: the edit moves it to a later Timestamp (a later page or run).
-        requests.post(server.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update", "records": [
-            {"ID": early["ID"], "Name": "Gewijzigd tijdens de run"}, {"ID": late["ID"], "Name": "Ook gewijzigd"}]}, timeout=10)
+        try:
+            wait_until(lambda: sandbox_stats(server)["calls"].get("sync/CRM/Accounts", 0) >= 1, 300,
+                       "the run to read its first page", every=0.05)
+            # Edited after the first page was read: the edit moves it to a later Timestamp (a later page or run).
+            mutate(server, entity="accounts", op="update", records=[
+                {"ID": early["ID"], "Name": "Gewijzigd tijdens de run"}, {"ID": late["ID"], "Name": "Ook gewijzigd"}])
+        except Exception as exc:  # re-raised in the test, after the run
+            failed.append(exc)
 
     t = threading.Thread(target=change_during_the_run)
     t.start()
-    assert dags["exact_online_import_relations"].test().state == "success"
+    run_dag(dags, "relations")
     t.join()
-    requests.post(server.url + "/_sandbox/faults", json={"repeat_stale_ids": False, "latency_seconds": 0}, timeout=5)
-    assert dags["exact_online_import_relations"].test().state == "success"
+    if failed:
+        raise failed[0]
+    set_faults(server, repeat_stale_ids=False, latency_seconds=0)
+    run_dag(dags, "relations")
     assert target_db.scalar("SELECT count(*) FROM outsmart.relations WHERE name = 'STALE COPY'") == 0
     names = dict(target_db.query("SELECT exact_id::text, name FROM outsmart.relations"))
     source = {a["ID"]: a["Name"] for a in server.state.division.accounts.values()}
@@ -154,12 +154,12 @@ def test_recode_updates_in_place_or_rejects(dags, sandbox_factory, target_db, se
     server = sandbox_factory(size=300, seed=54)
     settings_var({"categories": {"relations": {"enabled": True, "relation_types": ["customer", "prospect", "suspect", "none"],
                                                "include_inactive": True, "include_blocked": True}}})
-    assert dags["exact_online_import_relations"].test().state == "success"
+    run_dag(dags, "relations")
     a, b, c = list(server.state.division.accounts.values())[:3]
     old_code = a["Code"].strip()
-    requests.post(server.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update", "records": [
-        {"ID": a["ID"], "Code": f"{'777777':>18}"}, {"ID": b["ID"], "Code": c["Code"]}]}, timeout=10).raise_for_status()
-    assert dags["exact_online_import_relations"].test().state == "success"
+    mutate(server, entity="accounts", op="update", records=[
+        {"ID": a["ID"], "Code": f"{'777777':>18}"}, {"ID": b["ID"], "Code": c["Code"]}])
+    run_dag(dags, "relations")
     rows = target_db.query("SELECT code FROM outsmart.relations WHERE exact_id = %s", (a["ID"],))
     reject = target_db.query("SELECT record_key, reason FROM outsmart.import_rejects")
     figure(f"recoded {old_code} -> 777777 in place (no duplicate); taken code: {reject}")

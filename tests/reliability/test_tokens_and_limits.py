@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -16,32 +12,27 @@ import requests
 from exact_online.exceptions import ExactAuthError
 from exact_online.hooks.exact_online import ExactOnlineHook
 from exact_online.token_store import PostgresTokenStore
+from include.outsmart_import.registry import CATEGORIES
+from tests.helpers.e2e import (
+    HELPERS, all_enabled, mutate, run_dag, run_dags_in_processes, sandbox_stats, set_config, set_faults)
+from tests.helpers.waiting import StartLine, wait_until
 
-HELPERS = Path(__file__).resolve().parents[1] / "helpers"
-ALL_CATEGORIES = ["relations", "materials", "hour_types", "categories", "employees", "payment_transactions",
-                  "warehouses", "price_agreements", "sales_orders", "shop_orders", "goods_deliveries", "quotations",
-                  "project_planning", "assembly_orders"]
-
-
-def stats(server) -> dict:
-    return requests.get(server.url + "/_sandbox/stats", timeout=5).json()
-
-
-def test_token_chain_eight_processes_hundred_attempts(sandbox_factory, target_db, figure):
+def test_token_chain_eight_processes_hundred_attempts(sandbox_factory, target_db, tmp_path, figure):
     # Exact's rules scaled down: access tokens live 1.5 s, a new one no sooner than 1.0 s after the last.
     server = sandbox_factory(size=5, access_token_lifetime=1.5, min_token_interval=1.0,
                              extra={"token_refresh_margin": 0.3, "token_min_interval": 1.0})
     processes, rounds = 8, 13
-    start_at = time.time() + 12
-    procs = [subprocess.Popen([sys.executable, str(HELPERS / "token_worker.py"), target_db.conninfo, str(start_at),
-                               str(rounds), "0.25"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(processes)]
+    line = StartLine(tmp_path / "start")  # every process imports airflow first, then all start together
+    for i in range(processes):
+        line.start(f"worker{i}", [sys.executable, str(HELPERS / "token_worker.py"), target_db.conninfo,
+                                  str(line.folder), str(rounds), "0.25"])
+    line.release(timeout=240)
     results = []
-    for p in procs:
-        out, err = p.communicate(timeout=240)
-        assert p.returncode == 0, err[-2000:]
+    for name in line.procs:
+        code, out, err = line.finish(name, timeout=240)
+        assert code == 0, err[-2000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
-    token_calls = stats(server)["token_calls"]
+    token_calls = sandbox_stats(server)["token_calls"]
     attempts = processes * rounds
     errors = [e for r in results for e in r["errors"]]
     figure(f"{processes} processes, {attempts} token attempts, {sum(r['calls'] for r in results)} API calls; "
@@ -53,19 +44,22 @@ def test_token_chain_eight_processes_hundred_attempts(sandbox_factory, target_db
     stored = PostgresTokenStore.from_conninfo(target_db.conninfo).peek(f"sandbox-client/{server.state.config.division}")
     chain = requests.get(server.url + "/_sandbox/token-chain", timeout=5).json()
     assert stored.refresh_token == chain["refresh_token"]
-    time.sleep(1.6)
+    # Wait out the stored access token on purpose (its lifetime in the sandbox; the hook only sees it rounded down
+    # to whole seconds): then a new hook has to refresh from the stored chain.
+    expires = server.state.access_tokens[stored.access_token]
+    wait_until(lambda: time.time() > expires, 10, "the stored access token to expire", every=0.05)
     hook = ExactOnlineHook(token_store=PostgresTokenStore.from_conninfo(target_db.conninfo))
     hook.me()
-    assert stats(server)["token_calls"]["ok"] == token_calls["ok"] + 1
+    assert sandbox_stats(server)["token_calls"]["ok"] == token_calls["ok"] + 1
 
 
 def test_lost_token_reply_asks_for_reauthorisation_without_a_loop(sandbox_factory, target_db, figure):
     server = sandbox_factory(size=5)
-    requests.post(server.url + "/_sandbox/faults", json={"lose_next_token_reply": True}, timeout=5)
+    set_faults(server, lose_next_token_reply=True)
     hook = ExactOnlineHook(token_store=PostgresTokenStore.from_conninfo(target_db.conninfo))
     with pytest.raises(ExactAuthError) as err:
         hook.me()
-    calls = stats(server)["token_calls"]
+    calls = sandbox_stats(server)["token_calls"]
     figure(f"token reply dropped after rotation; token endpoint saw {calls}; error: {str(err.value)[:90]}...")
     assert err.value.needs_reauthorisation and "Re-authorise the app" in str(err.value)
     assert calls == {"ok": 1, "old_refresh_token": 1}
@@ -74,83 +68,57 @@ def test_lost_token_reply_asks_for_reauthorisation_without_a_loop(sandbox_factor
 def test_refresh_token_near_expiry_is_reported_in_the_import_log(dags, sandbox_factory, target_db, settings_var, figure):
     sandbox_factory(size=50)
     settings_var({"categories": {"relations": {"enabled": True}}})
-    assert dags["exact_online_import_relations"].test().state == "success"
+    run_dag(dags, "relations")
     # Pretend the last refresh was 26 days ago (Exact: an unused refresh token dies after 30 days).
     target_db.query("UPDATE exact_online.oauth_token_chain SET refresh_obtained_at = refresh_obtained_at - 26 * 86400 "
                     "RETURNING 1")
-    assert dags["exact_online_import_relations"].test().state == "success"
+    run_dag(dags, "relations")
     note = target_db.scalar("SELECT notes FROM outsmart.import_log ORDER BY id DESC LIMIT 1")
     figure(f"import log note: {note}")
     assert note and "refresh token expires in 4." in note and "re-authorised" in note
 
 
-def _run_dags_in_processes(tmp_path, dag_ids, start_delay=60.0, timeout=600):
-    # One metadata DB, initialised once and copied, so that the processes spend their start-up importing Airflow
-    # only; they wait for `start_at` and then run their DAG at the same moment.
-    from include import local_airflow
-
-    template = tmp_path / "template"
-    subprocess.run([sys.executable, "-c", f"from include import local_airflow; from pathlib import Path; "
-                    f"local_airflow.configure(Path({str(template)!r})); local_airflow.init_db()"], check=True, timeout=120)
-    for d in dag_ids:
-        (tmp_path / d).mkdir()
-        shutil.copy(template / "airflow.db", tmp_path / d / "airflow.db")
-    del local_airflow
-    start_at = time.time() + start_delay
-    env = dict(os.environ)
-    procs = {d: subprocess.Popen([sys.executable, str(HELPERS / "dag_runner.py"), str(tmp_path / d), d, str(start_at)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for d in dag_ids}
-    results = {}
-    for d, p in procs.items():
-        out, err = p.communicate(timeout=timeout)
-        (tmp_path / f"{d}.out").write_text(out + "\n" + err)
-        assert p.returncode == 0, err[-3000:]
-        results[d] = json.loads(next(l for l in out.splitlines() if l.startswith("DAG_RUNNER_RESULT "))[18:])
-    return results
-
-
-def test_fourteen_dags_at_once_share_one_budget(sandbox_factory, target_db, settings_var, tmp_path, figure):
-    """All 14 DAGs, each in its own process, started at the same moment against a small minutely budget."""
+def test_every_dag_at_once_shares_one_budget(sandbox_factory, target_db, settings_var, tmp_path, figure):
+    """Every import DAG, each in its own process, started at the same moment against a small minutely budget."""
     server = sandbox_factory(size=400, minutely_limit=4, minute_seconds=2.0)
-    settings_var({"license": "pro", "categories": {c: {"enabled": True} for c in ALL_CATEGORIES}})
+    settings_var(all_enabled())
     started = time.time()
-    results = _run_dags_in_processes(tmp_path, [f"exact_online_import_{c}" for c in ALL_CATEGORIES])
-    s = stats(server)
+    results, ready_after = run_dags_in_processes(tmp_path, [c.dag_id for c in CATEGORIES.values()])
+    s = sandbox_stats(server)
     api_calls = sum(s["calls"].values())
-    figure(f"14 DAG processes at once, {api_calls} API calls in {time.time() - started:.0f} s with 4 calls per "
-           f"2 s window; 429s met: {s['statuses'].get('429', 0)}; 4xx: {s['client_errors']}")
+    figure(f"{len(results)} DAG processes at once (all ready after {ready_after:.0f} s), {api_calls} API calls in "
+           f"{time.time() - started - ready_after:.0f} s with 4 calls per 2 s window; "
+           f"429s met: {s['statuses'].get('429', 0)}; 4xx: {s['client_errors']}")
     failed = {d: r for d, r in results.items() if r["state"] != "success"}
     assert not failed, (failed, target_db.query(
         "SELECT category, status, error FROM outsmart.import_log WHERE status <> 'success'"),
         [(tmp_path / f"{d}.out").read_text()[-1500:] for d in failed])
     assert s["client_errors"] == {}  # no 400/401/403/404 at all
     statuses = target_db.query("SELECT status, count(*) FROM outsmart.import_log GROUP BY status")
-    assert statuses == [("success", 14)]
+    assert statuses == [("success", len(CATEGORIES))]
     # The shared budget kept every window within Exact's limit: the sandbox refused (429) at most a handful of
     # calls that raced for a window's last slot, and each was waited out, never a failed task.
-    assert s["statuses"].get("429", 0) <= 14
+    assert s["statuses"].get("429", 0) <= len(CATEGORIES)
 
 
 def test_daily_budget_stops_cleanly_and_resumes_next_day(dags, sandbox_factory, target_db, settings_var, figure):
     server = sandbox_factory(size=2500, seed=7, daily_limit=10_000, day_seconds=15.0)
     settings_var({"categories": {"relations": {"enabled": True}}})
-    assert dags["exact_online_import_relations"].test().state == "success"
+    run_dag(dags, "relations")
     watermark = target_db.scalar("SELECT watermark FROM outsmart.import_state WHERE category='relations' AND stream='sync'")
     snapshot = target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code")
     accounts = list(server.state.division.accounts.values())
-    requests.post(server.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "update",
-                                                          "records": [{"ID": a["ID"], "Name": a["Name"] + " *"} for a in accounts]},
-                  timeout=30).raise_for_status()
+    mutate(server, entity="accounts", op="update",
+           records=[{"ID": a["ID"], "Name": a["Name"] + " *"} for a in accounts])
     # The "day" is 15 s here: start the second run early in a day, so that the day does not end during it.
     day_end = server.state._windows(time.time())[1]
     if day_end - time.time() < 10:
-        time.sleep(day_end - time.time() + 0.1)
+        time.sleep(day_end - time.time() + 0.1)  # waits out the sandbox's "day" on purpose
         requests.get(server.url + "/api/v1/current/Me", timeout=5)
     server.state.take_call()  # open today's window in the sandbox
     used = server.state.day_window[1]
-    requests.post(server.url + "/_sandbox/config", json={"daily_limit": used + 1}, timeout=5)  # one call left today
-    dr = dags["exact_online_import_relations"].test()
-    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    set_config(server, daily_limit=used + 1)  # one call left today
+    _, states = run_dag(dags, "relations", expect=None)
     log = target_db.query("SELECT status, watermark_after, error FROM outsmart.import_log ORDER BY id DESC LIMIT 1")[0]
     assert states["import_relations"] == "skipped"  # a clean stop, not a failure
     assert log[0] == "stopped_daily_limit" and "daily Exact Online API budget" in log[2]
@@ -158,9 +126,9 @@ def test_daily_budget_stops_cleanly_and_resumes_next_day(dags, sandbox_factory, 
     assert target_db.scalar("SELECT watermark FROM outsmart.import_state WHERE category='relations' AND stream='sync'") == watermark
     # The next "day" (15 s here) the run resumes from the watermark it had.
     reset_ms = server.state.day_window[0] * 1000
-    time.sleep(max(reset_ms / 1000 - time.time(), 0) + 0.2)
-    requests.post(server.url + "/_sandbox/config", json={"daily_limit": 10_000}, timeout=5)
-    assert dags["exact_online_import_relations"].test().state == "success"
+    time.sleep(max(reset_ms / 1000 - time.time(), 0) + 0.2)  # waiting out the day IS the test: the budget resets
+    set_config(server, daily_limit=10_000)
+    run_dag(dags, "relations")
     row = target_db.query("SELECT status, watermark_before, fetched, updated FROM outsmart.import_log ORDER BY id DESC LIMIT 1")[0]
     figure(f"daily budget spent after 1 call: status {log[0]}, target and watermark unchanged; next day: {row}")
     assert row[0] == "success" and row[1] == watermark and row[2] == 2500

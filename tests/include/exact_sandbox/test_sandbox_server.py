@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from include.exact_sandbox import SandboxConfig, start_sandbox
+from tests.helpers.sandbox import stop_sandbox
 
 DIV = 3_000_001
 RATE_HEADERS = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Minutely-Limit",
@@ -27,8 +28,7 @@ def sandbox():
 
     yield start
     for s in servers:
-        s.shutdown()
-        s.server_close()
+        stop_sandbox(s)
 
 
 def token(server, refresh="sandbox-refresh-token-0", secret="sandbox-secret"):
@@ -54,7 +54,7 @@ def test_refresh_tokens_rotate_and_are_single_use(sandbox):
     early = token(s, body["refresh_token"])
     assert early.status_code == 400 and early.headers["Reason"].startswith("TooEarlyToRefreshTokens")
     assert early.json()["error_description"] == "Rate limit exceeded: access_token not expired"
-    time.sleep(0.25)
+    time.sleep(0.25)  # waiting out the 0.2 s minimum refresh interval is the test: then the refresh is allowed
     assert token(s, body["refresh_token"]).status_code == 200
     assert token(s, secret="wrong").json()["error"] == "invalid_client"
 
@@ -64,7 +64,7 @@ def test_access_tokens_expire(sandbox):
     access = token(s).json()["access_token"]
     params = {"$select": "ID", "$filter": "Timestamp gt 1L"}
     assert get(s, "sync/CRM/Accounts", params, access).status_code == 200
-    time.sleep(0.4)
+    time.sleep(0.4)  # outliving the 0.3 s access token is the test
     r = get(s, "sync/CRM/Accounts", params, access)
     assert r.status_code == 401 and "access token expired" in r.headers["WWW-Authenticate"]
 
@@ -134,7 +134,7 @@ def test_rate_limits_and_429_headers(sandbox):
     assert {h for h in RATE_HEADERS if h in r.headers} == {h for h in RATE_HEADERS if "Minutely" in h}
     reset_ms = int(r.headers["X-RateLimit-Minutely-Reset"])
     assert reset_ms > time.time() * 1000 and reset_ms % 500 == 0
-    time.sleep(max(reset_ms / 1000 - time.time(), 0) + 0.05)
+    time.sleep(max(reset_ms / 1000 - time.time(), 0) + 0.05)  # waiting out the window is the test: the budget resets
     assert get(s, "sync/CRM/Accounts", params, access).status_code == 200
     assert get(s, "sync/CRM/Accounts", params, access).status_code == 200  # 5th call of the day
     r = get(s, "sync/CRM/Accounts", params, access)
@@ -262,8 +262,7 @@ def test_state_file_keeps_division_and_token_chain_across_restarts(tmp_path):
         accounts, rowversion = len(first.state.division.accounts), first.state.division.rowversion
         first.state.save(tmp_path / "sandbox.pickle")
     finally:
-        first.shutdown()
-        first.server_close()
+        stop_sandbox(first)
     second = start_sandbox(SandboxConfig(size=20))
     try:
         assert second.state.load(tmp_path / "sandbox.pickle")
@@ -272,11 +271,9 @@ def test_state_file_keeps_division_and_token_chain_across_restarts(tmp_path):
         assert second.state.refresh_token == reply["refresh_token"]
         assert c.initial_refresh_token in second.state.old_refresh_tokens
     finally:
-        second.shutdown()
-        second.server_close()
+        stop_sandbox(second)
     fresh = start_sandbox(SandboxConfig(size=20))
     try:
         assert fresh.state.load(tmp_path / "missing.pickle") is False  # first start: a new division
     finally:
-        fresh.shutdown()
-        fresh.server_close()
+        stop_sandbox(fresh)

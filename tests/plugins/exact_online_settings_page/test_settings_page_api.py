@@ -1,6 +1,6 @@
 """The settings page's API inside Airflow's real api-server app (`create_app()`: the plugin mounted by the plugins
 manager, Airflow's JWT middleware and SimpleAuthManager with the users `admin` and `viewer`), with FastAPI's
-TestClient, the session's SQLite metadata DB holding the 14 parsed DAGs, and a fresh OutSmart database.
+TestClient, the session's SQLite metadata DB holding the parsed import DAGs, and a fresh OutSmart database.
 
 Auth is exercised honestly: tokens are JWTs signed by the auth manager (Bearer header or the UI's `_token`
 cookie); nothing in the app is patched.
@@ -331,6 +331,7 @@ def test_last_import_item_groups_and_next_runs_without_any_secret(client, target
     assert s["imports"]["available"] is True
     preview = s["schedule_preview"]["next"]
     assert len(preview) == 3 and all(p.endswith("+00:00") for p in preview)
+    assert [c["name"] for c in s["categories"]] == list(CATEGORIES)  # every category, in the registry's order
     assert [c["dutch"] for c in s["categories"]][:3] == ["Relaties", "Artikelen", "Uursoorten"]
     groups = client.get(PREFIX + "/api/item-groups", headers=auth("viewer")).json()
     assert groups["source"] == "outsmart.categories"

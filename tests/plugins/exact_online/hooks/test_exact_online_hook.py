@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import requests
 from exact_online.exceptions import ExactApiError, ExactAuthError, ExactDailyLimitReached
 from exact_online.hooks.exact_online import ExactOnlineHook
 from exact_online.token_store import MemoryTokenStore, PostgresTokenStore, TokenRecord
+from tests.helpers.waiting import StartLine
 
 WORKER = Path(__file__).resolve().parents[3] / "helpers" / "token_worker.py"
 SELECT = ["ID", "Code", "Name"]
@@ -73,16 +73,18 @@ def test_token_rotation_is_persisted_before_use(sandbox_factory, target_db):
     assert stats(server)["token_calls"] == {"ok": 1}
 
 
-def test_two_processes_refreshing_at_once_lose_no_token(sandbox_factory, target_db):
+@pytest.mark.slow  # two fresh interpreters importing Airflow
+def test_two_processes_refreshing_at_once_lose_no_token(sandbox_factory, target_db, tmp_path):
     server = sandbox_factory(size=5, access_token_lifetime=1.5, min_token_interval=1.0,
                              extra={"token_refresh_margin": 0.3, "token_min_interval": 1.0})
-    start_at = time.time() + 8  # both processes import airflow first, then start together
-    procs = [subprocess.Popen([sys.executable, str(WORKER), target_db.conninfo, str(start_at), "12", "0.3"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    line = StartLine(tmp_path / "start")  # both processes import airflow first, then start together
+    for i in range(2):
+        line.start(f"worker{i}", [sys.executable, str(WORKER), target_db.conninfo, str(line.folder), "12", "0.3"])
+    line.release(timeout=120)
     results = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err[-2000:]
+    for name in line.procs:
+        code, out, err = line.finish(name, timeout=120)
+        assert code == 0, err[-2000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
     token_calls = stats(server)["token_calls"]
     print(f"\n2 processes, {sum(r['calls'] for r in results)} API calls, token endpoint: {token_calls}")

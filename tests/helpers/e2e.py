@@ -1,0 +1,129 @@
+"""What the end-to-end and reliability tests share: run a DAG with dag.test() (in this process or in its own),
+read the import log and the target tables, and drive the sandbox's test API. The session's `dags` fixture (the
+real DAG files, parsed by Airflow) is in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from include.outsmart_import.registry import CATEGORIES
+from tests.helpers.waiting import StartLine
+
+HELPERS = Path(__file__).resolve().parent
+# "today" as the import sees it (Amsterdam, winter time)
+TODAY = dt.datetime.now(dt.timezone.utc).astimezone(dt.timezone(dt.timedelta(hours=1))).date()
+LOG_COLUMNS = ("status", "fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted",
+               "api_calls", "watermark_before", "watermark_after", "error")
+
+
+def all_enabled(license: str = "pro") -> dict:
+    """Settings with every category of the registry enabled."""
+    return {"license": license, "categories": {name: {"enabled": True} for name in CATEGORIES}}
+
+
+# ---- running DAGs ---------------------------------------------------------------------------------------------
+def run_dag(dags, name: str, expect: str | None = "success", **conf):
+    """Run the import DAG of category `name` with dag.test(); assert its state (unless `expect` is None) and
+    return (dag run, {task_id: state})."""
+    dr = dags[CATEGORIES[name].dag_id].test(run_conf=conf or None)
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    if expect is not None:
+        assert dr.state == expect, states
+    return dr, states
+
+
+def dag_runner(home: Path, *dag_ids: str, start_line: StartLine | None = None) -> list[str]:
+    """The command line that runs DAGs in a process of their own (tests/helpers/dag_runner.py)."""
+    return [sys.executable, str(HELPERS / "dag_runner.py"), str(home), ",".join(dag_ids),
+            *([str(start_line.folder)] if start_line else [])]
+
+
+def runner_result(stdout: str) -> dict:
+    """The JSON line dag_runner.py prints."""
+    return json.loads(next(line for line in stdout.splitlines() if line.startswith("DAG_RUNNER_RESULT "))[18:])
+
+
+def run_dags_in_processes(tmp_path: Path, dag_ids: list[str], ready_timeout: float = 600,
+                          timeout: float = 600) -> tuple[dict, float]:
+    """Each DAG in its own process, all released at the same moment once every one has parsed its DAGs.
+
+    One metadata DB, initialised once and copied, so that the processes spend their start-up importing Airflow
+    only. Returns ({dag_id: result}, seconds until all were ready); each process's output is kept in
+    tmp_path/<dag_id>.out."""
+    template = tmp_path / "template"
+    subprocess.run([sys.executable, "-c", f"from include import local_airflow; from pathlib import Path; "
+                    f"local_airflow.configure(Path({str(template)!r})); local_airflow.init_db()"], check=True,
+                   timeout=120)
+    for d in dag_ids:
+        (tmp_path / d).mkdir()
+        shutil.copy(template / "airflow.db", tmp_path / d / "airflow.db")
+    line = StartLine(tmp_path / "start")
+    for d in dag_ids:
+        line.start(d, dag_runner(tmp_path / d, d, start_line=line))
+    ready_after = line.release(timeout=ready_timeout)
+    results = {}
+    for d in dag_ids:
+        code, out, err = line.finish(d, timeout=timeout)
+        (tmp_path / f"{d}.out").write_text(out + "\n" + err)
+        assert code == 0, err[-3000:]
+        results[d] = runner_result(out)
+    return results, ready_after
+
+
+# ---- the import log and the target tables ---------------------------------------------------------------------
+def log_rows(db, category: str | None = None) -> list[dict]:
+    """Rows of outsmart.import_log (of one category), oldest first."""
+    where, params = ("WHERE category = %s", (category,)) if category else ("", None)
+    return [dict(zip(LOG_COLUMNS, r)) for r in
+            db.query(f"SELECT {', '.join(LOG_COLUMNS)} FROM outsmart.import_log {where} ORDER BY id", params)]
+
+
+def last_log(db, category: str | None = None) -> dict:
+    return log_rows(db, category)[-1]
+
+
+def ids(db, table: str) -> set[str]:
+    """Exact IDs of the rows of a target table that are not deleted."""
+    return {r[0] for r in db.query(f"SELECT exact_id::text FROM outsmart.{table} WHERE deleted_at IS NULL")}
+
+
+def row_versions(db, table: str) -> dict[str, str]:
+    """{exact_id: xmin}: a row whose xmin is unchanged was not rewritten."""
+    return dict(db.query(f"SELECT exact_id::text, xmin::text FROM outsmart.{table}"))
+
+
+def snapshot(db, *tables: str) -> list[list[tuple]]:
+    """Every row's ID, row version and deletion of the tables: equal snapshots mean nothing was written."""
+    return [db.query(f"SELECT exact_id::text, xmin::text, deleted_at FROM outsmart.{t} ORDER BY exact_id")
+            for t in tables]
+
+
+# ---- the sandbox's test API -----------------------------------------------------------------------------------
+def sandbox_stats(server) -> dict:
+    return requests.get(server.url + "/_sandbox/stats", timeout=5).json()
+
+
+def reset_stats(server) -> None:
+    requests.post(server.url + "/_sandbox/reset-stats", timeout=5).raise_for_status()
+
+
+def mutate(server, **body) -> None:
+    """Change the sandbox's records as a user in Exact would: entity=..., op="update"/"add"/"delete", ..."""
+    requests.post(server.url + "/_sandbox/mutate", json=body, timeout=60).raise_for_status()
+
+
+def set_faults(server, **faults) -> None:
+    requests.post(server.url + "/_sandbox/faults", json=faults, timeout=5).raise_for_status()
+
+
+def set_config(server, **config) -> None:
+    """Change the sandbox's Exact rules (limits, token lifetimes, ...) while it runs."""
+    requests.post(server.url + "/_sandbox/config", json=config, timeout=5).raise_for_status()
