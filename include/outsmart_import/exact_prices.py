@@ -38,8 +38,18 @@ CREATE TABLE IF NOT EXISTS {MIRROR} (
 CREATE INDEX IF NOT EXISTS exact_item_prices_item ON {MIRROR} (item_id);
 """
 
-MIRROR_COLUMNS = ["exact_id", "item_id", "account_id", "price", "currency", "quantity", "unit", "start_date",
-                  "end_date", "exact_timestamp"]
+MIRROR_COLUMNS = [
+    "exact_id",
+    "item_id",
+    "account_id",
+    "price",
+    "currency",
+    "quantity",
+    "unit",
+    "start_date",
+    "end_date",
+    "exact_timestamp",
+]
 
 # Per item, its standard sales price today (%(today)s): the current price without an account.
 STANDARD_PRICE_SQL = f"""
@@ -64,8 +74,9 @@ class StandardSalesPrice:
 
     def create_temp_tables(self, cur) -> None:
         cur.execute(f"CREATE TEMP TABLE stg_prices (LIKE {MIRROR} INCLUDING DEFAULTS) ON COMMIT DROP")
-        cur.execute("CREATE TEMP TABLE stg_prices_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) "
-                    "ON COMMIT DROP")
+        cur.execute(
+            "CREATE TEMP TABLE stg_prices_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP"
+        )
 
     def stage(self, cur, frame: pd.DataFrame) -> None:
         if not frame.empty:
@@ -78,10 +89,10 @@ class StandardSalesPrice:
         """Bring the price mirror up to date (newest Timestamp wins; deletions are soft)."""
         cols = MIRROR_COLUMNS
         cur.execute(f"""
-            INSERT INTO {MIRROR} AS t ({', '.join(cols)}, deleted_at)
-            SELECT DISTINCT ON (exact_id) {', '.join(cols)}, NULL FROM stg_prices
+            INSERT INTO {MIRROR} AS t ({", ".join(cols)}, deleted_at)
+            SELECT DISTINCT ON (exact_id) {", ".join(cols)}, NULL FROM stg_prices
             ORDER BY exact_id, exact_timestamp DESC NULLS LAST
-            ON CONFLICT (exact_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols[1:])},
+            ON CONFLICT (exact_id) DO UPDATE SET {", ".join(f"{c} = excluded.{c}" for c in cols[1:])},
                 deleted_at = NULL, imported_at = now()
             WHERE t.exact_timestamp IS NULL OR excluded.exact_timestamp >= t.exact_timestamp""")
         cur.execute(f"""
@@ -93,19 +104,25 @@ class StandardSalesPrice:
     def fill_candidates(self, cur, cand_table: str, today) -> None:
         """The rows about to be written get today's standard price (before the change filter, so that a price
         that differs from OutSmart's makes the row changed)."""
-        cur.execute(f"UPDATE {cand_table} c SET {self.column} = sp.price FROM ({STANDARD_PRICE_SQL}) sp "
-                    f"WHERE sp.item_id = c.exact_id", {"today": today})
+        cur.execute(
+            f"UPDATE {cand_table} c SET {self.column} = sp.price FROM ({STANDARD_PRICE_SQL}) sp "
+            f"WHERE sp.item_id = c.exact_id",
+            {"today": today},
+        )
 
     def refresh_target(self, cur, target: str, cand_table: str, today) -> set:
         """A price can change without its item changing: update those rows too (and clear a removed price).
         Rows just written (`cand_table`) already have it."""
-        cur.execute(f"""
+        cur.execute(
+            f"""
             UPDATE {target} t SET {self.column} = x.price, imported_at = now()
             FROM (SELECT t2.id, sp.price FROM {target} t2 LEFT JOIN ({STANDARD_PRICE_SQL}) sp
                   ON sp.item_id = t2.exact_id) x
             WHERE t.id = x.id AND t.{self.column} IS DISTINCT FROM x.price AND t.deleted_at IS NULL
               AND NOT EXISTS (SELECT 1 FROM {cand_table} c WHERE c.exact_id = t.exact_id)
-            RETURNING t.exact_id""", {"today": today})
+            RETURNING t.exact_id""",
+            {"today": today},
+        )
         return {r[0] for r in cur.fetchall()}
 
 

@@ -103,8 +103,11 @@ def table_ddl(spec: TableSpec, columns: set[str] | None = None, indexes: set[str
 );""")
         columns = {c.name for c in spec.columns}
     # Columns added to the registry later arrive through ADD COLUMN: the migration is additive.
-    ddl += [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {_q(c.name)} {c.sql_type};" for c in spec.columns
-            if c.name not in columns]
+    ddl += [
+        f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {_q(c.name)} {c.sql_type};"
+        for c in spec.columns
+        if c.name not in columns
+    ]
     for col in dict.fromkeys([spec.merge_key, spec.identity]):
         name = f"{spec.name}_{col}_key"
         if name not in (indexes or set()):
@@ -134,10 +137,13 @@ def ensure_schema(conn, categories: list[Category] | None = None) -> None:
 
 def _catalog(cur) -> tuple[dict[str, set[str]], set[str]]:
     """The schema's tables (name -> column names) and index names, read from the catalog without table locks."""
-    cur.execute("SELECT c.relname, c.relkind, a.attname FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
-                "WHERE n.nspname = %s AND c.relkind IN ('r', 'i')", (SCHEMA,))
+    cur.execute(
+        "SELECT c.relname, c.relkind, a.attname FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+        "WHERE n.nspname = %s AND c.relkind IN ('r', 'i')",
+        (SCHEMA,),
+    )
     tables: dict[str, set[str]] = {}
     indexes: set[str] = set()
     for rel, kind, col in cur.fetchall():
@@ -172,16 +178,30 @@ class ImportLog:
         self.conn.commit()
         return log_id
 
-    FIELDS = ("fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted", "api_calls",
-              "watermark_before", "watermark_after", "deleted_watermark_before", "deleted_watermark_after", "error",
-              "notes")
+    FIELDS = (
+        "fetched",
+        "inserted",
+        "updated",
+        "unchanged",
+        "filtered_out",
+        "rejected",
+        "deleted",
+        "api_calls",
+        "watermark_before",
+        "watermark_after",
+        "deleted_watermark_before",
+        "deleted_watermark_after",
+        "error",
+        "notes",
+    )
 
     def finish(self, log_id: int, status: str, **values) -> None:
         cols = [f for f in self.FIELDS if f in values]
         sets = ", ".join([f"{c} = %s" for c in cols] + ["status = %s", "ended_at = now()"])
         with self.conn.cursor() as cur:
-            cur.execute(f"UPDATE {SCHEMA}.import_log SET {sets} WHERE id = %s",
-                        (*[values[c] for c in cols], status, log_id))
+            cur.execute(
+                f"UPDATE {SCHEMA}.import_log SET {sets} WHERE id = %s", (*[values[c] for c in cols], status, log_id)
+            )
         self.conn.commit()
 
     def latest_per_category(self, columns) -> dict[str, dict] | None:
@@ -191,9 +211,11 @@ class ImportLog:
             cur.execute(f"SELECT to_regclass('{SCHEMA}.import_log') IS NOT NULL")
             if not cur.fetchone()[0]:
                 return None
-            cur.execute(f"SELECT DISTINCT ON (category) category, {', '.join(_q(c) for c in columns)} "
-                        f"FROM {SCHEMA}.import_log ORDER BY category, started_at DESC, id DESC")
-            return {row[0]: dict(zip(columns, row[1:])) for row in cur.fetchall()}
+            cur.execute(
+                f"SELECT DISTINCT ON (category) category, {', '.join(_q(c) for c in columns)} "
+                f"FROM {SCHEMA}.import_log ORDER BY category, started_at DESC, id DESC"
+            )
+            return {row[0]: dict(zip(columns, row[1:], strict=True)) for row in cur.fetchall()}
 
 
 @dataclass
@@ -206,7 +228,6 @@ class MergeCounts:
     rejected: int = 0
     deleted: int = 0
     rejects: list[Reject] = field(default_factory=list)
-
 
 
 class Enrichment(Protocol):
@@ -254,8 +275,11 @@ def copy_frame(cur, table: str, frame: pd.DataFrame, cols: list[str]) -> None:
     """COPY a DataFrame's `cols` into `table`."""
     buf = io.BytesIO()
     # pyarrow quotes every string and writes NULL as an empty unquoted field: '' stays '', a lone CR is safe.
-    pacsv.write_csv(pa.Table.from_pandas(frame[cols], preserve_index=False), buf,
-                    pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    pacsv.write_csv(
+        pa.Table.from_pandas(frame[cols], preserve_index=False),
+        buf,
+        pacsv.WriteOptions(include_header=False, quoting_style="needed"),
+    )
     with cur.copy(f"COPY {table} ({', '.join(_q(c) for c in cols)}) FROM STDIN (FORMAT csv)") as copy:
         copy.write(buf.getvalue())
 
@@ -298,8 +322,9 @@ class _TablePart:
     def create_temp_tables(self) -> None:
         col_defs = ", ".join(f"{_q(c.name)} {c.sql_type}" for c in self.spec.columns)
         self.cur.execute(f"CREATE TEMP TABLE {self.p}stg ({col_defs}, passes_filter boolean NOT NULL) ON COMMIT DROP")
-        self.cur.execute(f"CREATE TEMP TABLE {self.p}stg_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) "
-                         f"ON COMMIT DROP")
+        self.cur.execute(
+            f"CREATE TEMP TABLE {self.p}stg_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP"
+        )
         self.cur.execute(f"CREATE TEMP TABLE {self.p}stg_seen (exact_id uuid NOT NULL) ON COMMIT DROP")
 
     # ---- staging ----------------------------------------------------------------------------------------------
@@ -340,6 +365,7 @@ class _TablePart:
                 return True
             if self.direct_rows:  # index probes (~1,000 a page, ~1 ms), only once the target holds rows of this run
                 present = values.dropna().astype(str)
+                arg: str | list[str]
                 if types[key] == "uuid":  # one string, split by the server: adapting 1,000 list items costs more
                     arg, array = ",".join(present), "string_to_array(%s, ',')::uuid[]"
                 else:
@@ -352,8 +378,10 @@ class _TablePart:
         """Move what direct mode loaded back into staging; the target is as it was at the start. (Rows without an
         Exact ID are not ours: should someone add one meanwhile, it stays.)"""
         cols, ident = _cols(self.cols), _q(self.spec.identity)
-        self.cur.execute(f"INSERT INTO {self.p}stg ({cols}, passes_filter) SELECT {cols}, true FROM {self.target} "
-                         f"WHERE {ident} IS NOT NULL")
+        self.cur.execute(
+            f"INSERT INTO {self.p}stg ({cols}, passes_filter) SELECT {cols}, true FROM {self.target} "
+            f"WHERE {ident} IS NOT NULL"
+        )
         self.cur.execute(f"DELETE FROM {self.target} WHERE {ident} IS NOT NULL")
         self.direct, self.direct_rows = False, 0
 
@@ -378,8 +406,9 @@ class _TablePart:
                     copy.write_row((s_,))
 
     # ---- merge ------------------------------------------------------------------------------------------------
-    def merge(self, *, reconcile: bool, today, enrichment: Enrichment | None = None,
-              parent: tuple | None = None) -> MergeCounts:
+    def merge(
+        self, *, reconcile: bool, today, enrichment: Enrichment | None = None, parent: tuple | None = None
+    ) -> MergeCounts:
         """Apply the staged rows and deletions. `reconcile`: the staged rows are all of Exact, so rows that
         came from Exact but were not staged are soft-deleted. `enrichment`: fills columns of the candidates and
         refreshes them in the target. `parent`: (header part, lines column, header column): a line is loaded only
@@ -433,8 +462,10 @@ class _TablePart:
         sorting every staged row."""
         ident, p = _q(self.spec.identity), self.p
         if self._fetch1(f"SELECT EXISTS (SELECT 1 FROM {p}stg GROUP BY {ident} HAVING count(*) > 1)"):
-            self.cur.execute(f"CREATE TEMP TABLE {p}stg_latest ON COMMIT DROP AS SELECT DISTINCT ON ({ident}) * "
-                             f"FROM {p}stg ORDER BY {ident}, exact_timestamp DESC NULLS LAST")
+            self.cur.execute(
+                f"CREATE TEMP TABLE {p}stg_latest ON COMMIT DROP AS SELECT DISTINCT ON ({ident}) * "
+                f"FROM {p}stg ORDER BY {ident}, exact_timestamp DESC NULLS LAST"
+            )
         else:
             self.cur.execute(f"ALTER TABLE {p}stg RENAME TO {p}stg_latest")
 
@@ -442,8 +473,10 @@ class _TablePart:
         """Lines: a line passes only if its header is in OutSmart (and not deleted); a line whose header is
         nowhere (not in this run, not in OutSmart) and that is not loaded yet is rejected."""
         t, ident, p, lc, hc = self.target, _q(self.spec.identity), self.p, _q(line_col), _q(header_col)
-        self.cur.execute(f"UPDATE {p}stg_latest s SET passes_filter = EXISTS "
-                         f"(SELECT 1 FROM {header.target} h WHERE h.{hc} = s.{lc} AND h.deleted_at IS NULL)")
+        self.cur.execute(
+            f"UPDATE {p}stg_latest s SET passes_filter = EXISTS "
+            f"(SELECT 1 FROM {header.target} h WHERE h.{hc} = s.{lc} AND h.deleted_at IS NULL)"
+        )
         self.cur.execute(f"""
             DELETE FROM {p}stg_latest s
             WHERE NOT s.passes_filter
@@ -452,17 +485,29 @@ class _TablePart:
               AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{ident} = s.{ident})
             RETURNING s.{ident}::text, s.{lc}::text""")
         orphans = self.cur.fetchall()
-        self.reject([Reject(i, f"{self.spec.name} line without its header: {header_col} {h} is neither in this run "
-                               f"nor in outsmart.{header.spec.name}", {"ID": i, line_col: h}) for i, h in orphans])
+        self.reject(
+            [
+                Reject(
+                    i,
+                    f"{self.spec.name} line without its header: {header_col} {h} is neither in this run "
+                    f"nor in outsmart.{header.spec.name}",
+                    {"ID": i, line_col: h},
+                )
+                for i, h in orphans
+            ]
+        )
 
     def _select_candidates(self) -> None:
         """{p}stg_latest -> {p}cand. New rows must pass the filters; rows already in OutSmart are updated whatever
         the filter says (their flags change)."""
         t, ident, p = self.target, _q(self.spec.identity), self.p
-        self.cur.execute(f"CREATE TEMP TABLE {p}cand ON COMMIT DROP AS SELECT s.* FROM {p}stg_latest s "
-                         f"WHERE s.passes_filter OR EXISTS (SELECT 1 FROM {t} x WHERE x.{ident} = s.{ident})")
-        self.counts.filtered_out = self._fetch1(f"SELECT (SELECT count(*) FROM {p}stg_latest) - "
-                                                f"(SELECT count(*) FROM {p}cand)")
+        self.cur.execute(
+            f"CREATE TEMP TABLE {p}cand ON COMMIT DROP AS SELECT s.* FROM {p}stg_latest s "
+            f"WHERE s.passes_filter OR EXISTS (SELECT 1 FROM {t} x WHERE x.{ident} = s.{ident})"
+        )
+        self.counts.filtered_out = self._fetch1(
+            f"SELECT (SELECT count(*) FROM {p}stg_latest) - (SELECT count(*) FROM {p}cand)"
+        )
 
     def _resolve_code_conflicts(self) -> set:
         """Where the merge key is a code (not the Exact ID): set aside candidates whose code clashes, and recode
@@ -482,29 +527,45 @@ class _TablePart:
             WHERE c.{key} = d.{key}
               AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{key} = c.{key} AND x.{ident} = c.{ident})
             RETURNING c.{key}, c.{ident}""")
-        return [Reject(str(k), f"duplicate {self.spec.merge_key} {k!r}: more than one Exact record has it",
-                       {"ID": str(i), "Code": k}) for k, i in self.cur.fetchall()]
+        return [
+            Reject(
+                str(k),
+                f"duplicate {self.spec.merge_key} {k!r}: more than one Exact record has it",
+                {"ID": str(i), "Code": k},
+            )
+            for k, i in self.cur.fetchall()
+        ]
 
     def _apply_recodes(self) -> tuple[list[Reject], set]:
         """Records whose code Exact changed (same Exact ID, new code): update the row in place rather than insert
         a duplicate; if the new code is taken by another row, set the record aside. Returns (rejects, recoded IDs)."""
         t, key, ident, p = self.target, _q(self.spec.merge_key), _q(self.spec.identity), self.p
         # Found with one join over all candidates, kept in a small table.
-        self.cur.execute(f"CREATE TEMP TABLE {p}recode ON COMMIT DROP AS "
-                         f"SELECT c.{key} AS new_key, c.{ident} AS ident, x.{key} AS old_key, x.id "
-                         f"FROM {p}cand c JOIN {t} x ON x.{ident} = c.{ident} WHERE x.{key} <> c.{key}")
+        self.cur.execute(
+            f"CREATE TEMP TABLE {p}recode ON COMMIT DROP AS "
+            f"SELECT c.{key} AS new_key, c.{ident} AS ident, x.{key} AS old_key, x.id "
+            f"FROM {p}cand c JOIN {t} x ON x.{ident} = c.{ident} WHERE x.{key} <> c.{key}"
+        )
         # The new code is taken by another row: set the record aside.
         self.cur.execute(f"""
             WITH taken AS (DELETE FROM {p}recode r USING {t} y WHERE y.{key} = r.new_key AND y.id <> r.id
                            RETURNING r.*)
             DELETE FROM {p}cand c USING taken WHERE c.{ident} = taken.ident
             RETURNING taken.new_key, taken.ident, taken.old_key""")
-        taken = [Reject(str(k), f"code changed in Exact from {old!r} to {k!r}, but {k!r} is already used "
-                                f"by another {self.spec.name} row", {"ID": str(i), "Code": k})
-                 for k, i, old in self.cur.fetchall()]
+        taken = [
+            Reject(
+                str(k),
+                f"code changed in Exact from {old!r} to {k!r}, but {k!r} is already used "
+                f"by another {self.spec.name} row",
+                {"ID": str(i), "Code": k},
+            )
+            for k, i, old in self.cur.fetchall()
+        ]
         # Otherwise recode in place.
-        self.cur.execute(f"UPDATE {t} x SET {key} = r.new_key, imported_at = now() FROM {p}recode r "
-                         f"WHERE x.id = r.id RETURNING x.{ident}")
+        self.cur.execute(
+            f"UPDATE {t} x SET {key} = r.new_key, imported_at = now() FROM {p}recode r "
+            f"WHERE x.id = r.id RETURNING x.{ident}"
+        )
         return taken, {r[0] for r in self.cur.fetchall()}
 
     def _apply_lookups(self) -> None:
@@ -513,13 +574,18 @@ class _TablePart:
 
     def _apply_lookup(self, lookup) -> None:
         """Fill a code column from another OutSmart table by Exact ID (e.g. the customer's code from relations)."""
-        present = [table for table in lookup.tables
-                   if self._fetch1("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.{table}",))]
+        present = [
+            table
+            for table in lookup.tables
+            if self._fetch1("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.{table}",))
+        ]
         if not present:
             return
         union = " UNION ALL ".join(f"SELECT exact_id, {_q(lookup.value)} AS v FROM {SCHEMA}.{_q(t)}" for t in present)
-        self.cur.execute(f"UPDATE {self.p}cand c SET {_q(lookup.column)} = l.v FROM ({union}) l "
-                         f"WHERE l.exact_id = c.{_q(lookup.via)} AND c.{_q(lookup.column)} IS NULL")
+        self.cur.execute(
+            f"UPDATE {self.p}cand c SET {_q(lookup.column)} = l.v FROM ({union}) l "
+            f"WHERE l.exact_id = c.{_q(lookup.via)} AND c.{_q(lookup.column)} IS NULL"
+        )
 
     def _drop_unchanged(self) -> None:
         """Keep in {p}cand only the rows OutSmart does not already have exactly so: the guarded ON CONFLICT in
@@ -532,7 +598,7 @@ class _TablePart:
             CREATE TEMP TABLE {p}cand_changed ON COMMIT DROP AS SELECT c.* FROM {p}cand c
             WHERE NOT EXISTS (
                 SELECT 1 FROM {t} x WHERE x.{key} = c.{key} AND x.deleted_at IS NULL
-                  AND ({_cols(compare, 'x.')}) IS NOT DISTINCT FROM ({_cols(compare, 'c.')}))""")
+                  AND ({_cols(compare, "x.")}) IS NOT DISTINCT FROM ({_cols(compare, "c.")}))""")
         self.cur.execute(f"DROP TABLE {p}cand")
         self.cur.execute(f"ALTER TABLE {p}cand_changed RENAME TO {p}cand")
 
@@ -541,8 +607,9 @@ class _TablePart:
         version of its record (lower Timestamp). Returns (rows inserted, Exact IDs of the rows updated)."""
         t, key, ident, cols = self.target, _q(self.spec.merge_key), _q(self.spec.identity), _cols(self.cols)
         compare = [c.name for c in self.spec.columns if c.compare]
-        changed = " OR ".join([f"({_cols(compare, 't.')}) IS DISTINCT FROM ({_cols(compare, 'excluded.')})",
-                               "t.deleted_at IS NOT NULL"])
+        changed = " OR ".join(
+            [f"({_cols(compare, 't.')}) IS DISTINCT FROM ({_cols(compare, 'excluded.')})", "t.deleted_at IS NOT NULL"]
+        )
         updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in self.cols if c != self.spec.merge_key)
         self.cur.execute(f"""
             INSERT INTO {t} AS t ({cols}, imported_at, deleted_at)
@@ -609,8 +676,9 @@ class CategoryLoad:
         self.cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"outsmart import {self.category.name}",))
         # The merge's hash joins compare every staged row with the target; at Postgres' default 4 MB they spill to
         # disk in batches (a 1M-row re-load took 13 s instead of 8 s). For this transaction only.
-        self.cur.execute("SELECT set_config('work_mem', %s, true)",
-                         (os.environ.get("OUTSMART_MERGE_WORK_MEM", "256MB"),))
+        self.cur.execute(
+            "SELECT set_config('work_mem', %s, true)", (os.environ.get("OUTSMART_MERGE_WORK_MEM", "256MB"),)
+        )
         self.header.create_temp_tables()
         if self.lines:
             self.lines.create_temp_tables()
@@ -628,8 +696,10 @@ class CategoryLoad:
 
     # ---- state ------------------------------------------------------------------------------------------------
     def watermark(self, stream: str) -> int | None:
-        self.cur.execute(f"SELECT watermark FROM {SCHEMA}.import_state WHERE category = %s AND stream = %s",
-                         (self.category.name, stream))
+        self.cur.execute(
+            f"SELECT watermark FROM {SCHEMA}.import_state WHERE category = %s AND stream = %s",
+            (self.category.name, stream),
+        )
         row = self.cur.fetchone()
         return row[0] if row else None
 
@@ -649,10 +719,16 @@ class CategoryLoad:
 
     def stage_enrichment(self, page: list[dict]) -> None:
         """One page of the enrichment's own stream (`enrichment.source`)."""
-        self.enrichment.stage(self.cur, self.enrichment.transform(page))
+        enrichment = self._enrichment()
+        enrichment.stage(self.cur, enrichment.transform(page))
 
     def stage_enrichment_deleted(self, rows: list[tuple[str, int]]) -> None:
-        self.enrichment.stage_deleted(self.cur, rows)
+        self._enrichment().stage_deleted(self.cur, rows)
+
+    def _enrichment(self) -> Enrichment:
+        if self.enrichment is None:
+            raise TypeError(f"category {self.category.name!r} has no enrichment to stage rows for")
+        return self.enrichment
 
     # ---- merge ------------------------------------------------------------------------------------------------
     def merge(self, *, reconcile: bool, today=None) -> MergeCounts:
@@ -666,8 +742,10 @@ class CategoryLoad:
         if not self.lines:
             return counts
         spec = self.category.lines
-        lines = self.lines.merge(reconcile=reconcile, today=today,
-                                 parent=(self.header, spec.parent_key, spec.header_key))
+        assert spec is not None  # self.lines exists exactly when the category has lines
+        lines = self.lines.merge(
+            reconcile=reconcile, today=today, parent=(self.header, spec.parent_key, spec.header_key)
+        )
         total = MergeCounts()
         for name in ("staged", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"):
             setattr(total, name, getattr(counts, name) + getattr(lines, name))

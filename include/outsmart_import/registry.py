@@ -241,253 +241,435 @@ RELATION_TYPE = {"C": "customer", "P": "prospect", "S": "suspect", "A": "none"}
 PAYMENT_STATUS = {20: "open", 30: "selected", 40: "processed", 50: "matched"}
 SALES_ORDER_STATUS = {12: "open", 20: "partial", 21: "complete", 45: "cancelled"}
 SHOP_ORDER_STATUS = {10: "open", 20: "in_process", 30: "finished", 40: "completed"}
-QUOTATION_STATUS = {5: "rejected", 6: "closed", 10: "recovery", 20: "draft", 25: "open", 35: "processing",
-                    40: "printed", 50: "accepted", 60: "awaiting_acceptance", 70: "accepted_with_error"}
+QUOTATION_STATUS = {
+    5: "rejected",
+    6: "closed",
+    10: "recovery",
+    20: "draft",
+    25: "open",
+    35: "processing",
+    40: "printed",
+    50: "accepted",
+    60: "awaiting_acceptance",
+    70: "accepted_with_error",
+}
 PLANNING_STATUS = {1: "reserved", 2: "planned"}
 ASSEMBLY_STATUS = {20: "open", 30: "partial", 50: "complete"}
 
 ITEMS = Source("sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",))
 # Sales item prices (the prices the item sync endpoint lacks): price agreements, and the standard sales price.
-PRICE_SOURCE = Source("sync/Logistics/SalesItemPrices", "sync",
-                      ("ID", "Item", "Account", "Price", "Currency", "Quantity", "Unit", "StartDate", "EndDate",
-                       "Timestamp"), deleted_entity_type=8)
+PRICE_SOURCE = Source(
+    "sync/Logistics/SalesItemPrices",
+    "sync",
+    ("ID", "Item", "Account", "Price", "Currency", "Quantity", "Unit", "StartDate", "EndDate", "Timestamp"),
+    deleted_entity_type=8,
+)
 STANDARD_SALES_PRICE = "include.outsmart_import.exact_prices:STANDARD_SALES_PRICE"
 
 
 def _item_columns(text_column: str, *extra: Column) -> tuple[Column, ...]:
     """Materials and hour types read the same item fields; the description's column name differs."""
     return (
-        code("code", "Code", 50, required=True), text(text_column, "Description", required=True),
-        code("category_code", "ItemGroupCode"), code("unit", "Unit", 30), number("cost_price", "CostPriceStandard"),
-        derived("sales_price", N), *extra, derived("is_active", B), date("start_date", "StartDate"),
+        code("code", "Code", 50, required=True),
+        text(text_column, "Description", required=True),
+        code("category_code", "ItemGroupCode"),
+        code("unit", "Unit", 30),
+        number("cost_price", "CostPriceStandard"),
+        derived("sales_price", N),
+        *extra,
+        derived("is_active", B),
+        date("start_date", "StartDate"),
         date("end_date", "EndDate"),
     )
 
 
-CATEGORIES: dict[str, Category] = {c.name: c for c in [
-    Category(
-        name="relations",
-        title="Relations (Exact accounts)",
-        pro=False,
-        source=Source("sync/CRM/Accounts", "sync", deleted_entity_type=2),
-        table=TableSpec("relations", _audit(
-            code("code", "Code", 50, required=True), text("name", "Name", required=True),
-            status("relation_type", "Status", RELATION_TYPE, strict=True), flag("is_supplier", "IsSupplier", False),
-            flag("is_blocked", "Blocked", False), derived("is_active", B), text("email", "Email"),
-            text("phone", "Phone"), text("address_line1", "AddressLine1"), text("postcode", "Postcode"),
-            text("city", "City"), text("country", "Country"), text("vat_number", "VATNumber"),
-            text("coc_number", "ChamberOfCommerce"), date("start_date", "StartDate"), date("end_date", "EndDate"),
-        )),
-        rules="relations",
-        settings=RelationsSettings,
-        enabled_by_default=True,
-        doc="Exact customers (and, by setting, prospects, suspects, suppliers), filtered by relation type; "
+CATEGORIES: dict[str, Category] = {
+    c.name: c
+    for c in [
+        Category(
+            name="relations",
+            title="Relations (Exact accounts)",
+            pro=False,
+            source=Source("sync/CRM/Accounts", "sync", deleted_entity_type=2),
+            table=TableSpec(
+                "relations",
+                _audit(
+                    code("code", "Code", 50, required=True),
+                    text("name", "Name", required=True),
+                    status("relation_type", "Status", RELATION_TYPE, strict=True),
+                    flag("is_supplier", "IsSupplier", False),
+                    flag("is_blocked", "Blocked", False),
+                    derived("is_active", B),
+                    text("email", "Email"),
+                    text("phone", "Phone"),
+                    text("address_line1", "AddressLine1"),
+                    text("postcode", "Postcode"),
+                    text("city", "City"),
+                    text("country", "Country"),
+                    text("vat_number", "VATNumber"),
+                    text("coc_number", "ChamberOfCommerce"),
+                    date("start_date", "StartDate"),
+                    date("end_date", "EndDate"),
+                ),
+            ),
+            rules="relations",
+            settings=RelationsSettings,
+            enabled_by_default=True,
+            doc="Exact customers (and, by setting, prospects, suspects, suppliers), filtered by relation type; "
             "inactive (ended) and blocked accounts only when included.",
-    ),
-    Category(
-        name="materials",
-        title="Materials (Exact items that are not time items)",
-        pro=False,
-        source=ITEMS,
-        table=TableSpec("materials", _audit(*_item_columns("description", code("barcode", "Barcode")))),
-        rules="materials",
-        settings=ItemGroupSettings,
-        enrich=STANDARD_SALES_PRICE,
-        doc="Exact items with IsTime = 0, limited to the item groups in `item_groups` (empty = all). The sales "
+        ),
+        Category(
+            name="materials",
+            title="Materials (Exact items that are not time items)",
+            pro=False,
+            source=ITEMS,
+            table=TableSpec("materials", _audit(*_item_columns("description", code("barcode", "Barcode")))),
+            rules="materials",
+            settings=ItemGroupSettings,
+            enrich=STANDARD_SALES_PRICE,
+            doc="Exact items with IsTime = 0, limited to the item groups in `item_groups` (empty = all). The sales "
             "price is the item's standard sales price: the current sales item price without an account.",
-    ),
-    Category(
-        name="hour_types",
-        title="Hour types (Exact time items)",
-        pro=False,
-        source=ITEMS,
-        table=TableSpec("hour_types", _audit(*_item_columns("name"))),
-        rules="hour_types",
-        settings=ItemGroupSettings,
-        enrich=STANDARD_SALES_PRICE,
-        doc="Exact time items (IsTime = 1: labour, travel), limited to the item groups in `item_groups`.",
-    ),
-    Category(
-        name="categories",
-        title="Categories (Exact item groups)",
-        pro=False,
-        source=Source("logistics/ItemGroups", "full"),
-        table=TableSpec("categories", _audit(
-            code("code", "Code", required=True), text("description", "Description"),
-            flag("is_default", "IsDefault", False),
-        )),
-        doc="Exact item groups. Exact has no sync endpoint for them: every run reads them all and soft-deletes "
+        ),
+        Category(
+            name="hour_types",
+            title="Hour types (Exact time items)",
+            pro=False,
+            source=ITEMS,
+            table=TableSpec("hour_types", _audit(*_item_columns("name"))),
+            rules="hour_types",
+            settings=ItemGroupSettings,
+            enrich=STANDARD_SALES_PRICE,
+            doc="Exact time items (IsTime = 1: labour, travel), limited to the item groups in `item_groups`.",
+        ),
+        Category(
+            name="categories",
+            title="Categories (Exact item groups)",
+            pro=False,
+            source=Source("logistics/ItemGroups", "full"),
+            table=TableSpec(
+                "categories",
+                _audit(
+                    code("code", "Code", required=True),
+                    text("description", "Description"),
+                    flag("is_default", "IsDefault", False),
+                ),
+            ),
+            doc="Exact item groups. Exact has no sync endpoint for them: every run reads them all and soft-deletes "
             "groups that disappeared.",
-    ),
-    Category(
-        name="employees",
-        title="Employees",
-        pro=False,
-        source=Source("sync/Payroll/Employees", "sync", deleted_entity_type=42, rule_fields=("MiddleName", "IsActive")),
-        table=TableSpec("employees", _audit(
-            code("code", "Code", 50, required=True), text("first_name", "FirstName", 120),
-            text("last_name", "LastName", 120, required=True), text("full_name", "FullName", 120),
-            text("email", ("BusinessEmail", "Email")), text("phone", ("BusinessPhone", "Mobile", "Phone"), 60),
-            derived("is_active", B), date("start_date", "StartDate"), date("end_date", "EndDate"),
-        )),
-        rules="employees",
-        settings=EmployeesSettings,
-        doc="Exact payroll employees; inactive ones only with `include_inactive`.",
-    ),
-    Category(
-        name="payment_transactions",
-        title="Payment transactions (customer receivables)",
-        pro=False,
-        source=Source("sync/Cashflow/PaymentTerms", "sync", deleted_entity_type=10, rule_fields=("LineType",)),
-        table=TableSpec("payment_transactions", _audit(
-            integer("invoice_number", "InvoiceNumber"), code("account_code", "AccountCode"),
-            text("account_name", "AccountName"), number("amount", "AmountDC"), code("currency", "Currency", 3),
-            flag("is_fully_paid", "IsFullyPaid"), status("status", "Status", PAYMENT_STATUS),
-            date("invoice_date", "InvoiceDate"), date("due_date", "DueDate"),
-            date("last_payment_date", "LastPaymentDate"),
-        ), merge_key="exact_id"),
-        rules="payment_transactions",
-        settings=PaymentTransactionsSettings,
-        doc="Customer receivables: Exact payment terms with LineType 20 (payables, 22, are left out); with "
+        ),
+        Category(
+            name="employees",
+            title="Employees",
+            pro=False,
+            source=Source(
+                "sync/Payroll/Employees", "sync", deleted_entity_type=42, rule_fields=("MiddleName", "IsActive")
+            ),
+            table=TableSpec(
+                "employees",
+                _audit(
+                    code("code", "Code", 50, required=True),
+                    text("first_name", "FirstName", 120),
+                    text("last_name", "LastName", 120, required=True),
+                    text("full_name", "FullName", 120),
+                    text("email", ("BusinessEmail", "Email")),
+                    text("phone", ("BusinessPhone", "Mobile", "Phone"), 60),
+                    derived("is_active", B),
+                    date("start_date", "StartDate"),
+                    date("end_date", "EndDate"),
+                ),
+            ),
+            rules="employees",
+            settings=EmployeesSettings,
+            doc="Exact payroll employees; inactive ones only with `include_inactive`.",
+        ),
+        Category(
+            name="payment_transactions",
+            title="Payment transactions (customer receivables)",
+            pro=False,
+            source=Source("sync/Cashflow/PaymentTerms", "sync", deleted_entity_type=10, rule_fields=("LineType",)),
+            table=TableSpec(
+                "payment_transactions",
+                _audit(
+                    integer("invoice_number", "InvoiceNumber"),
+                    code("account_code", "AccountCode"),
+                    text("account_name", "AccountName"),
+                    number("amount", "AmountDC"),
+                    code("currency", "Currency", 3),
+                    flag("is_fully_paid", "IsFullyPaid"),
+                    status("status", "Status", PAYMENT_STATUS),
+                    date("invoice_date", "InvoiceDate"),
+                    date("due_date", "DueDate"),
+                    date("last_payment_date", "LastPaymentDate"),
+                ),
+                merge_key="exact_id",
+            ),
+            rules="payment_transactions",
+            settings=PaymentTransactionsSettings,
+            doc="Customer receivables: Exact payment terms with LineType 20 (payables, 22, are left out); with "
             "`only_open`, only those not fully paid. Merged on the Exact ID.",
-    ),
-    # ---- Exact Online Pro ------------------------------------------------------------------------------------
-    Category(
-        name="warehouses", title="Warehouses", pro=True,
-        source=Source("inventory/Warehouses", "full"),
-        table=TableSpec("warehouses", _audit(
-            code("code", "Code", required=True), text("description", "Description"), flag("is_main", "Main"),
-        )),
-        doc="Exact warehouses (no sync endpoint: read in full; what disappears is soft-deleted).",
-    ),
-    Category(
-        name="price_agreements", title="Price agreements", pro=True,
-        source=Source("sync/Logistics/SalesItemPrices", "sync", deleted_entity_type=8),
-        table=TableSpec("price_agreements", _audit(
-            guid("account_exact_id", "Account"), derived("account_code", T), text("account_name", "AccountName"),
-            code("item_code", "ItemCode"), text("item_description", "ItemDescription"), number("price", "Price"),
-            code("currency", "Currency"), number("min_quantity", "Quantity"), code("unit", "Unit"),
-            date("start_date", "StartDate"), date("end_date", "EndDate"),
-        ), merge_key="exact_id", lookups=(Lookup("account_code", "account_exact_id", ("relations",)),)),
-        rules="price_agreements",
-        settings=PriceAgreementsSettings,
-        doc="Sales item prices that have an account (Exact treats those as price agreements); with "
+        ),
+        # ---- Exact Online Pro ------------------------------------------------------------------------------------
+        Category(
+            name="warehouses",
+            title="Warehouses",
+            pro=True,
+            source=Source("inventory/Warehouses", "full"),
+            table=TableSpec(
+                "warehouses",
+                _audit(
+                    code("code", "Code", required=True),
+                    text("description", "Description"),
+                    flag("is_main", "Main"),
+                ),
+            ),
+            doc="Exact warehouses (no sync endpoint: read in full; what disappears is soft-deleted).",
+        ),
+        Category(
+            name="price_agreements",
+            title="Price agreements",
+            pro=True,
+            source=Source("sync/Logistics/SalesItemPrices", "sync", deleted_entity_type=8),
+            table=TableSpec(
+                "price_agreements",
+                _audit(
+                    guid("account_exact_id", "Account"),
+                    derived("account_code", T),
+                    text("account_name", "AccountName"),
+                    code("item_code", "ItemCode"),
+                    text("item_description", "ItemDescription"),
+                    number("price", "Price"),
+                    code("currency", "Currency"),
+                    number("min_quantity", "Quantity"),
+                    code("unit", "Unit"),
+                    date("start_date", "StartDate"),
+                    date("end_date", "EndDate"),
+                ),
+                merge_key="exact_id",
+                lookups=(Lookup("account_code", "account_exact_id", ("relations",)),),
+            ),
+            rules="price_agreements",
+            settings=PriceAgreementsSettings,
+            doc="Sales item prices that have an account (Exact treats those as price agreements); with "
             "`only_current`, only those valid today. The customer's code comes from outsmart.relations.",
-    ),
-    Category(
-        name="sales_orders", title="Sales orders", pro=True,
-        source=Source("sync/SalesOrder/SalesOrderHeaders", "sync", deleted_entity_type=32),
-        table=TableSpec("sales_orders", _audit(
-            guid("order_id", "OrderID", required=True), integer("order_number", "OrderNumber", required=True),
-            guid("customer_exact_id", "OrderedBy"), derived("customer_code", T),
-            text("customer_name", "OrderedByName"), date("order_date", "OrderDate"),
-            date("delivery_date", "DeliveryDate"), status("status", "Status", SALES_ORDER_STATUS),
-            number("amount", "AmountDC"), code("currency", "Currency"), code("warehouse_code", "WarehouseCode"),
-            text("description", "Description"), text("your_ref", "YourRef"),
-        ), merge_key="exact_id", lookups=(Lookup("customer_code", "customer_exact_id", ("relations",)),)),
-        rules="status_filter",
-        settings=SalesOrdersSettings,
-        lines=Lines(
-            Source("sync/SalesOrder/SalesOrderLines", "sync", deleted_entity_type=33),
-            TableSpec("sales_order_lines", _audit(
-                guid("order_id", "OrderID", required=True), integer("order_number", "OrderNumber"),
-                integer("line_number", "LineNumber", "integer"), code("item_code", "ItemCode"),
-                text("description", "Description"), number("quantity", "Quantity"), code("unit", "UnitCode"),
-                number("unit_price", "UnitPrice"), number("net_price", "NetPrice"), number("amount", "AmountDC"),
-                number("quantity_delivered", "QuantityDelivered"), number("quantity_invoiced", "QuantityInvoiced"),
-                date("delivery_date", "DeliveryDate"),
-            ), merge_key="exact_id"),
-            parent_key="order_id", header_key="order_id"),
-        doc="Exact sales orders (SalesOrderHeaders) and their lines, filtered by `statuses` (open, partial, complete, "
-            "cancelled). The customer's code comes from outsmart.relations.",
-    ),
-    Category(
-        name="shop_orders", title="Shop orders", pro=True,
-        source=Source("sync/Manufacturing/ShopOrders", "sync", deleted_entity_type=36),
-        table=TableSpec("shop_orders", _audit(
-            integer("shop_order_number", "ShopOrderNumber", required=True), code("item_code", "ItemCode"),
-            text("description", "Description"), number("planned_quantity", "PlannedQuantity"),
-            number("produced_quantity", "ProducedQuantity"), date("planned_start_date", "PlannedStartDate"),
-            date("planned_end_date", "PlannedDate"), status("status", "Status", SHOP_ORDER_STATUS),
-            flag("is_released", "IsReleased"), flag("is_on_hold", "IsOnHold"),
-        ), merge_key="exact_id"),
-        doc="Exact manufacturing shop orders.",
-    ),
-    Category(
-        name="goods_deliveries", title="Goods deliveries", pro=True,
-        source=Source("sync/SalesOrder/GoodsDeliveries", "sync", deleted_entity_type=16, id_field="EntryID"),
-        table=TableSpec("goods_deliveries", _audit(
-            integer("delivery_number", "DeliveryNumber", required=True),
-            code("customer_code", "DeliveryAccountCode"), text("customer_name", "DeliveryAccountName"),
-            date("delivery_date", "DeliveryDate"), code("tracking_number", "TrackingNumber"),
-            code("warehouse_code", "WarehouseCode"), text("description", "Description"),
-        ), merge_key="exact_id"),
-        lines=Lines(
-            Source("sync/SalesOrder/GoodsDeliveryLines", "sync", deleted_entity_type=17),
-            TableSpec("goods_delivery_lines", _audit(
-                guid("entry_id", "EntryID", required=True), integer("line_number", "LineNumber", "integer"),
-                code("item_code", "ItemCode"), number("quantity_delivered", "QuantityDelivered"),
-                number("quantity_ordered", "QuantityOrdered"), integer("sales_order_number", "SalesOrderNumber"),
-                integer("sales_order_line_number", "SalesOrderLineNumber", "integer"), code("unit", "Unitcode"),
-                date("delivery_date", "DeliveryDate"),
-            ), merge_key="exact_id"),
-            parent_key="entry_id", header_key="exact_id"),
-        doc="Exact goods deliveries (the header key is EntryID) and their lines, linked to sales order lines. A "
+        ),
+        Category(
+            name="sales_orders",
+            title="Sales orders",
+            pro=True,
+            source=Source("sync/SalesOrder/SalesOrderHeaders", "sync", deleted_entity_type=32),
+            table=TableSpec(
+                "sales_orders",
+                _audit(
+                    guid("order_id", "OrderID", required=True),
+                    integer("order_number", "OrderNumber", required=True),
+                    guid("customer_exact_id", "OrderedBy"),
+                    derived("customer_code", T),
+                    text("customer_name", "OrderedByName"),
+                    date("order_date", "OrderDate"),
+                    date("delivery_date", "DeliveryDate"),
+                    status("status", "Status", SALES_ORDER_STATUS),
+                    number("amount", "AmountDC"),
+                    code("currency", "Currency"),
+                    code("warehouse_code", "WarehouseCode"),
+                    text("description", "Description"),
+                    text("your_ref", "YourRef"),
+                ),
+                merge_key="exact_id",
+                lookups=(Lookup("customer_code", "customer_exact_id", ("relations",)),),
+            ),
+            rules="status_filter",
+            settings=SalesOrdersSettings,
+            lines=Lines(
+                Source("sync/SalesOrder/SalesOrderLines", "sync", deleted_entity_type=33),
+                TableSpec(
+                    "sales_order_lines",
+                    _audit(
+                        guid("order_id", "OrderID", required=True),
+                        integer("order_number", "OrderNumber"),
+                        integer("line_number", "LineNumber", "integer"),
+                        code("item_code", "ItemCode"),
+                        text("description", "Description"),
+                        number("quantity", "Quantity"),
+                        code("unit", "UnitCode"),
+                        number("unit_price", "UnitPrice"),
+                        number("net_price", "NetPrice"),
+                        number("amount", "AmountDC"),
+                        number("quantity_delivered", "QuantityDelivered"),
+                        number("quantity_invoiced", "QuantityInvoiced"),
+                        date("delivery_date", "DeliveryDate"),
+                    ),
+                    merge_key="exact_id",
+                ),
+                parent_key="order_id",
+                header_key="order_id",
+            ),
+            doc="Exact sales orders (SalesOrderHeaders) and their lines, filtered by `statuses` (open, partial, "
+            "complete, cancelled). The customer's code comes from outsmart.relations.",
+        ),
+        Category(
+            name="shop_orders",
+            title="Shop orders",
+            pro=True,
+            source=Source("sync/Manufacturing/ShopOrders", "sync", deleted_entity_type=36),
+            table=TableSpec(
+                "shop_orders",
+                _audit(
+                    integer("shop_order_number", "ShopOrderNumber", required=True),
+                    code("item_code", "ItemCode"),
+                    text("description", "Description"),
+                    number("planned_quantity", "PlannedQuantity"),
+                    number("produced_quantity", "ProducedQuantity"),
+                    date("planned_start_date", "PlannedStartDate"),
+                    date("planned_end_date", "PlannedDate"),
+                    status("status", "Status", SHOP_ORDER_STATUS),
+                    flag("is_released", "IsReleased"),
+                    flag("is_on_hold", "IsOnHold"),
+                ),
+                merge_key="exact_id",
+            ),
+            doc="Exact manufacturing shop orders.",
+        ),
+        Category(
+            name="goods_deliveries",
+            title="Goods deliveries",
+            pro=True,
+            source=Source("sync/SalesOrder/GoodsDeliveries", "sync", deleted_entity_type=16, id_field="EntryID"),
+            table=TableSpec(
+                "goods_deliveries",
+                _audit(
+                    integer("delivery_number", "DeliveryNumber", required=True),
+                    code("customer_code", "DeliveryAccountCode"),
+                    text("customer_name", "DeliveryAccountName"),
+                    date("delivery_date", "DeliveryDate"),
+                    code("tracking_number", "TrackingNumber"),
+                    code("warehouse_code", "WarehouseCode"),
+                    text("description", "Description"),
+                ),
+                merge_key="exact_id",
+            ),
+            lines=Lines(
+                Source("sync/SalesOrder/GoodsDeliveryLines", "sync", deleted_entity_type=17),
+                TableSpec(
+                    "goods_delivery_lines",
+                    _audit(
+                        guid("entry_id", "EntryID", required=True),
+                        integer("line_number", "LineNumber", "integer"),
+                        code("item_code", "ItemCode"),
+                        number("quantity_delivered", "QuantityDelivered"),
+                        number("quantity_ordered", "QuantityOrdered"),
+                        integer("sales_order_number", "SalesOrderNumber"),
+                        integer("sales_order_line_number", "SalesOrderLineNumber", "integer"),
+                        code("unit", "Unitcode"),
+                        date("delivery_date", "DeliveryDate"),
+                    ),
+                    merge_key="exact_id",
+                ),
+                parent_key="entry_id",
+                header_key="exact_id",
+            ),
+            doc="Exact goods deliveries (the header key is EntryID) and their lines, linked to sales order lines. A "
             "line split over storage locations can repeat its ID on the sync endpoint: the newest version wins.",
-    ),
-    Category(
-        name="quotations", title="Quotations", pro=True,
-        source=Source("sync/CRM/QuotationHeaders", "sync", deleted_entity_type=34),
-        table=TableSpec("quotations", _audit(
-            guid("quotation_id", "QuotationID", required=True),
-            integer("quotation_number", "QuotationNumber", required=True),
-            integer("version_number", "VersionNumber", "integer"), code("customer_code", "OrderAccountCode"),
-            text("customer_name", "OrderAccountName"), date("quotation_date", "QuotationDate"),
-            date("due_date", "DueDate"), status("status", "Status", QUOTATION_STATUS), number("amount", "AmountDC"),
-            code("currency", "Currency"), text("description", "Description"),
-        ), merge_key="exact_id"),
-        rules="status_filter",
-        settings=QuotationsSettings,
-        lines=Lines(
-            Source("sync/CRM/QuotationLines", "sync", deleted_entity_type=35),
-            TableSpec("quotation_lines", _audit(
-                guid("quotation_id", "QuotationID", required=True), integer("quotation_number", "QuotationNumber"),
-                integer("line_number", "LineNumber", "integer"), guid("item_exact_id", "Item"),
-                derived("item_code", T), text("description", "ItemDescription"), number("quantity", "Quantity"),
-                code("unit", "UnitCode"), number("unit_price", "UnitPrice"), number("amount", "AmountDC"),
-            ), merge_key="exact_id", lookups=(Lookup("item_code", "item_exact_id", ("materials", "hour_types")),)),
-            parent_key="quotation_id", header_key="quotation_id"),
-        doc="Exact quotations (QuotationHeaders, every version) and their lines, filtered by `statuses`. Quotation "
+        ),
+        Category(
+            name="quotations",
+            title="Quotations",
+            pro=True,
+            source=Source("sync/CRM/QuotationHeaders", "sync", deleted_entity_type=34),
+            table=TableSpec(
+                "quotations",
+                _audit(
+                    guid("quotation_id", "QuotationID", required=True),
+                    integer("quotation_number", "QuotationNumber", required=True),
+                    integer("version_number", "VersionNumber", "integer"),
+                    code("customer_code", "OrderAccountCode"),
+                    text("customer_name", "OrderAccountName"),
+                    date("quotation_date", "QuotationDate"),
+                    date("due_date", "DueDate"),
+                    status("status", "Status", QUOTATION_STATUS),
+                    number("amount", "AmountDC"),
+                    code("currency", "Currency"),
+                    text("description", "Description"),
+                ),
+                merge_key="exact_id",
+            ),
+            rules="status_filter",
+            settings=QuotationsSettings,
+            lines=Lines(
+                Source("sync/CRM/QuotationLines", "sync", deleted_entity_type=35),
+                TableSpec(
+                    "quotation_lines",
+                    _audit(
+                        guid("quotation_id", "QuotationID", required=True),
+                        integer("quotation_number", "QuotationNumber"),
+                        integer("line_number", "LineNumber", "integer"),
+                        guid("item_exact_id", "Item"),
+                        derived("item_code", T),
+                        text("description", "ItemDescription"),
+                        number("quantity", "Quantity"),
+                        code("unit", "UnitCode"),
+                        number("unit_price", "UnitPrice"),
+                        number("amount", "AmountDC"),
+                    ),
+                    merge_key="exact_id",
+                    lookups=(Lookup("item_code", "item_exact_id", ("materials", "hour_types")),),
+                ),
+                parent_key="quotation_id",
+                header_key="quotation_id",
+            ),
+            doc="Exact quotations (QuotationHeaders, every version) and their lines, filtered by `statuses`. Quotation "
             "lines carry only the item's ID: its code comes from outsmart.materials / outsmart.hour_types.",
-    ),
-    Category(
-        name="project_planning", title="Project planning", pro=True,
-        source=Source("sync/Project/ProjectPlanning", "sync", deleted_entity_type=26),
-        table=TableSpec("project_planning", _audit(
-            code("employee_code", "EmployeeCode"), code("project_code", "ProjectCode"),
-            text("project_description", "ProjectDescription"), code("customer_code", "AccountCode"),
-            code("hour_type_code", "HourTypeCode"), moment("start_at", "StartDate"), moment("end_at", "EndDate"),
-            number("hours", "Hours"), status("status", "Status", PLANNING_STATUS),
-            text("description", "Description"),
-        ), merge_key="exact_id"),
-        doc="Exact project planning: employee, project, customer, hour type, start/end, hours, status.",
-    ),
-    Category(
-        name="assembly_orders", title="Assembly orders", pro=True,
-        source=Source("inventory/AssemblyOrders", "full", rule_fields=("Type",)),
-        table=TableSpec("assembly_orders", _audit(
-            integer("order_number", "OrderNumber", required=True), code("item_code", "ItemCode"),
-            text("description", "Description"), number("planned_quantity", "PlannedQuantity"),
-            number("finished_quantity", "FinishedQuantity"), date("order_date", "OrderDate"),
-            date("assembly_date", "AssemblyDate"), date("finished_date", "FinishedAssemblyDate"),
-            status("status", "OrderStatus", ASSEMBLY_STATUS), derived("is_disassembly", B),
-            code("warehouse_code", "WarehouseCode"),
-        ), merge_key="exact_id"),
-        rules="assembly_orders",
-        doc="Exact assembly orders. Exact has no sync endpoint and no Modified field for them: every run reads "
+        ),
+        Category(
+            name="project_planning",
+            title="Project planning",
+            pro=True,
+            source=Source("sync/Project/ProjectPlanning", "sync", deleted_entity_type=26),
+            table=TableSpec(
+                "project_planning",
+                _audit(
+                    code("employee_code", "EmployeeCode"),
+                    code("project_code", "ProjectCode"),
+                    text("project_description", "ProjectDescription"),
+                    code("customer_code", "AccountCode"),
+                    code("hour_type_code", "HourTypeCode"),
+                    moment("start_at", "StartDate"),
+                    moment("end_at", "EndDate"),
+                    number("hours", "Hours"),
+                    status("status", "Status", PLANNING_STATUS),
+                    text("description", "Description"),
+                ),
+                merge_key="exact_id",
+            ),
+            doc="Exact project planning: employee, project, customer, hour type, start/end, hours, status.",
+        ),
+        Category(
+            name="assembly_orders",
+            title="Assembly orders",
+            pro=True,
+            source=Source("inventory/AssemblyOrders", "full", rule_fields=("Type",)),
+            table=TableSpec(
+                "assembly_orders",
+                _audit(
+                    integer("order_number", "OrderNumber", required=True),
+                    code("item_code", "ItemCode"),
+                    text("description", "Description"),
+                    number("planned_quantity", "PlannedQuantity"),
+                    number("finished_quantity", "FinishedQuantity"),
+                    date("order_date", "OrderDate"),
+                    date("assembly_date", "AssemblyDate"),
+                    date("finished_date", "FinishedAssemblyDate"),
+                    status("status", "OrderStatus", ASSEMBLY_STATUS),
+                    derived("is_disassembly", B),
+                    code("warehouse_code", "WarehouseCode"),
+                ),
+                merge_key="exact_id",
+            ),
+            rules="assembly_orders",
+            doc="Exact assembly orders. Exact has no sync endpoint and no Modified field for them: every run reads "
             "them all and soft-deletes what disappeared.",
-    ),
-]}
+        ),
+    ]
+}
 
 STANDARD = [c for c in CATEGORIES.values() if not c.pro]
 PRO = [c for c in CATEGORIES.values() if c.pro]

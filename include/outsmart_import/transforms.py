@@ -31,6 +31,7 @@ _DATE_RE = r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$"
 _GUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
+
 @dataclass
 class Reject:
     key: str | None
@@ -45,7 +46,7 @@ class TransformResult:
 
 
 def today_in_amsterdam(now: dt.datetime | None = None) -> dt.date:
-    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(AMSTERDAM).date()
+    return (now or dt.datetime.now(dt.UTC)).astimezone(AMSTERDAM).date()
 
 
 def _wall_clock(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -197,8 +198,14 @@ def _read_map(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Se
 
 
 READERS: dict[str, Callable[[pd.DataFrame, _Rejecter, Column, str], pd.Series]] = {
-    "text": _read_text, "int": _read_int, "num": _read_num, "date": _read_date, "datetime": _read_datetime,
-    "bool": _read_bool, "guid": _read_guid, "map": _read_map,
+    "text": _read_text,
+    "int": _read_int,
+    "num": _read_num,
+    "date": _read_date,
+    "datetime": _read_datetime,
+    "bool": _read_bool,
+    "guid": _read_guid,
+    "map": _read_map,
 }
 _EMPTY_DTYPES = {"text": "string", "uuid": "string", "boolean": "boolean", "bigint": "Int64", "integer": "Int64"}
 
@@ -246,8 +253,9 @@ class Rows:
         return _active(self.frame["start_date"], self.frame["end_date"], today, self.frame.index)
 
 
-def transform(records: list[dict], settings, today: dt.date, *, source: Source, table: TableSpec,
-              rules: Callable | None) -> TransformResult:
+def transform(
+    records: list[dict], settings, today: dt.date, *, source: Source, table: TableSpec, rules: Callable | None
+) -> TransformResult:
     """A page of Exact records → the table's rows (each column read as the registry declares it) and rejects."""
     df = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     key = next((c.sources[0] for c in table.columns if c.name == table.merge_key and c.sources), source.id_field)
@@ -320,8 +328,9 @@ def employees(rows: Rows, settings, today: dt.date) -> None:
     middle = rows.read(text("middle_name", "MiddleName", 60))
     first, last, full = f["first_name"], f["last_name"], f["full_name"]
     prefix = (middle.fillna("") + " ").str.lstrip()
-    f["full_name"] = full.where(full.notna() & (full != ""),
-                                (first.fillna("") + " " + prefix + last.fillna("")).str.strip())
+    f["full_name"] = full.where(
+        full.notna() & (full != ""), (first.fillna("") + " " + prefix + last.fillna("")).str.strip()
+    )
     f["last_name"] = (prefix + last.fillna("")).str.strip().where(last.notna(), None)
     is_active = rows.read(flag("is_active_flag", "IsActive")).fillna(True).astype(bool) & rows.active(today)
     f["is_active"] = is_active.astype("boolean")
@@ -362,15 +371,17 @@ def standard_prices(records: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     start, _ = exact_date(_column(df, "StartDate"))
     end, _ = exact_date(_column(df, "EndDate"))
-    return pd.DataFrame({
-        "exact_id": clean_text(_column(df, "ID")).str.lower(),
-        "item_id": clean_text(_column(df, "Item")).str.lower(),
-        "account_id": clean_text(_column(df, "Account")).str.lower(),
-        "price": pd.to_numeric(_column(df, "Price"), errors="coerce").astype("Float64"),
-        "currency": clean_text(_column(df, "Currency")),
-        "quantity": pd.to_numeric(_column(df, "Quantity"), errors="coerce").astype("Float64"),
-        "unit": clean_text(_column(df, "Unit")),
-        "start_date": start,
-        "end_date": end,
-        "exact_timestamp": _int64(pd.to_numeric(_column(df, "Timestamp"), errors="coerce")),
-    })
+    return pd.DataFrame(
+        {
+            "exact_id": clean_text(_column(df, "ID")).str.lower(),
+            "item_id": clean_text(_column(df, "Item")).str.lower(),
+            "account_id": clean_text(_column(df, "Account")).str.lower(),
+            "price": pd.to_numeric(_column(df, "Price"), errors="coerce").astype("Float64"),
+            "currency": clean_text(_column(df, "Currency")),
+            "quantity": pd.to_numeric(_column(df, "Quantity"), errors="coerce").astype("Float64"),
+            "unit": clean_text(_column(df, "Unit")),
+            "start_date": start,
+            "end_date": end,
+            "exact_timestamp": _int64(pd.to_numeric(_column(df, "Timestamp"), errors="coerce")),
+        }
+    )
