@@ -79,7 +79,8 @@ def test_materials_incremental_item_and_price_changes(dags, sandbox_factory, tar
     assert (log["fetched"], log["inserted"], log["updated"], log["unchanged"], log["deleted"]) == (2, 1, 2, 0, 1)
     assert target_db.query("SELECT description, sales_price FROM outsmart.materials WHERE code = 'MAT-NIEUW'") == [
         ("Nieuw artikel", None)]  # no standard price in Exact for it (yet)
-    assert sandbox_stats(server)["calls"] == {"sync/Logistics/Items": 1, "sync/Deleted": 2, "sync/Logistics/SalesItemPrices": 1}
+    assert sandbox_stats(server)["calls"] == {"sync/Logistics/Items": 1, "sync/Deleted": 2,
+                                              "sync/Logistics/SalesItemPrices": 1}
     got = {r[0]: r for r in target_db.query(
         "SELECT exact_id::text, description, sales_price, deleted_at IS NOT NULL, xmin::text FROM outsmart.materials")}
     assert got[renamed["ID"]][1] == "Koperen knie 22mm"

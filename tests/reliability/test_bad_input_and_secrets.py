@@ -90,7 +90,8 @@ def test_a_broken_variable_never_breaks_the_import_dags(monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS", "{not json at all")
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     # The import DAGs stay, unscheduled; the broken Variable is one import error, of the settings check, naming it.
-    assert set(bag.dags) == {c.dag_id for c in CATEGORIES.values()} and {d.timetable.__class__.__name__ for d in bag.dags.values()} == {"NullTimetable"}
+    assert set(bag.dags) == {c.dag_id for c in CATEGORIES.values()}
+    assert {d.timetable.__class__.__name__ for d in bag.dags.values()} == {"NullTimetable"}
     assert [Path(f).name for f in bag.import_errors] == ["exact_online_import_settings_check.py"]
     assert "is not valid JSON" in next(iter(bag.import_errors.values()))
 
@@ -180,9 +181,9 @@ def test_no_secret_in_task_logs_xcoms_or_import_log(sandbox_factory, target_db, 
     airflow_mask_debug = [line for line in with_secret if "msg=MaskSecret(" in line]
     ours = [line for line in with_secret if line not in airflow_mask_debug]
     in_db = [s for s in secrets if s.encode() in db_bytes]
-    figure(f"{len(results)} DAG runs at DEBUG level; {len(all_lines)} log lines, {len(log_files)} log files, {len(db_bytes)} bytes "
-           f"of metadata DB ({xcoms} XComs) and the import log searched for {len(secrets)} secret values "
-           f"({len(st_.access_tokens)} access tokens issued): {len(ours)} lines of ours and {len(in_db)} values in the "
+    figure(f"{len(results)} DAG runs at DEBUG level; {len(all_lines)} log lines, {len(log_files)} log files, "
+           f"{len(db_bytes)} bytes of metadata DB ({xcoms} XComs) and the import log searched for {len(secrets)} "
+           f"secret values ({len(st_.access_tokens)} access tokens issued): {len(ours)} lines of ours and {len(in_db)} values in the "
            f"DB found; {len(airflow_mask_debug)} Airflow supervisor DEBUG lines echo MaskSecret requests")
     assert len(all_lines) > 1000 and xcoms >= len(CATEGORIES) and len(st_.access_tokens) >= 2
     assert ours == [] and in_db == []
