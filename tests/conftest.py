@@ -117,11 +117,23 @@ def sandbox_factory(monkeypatch):
         server = start_sandbox(SandboxConfig(**config))
         servers.append(server)
         c = server.state.config
-        monkeypatch.setenv("AIRFLOW_CONN_EXACT_ONLINE_DEFAULT", json.dumps({
-            "conn_type": "http", "host": server.url, "login": c.client_id, "password": c.client_secret,
-            "extra": {"division": c.division, "refresh_token": c.initial_refresh_token, "backoff_seconds": 0.05,
-                      **(extra or {})},
-        }))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_EXACT_ONLINE_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": server.url,
+                    "login": c.client_id,
+                    "password": c.client_secret,
+                    "extra": {
+                        "division": c.division,
+                        "refresh_token": c.initial_refresh_token,
+                        "backoff_seconds": 0.05,
+                        **(extra or {}),
+                    },
+                }
+            ),
+        )
         return server
 
     yield start
@@ -140,7 +152,9 @@ def settings_var(monkeypatch):
     """Set the `exact_online_import_settings` Variable (as Airflow's env-var backend does)."""
 
     def set_settings(value):
-        monkeypatch.setenv("AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS", value if isinstance(value, str) else json.dumps(value))
+        monkeypatch.setenv(
+            "AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS", value if isinstance(value, str) else json.dumps(value)
+        )
 
     return set_settings
 

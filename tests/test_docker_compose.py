@@ -14,12 +14,28 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
 
 def test_official_services_plus_target_and_sandbox():
     services = COMPOSE["services"]
-    assert {"postgres", "redis", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
-            "airflow-triggerer", "airflow-init", "outsmart-postgres", "exact-sandbox"} <= set(services)
+    assert {
+        "postgres",
+        "redis",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-worker",
+        "airflow-triggerer",
+        "airflow-init",
+        "outsmart-postgres",
+        "exact-sandbox",
+    } <= set(services)
     assert services["airflow-apiserver"]["command"] == "api-server"
     assert services["airflow-worker"]["command"] == "celery worker"
     assert services["airflow-dag-processor"]["command"] == "dag-processor"
-    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker", "airflow-triggerer"):
+    for name in (
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-worker",
+        "airflow-triggerer",
+    ):
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
         assert services[name]["depends_on"]["outsmart-postgres"]["condition"] == "service_healthy"
 
@@ -62,7 +78,11 @@ def test_init_creates_the_connections_variable_and_pool_the_code_uses():
     target = json.loads(re.search(r"connections add outsmart_postgres \\\s*--conn-json '([^']+)'", init).group(1))
     db = COMPOSE["services"]["outsmart-postgres"]["environment"]
     assert (target["host"], target["login"], target["password"], target["schema"]) == (
-        "outsmart-postgres", db["POSTGRES_USER"], db["POSTGRES_PASSWORD"], db["POSTGRES_DB"])
+        "outsmart-postgres",
+        db["POSTGRES_USER"],
+        db["POSTGRES_PASSWORD"],
+        db["POSTGRES_DB"],
+    )
     settings_file = re.search(r"cat /opt/airflow/(\S+?)\)", init).group(1)
     parse_settings((ROOT / settings_file).read_text())  # the Variable it loads is valid
 

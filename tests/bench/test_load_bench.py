@@ -26,6 +26,8 @@ def test_every_method_is_checked_and_a_wrong_one_is_marked(pg_server):
 
 def test_insert_rows_and_to_sql_baselines_load_the_expected_table(pg_server, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_BENCH_TARGET", "")  # the insert_rows method sets it; restored afterwards
-    rows = bench_load.run_load_benchmark(pg_server, 200, repeat=1, methods=[bench_load.METHODS[0], *bench_load.METHODS[2:]])
+    rows = bench_load.run_load_benchmark(
+        pg_server, 200, repeat=1, methods=[bench_load.METHODS[0], *bench_load.METHODS[2:]]
+    )
     assert [r["correct"] for r in rows] == ["yes", "yes", "yes"]
     assert [r["rewritten"] for r in rows[1:]] == [200, 200]  # both rewrite every row on the re-load

@@ -44,7 +44,11 @@ def test_dag_policy(bag, dag_id):
     assert all(t.pool == "exact_api" for t in exact_tasks)
     # Only the import task talks to Exact; the others must not take a slot of the shared pool.
     assert all(t.pool != "exact_api" for t in dag.tasks if t not in exact_tasks)
-    assert [t.task_id for t in dag.topological_sort()] == ["check_settings", "migrate_target_schema", f"import_{category}"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "check_settings",
+        "migrate_target_schema",
+        f"import_{category}",
+    ]
 
 
 _PARSE = """
@@ -83,13 +87,19 @@ print(json.dumps({"dags": dags, "errors": errors, "reads": reads, "seconds": sec
 
 def parse(tmp_path, settings=None, **env) -> dict:
     """Parse the DAG folder in a fresh interpreter (Airflow reads its config and the DAG file once per process)."""
-    full_env = {k: v for k, v in os.environ.items() if k not in ("AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS",
-                                                                  "EXACT_IMPORT_RETRIES")}
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS", "EXACT_IMPORT_RETRIES")
+    }
     if settings is not None:
-        full_env["AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS"] = settings if isinstance(settings, str) else json.dumps(settings)
+        full_env["AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS"] = (
+            settings if isinstance(settings, str) else json.dumps(settings)
+        )
     full_env.update(env)
-    out = subprocess.run([sys.executable, "-c", _PARSE, str(tmp_path)], capture_output=True, text=True, timeout=180,
-                         env=full_env)
+    out = subprocess.run(
+        [sys.executable, "-c", _PARSE, str(tmp_path)], capture_output=True, text=True, timeout=180, env=full_env
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -108,12 +118,21 @@ def test_parsing_reads_only_the_settings_variable_and_touches_no_network(tmp_pat
 @pytest.mark.slow  # a fresh interpreter per parse
 def test_schedule_follows_the_settings(tmp_path):
     """Enabled and licensed: the settings' cron in their time zone. Disabled, unlicensed: no schedule at all."""
-    result = parse(tmp_path, {
-        "license": "standard", "schedule": "0 6 * * 1-5", "timezone": "Europe/Brussels",
-        "task_retries": 4, "retry_delay_seconds": 30,
-        "categories": {"relations": {"enabled": True}, "materials": {"enabled": True},
-                       "sales_orders": {"enabled": True}},
-    })
+    result = parse(
+        tmp_path,
+        {
+            "license": "standard",
+            "schedule": "0 6 * * 1-5",
+            "timezone": "Europe/Brussels",
+            "task_retries": 4,
+            "retry_delay_seconds": 30,
+            "categories": {
+                "relations": {"enabled": True},
+                "materials": {"enabled": True},
+                "sales_orders": {"enabled": True},
+            },
+        },
+    )
     dags = result["dags"]
     scheduled = {d for d, v in dags.items() if v["timetable"] == "CronTriggerTimetable"}
     assert scheduled == {"exact_online_import_relations", "exact_online_import_materials"}
@@ -125,8 +144,7 @@ def test_schedule_follows_the_settings(tmp_path):
     assert "disabled in the settings" in dags["exact_online_import_employees"]["description"]
     assert {(v["retries"], v["retry_delay"]) for v in dags.values()} == {(4, 30.0)}
 
-    pro = parse(tmp_path, {"license": "pro", "schedule": None,
-                           "categories": {"sales_orders": {"enabled": True}}})
+    pro = parse(tmp_path, {"license": "pro", "schedule": None, "categories": {"sales_orders": {"enabled": True}}})
     assert {v["timetable"] for v in pro["dags"].values()} == {"NullTimetable"}
     assert "only by hand" in pro["dags"]["exact_online_import_sales_orders"]["description"]
 
@@ -137,7 +155,9 @@ def test_invalid_settings_schedule_nothing_and_show_one_import_error(tmp_path):
     assert set(result["dags"]) == EXPECTED, "the import DAGs stay while the settings are broken"
     assert {v["timetable"] for v in result["dags"].values()} == {"NullTimetable"}
     assert list(result["errors"]) == ["exact_online_import_settings_check.py"]
-    assert "categories.relations.inlcude_blocked: unknown key" in result["errors"]["exact_online_import_settings_check.py"]
+    assert (
+        "categories.relations.inlcude_blocked: unknown key" in result["errors"]["exact_online_import_settings_check.py"]
+    )
     assert "the settings are invalid" in result["dags"]["exact_online_import_relations"]["description"]
 
 
@@ -146,7 +166,10 @@ def test_unreadable_variable_keeps_the_last_dags_but_never_blocks_a_starting_tas
     # dag-processor: a failed read is an import error of the DAG file, so Airflow keeps the DAGs it last parsed
     # (with their schedules) instead of unscheduling all of them because of a hiccup.
     result = parse(tmp_path, FAIL_VARIABLE_READ="1")
-    assert "exact_online_import.py" in result["errors"] and "execution API unreachable" in result["errors"]["exact_online_import.py"]
+    assert (
+        "exact_online_import.py" in result["errors"]
+        and "execution API unreachable" in result["errors"]["exact_online_import.py"]
+    )
     # worker starting a task of one DAG: only that DAG is built, and it is built even when the read fails.
     worker = parse(tmp_path, FAIL_VARIABLE_READ="1", PARSING_DAG_ID="exact_online_import_materials")
     assert list(worker["dags"]) == ["exact_online_import_materials"] and worker["errors"] == {}

@@ -16,7 +16,6 @@ from croniter import croniter
 
 from include.outsmart_import import registry
 from include.outsmart_import.registry import CATEGORIES
-
 from tests.helpers.deployment import SETTINGS, Deployment, processes_of
 
 STANDARD = [c.name for c in registry.STANDARD]
@@ -39,7 +38,11 @@ def test_ready_healthy_unpaused_with_the_printed_login(deployment: Deployment):
     health = requests.get(deployment.url + "/api/v2/monitor/health", timeout=10).json()
     # a triggerer runs, so the home page has no red "Triggerer" badge
     assert {k: v["status"] for k, v in health.items()} == {
-        "metadatabase": "healthy", "scheduler": "healthy", "triggerer": "healthy", "dag_processor": "healthy"}
+        "metadatabase": "healthy",
+        "scheduler": "healthy",
+        "triggerer": "healthy",
+        "dag_processor": "healthy",
+    }
     printed = "".join(deployment.output)
     assert deployment.url in printed and deployment.passwords["admin"] in printed
     dags = deployment.api("GET", "/dags", params={"dag_id_pattern": "exact_online_import_%", "limit": 100})["dags"]
@@ -51,8 +54,11 @@ def test_ready_healthy_unpaused_with_the_printed_login(deployment: Deployment):
     # the "Exact Online" connection type; the API answers without the client secret or the refresh token
     assert conn["conn_type"] == "exact_online" and conn["password"] == "***"
     assert json.loads(conn["extra"])["refresh_token"] == "***"
-    meta = requests.get(deployment.url + "/ui/connections/hook_meta", timeout=30,
-                        headers={"Authorization": f"Bearer {deployment.token()}"}).json()
+    meta = requests.get(
+        deployment.url + "/ui/connections/hook_meta",
+        timeout=30,
+        headers={"Authorization": f"Bearer {deployment.token()}"},
+    ).json()
     exact = next(m for m in meta if m["connection_type"] == "exact_online")
     assert exact["hook_name"] == "Exact Online" and set(exact["extra_fields"]) >= {"division", "refresh_token"}
     pools = {p["name"]: p["slots"] for p in deployment.api("GET", "/pools")["pools"]}
@@ -62,28 +68,38 @@ def test_ready_healthy_unpaused_with_the_printed_login(deployment: Deployment):
     assert bad.status_code == 401
     # the read-only user sees the DAGs and may not change the settings
     assert deployment.api("GET", "/dags", user="viewer", params={"limit": 1})["total_entries"] >= len(CATEGORIES)
-    deployment.api("PATCH", "/variables/exact_online_import_settings", user="viewer", expect=(403,),
-                   json={"key": "exact_online_import_settings", "value": "{}"})
+    deployment.api(
+        "PATCH",
+        "/variables/exact_online_import_settings",
+        user="viewer",
+        expect=(403,),
+        json={"key": "exact_online_import_settings", "value": "{}"},
+    )
 
 
 def test_the_standard_categories_triggered_at_once_run_one_import_at_a_time(deployment: Deployment, figure):
     started = time.monotonic()
     runs = {name: deployment.trigger(name) for name in STANDARD}
     ends = {name: deployment.wait_run(name, run_id, timeout=600) for name, run_id in runs.items()}
-    assert {name: r["state"] for name, r in ends.items()} == dict.fromkeys(STANDARD, "success"), \
-        {name: deployment.task_states(name, runs[name]) for name in STANDARD}
+    assert {name: r["state"] for name, r in ends.items()} == dict.fromkeys(STANDARD, "success"), {
+        name: deployment.task_states(name, runs[name]) for name in STANDARD
+    }
     spans = []
     for name, run_id in runs.items():
         tis = deployment.task_instances(name, run_id)
         assert {t: ti["state"] for t, ti in tis.items()} == dict.fromkeys(
-            ["check_settings", "migrate_target_schema", f"import_{name}"], "success")
+            ["check_settings", "migrate_target_schema", f"import_{name}"], "success"
+        )
         ti = tis[f"import_{name}"]
         assert ti["pool"] == "exact_api"
         spans.append((name, _ts(ti["start_date"]), _ts(ti["end_date"])))
     overlaps = [(a[0], b[0]) for a, b in combinations(spans, 2) if a[1] < b[2] and b[1] < a[2]]
     assert overlaps == [], "the exact_api pool (1 slot) runs one import at a time"
-    counts = dict(deployment.outsmart(
-        "SELECT category, count(*) FROM outsmart.import_log WHERE status = 'success' GROUP BY category"))
+    counts = dict(
+        deployment.outsmart(
+            "SELECT category, count(*) FROM outsmart.import_log WHERE status = 'success' GROUP BY category"
+        )
+    )
     assert set(counts) >= set(STANDARD)
     assert deployment.outsmart("SELECT count(*) FROM outsmart.relations")[0][0] > 0
     assert deployment.outsmart("SELECT count(*) FROM outsmart.materials")[0][0] > 0
@@ -92,8 +108,10 @@ def test_the_standard_categories_triggered_at_once_run_one_import_at_a_time(depl
     counts_at = next(i for i, e in enumerate(events) if e.startswith("relations: success: fetched "))
     post_at = next(i for i, e in enumerate(events) if "Post Execute" in e)
     assert counts_at < post_at and not any("Returned value was" in e for e in events)
-    figure(f"{len(STANDARD)} standard categories triggered at once: all success in {time.monotonic() - started:.0f} s, "
-           f"0 overlapping imports in pool exact_api")
+    figure(
+        f"{len(STANDARD)} standard categories triggered at once: all success in {time.monotonic() - started:.0f} s, "
+        f"0 overlapping imports in pool exact_api"
+    )
 
 
 def test_full_refresh_and_dry_run_params(deployment: Deployment):
@@ -102,14 +120,17 @@ def test_full_refresh_and_dry_run_params(deployment: Deployment):
     run = deployment.wait_run("relations", deployment.trigger("relations", dry_run=True))
     assert run["state"] == "success"
     status, dry, inserted = deployment.outsmart(
-        "SELECT status, dry_run, inserted FROM outsmart.import_log WHERE category = 'relations' ORDER BY id DESC LIMIT 1")[0]
+        "SELECT status, dry_run, inserted FROM outsmart.import_log WHERE category = 'relations' "
+        "ORDER BY id DESC LIMIT 1"
+    )[0]
     assert (status, dry, inserted) == ("dry_run", True, 1)
     assert deployment.outsmart("SELECT code, xmin::text FROM outsmart.relations ORDER BY code") == before
     run = deployment.wait_run("relations", deployment.trigger("relations", full_refresh=True))
     assert run["state"] == "success"
     status, full, inserted = deployment.outsmart(
         "SELECT status, full_refresh, inserted FROM outsmart.import_log WHERE category = 'relations' "
-        "ORDER BY id DESC LIMIT 1")[0]
+        "ORDER BY id DESC LIMIT 1"
+    )[0]
     assert (status, full, inserted) == ("success", True, 1)
 
 
@@ -119,13 +140,23 @@ def test_a_5xx_burst_is_survived_through_a_task_retry(deployment: Deployment, fi
     conn = deployment.api("GET", "/connections/exact_online_default")
     # the extra comes back with "refresh_token": "***"; Airflow keeps the stored value for a "***" on PATCH
     extra = {**json.loads(conn["extra"]), "max_attempts": 2, "backoff_seconds": 0.05}
-    deployment.api("PATCH", "/connections/exact_online_default", params={"update_mask": "extra"},
-                   json={"connection_id": "exact_online_default", "conn_type": conn["conn_type"], "extra": json.dumps(extra)})
+    deployment.api(
+        "PATCH",
+        "/connections/exact_online_default",
+        params={"update_mask": "extra"},
+        json={"connection_id": "exact_online_default", "conn_type": conn["conn_type"], "extra": json.dumps(extra)},
+    )
     deployment.sandbox("faults", {"error_rate": 1.0})
     try:
         run_id = deployment.trigger("relations")
-        deployment.wait_for("the first try to fail", lambda: deployment.task_instances("relations", run_id)
-                            .get("import_relations", {}).get("state") == "up_for_retry", timeout=240)
+        deployment.wait_for(
+            "the first try to fail",
+            lambda: (
+                deployment.task_instances("relations", run_id).get("import_relations", {}).get("state")
+                == "up_for_retry"
+            ),
+            timeout=240,
+        )
     finally:
         deployment.sandbox("faults", {"error_rate": 0.0})
     run = deployment.wait_run("relations", run_id)
@@ -140,8 +171,8 @@ def test_saved_settings_move_the_schedule(deployment: Deployment):
     deployment.set_settings(settings(enabled=["relations"], schedule="0 6 * * *", timezone="Europe/Amsterdam"))
     amsterdam = ZoneInfo("Europe/Amsterdam")
     now = dt.datetime.now(amsterdam)
-    next_six = croniter("0 6 * * *", now).get_next(dt.datetime).astimezone(dt.timezone.utc)
-    previous_six = croniter("0 6 * * *", now).get_prev(dt.datetime).astimezone(dt.timezone.utc)
+    next_six = croniter("0 6 * * *", now).get_next(dt.datetime).astimezone(dt.UTC)
+    previous_six = croniter("0 6 * * *", now).get_prev(dt.datetime).astimezone(dt.UTC)
 
     def relations_moved():
         d = deployment.dag("relations")
@@ -150,8 +181,9 @@ def test_saved_settings_move_the_schedule(deployment: Deployment):
     # Enabling a category imports its most recent fire at once (Airflow's catchup=False), then on the schedule.
     dag = deployment.wait_for("relations to get 06:00 Amsterdam as next run", relations_moved, timeout=120)
     assert "scheduled 0 6 * * * (Europe/Amsterdam)" in dag["description"]
-    runs = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns",
-                          params={"run_type": "scheduled", "limit": 100})["dag_runs"]
+    runs = deployment.api(
+        "GET", "/dags/exact_online_import_relations/dagRuns", params={"run_type": "scheduled", "limit": 100}
+    )["dag_runs"]
     assert [_ts(r["logical_date"]) for r in runs] == [previous_six]
     assert runs[0]["dag_run_id"] == f"scheduled__{previous_six.isoformat()}"
     deployment.wait_run("relations", runs[0]["dag_run_id"])
@@ -167,8 +199,10 @@ def test_saved_settings_move_the_schedule(deployment: Deployment):
 
 def test_a_broken_variable_is_one_import_error_and_turns_nothing_red(deployment: Deployment):
     deployment.set_settings(settings(enabled=STANDARD, schedule="* * * * *"))
-    deployment.wait_for("every standard category scheduled", lambda: all(
-        deployment.dag(n)["timetable_summary"] == "* * * * *" for n in STANDARD))
+    deployment.wait_for(
+        "every standard category scheduled",
+        lambda: all(deployment.dag(n)["timetable_summary"] == "* * * * *" for n in STANDARD),
+    )
     failed_before = deployment.api("GET", "/dags/~/dagRuns", params={"state": "failed", "limit": 1})["total_entries"]
     broken = settings(enabled=STANDARD, schedule="* * * * *")
     broken["categories"]["relations"]["inlcude_blocked"] = True
@@ -181,22 +215,41 @@ def test_a_broken_variable_is_one_import_error_and_turns_nothing_red(deployment:
     errors = deployment.wait_for("the import error", one_error, timeout=120)
     assert len(errors) == 1 and errors[0]["filename"].endswith("exact_online_import_settings_check.py")
     assert "categories.relations.inlcude_blocked: unknown key" in errors[0]["stack_trace"]
-    deployment.wait_for("every category unscheduled", lambda: all(
-        deployment.dag(n)["timetable_summary"] is None for n in STANDARD), timeout=60)
+    deployment.wait_for(
+        "every category unscheduled",
+        lambda: all(deployment.dag(n)["timetable_summary"] is None for n in STANDARD),
+        timeout=60,
+    )
     dags = deployment.api("GET", "/dags", params={"dag_id_pattern": "exact_online_import_%", "limit": 100})["dags"]
     assert len(dags) == len(CATEGORIES)
     assert not [d for d in dags if d["is_stale"]], "the DAGs stay while the Variable is broken"
     # Nothing may run on unreadable settings, or fail: wait until a fire of the "* * * * *" schedule has passed and
     # the scheduler has gone round its loop since (it heartbeats every 5 s), instead of a fixed 70 s.
-    fire = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    deployment.wait_for("a fire of * * * * * to pass and the scheduler to loop after it", lambda: (_ts(
-        requests.get(deployment.url + "/api/v2/monitor/health", timeout=10).json()["scheduler"]
-        ["latest_scheduler_heartbeat"]) or fire) >= fire + dt.timedelta(seconds=12), timeout=150)
+    fire = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    deployment.wait_for(
+        "a fire of * * * * * to pass and the scheduler to loop after it",
+        lambda: (
+            (
+                _ts(
+                    requests.get(deployment.url + "/api/v2/monitor/health", timeout=10).json()["scheduler"][
+                        "latest_scheduler_heartbeat"
+                    ]
+                )
+                or fire
+            )
+            >= fire + dt.timedelta(seconds=12)
+        ),
+        timeout=150,
+    )
     for name in STANDARD:  # runs scheduled before the break may still be finishing
-        for run in deployment.api("GET", f"/dags/exact_online_import_{name}/dagRuns",
-                                  params={"state": ["queued", "running"]})["dag_runs"]:
+        for run in deployment.api(
+            "GET", f"/dags/exact_online_import_{name}/dagRuns", params={"state": ["queued", "running"]}
+        )["dag_runs"]:
             deployment.wait_run(name, run["dag_run_id"])
-    assert deployment.api("GET", "/dags/~/dagRuns", params={"state": "failed", "limit": 1})["total_entries"] == failed_before
+    assert (
+        deployment.api("GET", "/dags/~/dagRuns", params={"state": "failed", "limit": 1})["total_entries"]
+        == failed_before
+    )
     deployment.set_settings(settings(enabled=[]))
     deployment.wait_for("the import error to go", lambda: deployment.api("GET", "/importErrors")["total_entries"] == 0)
 
@@ -206,42 +259,51 @@ def test_a_compressed_day_shows_only_real_imports(deployment: Deployment, figure
     and none for the others, unlicensed Pro categories included (the tick design made a run per DAG per 15
     minutes, imports or not, and failed the eight Pro DAGs under a standard licence)."""
     enabled = ["relations", "categories"]
-    t0 = dt.datetime.now(dt.timezone.utc)
+    t0 = dt.datetime.now(dt.UTC)
     day = settings(enabled=enabled, schedule="* * * * *")
     day["categories"]["sales_orders"] = {"enabled": True}  # enabled, but the licence is standard: never runs
     deployment.set_settings(day)
 
     def scheduled_since(name):
-        return [r for r in deployment.api("GET", f"/dags/exact_online_import_{name}/dagRuns",
-                                          params={"run_type": "scheduled", "limit": 100})["dag_runs"]
-                if _ts(r["run_after"]) >= t0.replace(second=0, microsecond=0)]
+        return [
+            r
+            for r in deployment.api(
+                "GET", f"/dags/exact_online_import_{name}/dagRuns", params={"run_type": "scheduled", "limit": 100}
+            )["dag_runs"]
+            if _ts(r["run_after"]) >= t0.replace(second=0, microsecond=0)
+        ]
 
     deployment.wait_for("four fires", lambda: len(scheduled_since("relations")) >= 4, timeout=330, every=5)
     deployment.set_settings(settings(enabled=[]))
-    deployment.wait_for("the schedule to stop", lambda: all(
-        deployment.dag(n)["timetable_summary"] is None for n in enabled), timeout=60)
+    deployment.wait_for(
+        "the schedule to stop", lambda: all(deployment.dag(n)["timetable_summary"] is None for n in enabled), timeout=60
+    )
     per_dag = {c.name: scheduled_since(c.name) for c in CATEGORIES.values()}
     for name in enabled:
         for run in per_dag[name]:
             assert deployment.wait_run(name, run["dag_run_id"], timeout=400)["state"] == "success"
     fires = sorted(_ts(r["logical_date"]) for r in per_dag["relations"])
-    assert [b - a for a, b in zip(fires, fires[1:])] == [dt.timedelta(minutes=1)] * (len(fires) - 1), \
+    assert [b - a for a, b in zip(fires, fires[1:], strict=False)] == [dt.timedelta(minutes=1)] * (len(fires) - 1), (
         "one run per fire, no gaps, no doubles"
+    )
     assert sorted(_ts(r["logical_date"]) for r in per_dag["categories"]) == fires
     for run in per_dag["relations"]:
         # the run id names the fire it imported (the tick design's 17:59 run did the 18:00 import)
         assert run["dag_run_id"] == f"scheduled__{_ts(run['logical_date']).isoformat()}"
         assert _ts(run["logical_date"]) == _ts(run["run_after"]) and _ts(run["logical_date"]).second == 0
     assert {n: len(r) for n, r in per_dag.items() if n not in enabled} == dict.fromkeys(
-        [c.name for c in CATEGORIES.values() if c.name not in enabled], 0)
+        [c.name for c in CATEGORIES.values() if c.name not in enabled], 0
+    )
     tis = [len(deployment.task_instances(n, r["dag_run_id"])) for n in enabled for r in per_dag[n]]
     assert set(tis) == {3}
     runs = sum(len(r) for r in per_dag.values())
     n, std = len(CATEGORIES), len(STANDARD)
-    figure(f"compressed day: {len(fires)} fires -> {runs} runs, {sum(tis)} task instances for {n} DAGs with "
-           f"2 enabled (1 run per enabled category per fire, 0 for the {n - 2} others); at @hourly that is "
-           f"{2 * 24} runs / {2 * 24 * 3} task instances a day ({std} standard enabled: {std * 24} / "
-           f"{std * 24 * 3}), against {n * 96:,} runs / {n * 96 * 3:,} task instances a day with the 15-minute tick")
+    figure(
+        f"compressed day: {len(fires)} fires -> {runs} runs, {sum(tis)} task instances for {n} DAGs with "
+        f"2 enabled (1 run per enabled category per fire, 0 for the {n - 2} others); at @hourly that is "
+        f"{2 * 24} runs / {2 * 24 * 3} task instances a day ({std} standard enabled: {std * 24} / "
+        f"{std * 24 * 3}), against {n * 96:,} runs / {n * 96 * 3:,} task instances a day with the 15-minute tick"
+    )
 
 
 def test_a_restart_during_an_import_keeps_the_history_and_finishes_the_run(deployment: Deployment, figure):
@@ -250,8 +312,12 @@ def test_a_restart_during_an_import_keeps_the_history_and_finishes_the_run(deplo
     runs_before = deployment.api("GET", "/dags/~/dagRuns", params={"limit": 1})["total_entries"]
     deployment.sandbox("faults", {"latency_seconds": 1.5})  # keep the import busy long enough to be cut off
     run_id = deployment.trigger("relations", full_refresh=True)
-    deployment.wait_for("the import to be running", lambda: deployment.task_instances("relations", run_id)
-                        .get("import_relations", {}).get("state") == "running", timeout=240, every=1)
+    deployment.wait_for(
+        "the import to be running",
+        lambda: deployment.task_instances("relations", run_id).get("import_relations", {}).get("state") == "running",
+        timeout=240,
+        every=1,
+    )
     deployment.stop()
     left = processes_of(deployment.state_dir)
     assert not left, "still running after SIGTERM:\n" + "\n".join(left)
@@ -260,8 +326,12 @@ def test_a_restart_during_an_import_keeps_the_history_and_finishes_the_run(deplo
     ti = deployment.task_instances("relations", run_id)["import_relations"]
     assert run["state"] == "success" and ti["try_number"] >= 2, ti
     assert deployment.api("GET", "/dags/~/dagRuns", params={"limit": 1})["total_entries"] >= runs_before + 1
-    statuses = [r[0] for r in deployment.outsmart(
-        "SELECT status FROM outsmart.import_log WHERE run_id = %s ORDER BY id", (run_id,))]
+    statuses = [
+        r[0]
+        for r in deployment.outsmart("SELECT status FROM outsmart.import_log WHERE run_id = %s ORDER BY id", (run_id,))
+    ]
     assert statuses[-1] == "success"
-    figure(f"restart during an import: every process stopped on SIGTERM, ready again in {restarted_in:.0f} s, "
-           f"the cut-off import finished on try {ti['try_number']} (import log {statuses}), history kept")
+    figure(
+        f"restart during an import: every process stopped on SIGTERM, ready again in {restarted_in:.0f} s, "
+        f"the cut-off import finished on try {ti['try_number']} (import log {statuses}), history kept"
+    )

@@ -93,7 +93,9 @@ class Page:
         frame = wait(self.d, "the plugin's iframe", lambda: self.d.find_elements(By.CSS_SELECTOR, "iframe"), 60)[0]
         assert "/exact-online-imports/" in frame.get_attribute("src")
         self.d.switch_to.frame(frame)
-        wait(self.d, "the page's data", lambda: self.d.find_element(By.ID, "main").get_attribute("aria-busy") == "false")
+        wait(
+            self.d, "the page's data", lambda: self.d.find_element(By.ID, "main").get_attribute("aria-busy") == "false"
+        )
 
     def reload(self):
         self.d.switch_to.default_content()
@@ -119,13 +121,18 @@ class Page:
 
     def fetch(self, method: str, path: str, body: dict | None = None) -> int:
         """A request from the page's own JavaScript context (same origin, the browser's cookie)."""
-        return self.d.execute_async_script("""
+        return self.d.execute_async_script(
+            """
             const [method, url, body, done] = arguments;
             const opts = {method, credentials: 'same-origin', headers: {'Accept': 'application/json'}};
             if (body !== null) { opts.headers['Content-Type'] = 'application/json';
                                  opts.headers['X-Exact-Online-Page'] = '1'; opts.body = JSON.stringify(body); }
             fetch(url, opts).then(r => done(r.status), e => done(String(e)));
-        """, method, "/exact-online-imports/api" + path, body)
+        """,
+            method,
+            "/exact-online-imports/api" + path,
+            body,
+        )
 
     def quit(self):
         self.d.quit()
@@ -154,8 +161,9 @@ def test_log_in_switch_materials_on_pick_two_item_groups_and_save(deployment, ad
     assert "needs Exact Online Pro" in p.q("#cat-sales_orders .lock").text
     p.q("#enabled-materials").click()
     select = p.q("#materials-item_groups")
-    options = wait(p.d, "the division's item groups", lambda: [
-        o for o in select.find_elements(p.By.TAG_NAME, "option")])
+    options = wait(
+        p.d, "the division's item groups", lambda: [o for o in select.find_elements(p.By.TAG_NAME, "option")]
+    )
     assert len(options) >= 2 and all(" — " in o.text for o in options), [o.text for o in options]
     source = p.q("#materials-item_groups-source").text
     assert "From Exact Online" in source or "From outsmart.categories" in source
@@ -198,18 +206,24 @@ def test_the_sync_icon_starts_an_import_that_reaches_success_with_its_counts(dep
     runs_before = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns")["total_entries"]
     p.show("#cat-relations")
     p.q("#sync-relations").click()
-    wait(p.d, "the run to show as queued or running",
-         lambda: p.q("#state-relations").text in ("queued", "running"), 20)
+    wait(p.d, "the run to show as queued or running", lambda: p.q("#state-relations").text in ("queued", "running"), 20)
     assert p.q("#sync-relations").get_attribute("disabled") is not None, "no second start while one is active"
     # a second start through the API is refused while the first one is active
     token = deployment.token()
-    second = requests.post(f"{deployment.url}{PAGE_API}/categories/relations/sync", json={}, timeout=30,
-                           headers={"Authorization": f"Bearer {token}", "X-Exact-Online-Page": "1"})
+    second = requests.post(
+        f"{deployment.url}{PAGE_API}/categories/relations/sync",
+        json={},
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}", "X-Exact-Online-Page": "1"},
+    )
     assert second.status_code == 409, second.text
     wait(p.d, "the import to succeed", lambda: p.q("#state-relations").text == "success", 300, 1)
-    counts = wait(p.d, "the counts", lambda: "fetched" in p.q("#counts-relations").text and p.q("#counts-relations").text)
-    logged = deployment.outsmart("SELECT status, fetched FROM outsmart.import_log WHERE category = 'relations' "
-                                 "ORDER BY id DESC LIMIT 1")[0]
+    counts = wait(
+        p.d, "the counts", lambda: "fetched" in p.q("#counts-relations").text and p.q("#counts-relations").text
+    )
+    logged = deployment.outsmart(
+        "SELECT status, fetched FROM outsmart.import_log WHERE category = 'relations' ORDER BY id DESC LIMIT 1"
+    )[0]
     assert logged[0] == "success" and f"fetched {logged[1]}" in counts
     runs = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns", params={"order_by": "-id"})
     assert runs["total_entries"] == runs_before + 1
@@ -226,8 +240,9 @@ def test_full_refresh_is_a_second_confirmed_action(deployment, admin):
     before = total()
     p.show("#cat-relations")
     p.q("#full-relations").click()
-    assert "read everything again" in wait(p.d, "the confirmation", lambda: p.q("#confirm-relations").is_displayed()
-                                           and p.q("#confirm-relations").text)
+    assert "read everything again" in wait(
+        p.d, "the confirmation", lambda: p.q("#confirm-relations").is_displayed() and p.q("#confirm-relations").text
+    )
     p.q("#cancel-full-relations").click()
     wait(p.d, "the confirmation to close", lambda: not p.q("#confirm-relations").is_displayed())
     time.sleep(1)  # on purpose: a run wrongly started by the cancel gets a second to show up
@@ -236,7 +251,9 @@ def test_full_refresh_is_a_second_confirmed_action(deployment, admin):
     wait(p.d, "the confirmation", lambda: p.q("#confirm-full-relations").is_displayed())
     p.q("#confirm-full-relations").click()
     wait(p.d, "a full-refresh run", lambda: total() == before + 1, 20)
-    run = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns", params={"order_by": "-id"})["dag_runs"][0]
+    run = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns", params={"order_by": "-id"})["dag_runs"][
+        0
+    ]
     assert run["conf"] == {"full_refresh": True}
     assert deployment.wait_run("relations", run["dag_run_id"])["state"] == "success"
 
@@ -270,8 +287,11 @@ def test_a_viewer_sees_the_page_read_only_and_can_neither_save_nor_sync(deployme
         assert not v.all("#sync-relations") and not v.all("#full-relations")
         assert "Last import" in v.q("#counts-relations").text  # but sees what the imports did
         # the page's API refuses the viewer, with the browser's own session cookie
-        state = requests.get(f"{deployment.url}{PAGE_API}/state", timeout=30,
-                             headers={"Authorization": f"Bearer {deployment.token('viewer')}"}).json()
+        state = requests.get(
+            f"{deployment.url}{PAGE_API}/state",
+            timeout=30,
+            headers={"Authorization": f"Bearer {deployment.token('viewer')}"},
+        ).json()
         assert v.fetch("PUT", "/settings", {"settings": state["settings"], "version": state["version"]}) == 403
         assert v.fetch("POST", "/categories/relations/sync", {}) == 403
         v.d.execute_script("window.scrollTo(0, 0)")
@@ -286,10 +306,24 @@ def test_a_viewer_sees_the_page_read_only_and_can_neither_save_nor_sync(deployme
 
 def test_anonymous_requests_to_the_pages_api_are_refused(deployment):
     assert requests.get(f"{deployment.url}{PAGE_API}/state", timeout=30).status_code == 401
-    assert requests.put(f"{deployment.url}{PAGE_API}/settings", json={"settings": {}, "version": "x"}, timeout=30,
-                        headers={"X-Exact-Online-Page": "1"}).status_code == 401
-    assert requests.post(f"{deployment.url}{PAGE_API}/categories/relations/sync", json={}, timeout=30,
-                         headers={"X-Exact-Online-Page": "1"}).status_code == 401
+    assert (
+        requests.put(
+            f"{deployment.url}{PAGE_API}/settings",
+            json={"settings": {}, "version": "x"},
+            timeout=30,
+            headers={"X-Exact-Online-Page": "1"},
+        ).status_code
+        == 401
+    )
+    assert (
+        requests.post(
+            f"{deployment.url}{PAGE_API}/categories/relations/sync",
+            json={},
+            timeout=30,
+            headers={"X-Exact-Online-Page": "1"},
+        ).status_code
+        == 401
+    )
     page = requests.get(f"{deployment.url}/exact-online-imports/", timeout=30, allow_redirects=False)
     assert page.status_code == 307 and "/auth/login" in page.headers["location"]
 
@@ -301,17 +335,27 @@ def test_no_secret_in_the_page_or_its_answers(deployment, admin):
 
     c = SandboxConfig()
     token = deployment.token()
-    answers = [requests.get(f"{deployment.url}{PAGE_API}/{path}", timeout=60,
-                            headers={"Authorization": f"Bearer {token}"}).text
-               for path in ("state", "status", "item-groups")]
+    answers = [
+        requests.get(
+            f"{deployment.url}{PAGE_API}/{path}", timeout=60, headers={"Authorization": f"Bearer {token}"}
+        ).text
+        for path in ("state", "status", "item-groups")
+    ]
     admin.reload()
     answers.append(admin.d.page_source)
     # the rotated tokens the imports hold in the OutSmart database, too
-    chain = deployment.outsmart("SELECT to_regclass('exact_online.oauth_token_chain') IS NOT NULL")[0][0] and \
-        deployment.outsmart("SELECT refresh_token, access_token FROM exact_online.oauth_token_chain")
+    chain = deployment.outsmart("SELECT to_regclass('exact_online.oauth_token_chain') IS NOT NULL")[0][
+        0
+    ] and deployment.outsmart("SELECT refresh_token, access_token FROM exact_online.oauth_token_chain")
     tokens = [t for row in (chain or []) for t in row if t]
     for text in answers:
-        for secret in (c.client_secret, c.initial_refresh_token, secrets["jwt_secret"], secrets["fernet_key"],
-                       *secrets["passwords"].values(), *tokens):
+        for secret in (
+            c.client_secret,
+            c.initial_refresh_token,
+            secrets["jwt_secret"],
+            secrets["fernet_key"],
+            *secrets["passwords"].values(),
+            *tokens,
+        ):
             assert secret not in text
     assert conn["conn_type"] == "exact_online"  # the connection make airflow made: the one whose secrets these are

@@ -27,10 +27,16 @@ SUPPLIERS = Category(
     title="Suppliers (Exact accounts that are suppliers)",
     pro=False,
     source=Source("sync/CRM/Accounts", "sync", deleted_entity_type=2, rule_fields=("IsSupplier",)),
-    table=TableSpec("suppliers", _audit(
-        code("code", "Code", 50, required=True), text("name", "Name", required=True), text("email", "Email"),
-        text("city", "City"), code("vat_number", "VATNumber"),
-    )),
+    table=TableSpec(
+        "suppliers",
+        _audit(
+            code("code", "Code", 50, required=True),
+            text("name", "Name", required=True),
+            text("email", "Email"),
+            text("city", "City"),
+            code("vat_number", "VATNumber"),
+        ),
+    ),
     rules="test_new_category:only_suppliers",
     doc="Exact accounts with IsSupplier, whatever their relation type.",
 )
@@ -69,18 +75,28 @@ def test_a_fifteenth_category_is_one_registry_entry(sandbox_factory, target_db, 
 
     # Exact changes one supplier and deletes another: the next run updates one row and soft-deletes one.
     renamed, gone = sorted(suppliers)[:2]
-    for body in ({"op": "update", "records": [{"ID": suppliers[renamed]["ID"], "Name": "Leverancier BV (nieuw)"}]},
-                 {"op": "delete", "ids": [suppliers[gone]["ID"]]}):
-        requests.post(server.url + "/_sandbox/mutate", json={"entity": "accounts", **body}, timeout=10).raise_for_status()
+    for body in (
+        {"op": "update", "records": [{"ID": suppliers[renamed]["ID"], "Name": "Leverancier BV (nieuw)"}]},
+        {"op": "delete", "ids": [suppliers[gone]["ID"]]},
+    ):
+        requests.post(
+            server.url + "/_sandbox/mutate", json={"entity": "accounts", **body}, timeout=10
+        ).raise_for_status()
     second = _run_in_own_process(tmp_path / "airflow")
     assert second["state"] == "success", second
-    log = target_db.query("SELECT status, inserted, updated, deleted, watermark_before IS NOT NULL FROM outsmart.import_log "
-                          "WHERE category = 'suppliers' ORDER BY id")
+    log = target_db.query(
+        "SELECT status, inserted, updated, deleted, watermark_before IS NOT NULL FROM outsmart.import_log "
+        "WHERE category = 'suppliers' ORDER BY id"
+    )
     assert log[0][:2] == ("success", len(suppliers)) and log[1] == ("success", 0, 1, 1, True), log
-    assert target_db.scalar("SELECT name FROM outsmart.suppliers WHERE code = %s", (renamed,)) == "Leverancier BV (nieuw)"
+    assert (
+        target_db.scalar("SELECT name FROM outsmart.suppliers WHERE code = %s", (renamed,)) == "Leverancier BV (nieuw)"
+    )
     assert target_db.scalar("SELECT deleted_at IS NOT NULL FROM outsmart.suppliers WHERE code = %s", (gone,))
-    figure(f"suppliers: one registry entry + one rule; run 1 inserted {log[0][1]} of {len(accounts)} accounts, "
-           f"run 2 (incremental) updated 1, deleted 1")
+    figure(
+        f"suppliers: one registry entry + one rule; run 1 inserted {log[0][1]} of {len(accounts)} accounts, "
+        f"run 2 (incremental) updated 1, deleted 1"
+    )
 
 
 if __name__ == "__main__":
@@ -97,8 +113,16 @@ if __name__ == "__main__":
     dags = local_airflow.load_dags()
     dag = dags[SUPPLIERS.dag_id]
     dr = dag.test()
-    print("RESULT " + json.dumps({
-        "state": str(dr.state), "tasks": {ti.task_id: str(ti.state) for ti in dr.get_task_instances()},
-        "dag_count": len(dags), "schedule": getattr(dag.timetable, "expression", None),
-        "select": list(registry.CATEGORIES[SUPPLIERS.name].source.select),
-    }), flush=True)
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "state": str(dr.state),
+                "tasks": {ti.task_id: str(ti.state) for ti in dr.get_task_instances()},
+                "dag_count": len(dags),
+                "schedule": getattr(dag.timetable, "expression", None),
+                "select": list(registry.CATEGORIES[SUPPLIERS.name].source.select),
+            }
+        ),
+        flush=True,
+    )

@@ -15,7 +15,9 @@ ALL_ON = {name: {"enabled": True} for name in PRO}
 
 
 @pytest.mark.parametrize("name", PRO)
-def test_standard_licence_skips_at_once_without_api_calls(dags, sandbox_factory, target_db, settings_var, capfd, caplog, name):
+def test_standard_licence_skips_at_once_without_api_calls(
+    dags, sandbox_factory, target_db, settings_var, capfd, caplog, name
+):
     server = sandbox_factory(size=20)
     settings_var({"license": "standard", "categories": {name: {"enabled": True}}})
     _, states = run_dag(dags, name)
@@ -27,7 +29,14 @@ def test_standard_licence_skips_at_once_without_api_calls(dags, sandbox_factory,
 # (category, sandbox entity, key field, target table, lines entity, lines table)
 SYNCED = [
     ("sales_orders", "sales_order_headers", "ID", "sales_orders", "sales_order_lines", "sales_order_lines"),
-    ("goods_deliveries", "goods_deliveries", "EntryID", "goods_deliveries", "goods_delivery_lines", "goods_delivery_lines"),
+    (
+        "goods_deliveries",
+        "goods_deliveries",
+        "EntryID",
+        "goods_deliveries",
+        "goods_delivery_lines",
+        "goods_delivery_lines",
+    ),
     ("quotations", "quotation_headers", "ID", "quotations", "quotation_lines", "quotation_lines"),
     ("shop_orders", "shop_orders", "ID", "shop_orders", None, None),
     ("project_planning", "project_planning", "ID", "project_planning", None, None),
@@ -35,15 +44,27 @@ SYNCED = [
 ]
 
 
-@pytest.mark.parametrize(("name", "entity", "key", "table", "line_entity", "line_table"), SYNCED, ids=[s[0] for s in SYNCED])
-def test_synced_pro_category_first_incremental_and_no_change(dags, sandbox_factory, target_db, settings_var,
-                                                             name, entity, key, table, line_entity, line_table):
+@pytest.mark.parametrize(
+    ("name", "entity", "key", "table", "line_entity", "line_table"), SYNCED, ids=[s[0] for s in SYNCED]
+)
+def test_synced_pro_category_first_incremental_and_no_change(
+    dags, sandbox_factory, target_db, settings_var, name, entity, key, table, line_entity, line_table
+):
     server = sandbox_factory(size=600, seed=41)
     settings_var({"license": "pro", "categories": {"relations": {"enabled": True}, **ALL_ON}})
     run_dag(dags, "relations")  # customer codes of orders and agreements are looked up in relations
     if name == "quotations":
-        settings_var({"license": "pro", "categories": {"relations": {"enabled": True}, "materials": {"enabled": True},
-                                                       "hour_types": {"enabled": True}, **ALL_ON}})
+        settings_var(
+            {
+                "license": "pro",
+                "categories": {
+                    "relations": {"enabled": True},
+                    "materials": {"enabled": True},
+                    "hour_types": {"enabled": True},
+                    **ALL_ON,
+                },
+            }
+        )
         run_dag(dags, "materials")
         run_dag(dags, "hour_types")
     run_dag(dags, name)
@@ -58,9 +79,20 @@ def test_synced_pro_category_first_incremental_and_no_change(dags, sandbox_facto
         expected = set(records)
     assert ids(target_db, table) == expected and expected
     if line_table:
-        parent_field = {"sales_order_lines": "OrderID", "goods_delivery_lines": "EntryID", "quotation_lines": "QuotationID"}[line_table]
-        header_values = {r[{"sales_order_lines": "OrderID", "goods_delivery_lines": "EntryID", "quotation_lines": "QuotationID"}[line_table]]
-                         for i, r in records.items() if i in expected}
+        parent_field = {
+            "sales_order_lines": "OrderID",
+            "goods_delivery_lines": "EntryID",
+            "quotation_lines": "QuotationID",
+        }[line_table]
+        header_values = {
+            r[
+                {"sales_order_lines": "OrderID", "goods_delivery_lines": "EntryID", "quotation_lines": "QuotationID"}[
+                    line_table
+                ]
+            ]
+            for i, r in records.items()
+            if i in expected
+        }
         lines = getattr(div, line_entity)
         expected_lines = {i for i, line in lines.items() if line[parent_field] in header_values}
         assert ids(target_db, line_table) == expected_lines and expected_lines
@@ -70,15 +102,28 @@ def test_synced_pro_category_first_incremental_and_no_change(dags, sandbox_facto
     # Incremental: change one loaded record, delete another (and, with lines, one line).
     loaded = sorted(expected)
     changed, gone = loaded[0], loaded[1]
-    field = {"sales_orders": "Description", "goods_deliveries": "TrackingNumber", "quotations": "Description",
-             "shop_orders": "Description", "project_planning": "Description", "price_agreements": "Price"}[name]
+    field = {
+        "sales_orders": "Description",
+        "goods_deliveries": "TrackingNumber",
+        "quotations": "Description",
+        "shop_orders": "Description",
+        "project_planning": "Description",
+        "price_agreements": "Price",
+    }[name]
     value = 42.5 if field == "Price" else "Gewijzigd in Exact"
     mutate(server, entity=entity, op="update", records=[{key: changed, field: value}])
     mutate(server, entity=entity, op="delete", ids=[gone])
     changes = 2
     if line_table:
         line_id = sorted(expected_lines)[0]
-        mutate(server, entity=line_entity, op="update", records=[{"ID": line_id, "Quantity" if line_table != "goods_delivery_lines" else "QuantityDelivered": 12345.0}])
+        mutate(
+            server,
+            entity=line_entity,
+            op="update",
+            records=[
+                {"ID": line_id, "Quantity" if line_table != "goods_delivery_lines" else "QuantityDelivered": 12345.0}
+            ],
+        )
         changes += 1
     reset_stats(server)
     before = {t: row_versions(target_db, t) for t in filter(None, [table, line_table])}
@@ -127,25 +172,47 @@ def test_full_refresh_pro_categories(dags, sandbox_factory, target_db, settings_
 
 def test_sales_order_columns_and_lines_match_exact(dags, sandbox_factory, target_db, settings_var):
     server = sandbox_factory(size=300, seed=43)
-    settings_var({"license": "pro", "categories": {"relations": {"enabled": True, "relation_types": ["customer"],
-                                                                 "include_inactive": True, "include_blocked": True},
-                                                   "sales_orders": {"enabled": True, "statuses": ["open", "partial"]}}})
+    settings_var(
+        {
+            "license": "pro",
+            "categories": {
+                "relations": {
+                    "enabled": True,
+                    "relation_types": ["customer"],
+                    "include_inactive": True,
+                    "include_blocked": True,
+                },
+                "sales_orders": {"enabled": True, "statuses": ["open", "partial"]},
+            },
+        }
+    )
     run_dag(dags, "relations")
     run_dag(dags, "sales_orders")
     div = server.state.division
     headers = {h["ID"]: h for h in div.sales_order_headers.values() if h["Status"] in (12, 20)}
-    got = {r[0]: r[1:] for r in target_db.query(
-        "SELECT exact_id::text, order_number, customer_code, status, amount, warehouse_code, order_date FROM outsmart.sales_orders")}
+    got = {
+        r[0]: r[1:]
+        for r in target_db.query(
+            "SELECT exact_id::text, order_number, customer_code, status, amount, warehouse_code, order_date "
+            "FROM outsmart.sales_orders"
+        )
+    }
     assert set(got) == set(headers)
     for i, h in headers.items():
         acc = div.accounts[h["OrderedBy"]]
-        assert got[i] == (h["OrderNumber"], acc["Code"].strip(), {12: "open", 20: "partial"}[h["Status"]],
-                          Decimal(str(h["AmountDC"])).quantize(Decimal("0.0001")), h["WarehouseCode"], h["OrderDate"])
+        assert got[i] == (
+            h["OrderNumber"],
+            acc["Code"].strip(),
+            {12: "open", 20: "partial"}[h["Status"]],
+            Decimal(str(h["AmountDC"])).quantize(Decimal("0.0001")),
+            h["WarehouseCode"],
+            h["OrderDate"],
+        )
     order_ids = {h["OrderID"] for h in headers.values()}
-    lines = {l["ID"] for l in div.sales_order_lines.values() if l["OrderID"] in order_ids}
+    lines = {line["ID"] for line in div.sales_order_lines.values() if line["OrderID"] in order_ids}
     assert ids(target_db, "sales_order_lines") == lines
     filtered = last_log(target_db, "sales_orders")["filtered_out"]
-    skipped_lines = sum(1 for l in div.sales_order_lines.values() if l["OrderID"] not in order_ids)
+    skipped_lines = sum(1 for line in div.sales_order_lines.values() if line["OrderID"] not in order_ids)
     assert filtered == len(div.sales_order_headers) - len(headers) + skipped_lines
 
 
@@ -154,13 +221,16 @@ def test_line_without_header_is_set_aside_never_loaded_half(dags, sandbox_factor
     settings_var({"license": "pro", "categories": {"sales_orders": {"enabled": True}}})
     div = server.state.division
     orphan = dict(next(iter(div.sales_order_lines.values())))
-    orphan.update({"ID": str(uuid.uuid4()), "OrderID": str(uuid.uuid4()), "OrderNumber": 99999,
-                   "Timestamp": div.next_timestamp()})
+    orphan.update(
+        {"ID": str(uuid.uuid4()), "OrderID": str(uuid.uuid4()), "OrderNumber": 99999, "Timestamp": div.next_timestamp()}
+    )
     div.sales_order_lines[orphan["ID"]] = orphan  # a line whose order Exact does not have
     run_dag(dags, "sales_orders")
     log = last_log(target_db, "sales_orders")
     assert log["status"] == "success" and log["rejected"] == 1
-    reason, key = target_db.query("SELECT reason, record_key FROM outsmart.import_rejects WHERE category = 'sales_orders'")[0]
+    reason, key = target_db.query(
+        "SELECT reason, record_key FROM outsmart.import_rejects WHERE category = 'sales_orders'"
+    )[0]
     assert key == orphan["ID"] and "without its header" in reason
     assert orphan["ID"] not in ids(target_db, "sales_order_lines")
     assert len(ids(target_db, "sales_order_lines")) == len(div.sales_order_lines) - 1

@@ -29,8 +29,11 @@ def expected_codes(server, relation_types=("customer",), include_inactive=False,
         {"relation_types": ["supplier"]},
         {"include_inactive": True},
         {"include_blocked": True},
-        {"relation_types": ["customer", "prospect", "suspect", "none", "supplier"], "include_inactive": True,
-         "include_blocked": True},
+        {
+            "relation_types": ["customer", "prospect", "suspect", "none", "supplier"],
+            "include_inactive": True,
+            "include_blocked": True,
+        },
     ],
     ids=["default", "customer+prospect", "suspect+none", "supplier", "inactive", "blocked", "everything"],
 )
@@ -48,30 +51,64 @@ def test_first_run_loads_exactly_the_accounts_that_pass(dags, sandbox_factory, t
 
 def test_columns_hold_trimmed_exact_values(dags, sandbox_factory, target_db, settings_var):
     server = sandbox_factory(size=300, seed=5)
-    settings_var({"categories": {"relations": {"enabled": True, "include_inactive": True, "include_blocked": True,
-                                               "relation_types": ["customer", "prospect", "suspect", "none"]}}})
+    settings_var(
+        {
+            "categories": {
+                "relations": {
+                    "enabled": True,
+                    "include_inactive": True,
+                    "include_blocked": True,
+                    "relation_types": ["customer", "prospect", "suspect", "none"],
+                }
+            }
+        }
+    )
     run_dag(dags, "relations")
-    got = {r[0]: r for r in target_db.query(
-        "SELECT exact_id::text, code, name, relation_type, is_blocked, is_active, email, phone, address_line1, postcode, "
-        "city, country, vat_number, coc_number, exact_timestamp, deleted_at FROM outsmart.relations")}
+    got = {
+        r[0]: r
+        for r in target_db.query(
+            "SELECT exact_id::text, code, name, relation_type, is_blocked, is_active, email, phone, address_line1, "
+            "postcode, city, country, vat_number, coc_number, exact_timestamp, deleted_at FROM outsmart.relations"
+        )
+    }
     assert len(got) == 300
     for a in server.state.division.accounts.values():
         r = got[a["ID"]]
         active = (a["EndDate"] is None or a["EndDate"] >= TODAY) and a["StartDate"] <= TODAY
-        assert r[1:] == (a["Code"].strip(), a["Name"], {"C": "customer", "P": "prospect", "S": "suspect", "A": "none"}[a["Status"]],
-                         a["Blocked"], active, a["Email"], a["Phone"], a["AddressLine1"], a["Postcode"], a["City"],
-                         a["Country"].strip(), a["VATNumber"], a["ChamberOfCommerce"], a["Timestamp"], None)
+        assert r[1:] == (
+            a["Code"].strip(),
+            a["Name"],
+            {"C": "customer", "P": "prospect", "S": "suspect", "A": "none"}[a["Status"]],
+            a["Blocked"],
+            active,
+            a["Email"],
+            a["Phone"],
+            a["AddressLine1"],
+            a["Postcode"],
+            a["City"],
+            a["Country"].strip(),
+            a["VATNumber"],
+            a["ChamberOfCommerce"],
+            a["Timestamp"],
+            None,
+        )
 
 
-def test_incremental_run_updates_inserts_soft_deletes_and_leaves_the_rest(dags, sandbox_factory, target_db, settings_var):
+def test_incremental_run_updates_inserts_soft_deletes_and_leaves_the_rest(
+    dags, sandbox_factory, target_db, settings_var
+):
     server = sandbox_factory(size=2500, seed=21)
     settings_var({"categories": {"relations": {"enabled": True}}})
     run_dag(dags, "relations")
     first = {r[0]: r[1] for r in target_db.query("SELECT code, xmin::text FROM outsmart.relations")}
     loaded = [a for a in server.state.division.accounts.values() if a["Code"].strip() in first]
     to_rename, to_block, to_delete = loaded[:5], loaded[5:7], loaded[7:10]
-    mutate(server, entity="accounts", op="update",
-           records=[{"ID": a["ID"], "Name": a["Name"] + " (nieuw)"} for a in to_rename])
+    mutate(
+        server,
+        entity="accounts",
+        op="update",
+        records=[{"ID": a["ID"], "Name": a["Name"] + " (nieuw)"} for a in to_rename],
+    )
     mutate(server, entity="accounts", op="update", records=[{"ID": a["ID"], "Blocked": True} for a in to_block])
     mutate(server, entity="accounts", op="add", records=[{"Status": "C", "Blocked": False, "EndDate": None}] * 4)
     mutate(server, entity="accounts", op="delete", ids=[a["ID"] for a in to_delete])
@@ -84,8 +121,12 @@ def test_incremental_run_updates_inserts_soft_deletes_and_leaves_the_rest(dags, 
     # The Sync API: one page of changes and one of deletions, not a re-read of 2,500 accounts.
     calls = sandbox_stats(server)["calls"]
     assert calls == {"sync/CRM/Accounts": 1, "sync/Deleted": 1}
-    after = {r[0]: r for r in target_db.query(
-        "SELECT code, xmin::text, name, is_blocked, deleted_at IS NOT NULL FROM outsmart.relations")}
+    after = {
+        r[0]: r
+        for r in target_db.query(
+            "SELECT code, xmin::text, name, is_blocked, deleted_at IS NOT NULL FROM outsmart.relations"
+        )
+    }
     for a in to_rename:
         assert after[a["Code"].strip()][2].endswith(" (nieuw)")
     for a in to_block:
@@ -102,7 +143,9 @@ def test_incremental_run_updates_inserts_soft_deletes_and_leaves_the_rest(dags, 
     run_dag(dags, "relations")
     log = log_rows(target_db)[-1]
     assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (0, 0, 0, 0)
-    assert target_db.query("SELECT code, xmin::text, name, deleted_at FROM outsmart.relations ORDER BY code") == snapshot
+    assert (
+        target_db.query("SELECT code, xmin::text, name, deleted_at FROM outsmart.relations ORDER BY code") == snapshot
+    )
 
 
 def test_full_refresh_param_rereads_everything(dags, sandbox_factory, target_db, settings_var):
@@ -145,7 +188,9 @@ def test_disabled_category_skips_without_calling_exact(dags, sandbox_factory, ta
     assert sandbox_stats(server)["calls"] == {} and sandbox_stats(server)["token_calls"] == {}
 
 
-def test_pro_category_without_pro_licence_is_skipped_not_failed(dags, sandbox_factory, target_db, settings_var, capfd, caplog):
+def test_pro_category_without_pro_licence_is_skipped_not_failed(
+    dags, sandbox_factory, target_db, settings_var, capfd, caplog
+):
     # The schedule leaves unlicensed categories out; a manual trigger is told why, without turning the DAG red.
     server = sandbox_factory(size=10)
     settings_var({"license": "standard", "categories": {"sales_orders": {"enabled": True}}})

@@ -12,9 +12,14 @@ from tests.helpers.e2e import TODAY, last_log, mutate, reset_stats, row_versions
 
 def standard_price(server, item_id):
     """The expected sales price, straight from the sandbox's price records."""
-    rows = [p for p in server.state.division.sales_item_prices.values()
-            if p["Item"] == item_id and p["Account"] is None
-            and (p["StartDate"] is None or p["StartDate"] <= TODAY) and (p["EndDate"] is None or p["EndDate"] >= TODAY)]
+    rows = [
+        p
+        for p in server.state.division.sales_item_prices.values()
+        if p["Item"] == item_id
+        and p["Account"] is None
+        and (p["StartDate"] is None or p["StartDate"] <= TODAY)
+        and (p["EndDate"] is None or p["EndDate"] >= TODAY)
+    ]
     if not rows:
         return None
     rows.sort(key=lambda p: (p["Quantity"], -(p["StartDate"] or dt.date.min).toordinal(), -p["Timestamp"]))
@@ -22,8 +27,11 @@ def standard_price(server, item_id):
 
 
 def expected_items(server, *, time_items: bool, groups: list[str]):
-    return {i["Code"]: i for i in server.state.division.items.values()
-            if i["IsTime"] == (1 if time_items else 0) and (not groups or i["ItemGroupCode"] in groups)}
+    return {
+        i["Code"]: i
+        for i in server.state.division.items.values()
+        if i["IsTime"] == (1 if time_items else 0) and (not groups or i["ItemGroupCode"] in groups)
+    }
 
 
 @pytest.mark.parametrize("groups", [[], ["ELEK", "SAN"], ["KLEIN"]], ids=["all-groups", "two-groups", "one-group"])
@@ -32,15 +40,23 @@ def test_materials_first_load_per_item_group_filter(dags, sandbox_factory, targe
     settings_var({"categories": {"materials": {"enabled": True, "item_groups": groups}}})
     run_dag(dags, "materials")
     expected = expected_items(server, time_items=False, groups=groups)
-    got = {r[0]: r for r in target_db.query(
-        "SELECT code, description, category_code, unit, cost_price, sales_price, barcode, is_active, exact_id::text "
-        "FROM outsmart.materials")}
+    got = {
+        r[0]: r
+        for r in target_db.query(
+            "SELECT code, description, category_code, unit, cost_price, sales_price, barcode, is_active, "
+            "exact_id::text FROM outsmart.materials"
+        )
+    }
     assert set(got) == set(expected) and len(expected) > 0
     for code, item in expected.items():
         r = got[code]
         active = item["EndDate"] is None or item["EndDate"] >= TODAY
-        assert r[1:5] == (item["Description"], item["ItemGroupCode"], item["Unit"],
-                          Decimal(str(item["CostPriceStandard"])).quantize(Decimal("0.0001")))
+        assert r[1:5] == (
+            item["Description"],
+            item["ItemGroupCode"],
+            item["Unit"],
+            Decimal(str(item["CostPriceStandard"])).quantize(Decimal("0.0001")),
+        )
         assert r[5] == standard_price(server, item["ID"]) is not None
         assert (r[6], r[7], r[8]) == (item["Barcode"], active, item["ID"])
     assert last_log(target_db, "materials")["filtered_out"] == len(server.state.division.items) - len(expected)
@@ -66,23 +82,41 @@ def test_materials_incremental_item_and_price_changes(dags, sandbox_factory, tar
     before = row_versions(target_db, "materials")
     mats = list(expected_items(server, time_items=False, groups=[]).values())
     renamed, repriced, deleted = mats[0], mats[1], mats[2]
-    price_row = next(p for p in server.state.division.sales_item_prices.values()
-                     if p["Item"] == repriced["ID"] and p["Account"] is None and p["EndDate"] is None)
+    price_row = next(
+        p
+        for p in server.state.division.sales_item_prices.values()
+        if p["Item"] == repriced["ID"] and p["Account"] is None and p["EndDate"] is None
+    )
     mutate(server, entity="items", op="update", records=[{"ID": renamed["ID"], "Description": "Koperen knie 22mm"}])
     mutate(server, entity="sales_item_prices", op="update", records=[{"ID": price_row["ID"], "Price": 123.45}])
     mutate(server, entity="items", op="delete", ids=[deleted["ID"]])
-    mutate(server, entity="items", op="add", records=[{"Code": "MAT-NIEUW", "Description": "Nieuw artikel",
-                                                       "IsTime": 0, "ItemGroupCode": "ELEK", "EndDate": None}])
+    mutate(
+        server,
+        entity="items",
+        op="add",
+        records=[
+            {"Code": "MAT-NIEUW", "Description": "Nieuw artikel", "IsTime": 0, "ItemGroupCode": "ELEK", "EndDate": None}
+        ],
+    )
     reset_stats(server)
     run_dag(dags, "materials")
     log = last_log(target_db, "materials")
     assert (log["fetched"], log["inserted"], log["updated"], log["unchanged"], log["deleted"]) == (2, 1, 2, 0, 1)
     assert target_db.query("SELECT description, sales_price FROM outsmart.materials WHERE code = 'MAT-NIEUW'") == [
-        ("Nieuw artikel", None)]  # no standard price in Exact for it (yet)
-    assert sandbox_stats(server)["calls"] == {"sync/Logistics/Items": 1, "sync/Deleted": 2,
-                                              "sync/Logistics/SalesItemPrices": 1}
-    got = {r[0]: r for r in target_db.query(
-        "SELECT exact_id::text, description, sales_price, deleted_at IS NOT NULL, xmin::text FROM outsmart.materials")}
+        ("Nieuw artikel", None)
+    ]  # no standard price in Exact for it (yet)
+    assert sandbox_stats(server)["calls"] == {
+        "sync/Logistics/Items": 1,
+        "sync/Deleted": 2,
+        "sync/Logistics/SalesItemPrices": 1,
+    }
+    got = {
+        r[0]: r
+        for r in target_db.query(
+            "SELECT exact_id::text, description, sales_price, deleted_at IS NOT NULL, xmin::text "
+            "FROM outsmart.materials"
+        )
+    }
     assert got[renamed["ID"]][1] == "Koperen knie 22mm"
     assert got[repriced["ID"]][2] == Decimal("123.4500")
     assert got[deleted["ID"]][3] is True
@@ -103,9 +137,16 @@ def test_categories_full_refresh_soft_deletes_what_disappears(dags, sandbox_fact
     groups = {g["Code"]: g for g in server.state.division.item_groups.values()}
     got = {r[0]: r[1:] for r in target_db.query("SELECT code, description, is_default FROM outsmart.categories")}
     assert got == {c: (g["Description"], g["IsDefault"]) for c, g in groups.items()}
-    mutate(server, entity="item_groups", op="update", records=[{"ID": groups["SAN"]["ID"], "Description": "Sanitair & tegels"}])
+    mutate(
+        server,
+        entity="item_groups",
+        op="update",
+        records=[{"ID": groups["SAN"]["ID"], "Description": "Sanitair & tegels"}],
+    )
     mutate(server, entity="item_groups", op="delete", ids=[groups["OVERIG"]["ID"]])
-    mutate(server, entity="item_groups", op="add", records=[{"Code": "DAK", "Description": "Dakwerk", "IsDefault": False}])
+    mutate(
+        server, entity="item_groups", op="add", records=[{"Code": "DAK", "Description": "Dakwerk", "IsDefault": False}]
+    )
     reset_stats(server)
     run_dag(dags, "categories")
     log = last_log(target_db, "categories")
@@ -124,25 +165,53 @@ def test_employees(dags, sandbox_factory, target_db, settings_var, include_inact
     settings_var({"categories": {"employees": {"enabled": True, "include_inactive": include_inactive}}})
     run_dag(dags, "employees")
     emps = server.state.division.employees.values()
-    expected = {e["Code"] for e in emps if include_inactive or (e["IsActive"] and (e["EndDate"] is None or e["EndDate"] >= TODAY))}
-    got = {r[0]: r for r in target_db.query(
-        "SELECT code, first_name, last_name, full_name, email, is_active, exact_id::text FROM outsmart.employees")}
+    expected = {
+        e["Code"]
+        for e in emps
+        if include_inactive or (e["IsActive"] and (e["EndDate"] is None or e["EndDate"] >= TODAY))
+    }
+    got = {
+        r[0]: r
+        for r in target_db.query(
+            "SELECT code, first_name, last_name, full_name, email, is_active, exact_id::text FROM outsmart.employees"
+        )
+    }
     assert set(got) == expected and 0 < len(expected)
     assert include_inactive == (len(expected) == len(emps))
     e = next(iter(emps))
     if e["Code"] in got:
         assert got[e["Code"]][1] == e["FirstName"] and got[e["Code"]][3] == e["FullName"]
     loaded = [x for x in emps if x["Code"] in got][:2]
-    mutate(server, entity="employees", op="update", records=[{"ID": loaded[0]["ID"], "BusinessEmail": "nieuw@example.nl"}])
+    mutate(
+        server, entity="employees", op="update", records=[{"ID": loaded[0]["ID"], "BusinessEmail": "nieuw@example.nl"}]
+    )
     mutate(server, entity="employees", op="delete", ids=[loaded[1]["ID"]])
-    mutate(server, entity="employees", op="add", records=[{"Code": "999", "FirstName": "Fleur", "MiddleName": None,
-                                                           "LastName": "Visser", "FullName": "Fleur Visser",
-                                                           "IsActive": True, "EndDate": None}])
+    mutate(
+        server,
+        entity="employees",
+        op="add",
+        records=[
+            {
+                "Code": "999",
+                "FirstName": "Fleur",
+                "MiddleName": None,
+                "LastName": "Visser",
+                "FullName": "Fleur Visser",
+                "IsActive": True,
+                "EndDate": None,
+            }
+        ],
+    )
     run_dag(dags, "employees")
     log = last_log(target_db, "employees")
     assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (2, 1, 1, 1)
-    assert target_db.query("SELECT full_name, is_active FROM outsmart.employees WHERE code = '999'") == [("Fleur Visser", True)]
-    assert target_db.scalar("SELECT email FROM outsmart.employees WHERE code = %s", (loaded[0]["Code"],)) == "nieuw@example.nl"
+    assert target_db.query("SELECT full_name, is_active FROM outsmart.employees WHERE code = '999'") == [
+        ("Fleur Visser", True)
+    ]
+    assert (
+        target_db.scalar("SELECT email FROM outsmart.employees WHERE code = %s", (loaded[0]["Code"],))
+        == "nieuw@example.nl"
+    )
     snap = snapshot(target_db, "employees")
     run_dag(dags, "employees")
     assert last_log(target_db, "employees")["fetched"] == 0 and snapshot(target_db, "employees") == snap
@@ -155,28 +224,46 @@ def test_payment_transactions(dags, sandbox_factory, target_db, settings_var, on
     run_dag(dags, "payment_transactions")
     terms = server.state.division.payment_terms.values()
     expected = {t["ID"]: t for t in terms if t["LineType"] == 20 and (not only_open or not t["IsFullyPaid"])}
-    got = {r[0]: r for r in target_db.query(
-        "SELECT exact_id::text, invoice_number, account_code, amount, currency, is_fully_paid, status, due_date "
-        "FROM outsmart.payment_transactions")}
+    got = {
+        r[0]: r
+        for r in target_db.query(
+            "SELECT exact_id::text, invoice_number, account_code, amount, currency, is_fully_paid, status, due_date "
+            "FROM outsmart.payment_transactions"
+        )
+    }
     assert set(got) == set(expected)
     assert any(t["IsFullyPaid"] for t in expected.values()) != only_open
     assert any(t["Status"] == 30 for t in expected.values())  # partly paid ones are there
     for i, t in expected.items():
-        assert got[i][1:] == (t["InvoiceNumber"], t["AccountCode"].strip(), Decimal(str(t["AmountDC"])).quantize(Decimal("0.0001")),
-                              "EUR", t["IsFullyPaid"], {20: "open", 30: "selected", 50: "matched"}[t["Status"]], t["DueDate"])
+        assert got[i][1:] == (
+            t["InvoiceNumber"],
+            t["AccountCode"].strip(),
+            Decimal(str(t["AmountDC"])).quantize(Decimal("0.0001")),
+            "EUR",
+            t["IsFullyPaid"],
+            {20: "open", 30: "selected", 50: "matched"}[t["Status"]],
+            t["DueDate"],
+        )
     open_one = next(t for t in expected.values() if not t["IsFullyPaid"])
     gone = next(t for t in expected.values() if t["ID"] != open_one["ID"])
-    mutate(server, entity="payment_terms", op="update", records=[{"ID": open_one["ID"], "IsFullyPaid": True, "Status": 50}])
+    mutate(
+        server, entity="payment_terms", op="update", records=[{"ID": open_one["ID"], "IsFullyPaid": True, "Status": 50}]
+    )
     mutate(server, entity="payment_terms", op="delete", ids=[gone["ID"]])
-    mutate(server, entity="payment_terms", op="add", records=[{"LineType": 20, "InvoiceNumber": 27000001,
-                                                               "IsFullyPaid": False, "Status": 20}])
+    mutate(
+        server,
+        entity="payment_terms",
+        op="add",
+        records=[{"LineType": 20, "InvoiceNumber": 27000001, "IsFullyPaid": False, "Status": 20}],
+    )
     run_dag(dags, "payment_transactions")
     log = last_log(target_db, "payment_transactions")
     # With only_open, a receivable that got paid no longer passes the filter, but it is updated, not dropped.
     assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (2, 1, 1, 1)
     assert target_db.scalar("SELECT count(*) FROM outsmart.payment_transactions WHERE invoice_number = 27000001") == 1
-    assert target_db.query("SELECT is_fully_paid, status FROM outsmart.payment_transactions WHERE exact_id = %s",
-                           (open_one["ID"],)) == [(True, "matched")]
+    assert target_db.query(
+        "SELECT is_fully_paid, status FROM outsmart.payment_transactions WHERE exact_id = %s", (open_one["ID"],)
+    ) == [(True, "matched")]
     snap = snapshot(target_db, "payment_transactions")
     run_dag(dags, "payment_transactions")
     assert last_log(target_db, "payment_transactions")["fetched"] == 0

@@ -26,7 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # What the standard demo settings enable, but scheduled by hand only: each test sets the schedule it needs.
 SETTINGS = {
-    "license": "standard", "schedule": None, "task_retries": 2, "retry_delay_seconds": 3,
+    "license": "standard",
+    "schedule": None,
+    "task_retries": 2,
+    "retry_delay_seconds": 3,
     "categories": {c.name: {"enabled": True} for c in STANDARD},
 }
 FAST = {
@@ -46,8 +49,7 @@ def free_port() -> int:
 
 def clean_env() -> dict:
     """The test session's Airflow settings (SQLite, a temp AIRFLOW_HOME) must not reach the deployment."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(("AIRFLOW", "EXACT_IMPORT")) and k != "PYTHONPATH"}
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "EXACT_IMPORT")) and k != "PYTHONPATH"}
 
 
 class Deployment:
@@ -58,9 +60,22 @@ class Deployment:
         self.port, self.sandbox_port = free_port(), free_port()
         settings_file = state_dir.parent / f"{state_dir.name}-settings.json"
         settings_file.write_text(json.dumps(settings))
-        self.argv = [sys.executable, "-m", "include.airflow_stack", "--state-dir", str(state_dir),
-                     "--port", str(self.port), "--sandbox-port", str(self.sandbox_port), "--sandbox-size", "300",
-                     "--settings", str(settings_file), *[a for k, v in FAST.items() for a in ("--env", f"{k}={v}")]]
+        self.argv = [
+            sys.executable,
+            "-m",
+            "include.airflow_stack",
+            "--state-dir",
+            str(state_dir),
+            "--port",
+            str(self.port),
+            "--sandbox-port",
+            str(self.sandbox_port),
+            "--sandbox-size",
+            "300",
+            "--settings",
+            str(settings_file),
+            *[a for k, v in FAST.items() for a in ("--env", f"{k}={v}")],
+        ]
         self.proc: subprocess.Popen | None = None
         self.output: list[str] = []
         self.url = f"http://127.0.0.1:{self.port}"
@@ -71,8 +86,15 @@ class Deployment:
     def start(self, timeout: float = 420) -> float:
         """Start the launcher and wait until it prints READY (or exits, or `timeout` passes: then stop it)."""
         started = time.monotonic()
-        proc = self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
-                                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        proc = self.proc = subprocess.Popen(
+            self.argv,
+            cwd=ROOT,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         ready = threading.Event()
 
         def drain():  # reads the launcher's output all along, so that it never blocks on a full pipe
@@ -98,17 +120,23 @@ class Deployment:
         except AssertionError:
             if proc.poll() is not None:
                 raise
-            proc.send_signal(signal.SIGTERM)  # timed out: leave no half-started Airflow behind
-            try:
-                proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-            raise AssertionError(f"make airflow did not get ready in {timeout:g} s:\n"
-                                 + "".join(self.output[-40:])) from None
+            self._stop_half_started(proc)
+            raise AssertionError(
+                f"make airflow did not get ready in {timeout:g} s:\n" + "".join(self.output[-40:])
+            ) from None
         self.ready = json.loads((self.state_dir / "ready.json").read_text())
         self.passwords = {u: v["password"] for u, v in self.ready["users"].items()}
         self._token = None
         return time.monotonic() - started
+
+    @staticmethod
+    def _stop_half_started(proc: subprocess.Popen) -> None:
+        """Timed out: leave no half-started Airflow behind."""
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
     def stop(self, sig=signal.SIGTERM, timeout: float = 90) -> dict[str, int]:
         """Signal the launcher as Ctrl-C or a service manager would; return the pids it had started."""
@@ -126,24 +154,35 @@ class Deployment:
         return self._token[0]
 
     def _login(self, user) -> str:
-        r = requests.post(self.url + "/auth/token", json={"username": user, "password": self.passwords[user]}, timeout=20)
+        r = requests.post(
+            self.url + "/auth/token", json={"username": user, "password": self.passwords[user]}, timeout=20
+        )
         r.raise_for_status()
         return r.json()["access_token"]
 
     def api(self, method: str, path: str, user="admin", expect=(200,), **kw):
-        r = requests.request(method, self.url + "/api/v2" + path, timeout=60,
-                             headers={"Authorization": f"Bearer {self.token(user)}"}, **kw)
+        r = requests.request(
+            method,
+            self.url + "/api/v2" + path,
+            timeout=60,
+            headers={"Authorization": f"Bearer {self.token(user)}"},
+            **kw,
+        )
         assert r.status_code in expect, f"{method} {path}: {r.status_code} {r.text[:500]}"
         return r.json() if r.content else None
 
     def set_settings(self, settings: dict | str) -> None:
         value = settings if isinstance(settings, str) else json.dumps(settings)
-        self.api("PATCH", "/variables/exact_online_import_settings",
-                 json={"key": "exact_online_import_settings", "value": value})
+        self.api(
+            "PATCH",
+            "/variables/exact_online_import_settings",
+            json={"key": "exact_online_import_settings", "value": value},
+        )
 
     def trigger(self, category: str, **conf) -> str:
-        run = self.api("POST", f"/dags/exact_online_import_{category}/dagRuns",
-                       json={"logical_date": None, "conf": conf})
+        run = self.api(
+            "POST", f"/dags/exact_online_import_{category}/dagRuns", json={"logical_date": None, "conf": conf}
+        )
         return run["dag_run_id"]
 
     def wait_run(self, category: str, run_id: str, timeout: float = 300) -> dict:
@@ -153,7 +192,9 @@ class Deployment:
             if run["state"] in ("success", "failed"):
                 return run
             time.sleep(2)
-        raise AssertionError(f"{category} {run_id} still {run['state']} after {timeout} s: {self.task_states(category, run_id)}")
+        raise AssertionError(
+            f"{category} {run_id} still {run['state']} after {timeout} s: {self.task_states(category, run_id)}"
+        )
 
     def task_instances(self, category: str, run_id: str) -> dict[str, dict]:
         tis = self.api("GET", f"/dags/exact_online_import_{category}/dagRuns/{run_id}/taskInstances")
@@ -163,9 +204,12 @@ class Deployment:
         return {t: ti["state"] for t, ti in self.task_instances(category, run_id).items()}
 
     def task_log(self, category: str, run_id: str, task_id: str, try_number: int = 1) -> list[dict]:
-        r = requests.get(f"{self.url}/api/v2/dags/exact_online_import_{category}/dagRuns/{run_id}/taskInstances/"
-                         f"{task_id}/logs/{try_number}", timeout=30,
-                         headers={"Authorization": f"Bearer {self.token()}", "Accept": "application/json"})
+        r = requests.get(
+            f"{self.url}/api/v2/dags/exact_online_import_{category}/dagRuns/{run_id}/taskInstances/"
+            f"{task_id}/logs/{try_number}",
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.token()}", "Accept": "application/json"},
+        )
         r.raise_for_status()
         return r.json()["content"]
 
@@ -185,8 +229,11 @@ class Deployment:
             return conn.execute(sql, params).fetchall()
 
     def sandbox(self, what: str, body: dict | None = None) -> dict:
-        r = (requests.post(f"{self.sandbox_url}/_sandbox/{what}", json=body, timeout=30) if body is not None
-             else requests.get(f"{self.sandbox_url}/_sandbox/{what}", timeout=30))
+        r = (
+            requests.post(f"{self.sandbox_url}/_sandbox/{what}", json=body, timeout=30)
+            if body is not None
+            else requests.get(f"{self.sandbox_url}/_sandbox/{what}", timeout=30)
+        )
         r.raise_for_status()
         return r.json()
 
@@ -210,5 +257,3 @@ def processes_of(state_dir: Path) -> list[str]:
             command = cmdline.replace(b"\0", b" ").decode(errors="replace")[:120]
             found.append(f"{entry}: {command}")
     return found
-
-

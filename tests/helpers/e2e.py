@@ -19,9 +19,21 @@ from tests.helpers.waiting import StartLine
 
 HELPERS = Path(__file__).resolve().parent
 # "today" as the import sees it (Amsterdam, winter time)
-TODAY = dt.datetime.now(dt.timezone.utc).astimezone(dt.timezone(dt.timedelta(hours=1))).date()
-LOG_COLUMNS = ("status", "fetched", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted",
-               "api_calls", "watermark_before", "watermark_after", "error")
+TODAY = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=1))).date()
+LOG_COLUMNS = (
+    "status",
+    "fetched",
+    "inserted",
+    "updated",
+    "unchanged",
+    "filtered_out",
+    "rejected",
+    "deleted",
+    "api_calls",
+    "watermark_before",
+    "watermark_after",
+    "error",
+)
 
 
 def all_enabled(license: str = "pro") -> dict:
@@ -47,8 +59,13 @@ def run_dag(dags, name: str, expect: str | None = "success", **conf):
 
 def dag_runner(home: Path, *dag_ids: str, start_line: StartLine | None = None) -> list[str]:
     """The command line that runs DAGs in a process of their own (tests/helpers/dag_runner.py)."""
-    return [sys.executable, str(HELPERS / "dag_runner.py"), str(home), ",".join(dag_ids),
-            *([str(start_line.folder)] if start_line else [])]
+    return [
+        sys.executable,
+        str(HELPERS / "dag_runner.py"),
+        str(home),
+        ",".join(dag_ids),
+        *([str(start_line.folder)] if start_line else []),
+    ]
 
 
 def runner_result(stdout: str) -> dict:
@@ -56,17 +73,25 @@ def runner_result(stdout: str) -> dict:
     return json.loads(next(line for line in stdout.splitlines() if line.startswith("DAG_RUNNER_RESULT "))[18:])
 
 
-def run_dags_in_processes(tmp_path: Path, dag_ids: list[str], ready_timeout: float = 600,
-                          timeout: float = 600) -> tuple[dict, float]:
+def run_dags_in_processes(
+    tmp_path: Path, dag_ids: list[str], ready_timeout: float = 600, timeout: float = 600
+) -> tuple[dict, float]:
     """Each DAG in its own process, all released at the same moment once every one has parsed its DAGs.
 
     One metadata DB, initialised once and copied, so that the processes spend their start-up importing Airflow
     only. Returns ({dag_id: result}, seconds until all were ready); each process's output is kept in
     tmp_path/<dag_id>.out."""
     template = tmp_path / "template"
-    subprocess.run([sys.executable, "-c", f"from include import local_airflow; from pathlib import Path; "
-                    f"local_airflow.configure(Path({str(template)!r})); local_airflow.init_db()"], check=True,
-                   timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from include import local_airflow; from pathlib import Path; "
+            f"local_airflow.configure(Path({str(template)!r})); local_airflow.init_db()",
+        ],
+        check=True,
+        timeout=120,
+    )
     for d in dag_ids:
         (tmp_path / d).mkdir()
         shutil.copy(template / "airflow.db", tmp_path / d / "airflow.db")
@@ -87,8 +112,10 @@ def run_dags_in_processes(tmp_path: Path, dag_ids: list[str], ready_timeout: flo
 def log_rows(db, category: str | None = None) -> list[dict]:
     """Rows of outsmart.import_log (of one category), oldest first."""
     where, params = ("WHERE category = %s", (category,)) if category else ("", None)
-    return [dict(zip(LOG_COLUMNS, r)) for r in
-            db.query(f"SELECT {', '.join(LOG_COLUMNS)} FROM outsmart.import_log {where} ORDER BY id", params)]
+    return [
+        dict(zip(LOG_COLUMNS, r, strict=True))
+        for r in db.query(f"SELECT {', '.join(LOG_COLUMNS)} FROM outsmart.import_log {where} ORDER BY id", params)
+    ]
 
 
 def last_log(db, category: str | None = None) -> dict:
@@ -107,8 +134,9 @@ def row_versions(db, table: str) -> dict[str, str]:
 
 def snapshot(db, *tables: str) -> list[list[tuple]]:
     """Every row's ID, row version and deletion of the tables: equal snapshots mean nothing was written."""
-    return [db.query(f"SELECT exact_id::text, xmin::text, deleted_at FROM outsmart.{t} ORDER BY exact_id")
-            for t in tables]
+    return [
+        db.query(f"SELECT exact_id::text, xmin::text, deleted_at FROM outsmart.{t} ORDER BY exact_id") for t in tables
+    ]
 
 
 # ---- the sandbox's test API -----------------------------------------------------------------------------------

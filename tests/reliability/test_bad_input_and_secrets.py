@@ -6,43 +6,92 @@ import json
 import re
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from include.outsmart_import.registry import CATEGORIES
 from include.outsmart_import.settings import SettingsError, parse_settings
 from tests.helpers.e2e import all_enabled, dag_runner, run_dag, runner_result, sandbox_stats
+
 KEYS = {"license", "schedule", "categories"}
-CATEGORY_KEYS = {"enabled", "relation_types", "include_inactive", "include_blocked", "item_groups", "only_open",
-                 "only_current", "statuses"}
-junk = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=12),
-                 st.lists(st.text(max_size=8), max_size=3))
+CATEGORY_KEYS = {
+    "enabled",
+    "relation_types",
+    "include_inactive",
+    "include_blocked",
+    "item_groups",
+    "only_open",
+    "only_current",
+    "statuses",
+}
+junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.lists(st.text(max_size=8), max_size=3),
+)
 category_value = st.dictionaries(
     st.one_of(st.sampled_from(sorted(CATEGORY_KEYS)), st.text(max_size=10)),
-    st.one_of(junk, st.lists(st.sampled_from(["customer", "prospect", "supplier", "none", "klant", "open", "x'; --"]),
-                             max_size=4)),
-    max_size=4)
-valid_settings = st.fixed_dictionaries({}, optional={
-    "license": st.sampled_from(["standard", "pro"]),
-    "schedule": st.sampled_from([None, "@hourly", "@daily", "*/30 * * * *", "0 6 * * 1-5"]),
-    "categories": st.fixed_dictionaries({}, optional={
-        "relations": st.fixed_dictionaries({}, optional={
-            "enabled": st.booleans(), "include_inactive": st.booleans(), "include_blocked": st.booleans(),
-            "relation_types": st.lists(st.sampled_from(["customer", "prospect", "suspect", "none", "supplier"]))}),
-        "materials": st.fixed_dictionaries({}, optional={"enabled": st.booleans(), "item_groups": st.lists(
-            st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ'\\;$ ", min_size=1, max_size=12).filter(str.strip))}),
-        "payment_transactions": st.fixed_dictionaries({}, optional={"only_open": st.booleans()}),
-        "sales_orders": st.fixed_dictionaries({}, optional={
-            "statuses": st.lists(st.sampled_from(["open", "partial", "complete", "cancelled"]))}),
-    }),
-})
+    st.one_of(
+        junk,
+        st.lists(st.sampled_from(["customer", "prospect", "supplier", "none", "klant", "open", "x'; --"]), max_size=4),
+    ),
+    max_size=4,
+)
+valid_settings = st.fixed_dictionaries(
+    {},
+    optional={
+        "license": st.sampled_from(["standard", "pro"]),
+        "schedule": st.sampled_from([None, "@hourly", "@daily", "*/30 * * * *", "0 6 * * 1-5"]),
+        "categories": st.fixed_dictionaries(
+            {},
+            optional={
+                "relations": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "enabled": st.booleans(),
+                        "include_inactive": st.booleans(),
+                        "include_blocked": st.booleans(),
+                        "relation_types": st.lists(
+                            st.sampled_from(["customer", "prospect", "suspect", "none", "supplier"])
+                        ),
+                    },
+                ),
+                "materials": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "enabled": st.booleans(),
+                        "item_groups": st.lists(
+                            st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ'\\;$ ", min_size=1, max_size=12).filter(
+                                str.strip
+                            )
+                        ),
+                    },
+                ),
+                "payment_transactions": st.fixed_dictionaries({}, optional={"only_open": st.booleans()}),
+                "sales_orders": st.fixed_dictionaries(
+                    {}, optional={"statuses": st.lists(st.sampled_from(["open", "partial", "complete", "cancelled"]))}
+                ),
+            },
+        ),
+    },
+)
 settings_strategy = st.one_of(
     valid_settings,
     st.dictionaries(
         st.one_of(st.sampled_from(sorted(KEYS)), st.text(max_size=8)),
-        st.one_of(junk, st.sampled_from(["standard", "pro", "@hourly", "*/5 * * * *", "every hour"]),
-                  st.dictionaries(st.one_of(st.sampled_from(sorted(CATEGORIES)), st.text(max_size=8)), category_value,
-                                  max_size=4)),
-        max_size=4),
+        st.one_of(
+            junk,
+            st.sampled_from(["standard", "pro", "@hourly", "*/5 * * * *", "every hour"]),
+            st.dictionaries(
+                st.one_of(st.sampled_from(sorted(CATEGORIES)), st.text(max_size=8)), category_value, max_size=4
+            ),
+        ),
+        max_size=4,
+    ),
     junk,
 )
 
@@ -78,7 +127,10 @@ def test_generated_settings_validate_or_name_the_key(raw):
 
 def test_generated_settings_report(figure):
     total = _CASES["valid"] + _CASES["invalid"]
-    figure(f"{total} generated settings Variables: {_CASES['valid']} valid, {_CASES['invalid']} rejected with the key named")
+    figure(
+        f"{total} generated settings Variables: {_CASES['valid']} valid, "
+        f"{_CASES['invalid']} rejected with the key named"
+    )
     assert total >= 1000
 
 
@@ -110,7 +162,7 @@ def test_broken_records_are_set_aside_and_the_good_ones_load(dags, sandbox_facto
     server = sandbox_factory(size=400, seed=61)
     div = server.state.division
     accounts = [a for a in div.accounts.values() if a["Status"] == "C" and not a["Blocked"] and a["EndDate"] is None]
-    for acc, (change, _) in zip(accounts, BROKEN):
+    for acc, (change, _) in zip(accounts, BROKEN, strict=False):
         acc.update(change)
     dup_a, dup_b = accounts[len(BROKEN)], accounts[len(BROKEN) + 1]
     dup_b["Code"] = dup_a["Code"]  # two Exact accounts with one code
@@ -118,13 +170,20 @@ def test_broken_records_are_set_aside_and_the_good_ones_load(dags, sandbox_facto
     run_dag(dags, "relations")
     rejects = target_db.query("SELECT category, record_key, reason, raw FROM outsmart.import_rejects ORDER BY id")
     reasons = [r[2] for r in rejects]
-    for (_, reason) in BROKEN:
+    for _, reason in BROKEN:
         assert any(x.startswith(reason) for x in reasons), (reason, reasons)
     assert sum("duplicate code" in x for x in reasons) == 2
     assert all(r[0] == "relations" and isinstance(r[3], dict) and r[3].get("ID") for r in rejects)
     log = target_db.query("SELECT status, rejected, inserted FROM outsmart.import_log")[0]
-    expected_good = sum(1 for a in div.accounts.values() if a["Status"] == "C" and a["Blocked"] is False
-                        and (a["EndDate"] is None or str(a["EndDate"]) >= "2026")) - len(BROKEN) - 2
+    expected_good = (
+        sum(
+            1
+            for a in div.accounts.values()
+            if a["Status"] == "C" and a["Blocked"] is False and (a["EndDate"] is None or str(a["EndDate"]) >= "2026")
+        )
+        - len(BROKEN)
+        - 2
+    )
     figure(f"{len(rejects)} broken records set aside with their reasons; {log[2]} good rows loaded")
     assert log[0] == "success" and log[1] == len(BROKEN) + 2 and log[2] >= expected_good - 2
 
@@ -134,14 +193,15 @@ def test_quotes_and_odata_syntax_in_settings_change_no_query(dags, sandbox_facto
     server = sandbox_factory(size=300, seed=62)
     settings_var({"categories": {"materials": {"enabled": True, "item_groups": nasty}}})
     run_dag(dags, "materials")
-    sent = [r[1] for r in sandbox_stats(server)["requests"]
-            if r[1].startswith("/api/")]
+    sent = [r[1] for r in sandbox_stats(server)["requests"] if r[1].startswith("/api/")]
     assert sent and not any(frag in q for q in sent for frag in ("DROP", "or%20%271", "%24filter%3D", "a%5Cb"))
     codes = {r[0] for r in target_db.query("SELECT category_code FROM outsmart.materials")}
     assert codes == {"ELEK"}  # the literal group code matched; the rest matched nothing, and broke nothing
     assert target_db.scalar("SELECT to_regclass('outsmart.materials') IS NOT NULL")
-    figure(f"{len(nasty)} hostile item-group codes: {len(sent)} requests to Exact, none carried them; "
-           f"the SQL took them as values ({len(codes)} group matched)")
+    figure(
+        f"{len(nasty)} hostile item-group codes: {len(sent)} requests to Exact, none carried them; "
+        f"the SQL took them as values ({len(codes)} group matched)"
+    )
 
 
 def test_no_secret_in_task_logs_xcoms_or_import_log(sandbox_factory, target_db, settings_var, tmp_path, figure):
@@ -153,14 +213,21 @@ def test_no_secret_in_task_logs_xcoms_or_import_log(sandbox_factory, target_db, 
     import subprocess
 
     secret = "client-secret-Zq8s!"
-    server = sandbox_factory(size=400, seed=63, client_secret=secret, initial_refresh_token="first-refresh-Yx1",
-                             access_token_lifetime=2.0, min_token_interval=1.5,
-                             extra={"token_refresh_margin": 0.4, "token_min_interval": 1.5})
+    server = sandbox_factory(
+        size=400,
+        seed=63,
+        client_secret=secret,
+        initial_refresh_token="first-refresh-Yx1",
+        access_token_lifetime=2.0,
+        min_token_interval=1.5,
+        extra={"token_refresh_margin": 0.4, "token_min_interval": 1.5},
+    )
     settings_var(all_enabled())
     home = tmp_path / "home"
     env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG"}
-    out = subprocess.run(dag_runner(home, *(c.dag_id for c in CATEGORIES.values())),
-                         capture_output=True, text=True, env=env, timeout=600)
+    out = subprocess.run(
+        dag_runner(home, *(c.dag_id for c in CATEGORIES.values())), capture_output=True, text=True, env=env, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     results = runner_result(out.stdout)
     assert {r["state"] for r in results.values()} == {"success"}, results
@@ -181,9 +248,12 @@ def test_no_secret_in_task_logs_xcoms_or_import_log(sandbox_factory, target_db, 
     airflow_mask_debug = [line for line in with_secret if "msg=MaskSecret(" in line]
     ours = [line for line in with_secret if line not in airflow_mask_debug]
     in_db = [s for s in secrets if s.encode() in db_bytes]
-    figure(f"{len(results)} DAG runs at DEBUG level; {len(all_lines)} log lines, {len(log_files)} log files, "
-           f"{len(db_bytes)} bytes of metadata DB ({xcoms} XComs) and the import log searched for {len(secrets)} "
-           f"secret values ({len(st_.access_tokens)} access tokens issued): {len(ours)} lines of ours and {len(in_db)} values in the "
-           f"DB found; {len(airflow_mask_debug)} Airflow supervisor DEBUG lines echo MaskSecret requests")
+    figure(
+        f"{len(results)} DAG runs at DEBUG level; {len(all_lines)} log lines, {len(log_files)} log files, "
+        f"{len(db_bytes)} bytes of metadata DB ({xcoms} XComs) and the import log searched for {len(secrets)} "
+        f"secret values ({len(st_.access_tokens)} access tokens issued): {len(ours)} lines of ours and "
+        f"{len(in_db)} values in the DB found; {len(airflow_mask_debug)} Airflow supervisor DEBUG lines echo "
+        "MaskSecret requests"
+    )
     assert len(all_lines) > 1000 and xcoms >= len(CATEGORIES) and len(st_.access_tokens) >= 2
     assert ours == [] and in_db == []

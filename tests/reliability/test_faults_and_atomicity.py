@@ -38,8 +38,9 @@ def dump(conninfo: str, table: str) -> dict:
         return rows
 
 
-def test_faults_leave_the_target_equal_to_a_clean_run(dags, sandbox_factory, pg_server, target_db, settings_var,
-                                                       monkeypatch, figure):
+def test_faults_leave_the_target_equal_to_a_clean_run(
+    dags, sandbox_factory, pg_server, target_db, settings_var, monkeypatch, figure
+):
     """Every category with 10 % 5xx, 6 % dropped connections and 6 % slow replies, against the same import
     without faults: every row of every table must be the same."""
     settings_var(all_enabled())
@@ -49,8 +50,9 @@ def test_faults_leave_the_target_equal_to_a_clean_run(dags, sandbox_factory, pg_
     clean_conninfo = target_db.conninfo
     # A second, empty database and a second sandbox with the same seed (the same records), now with faults.
     name_b = "faulty_" + str(os.getpid())
-    with psycopg.connect(clean_conninfo.replace(f"dbname={target_db.airflow_json['schema']}", "dbname=postgres"),
-                         autocommit=True) as admin:
+    with psycopg.connect(
+        clean_conninfo.replace(f"dbname={target_db.airflow_json['schema']}", "dbname=postgres"), autocommit=True
+    ) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name_b}")
         admin.execute(f"CREATE DATABASE {name_b}")
     monkeypatch.setenv("AIRFLOW_CONN_OUTSMART_POSTGRES", json.dumps({**target_db.airflow_json, "schema": name_b}))
@@ -67,8 +69,10 @@ def test_faults_leave_the_target_equal_to_a_clean_run(dags, sandbox_factory, pg_
     s = sandbox_stats(faulty)
     calls = sum(s["calls"].values())
     injected = s["faults_injected"]
-    figure(f"{sum(injected.values())} faults injected in {calls} API calls ({injected}); {compared} rows in "
-           f"{len(tables())} tables compared, all equal; 4xx: {s['client_errors'] or 'none'}")
+    figure(
+        f"{sum(injected.values())} faults injected in {calls} API calls ({injected}); {compared} rows in "
+        f"{len(tables())} tables compared, all equal; 4xx: {s['client_errors'] or 'none'}"
+    )
     assert sum(injected.values()) >= 0.1 * calls
     assert s["client_errors"] == {}  # nothing was refused, so nothing counted towards the 10-errors-per-hour block
     assert sandbox_stats(clean)["client_errors"] == {}
@@ -83,41 +87,70 @@ def test_killed_run_leaves_target_and_watermark_as_before(sandbox_factory, targe
     before = target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code")
     state_before = target_db.query("SELECT category, stream, watermark FROM outsmart.import_state ORDER BY 1, 2")
     accounts = list(server.state.division.accounts.values())
-    mutate(server, entity="accounts", op="update",
-           records=[{"ID": a["ID"], "Name": a["Name"] + " (v2)"} for a in accounts])
+    mutate(
+        server, entity="accounts", op="update", records=[{"ID": a["ID"], "Name": a["Name"] + " (v2)"} for a in accounts]
+    )
     # Slow replies keep the run inside its load transaction long enough to be killed there.
     set_faults(server, latency_seconds=1.0)
     proc = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        wait_until(lambda: sandbox_stats(server)["calls"].get("sync/CRM/Accounts", 0) >= 2 and target_db.scalar(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND state = 'idle in transaction'"),
-            120, "the run to be inside its load transaction", every=0.2)
+        wait_until(
+            lambda: (
+                sandbox_stats(server)["calls"].get("sync/CRM/Accounts", 0) >= 2
+                and target_db.scalar(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND state = 'idle in transaction'"
+                )
+            ),
+            120,
+            "the run to be inside its load transaction",
+            every=0.2,
+        )
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     # Postgres ends the killed run's sessions, rolling back its transaction, once it sees their sockets closed.
-    wait_until(lambda: target_db.scalar("SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = current_database() "
-                                        "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"),
-               30, "the killed run's sessions to end")
+    wait_until(
+        lambda: target_db.scalar(
+            "SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ),
+        30,
+        "the killed run's sessions to end",
+    )
     assert target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code") == before
-    assert target_db.query("SELECT category, stream, watermark FROM outsmart.import_state ORDER BY 1, 2") == state_before
+    assert (
+        target_db.query("SELECT category, stream, watermark FROM outsmart.import_state ORDER BY 1, 2") == state_before
+    )
     set_faults(server, latency_seconds=0.0)
     out = subprocess.run(run, capture_output=True, text=True, timeout=300)
     assert '"state": "success"' in out.stdout, out.stderr[-2000:]
     statuses = [r[0] for r in target_db.query("SELECT status FROM outsmart.import_log ORDER BY id")]
     renamed = target_db.scalar("SELECT count(*) FROM outsmart.relations WHERE name LIKE '%% (v2)'")
-    figure(f"SIGKILL during the load: target ({len(before)} rows) and watermark unchanged; import log {statuses}; "
-           f"the retry updated {renamed} rows")
+    figure(
+        f"SIGKILL during the load: target ({len(before)} rows) and watermark unchanged; import log {statuses}; "
+        f"the retry updated {renamed} rows"
+    )
     assert statuses == ["success", "abandoned", "success"]
     assert renamed == len(before)
 
 
-def test_repeated_ids_keep_the_newest_and_changes_during_a_run_are_not_lost(dags, sandbox_factory, target_db,
-                                                                             settings_var, figure):
+def test_repeated_ids_keep_the_newest_and_changes_during_a_run_are_not_lost(
+    dags, sandbox_factory, target_db, settings_var, figure
+):
     server = sandbox_factory(size=3500, seed=53)
-    settings_var({"categories": {"relations": {"enabled": True, "relation_types": ["customer", "prospect", "suspect", "none"],
-                                               "include_inactive": True, "include_blocked": True}}})
+    settings_var(
+        {
+            "categories": {
+                "relations": {
+                    "enabled": True,
+                    "relation_types": ["customer", "prospect", "suspect", "none"],
+                    "include_inactive": True,
+                    "include_blocked": True,
+                }
+            }
+        }
+    )
     set_faults(server, repeat_stale_ids=True, latency_seconds=0.3)
     accounts = sorted(server.state.division.accounts.values(), key=lambda a: a["Timestamp"])
     early, late = accounts[10], accounts[-10]  # on the first page and on the last
@@ -126,11 +159,22 @@ def test_repeated_ids_keep_the_newest_and_changes_during_a_run_are_not_lost(dags
 
     def change_during_the_run():
         try:
-            wait_until(lambda: sandbox_stats(server)["calls"].get("sync/CRM/Accounts", 0) >= 1, 300,
-                       "the run to read its first page", every=0.05)
+            wait_until(
+                lambda: sandbox_stats(server)["calls"].get("sync/CRM/Accounts", 0) >= 1,
+                300,
+                "the run to read its first page",
+                every=0.05,
+            )
             # Edited after the first page was read: the edit moves it to a later Timestamp (a later page or run).
-            mutate(server, entity="accounts", op="update", records=[
-                {"ID": early["ID"], "Name": "Gewijzigd tijdens de run"}, {"ID": late["ID"], "Name": "Ook gewijzigd"}])
+            mutate(
+                server,
+                entity="accounts",
+                op="update",
+                records=[
+                    {"ID": early["ID"], "Name": "Gewijzigd tijdens de run"},
+                    {"ID": late["ID"], "Name": "Ook gewijzigd"},
+                ],
+            )
         except Exception as exc:  # re-raised in the test, after the run
             failed.append(exc)
 
@@ -145,20 +189,36 @@ def test_repeated_ids_keep_the_newest_and_changes_during_a_run_are_not_lost(dags
     assert target_db.scalar("SELECT count(*) FROM outsmart.relations WHERE name = 'STALE COPY'") == 0
     names = dict(target_db.query("SELECT exact_id::text, name FROM outsmart.relations"))
     source = {a["ID"]: a["Name"] for a in server.state.division.accounts.values()}
-    figure(f"{len(source)} accounts, stale repeats on every page, 2 edits during the run: "
-           f"{sum(names[i] == n for i, n in source.items())} of {len(source)} rows equal to Exact after the next run")
+    figure(
+        f"{len(source)} accounts, stale repeats on every page, 2 edits during the run: "
+        f"{sum(names[i] == n for i, n in source.items())} of {len(source)} rows equal to Exact after the next run"
+    )
     assert names == source
 
 
 def test_recode_updates_in_place_or_rejects(dags, sandbox_factory, target_db, settings_var, figure):
     server = sandbox_factory(size=300, seed=54)
-    settings_var({"categories": {"relations": {"enabled": True, "relation_types": ["customer", "prospect", "suspect", "none"],
-                                               "include_inactive": True, "include_blocked": True}}})
+    settings_var(
+        {
+            "categories": {
+                "relations": {
+                    "enabled": True,
+                    "relation_types": ["customer", "prospect", "suspect", "none"],
+                    "include_inactive": True,
+                    "include_blocked": True,
+                }
+            }
+        }
+    )
     run_dag(dags, "relations")
     a, b, c = list(server.state.division.accounts.values())[:3]
     old_code = a["Code"].strip()
-    mutate(server, entity="accounts", op="update", records=[
-        {"ID": a["ID"], "Code": f"{'777777':>18}"}, {"ID": b["ID"], "Code": c["Code"]}])
+    mutate(
+        server,
+        entity="accounts",
+        op="update",
+        records=[{"ID": a["ID"], "Code": f"{'777777':>18}"}, {"ID": b["ID"], "Code": c["Code"]}],
+    )
     run_dag(dags, "relations")
     rows = target_db.query("SELECT code FROM outsmart.relations WHERE exact_id = %s", (a["ID"],))
     reject = target_db.query("SELECT record_key, reason FROM outsmart.import_rejects")

@@ -23,8 +23,13 @@ def test_the_shells_airflow_settings_connections_and_harness_overrides_do_not_le
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:8099/execution/"
     assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"
     assert env["AIRFLOW__CORE__PARALLELISM"] == "8"  # --env wins
-    assert not {"AIRFLOW_CONN_EXACT_ONLINE_DEFAULT", "AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS",
-                "EXACT_IMPORT_RETRIES"} & set(env)
-    assert Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).read_text() == '{"admin": "pw", "viewer": "pw2"}'
+    assert not {
+        "AIRFLOW_CONN_EXACT_ONLINE_DEFAULT",
+        "AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS",
+        "EXACT_IMPORT_RETRIES",
+    } & set(env)
+    assert (
+        Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).read_text() == '{"admin": "pw", "viewer": "pw2"}'
+    )
     assert oct(Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).stat().st_mode)[-3:] == "600"
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin,viewer:viewer"

@@ -13,8 +13,14 @@ from include.exact_sandbox import SandboxConfig, start_sandbox
 from tests.helpers.sandbox import stop_sandbox
 
 DIV = 3_000_001
-RATE_HEADERS = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Minutely-Limit",
-                "X-RateLimit-Minutely-Remaining", "X-RateLimit-Minutely-Reset"}
+RATE_HEADERS = {
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "X-RateLimit-Minutely-Limit",
+    "X-RateLimit-Minutely-Remaining",
+    "X-RateLimit-Minutely-Reset",
+}
 
 
 @pytest.fixture
@@ -32,14 +38,25 @@ def sandbox():
 
 
 def token(server, refresh="sandbox-refresh-token-0", secret="sandbox-secret"):
-    return requests.post(server.url + "/api/oauth2/token", data={
-        "grant_type": "refresh_token", "refresh_token": refresh, "client_id": "sandbox-client", "client_secret": secret,
-    }, timeout=5)
+    return requests.post(
+        server.url + "/api/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh,
+            "client_id": "sandbox-client",
+            "client_secret": secret,
+        },
+        timeout=5,
+    )
 
 
 def get(server, path, params=None, access=None):
-    return requests.get(f"{server.url}/api/v1/{DIV}/{path}", params=params,
-                        headers={"Authorization": f"Bearer {access}", "Accept": "application/json"}, timeout=10)
+    return requests.get(
+        f"{server.url}/api/v1/{DIV}/{path}",
+        params=params,
+        headers={"Authorization": f"Bearer {access}", "Accept": "application/json"},
+        timeout=10,
+    )
 
 
 def test_refresh_tokens_rotate_and_are_single_use(sandbox):
@@ -72,7 +89,9 @@ def test_access_tokens_expire(sandbox):
 def test_sync_envelope_paging_dates_and_padding(sandbox):
     s = sandbox(size=2100)
     access = token(s).json()["access_token"]
-    r = get(s, "sync/CRM/Accounts", {"$select": "ID,Code,Country,StartDate,Timestamp", "$filter": "Timestamp gt 1L"}, access)
+    r = get(
+        s, "sync/CRM/Accounts", {"$select": "ID,Code,Country,StartDate,Timestamp", "$filter": "Timestamp gt 1L"}, access
+    )
     assert r.status_code == 200 and RATE_HEADERS <= set(r.headers)
     d = r.json()["d"]
     assert len(d["results"]) == 1000
@@ -127,7 +146,9 @@ def test_rate_limits_and_429_headers(sandbox):
     s = sandbox(size=5, minutely_limit=3, daily_limit=5, minute_seconds=0.5)
     access = token(s).json()["access_token"]
     params = {"$select": "ID", "$filter": "Timestamp gt 1L"}
-    remaining = [int(get(s, "sync/CRM/Accounts", params, access).headers["X-RateLimit-Minutely-Remaining"]) for _ in range(3)]
+    remaining = [
+        int(get(s, "sync/CRM/Accounts", params, access).headers["X-RateLimit-Minutely-Remaining"]) for _ in range(3)
+    ]
     assert remaining == [2, 1, 0]
     r = get(s, "sync/CRM/Accounts", params, access)
     assert r.status_code == 429 and r.content == b""
@@ -154,11 +175,19 @@ def test_mutations_show_up_in_sync_and_deleted(sandbox):
     requests.post(s.url + "/_sandbox/mutate", json={"op": "delete", "ids": [ids[1]]})
     changed = get(s, "sync/CRM/Accounts", {**params, "$filter": f"Timestamp gt {high}L"}, access).json()["d"]["results"]
     assert [(c["ID"], c["Name"]) for c in changed] == [(ids[0], "Zoë's B.V.")]
-    deleted = get(s, "sync/Deleted", {"$select": "EntityKey,EntityType,Timestamp",
-                                      "$filter": f"Timestamp gt {high}L and EntityType eq 2"}, access).json()["d"]["results"]
+    deleted = get(
+        s,
+        "sync/Deleted",
+        {"$select": "EntityKey,EntityType,Timestamp", "$filter": f"Timestamp gt {high}L and EntityType eq 2"},
+        access,
+    ).json()["d"]["results"]
     assert [(d["EntityKey"], d["EntityType"]) for d in deleted] == [(ids[1], 2)]
-    assert get(s, "sync/Deleted", {"$select": "EntityKey", "$filter": "Timestamp gt 1L and EntityType eq 9"},
-               access).json()["d"]["results"] == []
+    assert (
+        get(
+            s, "sync/Deleted", {"$select": "EntityKey", "$filter": "Timestamp gt 1L and EntityType eq 9"}, access
+        ).json()["d"]["results"]
+        == []
+    )
 
 
 def test_generated_data_is_realistic(sandbox):
@@ -187,7 +216,9 @@ def test_faults_5xx_and_drops(sandbox):
 
 def test_me_has_no_division_and_no_rate_headers(sandbox):
     s = sandbox(size=5)
-    r = requests.get(s.url + "/api/v1/current/Me", headers={"Authorization": "Bearer " + token(s).json()["access_token"]})
+    r = requests.get(
+        s.url + "/api/v1/current/Me", headers={"Authorization": "Bearer " + token(s).json()["access_token"]}
+    )
     assert r.json()["d"]["results"][0]["CurrentDivision"] == DIV
     assert not RATE_HEADERS & set(r.headers)
 
@@ -207,16 +238,30 @@ def test_standard_sync_endpoints_follow_the_sync_rules(sandbox, path, select, pa
     assert get(s, path, {"$filter": "Timestamp gt 1L"}, access).status_code == 400  # $select required
     assert get(s, path, {"$select": "ID", "$filter": "Code eq 'x'"}, access).status_code == 400  # only Timestamp
     d = get(s, path, {"$select": select, "$filter": "Timestamp gt 1L"}, access).json()["d"]
-    assert len(d["results"]) == min(page, len(getattr(s.state.division, {
-        "sync/Logistics/Items": "items", "sync/Logistics/SalesItemPrices": "sales_item_prices",
-        "sync/Payroll/Employees": "employees", "sync/Cashflow/PaymentTerms": "payment_terms"}[path])))
+    assert len(d["results"]) == min(
+        page,
+        len(
+            getattr(
+                s.state.division,
+                {
+                    "sync/Logistics/Items": "items",
+                    "sync/Logistics/SalesItemPrices": "sales_item_prices",
+                    "sync/Payroll/Employees": "employees",
+                    "sync/Cashflow/PaymentTerms": "payment_terms",
+                }[path],
+            )
+        ),
+    )
     assert set(d["results"][0]) == {"__metadata", *select.split(",")}
 
 
 def test_items_regular_endpoint_has_mandatory_filtering_and_item_groups_not(sandbox):
     s = sandbox(size=400)
     access = token(s).json()["access_token"]
-    assert "mandatory filtering" in get(s, "logistics/Items", {"$select": "ID"}, access).json()["error"]["message"]["value"]
+    assert (
+        "mandatory filtering"
+        in get(s, "logistics/Items", {"$select": "ID"}, access).json()["error"]["message"]["value"]
+    )
     r = get(s, "logistics/Items", {"$select": "ID,Code", "$filter": "Code eq 'UUR-MONTEUR'"}, access).json()["d"]
     assert [x["Code"] for x in r["results"]] == ["UUR-MONTEUR"]
     groups = get(s, "logistics/ItemGroups", {"$select": "ID,Code,Description,IsDefault"}, access).json()["d"]["results"]
@@ -243,8 +288,9 @@ def test_accounts_only_division_and_sampled_records(sandbox):
     s = sandbox(size=300, accounts_only=True)
     assert len(s.state.division.accounts) == 300
     assert s.state.division.items == {} and s.state.division.employees == {}
-    got = requests.post(s.url + "/_sandbox/records", json={"entity": "accounts", "every": 100, "fields": ["ID", "Name"]},
-                        timeout=10).json()["records"]
+    got = requests.post(
+        s.url + "/_sandbox/records", json={"entity": "accounts", "every": 100, "fields": ["ID", "Name"]}, timeout=10
+    ).json()["records"]
     assert len(got) == 3 and all(set(r) == {"ID", "Name"} for r in got)
     assert got[1]["ID"] == list(s.state.division.accounts)[100]
 
@@ -254,11 +300,21 @@ def test_state_file_keeps_division_and_token_chain_across_restarts(tmp_path):
     first = start_sandbox(SandboxConfig(size=20))
     try:
         c = first.state.config
-        reply = requests.post(first.url + "/api/oauth2/token", data={
-            "grant_type": "refresh_token", "refresh_token": c.initial_refresh_token,
-            "client_id": c.client_id, "client_secret": c.client_secret}, timeout=5).json()
-        requests.post(first.url + "/_sandbox/mutate", json={"entity": "accounts", "op": "add",
-                                                            "records": [{"Status": "C"}]}, timeout=5).raise_for_status()
+        reply = requests.post(
+            first.url + "/api/oauth2/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": c.initial_refresh_token,
+                "client_id": c.client_id,
+                "client_secret": c.client_secret,
+            },
+            timeout=5,
+        ).json()
+        requests.post(
+            first.url + "/_sandbox/mutate",
+            json={"entity": "accounts", "op": "add", "records": [{"Status": "C"}]},
+            timeout=5,
+        ).raise_for_status()
         accounts, rowversion = len(first.state.division.accounts), first.state.division.rowversion
         first.state.save(tmp_path / "sandbox.pickle")
     finally:

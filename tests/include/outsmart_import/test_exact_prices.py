@@ -27,23 +27,57 @@ def item(i: int) -> str:
 
 
 def _ms(day: dt.date) -> str:
-    return f"/Date({int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp() * 1000)})/"
+    return f"/Date({int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)})/"
 
 
-def price(i: int, item_no: int, amount: float, *, account: int | None = None, quantity: float = 1.0,
-          start: dt.date | None = None, end: dt.date | None = None, ts: int = 100) -> dict:
+def price(
+    i: int,
+    item_no: int,
+    amount: float,
+    *,
+    account: int | None = None,
+    quantity: float = 1.0,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    ts: int = 100,
+) -> dict:
     """A sales item price as Exact sends it (sync/Logistics/SalesItemPrices)."""
-    return {"ID": _gid(2, i), "Item": item(item_no), "Account": _gid(3, account) if account is not None else None,
-            "Price": amount, "Currency": "EUR", "Quantity": quantity, "Unit": "stuk",
-            "StartDate": _ms(start) if start else None, "EndDate": _ms(end) if end else None, "Timestamp": ts}
+    return {
+        "ID": _gid(2, i),
+        "Item": item(item_no),
+        "Account": _gid(3, account) if account is not None else None,
+        "Price": amount,
+        "Currency": "EUR",
+        "Quantity": quantity,
+        "Unit": "stuk",
+        "StartDate": _ms(start) if start else None,
+        "EndDate": _ms(end) if end else None,
+        "Timestamp": ts,
+    }
 
 
 def materials(*numbers: int, ts: int = 100) -> pd.DataFrame:
     """Materials rows as the transform gives them (no sales price: that comes from the enrichment)."""
-    df = pd.DataFrame([{"code": f"M{i}", "description": f"Artikel {i}", "category_code": "ELEK", "unit": "stuk",
-                        "cost_price": 1.5, "sales_price": None, "barcode": None, "is_active": True,
-                        "start_date": None, "end_date": None, "exact_id": item(i), "exact_timestamp": ts,
-                        "passes_filter": True} for i in numbers])
+    df = pd.DataFrame(
+        [
+            {
+                "code": f"M{i}",
+                "description": f"Artikel {i}",
+                "category_code": "ELEK",
+                "unit": "stuk",
+                "cost_price": 1.5,
+                "sales_price": None,
+                "barcode": None,
+                "is_active": True,
+                "start_date": None,
+                "end_date": None,
+                "exact_id": item(i),
+                "exact_timestamp": ts,
+                "passes_filter": True,
+            }
+            for i in numbers
+        ]
+    )
     for col in ("code", "description", "category_code", "unit", "barcode", "exact_id"):
         df[col] = df[col].astype("string")
     df["cost_price"] = df["cost_price"].astype("Float64")
@@ -97,14 +131,14 @@ def test_the_registry_points_at_the_enrichment_and_keeps_the_prices_stream():
 
 def test_standard_price_is_the_current_price_without_an_account(db):
     prices = [
-        price(1, 1, 10.0),                                         # the standard price of item 1
-        price(2, 1, 5.0, account=7),                               # a price agreement: not the standard price
-        price(3, 1, 8.0, quantity=10),                             # a staffel price: the lowest quantity wins
-        price(4, 1, 7.0, end=TODAY - dt.timedelta(days=1)),        # ended yesterday
-        price(5, 1, 12.0, start=TODAY + dt.timedelta(days=1)),     # starts tomorrow
-        price(6, 2, 20.0, start=dt.date(2024, 1, 1)),              # item 2: the latest start wins...
-        price(7, 2, 21.0, start=dt.date(2025, 1, 1), end=TODAY),   # ...valid up to and including today
-        price(8, 3, 30.0, account=7),                              # item 3: only an agreement, no standard price
+        price(1, 1, 10.0),  # the standard price of item 1
+        price(2, 1, 5.0, account=7),  # a price agreement: not the standard price
+        price(3, 1, 8.0, quantity=10),  # a staffel price: the lowest quantity wins
+        price(4, 1, 7.0, end=TODAY - dt.timedelta(days=1)),  # ended yesterday
+        price(5, 1, 12.0, start=TODAY + dt.timedelta(days=1)),  # starts tomorrow
+        price(6, 2, 20.0, start=dt.date(2024, 1, 1)),  # item 2: the latest start wins...
+        price(7, 2, 21.0, start=dt.date(2025, 1, 1), end=TODAY),  # ...valid up to and including today
+        price(8, 3, 30.0, account=7),  # item 3: only an agreement, no standard price
     ]
     counts, direct = load(db, materials(1, 2, 3), prices=prices)
     assert direct is False  # an enrichment fills the rows in the merge: no direct COPY into the empty target

@@ -20,12 +20,14 @@ def test_latest_per_category_is_none_before_any_import(target_db):
 def test_latest_per_category_is_the_newest_row_of_each_category(target_db):
     with target_db.connect() as conn:
         ensure_schema(conn)
-        conn.execute("INSERT INTO outsmart.import_log (category, status, started_at, fetched) VALUES "
-                     "('relations', 'success', now() - interval '2 hours', 10), "
-                     "('relations', 'failed', now() - interval '1 hour', 0), "
-                     "('materials', 'success', now() - interval '3 hours', 5), "
-                     # same start: the later row (higher id) wins
-                     "('materials', 'dry_run', now() - interval '3 hours', 7)")
+        conn.execute(
+            "INSERT INTO outsmart.import_log (category, status, started_at, fetched) VALUES "
+            "('relations', 'success', now() - interval '2 hours', 10), "
+            "('relations', 'failed', now() - interval '1 hour', 0), "
+            "('materials', 'success', now() - interval '3 hours', 5), "
+            # same start: the later row (higher id) wins
+            "('materials', 'dry_run', now() - interval '3 hours', 7)"
+        )
         conn.commit()
         latest = ImportLog(conn).latest_per_category(("status", "fetched"))
     assert latest == {"relations": {"status": "failed", "fetched": 0}, "materials": {"status": "dry_run", "fetched": 7}}
@@ -43,12 +45,16 @@ class _Exact:
     deleted = collection = sync
 
 
-@pytest.mark.parametrize(("exc", "status"), [
-    (ExactDailyLimitReached(3_000_001, None), "stopped_daily_limit"),
-    # only the hook's exception type is a clean stop, not anything with a similar name
-    (type("ExactDailyLimitReached", (Exception,), {})("not the hook's"), "failed"),
-    (RuntimeError("boom"), "failed"),
-], ids=["hook-daily-limit", "same-name-other-type", "other-error"])
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (ExactDailyLimitReached(3_000_001, None), "stopped_daily_limit"),
+        # only the hook's exception type is a clean stop, not anything with a similar name
+        (type("ExactDailyLimitReached", (Exception,), {})("not the hook's"), "failed"),
+        (RuntimeError("boom"), "failed"),
+    ],
+    ids=["hook-daily-limit", "same-name-other-type", "other-error"],
+)
 def test_the_runner_recognises_the_daily_limit_by_its_type(target_db, exc, status):
     import psycopg
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
 
@@ -17,14 +16,35 @@ def rows(*specs: dict) -> pd.DataFrame:
     base = {c: None for c in REL.table.column_names}
     out = []
     for i, spec in enumerate(specs):
-        r = dict(base, code=f"C{i}", name=f"Naam {i}", relation_type="customer", is_supplier=False, is_blocked=False,
-                 is_active=True, exact_id=f"00000000-0000-4000-8000-{i:012d}", exact_timestamp=100 + i,
-                 passes_filter=True)
+        r = dict(
+            base,
+            code=f"C{i}",
+            name=f"Naam {i}",
+            relation_type="customer",
+            is_supplier=False,
+            is_blocked=False,
+            is_active=True,
+            exact_id=f"00000000-0000-4000-8000-{i:012d}",
+            exact_timestamp=100 + i,
+            passes_filter=True,
+        )
         r.update(spec)
         out.append(r)
     df = pd.DataFrame(out)
-    for col in ("code", "name", "relation_type", "email", "phone", "address_line1", "postcode", "city", "country",
-                "vat_number", "coc_number", "exact_id"):
+    for col in (
+        "code",
+        "name",
+        "relation_type",
+        "email",
+        "phone",
+        "address_line1",
+        "postcode",
+        "city",
+        "country",
+        "vat_number",
+        "coc_number",
+        "exact_id",
+    ):
         df[col] = df[col].astype("string")
     for col in ("is_supplier", "is_blocked", "is_active", "passes_filter"):
         df[col] = df[col].astype("boolean")
@@ -53,9 +73,13 @@ def load(db, frame=None, *, deleted=(), reconcile=False, commit=True, rejects=()
 
 
 def table(db):
-    return {r[0]: r[1:] for r in db.query(
-        "SELECT code, name, email, is_blocked, deleted_at IS NOT NULL, exact_id::text, xmin::text::bigint "
-        "FROM outsmart.relations ORDER BY code")}
+    return {
+        r[0]: r[1:]
+        for r in db.query(
+            "SELECT code, name, email, is_blocked, deleted_at IS NOT NULL, exact_id::text, xmin::text::bigint "
+            "FROM outsmart.relations ORDER BY code"
+        )
+    }
 
 
 def test_insert_update_unchanged(db):
@@ -100,7 +124,9 @@ def test_soft_delete_respects_timestamps(db):
 def test_reconcile_soft_deletes_rows_exact_no_longer_has(db):
     load(db, rows({}, {}, {}))
     frame = rows({}, {})
-    c = load(db, frame, reconcile=True, rejects=[Reject("C2", "broken", {"ID": "00000000-0000-4000-8000-000000000002"})])
+    c = load(
+        db, frame, reconcile=True, rejects=[Reject("C2", "broken", {"ID": "00000000-0000-4000-8000-000000000002"})]
+    )
     assert c.deleted == 0  # C2 was seen (rejected, not gone)
     c = load(db, rows({}), reconcile=True)
     assert c.deleted == 2
@@ -157,14 +183,36 @@ def test_schema_migration_is_idempotent(db):
     with db.connect() as conn:
         ensure_schema(conn)
         ensure_schema(conn)
-    cols = {r[0] for r in db.query(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema='outsmart' AND table_name='relations'")}
-    assert {"code", "name", "relation_type", "is_blocked", "is_active", "email", "phone", "address_line1", "postcode",
-            "city", "country", "vat_number", "coc_number", "exact_id", "exact_timestamp", "deleted_at",
-            "imported_at"} <= cols
+    cols = {
+        r[0]
+        for r in db.query(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema='outsmart' AND table_name='relations'"
+        )
+    }
+    assert {
+        "code",
+        "name",
+        "relation_type",
+        "is_blocked",
+        "is_active",
+        "email",
+        "phone",
+        "address_line1",
+        "postcode",
+        "city",
+        "country",
+        "vat_number",
+        "coc_number",
+        "exact_id",
+        "exact_timestamp",
+        "deleted_at",
+        "imported_at",
+    } <= cols
 
 
 # ---- direct mode: the initial load COPYs straight into the empty target ---------------------------------------
+
 
 def load_pages(db, *pages, deleted=(), commit=True):
     """Stage page by page as the runner does; return the counts and whether the load stayed in direct mode."""
@@ -181,9 +229,14 @@ def load_pages(db, *pages, deleted=(), commit=True):
 
 
 def test_initial_load_goes_direct_and_counts_like_the_merge(db):
-    c, direct = load_pages(db, rows({}, {}), rows({"code": "C2", "exact_id": "00000000-0000-4000-8000-000000000002"},
-                                                  {"code": "C3", "exact_id": "00000000-0000-4000-8000-000000000003",
-                                                   "passes_filter": False}))
+    c, direct = load_pages(
+        db,
+        rows({}, {}),
+        rows(
+            {"code": "C2", "exact_id": "00000000-0000-4000-8000-000000000002"},
+            {"code": "C3", "exact_id": "00000000-0000-4000-8000-000000000003", "passes_filter": False},
+        ),
+    )
     assert direct is True
     assert (c.staged, c.inserted, c.updated, c.unchanged, c.filtered_out, c.deleted) == (4, 3, 0, 0, 1, 0)
     assert set(table(db)) == {"C0", "C1", "C2"}
@@ -193,8 +246,9 @@ def test_initial_load_goes_direct_and_counts_like_the_merge(db):
 
 
 def test_direct_load_falls_back_when_a_later_page_repeats_an_id(db):
-    c, direct = load_pages(db, rows({"name": "oud", "exact_timestamp": 800}, {}),
-                           rows({"name": "nieuw", "exact_timestamp": 900}))
+    c, direct = load_pages(
+        db, rows({"name": "oud", "exact_timestamp": 800}, {}), rows({"name": "nieuw", "exact_timestamp": 900})
+    )
     assert direct is False  # the repeat was seen before its COPY; the merge kept the newest version
     assert (c.inserted, c.filtered_out) == (2, 0)
     assert table(db)["C0"][0] == "nieuw"
@@ -209,9 +263,11 @@ def test_direct_load_drops_a_record_whose_newer_version_is_filtered_out(db):
 
 
 def test_direct_load_applies_deletions_of_the_same_run(db):
-    c, direct = load_pages(db, rows({}, {"exact_timestamp": 500}),
-                           deleted=[("00000000-0000-4000-8000-000000000000", 300),
-                                    ("00000000-0000-4000-8000-000000000001", 400)])
+    c, direct = load_pages(
+        db,
+        rows({}, {"exact_timestamp": 500}),
+        deleted=[("00000000-0000-4000-8000-000000000000", 300), ("00000000-0000-4000-8000-000000000001", 400)],
+    )
     assert direct is True and c.deleted == 1  # C1 changed after its deletion record: kept
     t = table(db)
     assert t["C0"][3] is True and t["C1"][3] is False
@@ -227,7 +283,9 @@ def test_direct_load_rolls_back_to_an_empty_target(db):
 
 
 def test_direct_load_falls_back_on_duplicate_codes_and_rejects_them(db):
-    c, direct = load_pages(db, rows({"code": "X"}, {}), rows({"code": "X", "exact_id": "00000000-0000-4000-8000-000000000009"}))
+    c, direct = load_pages(
+        db, rows({"code": "X"}, {}), rows({"code": "X", "exact_id": "00000000-0000-4000-8000-000000000009"})
+    )
     assert direct is False
     assert c.inserted == 1 and c.rejected == 2
     assert set(table(db)) == {"C1"}
@@ -238,7 +296,9 @@ def _gid(i):
 
 
 SCENARIOS = {
-    "plain with tricky text": [rows({"email": "", "name": 'A\r\nB "q"; \\'}, {"phone": None}, {"passes_filter": False})],
+    "plain with tricky text": [
+        rows({"email": "", "name": 'A\r\nB "q"; \\'}, {"phone": None}, {"passes_filter": False})
+    ],
     "repeat across pages": [rows({}, {}), rows({"name": "nieuwer", "exact_timestamp": 999})],
     "older repeat": [rows({"exact_timestamp": 999}, {}), rows({"name": "ouder", "exact_timestamp": 1})],
     "newer version filtered out": [rows({}, {}), rows({"exact_timestamp": 999, "passes_filter": False})],
@@ -263,9 +323,12 @@ def test_direct_and_staged_initial_loads_give_the_same_result(target_db, name, m
         assert direct is False or not force_staging
         got = target_db.query(
             "SELECT code, name, email, phone, is_blocked, exact_id::text, exact_timestamp, deleted_at IS NOT NULL "
-            "FROM outsmart.relations ORDER BY code")
+            "FROM outsmart.relations ORDER BY code"
+        )
         rejects = target_db.query("SELECT record_key, reason FROM outsmart.import_rejects ORDER BY 1, 2")
-        results.append((got, rejects, (c.staged, c.inserted, c.updated, c.unchanged, c.filtered_out, c.rejected, c.deleted)))
+        results.append(
+            (got, rejects, (c.staged, c.inserted, c.updated, c.unchanged, c.filtered_out, c.rejected, c.deleted))
+        )
     assert results[0] == results[1]
 
 
@@ -286,10 +349,19 @@ def test_schema_migration_adds_what_is_missing(db):
         conn.execute("DROP INDEX outsmart.relations_exact_id_key")
         conn.commit()
         ensure_schema(conn)
-    assert db.scalar("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'outsmart' "
-                     "AND table_name = 'relations' AND column_name = 'coc_number'") == 1
-    assert db.scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'outsmart' "
-                     "AND indexname = 'relations_exact_id_key'") == 1
+    assert (
+        db.scalar(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'outsmart' "
+            "AND table_name = 'relations' AND column_name = 'coc_number'"
+        )
+        == 1
+    )
+    assert (
+        db.scalar(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'outsmart' AND indexname = 'relations_exact_id_key'"
+        )
+        == 1
+    )
 
 
 def test_direct_load_opens_no_subtransactions(db):
@@ -304,7 +376,9 @@ def test_direct_load_opens_no_subtransactions(db):
             pid = conn.info.backend_pid
             count, overflowed = observer.execute(
                 "SELECT x.subxact_count, x.subxact_overflowed FROM pg_stat_get_backend_idset() AS b(id), "
-                "LATERAL pg_stat_get_backend_subxact(b.id) AS x WHERE pg_stat_get_backend_pid(b.id) = %s", (pid,)).fetchone()
+                "LATERAL pg_stat_get_backend_subxact(b.id) AS x WHERE pg_stat_get_backend_pid(b.id) = %s",
+                (pid,),
+            ).fetchone()
             assert (count, overflowed) == (0, False)
             ld.merge(reconcile=False)
             ld.commit()

@@ -9,8 +9,16 @@ from __future__ import annotations
 from include.outsmart_import.registry import CATEGORIES, PRO, STANDARD
 
 PROMISED_STANDARD = ["relations", "materials", "hour_types", "categories", "employees", "payment_transactions"]
-PROMISED_PRO = ["warehouses", "price_agreements", "sales_orders", "shop_orders", "goods_deliveries", "quotations",
-                "project_planning", "assembly_orders"]
+PROMISED_PRO = [
+    "warehouses",
+    "price_agreements",
+    "sales_orders",
+    "shop_orders",
+    "goods_deliveries",
+    "quotations",
+    "project_planning",
+    "assembly_orders",
+]
 
 
 def test_the_registry_has_the_promised_standard_and_pro_categories():

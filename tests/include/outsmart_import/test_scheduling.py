@@ -12,9 +12,17 @@ STANDARD = [c for c in CATEGORIES.values() if not c.pro]
 
 
 def test_only_enabled_categories_get_the_settings_cron_and_time_zone():
-    parsed = read_settings({"schedule": "30 5 * * 1-5", "timezone": "Europe/Brussels",
-                            "categories": {"relations": {"enabled": True}, "materials": {"enabled": True},
-                                           "employees": {"enabled": False}}})
+    parsed = read_settings(
+        {
+            "schedule": "30 5 * * 1-5",
+            "timezone": "Europe/Brussels",
+            "categories": {
+                "relations": {"enabled": True},
+                "materials": {"enabled": True},
+                "employees": {"enabled": False},
+            },
+        }
+    )
     scheduled = {c.name: schedule_for(c, parsed) for c in CATEGORIES.values()}
     assert {n for n, s in scheduled.items() if s.cron} == {"relations", "materials"}
     assert (scheduled["relations"].cron, scheduled["relations"].timezone) == ("30 5 * * 1-5", "Europe/Brussels")
@@ -50,9 +58,15 @@ def test_missing_variable_means_the_defaults():
     assert [c.name for c in CATEGORIES.values() if schedule_for(c, parsed).cron] == ["relations"]
 
 
-@pytest.mark.parametrize("bad, key", [({"task_retries": -1}, "task_retries"), ({"task_retries": 11}, "task_retries"),
-                                      ({"retry_delay_seconds": 0}, "retry_delay_seconds"),
-                                      ({"timezone": ""}, "timezone")])
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ({"task_retries": -1}, "task_retries"),
+        ({"task_retries": 11}, "task_retries"),
+        ({"retry_delay_seconds": 0}, "retry_delay_seconds"),
+        ({"timezone": ""}, "timezone"),
+    ],
+)
 def test_retry_and_timezone_settings_are_validated(bad, key):
     parsed = read_settings(bad)
     assert parsed.settings is None and parsed.error.split("invalid: ")[1].startswith(key)

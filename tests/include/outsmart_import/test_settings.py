@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from include.outsmart_import.registry import CATEGORIES
 from include.outsmart_import.settings import ImportSettings, SettingsError, parse_settings
@@ -21,19 +22,28 @@ def test_defaults_cover_every_category():
 
 
 def test_full_example_validates():
-    s = parse_settings(json.dumps({
-        "license": "pro", "schedule": "*/30 * * * *",
-        "categories": {
-            "relations": {"enabled": True, "relation_types": ["customer", "supplier"], "include_inactive": True,
-                          "include_blocked": False},
-            "materials": {"enabled": True, "item_groups": ["MAT", "ONDERDELEN"]},
-            "hour_types": {"enabled": True, "item_groups": ["UREN"]},
-            "employees": {"enabled": True, "include_inactive": True},
-            "payment_transactions": {"enabled": True, "only_open": True},
-            "sales_orders": {"enabled": True, "statuses": ["open", "partial"]},
-            "price_agreements": {"enabled": True, "only_current": True},
-        },
-    }))
+    s = parse_settings(
+        json.dumps(
+            {
+                "license": "pro",
+                "schedule": "*/30 * * * *",
+                "categories": {
+                    "relations": {
+                        "enabled": True,
+                        "relation_types": ["customer", "supplier"],
+                        "include_inactive": True,
+                        "include_blocked": False,
+                    },
+                    "materials": {"enabled": True, "item_groups": ["MAT", "ONDERDELEN"]},
+                    "hour_types": {"enabled": True, "item_groups": ["UREN"]},
+                    "employees": {"enabled": True, "include_inactive": True},
+                    "payment_transactions": {"enabled": True, "only_open": True},
+                    "sales_orders": {"enabled": True, "statuses": ["open", "partial"]},
+                    "price_agreements": {"enabled": True, "only_current": True},
+                },
+            }
+        )
+    )
     assert s.license == "pro"
     assert s.categories.materials.item_groups == ["MAT", "ONDERDELEN"]
 
@@ -66,5 +76,5 @@ def test_not_json_and_not_an_object():
 
 def test_settings_are_immutable():
     s = ImportSettings()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         s.license = "pro"  # type: ignore[misc]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 from include.exact_sandbox.odata import encode_value
+from include.outsmart_import.registry import CATEGORIES
 from include.outsmart_import.settings import (
     EmployeesSettings,
     ItemGroupSettings,
     PaymentTransactionsSettings,
 )
-from include.outsmart_import.registry import CATEGORIES
 
 
 def _transform(name):
@@ -20,21 +20,37 @@ def _transform(name):
 
 
 employees, hour_types, materials, payment_transactions = map(
-    _transform, ["employees", "hour_types", "materials", "payment_transactions"])
+    _transform, ["employees", "hour_types", "materials", "payment_transactions"]
+)
 
 TODAY = dt.date(2026, 11, 24)
 
 
 def item(n, **kw):
-    rec = {"ID": f"00000000-0000-4000-8000-{n:012d}", "Code": f"MAT-{n}", "Description": f"Item {n}",
-           "ItemGroupCode": "ELEK", "IsTime": 0, "Unit": "stuk", "CostPriceStandard": 1.25, "Barcode": None,
-           "StartDate": encode_value(dt.date(2020, 1, 1)), "EndDate": None, "Timestamp": 10 + n}
+    rec = {
+        "ID": f"00000000-0000-4000-8000-{n:012d}",
+        "Code": f"MAT-{n}",
+        "Description": f"Item {n}",
+        "ItemGroupCode": "ELEK",
+        "IsTime": 0,
+        "Unit": "stuk",
+        "CostPriceStandard": 1.25,
+        "Barcode": None,
+        "StartDate": encode_value(dt.date(2020, 1, 1)),
+        "EndDate": None,
+        "Timestamp": 10 + n,
+    }
     rec.update(kw)
     return rec
 
 
 def test_items_split_into_materials_and_hour_types_by_istime_and_group():
-    recs = [item(1), item(2, IsTime=1, ItemGroupCode="UREN"), item(3, ItemGroupCode="SAN"), item(4, IsTime=1, ItemGroupCode="REIS")]
+    recs = [
+        item(1),
+        item(2, IsTime=1, ItemGroupCode="UREN"),
+        item(3, ItemGroupCode="SAN"),
+        item(4, IsTime=1, ItemGroupCode="REIS"),
+    ]
     m = materials(recs, ItemGroupSettings(enabled=True, item_groups=["ELEK"]), TODAY).frame
     assert list(m.loc[m["passes_filter"], "code"]) == ["MAT-1"]
     m = materials(recs, ItemGroupSettings(enabled=True), TODAY).frame
@@ -49,7 +65,10 @@ def test_item_rejects():
     res = materials(recs, ItemGroupSettings(enabled=True), TODAY)
     assert list(res.frame["code"]) == ["MAT-4"]
     assert [r.reason.split(":")[0] for r in res.rejects] == [
-        "CostPriceStandard is not a number", "IsTime is not 0 or 1", "missing description"]
+        "CostPriceStandard is not a number",
+        "IsTime is not 0 or 1",
+        "missing description",
+    ]
 
 
 def test_inactive_item_is_flagged_not_dropped():
@@ -58,10 +77,23 @@ def test_inactive_item_is_flagged_not_dropped():
 
 
 def emp(n, **kw):
-    rec = {"ID": f"00000000-0000-4000-8000-{n:012d}", "Code": str(100 + n), "FirstName": "Daniël", "MiddleName": "van der",
-           "LastName": "Meulen", "FullName": "Daniël van der Meulen", "BusinessEmail": "d@x.nl", "Email": None,
-           "BusinessPhone": None, "Mobile": "06-1", "Phone": None, "IsActive": True,
-           "StartDate": encode_value(dt.date(2020, 1, 1)), "EndDate": None, "Timestamp": 5 + n}
+    rec = {
+        "ID": f"00000000-0000-4000-8000-{n:012d}",
+        "Code": str(100 + n),
+        "FirstName": "Daniël",
+        "MiddleName": "van der",
+        "LastName": "Meulen",
+        "FullName": "Daniël van der Meulen",
+        "BusinessEmail": "d@x.nl",
+        "Email": None,
+        "BusinessPhone": None,
+        "Mobile": "06-1",
+        "Phone": None,
+        "IsActive": True,
+        "StartDate": encode_value(dt.date(2020, 1, 1)),
+        "EndDate": None,
+        "Timestamp": 5 + n,
+    }
     rec.update(kw)
     return rec
 
@@ -77,10 +109,21 @@ def test_employees_names_and_active_filter():
 
 
 def term(n, **kw):
-    rec = {"ID": f"00000000-0000-4000-8000-{n:012d}", "LineType": 20, "InvoiceNumber": 26000000 + n,
-           "InvoiceDate": encode_value(dt.date(2026, 1, 1)), "DueDate": encode_value(dt.date(2026, 1, 31)),
-           "AccountCode": "              1001", "AccountName": "Bakker", "AmountDC": 121.0, "Currency": "EUR",
-           "IsFullyPaid": False, "Status": 20, "LastPaymentDate": None, "Timestamp": 50 + n}
+    rec = {
+        "ID": f"00000000-0000-4000-8000-{n:012d}",
+        "LineType": 20,
+        "InvoiceNumber": 26000000 + n,
+        "InvoiceDate": encode_value(dt.date(2026, 1, 1)),
+        "DueDate": encode_value(dt.date(2026, 1, 31)),
+        "AccountCode": "              1001",
+        "AccountName": "Bakker",
+        "AmountDC": 121.0,
+        "Currency": "EUR",
+        "IsFullyPaid": False,
+        "Status": 20,
+        "LastPaymentDate": None,
+        "Timestamp": 50 + n,
+    }
     rec.update(kw)
     return rec
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from include.exact_sandbox.odata import encode_value
-from include.outsmart_import.settings import RelationsSettings
 from include.outsmart_import.registry import CATEGORIES
+from include.outsmart_import.settings import RelationsSettings
 from include.outsmart_import.transforms import exact_date, exact_datetime_utc
 
 relations = CATEGORIES["relations"].transform_fn()
@@ -21,12 +21,23 @@ GUID = "0a1b2c3d-0000-4000-8000-00000000000{}"
 def account(n: int = 1, **overrides) -> dict:
     rec = {
         "__metadata": {"uri": "x", "type": "y"},
-        "ID": GUID.format(n), "Code": f"{1000 + n:>18}", "Name": f"Bakker Installatietechniek {n}",
-        "Status": "C", "IsSupplier": False, "Blocked": False,
-        "StartDate": encode_value(dt.date(2020, 1, 1)), "EndDate": None,
-        "Email": "info@bakker.nl", "Phone": "010-1234567", "AddressLine1": "Kerkstraat 1",
-        "Postcode": "1011 AB", "City": "'s-Hertogenbosch", "Country": "NL ", "VATNumber": None,
-        "ChamberOfCommerce": "12345678", "Timestamp": 1000 + n,
+        "ID": GUID.format(n),
+        "Code": f"{1000 + n:>18}",
+        "Name": f"Bakker Installatietechniek {n}",
+        "Status": "C",
+        "IsSupplier": False,
+        "Blocked": False,
+        "StartDate": encode_value(dt.date(2020, 1, 1)),
+        "EndDate": None,
+        "Email": "info@bakker.nl",
+        "Phone": "010-1234567",
+        "AddressLine1": "Kerkstraat 1",
+        "Postcode": "1011 AB",
+        "City": "'s-Hertogenbosch",
+        "Country": "NL ",
+        "VATNumber": None,
+        "ChamberOfCommerce": "12345678",
+        "Timestamp": 1000 + n,
     }
     rec.update(overrides)
     return rec
@@ -111,9 +122,9 @@ def test_broken_records_are_set_aside_with_reason(overrides, reason):
 
 
 def test_quotes_semicolons_and_empty_strings_survive():
-    res = run([account(1, Name="D'Hondt; \"Sanitair\" \\ B.V.", Email="", Phone=None)])
+    res = run([account(1, Name='D\'Hondt; "Sanitair" \\ B.V.', Email="", Phone=None)])
     f = res.frame
-    assert f["name"].iloc[0] == "D'Hondt; \"Sanitair\" \\ B.V."
+    assert f["name"].iloc[0] == 'D\'Hondt; "Sanitair" \\ B.V.'
     assert f["email"].iloc[0] == ""
     assert pd.isna(f["phone"].iloc[0])
 

@@ -73,7 +73,10 @@ def test_labels_placeholders_and_hidden_fields(discovered):
     std = meta["standard_fields"]
     assert meta["hook_name"] == "Exact Online"
     assert (std["host"]["title"], std["login"]["title"], std["password"]["title"]) == (
-        "Base URL", "Client ID", "Client secret")
+        "Base URL",
+        "Client ID",
+        "Client secret",
+    )
     assert std["url_schema"]["hidden"] and std["port"]["hidden"] and std["description"]["hidden"]
     assert not std["host"]["hidden"] and not std["login"]["hidden"] and not std["password"]["hidden"]
     assert set(meta["extra_fields"]) == {"division", "refresh_token"}  # plain names: the extra's keys

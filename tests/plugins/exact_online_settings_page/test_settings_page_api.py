@@ -44,16 +44,25 @@ def airflow_app(tmp_path_factory):
 
     local_airflow.init_db()
     DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=str(local_airflow.ROOT / "dags"), bundle_path=local_airflow.ROOT / "dags",
-                 bundle_name="dags-folder")
+    bag = DagBag(
+        dag_folder=str(local_airflow.ROOT / "dags"), bundle_path=local_airflow.ROOT / "dags", bundle_name="dags-folder"
+    )
     assert {c.dag_id for c in CATEGORIES.values()} <= set(bag.dags)
     sync_bag_to_db(bag, "dags-folder", None)
     from airflow.models import Connection
     from airflow.utils.session import create_session
 
     with create_session() as s:
-        s.add(Connection(conn_id="exact_online_default", conn_type="http", host="http://127.0.0.1:9", login="id",
-                         password=CLIENT_SECRET, extra=json.dumps({"division": 1, "refresh_token": REFRESH_TOKEN})))
+        s.add(
+            Connection(
+                conn_id="exact_online_default",
+                conn_type="http",
+                host="http://127.0.0.1:9",
+                login="id",
+                password=CLIENT_SECRET,
+                extra=json.dumps({"division": 1, "refresh_token": REFRESH_TOKEN}),
+            )
+        )
     from airflow.api_fastapi.app import create_app, purge_cached_app
 
     purge_cached_app()
@@ -68,8 +77,9 @@ def client(airflow_app, target_db, monkeypatch):
     from fastapi.testclient import TestClient
 
     # the OutSmart connection with a password that must never reach an answer
-    monkeypatch.setenv("AIRFLOW_CONN_OUTSMART_POSTGRES", json.dumps({**target_db.airflow_json,
-                                                                     "password": SECRET_PASSWORD}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OUTSMART_POSTGRES", json.dumps({**target_db.airflow_json, "password": SECRET_PASSWORD})
+    )
     set_variable(json.dumps({"categories": {"relations": {"enabled": True}, "materials": {"enabled": False}}}))
     _clear_runs()
     with TestClient(airflow_app, base_url="http://testserver") as c:
@@ -123,8 +133,11 @@ def state(client, role="admin") -> dict:
 
 
 def put(client, settings, version, role="admin", headers=None):
-    return client.put(PREFIX + "/api/settings", json={"settings": settings, "version": version},
-                      headers={**auth(role), **PAGE, **(headers or {})})
+    return client.put(
+        PREFIX + "/api/settings",
+        json={"settings": settings, "version": version},
+        headers={**auth(role), **PAGE, **(headers or {})},
+    )
 
 
 # ---- the plugin -------------------------------------------------------------------------------------------------
@@ -245,8 +258,11 @@ def test_state_changes_need_the_page_header_json_and_this_origin(client):
     body = {"settings": s["settings"], "version": s["version"]}
     before = stored()
     assert client.put(PREFIX + "/api/settings", json=body, headers=auth("admin")).status_code == 403
-    r = client.put(PREFIX + "/api/settings", content=json.dumps(body),
-                   headers={**auth("admin"), **PAGE, "Content-Type": "text/plain"})
+    r = client.put(
+        PREFIX + "/api/settings",
+        content=json.dumps(body),
+        headers={**auth("admin"), **PAGE, "Content-Type": "text/plain"},
+    )
     assert r.status_code == 415
     # the UI's cookie instead of a Bearer header: only from this server's own origin
     client.cookies.set("_token", token("admin"))
@@ -255,8 +271,9 @@ def test_state_changes_need_the_page_header_json_and_this_origin(client):
         assert r.status_code == 403 and "cross-site" in r.json()["detail"]
         r = client.put(PREFIX + "/api/settings", json=body, headers=PAGE)  # no Origin, no Referer
         assert r.status_code == 403
-        r = client.post(PREFIX + "/api/categories/relations/sync", json={},
-                        headers={**PAGE, "Origin": "http://testserver:8081"})
+        r = client.post(
+            PREFIX + "/api/categories/relations/sync", json={}, headers={**PAGE, "Origin": "http://testserver:8081"}
+        )
         assert r.status_code == 403
         assert stored() == before and _runs("relations") == []
         r = client.put(PREFIX + "/api/settings", json=body, headers={**PAGE, "Origin": "http://testserver"})
@@ -272,8 +289,10 @@ def _runs(category: str) -> list[tuple[str, str, dict]]:
     from airflow.utils.session import create_session
 
     with create_session() as s:
-        return [(r.run_type, r.state, r.conf) for r in
-                s.query(DagRun).filter(DagRun.dag_id == CATEGORIES[category].dag_id).order_by(DagRun.id)]
+        return [
+            (r.run_type, r.state, r.conf)
+            for r in s.query(DagRun).filter(DagRun.dag_id == CATEGORIES[category].dag_id).order_by(DagRun.id)
+        ]
 
 
 def sync(client, category, role="admin", **body):
@@ -315,15 +334,26 @@ def test_last_import_item_groups_and_next_runs_without_any_secret(client, target
 
     with target_db.connect() as conn:
         ensure_schema(conn)
-        conn.execute("INSERT INTO outsmart.import_log (category, status, started_at, ended_at, fetched, inserted, "
-                     "updated, deleted, rejected) VALUES ('relations', 'success', now() - interval '1 hour', "
-                     "now() - interval '59 minutes', 10, 3, 2, 1, 0), ('relations', 'failed', now(), now(), 0, 0, "
-                     "0, 0, 0)")
-        conn.execute("INSERT INTO outsmart.categories (exact_id, code, description) VALUES "
-                     "(gen_random_uuid(), 'HW', 'Hardware'), (gen_random_uuid(), 'SW', 'Software')")
+        conn.execute(
+            "INSERT INTO outsmart.import_log (category, status, started_at, ended_at, fetched, inserted, "
+            "updated, deleted, rejected) VALUES ('relations', 'success', now() - interval '1 hour', "
+            "now() - interval '59 minutes', 10, 3, 2, 1, 0), ('relations', 'failed', now(), now(), 0, 0, "
+            "0, 0, 0)"
+        )
+        conn.execute(
+            "INSERT INTO outsmart.categories (exact_id, code, description) VALUES "
+            "(gen_random_uuid(), 'HW', 'Hardware'), (gen_random_uuid(), 'SW', 'Software')"
+        )
         conn.commit()
-    set_variable(json.dumps({"schedule": "0 6 * * *", "timezone": "Europe/Amsterdam",
-                             "categories": {"materials": {"enabled": True, "item_groups": ["GONE"]}}}))
+    set_variable(
+        json.dumps(
+            {
+                "schedule": "0 6 * * *",
+                "timezone": "Europe/Amsterdam",
+                "categories": {"materials": {"enabled": True, "item_groups": ["GONE"]}},
+            }
+        )
+    )
     r = client.get(PREFIX + "/api/state", headers=auth("viewer"))
     s = r.json()
     last = s["imports"]["by_category"]["relations"]
@@ -337,16 +367,30 @@ def test_last_import_item_groups_and_next_runs_without_any_secret(client, target
     assert groups["source"] == "outsmart.categories"
     assert [(g["code"], g["description"]) for g in groups["groups"]][:2] == [("HW", "Hardware"), ("SW", "Software")]
     assert groups["groups"][2]["code"] == "GONE" and groups["groups"][2]["unknown"]
-    for answer in (r.text, json.dumps(groups), client.get(PREFIX + "/api/status", headers=auth("admin")).text,
-                   client.get(PREFIX + "/", headers=auth("admin")).text):
+    for answer in (
+        r.text,
+        json.dumps(groups),
+        client.get(PREFIX + "/api/status", headers=auth("admin")).text,
+        client.get(PREFIX + "/", headers=auth("admin")).text,
+    ):
         for secret in (SECRET_PASSWORD, CLIENT_SECRET, REFRESH_TOKEN, "x" * 64):
             assert secret not in answer
 
 
 def test_a_broken_outsmart_connection_is_a_message_without_its_password(client, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_OUTSMART_POSTGRES", json.dumps(
-        {"conn_type": "postgres", "host": "127.0.0.1", "port": 9, "login": "u", "password": SECRET_PASSWORD,
-         "schema": "nope"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OUTSMART_POSTGRES",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": "127.0.0.1",
+                "port": 9,
+                "login": "u",
+                "password": SECRET_PASSWORD,
+                "schema": "nope",
+            }
+        ),
+    )
     r = client.get(PREFIX + "/api/state", headers=auth("admin"))
     assert r.status_code == 200
     assert r.json()["imports"]["available"] is False and "could not be read" in r.json()["imports"]["message"]
@@ -354,11 +398,15 @@ def test_a_broken_outsmart_connection_is_a_message_without_its_password(client, 
 
 
 def test_schedule_preview(client):
-    ok = client.get(PREFIX + "/api/schedule-preview", params={"schedule": "@daily", "timezone": "Europe/Amsterdam"},
-                    headers=auth("viewer")).json()
+    ok = client.get(
+        PREFIX + "/api/schedule-preview",
+        params={"schedule": "@daily", "timezone": "Europe/Amsterdam"},
+        headers=auth("viewer"),
+    ).json()
     assert len(ok["next"]) == 3
-    bad = client.get(PREFIX + "/api/schedule-preview", params={"schedule": "often", "timezone": "Mars/Base"},
-                     headers=auth("viewer")).json()
+    bad = client.get(
+        PREFIX + "/api/schedule-preview", params={"schedule": "often", "timezone": "Mars/Base"}, headers=auth("viewer")
+    ).json()
     assert {e["path"] for e in bad["errors"]} == {"schedule", "timezone"}
     manual = client.get(PREFIX + "/api/schedule-preview", headers=auth("viewer")).json()
     assert manual["next"] == []

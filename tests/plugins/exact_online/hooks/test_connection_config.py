@@ -20,10 +20,21 @@ LEGACY = "extra__exact_online__"
 SECRET_TOKEN = "rt-very-secret-123"
 
 
-def use_connection(monkeypatch, extra: dict, *, conn_type: str = "exact_online", host: str = "https://start.exactonline.nl"):
-    monkeypatch.setenv("AIRFLOW_CONN_EXACT_ONLINE_DEFAULT", json.dumps({
-        "conn_type": conn_type, "host": host, "login": "client-id", "password": "client-secret", "extra": extra,
-    }))
+def use_connection(
+    monkeypatch, extra: dict, *, conn_type: str = "exact_online", host: str = "https://start.exactonline.nl"
+):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_EXACT_ONLINE_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": conn_type,
+                "host": host,
+                "login": "client-id",
+                "password": "client-secret",
+                "extra": extra,
+            }
+        ),
+    )
     return ExactOnlineHook(token_store=MemoryTokenStore())
 
 
@@ -32,12 +43,16 @@ def test_hook_declares_the_registered_type():
 
 
 @pytest.mark.parametrize("conn_type", ["exact_online", "http"])
-@pytest.mark.parametrize("extra", [
-    {"division": 123456, "refresh_token": SECRET_TOKEN},  # Airflow 3 UI, JSON, CLI
-    {LEGACY + "division": 123456, LEGACY + "refresh_token": SECRET_TOKEN},  # Airflow 2 UI
-    {"division": "123456", "refresh_token": SECRET_TOKEN},  # a division typed into the JSON as text
-    {"division": None, "refresh_token": None, LEGACY + "division": 123456, LEGACY + "refresh_token": SECRET_TOKEN},
-], ids=["plain", "legacy", "text-division", "empty-plain-falls-back"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"division": 123456, "refresh_token": SECRET_TOKEN},  # Airflow 3 UI, JSON, CLI
+        {LEGACY + "division": 123456, LEGACY + "refresh_token": SECRET_TOKEN},  # Airflow 2 UI
+        {"division": "123456", "refresh_token": SECRET_TOKEN},  # a division typed into the JSON as text
+        {"division": None, "refresh_token": None, LEGACY + "division": 123456, LEGACY + "refresh_token": SECRET_TOKEN},
+    ],
+    ids=["plain", "legacy", "text-division", "empty-plain-falls-back"],
+)
 def test_both_spellings_are_read(monkeypatch, conn_type, extra):
     hook = use_connection(monkeypatch, extra, conn_type=conn_type)
     assert hook.division == 123456
@@ -46,13 +61,22 @@ def test_both_spellings_are_read(monkeypatch, conn_type, extra):
 
 
 def test_plain_spelling_wins(monkeypatch):
-    hook = use_connection(monkeypatch, {"division": 1, LEGACY + "division": 2, "max_attempts": 3, LEGACY + "max_attempts": 9})
+    hook = use_connection(
+        monkeypatch, {"division": 1, LEGACY + "division": 2, "max_attempts": 3, LEGACY + "max_attempts": 9}
+    )
     assert hook.division == 1 and hook._option("max_attempts", 6) == 3
 
 
 def test_legacy_fields_never_become_http_headers(monkeypatch):
-    hook = use_connection(monkeypatch, {LEGACY + "division": 123456, LEGACY + "refresh_token": SECRET_TOKEN,
-                                        LEGACY + "timeout": 30, "X-Custom": "kept"})
+    hook = use_connection(
+        monkeypatch,
+        {
+            LEGACY + "division": 123456,
+            LEGACY + "refresh_token": SECRET_TOKEN,
+            LEGACY + "timeout": 30,
+            "X-Custom": "kept",
+        },
+    )
     session = hook.get_conn()
     assert not [k for k in session.headers if k.startswith("extra__")]
     assert SECRET_TOKEN not in json.dumps(dict(session.headers))
@@ -64,20 +88,28 @@ def test_legacy_fields_never_become_http_headers(monkeypatch):
 def test_missing_division_names_the_field(monkeypatch, extra):
     hook = use_connection(monkeypatch, {**extra, "refresh_token": SECRET_TOKEN})
     with pytest.raises(ExactConfigError) as err:
-        hook.division
+        _ = hook.division  # the property raises
     text = str(err.value)
     assert "'exact_online_default'" in text and "'division'" in text and "Division" in text and "e.g. 123456" in text
     assert SECRET_TOKEN not in text
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("division", "abc"), ("division", 12.5), ("division", 0), ("division", -3), ("division", True),
-    ("division", [123]), (LEGACY + "division", "12a"),
-])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("division", "abc"),
+        ("division", 12.5),
+        ("division", 0),
+        ("division", -3),
+        ("division", True),
+        ("division", [123]),
+        (LEGACY + "division", "12a"),
+    ],
+)
 def test_malformed_division_names_the_extra_it_came_from(monkeypatch, key, value):
     hook = use_connection(monkeypatch, {key: value})
     with pytest.raises(ExactConfigError) as err:
-        hook.division
+        _ = hook.division  # the property raises
     assert repr(key) in str(err.value) and "positive whole number" in str(err.value)
 
 
@@ -116,7 +148,9 @@ def test_round_trip_with_an_exact_online_connection(sandbox_factory, monkeypatch
     extra = conn["extra"]
     if spelling == "legacy":
         extra = {LEGACY + k if k in ("division", "refresh_token") else k: v for k, v in extra.items()}
-    monkeypatch.setenv("AIRFLOW_CONN_EXACT_ONLINE_DEFAULT", json.dumps({**conn, "conn_type": "exact_online", "extra": extra}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_EXACT_ONLINE_DEFAULT", json.dumps({**conn, "conn_type": "exact_online", "extra": extra})
+    )
     hook = ExactOnlineHook(token_store=MemoryTokenStore())
     assert hook.connection.conn_type == "exact_online"
     rows = [r for page in hook.sync("sync/CRM/Accounts", ["ID"], 1) for r in page]

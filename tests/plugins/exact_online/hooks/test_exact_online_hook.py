@@ -32,7 +32,9 @@ def fetch_all(hook, endpoint="sync/CRM/Accounts") -> list[dict]:
     if endpoint.startswith("sync/"):
         pages = hook.sync(endpoint, SELECT, 1)
     else:
-        pages = hook.collection(endpoint, SELECT, "Blocked eq false or Blocked eq true".replace(" or Blocked eq true", ""))
+        pages = hook.collection(
+            endpoint, SELECT, "Blocked eq false or Blocked eq true".replace(" or Blocked eq true", "")
+        )
     return [r for page in pages for r in page]
 
 
@@ -75,8 +77,12 @@ def test_token_rotation_is_persisted_before_use(sandbox_factory, target_db):
 
 @pytest.mark.slow  # two fresh interpreters importing Airflow
 def test_two_processes_refreshing_at_once_lose_no_token(sandbox_factory, target_db, tmp_path):
-    server = sandbox_factory(size=5, access_token_lifetime=1.5, min_token_interval=1.0,
-                             extra={"token_refresh_margin": 0.3, "token_min_interval": 1.0})
+    server = sandbox_factory(
+        size=5,
+        access_token_lifetime=1.5,
+        min_token_interval=1.0,
+        extra={"token_refresh_margin": 0.3, "token_min_interval": 1.0},
+    )
     line = StartLine(tmp_path / "start")  # both processes import airflow first, then start together
     for i in range(2):
         line.start(f"worker{i}", [sys.executable, str(WORKER), target_db.conninfo, str(line.folder), "12", "0.3"])
@@ -97,8 +103,12 @@ def test_two_processes_refreshing_at_once_lose_no_token(sandbox_factory, target_
 
 
 def test_never_refreshes_within_the_minimum_interval(sandbox_factory):
-    server = sandbox_factory(size=5, access_token_lifetime=0.5, min_token_interval=1.0,
-                             extra={"token_refresh_margin": 0.1, "token_min_interval": 1.0})
+    server = sandbox_factory(
+        size=5,
+        access_token_lifetime=0.5,
+        min_token_interval=1.0,
+        extra={"token_refresh_margin": 0.1, "token_min_interval": 1.0},
+    )
     hook = ExactOnlineHook(token_store=MemoryTokenStore())
     end = time.time() + 3.5
     while time.time() < end:
@@ -166,8 +176,16 @@ def test_401_and_403_are_not_retried(sandbox_factory):
     with store.locked(hook.chain_key) as (_, save):
         from exact_online.token_store import seed_hash
 
-        save(TokenRecord(seed_hash("sandbox-refresh-token-0"), "sandbox-refresh-token-0", time.time(),
-                         access_token="forged", access_obtained_at=time.time(), access_expires_at=time.time() + 600))
+        save(
+            TokenRecord(
+                seed_hash("sandbox-refresh-token-0"),
+                "sandbox-refresh-token-0",
+                time.time(),
+                access_token="forged",
+                access_obtained_at=time.time(),
+                access_expires_at=time.time() + 600,
+            )
+        )
     with pytest.raises(ExactApiError) as err:
         fetch_all(hook)
     assert err.value.status == 401
@@ -209,8 +227,12 @@ def test_no_secret_in_logs_or_errors(sandbox_factory, caplog):
     rows = fetch_all(hook)
     with pytest.raises(ExactApiError) as err:
         list(hook.iter_pages("sync/CRM/Accounts", {"$select": "Nope", "$filter": "Timestamp gt 1L"}))
-    secrets = [server.state.config.client_secret, hook._access.access_token, hook._access.refresh_token,
-               "sandbox-refresh-token-0"]
+    secrets = [
+        server.state.config.client_secret,
+        hook._access.access_token,
+        hook._access.refresh_token,
+        "sandbox-refresh-token-0",
+    ]
     text = caplog.text + str(err.value) + repr(hook._access) + json.dumps(rows)
     assert len(rows) == 1500
     for secret in secrets:
