@@ -178,7 +178,8 @@ class ImportLog:
         self.conn.commit()
         return log_id
 
-    FIELDS = (
+    # The counts and watermarks a run records (the runner's summary has the same names).
+    COUNT_FIELDS = (
         "fetched",
         "inserted",
         "updated",
@@ -191,9 +192,8 @@ class ImportLog:
         "watermark_after",
         "deleted_watermark_before",
         "deleted_watermark_after",
-        "error",
-        "notes",
     )
+    FIELDS = (*COUNT_FIELDS, "error", "notes")
 
     def finish(self, log_id: int, status: str, **values) -> None:
         cols = [f for f in self.FIELDS if f in values]

@@ -107,23 +107,7 @@ def run_category(
 
 
 def _log_values(s: RunSummary) -> dict:
-    return {
-        k: getattr(s, k)
-        for k in (
-            "fetched",
-            "inserted",
-            "updated",
-            "unchanged",
-            "filtered_out",
-            "rejected",
-            "deleted",
-            "api_calls",
-            "watermark_before",
-            "watermark_after",
-            "deleted_watermark_before",
-            "deleted_watermark_after",
-        )
-    }
+    return {k: getattr(s, k) for k in ImportLog.COUNT_FIELDS}
 
 
 def _token_note(exact) -> str | None:
