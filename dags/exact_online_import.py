@@ -149,7 +149,16 @@ def build_dag(category: Category, parsed: ParsedSettings):
                 False,
                 type="boolean",
                 title="Dry run",
-                description="Fetch and compare, record the counts in the import log, change nothing.",
+                description="Fetch and compare, record the counts in the import log, change nothing in OutSmart "
+                "(what is read from Exact is kept in the landed copy of Exact, so the next run need not read it "
+                "again).",
+            ),
+            "refresh_streams": Param(
+                False,
+                type="boolean",
+                title="Ask Exact now",
+                description="Ask Exact for changes even if another category read the same data within the "
+                "settings' reuse window (the settings page's sync icon does this).",
             ),
         },
     )
@@ -200,6 +209,7 @@ def build_dag(category: Category, parsed: ParsedSettings):
                     run_id=context["run_id"],
                     full_refresh=bool(params.get("full_refresh")),
                     dry_run=bool(params.get("dry_run")),
+                    refresh_streams=bool(params.get("refresh_streams")),
                 )
             except ExactDailyLimitReached as exc:
                 # Clean stop: nothing was loaded, the watermark did not move; the next run resumes from it.
@@ -216,7 +226,7 @@ def build_dag(category: Category, parsed: ParsedSettings):
             result = summary.as_dict()
             log.info(
                 "%s: %s: fetched %s, inserted %s, updated %s, unchanged %s, filtered out %s, rejected %s, "
-                "deleted %s, API calls %s",
+                "deleted %s, API calls %s; derive %s; streams %s",
                 category.name,
                 result["status"],
                 result["fetched"],
@@ -227,6 +237,8 @@ def build_dag(category: Category, parsed: ParsedSettings):
                 result["rejected"],
                 result["deleted"],
                 result["api_calls"],
+                result["derive"],
+                ", ".join(f"{r['stream']} {r['action']}" for r in result["streams"] or []),
             )
             return result
 

@@ -172,7 +172,7 @@ def _run(url: str, settings_text: str, args) -> int:
     with psycopg.connect(conninfo_from_airflow_json(conn_json)) as conn:
         rows = conn.execute(
             "SELECT category, status, fetched, inserted, updated, unchanged, filtered_out, rejected, deleted, "
-            "api_calls, round(extract(epoch FROM ended_at - started_at)::numeric, 2), error "
+            "api_calls, round(extract(epoch FROM ended_at - started_at)::numeric, 2), error, streams, derive "
             "FROM outsmart.import_log ORDER BY category, id"
         ).fetchall()
         totals = conn.execute(
@@ -210,6 +210,8 @@ def _print_summary(rows, outcome) -> None:
         "deleted",
         "api calls",
         "seconds",
+        "streams read/reused",
+        "derive",
     )
     table = []
     by_cat: dict[str, list] = {}
@@ -220,7 +222,9 @@ def _print_summary(rows, outcome) -> None:
     for name in CATEGORIES:
         logged = by_cat.get(name, [])
         for i, r in enumerate(logged, 1):
-            table.append((name, str(i), r[1], *(str(v) for v in r[2:11])))
+            streams = r[12] or []
+            read = sum(1 for s in streams if s["action"] != "reused")
+            table.append((name, str(i), r[1], *(str(v) for v in r[2:11]), f"{read}/{len(streams) - read}", r[13] or ""))
         if not logged:
             reason = outcome.get((name, 1), "")
             table.append(
@@ -231,7 +235,7 @@ def _print_summary(rows, outcome) -> None:
                     .replace("CategoryNotEnabled", "disabled")
                     .replace("NotImplementedYet", "not built yet")
                     .replace("LicenseRequired", "needs Pro"),
-                    *([""] * 9),
+                    *([""] * 11),
                 )
             )
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
@@ -239,6 +243,14 @@ def _print_summary(rows, outcome) -> None:
     print("\nImport summary (outsmart.import_log)\n" + line + "\n" + "-" * len(line))
     for t in table:
         print("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))
+    # The Exact budget a round spends: categories share streams, so a stream read once serves the others.
+    for round_no in (1, 2):
+        runs = [logged[round_no - 1] for logged in by_cat.values() if len(logged) >= round_no]
+        reads = [s for r in runs for s in (r[12] or []) if s["action"] != "reused"]
+        print(
+            f"Run {round_no}: {sum(r[9] or 0 for r in runs)} Exact API calls for {len(runs)} categories "
+            f"({len(reads)} stream reads: {', '.join(sorted(s['stream'] for s in reads))})"
+        )
     errors = [r for r in rows if r[11]]
     for r in errors:
         print(f"\n{r[0]}: {r[11]}")

@@ -54,7 +54,9 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.import_log (
     deleted_watermark_before bigint,
     deleted_watermark_after  bigint,
     error                  text,
-    notes                  text
+    notes                  text,
+    streams                jsonb,
+    derive                 text
 );
 CREATE INDEX IF NOT EXISTS import_log_category_started ON {SCHEMA}.import_log (category, started_at DESC);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.import_state (
@@ -63,6 +65,12 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.import_state (
     watermark  bigint NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (category, stream)
+);
+-- Per category: the fingerprint of the settings and table its rows were last derived with (a change re-derives).
+CREATE TABLE IF NOT EXISTS {SCHEMA}.category_state (
+    category    text PRIMARY KEY,
+    fingerprint text NOT NULL,
+    derived_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS {SCHEMA}.import_rejects (
     id            bigserial PRIMARY KEY,
@@ -86,6 +94,9 @@ def ddl_objects(ddl: str) -> set[str]:
 
 
 BASE_OBJECTS = ddl_objects(BASE_DDL)
+
+# Columns added to the base tables after their first release (CREATE TABLE IF NOT EXISTS does not add them).
+BASE_COLUMNS = {"import_log": {"streams": "jsonb", "derive": "text"}}
 
 
 def table_ddl(spec: TableSpec, columns: set[str] | None = None, indexes: set[str] | None = None) -> list[str]:
@@ -125,10 +136,16 @@ def ensure_schema(conn, categories: list[Category] | None = None) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('outsmart schema migration'))")
         tables, indexes = _catalog(cur)
         # The base tables first (they create the schema), then each enrichment's own tables (e.g. a price mirror).
+        from include.outsmart_import.landing import DDL as LANDING_DDL
+
         enrichment_ddl = [e.ddl for e in dict.fromkeys(enrichment_of(cat) for cat in categories) if e is not None]
-        for ddl in [BASE_DDL, *enrichment_ddl]:
+        for ddl in [BASE_DDL, LANDING_DDL, *enrichment_ddl]:
             if not ddl_objects(ddl) <= set(tables) | indexes:
                 cur.execute(ddl)
+        for table, columns in BASE_COLUMNS.items():
+            for name, sql_type in columns.items():
+                if name not in tables.get(table, set(columns)):
+                    cur.execute(f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN IF NOT EXISTS {name} {sql_type}")
         for spec in [t for cat in categories for t in (cat.table, cat.lines.table if cat.lines else None) if t]:
             for statement in table_ddl(spec, tables.get(spec.name), indexes):
                 cur.execute(statement)
@@ -193,7 +210,8 @@ class ImportLog:
         "deleted_watermark_before",
         "deleted_watermark_after",
     )
-    FIELDS = (*COUNT_FIELDS, "error", "notes")
+    # `streams`: per Exact stream, read or reused (JSON); `derive`: incremental, or full and why.
+    FIELDS = (*COUNT_FIELDS, "error", "notes", "streams", "derive")
 
     def finish(self, log_id: int, status: str, **values) -> None:
         cols = [f for f in self.FIELDS if f in values]
@@ -708,6 +726,19 @@ class CategoryLoad:
             f"INSERT INTO {SCHEMA}.import_state (category, stream, watermark) VALUES (%s, %s, %s) "
             f"ON CONFLICT (category, stream) DO UPDATE SET watermark = excluded.watermark, updated_at = now()",
             (self.category.name, stream, int(value)),
+        )
+
+    def fingerprint(self) -> str | None:
+        """The fingerprint (settings and table) this category's rows were last derived with; None: never."""
+        self.cur.execute(f"SELECT fingerprint FROM {SCHEMA}.category_state WHERE category = %s", (self.category.name,))
+        row = self.cur.fetchone()
+        return row[0] if row else None
+
+    def set_fingerprint(self, value: str) -> None:
+        self.cur.execute(
+            f"INSERT INTO {SCHEMA}.category_state (category, fingerprint) VALUES (%s, %s) "
+            f"ON CONFLICT (category) DO UPDATE SET fingerprint = excluded.fingerprint, derived_at = now()",
+            (self.category.name, value),
         )
 
     # ---- staging ----------------------------------------------------------------------------------------------

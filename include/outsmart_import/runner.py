@@ -1,4 +1,5 @@
-"""One import run of one category: extract page by page, transform, stage, merge, record. No Airflow here.
+"""One import run of one category: land its Exact streams (landing.py), derive its rows from what has landed
+page by page (transform, stage), merge, record. No Airflow here.
 
 The runner is given an Exact client (the hook, or anything with `sync`, `deleted`, `collection`, `stats`) and a
 way to connect to the target database, so that it is tested without Airflow and wired by the DAG file.
@@ -7,14 +8,17 @@ way to connect to the target database, so that it is tested without Airflow and 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from exact_online.exceptions import ExactDailyLimitReached
-from include.outsmart_import.loader import CategoryLoad, ImportLog, ensure_schema
-from include.outsmart_import.registry import CATEGORIES
+from include.outsmart_import.landing import DELETED, Landing, all_streams, derive_pages, streams_of
+from include.outsmart_import.loader import SCHEMA, CategoryLoad, ImportLog, ensure_schema
+from include.outsmart_import.registry import CATEGORIES, Category
 
 # The rule itself lives with the schedule (no pandas there: the DAG file imports it at parse time).
 from include.outsmart_import.scheduling import (  # noqa: F401 - re-exported for the DAG file and the demo
@@ -48,6 +52,8 @@ class RunSummary:
     deleted_watermark_after: int | None = None
     dry_run: bool = False
     full_refresh: bool = False
+    streams: list[dict] | None = None  # per Exact stream: read or reused (StreamRead.as_log)
+    derive: str | None = None  # 'incremental', or 'full: <why>'
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -62,8 +68,15 @@ def run_category(
     run_id: str | None = None,
     full_refresh: bool = False,
     dry_run: bool = False,
+    refresh_streams: bool = False,
     today: dt.date | None = None,
 ) -> RunSummary:
+    """Land the category's Exact streams (or reuse them, if read within the settings' reuse window and
+    `refresh_streams` is not asked), then derive its table from what has landed, in one transaction.
+
+    The derive is incremental (what landed since this category's last run) unless this is its first run, its
+    settings or table changed since, or `full_refresh` (which also reads its streams from Exact in full): then
+    every landed record is derived again and rows that came from Exact but are no longer there are soft-deleted."""
     category = CATEGORIES[category_name]
     check_runnable(category, settings)
     cat_settings = settings.category(category.name)
@@ -78,15 +91,19 @@ def run_category(
         summary = RunSummary(category.name, "running", log_id, dry_run=dry_run, full_refresh=full_refresh)
         calls_before = exact.stats.api_calls
         try:
+            window = 0.0 if refresh_streams else float(settings.reuse_window_seconds)
+            seen_at = _derived_at(load_conn, category.name)
+            _land(category, exact, connect, summary, reuse_window=window, full=full_refresh, seen_at=seen_at)
             with CategoryLoad(load_conn, category, log_id=log_id) as load:
-                _extract_and_stage(category, cat_settings, exact, load, summary, full_refresh, today)
-                counts = load.merge(reconcile=full_refresh or category.source.mode == "full", today=today)
+                full = _derive(category, cat_settings, load, summary, full_refresh, today)
+                counts = load.merge(reconcile=full, today=today)
                 for name in ("inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"):
                     setattr(summary, name, getattr(counts, name))
                 summary.api_calls = exact.stats.api_calls - calls_before
                 if dry_run:
                     summary.status = "dry_run"  # leaving the block without commit rolls everything back
                 else:
+                    load.set_fingerprint(derive_fingerprint(category, cat_settings))
                     load.commit()
                     summary.status = "success"
         except Exception as exc:
@@ -106,8 +123,123 @@ def run_category(
         load_conn.close()
 
 
+def derive_fingerprint(category: Category, cat_settings) -> str:
+    """What the category's rows depend on besides Exact's records: its settings (not the switch) and how its
+    tables are declared. A different fingerprint than at the last run re-derives every landed record."""
+    tables = [category.table, category.lines.table if category.lines else None]
+    spec = {
+        "settings": cat_settings.model_dump(mode="json", exclude={"enabled"}),
+        "rules": category.rules,
+        "enrich": category.enrich,
+        "tables": [[(c.name, c.sql_type, c.sources, c.read, c.mapping) for c in t.columns] for t in tables if t],
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _derived_at(conn, category: str) -> dt.datetime | None:
+    """When the category last derived its rows (committed), or None."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT derived_at FROM {SCHEMA}.category_state WHERE category = %s", (category,))
+        row = cur.fetchone()
+    conn.commit()
+    return row[0] if row else None
+
+
+def _land(category: Category, exact, connect, summary: RunSummary, *, reuse_window: float, full: bool, seen_at) -> None:
+    """Refresh each of the category's streams (or find it fresh), each in its own transaction."""
+    streams = all_streams([*(c for c in CATEGORIES.values() if c.implemented), category])
+    landing = Landing(exact, connect, streams)
+    reads = []
+    for stream in streams_of(category, streams):
+        # `full_refresh` reads the category's own streams from scratch; sync/Deleted stays incremental (the full
+        # derive that follows reconciles: what Exact no longer has is soft-deleted).
+        read = landing.refresh(stream, reuse_window=reuse_window, full=full and stream.name != DELETED, seen_at=seen_at)
+        reads.append(read)
+        if stream.name == DELETED and read.action != "reused":
+            summary.deleted_watermark_before, summary.deleted_watermark_after = (
+                read.watermark_before,
+                read.watermark_after,
+            )
+    summary.streams = [r.as_log() for r in reads]
+
+
+def _derive(
+    category: Category, cat_settings, load: CategoryLoad, summary: RunSummary, full_refresh: bool, today
+) -> bool:
+    """Stage what landed since the category's marks (everything, on a full derive). Returns whether it was full."""
+    known = load.fingerprint()
+    if full_refresh:
+        summary.derive = "full: full refresh"
+    elif known is None:
+        summary.derive = "full: first run"
+    elif known != derive_fingerprint(category, cat_settings):
+        summary.derive = "full: settings changed"
+    else:
+        summary.derive = "incremental"
+    full = summary.derive != "incremental"
+
+    def stage_into(part, fn):
+        """Transform a page and stage its good rows and rejects into a table part (header or lines)."""
+
+        def on_records(records):
+            result = fn(records, cat_settings, today)
+            part.stage(result.frame)
+            part.reject(result.rejects)
+
+        return on_records
+
+    main = _derive_stream(
+        load,
+        category.source.endpoint,
+        "sync",
+        full,
+        stage_into(load.header, category.transform_fn()),
+        load.header.stage_deleted,
+    )
+    summary.fetched += main[0]
+    summary.watermark_before, summary.watermark_after = main[1], main[2]
+    if load.enrichment is not None:  # its own stream (e.g. the sales item prices), on its own mark
+        _derive_stream(
+            load,
+            load.enrichment.source.endpoint,
+            load.enrichment.stream,
+            full,
+            load.stage_enrichment,
+            load.stage_enrichment_deleted,
+        )
+    if category.lines:
+        assert load.lines is not None  # the load has a lines part exactly when the category has lines
+        lines = _derive_stream(
+            load,
+            category.lines.source.endpoint,
+            "lines",
+            full,
+            stage_into(load.lines, category.lines.transform_fn()),
+            load.lines.stage_deleted,
+        )
+        summary.fetched += lines[0]
+    return full
+
+
+def _derive_stream(load: CategoryLoad, stream: str, mark: str, full: bool, on_records, on_deleted) -> tuple:
+    """Feed the landed rows of `stream` after the category's mark `mark` (all of them when `full`) to the
+    transform; the mark moves in the load's transaction. Returns (records, mark before, mark after)."""
+    before = None if full else load.watermark(mark)
+    high, records = before or 0, 0
+    for page in derive_pages(load.cur, stream, before or 0):
+        if page.records:
+            records += len(page.records)
+            on_records(page.records)
+        if page.deleted:
+            on_deleted(page.deleted)
+        high = page.high
+    load.set_watermark(mark, high)
+    return records, before, high
+
+
 def _log_values(s: RunSummary) -> dict:
-    return {k: getattr(s, k) for k in ImportLog.COUNT_FIELDS}
+    values = {k: getattr(s, k) for k in ImportLog.COUNT_FIELDS}
+    return {**values, "streams": json.dumps(s.streams) if s.streams is not None else None, "derive": s.derive}
 
 
 def _token_note(exact) -> str | None:
@@ -122,88 +254,3 @@ def _token_note(exact) -> str | None:
             f"if it expires, the app must be re-authorised."
         )
     return None
-
-
-def _read_stream(exact, load: CategoryLoad, source, stream: str, full_refresh: bool, on_page, on_deleted) -> dict:
-    """Read one sync stream (changes, then `sync/Deleted` for its entity type) from its watermarks.
-
-    Both watermarks are written in the load's transaction, so they advance only if the load commits; on a full
-    refresh both start from the beginning. Exact's Timestamps are row versions: the watermark is the highest seen."""
-    before = None if full_refresh else load.watermark(stream)
-    high, fetched = before or 0, 0
-    for page in exact.sync(source.endpoint, list(source.select), before or 1):
-        fetched += len(page)
-        high = max([high, *(_int(r.get("Timestamp")) for r in page)])
-        on_page(page)
-    load.set_watermark(stream, high)
-    out = {"fetched": fetched, "before": before, "after": high, "deleted_before": None, "deleted_after": None}
-    if source.deleted_entity_type is not None:
-        del_stream = "deleted" if stream == "sync" else f"{stream}_deleted"
-        del_before = None if full_refresh else load.watermark(del_stream)
-        del_high = del_before or 0
-        for page in exact.deleted(source.deleted_entity_type, del_before or 1):
-            rows = [(str(r["EntityKey"]).lower(), _int(r.get("Timestamp"))) for r in page if r.get("EntityKey")]
-            del_high = max([del_high, *(ts for _, ts in rows)])
-            on_deleted(rows)
-        load.set_watermark(del_stream, del_high)
-        out.update(deleted_before=del_before, deleted_after=del_high)
-    return out
-
-
-def _extract_and_stage(category, cat_settings, exact, load: CategoryLoad, summary: RunSummary, full_refresh, today):
-    src = category.source
-    transform = category.transform_fn()
-
-    def stage_into(part, fn):
-        """Transform a page and stage its good rows and rejects into a table part (header or lines)."""
-
-        def on_page(page):
-            result = fn(page, cat_settings, today)
-            part.stage(result.frame)
-            part.reject(result.rejects)
-
-        return on_page
-
-    if src.mode == "sync":
-        main = _read_stream(
-            exact, load, src, "sync", full_refresh, stage_into(load.header, transform), load.header.stage_deleted
-        )
-        summary.fetched += main["fetched"]
-        summary.watermark_before, summary.watermark_after = main["before"], main["after"]
-        summary.deleted_watermark_before, summary.deleted_watermark_after = (
-            main["deleted_before"],
-            main["deleted_after"],
-        )
-        if load.enrichment is not None:  # its own Exact stream (e.g. the sales item prices), on its own watermarks
-            _read_stream(
-                exact,
-                load,
-                load.enrichment.source,
-                load.enrichment.stream,
-                full_refresh,
-                load.stage_enrichment,
-                load.stage_enrichment_deleted,
-            )
-        if category.lines:
-            assert load.lines is not None  # the load has a lines part exactly when the category has lines
-            lines = _read_stream(
-                exact,
-                load,
-                category.lines.source,
-                "lines",
-                full_refresh,
-                stage_into(load.lines, category.lines.transform_fn()),
-                load.lines.stage_deleted,
-            )
-            summary.fetched += lines["fetched"]
-    else:
-        for page in exact.collection(src.endpoint, list(src.select)):
-            summary.fetched += len(page)
-            stage_into(load.header, transform)(page)
-
-
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0

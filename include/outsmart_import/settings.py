@@ -55,6 +55,10 @@ class ImportSettings(Strict):
     # Read at parse time like the schedule, so every component agrees and a change needs no restart.
     task_retries: int = Field(default=2, ge=0, le=10)
     retry_delay_seconds: int = Field(default=120, ge=1, le=3600)
+    # Categories share Exact streams (materials and hour types both read the items): a stream read from Exact this
+    # many seconds ago or less is taken as it landed instead of asked again. Keep it below the schedule's
+    # interval, so that each scheduled round asks Exact once per stream; 0 asks Exact on every run.
+    reuse_window_seconds: int = Field(default=300, ge=0, le=3600)
     # A model built from the registry above: mypy cannot see its fields, pydantic validates them.
     categories: CategoriesSettings = Field(default_factory=CategoriesSettings)  # type: ignore[valid-type]
 

@@ -305,7 +305,8 @@ def test_sync_starts_one_manual_run_and_refuses_a_second_while_it_is_active(clie
     run = r.json()["run"]
     assert run["state"] == "queued" and run["run_url"].endswith(f"/runs/{run['run_id']}")
     assert [(str(t), str(s)) for t, s, _ in _runs("relations")] == [("manual", "queued")]
-    assert _runs("relations")[0][2] == {}  # params at their defaults
+    # The sync icon asks Exact now (not the landed copy of a moment ago); the other params at their defaults.
+    assert _runs("relations")[0][2] == {"refresh_streams": True}
     again = sync(client, "relations", full_refresh=True)
     assert again.status_code == 409 and "already" in again.json()["detail"]
     assert len(_runs("relations")) == 1
@@ -316,7 +317,7 @@ def test_sync_starts_one_manual_run_and_refuses_a_second_while_it_is_active(clie
 
 def test_full_refresh_is_a_conf_flag(client):
     assert sync(client, "relations", full_refresh=True).status_code == 201
-    assert _runs("relations")[0][2] == {"full_refresh": True}
+    assert _runs("relations")[0][2] == {"refresh_streams": True, "full_refresh": True}
 
 
 def test_sync_refuses_disabled_unlicensed_and_unknown_categories(client):

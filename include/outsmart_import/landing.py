@@ -1,0 +1,365 @@
+"""The landed copy of Exact: each Exact stream is read once and kept in Postgres, and categories derive from it.
+
+Why: categories share streams (materials and hour types both read the items; the standard sales price and the
+price agreements both read the sales item prices; every category read its own slice of `sync/Deleted`), and a
+filter keeps nothing of what it dropped. With every record of a stream kept, as Exact sent it:
+- a stream that another category read moments ago is not read again (the reuse window, decided under a lock
+  per stream, so that two categories started at once never read the same page twice);
+- a category whose settings changed re-derives its table from what has landed, without a full read of Exact;
+- `sync/Deleted` is one stream for every entity type, read once.
+
+Tables (schema `outsmart`):
+- `exact_landed`: one row per (stream, record key): the record as Exact sent it (JSON text, so that a NUL or any
+  other character Exact sends reaches the transform, which rejects it with a reason), its Timestamp, `deleted_at`
+  (a tombstone from `sync/Deleted` or a full read that no longer has it), and `landed_seq`, taken from one
+  sequence each time the row changes. A category remembers, per stream, the highest `landed_seq` it has derived
+  (`import_state`), so "what changed since my last run" is `landed_seq > mark`, whoever read it from Exact.
+- `exact_streams`: per stream its Exact watermark (highest Timestamp landed), the `$select` it was read with (a
+  changed select is read in full again: the landed records lack the new field) and when it was last read.
+
+Each stream is landed in a transaction of its own, under its lock; its watermark moves with the records, so a
+failed read (a 5xx burst, the daily limit, SIGKILL) leaves both as they were. The category's own load is the
+next transaction: its marks move only when its target commits. Records are keyed by their Exact ID; a record
+without a valid ID is landed under a key derived from its content, so that the transform still rejects it with
+its reason.
+
+The runner calls `Landing.refresh` per stream and then `derive_pages`; nothing here knows OutSmart's tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from include.outsmart_import.registry import CATEGORIES, Category, Source
+
+SCHEMA = "outsmart"
+LANDED = f"{SCHEMA}.exact_landed"
+STREAMS = f"{SCHEMA}.exact_streams"
+
+DDL = f"""
+CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.exact_landed_seq;
+CREATE TABLE IF NOT EXISTS {LANDED} (
+    stream          text NOT NULL,
+    record_key      text NOT NULL,
+    record          text,
+    exact_timestamp bigint,
+    deleted_at      timestamptz,
+    landed_seq      bigint NOT NULL DEFAULT nextval('{SCHEMA}.exact_landed_seq'),
+    landed_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (stream, record_key)
+);
+CREATE INDEX IF NOT EXISTS exact_landed_stream_seq ON {LANDED} (stream, landed_seq);
+CREATE TABLE IF NOT EXISTS {STREAMS} (
+    stream        text PRIMARY KEY,
+    watermark     bigint,
+    select_hash   text NOT NULL,
+    refreshed_at  timestamptz NOT NULL,
+    full_read_at  timestamptz NOT NULL
+);
+"""
+
+# Exact's own `sync/Deleted`: one stream for all entity types; its rows become tombstones in the streams above.
+DELETED = "sync/Deleted"
+_DELETED_SELECT = ("ID", "EntityKey", "EntityType", "DeletedDate", "Timestamp")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+DERIVE_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One Exact endpoint as landed: its `$select` is the union of every category's fields on that endpoint."""
+
+    name: str  # the endpoint, e.g. 'sync/CRM/Accounts'
+    mode: str  # 'sync' (Timestamp watermark), 'full' (no sync endpoint: every read is complete), 'deleted'
+    select: tuple[str, ...]
+    id_field: str = "ID"
+    deleted_entity_type: int | None = None
+
+    @property
+    def select_hash(self) -> str:
+        return hashlib.sha256(",".join(sorted(self.select)).encode()).hexdigest()[:16]
+
+
+def _sources(category: Category) -> list[Source]:
+    out = [category.source]
+    if category.lines:
+        out.append(category.lines.source)
+    if category.enrich:
+        from include.outsmart_import.loader import enrichment_of
+
+        enrichment = enrichment_of(category)
+        if enrichment is not None:
+            out.append(enrichment.source)
+    return out
+
+
+def all_streams(categories: list[Category] | None = None) -> dict[str, Stream]:
+    """Every stream the registry's categories read, each with the union of their `$select`s."""
+    categories = categories if categories is not None else [c for c in CATEGORIES.values() if c.implemented]
+    fields: dict[str, list[str]] = {}
+    first: dict[str, Source] = {}
+    for category in categories:
+        for src in _sources(category):
+            other = first.setdefault(src.endpoint, src)
+            if (other.mode, other.id_field, other.deleted_entity_type) != (
+                src.mode,
+                src.id_field,
+                src.deleted_entity_type,
+            ):
+                raise ValueError(f"{src.endpoint}: categories disagree on its mode, ID field or deleted entity type")
+            fields.setdefault(src.endpoint, []).extend(src.select)
+    streams = {
+        name: Stream(name, src.mode, tuple(dict.fromkeys(fields[name])), src.id_field, src.deleted_entity_type)
+        for name, src in first.items()
+    }
+    streams[DELETED] = Stream(DELETED, "deleted", _DELETED_SELECT)
+    return streams
+
+
+def streams_of(category: Category, streams: dict[str, Stream] | None = None) -> list[Stream]:
+    """The streams a category derives from, in the order they are refreshed: its own, its enrichment's, its
+    lines', then `sync/Deleted` if any of them has deletions there."""
+    streams = streams if streams is not None else all_streams([*_implemented(), category])
+    own = [streams[s.endpoint] for s in _sources(category)]
+    if any(s.deleted_entity_type is not None for s in own):
+        own.append(streams[DELETED])
+    return own
+
+
+def _implemented() -> list[Category]:
+    return [c for c in CATEGORIES.values() if c.implemented]
+
+
+@dataclass
+class StreamRead:
+    """What one refresh of a stream did, for the import log."""
+
+    stream: str
+    action: str  # 'read' (changes since the watermark), 'full_read', 'reused' (fresh enough)
+    api_calls: int = 0
+    records: int = 0  # records Exact sent
+    landed: int = 0  # landed rows that changed (new, changed, tombstoned)
+    age_seconds: float | None = None  # 'reused': how old the landed copy was
+    watermark_before: int | None = None
+    watermark_after: int | None = None
+
+    def as_log(self) -> dict:
+        out = {"stream": self.stream, "action": self.action, "api_calls": self.api_calls}
+        if self.action == "reused":
+            out["age_seconds"] = round(self.age_seconds or 0.0, 1)
+        else:
+            out.update(records=self.records, landed=self.landed)
+        return out
+
+
+def record_key(record: dict, id_field: str) -> str:
+    """The Exact ID, lowercased; a record without a valid ID gets a key from its content (the transform rejects
+    it; landing it keeps that reject visible instead of dropping the record here)."""
+    value = record.get(id_field)
+    if isinstance(value, str) and _GUID.fullmatch(value):
+        return value.lower()
+    return "invalid:" + hashlib.sha256(_dump(record).encode()).hexdigest()[:32]
+
+
+def _dump(record: dict) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _timestamp(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class Landing:
+    """Refreshes streams in `exact_landed`, each in its own transaction on its own connection.
+
+    `exact`: the hook (or anything with `sync`, `deleted`, `collection` and `stats.api_calls`)."""
+
+    exact: object
+    connect: Callable
+    streams: dict[str, Stream] = field(default_factory=all_streams)
+
+    def refresh(
+        self, stream: Stream, *, reuse_window: float, full: bool = False, seen_at: dt.datetime | None = None
+    ) -> StreamRead:
+        """Bring `stream` up to date, unless another category read it within `reuse_window` seconds (and `full` is
+        not asked). `seen_at`: when the asking category last derived its rows; a landed copy it has already seen
+        is not reused (a category run twice in a row asks Exact again: someone may have just changed a record).
+
+        The stream's lock is held from the freshness check to the commit: a second category that wants the same
+        stream waits, then finds it fresh."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"exact stream {stream.name}",))
+                cur.execute(
+                    f"SELECT watermark, select_hash, extract(epoch FROM now() - refreshed_at), "
+                    f"refreshed_at > %s FROM {STREAMS} WHERE stream = %s",
+                    (seen_at or dt.datetime.min.replace(tzinfo=dt.UTC), stream.name),
+                )
+                state = cur.fetchone()
+                fresh = state is not None and state[1] == stream.select_hash and float(state[2]) < reuse_window
+                if fresh and state[3] and not full:
+                    conn.commit()
+                    return StreamRead(stream.name, "reused", age_seconds=float(state[2]))
+                full = full or state is None or state[1] != stream.select_hash or stream.mode == "full"
+                watermark = None if full or state is None else state[0]
+                read = StreamRead(stream.name, "full_read" if full else "read", watermark_before=watermark)
+                calls_before = self.exact.stats.api_calls
+                if stream.mode == "deleted":
+                    self._land_deletions(cur, stream, watermark, read)
+                else:
+                    self._land_records(cur, stream, watermark, full, read)
+                read.api_calls = self.exact.stats.api_calls - calls_before
+                cur.execute(
+                    f"INSERT INTO {STREAMS} (stream, watermark, select_hash, refreshed_at, full_read_at) "
+                    f"VALUES (%s, %s, %s, now(), now()) ON CONFLICT (stream) DO UPDATE SET "
+                    f"watermark = excluded.watermark, select_hash = excluded.select_hash, refreshed_at = now(), "
+                    f"full_read_at = CASE WHEN %s THEN now() ELSE {STREAMS}.full_read_at END",
+                    (stream.name, read.watermark_after, stream.select_hash, full),
+                )
+            conn.commit()
+            return read
+        finally:
+            conn.rollback()  # a no-op after the commit; a failed read leaves records and watermark as they were
+            conn.close()
+
+    # ---- records ----------------------------------------------------------------------------------------------
+    def _pages(self, stream: Stream, watermark: int | None) -> Iterator[list[dict]]:
+        if stream.mode == "sync":
+            return self.exact.sync(stream.name, list(stream.select), watermark or 1)
+        return self.exact.collection(stream.name, list(stream.select))
+
+    def _land_records(self, cur, stream: Stream, watermark: int | None, full: bool, read: StreamRead) -> None:
+        cur.execute(
+            "CREATE TEMP TABLE landing_stg (record_key text NOT NULL, record text NOT NULL, exact_timestamp bigint) "
+            "ON COMMIT DROP"
+        )
+        high = watermark
+        for page in self._pages(stream, watermark):
+            read.records += len(page)
+            rows = []
+            for rec in page:
+                rec = {k: v for k, v in rec.items() if k != "__metadata"}
+                ts = _timestamp(rec.get("Timestamp"))
+                if ts is not None and (high is None or ts > high):
+                    high = ts
+                rows.append((record_key(rec, stream.id_field), _dump(rec), ts))
+            with cur.copy("COPY landing_stg (record_key, record, exact_timestamp) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        read.watermark_after = high
+        # Newest version per key (a page can repeat a record); an older version never overwrites a newer one.
+        cur.execute(
+            f"""
+            INSERT INTO {LANDED} AS t (stream, record_key, record, exact_timestamp)
+            SELECT DISTINCT ON (record_key) %(stream)s, record_key, record, exact_timestamp FROM landing_stg
+            ORDER BY record_key, exact_timestamp DESC NULLS LAST
+            ON CONFLICT (stream, record_key) DO UPDATE SET record = excluded.record,
+                exact_timestamp = excluded.exact_timestamp, deleted_at = NULL,
+                landed_seq = nextval('{SCHEMA}.exact_landed_seq'), landed_at = now()
+            WHERE (t.record IS DISTINCT FROM excluded.record OR t.deleted_at IS NOT NULL)
+              AND (t.exact_timestamp IS NULL OR excluded.exact_timestamp IS NULL
+                   OR excluded.exact_timestamp >= t.exact_timestamp)""",
+            {"stream": stream.name},
+        )
+        read.landed = cur.rowcount
+        if full:
+            # A complete read: what it did not return is gone from Exact.
+            cur.execute(
+                f"""
+                UPDATE {LANDED} t SET deleted_at = now(), landed_seq = nextval('{SCHEMA}.exact_landed_seq'),
+                    landed_at = now()
+                WHERE t.stream = %s AND t.deleted_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM landing_stg s WHERE s.record_key = t.record_key)""",
+                (stream.name,),
+            )
+            read.landed += cur.rowcount
+
+    # ---- sync/Deleted -----------------------------------------------------------------------------------------
+    def _land_deletions(self, cur, stream: Stream, watermark: int | None, read: StreamRead) -> None:
+        """Deletions of every entity type since the watermark, as tombstones in the streams they belong to (also
+        for records not landed yet: a late, older version of the record then cannot revive it)."""
+        by_type = {s.deleted_entity_type: s.name for s in self.streams.values() if s.deleted_entity_type is not None}
+        cur.execute(
+            "CREATE TEMP TABLE landing_deleted (stream text NOT NULL, record_key text NOT NULL, "
+            "exact_timestamp bigint) ON COMMIT DROP"
+        )
+        high = watermark
+        for page in self.exact.deleted(None, watermark or 1):
+            read.records += len(page)
+            rows = []
+            for rec in page:
+                ts = _timestamp(rec.get("Timestamp"))
+                if ts is not None and (high is None or ts > high):
+                    high = ts
+                target = by_type.get(_timestamp(rec.get("EntityType")))
+                key = rec.get("EntityKey")
+                if target and isinstance(key, str) and _GUID.fullmatch(key):
+                    rows.append((target, key.lower(), ts))
+            with cur.copy("COPY landing_deleted (stream, record_key, exact_timestamp) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        read.watermark_after = high
+        cur.execute("SELECT DISTINCT stream FROM landing_deleted ORDER BY 1")
+        for (target,) in cur.fetchall():
+            # The target stream's own lock: its rows change under one writer at a time, so that `landed_seq`
+            # rises in commit order within a stream (a category's mark never passes an uncommitted row).
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"exact stream {target}",))
+        cur.execute(f"""
+            INSERT INTO {LANDED} AS t (stream, record_key, record, exact_timestamp, deleted_at)
+            SELECT DISTINCT ON (stream, record_key) stream, record_key, NULL, exact_timestamp, now()
+            FROM landing_deleted ORDER BY stream, record_key, exact_timestamp DESC NULLS LAST
+            ON CONFLICT (stream, record_key) DO UPDATE SET deleted_at = now(),
+                exact_timestamp = excluded.exact_timestamp,
+                landed_seq = nextval('{SCHEMA}.exact_landed_seq'), landed_at = now()
+            WHERE t.deleted_at IS NULL
+              AND (t.exact_timestamp IS NULL OR excluded.exact_timestamp IS NULL
+                   OR t.exact_timestamp <= excluded.exact_timestamp)""")
+        read.landed = cur.rowcount
+
+
+@dataclass
+class LandedPage:
+    records: list[dict]  # live records, as Exact sent them
+    deleted: list[tuple[str, int | None]]  # (Exact ID, Timestamp) of records deleted in Exact
+    high: int  # the highest landed_seq of the page
+
+
+def derive_pages(cur, stream: str, after: int, page_size: int = DERIVE_PAGE) -> Iterator[LandedPage]:
+    """The landed rows of `stream` with `landed_seq > after`, in `landed_seq` order, a page at a time (keyset
+    pagination on the (stream, landed_seq) index: no server-side cursor to keep open between the page's COPYs)."""
+    while True:
+        cur.execute(
+            f"SELECT record_key, record, exact_timestamp, deleted_at IS NOT NULL, landed_seq FROM {LANDED} "
+            f"WHERE stream = %s AND landed_seq > %s ORDER BY landed_seq LIMIT %s",
+            (stream, after, page_size),
+        )
+        rows = cur.fetchall()
+        if not rows:
+            return
+        page = LandedPage([], [], rows[-1][4])
+        for key, record, ts, deleted, _ in rows:
+            if deleted:
+                if _GUID.fullmatch(key):
+                    page.deleted.append((key, ts))
+            elif record is not None:
+                page.records.append(json.loads(record))
+        yield page
+        after = page.high
+        if len(rows) < page_size:
+            return
+
+
+def stream_ages(cur) -> dict[str, dt.datetime]:
+    """When each landed stream was last read from Exact (for the settings page and the demo)."""
+    cur.execute(f"SELECT stream, refreshed_at FROM {STREAMS}")
+    return dict(cur.fetchall())
