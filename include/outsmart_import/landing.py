@@ -34,6 +34,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from include.outsmart_import.registry import CATEGORIES, Category, Source
 
@@ -177,13 +178,25 @@ def _timestamp(value) -> int | None:
         return None
 
 
+class ExactReader(Protocol):
+    """What landing needs of Exact: the hook's reading methods and its call counter."""
+
+    stats: Any  # .api_calls
+
+    def sync(self, endpoint: str, select: list[str], since_timestamp: int) -> Iterator[list[dict]]: ...
+
+    def collection(self, endpoint: str, select: list[str]) -> Iterator[list[dict]]: ...
+
+    def deleted(self, entity_type: int | None, since_timestamp: int) -> Iterator[list[dict]]: ...
+
+
 @dataclass
 class Landing:
     """Refreshes streams in `exact_landed`, each in its own transaction on its own connection.
 
     `exact`: the hook (or anything with `sync`, `deleted`, `collection` and `stats.api_calls`)."""
 
-    exact: object
+    exact: ExactReader
     connect: Callable
     streams: dict[str, Stream] = field(default_factory=all_streams)
 
@@ -301,7 +314,7 @@ class Landing:
                 ts = _timestamp(rec.get("Timestamp"))
                 if ts is not None and (high is None or ts > high):
                     high = ts
-                target = by_type.get(_timestamp(rec.get("EntityType")))
+                target = by_type.get(_timestamp(rec.get("EntityType")) or -1)
                 key = rec.get("EntityKey")
                 if target and isinstance(key, str) and _GUID.fullmatch(key):
                     rows.append((target, key.lower(), ts))

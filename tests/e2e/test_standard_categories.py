@@ -105,9 +105,10 @@ def test_materials_incremental_item_and_price_changes(dags, sandbox_factory, tar
     assert target_db.query("SELECT description, sales_price FROM outsmart.materials WHERE code = 'MAT-NIEUW'") == [
         ("Nieuw artikel", None)
     ]  # no standard price in Exact for it (yet)
+    # One page per stream; sync/Deleted once for the items and the prices (it used to be read once per type).
     assert sandbox_stats(server)["calls"] == {
         "sync/Logistics/Items": 1,
-        "sync/Deleted": 2,
+        "sync/Deleted": 1,
         "sync/Logistics/SalesItemPrices": 1,
     }
     got = {
@@ -150,7 +151,15 @@ def test_categories_full_refresh_soft_deletes_what_disappears(dags, sandbox_fact
     reset_stats(server)
     run_dag(dags, "categories")
     log = last_log(target_db, "categories")
-    assert (log["fetched"], log["inserted"], log["updated"], log["unchanged"], log["deleted"]) == (8, 1, 1, 6, 1)
+    # Exact has no sync endpoint for item groups: the stream is read in full (8 groups, and the one that disappeared
+    # becomes a tombstone), but the category takes in only what changed in the landed copy: 2 records, 1 deletion.
+    assert (log["fetched"], log["inserted"], log["updated"], log["unchanged"], log["deleted"]) == (2, 1, 1, 0, 1)
+    streams = target_db.scalar(
+        "SELECT streams FROM outsmart.import_log WHERE category = 'categories' ORDER BY id DESC LIMIT 1"
+    )
+    assert streams == [
+        {"stream": "logistics/ItemGroups", "action": "full_read", "api_calls": 1, "records": 8, "landed": 3}
+    ]
     assert sandbox_stats(server)["calls"] == {"logistics/ItemGroups": 1}
     rows = dict(target_db.query("SELECT code, deleted_at IS NOT NULL FROM outsmart.categories"))
     assert rows["OVERIG"] is True and rows["SAN"] is False and rows["DAK"] is False
