@@ -95,7 +95,7 @@ def run_category(
             seen_at = _derived_at(load_conn, category.name)
             _land(category, exact, connect, summary, reuse_window=window, full=full_refresh, seen_at=seen_at)
             with CategoryLoad(load_conn, category, log_id=log_id) as load:
-                full = _derive(category, cat_settings, load, summary, full_refresh, today)
+                full = _derive(category, cat_settings, load, summary, full_refresh, today, last_day=_day(seen_at))
                 counts = load.merge(reconcile=full, today=today)
                 for name in ("inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"):
                     setattr(summary, name, getattr(counts, name))
@@ -163,10 +163,25 @@ def _land(category: Category, exact, connect, summary: RunSummary, *, reuse_wind
     summary.streams = [r.as_log() for r in reads]
 
 
+def _day(moment: dt.datetime | None) -> dt.date | None:
+    return today_in_amsterdam(moment) if moment else None
+
+
 def _derive(
-    category: Category, cat_settings, load: CategoryLoad, summary: RunSummary, full_refresh: bool, today
+    category: Category,
+    cat_settings,
+    load: CategoryLoad,
+    summary: RunSummary,
+    full_refresh: bool,
+    today: dt.date,
+    *,
+    last_day: dt.date | None = None,
 ) -> bool:
-    """Stage what landed since the category's marks (everything, on a full derive). Returns whether it was full."""
+    """Stage what landed since the category's marks (everything, on a full derive). Returns whether it was full.
+
+    Full on the first run of a day too: flags that follow from dates (a relation whose end date passed is no longer
+    active, a price agreement no longer current) change without the record changing in Exact, and re-deriving
+    from the landed copy costs no Exact call."""
     known = load.fingerprint()
     if full_refresh:
         summary.derive = "full: full refresh"
@@ -174,6 +189,8 @@ def _derive(
         summary.derive = "full: first run"
     elif known != derive_fingerprint(category, cat_settings):
         summary.derive = "full: settings changed"
+    elif last_day is not None and last_day < today:
+        summary.derive = "full: new day"
     else:
         summary.derive = "incremental"
     full = summary.derive != "incremental"

@@ -99,3 +99,36 @@ def test_widening_and_narrowing_a_filter_reaches_existing_records(
         f"{len(narrow_rows) - len(fresh)} kept, {narrowed['api_calls']} calls; an unchanged run: "
         f"{unchanged['api_calls']} calls"
     )
+
+
+def test_the_first_run_of_a_day_rederives_flags_that_follow_from_dates(sandbox_factory, target_db):
+    """A relation whose end date passes stops being active without changing in Exact: the first run of a day
+    re-derives from the landed copy (no extra Exact call), so its flag follows."""
+    import datetime as dt
+
+    from exact_online.hooks.exact_online import ExactOnlineHook
+    from exact_online.token_store import PostgresTokenStore
+    from include.exact_sandbox.data import update_record
+    from include.outsmart_import.runner import run_category
+    from tests.helpers.e2e import TODAY
+
+    server = sandbox_factory(size=200, seed=43)
+    div = server.state.division
+    ending = next(a for a in div.accounts.values() if a["Status"] == "C" and a["EndDate"] is None)
+    update_record(div, "accounts", ending, {"EndDate": TODAY}, now=dt.datetime.now(dt.UTC))
+    settings = parse_settings({"categories": {"relations": {"enabled": True, "include_inactive": True}}})
+    hook = ExactOnlineHook(token_store=PostgresTokenStore(target_db.connect))
+
+    def run(today):
+        return run_category("relations", settings, hook, target_db.connect, today=today)
+
+    def active():
+        return target_db.scalar("SELECT is_active FROM outsmart.relations WHERE exact_id = %s", (ending["ID"],))
+
+    first = run(TODAY)
+    assert first.derive == "full: first run" and active() is True
+    same_day = run(TODAY)
+    assert same_day.derive == "incremental" and (same_day.fetched, same_day.updated) == (0, 0)
+    next_day = run(TODAY + dt.timedelta(days=1))
+    assert next_day.derive == "full: new day" and active() is False
+    assert next_day.updated == 1 and next_day.api_calls <= same_day.api_calls
