@@ -178,12 +178,12 @@ def _run(url: str, settings_text: str, args) -> int:
         totals = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM outsmart.relations"
         ).fetchone()
+        # Every other table, with the relations' addresses and contact persons and the orders' lines.
+        tables = [t for c in CATEGORIES.values() if c.implemented for t in (c.table, *(d.table for d in c.dependents))]
         counts = [
-            (c.table.name, conn.execute(f"SELECT count(*) FROM outsmart.{c.table.name}").fetchone()[0])
-            for c in CATEGORIES.values()
-            if c.implemented
-            and c.name != "relations"
-            and conn.execute("SELECT to_regclass(%s)", (f"outsmart.{c.table.name}",)).fetchone()[0]
+            (t.name, conn.execute(f"SELECT count(*) FROM outsmart.{t.name}").fetchone()[0])
+            for t in tables
+            if t.name != "relations" and conn.execute("SELECT to_regclass(%s)", (f"outsmart.{t.name}",)).fetchone()[0]
         ]
     _print_summary(rows, outcome)
     print(f"\noutsmart.relations now holds {totals[0]} relations ({totals[1]} soft-deleted).")

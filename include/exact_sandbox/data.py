@@ -132,6 +132,8 @@ class Division:
     division: int
     rng: random.Random
     accounts: dict[str, dict] = field(default_factory=dict)
+    addresses: dict[str, dict] = field(default_factory=dict)
+    contacts: dict[str, dict] = field(default_factory=dict)
     item_groups: dict[str, dict] = field(default_factory=dict)
     items: dict[str, dict] = field(default_factory=dict)
     sales_item_prices: dict[str, dict] = field(default_factory=dict)
@@ -240,7 +242,87 @@ def build_division(division: int, *, seed: int, size: int, now: dt.datetime, acc
     build_employees(div, n=max(size // 50, 10), now=now)
     build_payment_terms(div, n=max(size, 20), now=now)
     build_pro(div, size=size, now=now)
+    build_addresses_and_contacts(div, seed=seed, now=now)
     return div
+
+
+# Exact's address types (sync/CRM/Addresses `Type`; picqer SyncAddress.php): visit, postal, invoice, delivery.
+ADDRESS_TYPES = (1, 2, 3, 4)
+JOB_TITLES = ["Eigenaar", "Directeur", "Facilitair manager", "Huismeester", "Inkoper", "Administratie", None]
+
+
+def build_addresses_and_contacts(div: Division, *, seed: int, now: dt.datetime) -> None:
+    """Every account's visit address (its main address, as on the account), for some a postal, invoice or
+    delivery address too; 0-3 contact persons each, one of them the main contact. Some accounts get a second and
+    third address line and a website. A random source of its own: the rest of the seeded data stays as it was."""
+    rng = random.Random(seed * 7919 + 5)
+
+    def guid() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    def stamp() -> int:
+        div.rowversion += 1
+        return div.rowversion
+
+    for acc in list(div.accounts.values()):
+        if rng.random() < 0.2:
+            acc["AddressLine2"] = rng.choice(
+                ["Unit 4", "2e verdieping", "Bedrijventerrein Noord", "t.a.v. administratie"]
+            )
+            acc["AddressLine3"] = "Postbus " + str(rng.randint(1, 9999)) if rng.random() < 0.3 else None
+        if rng.random() < 0.4:
+            acc["Website"] = "www." + acc["Name"].split(" ")[0].lower().strip("'.,") + ".nl"
+        kinds = [1] + [t for t in ADDRESS_TYPES[1:] if rng.random() < 0.25]
+        for kind in kinds:
+            same = kind == 1 or rng.random() < 0.5
+            rec = {
+                "ID": guid(),
+                "Account": acc["ID"],
+                "AccountName": acc["Name"],
+                "Type": kind,
+                "Main": True,
+                "AddressLine1": acc["AddressLine1"] if same else f"{rng.choice(STREETS)} {rng.randint(1, 250)}",
+                "AddressLine2": acc.get("AddressLine2") if same else None,
+                "AddressLine3": None,
+                "Postcode": acc["Postcode"],
+                "City": acc["City"],
+                "State": None,
+                "Country": acc["Country"],
+                "Phone": acc["Phone"] if kind == 1 else None,
+                "Division": div.division,
+                "Created": now,
+                "Modified": now,
+                "Timestamp": stamp(),
+            }
+            div.addresses[rec["ID"]] = rec
+        for n in range(rng.choice([0, 1, 1, 2, 3])):
+            first, last = _person(rng)
+            email_local = f"{first.lower()}.{last.lower().replace(' ', '').replace(chr(39), '')}"
+            end = TODAY - dt.timedelta(days=rng.randint(1, 500)) if rng.random() < 0.1 else None
+            rec = {
+                "ID": guid(),
+                "Account": acc["ID"],
+                "AccountName": acc["Name"],
+                "FirstName": first,
+                "LastName": last,
+                "FullName": f"{first} {last}",
+                "JobTitleDescription": rng.choice(JOB_TITLES),
+                "Email": f"{email_local}@example.nl" if rng.random() < 0.8 else None,
+                "BusinessEmail": None,
+                "Phone": f"0{rng.randint(10, 79)}-{rng.randint(1000000, 9999999)}" if rng.random() < 0.5 else None,
+                "BusinessPhone": None,
+                # Many contacts have only a mobile number (reference §12: BusinessMobile / Mobile).
+                "BusinessMobile": f"06-{rng.randint(10000000, 99999999)}" if rng.random() < 0.7 else None,
+                "Mobile": None,
+                "IsMainContact": n == 0,
+                "StartDate": None,
+                "EndDate": end,
+                "Division": div.division,
+                "Created": now,
+                "Modified": now,
+                "Timestamp": stamp(),
+            }
+            div.contacts[rec["ID"]] = rec
 
 
 def mutate_account(div: Division, account: dict, changes: dict | None, *, now: dt.datetime) -> dict:
@@ -487,6 +569,8 @@ def build_payment_terms(div: Division, *, n: int, now: dt.datetime) -> None:
 
 ENTITY_DELETED_TYPE = {
     "accounts": 2,
+    "addresses": 3,
+    "contacts": 5,
     "items": 9,
     "sales_item_prices": 8,
     "payment_terms": 10,

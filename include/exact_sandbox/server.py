@@ -147,6 +147,9 @@ ENDPOINTS = {
             "crm/Accounts", "regular", "accounts", "Exact.Web.Api.Models.Account", 60, frozenset(ACCOUNT_FILTER_FIELDS)
         ),
         EndpointSpec("sync/Deleted", "deleted", "deleted", "Exact.Web.Api.Models.Sync.Deleted", 1000),
+        # A relation's other addresses and its contact persons (sync/Deleted types 3 and 5; reference §12).
+        EndpointSpec("sync/CRM/Addresses", "sync", "addresses", "Exact.Web.Api.Models.Sync.CRM.Address", 1000),
+        EndpointSpec("sync/CRM/Contacts", "sync", "contacts", "Exact.Web.Api.Models.Sync.CRM.Contact", 1000),
         EndpointSpec("sync/Logistics/Items", "sync", "items", "Exact.Web.Api.Models.Sync.Logistics.Item", 1000),
         EndpointSpec(
             "logistics/Items",

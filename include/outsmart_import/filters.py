@@ -53,6 +53,9 @@ class RelationsSettings(CategorySettings):
     relation_types: list[RelationType] = Field(default_factory=_relation_types)
     include_inactive: bool = False
     include_blocked: bool = False
+    # The relations' other addresses and their contact persons (outsmart.relation_addresses / relation_contacts).
+    include_addresses: bool = True
+    include_contacts: bool = True
 
 
 class ItemGroupSettings(CategorySettings):

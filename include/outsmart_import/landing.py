@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from include.outsmart_import.registry import CATEGORIES, Category, Source
+from include.outsmart_import.registry import CATEGORIES, Category, Lines, Source
 
 SCHEMA = "outsmart"
 LANDED = f"{SCHEMA}.exact_landed"
@@ -86,10 +86,9 @@ class Stream:
         return hashlib.sha256(",".join(sorted(self.select)).encode()).hexdigest()[:16]
 
 
-def _sources(category: Category) -> list[Source]:
+def _sources(category: Category, dependents: tuple[Lines, ...] | None = None) -> list[Source]:
     out = [category.source]
-    if category.lines:
-        out.append(category.lines.source)
+    out += [d.source for d in (category.dependents if dependents is None else dependents)]
     if category.enrich:
         from include.outsmart_import.loader import enrichment_of
 
@@ -122,11 +121,13 @@ def all_streams(categories: list[Category] | None = None) -> dict[str, Stream]:
     return streams
 
 
-def streams_of(category: Category, streams: dict[str, Stream] | None = None) -> list[Stream]:
-    """The streams a category derives from, in the order they are refreshed: its own, its enrichment's, its
-    lines', then `sync/Deleted` if any of them has deletions there."""
+def streams_of(
+    category: Category, streams: dict[str, Stream] | None = None, dependents: tuple[Lines, ...] | None = None
+) -> list[Stream]:
+    """The streams a category derives from, in the order they are refreshed: its own, its dependent tables' (all,
+    or those given), its enrichment's, then `sync/Deleted` if any of them has deletions there."""
     streams = streams if streams is not None else all_streams([*_implemented(), category])
-    own = [streams[s.endpoint] for s in _sources(category)]
+    own = [streams[s.endpoint] for s in _sources(category, dependents)]
     if any(s.deleted_entity_type is not None for s in own):
         own.append(streams[DELETED])
     return own
@@ -370,6 +371,21 @@ def derive_pages(cur, stream: str, after: int, page_size: int = DERIVE_PAGE) -> 
         after = page.high
         if len(rows) < page_size:
             return
+
+
+def landed_children(cur, stream: str, field: str, parents: list[str]) -> list[dict]:
+    """The live landed records of `stream` whose `field` is one of `parents` (GUIDs), whatever their landed_seq.
+    Matched on the record's text first (the records are JSON text: no cast that a stray character could break),
+    then exactly."""
+    if not parents:
+        return []
+    wanted = {p.lower() for p in parents}
+    cur.execute(
+        f"SELECT record FROM {LANDED} WHERE stream = %s AND deleted_at IS NULL AND record ILIKE ANY(%s)",
+        (stream, [f'%"{field}":"{p}"%' for p in wanted]),
+    )
+    records = [json.loads(r[0]) for r in cur.fetchall()]
+    return [r for r in records if str(r.get(field) or "").lower() in wanted]
 
 
 def stream_ages(cur) -> dict[str, dt.datetime]:

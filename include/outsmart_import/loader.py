@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from include.outsmart_import.registry import CATEGORIES, Category, Source, TableSpec
+from include.outsmart_import.registry import CATEGORIES, Category, Lines, Source, TableSpec
 from include.outsmart_import.transforms import Reject
 
 SCHEMA = "outsmart"
@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.import_log (
     error                  text,
     notes                  text,
     streams                jsonb,
-    derive                 text
+    derive                 text,
+    related                jsonb
 );
 CREATE INDEX IF NOT EXISTS import_log_category_started ON {SCHEMA}.import_log (category, started_at DESC);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.import_state (
@@ -96,7 +97,7 @@ def ddl_objects(ddl: str) -> set[str]:
 BASE_OBJECTS = ddl_objects(BASE_DDL)
 
 # Columns added to the base tables after their first release (CREATE TABLE IF NOT EXISTS does not add them).
-BASE_COLUMNS = {"import_log": {"streams": "jsonb", "derive": "text"}}
+BASE_COLUMNS = {"import_log": {"streams": "jsonb", "derive": "text", "related": "jsonb"}}
 
 
 def table_ddl(spec: TableSpec, columns: set[str] | None = None, indexes: set[str] | None = None) -> list[str]:
@@ -146,7 +147,7 @@ def ensure_schema(conn, categories: list[Category] | None = None) -> None:
             for name, sql_type in columns.items():
                 if name not in tables.get(table, set(columns)):
                     cur.execute(f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN IF NOT EXISTS {name} {sql_type}")
-        for spec in [t for cat in categories for t in (cat.table, cat.lines.table if cat.lines else None) if t]:
+        for spec in [t for cat in categories for t in (cat.table, *(d.table for d in cat.dependents))]:
             for statement in table_ddl(spec, tables.get(spec.name), indexes):
                 cur.execute(statement)
     conn.commit()
@@ -211,7 +212,8 @@ class ImportLog:
         "deleted_watermark_after",
     )
     # `streams`: per Exact stream, read or reused (JSON); `derive`: incremental, or full and why.
-    FIELDS = (*COUNT_FIELDS, "error", "notes", "streams", "derive")
+    # `related`: the counts of the related tables (a relation's addresses and contacts), by table (JSON).
+    FIELDS = (*COUNT_FIELDS, "error", "notes", "streams", "derive", "related")
 
     def finish(self, log_id: int, status: str, **values) -> None:
         cols = [f for f in self.FIELDS if f in values]
@@ -438,7 +440,7 @@ class _TablePart:
             return self._finish_direct()
         self._dedupe_latest()
         if parent is not None:
-            self._reject_orphan_lines(*parent)
+            self._check_parents(*parent)
         self._select_candidates()
         recoded_ids = self._resolve_code_conflicts()
         if enrichment is not None:
@@ -487,14 +489,19 @@ class _TablePart:
         else:
             self.cur.execute(f"ALTER TABLE {p}stg RENAME TO {p}stg_latest")
 
-    def _reject_orphan_lines(self, header: _TablePart, line_col: str, header_col: str) -> None:
-        """Lines: a line passes only if its header is in OutSmart (and not deleted); a line whose header is
-        nowhere (not in this run, not in OutSmart) and that is not loaded yet is rejected."""
-        t, ident, p, lc, hc = self.target, _q(self.spec.identity), self.p, _q(line_col), _q(header_col)
+    def _check_parents(self, header: _TablePart, line_col: str, header_col: str, orphans: str = "reject") -> None:
+        """Lines: a line passes only if its header is in OutSmart (and not deleted). `orphans="reject"`: a line
+        whose header is nowhere (not in this run, not in OutSmart) and that is not loaded yet is rejected."""
+        lc, hc = _q(line_col), _q(header_col)
         self.cur.execute(
-            f"UPDATE {p}stg_latest s SET passes_filter = EXISTS "
+            f"UPDATE {self.p}stg_latest s SET passes_filter = EXISTS "
             f"(SELECT 1 FROM {header.target} h WHERE h.{hc} = s.{lc} AND h.deleted_at IS NULL)"
         )
+        if orphans == "reject":
+            self._reject_orphan_lines(header, line_col, header_col)
+
+    def _reject_orphan_lines(self, header: _TablePart, line_col: str, header_col: str) -> None:
+        t, ident, p, lc, hc = self.target, _q(self.spec.identity), self.p, _q(line_col), _q(header_col)
         self.cur.execute(f"""
             DELETE FROM {p}stg_latest s
             WHERE NOT s.passes_filter
@@ -664,16 +671,24 @@ class _TablePart:
 class CategoryLoad:
     """One category's load as one transaction. Use as a context manager; call `commit()` to keep it.
 
-    `stage`/`stage_deleted`/`reject` go to the category's main table; `lines` (if the category has lines) has the
-    same methods for the lines table, merged in the same transaction after the headers; `stage_enrichment` and
+    `stage`/`stage_deleted`/`reject` go to the category's main table; each dependent table (`parts`: the category's
+    lines and related tables that its settings switch on; `lines` is the first) has the same methods, merged in
+    the same transaction after the headers; `stage_enrichment` and
     `stage_enrichment_deleted` feed the category's enrichment (if any) with its own stream."""
 
-    def __init__(self, conn, category: Category, *, log_id: int | None = None):
+    def __init__(
+        self, conn, category: Category, *, log_id: int | None = None, dependents: tuple[Lines, ...] | None = None
+    ):
         self.conn = conn
         self.category = category
         self.log_id = log_id
         self.header = _TablePart(self, category.table, "")
-        self.lines = _TablePart(self, category.lines.table, "l_") if category.lines else None
+        # (declaration, its part) per dependent table; the first keeps the prefix the lines always had.
+        specs = category.dependents if dependents is None else dependents
+        self.parts = [
+            (spec, _TablePart(self, spec.table, "l_" if i == 0 else f"l{i}_")) for i, spec in enumerate(specs)
+        ]
+        self.lines = self.parts[0][1] if self.parts else None
         self.enrichment = enrichment_of(category)
         self._committed = False
 
@@ -698,11 +713,12 @@ class CategoryLoad:
             "SELECT set_config('work_mem', %s, true)", (os.environ.get("OUTSMART_MERGE_WORK_MEM", "256MB"),)
         )
         self.header.create_temp_tables()
-        if self.lines:
-            self.lines.create_temp_tables()
+        for _, part in self.parts:
+            part.create_temp_tables()
         # Direct mode only where the merge has nothing to add: no lookups, no enrichment (it fills the candidates
-        # in the merge), no lines to check.
-        if not (self.lines or self.category.table.lookups or self.enrichment):
+        # in the merge), no lines whose orphans it must find (that needs the headers staged).
+        rejecting = any(spec.orphans == "reject" for spec, _ in self.parts)
+        if not (rejecting or self.category.table.lookups or self.enrichment):
             self.header.start_direct_if_empty()
         if self.enrichment:
             self.enrichment.create_temp_tables(self.cur)
@@ -763,29 +779,50 @@ class CategoryLoad:
 
     # ---- merge ------------------------------------------------------------------------------------------------
     def merge(self, *, reconcile: bool, today=None) -> MergeCounts:
-        """Merge the header table, then (if any) the lines, in this one transaction. Returns the sum of both."""
+        """Merge the header table, then each dependent table, in this one transaction. Returns the counts of the
+        header and its lines (an order and its lines are one thing to the user); the related tables' own counts
+        (a relation's addresses, its contacts) are in `related_counts`, by table."""
         import datetime as dt
 
         today = today or dt.date.today()
         if self.enrichment:
             self.enrichment.merge_mirror(self.cur)
-        counts = self.header.merge(reconcile=reconcile, today=today, enrichment=self.enrichment)
-        if not self.lines:
-            return counts
-        spec = self.category.lines
-        assert spec is not None  # self.lines exists exactly when the category has lines
-        lines = self.lines.merge(
-            reconcile=reconcile, today=today, parent=(self.header, spec.parent_key, spec.header_key)
-        )
-        total = MergeCounts()
-        for name in ("staged", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"):
-            setattr(total, name, getattr(counts, name) + getattr(lines, name))
-        total.rejects = counts.rejects + lines.rejects
+        total = self.header.merge(reconcile=reconcile, today=today, enrichment=self.enrichment)
+        self.related_counts: dict[str, MergeCounts] = {}
+        for spec, part in self.parts:
+            counts = part.merge(
+                reconcile=reconcile, today=today, parent=(self.header, spec.parent_key, spec.header_key, spec.orphans)
+            )
+            if spec is self.category.lines:
+                total = _sum_counts(total, counts)
+            else:
+                self.related_counts[spec.table.name] = counts
         return total
+
+    def new_header_keys(self, header_key: str) -> list[str]:
+        """Values of `header_key` of the staged headers that pass and are not (or no longer) in OutSmart: their
+        dependent rows must come in now, even those that did not change (e.g. a relation that now passes the
+        filter brings its addresses). Only on the staging path: the direct load is a full derive anyway."""
+        if self.header.direct:
+            return []
+        key = _q(header_key)
+        self.cur.execute(
+            f"SELECT DISTINCT s.{key}::text FROM stg s WHERE s.passes_filter AND s.{key} IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {self.header.target} x WHERE x.{key} = s.{key} AND x.deleted_at IS NULL)"
+        )
+        return [r[0] for r in self.cur.fetchall()]
 
     def commit(self) -> None:
         self.conn.commit()
         self._committed = True
+
+
+def _sum_counts(a: MergeCounts, b: MergeCounts) -> MergeCounts:
+    total = MergeCounts()
+    for name in ("staged", "inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"):
+        setattr(total, name, getattr(a, name) + getattr(b, name))
+    total.rejects = a.rejects + b.rejects
+    return total
 
 
 def _is_guid(value) -> bool:

@@ -182,14 +182,20 @@ def _transform_fn(source: Source, table: TableSpec, rules: str | None) -> Callab
 
 @dataclass(frozen=True)
 class Lines:
-    """The lines of a header category (order lines, ...): their own sync stream and table, loaded in the same
-    transaction as the headers; a line whose header (lines.parent_key = header.header_key) is nowhere is rejected."""
+    """A table that belongs to the category's rows (order lines, a relation's addresses, ...): its own sync stream
+    and table, loaded in the same transaction as the headers. A line passes only while its header (lines.parent_key
+    = header.header_key) is in OutSmart; a line whose header is nowhere is rejected (`orphans="reject"`: an order
+    line without its order is an error) or just left out (`orphans="filter"`: the address of an account that the
+    relations filter leaves out is no error)."""
 
     source: Source
     table: TableSpec
     parent_key: str
     header_key: str
     rules: str | None = None
+    orphans: Literal["reject", "filter"] = "reject"
+    # A boolean of the category's settings that switches this table on (None: always on).
+    setting: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", self.source.bound_to(self.table))
@@ -216,6 +222,8 @@ class Category:
     # not the object, so that parsing the DAG file does not import pandas. E.g. the standard sales price.
     enrich: str | None = None
     lines: Lines | None = None
+    # More tables of the same kind (a relation's addresses and contact persons), loaded in the same transaction.
+    related: tuple[Lines, ...] = ()
     # False: the DAG exists and says the category is not implemented yet.
     implemented: bool = True
     tags: tuple[str, ...] = field(default_factory=tuple)
@@ -225,6 +233,15 @@ class Category:
 
     def transform_fn(self) -> Callable:
         return _transform_fn(self.source, self.table, self.rules)
+
+    @property
+    def dependents(self) -> tuple[Lines, ...]:
+        """Every table that is loaded with the category's own: its lines, then the related tables."""
+        return ((self.lines,) if self.lines else ()) + self.related
+
+    def dependents_on(self, settings: CategorySettings) -> tuple[Lines, ...]:
+        """The dependent tables the category's settings switch on."""
+        return tuple(d for d in self.dependents if d.setting is None or getattr(settings, d.setting))
 
     def default_settings(self) -> CategorySettings:
         return self.settings(enabled=self.enabled_by_default)
@@ -254,6 +271,7 @@ QUOTATION_STATUS = {
     70: "accepted_with_error",
 }
 PLANNING_STATUS = {1: "reserved", 2: "planned"}
+ADDRESS_TYPE = {1: "visit", 2: "postal", 3: "invoice", 4: "delivery"}
 ASSEMBLY_STATUS = {20: "open", 30: "partial", 50: "complete"}
 
 ITEMS = Source("sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",))
@@ -310,13 +328,73 @@ CATEGORIES: dict[str, Category] = {
                     text("coc_number", "ChamberOfCommerce"),
                     date("start_date", "StartDate"),
                     date("end_date", "EndDate"),
+                    text("address_line2", "AddressLine2"),
+                    text("address_line3", "AddressLine3"),
+                    text("website", "Website"),
                 ),
             ),
             rules="relations",
             settings=RelationsSettings,
             enabled_by_default=True,
+            related=(
+                Lines(
+                    Source("sync/CRM/Addresses", "sync", deleted_entity_type=3),
+                    TableSpec(
+                        "relation_addresses",
+                        _audit(
+                            guid("account_exact_id", "Account", required=True),
+                            derived("relation_code", T),
+                            status("address_type", "Type", ADDRESS_TYPE),
+                            flag("is_main", "Main", False),
+                            text("address_line1", "AddressLine1"),
+                            text("address_line2", "AddressLine2"),
+                            text("address_line3", "AddressLine3"),
+                            text("postcode", "Postcode", 30),
+                            text("city", "City"),
+                            text("state", "State", 60),
+                            text("country", "Country", 60),
+                            text("phone", "Phone", 60),
+                        ),
+                        merge_key="exact_id",
+                        lookups=(Lookup("relation_code", "account_exact_id", ("relations",)),),
+                    ),
+                    parent_key="account_exact_id",
+                    header_key="exact_id",
+                    orphans="filter",
+                    setting="include_addresses",
+                ),
+                Lines(
+                    Source("sync/CRM/Contacts", "sync", deleted_entity_type=5),
+                    TableSpec(
+                        "relation_contacts",
+                        _audit(
+                            guid("account_exact_id", "Account", required=True),
+                            derived("relation_code", T),
+                            text("first_name", "FirstName", 120),
+                            text("last_name", "LastName", 120),
+                            text("full_name", "FullName"),
+                            text("function", "JobTitleDescription"),
+                            text("email", ("Email", "BusinessEmail")),
+                            text("phone", ("Phone", "BusinessPhone"), 60),
+                            text("mobile", ("BusinessMobile", "Mobile"), 60),
+                            flag("is_main_contact", "IsMainContact", False),
+                            derived("is_active", B),
+                            date("start_date", "StartDate"),
+                            date("end_date", "EndDate"),
+                        ),
+                        merge_key="exact_id",
+                        lookups=(Lookup("relation_code", "account_exact_id", ("relations",)),),
+                    ),
+                    parent_key="account_exact_id",
+                    header_key="exact_id",
+                    rules="contacts",
+                    orphans="filter",
+                    setting="include_contacts",
+                ),
+            ),
             doc="Exact customers (and, by setting, prospects, suspects, suppliers), filtered by relation type; "
-            "inactive (ended) and blocked accounts only when included.",
+            "inactive (ended) and blocked accounts only when included. With them, their addresses (visit, postal, "
+            "invoice, delivery) and contact persons, in outsmart.relation_addresses and outsmart.relation_contacts.",
         ),
         Category(
             name="materials",

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from exact_online.exceptions import ExactDailyLimitReached
-from include.outsmart_import.landing import DELETED, Landing, all_streams, derive_pages, streams_of
+from include.outsmart_import.landing import DELETED, Landing, all_streams, derive_pages, landed_children, streams_of
 from include.outsmart_import.loader import SCHEMA, CategoryLoad, ImportLog, ensure_schema
-from include.outsmart_import.registry import CATEGORIES, Category
+from include.outsmart_import.registry import CATEGORIES, Category, Lines
 
 # The rule itself lives with the schedule (no pandas there: the DAG file imports it at parse time).
 from include.outsmart_import.scheduling import (  # noqa: F401 - re-exported for the DAG file and the demo
@@ -54,6 +54,7 @@ class RunSummary:
     full_refresh: bool = False
     streams: list[dict] | None = None  # per Exact stream: read or reused (StreamRead.as_log)
     derive: str | None = None  # 'incremental', or 'full: <why>'
+    related: dict[str, dict] | None = None  # the related tables' counts (a relation's addresses, contacts)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -93,12 +94,16 @@ def run_category(
         try:
             window = 0.0 if refresh_streams else float(settings.reuse_window_seconds)
             seen_at = _derived_at(load_conn, category.name)
-            _land(category, exact, connect, summary, reuse_window=window, full=full_refresh, seen_at=seen_at)
-            with CategoryLoad(load_conn, category, log_id=log_id) as load:
+            dependents = category.dependents_on(cat_settings)  # the lines, and related tables its settings want
+            _land(
+                category, dependents, exact, connect, summary, reuse_window=window, full=full_refresh, seen_at=seen_at
+            )
+            with CategoryLoad(load_conn, category, log_id=log_id, dependents=dependents) as load:
                 full = _derive(category, cat_settings, load, summary, full_refresh, today, last_day=_day(seen_at))
                 counts = load.merge(reconcile=full, today=today)
                 for name in ("inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"):
                     setattr(summary, name, getattr(counts, name))
+                summary.related = {table: _counts(c) for table, c in load.related_counts.items()} or None
                 summary.api_calls = exact.stats.api_calls - calls_before
                 if dry_run:
                     summary.status = "dry_run"  # leaving the block without commit rolls everything back
@@ -126,12 +131,12 @@ def run_category(
 def derive_fingerprint(category: Category, cat_settings) -> str:
     """What the category's rows depend on besides Exact's records: its settings (not the switch) and how its
     tables are declared. A different fingerprint than at the last run re-derives every landed record."""
-    tables = [category.table, category.lines.table if category.lines else None]
+    tables = [category.table, *(d.table for d in category.dependents)]
     spec = {
         "settings": cat_settings.model_dump(mode="json", exclude={"enabled"}),
         "rules": category.rules,
         "enrich": category.enrich,
-        "tables": [[(c.name, c.sql_type, c.sources, c.read, c.mapping) for c in t.columns] for t in tables if t],
+        "tables": [[(c.name, c.sql_type, c.sources, c.read, c.mapping) for c in t.columns] for t in tables],
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -145,12 +150,22 @@ def _derived_at(conn, category: str) -> dt.datetime | None:
     return row[0] if row else None
 
 
-def _land(category: Category, exact, connect, summary: RunSummary, *, reuse_window: float, full: bool, seen_at) -> None:
+def _land(
+    category: Category,
+    dependents: tuple[Lines, ...],
+    exact,
+    connect,
+    summary: RunSummary,
+    *,
+    reuse_window: float,
+    full: bool,
+    seen_at,
+) -> None:
     """Refresh each of the category's streams (or find it fresh), each in its own transaction."""
     streams = all_streams([*(c for c in CATEGORIES.values() if c.implemented), category])
     landing = Landing(exact, connect, streams)
     reads = []
-    for stream in streams_of(category, streams):
+    for stream in streams_of(category, streams, dependents):
         # `full_refresh` reads the category's own streams from scratch; sync/Deleted stays incremental (the full
         # derive that follows reconciles: what Exact no longer has is soft-deleted).
         read = landing.refresh(stream, reuse_window=reuse_window, full=full and stream.name != DELETED, seen_at=seen_at)
@@ -182,17 +197,7 @@ def _derive(
     Full on the first run of a day too: flags that follow from dates (a relation whose end date passed is no longer
     active, a price agreement no longer current) change without the record changing in Exact, and re-deriving
     from the landed copy costs no Exact call."""
-    known = load.fingerprint()
-    if full_refresh:
-        summary.derive = "full: full refresh"
-    elif known is None:
-        summary.derive = "full: first run"
-    elif known != derive_fingerprint(category, cat_settings):
-        summary.derive = "full: settings changed"
-    elif last_day is not None and last_day < today:
-        summary.derive = "full: new day"
-    else:
-        summary.derive = "incremental"
+    summary.derive = _derive_reason(category, cat_settings, load, full_refresh, today, last_day)
     full = summary.derive != "incremental"
 
     def stage_into(part, fn):
@@ -224,18 +229,39 @@ def _derive(
             load.stage_enrichment,
             load.stage_enrichment_deleted,
         )
-    if category.lines:
-        assert load.lines is not None  # the load has a lines part exactly when the category has lines
-        lines = _derive_stream(
-            load,
-            category.lines.source.endpoint,
-            "lines",
-            full,
-            stage_into(load.lines, category.lines.transform_fn()),
-            load.lines.stage_deleted,
-        )
-        summary.fetched += lines[0]
+    for spec, part in load.parts:
+        on_records = stage_into(part, spec.transform_fn())
+        # The lines keep the mark name they always had; a related table's mark is named after its table.
+        mark = "lines" if spec is category.lines else spec.table.name
+        records, *_ = _derive_stream(load, spec.source.endpoint, mark, full, on_records, part.stage_deleted)
+        if spec is category.lines:
+            summary.fetched += records
+        if not full:
+            _derive_children_of_new_headers(load, spec, on_records)
     return full
+
+
+def _derive_reason(category: Category, cat_settings, load: CategoryLoad, full_refresh: bool, today, last_day) -> str:
+    known = load.fingerprint()
+    if full_refresh:
+        return "full: full refresh"
+    if known is None:
+        return "full: first run"
+    if known != derive_fingerprint(category, cat_settings):
+        return "full: settings changed"
+    if last_day is not None and last_day < today:
+        return "full: new day"
+    return "incremental"
+
+
+def _derive_children_of_new_headers(load: CategoryLoad, spec: Lines, on_records) -> None:
+    """Headers that come in now (new, revived, or passing the filter since they changed) bring their dependent rows,
+    changed or not: until now those were left out with their header."""
+    new_headers = load.new_header_keys(spec.header_key)
+    field = next(c.sources[0] for c in spec.table.columns if c.name == spec.parent_key)
+    children = landed_children(load.cur, spec.source.endpoint, field, new_headers)
+    if children:
+        on_records(children)
 
 
 def _derive_stream(load: CategoryLoad, stream: str, mark: str, full: bool, on_records, on_deleted) -> tuple:
@@ -254,9 +280,14 @@ def _derive_stream(load: CategoryLoad, stream: str, mark: str, full: bool, on_re
     return records, before, high
 
 
+def _counts(c) -> dict:
+    return {k: getattr(c, k) for k in ("inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted")}
+
+
 def _log_values(s: RunSummary) -> dict:
     values = {k: getattr(s, k) for k in ImportLog.COUNT_FIELDS}
-    return {**values, "streams": json.dumps(s.streams) if s.streams is not None else None, "derive": s.derive}
+    as_json = {k: json.dumps(getattr(s, k)) if getattr(s, k) is not None else None for k in ("streams", "related")}
+    return {**values, **as_json, "derive": s.derive}
 
 
 def _token_note(exact) -> str | None:

@@ -299,6 +299,11 @@ def relations(rows: Rows, settings, today: dt.date) -> None:
     f["passes_filter"] = passes
 
 
+def contacts(rows: Rows, settings, today: dt.date) -> None:
+    """A contact person is active until the day after their end date."""
+    rows.frame["is_active"] = rows.active(today).astype("boolean")
+
+
 def _items(rows: Rows, settings, today: dt.date, *, time_items: bool) -> None:
     """Exact items: IsTime splits them into materials (0) and hour types (1); then the selected item groups
     (none selected = all)."""

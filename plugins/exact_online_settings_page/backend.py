@@ -99,6 +99,8 @@ FILTERS: dict[str, list[dict]] = {
         },
         _flag("include_inactive", "Include inactive relations (niet actief: einddatum verstreken)"),
         _flag("include_blocked", "Include blocked relations (Geblokkeerd)"),
+        _flag("include_addresses", "Import their addresses: visit, postal, invoice, delivery (Adressen)"),
+        _flag("include_contacts", "Import their contact persons (Contactpersonen)"),
     ],
     "materials": [{"key": "item_groups", "kind": "item_groups", "label": "Item groups (Artikelgroepen); none = all"}],
     "hour_types": [{"key": "item_groups", "kind": "item_groups", "label": "Item groups (Artikelgroepen); none = all"}],

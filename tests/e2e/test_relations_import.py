@@ -118,9 +118,10 @@ def test_incremental_run_updates_inserts_soft_deletes_and_leaves_the_rest(
     log = log_rows(target_db)[-1]
     assert (log["fetched"], log["inserted"], log["updated"], log["deleted"]) == (11, 4, 7, 3)
     assert log["watermark_before"] < log["watermark_after"]
-    # The Sync API: one page of changes and one of deletions, not a re-read of 2,500 accounts.
+    # The Sync API: one page of changes per stream (the accounts, their addresses and contact persons) and one of
+    # deletions, not a re-read of 2,500 accounts.
     calls = sandbox_stats(server)["calls"]
-    assert calls == {"sync/CRM/Accounts": 1, "sync/Deleted": 1}
+    assert calls == {"sync/CRM/Accounts": 1, "sync/CRM/Addresses": 1, "sync/CRM/Contacts": 1, "sync/Deleted": 1}
     after = {
         r[0]: r
         for r in target_db.query(

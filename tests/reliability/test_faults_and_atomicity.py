@@ -19,8 +19,7 @@ def tables() -> list[str]:
     out = []
     for c in CATEGORIES.values():
         out.append(c.table.name)
-        if c.lines:
-            out.append(c.lines.table.name)
+        out += [d.table.name for d in c.dependents]
     return out
 
 

@@ -98,11 +98,11 @@ def landed(target_db, stream=ACCOUNTS):
 def test_one_stream_per_endpoint_with_every_categorys_fields():
     streams = all_streams()
     endpoints = {c.source.endpoint for c in CATEGORIES.values()} | {
-        c.lines.source.endpoint for c in CATEGORIES.values() if c.lines
+        d.source.endpoint for c in CATEGORIES.values() for d in c.dependents
     }
     assert set(streams) == endpoints | {DELETED}
     print(f"{len(CATEGORIES)} categories read {len(streams)} streams (sync/Deleted once for all entity types)")
-    assert len(streams) == 17
+    assert len(streams) == 19  # 16 endpoints of the categories, a relation's addresses and contacts, sync/Deleted
     items = streams["sync/Logistics/Items"]
     assert {"IsTime", "Barcode", "ItemGroupCode", "Timestamp"} <= set(items.select)
     prices = streams["sync/Logistics/SalesItemPrices"]

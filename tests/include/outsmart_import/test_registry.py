@@ -16,7 +16,7 @@ EXACT_FIELDS = json.loads(
     (Path(__file__).resolve().parents[3] / "include/exact_sandbox/exact_fields.json").read_text()
 )["endpoints"]
 STREAMS = [(c.name, c.source) for c in CATEGORIES.values()] + [
-    (f"{c.name} lines", c.lines.source) for c in CATEGORIES.values() if c.lines
+    (f"{c.name} {d.table.name}", d.source) for c in CATEGORIES.values() for d in c.dependents
 ]
 
 
@@ -39,7 +39,7 @@ def test_select_is_derived_from_the_columns():
 
 def test_each_table_declares_each_column_once_with_its_keys():
     for cat in CATEGORIES.values():
-        for spec in [cat.table] + ([cat.lines.table] if cat.lines else []):
+        for spec in [cat.table, *(d.table for d in cat.dependents)]:
             names = spec.column_names
             assert len(names) == len(set(names)), spec.name
             assert {spec.merge_key, spec.identity, "exact_timestamp"} <= set(names), spec.name
