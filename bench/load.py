@@ -42,26 +42,17 @@ def make_frame(n: int, seed: int = 1) -> pd.DataFrame:
                 "coc_number": str(10000000 + i),
                 "start_date": pd.Timestamp("2020-01-01").date(),
                 "end_date": None,
+                "address_line2": rng.choice(["Unit 4", None, None]),
+                "address_line3": None,
+                "website": rng.choice([f"www.klant{i}.nl", None]),
                 "exact_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                 "exact_timestamp": 1000 + i,
                 "passes_filter": True,
             }
         )
     df = pd.DataFrame(rows)
-    for c in (
-        "code",
-        "name",
-        "relation_type",
-        "email",
-        "phone",
-        "address_line1",
-        "postcode",
-        "city",
-        "country",
-        "vat_number",
-        "coc_number",
-        "exact_id",
-    ):
+    # The dtypes the transform gives: text columns (from the registry's declaration) and the Exact ID as strings.
+    for c in [col.name for col in REL.table.columns if col.sql_type == "text"] + ["exact_id"]:
         df[c] = df[c].astype("string")
     for c in ("is_supplier", "is_blocked", "is_active", "passes_filter"):
         df[c] = df[c].astype("boolean")
