@@ -11,6 +11,15 @@ What it does the way Exact does (see ../shared/reference/exact-online-api.md):
   that tests need not wait a real minute); 429 carrying only the exceeded limit's headers.
 - Switchable faults (5xx, dropped connections, slow replies, a token reply lost after rotation) and a control
   API under `/_sandbox/` to mutate data between runs and read what the server saw.
+
+Exact's habits that the import must cope with (#14 "Exact fidelity"; each with its source, most of them in §12 of
+the reference, "Further facts checked 2026-11-27"):
+- Only the `$select`ed fields come back, on every endpoint (sync, bulk, regular, deleted): a field the import does
+  not select is not in the answer at all (picqer `SyncSalesItemPrice.php`; Exact's REST reference).
+- `types_as_text` (off by default): numbers, booleans and the Int64 `Timestamp` written as JSON text ("12.50",
+  "true", "1", "123456") on every endpoint. Source: Airbyte `source-exact`'s unit test
+  `test_parse_item__type_casting` ("as that also is how Exact can return the data"); OData v2 writes Edm.Int64 as
+  a string.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from include.exact_sandbox import data
-from include.exact_sandbox.odata import Comparison, ODataError, encode_value, matches, parse_filter
+from include.exact_sandbox.odata import Comparison, ODataError, as_text, encode_value, matches, parse_filter
 
 FIELDS = json.loads((Path(__file__).with_name("exact_fields.json")).read_text())["endpoints"]
 
@@ -263,6 +272,9 @@ class SandboxConfig:
     day_seconds: float | None = None  # None: the real UTC day, as Exact
     error_limit_per_hour: int = 10
     accounts_only: bool = False  # generate only the accounts (large benchmark divisions)
+    # Write numbers, booleans and the Timestamp as JSON text ("12.50", "true", "123456") on every endpoint, as
+    # Exact can (see `odata.as_text`). Off by default: Exact mostly writes them as JSON numbers and booleans.
+    types_as_text: bool = False
 
 
 @dataclass
@@ -604,13 +616,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
                                 "uri": f"{base}/api/v1/current/Me(guid'00000000-0000-0000-0000-00000000aaaa')",
                                 "type": "Exact.Web.Api.System.Me",
                             },
-                            "CurrentDivision": c.division,
+                            "CurrentDivision": self._encode(c.division),
                             "UserID": "00000000-0000-0000-0000-00000000aaaa",
                             "UserName": "sandbox@example.nl",
                             "FullName": "Sandbox Gebruiker",
                             "LanguageCode": "nl-NL",
                             "Legislation": "NL",
-                            "ServerUtcOffset": 3600,
+                            "ServerUtcOffset": self._encode(3600),
                         }
                     ]
                 }
@@ -653,6 +665,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return self._client_error(400, path, str(exc), rate_headers)
             self._send(200, body, rate_headers)
 
+    def _encode(self, value):
+        """One property value as Exact writes it (with `types_as_text`: numbers and booleans as text)."""
+        return self._encoder()(value)
+
+    def _encoder(self) -> Callable:
+        if self.state.config.types_as_text:
+            return lambda value: as_text(encode_value(value))
+        return encode_value
+
     def _count_and_delay(self, path: str) -> str | None:
         """Count the call and roll its fault: added latency, a dropped connection (raises) or a slow answer are
         played here; the fault is returned, because an "error" fault is answered after the auth checks."""
@@ -694,6 +715,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             rows = self._rows_by_key(spec, comparisons, skiptoken)
         page, more = rows[:page_size], len(rows) > page_size and not top
         base = self._base_url()
+        encode = self._encoder()
         results = []
         for r in page:
             out = {
@@ -703,7 +725,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 }
             }
             for name in select or sorted(known):
-                out[name] = encode_value(r.get(name))
+                out[name] = encode(r.get(name))
             results.append(out)
         if self.state.faults.repeat_stale_ids and spec.kind == "sync" and results:
             results += _stale_copies(results[:2])
@@ -944,8 +966,8 @@ def _stale_copies(results: list[dict]) -> list[dict]:
     copies = []
     for r in results:
         stale = dict(r)
-        if isinstance(stale.get("Timestamp"), int):
-            stale["Timestamp"] -= 1
+        if isinstance(stale.get("Timestamp"), (int, str)):  # a number, or text with types_as_text
+            stale["Timestamp"] = type(stale["Timestamp"])(int(stale["Timestamp"]) - 1)
         for name in ("Name", "Description"):
             if name in stale:
                 stale[name] = "STALE COPY"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
 
@@ -333,3 +334,39 @@ def test_state_file_keeps_division_and_token_chain_across_restarts(tmp_path):
         assert fresh.state.load(tmp_path / "missing.pickle") is False  # first start: a new division
     finally:
         stop_sandbox(fresh)
+
+
+# ---- #14 item 8: numbers, booleans and the Timestamp as JSON text (a switch, off by default) -----------------------
+def test_types_as_text_switch_writes_numbers_booleans_and_timestamp_as_text(sandbox):
+    s = sandbox(size=40, seed=3)
+    access = token(s).json()["access_token"]
+    gone = next(iter(s.state.division.accounts))
+    requests.post(s.url + "/_sandbox/mutate", json={"op": "delete", "ids": [gone]}, timeout=5).raise_for_status()
+    asks = [
+        ("sync/Logistics/Items", {"$select": "ID,IsTime,CostPriceStandard,Timestamp", "$filter": "Timestamp gt 1L"}),
+        ("bulk/CRM/Accounts", {"$select": "ID,Blocked,IsSupplier", "$filter": "Blocked eq false"}),
+        ("logistics/ItemGroups", {"$select": "ID,IsDefault"}),
+        ("sync/Deleted", {"$select": "ID,EntityType,Timestamp", "$filter": "Timestamp gt 1L"}),
+    ]
+
+    def answers():
+        out = [get(s, path, params, access).json()["d"]["results"] for path, params in asks]
+        me = requests.get(s.url + "/api/v1/current/Me", headers={"Authorization": f"Bearer {access}"}, timeout=5)
+        return [[{k: v for k, v in row.items() if k != "__metadata"} for row in rows] for rows in out] + [
+            [{"CurrentDivision": me.json()["d"]["results"][0]["CurrentDivision"]}]
+        ]
+
+    native = answers()
+    assert all(
+        isinstance(v, (int, float, bool)) for rows in native for row in rows for k, v in row.items() if k != "ID"
+    )
+    assert requests.post(s.url + "/_sandbox/config", json={"types_as_text": True}, timeout=5).json()["types_as_text"]
+    text = answers()
+    assert all(isinstance(v, str) for rows in text for row in rows for v in row.values())
+    spelled = {v for rows in text for row in rows for k, v in row.items() if k != "ID"}
+    assert {"true", "false", "0", "1"} <= spelled and any(re.fullmatch(r"\d+\.\d{2}", v) for v in spelled)
+
+    def plain(v):
+        return v if not isinstance(v, str) or v.count("-") == 4 else json.loads(v)
+
+    assert [[{k: plain(v) for k, v in row.items()} for row in rows] for rows in text] == native

@@ -137,3 +137,43 @@ def test_payment_transactions_receivables_only_and_only_open():
     assert list(f["passes_filter"]) == [True, False, False]
     res = payment_transactions([term(4, AmountDC="12,50")], PaymentTransactionsSettings(enabled=True), TODAY)
     assert res.frame.empty and res.rejects[0].reason.startswith("AmountDC is not a number")
+
+
+# ---- #14 item 8: numbers as JSON text ("12.50"), as Exact can write them -------------------------------------------
+def test_numbers_as_text_read_as_the_numbers():
+    settings = PaymentTransactionsSettings(enabled=True)
+    text = payment_transactions(
+        [term(1, InvoiceNumber="26000001", AmountDC="121.00", Status="20", LineType="20", IsFullyPaid="false")],
+        settings,
+        TODAY,
+    )
+    native = payment_transactions([term(1)], settings, TODAY)
+    assert text.rejects == []
+    assert text.frame.to_dict("records") == native.frame.to_dict("records")
+    res = materials(
+        [item(1, CostPriceStandard="12.50", IsTime="0"), item(2, CostPriceStandard=" 1e1 ")],
+        ItemGroupSettings(enabled=True),
+        TODAY,
+    )
+    assert res.rejects == [] and list(res.frame["cost_price"]) == [12.5, 10.0]
+
+
+def test_text_that_is_no_number_is_still_rejected():
+    settings = PaymentTransactionsSettings(enabled=True)
+    recs = [
+        term(1, AmountDC="abc"),
+        term(2, AmountDC="1.2.3"),
+        term(3, AmountDC=True),
+        term(4, InvoiceNumber="12.5"),
+        term(5, InvoiceNumber="abc"),
+        term(6),
+    ]
+    res = payment_transactions(recs, settings, TODAY)
+    assert list(res.frame["invoice_number"]) == [26000006]
+    assert [r.reason for r in res.rejects] == [
+        "AmountDC is not a number: 'abc'",
+        "AmountDC is not a number: '1.2.3'",
+        "AmountDC is not a number: True",
+        "InvoiceNumber is not a whole number: '12.5'",
+        "InvoiceNumber is not a whole number: 'abc'",
+    ]
