@@ -240,7 +240,34 @@ def build_division(division: int, *, seed: int, size: int, now: dt.datetime, acc
     build_employees(div, n=max(size // 50, 10), now=now)
     build_payment_terms(div, n=max(size, 20), now=now)
     build_pro(div, size=size, now=now)
+    add_division_account(div, now=now)  # last: the records above are those of earlier versions of this generator
     return div
+
+
+DIVISION_NAME = "Installatiebedrijf De Sandbox B.V."
+
+
+def add_division_account(div: Division, *, now: dt.datetime) -> dict:
+    """The administration itself, as Exact lists it among the accounts: `Type` 'D' (division) and `Status` 'A'
+    (none), where every ordinary account has `Type` 'A' (reference §12: Exact's 2014 SDK test data, 51 real account
+    rows; §6.1: `Type` A relation, D division). It must never become an OutSmart relation."""
+    record = make_account(div, now=now)
+    record.update(
+        {
+            "Name": DIVISION_NAME,
+            "SearchCode": "SANDBOX",
+            "Status": "A",
+            "Type": "D",
+            "IsSupplier": False,
+            "IsSales": False,
+            "Blocked": False,
+            "EndDate": None,
+            "Email": "info@sandbox-installatie.nl",
+            "Remarks": None,
+        }
+    )
+    div.accounts[record["ID"]] = record
+    return record
 
 
 def mutate_account(div: Division, account: dict, changes: dict | None, *, now: dt.datetime) -> dict:

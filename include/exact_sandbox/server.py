@@ -16,6 +16,8 @@ Exact's habits that the import must cope with (#14 "Exact fidelity"; each with i
 the reference, "Further facts checked 2026-11-27"):
 - Only the `$select`ed fields come back, on every endpoint (sync, bulk, regular, deleted): a field the import does
   not select is not in the answer at all (picqer `SyncSalesItemPrice.php`; Exact's REST reference).
+- The division's own account is among the accounts: `Type` 'D', `Status` 'A' (ordinary accounts: `Type` 'A').
+  Source: reference §12, Exact's 2014 SDK test data (51 real account rows); `data.add_division_account`.
 - `types_as_text` (off by default): numbers, booleans and the Int64 `Timestamp` written as JSON text ("12.50",
   "true", "1", "123456") on every endpoint. Source: Airbyte `source-exact`'s unit test
   `test_parse_item__type_casting` ("as that also is how Exact can return the data"); OData v2 writes Edm.Int64 as

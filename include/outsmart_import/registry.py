@@ -290,7 +290,7 @@ CATEGORIES: dict[str, Category] = {
             name="relations",
             title="Relations (Exact accounts)",
             pro=False,
-            source=Source("sync/CRM/Accounts", "sync", deleted_entity_type=2),
+            source=Source("sync/CRM/Accounts", "sync", deleted_entity_type=2, rule_fields=("Type",)),
             table=TableSpec(
                 "relations",
                 _audit(

@@ -327,7 +327,8 @@ def transform(
 # ---- the categories' rules: what is more than reading a field ------------------------------------------------
 def relations(rows: Rows, settings, today: dt.date) -> None:
     """passes_filter: type selected (or 'supplier' selected and IsSupplier) and, unless included, not inactive
-    and not blocked."""
+    and not blocked. Never the division's own account (Exact `Type` 'D'; ordinary accounts are 'A'), whatever the
+    settings: it is the administration itself, not a relation."""
     f = rows.frame
     is_active = rows.active(today)
     f["is_active"] = is_active.astype("boolean")
@@ -339,6 +340,7 @@ def relations(rows: Rows, settings, today: dt.date) -> None:
         passes &= is_active
     if not settings.include_blocked:
         passes &= ~f["is_blocked"].astype(bool)
+    passes &= ~(rows.field("Type").astype("string").str.strip() == "D").fillna(False).astype(bool)
     f["passes_filter"] = passes
 
 

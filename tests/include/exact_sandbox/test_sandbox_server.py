@@ -108,7 +108,7 @@ def test_sync_envelope_paging_dates_and_padding(sandbox):
     while "__next" in d:
         d = requests.get(d["__next"], headers={"Authorization": f"Bearer {access}"}, timeout=10).json()["d"]
         seen += [x["Timestamp"] for x in d["results"]]
-    assert len(seen) == 2100 and seen == sorted(seen) and len(set(seen)) == 2100
+    assert len(seen) == 2101 and seen == sorted(seen) and len(set(seen)) == 2101  # and the division's own account
 
 
 @pytest.mark.parametrize(
@@ -202,7 +202,10 @@ def test_generated_data_is_realistic(sandbox):
     names = " ".join(a["Name"] for a in accounts)
     assert "'" in names and any(ch in names for ch in "ëöüçÇÖ")
     assert {a["Country"].strip() for a in accounts} >= {"NL", "BE", "DE"}
-    assert len({a["Code"] for a in accounts}) == 3000
+    assert len({a["Code"] for a in accounts}) == 3001  # 3,000 generated and the division's own account
+    # #14 item 5: Exact lists the administration itself among the accounts, Type 'D' (Status 'A'); the rest 'A'.
+    own = [a for a in accounts if a["Type"] == "D"]
+    assert len(own) == 1 and own[0]["Status"] == "A" and {a["Type"] for a in accounts} == {"A", "D"}
 
 
 def test_faults_5xx_and_drops(sandbox):
