@@ -461,7 +461,8 @@ def build_employees(div: Division, *, n: int, now: dt.datetime) -> None:
             "BusinessEmail": f"{first.lower()}.{surname.lower().replace(chr(39), '')}@installatiebedrijf.nl",
             "Email": None,
             "BusinessPhone": f"010-{rng.randint(1000000, 9999999)}",
-            "Mobile": f"06-{rng.randint(10000000, 99999999)}",
+            "BusinessMobile": f"06-{10000000 + (4711 + 7919 * i) % 90000000}",
+            "Mobile": f"06-{rng.randint(10000000, 99999999)}",  # private (HR rights only): never imported
             "Phone": None,
             "IsActive": active,
             "StartDate": start,
@@ -471,6 +472,12 @@ def build_employees(div: Division, *, n: int, now: dt.datetime) -> None:
             "Modified": now,
             "Timestamp": div.next_timestamp(),
         }
+        # Business numbers (#14 item 7): a third only a business mobile, a third only a business phone, a third
+        # both (decided by i, not the random generator, so that the rest of the division stays as it was).
+        if i % 3 == 0:
+            emp["BusinessPhone"] = None
+        elif i % 3 == 2:
+            emp["BusinessMobile"] = None
         div.employees[emp["ID"]] = emp
 
 

@@ -18,6 +18,8 @@ the reference, "Further facts checked 2026-11-27"):
   not select is not in the answer at all (picqer `SyncSalesItemPrice.php`; Exact's REST reference).
 - The division's own account is among the accounts: `Type` 'D', `Status` 'A' (ordinary accounts: `Type` 'A').
   Source: reference §12, Exact's 2014 SDK test data (51 real account rows); `data.add_division_account`.
+- Employees have `BusinessMobile` and `BusinessPhone` beside their private `Mobile` (reference §12; picqer
+  `SyncEmployee.php`: Mobile/Phone need HR roles): a third of them only a business mobile.
 - `types_as_text` (off by default): numbers, booleans and the Int64 `Timestamp` written as JSON text ("12.50",
   "true", "1", "123456") on every endpoint. Source: Airbyte `source-exact`'s unit test
   `test_parse_item__type_casting` ("as that also is how Exact can return the data"); OData v2 writes Edm.Int64 as

@@ -372,7 +372,9 @@ CATEGORIES: dict[str, Category] = {
                     text("last_name", "LastName", 120, required=True),
                     text("full_name", "FullName", 120),
                     text("email", ("BusinessEmail", "Email")),
-                    text("phone", ("BusinessPhone", "Mobile", "Phone"), 60),
+                    # Business numbers only: Mobile and Phone are the employee's private ones (like PrivateEmail).
+                    text("phone", "BusinessPhone", 60),
+                    text("mobile", "BusinessMobile", 60),
                     derived("is_active", B),
                     date("start_date", "StartDate"),
                     date("end_date", "EndDate"),

@@ -190,6 +190,11 @@ def test_employees(dags, sandbox_factory, target_db, settings_var, include_inact
     e = next(iter(emps))
     if e["Code"] in got:
         assert got[e["Code"]][1] == e["FirstName"] and got[e["Code"]][3] == e["FullName"]
+    # #14 item 7: the business phone and mobile, never the private Mobile or Phone.
+    numbers = {r[0]: (r[1], r[2]) for r in target_db.query("SELECT code, phone, mobile FROM outsmart.employees")}
+    assert numbers == {x["Code"]: (x["BusinessPhone"], x["BusinessMobile"]) for x in emps if x["Code"] in got}
+    assert any(p is None and m for p, m in numbers.values())  # some have only a business mobile
+    assert all(x["Mobile"] for x in emps)  # ...and a private one, which is not imported
     loaded = [x for x in emps if x["Code"] in got][:2]
     mutate(
         server, entity="employees", op="update", records=[{"ID": loaded[0]["ID"], "BusinessEmail": "nieuw@example.nl"}]

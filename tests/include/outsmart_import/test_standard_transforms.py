@@ -102,7 +102,7 @@ def test_employees_names_and_active_filter():
     recs = [emp(1), emp(2, IsActive=False, EndDate=encode_value(dt.date(2025, 1, 1)))]
     f = employees(recs, EmployeesSettings(enabled=True), TODAY).frame
     assert list(f["last_name"]) == ["van der Meulen", "van der Meulen"]
-    assert list(f["phone"]) == ["06-1", "06-1"]
+    assert f["phone"].isna().all()  # only a private Mobile: not imported (#14 item 7)
     assert list(f["passes_filter"]) == [True, False]
     f = employees(recs, EmployeesSettings(enabled=True, include_inactive=True), TODAY).frame
     assert list(f["passes_filter"]) == [True, True] and list(f["is_active"]) == [True, False]
@@ -177,3 +177,18 @@ def test_text_that_is_no_number_is_still_rejected():
         "InvoiceNumber is not a whole number: '12.5'",
         "InvoiceNumber is not a whole number: 'abc'",
     ]
+
+
+# ---- #14 item 7: business numbers only; Mobile and Phone are the employee's private numbers -----------------------
+def test_employees_get_their_business_phone_and_mobile_never_a_private_number():
+    recs = [
+        emp(1, BusinessPhone="010-1234567", BusinessMobile="06-11111111", Mobile="06-99999999", Phone="010-9999999"),
+        emp(2, BusinessPhone=None, BusinessMobile="06-22222222", Mobile="06-99999998"),
+        emp(3, BusinessPhone=None, BusinessMobile=None, Mobile="06-99999997", Phone="010-9999997"),
+    ]
+    f = employees(recs, EmployeesSettings(enabled=True), TODAY).frame
+    numbers = [
+        tuple(v if isinstance(v, str) else None for v in row) for row in zip(f["phone"], f["mobile"], strict=True)
+    ]
+    assert numbers == [("010-1234567", "06-11111111"), (None, "06-22222222"), (None, None)]
+    assert {"Mobile", "Phone", "PrivateEmail"}.isdisjoint(CATEGORIES["employees"].source.select)
