@@ -20,6 +20,9 @@ the reference, "Further facts checked 2026-11-27"):
   Source: reference §12, Exact's 2014 SDK test data (51 real account rows); `data.add_division_account`.
 - Employees have `BusinessMobile` and `BusinessPhone` beside their private `Mobile` (reference §12; picqer
   `SyncEmployee.php`: Mobile/Phone need HR roles): a third of them only a business mobile.
+- Sales item prices without an account that are not the item's standard price: a project's and an employee's
+  hourly rate, one in USD, one for another unit (picqer `SyncSalesItemPrice.php`: `Project`, `Employee`,
+  `Currency`, `Unit`); `system/Divisions` gives the division's default `Currency` (Exact's 2022 metadata).
 - `types_as_text` (off by default): numbers, booleans and the Int64 `Timestamp` written as JSON text ("12.50",
   "true", "1", "123456") on every endpoint. Source: Airbyte `source-exact`'s unit test
   `test_parse_item__type_casting` ("as that also is how Exact can return the data"); OData v2 writes Edm.Int64 as
@@ -248,6 +251,10 @@ ENDPOINTS = {
             "project_planning",
             "Exact.Web.Api.Models.Sync.Project.ProjectPlanning",
             1000,
+        ),
+        # The division itself (its default currency, #14 item 6); keyed by its Code.
+        EndpointSpec(
+            "system/Divisions", "regular", "divisions", "Exact.Web.Api.Models.System.Division", 60, key="Code"
         ),
         # No sync, no bulk, no Modified field: only the regular endpoint (reference §6.14).
         EndpointSpec(
@@ -724,7 +731,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         for r in page:
             out = {
                 "__metadata": {
-                    "uri": f"{base}/api/v1/{division}/{spec.path}(guid'{r[spec.key]}')",
+                    "uri": f"{base}/api/v1/{division}/{spec.path}({_key_literal(r[spec.key])})",
                     "type": spec.metadata_type,
                 }
             }
@@ -963,6 +970,11 @@ def _comparisons(spec: EndpointSpec, filter_text: str) -> list[Comparison]:
     elif spec.filter_fields and not any(c.field in spec.filter_fields for c in comparisons):
         raise _mandatory_filter_error(spec)
     return comparisons
+
+
+def _key_literal(key) -> str:
+    """A record's key in its URI: guid'…' for Exact's GUIDs, the number for a numeric key (a division's Code)."""
+    return f"guid'{key}'" if isinstance(key, str) else str(key)
 
 
 def _stale_copies(results: list[dict]) -> list[dict]:

@@ -257,11 +257,25 @@ PLANNING_STATUS = {1: "reserved", 2: "planned"}
 ASSEMBLY_STATUS = {20: "open", 30: "partial", 50: "complete"}
 
 ITEMS = Source("sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",))
-# Sales item prices (the prices the item sync endpoint lacks): price agreements, and the standard sales price.
+# Sales item prices (the prices the item sync endpoint lacks): price agreements, and the standard sales price. A
+# price for a project or an employee, in another currency or for another unit is not the item's standard price.
 PRICE_SOURCE = Source(
     "sync/Logistics/SalesItemPrices",
     "sync",
-    ("ID", "Item", "Account", "Price", "Currency", "Quantity", "Unit", "StartDate", "EndDate", "Timestamp"),
+    (
+        "ID",
+        "Item",
+        "Account",
+        "Project",
+        "Employee",
+        "Price",
+        "Currency",
+        "Quantity",
+        "Unit",
+        "StartDate",
+        "EndDate",
+        "Timestamp",
+    ),
     deleted_entity_type=8,
 )
 STANDARD_SALES_PRICE = "include.outsmart_import.exact_prices:STANDARD_SALES_PRICE"

@@ -17,7 +17,7 @@ from typing import Any
 
 from exact_online.exceptions import ExactDailyLimitReached
 from include.outsmart_import.landing import DELETED, Landing, all_streams, derive_pages, streams_of
-from include.outsmart_import.loader import SCHEMA, CategoryLoad, ImportLog, ensure_schema
+from include.outsmart_import.loader import SCHEMA, CategoryLoad, ImportLog, enrichment_of, ensure_schema
 from include.outsmart_import.registry import CATEGORIES, Category
 
 # The rule itself lives with the schedule (no pandas there: the DAG file imports it at parse time).
@@ -94,6 +94,8 @@ def run_category(
             window = 0.0 if refresh_streams else float(settings.reuse_window_seconds)
             seen_at = _derived_at(load_conn, category.name)
             _land(category, exact, connect, summary, reuse_window=window, full=full_refresh, seen_at=seen_at)
+            if (enrichment := enrichment_of(category)) is not None:  # e.g. the division's currency (#14), read once
+                enrichment.prepare(exact, connect, refresh=full_refresh)
             with CategoryLoad(load_conn, category, log_id=log_id) as load:
                 full = _derive(category, cat_settings, load, summary, full_refresh, today, last_day=_day(seen_at))
                 counts = load.merge(reconcile=full, today=today)

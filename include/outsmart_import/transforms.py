@@ -421,6 +421,8 @@ def standard_prices(records: list[dict]) -> pd.DataFrame:
             "exact_id": clean_text(_column(df, "ID")).str.lower(),
             "item_id": clean_text(_column(df, "Item")).str.lower(),
             "account_id": clean_text(_column(df, "Account")).str.lower(),
+            "project_id": clean_text(_column(df, "Project")).str.lower(),
+            "employee_id": clean_text(_column(df, "Employee")).str.lower(),
             "price": pd.to_numeric(_column(df, "Price"), errors="coerce").astype("Float64"),
             "currency": clean_text(_column(df, "Currency")),
             "quantity": pd.to_numeric(_column(df, "Quantity"), errors="coerce").astype("Float64"),

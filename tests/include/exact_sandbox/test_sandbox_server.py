@@ -286,6 +286,13 @@ def test_standard_entities_are_realistic(sandbox):
     assert any(t["IsFullyPaid"] for t in terms) and any(t["Status"] == 30 for t in terms)
     assert any(p["Account"] is None for p in div.sales_item_prices.values())  # standard prices
     assert any(p["Account"] is not None for p in div.sales_item_prices.values())  # price agreements
+    # #14 item 6: prices without an account that are not the standard price: a project's, an employee's, in USD,
+    # for another unit than the item's.
+    plain = [p for p in div.sales_item_prices.values() if p["Account"] is None]
+    assert any(p["Project"] for p in plain) and any(p["Employee"] for p in plain)
+    assert any(p["Currency"] == "USD" for p in plain) and div.currency == "EUR"
+    assert any(p["Unit"] != div.items[p["Item"]]["Unit"] for p in plain)
+    assert div.divisions[div.division]["Currency"] == "EUR"  # system/Divisions
 
 
 def test_accounts_only_division_and_sampled_records(sandbox):
