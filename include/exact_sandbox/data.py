@@ -152,6 +152,7 @@ class Division:
     deleted: list[dict] = field(default_factory=list)
     rowversion: int = 100_000
     next_account_code: int = 1000
+    currency: str = "EUR"  # the division's default currency (system/Divisions `Currency`)
 
     def next_timestamp(self) -> int:
         # Exact's Timestamp is a rowversion: strictly increasing, unique, not a clock.
@@ -160,6 +161,23 @@ class Division:
 
     def new_guid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    @property
+    def divisions(self) -> dict[int, dict]:
+        """`system/Divisions` as this division's user sees it: the division itself (a property, so that a division
+        saved by an older sandbox has it too)."""
+        return {
+            self.division: {
+                "Code": self.division,
+                "Description": DIVISION_NAME,
+                "Currency": self.currency,
+                "Country": "NL",
+                "Status": 1,
+                "Current": True,
+                "IsMainDivision": True,
+                "DivisionMoveDate": None,
+            }
+        }
 
 
 def _person(rng: random.Random) -> tuple[str, str]:
@@ -242,8 +260,37 @@ def build_division(division: int, *, seed: int, size: int, now: dt.datetime, acc
     build_employees(div, n=max(size // 50, 10), now=now)
     build_payment_terms(div, n=max(size, 20), now=now)
     build_pro(div, size=size, now=now)
+    # Last: the records above are those of earlier versions of this generator.
+    add_division_account(div, now=now)
+    add_special_prices(div, now=now)
     build_addresses_and_contacts(div, seed=seed, now=now)
     return div
+
+
+DIVISION_NAME = "Installatiebedrijf De Sandbox B.V."
+
+
+def add_division_account(div: Division, *, now: dt.datetime) -> dict:
+    """The administration itself, as Exact lists it among the accounts: `Type` 'D' (division) and `Status` 'A'
+    (none), where every ordinary account has `Type` 'A' (reference §12: Exact's 2014 SDK test data, 51 real account
+    rows; §6.1: `Type` A relation, D division). It must never become an OutSmart relation."""
+    record = make_account(div, now=now)
+    record.update(
+        {
+            "Name": DIVISION_NAME,
+            "SearchCode": "SANDBOX",
+            "Status": "A",
+            "Type": "D",
+            "IsSupplier": False,
+            "IsSales": False,
+            "Blocked": False,
+            "EndDate": None,
+            "Email": "info@sandbox-installatie.nl",
+            "Remarks": None,
+        }
+    )
+    div.accounts[record["ID"]] = record
+    return record
 
 
 # Exact's address types (sync/CRM/Addresses `Type`; picqer SyncAddress.php): visit, postal, invoice, delivery.
@@ -477,6 +524,9 @@ def _add_price(
         "ItemDescription": item["Description"],
         "Account": account["ID"] if account else None,
         "AccountName": account["Name"] if account else None,
+        "Project": None,
+        "ProjectDescription": None,
+        "Employee": None,
         "Price": price,
         "Currency": "EUR",
         "Quantity": quantity,
@@ -493,6 +543,32 @@ def _add_price(
     }
     div.sales_item_prices[row["ID"]] = row
     return row
+
+
+def add_special_prices(div: Division, *, now: dt.datetime) -> list[dict]:
+    """Sales item prices without an account that are still not the item's standard sales price (#14 item 6; picqer
+    `SyncSalesItemPrice.php`: `Project`, `Employee`, `Currency`, `Unit` on the price, reference §12):
+    a project's hourly rate and an employee's hourly rate on the monteur's time item, a material's price in USD and
+    one for a box of ten instead of the item's unit. Each starts a month ago, so that a rule that only looks at the
+    account, the dates and the quantity (the newest start wins) would take it instead of the standard price."""
+    items = {i["Code"]: i for i in div.items.values()}
+    materials = sorted(code for code, i in items.items() if i["IsTime"] == 0)
+    if "UUR-MONTEUR" not in items or len(materials) < 2 or not div.employees:
+        return []
+    start = TODAY - dt.timedelta(days=30)
+    hour, employee = items["UUR-MONTEUR"], next(iter(div.employees.values()))
+    rows = [
+        _add_price(div, hour, None, 97.5, now=now, start=start),
+        _add_price(div, hour, None, 82.0, now=now, start=start),
+        _add_price(div, items[materials[0]], None, 999.99, now=now, start=start),
+        _add_price(div, items[materials[1]], None, 888.88, now=now, start=start),
+    ]
+    rows[0].update({"Project": div.new_guid(), "ProjectDescription": "Onderhoudscontract gemeente"})
+    rows[1]["Employee"] = employee["ID"]
+    rows[2]["Currency"] = "USD"
+    other_unit = "doos" if items[materials[1]]["Unit"] != "doos" else "stuk"
+    rows[3].update({"Unit": other_unit, "UnitDescription": other_unit.capitalize(), "NumberOfItemsPerUnit": 10.0})
+    return rows
 
 
 # ---- payroll: employees --------------------------------------------------------------------------------------
@@ -516,7 +592,8 @@ def build_employees(div: Division, *, n: int, now: dt.datetime) -> None:
             "BusinessEmail": f"{first.lower()}.{surname.lower().replace(chr(39), '')}@installatiebedrijf.nl",
             "Email": None,
             "BusinessPhone": f"010-{rng.randint(1000000, 9999999)}",
-            "Mobile": f"06-{rng.randint(10000000, 99999999)}",
+            "BusinessMobile": f"06-{10000000 + (4711 + 7919 * i) % 90000000}",
+            "Mobile": f"06-{rng.randint(10000000, 99999999)}",  # private (HR rights only): never imported
             "Phone": None,
             "IsActive": active,
             "StartDate": start,
@@ -526,6 +603,12 @@ def build_employees(div: Division, *, n: int, now: dt.datetime) -> None:
             "Modified": now,
             "Timestamp": div.next_timestamp(),
         }
+        # Business numbers (#14 item 7): a third only a business mobile, a third only a business phone, a third
+        # both (decided by i, not the random generator, so that the rest of the division stays as it was).
+        if i % 3 == 0:
+            emp["BusinessPhone"] = None
+        elif i % 3 == 2:
+            emp["BusinessMobile"] = None
         div.employees[emp["ID"]] = emp
 
 

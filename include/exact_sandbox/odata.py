@@ -30,6 +30,19 @@ def encode_value(value):
     return value
 
 
+def as_text(value):
+    """A number, boolean or Int64 the way Exact's OData can also write it: as JSON text ("12.50", "true", "1",
+    "123456"). Airbyte's source-exact feeds such values in its tests "as that also is how Exact can return the
+    data", and OData v2 JSON writes Edm.Int64 (the Timestamp) as a string. Other values are returned as they are."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.2f}" if round(value, 2) == value else repr(value)
+    return value
+
+
 @dataclass(frozen=True)
 class Comparison:
     field: str

@@ -11,6 +11,22 @@ What it does the way Exact does (see ../shared/reference/exact-online-api.md):
   that tests need not wait a real minute); 429 carrying only the exceeded limit's headers.
 - Switchable faults (5xx, dropped connections, slow replies, a token reply lost after rotation) and a control
   API under `/_sandbox/` to mutate data between runs and read what the server saw.
+
+Exact's habits that the import must cope with (#14 "Exact fidelity"; each with its source, most of them in §12 of
+the reference, "Further facts checked 2026-11-27"):
+- Only the `$select`ed fields come back, on every endpoint (sync, bulk, regular, deleted): a field the import does
+  not select is not in the answer at all (picqer `SyncSalesItemPrice.php`; Exact's REST reference).
+- The division's own account is among the accounts: `Type` 'D', `Status` 'A' (ordinary accounts: `Type` 'A').
+  Source: reference §12, Exact's 2014 SDK test data (51 real account rows); `data.add_division_account`.
+- Employees have `BusinessMobile` and `BusinessPhone` beside their private `Mobile` (reference §12; picqer
+  `SyncEmployee.php`: Mobile/Phone need HR roles): a third of them only a business mobile.
+- Sales item prices without an account that are not the item's standard price: a project's and an employee's
+  hourly rate, one in USD, one for another unit (picqer `SyncSalesItemPrice.php`: `Project`, `Employee`,
+  `Currency`, `Unit`); `system/Divisions` gives the division's default `Currency` (Exact's 2022 metadata).
+- `types_as_text` (off by default): numbers, booleans and the Int64 `Timestamp` written as JSON text ("12.50",
+  "true", "1", "123456") on every endpoint. Source: Airbyte `source-exact`'s unit test
+  `test_parse_item__type_casting` ("as that also is how Exact can return the data"); OData v2 writes Edm.Int64 as
+  a string.
 """
 
 from __future__ import annotations
@@ -35,7 +51,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from include.exact_sandbox import data
-from include.exact_sandbox.odata import Comparison, ODataError, encode_value, matches, parse_filter
+from include.exact_sandbox.odata import Comparison, ODataError, as_text, encode_value, matches, parse_filter
 
 FIELDS = json.loads((Path(__file__).with_name("exact_fields.json")).read_text())["endpoints"]
 
@@ -239,6 +255,10 @@ ENDPOINTS = {
             "Exact.Web.Api.Models.Sync.Project.ProjectPlanning",
             1000,
         ),
+        # The division itself (its default currency, #14 item 6); keyed by its Code.
+        EndpointSpec(
+            "system/Divisions", "regular", "divisions", "Exact.Web.Api.Models.System.Division", 60, key="Code"
+        ),
         # No sync, no bulk, no Modified field: only the regular endpoint (reference §6.14).
         EndpointSpec(
             "inventory/AssemblyOrders", "regular", "assembly_orders", "Exact.Web.Api.Models.Inventory.AssemblyOrder", 60
@@ -266,6 +286,9 @@ class SandboxConfig:
     day_seconds: float | None = None  # None: the real UTC day, as Exact
     error_limit_per_hour: int = 10
     accounts_only: bool = False  # generate only the accounts (large benchmark divisions)
+    # Write numbers, booleans and the Timestamp as JSON text ("12.50", "true", "123456") on every endpoint, as
+    # Exact can (see `odata.as_text`). Off by default: Exact mostly writes them as JSON numbers and booleans.
+    types_as_text: bool = False
 
 
 @dataclass
@@ -607,13 +630,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
                                 "uri": f"{base}/api/v1/current/Me(guid'00000000-0000-0000-0000-00000000aaaa')",
                                 "type": "Exact.Web.Api.System.Me",
                             },
-                            "CurrentDivision": c.division,
+                            "CurrentDivision": self._encode(c.division),
                             "UserID": "00000000-0000-0000-0000-00000000aaaa",
                             "UserName": "sandbox@example.nl",
                             "FullName": "Sandbox Gebruiker",
                             "LanguageCode": "nl-NL",
                             "Legislation": "NL",
-                            "ServerUtcOffset": 3600,
+                            "ServerUtcOffset": self._encode(3600),
                         }
                     ]
                 }
@@ -656,6 +679,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return self._client_error(400, path, str(exc), rate_headers)
             self._send(200, body, rate_headers)
 
+    def _encode(self, value):
+        """One property value as Exact writes it (with `types_as_text`: numbers and booleans as text)."""
+        return self._encoder()(value)
+
+    def _encoder(self) -> Callable:
+        if self.state.config.types_as_text:
+            return lambda value: as_text(encode_value(value))
+        return encode_value
+
     def _count_and_delay(self, path: str) -> str | None:
         """Count the call and roll its fault: added latency, a dropped connection (raises) or a slow answer are
         played here; the fault is returned, because an "error" fault is answered after the auth checks."""
@@ -697,16 +729,17 @@ class SandboxHandler(BaseHTTPRequestHandler):
             rows = self._rows_by_key(spec, comparisons, skiptoken)
         page, more = rows[:page_size], len(rows) > page_size and not top
         base = self._base_url()
+        encode = self._encoder()
         results = []
         for r in page:
             out = {
                 "__metadata": {
-                    "uri": f"{base}/api/v1/{division}/{spec.path}(guid'{r[spec.key]}')",
+                    "uri": f"{base}/api/v1/{division}/{spec.path}({_key_literal(r[spec.key])})",
                     "type": spec.metadata_type,
                 }
             }
             for name in select or sorted(known):
-                out[name] = encode_value(r.get(name))
+                out[name] = encode(r.get(name))
             results.append(out)
         if self.state.faults.repeat_stale_ids and spec.kind == "sync" and results:
             results += _stale_copies(results[:2])
@@ -942,13 +975,18 @@ def _comparisons(spec: EndpointSpec, filter_text: str) -> list[Comparison]:
     return comparisons
 
 
+def _key_literal(key) -> str:
+    """A record's key in its URI: guid'…' for Exact's GUIDs, the number for a numeric key (a division's Code)."""
+    return f"guid'{key}'" if isinstance(key, str) else str(key)
+
+
 def _stale_copies(results: list[dict]) -> list[dict]:
     """Exact can return an ID more than once; the older copy must lose (reference §5.1)."""
     copies = []
     for r in results:
         stale = dict(r)
-        if isinstance(stale.get("Timestamp"), int):
-            stale["Timestamp"] -= 1
+        if isinstance(stale.get("Timestamp"), (int, str)):  # a number, or text with types_as_text
+            stale["Timestamp"] = type(stale["Timestamp"])(int(stale["Timestamp"]) - 1)
         for name in ("Name", "Description"):
             if name in stale:
                 stale[name] = "STALE COPY"

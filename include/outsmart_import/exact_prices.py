@@ -3,9 +3,16 @@
 Exact's item sync endpoint has no sales price. Prices are sales item prices (sync/Logistics/SalesItemPrices, the
 registry's `PRICE_SOURCE`), read incrementally on their own watermarks (stream "prices", and "prices_deleted" for
 sync/Deleted type 8) into a mirror, `outsmart.exact_item_prices`. An item's standard sales price is the price
-without an account (prices with an account are price agreements) that is valid today; where several are, the one
+that is valid today and belongs to nobody in particular: no account (prices with an account are price agreements),
+no project, no employee (an employee's hourly rate on a time item is not the hour type's price), in the division's
+own currency and for the item's own unit (the item's `Unit`, the table's `unit` column); where several are, the one
 for the lowest quantity, then the latest start, then the newest Timestamp. The mirror lets a price change reach
 its item without the item changing, and a removed or ended price clear it.
+
+The division's currency is `Currency` ("Default currency") of Exact's `system/Divisions` (`current/Me` has none):
+read once per division, on the first load that needs it (and again on a full refresh), and kept in
+`outsmart.exact_division`; every other run costs no call for it. Its scope, "Organization administration", is the
+one `sync/Deleted` needs anyway. Until it is known (e.g. a test that loads without Exact), currency is not checked.
 
 The registry points at `STANDARD_SALES_PRICE` by name; this module is imported only when a load starts.
 """
@@ -18,6 +25,7 @@ from include.outsmart_import.loader import SCHEMA, copy_deleted, copy_frame
 from include.outsmart_import.registry import PRICE_SOURCE
 
 MIRROR = f"{SCHEMA}.exact_item_prices"
+DIVISION = f"{SCHEMA}.exact_division"
 
 DDL = f"""
 -- Mirror of Exact's sales item prices: the standard sales price of materials and hour types comes from here.
@@ -25,6 +33,8 @@ CREATE TABLE IF NOT EXISTS {MIRROR} (
     exact_id        uuid PRIMARY KEY,
     item_id         uuid,
     account_id      uuid,
+    project_id      uuid,
+    employee_id     uuid,
     price           numeric(18,4),
     currency        text,
     quantity        numeric(18,4),
@@ -36,12 +46,23 @@ CREATE TABLE IF NOT EXISTS {MIRROR} (
     imported_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS exact_item_prices_item ON {MIRROR} (item_id);
+-- The Exact division this database imports from, and its default currency (system/Divisions, read once).
+CREATE TABLE IF NOT EXISTS {DIVISION} (
+    division integer PRIMARY KEY,
+    currency text,
+    read_at  timestamptz NOT NULL DEFAULT now()
+);
 """
+
+# Columns added to the mirror after its first release (CREATE TABLE IF NOT EXISTS does not add them).
+ADDED_COLUMNS = {"exact_item_prices": {"project_id": "uuid", "employee_id": "uuid"}}
 
 MIRROR_COLUMNS = [
     "exact_id",
     "item_id",
     "account_id",
+    "project_id",
+    "employee_id",
     "price",
     "currency",
     "quantity",
@@ -51,21 +72,53 @@ MIRROR_COLUMNS = [
     "exact_timestamp",
 ]
 
-# Per item, its standard sales price today (%(today)s): the current price without an account.
-STANDARD_PRICE_SQL = f"""
-    SELECT DISTINCT ON (item_id) item_id, price FROM {MIRROR}
-    WHERE account_id IS NULL AND deleted_at IS NULL
-      AND (start_date IS NULL OR start_date <= %(today)s) AND (end_date IS NULL OR end_date >= %(today)s)
-    ORDER BY item_id, quantity NULLS FIRST, start_date DESC NULLS LAST, exact_timestamp DESC"""
+
+def standard_price_sql(items: str) -> str:
+    """Per item of `items` (a table with the items' `exact_id` and `unit`), its standard sales price today
+    (%(today)s): the current price of nobody in particular, in the division's currency and the item's unit."""
+    return f"""
+    SELECT DISTINCT ON (p.item_id) p.item_id, p.price
+    FROM {MIRROR} p JOIN {items} i ON i.exact_id = p.item_id
+    LEFT JOIN (SELECT max(currency) AS currency FROM {DIVISION}) d ON true
+    WHERE p.account_id IS NULL AND p.project_id IS NULL AND p.employee_id IS NULL AND p.deleted_at IS NULL
+      AND (p.start_date IS NULL OR p.start_date <= %(today)s) AND (p.end_date IS NULL OR p.end_date >= %(today)s)
+      AND (p.currency IS NULL OR d.currency IS NULL OR p.currency = d.currency)
+      AND (p.unit IS NULL OR i.unit IS NULL OR p.unit = i.unit)
+    ORDER BY p.item_id, p.quantity NULLS FIRST, p.start_date DESC NULLS LAST, p.exact_timestamp DESC"""
 
 
 class StandardSalesPrice:
     """Fills `sales_price` (by the row's exact_id, the item's ID) with the item's standard sales price."""
 
     ddl = DDL
+    added_columns = ADDED_COLUMNS
     source = PRICE_SOURCE
     stream = "prices"  # the watermark's name in import_state: existing rows keep working
     column = "sales_price"
+
+    def prepare(self, exact, connect, *, refresh: bool = False) -> None:
+        """Before the load: know the division's currency. Read from Exact once per division (`refresh`: again),
+        under a lock, in a transaction of its own; kept like the landed copy, also by a dry run."""
+        division = getattr(exact, "division", None)
+        if division is None:  # a reader without a division (tests): currency is not checked
+            return
+        conn = connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext('exact division'))")
+                cur.execute(f"SELECT 1 FROM {DIVISION} WHERE division = %s", (division,))
+                if cur.fetchone() is None or refresh:
+                    currency = division_currency(exact, division)
+                    # One division per database (the landed copy is one division's): a new one replaces the old.
+                    cur.execute(f"DELETE FROM {DIVISION} WHERE division <> %s", (division,))
+                    cur.execute(
+                        f"INSERT INTO {DIVISION} (division, currency) VALUES (%s, %s) ON CONFLICT (division) "
+                        f"DO UPDATE SET currency = excluded.currency, read_at = now()",
+                        (division, currency),
+                    )
+            conn.commit()
+        finally:
+            conn.close()
 
     def transform(self, page: list[dict]) -> pd.DataFrame:
         from include.outsmart_import.transforms import standard_prices
@@ -105,7 +158,7 @@ class StandardSalesPrice:
         """The rows about to be written get today's standard price (before the change filter, so that a price
         that differs from OutSmart's makes the row changed)."""
         cur.execute(
-            f"UPDATE {cand_table} c SET {self.column} = sp.price FROM ({STANDARD_PRICE_SQL}) sp "
+            f"UPDATE {cand_table} c SET {self.column} = sp.price FROM ({standard_price_sql(cand_table)}) sp "
             f"WHERE sp.item_id = c.exact_id",
             {"today": today},
         )
@@ -116,7 +169,7 @@ class StandardSalesPrice:
         cur.execute(
             f"""
             UPDATE {target} t SET {self.column} = x.price, imported_at = now()
-            FROM (SELECT t2.id, sp.price FROM {target} t2 LEFT JOIN ({STANDARD_PRICE_SQL}) sp
+            FROM (SELECT t2.id, sp.price FROM {target} t2 LEFT JOIN ({standard_price_sql(target)}) sp
                   ON sp.item_id = t2.exact_id) x
             WHERE t.id = x.id AND t.{self.column} IS DISTINCT FROM x.price AND t.deleted_at IS NULL
               AND NOT EXISTS (SELECT 1 FROM {cand_table} c WHERE c.exact_id = t.exact_id)
@@ -124,6 +177,15 @@ class StandardSalesPrice:
             {"today": today},
         )
         return {r[0] for r in cur.fetchall()}
+
+
+def division_currency(exact, division: int) -> str | None:
+    """The division's default currency from Exact's `system/Divisions` (one call; None if Exact does not say)."""
+    for page in exact.collection("system/Divisions", ["Code", "Currency"], f"Code eq {int(division)}"):
+        for row in page:
+            currency = (row.get("Currency") or "").strip()
+            return currency or None
+    return None
 
 
 STANDARD_SALES_PRICE = StandardSalesPrice()

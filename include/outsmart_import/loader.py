@@ -139,14 +139,16 @@ def ensure_schema(conn, categories: list[Category] | None = None) -> None:
         # The base tables first (they create the schema), then each enrichment's own tables (e.g. a price mirror).
         from include.outsmart_import.landing import DDL as LANDING_DDL
 
-        enrichment_ddl = [e.ddl for e in dict.fromkeys(enrichment_of(cat) for cat in categories) if e is not None]
-        for ddl in [BASE_DDL, LANDING_DDL, *enrichment_ddl]:
+        enrichments = [e for e in dict.fromkeys(enrichment_of(cat) for cat in categories) if e is not None]
+        for ddl in [BASE_DDL, LANDING_DDL, *(e.ddl for e in enrichments)]:
             if not ddl_objects(ddl) <= set(tables) | indexes:
                 cur.execute(ddl)
-        for table, columns in BASE_COLUMNS.items():
-            for name, sql_type in columns.items():
-                if name not in tables.get(table, set(columns)):
-                    cur.execute(f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN IF NOT EXISTS {name} {sql_type}")
+        # Columns added later: to the base tables, and to an enrichment's own tables (e.g. the price mirror).
+        for added in [BASE_COLUMNS, *(e.added_columns for e in enrichments)]:
+            for table, columns in added.items():
+                for name, sql_type in columns.items():
+                    if name not in tables.get(table, set(columns)):
+                        cur.execute(f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN IF NOT EXISTS {name} {sql_type}")
         for spec in [t for cat in categories for t in (cat.table, *(d.table for d in cat.dependents))]:
             for statement in table_ddl(spec, tables.get(spec.name), indexes):
                 cur.execute(statement)
@@ -256,8 +258,13 @@ class Enrichment(Protocol):
     the loader calls it at fixed points of the load, in the load's transaction, without knowing what it does."""
 
     ddl: str  # creates its own tables (IF NOT EXISTS); ensure_schema runs it when one of them is missing
+    added_columns: dict[str, dict[str, str]]  # columns added to those tables later: {table: {column: sql type}}
     source: Source  # the extra Exact stream the runner reads, from its own watermarks...
     stream: str  # ...named so in import_state (its sync/Deleted watermark: f"{stream}_deleted")
+
+    def prepare(self, exact, connect, *, refresh: bool = False) -> None:
+        """Before the load, in a transaction of its own: what it needs from Exact besides its stream (e.g. the
+        division's currency, read once and kept). `refresh`: read it again (a full refresh)."""
 
     def transform(self, page: list[dict]) -> pd.DataFrame:
         """A page of the stream -> rows for `stage`."""

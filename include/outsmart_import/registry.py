@@ -275,11 +275,25 @@ ADDRESS_TYPE = {1: "visit", 2: "postal", 3: "invoice", 4: "delivery"}
 ASSEMBLY_STATUS = {20: "open", 30: "partial", 50: "complete"}
 
 ITEMS = Source("sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",))
-# Sales item prices (the prices the item sync endpoint lacks): price agreements, and the standard sales price.
+# Sales item prices (the prices the item sync endpoint lacks): price agreements, and the standard sales price. A
+# price for a project or an employee, in another currency or for another unit is not the item's standard price.
 PRICE_SOURCE = Source(
     "sync/Logistics/SalesItemPrices",
     "sync",
-    ("ID", "Item", "Account", "Price", "Currency", "Quantity", "Unit", "StartDate", "EndDate", "Timestamp"),
+    (
+        "ID",
+        "Item",
+        "Account",
+        "Project",
+        "Employee",
+        "Price",
+        "Currency",
+        "Quantity",
+        "Unit",
+        "StartDate",
+        "EndDate",
+        "Timestamp",
+    ),
     deleted_entity_type=8,
 )
 STANDARD_SALES_PRICE = "include.outsmart_import.exact_prices:STANDARD_SALES_PRICE"
@@ -308,7 +322,7 @@ CATEGORIES: dict[str, Category] = {
             name="relations",
             title="Relations (Exact accounts)",
             pro=False,
-            source=Source("sync/CRM/Accounts", "sync", deleted_entity_type=2),
+            source=Source("sync/CRM/Accounts", "sync", deleted_entity_type=2, rule_fields=("Type",)),
             table=TableSpec(
                 "relations",
                 _audit(
@@ -450,7 +464,9 @@ CATEGORIES: dict[str, Category] = {
                     text("last_name", "LastName", 120, required=True),
                     text("full_name", "FullName", 120),
                     text("email", ("BusinessEmail", "Email")),
-                    text("phone", ("BusinessPhone", "Mobile", "Phone"), 60),
+                    # Business numbers only: Mobile and Phone are the employee's private ones (like PrivateEmail).
+                    text("phone", "BusinessPhone", 60),
+                    text("mobile", "BusinessMobile", 60),
                     derived("is_active", B),
                     date("start_date", "StartDate"),
                     date("end_date", "EndDate"),

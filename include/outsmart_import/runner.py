@@ -17,7 +17,7 @@ from typing import Any
 
 from exact_online.exceptions import ExactDailyLimitReached
 from include.outsmart_import.landing import DELETED, Landing, all_streams, derive_pages, landed_children, streams_of
-from include.outsmart_import.loader import SCHEMA, CategoryLoad, ImportLog, ensure_schema
+from include.outsmart_import.loader import SCHEMA, CategoryLoad, ImportLog, enrichment_of, ensure_schema
 from include.outsmart_import.registry import CATEGORIES, Category, Lines
 
 # The rule itself lives with the schedule (no pandas there: the DAG file imports it at parse time).
@@ -98,6 +98,8 @@ def run_category(
             _land(
                 category, dependents, exact, connect, summary, reuse_window=window, full=full_refresh, seen_at=seen_at
             )
+            if (enrichment := enrichment_of(category)) is not None:  # e.g. the division's currency (#14), read once
+                enrichment.prepare(exact, connect, refresh=full_refresh)
             with CategoryLoad(load_conn, category, log_id=log_id, dependents=dependents) as load:
                 full = _derive(category, cat_settings, load, summary, full_refresh, today, last_day=_day(seen_at))
                 counts = load.merge(reconcile=full, today=today)

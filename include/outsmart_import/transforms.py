@@ -79,12 +79,59 @@ def clean_text(values: pd.Series, *, max_length: int | None = None) -> pd.Series
     return s
 
 
+# Exact's OData can write numbers, booleans and the Int64 Timestamp as JSON text ("12.50", "true", "1", "123456":
+# Airbyte's source-exact tests feed them so "as that also is how Exact can return the data"; OData v2 writes Int64 as
+# a string). Every documented spelling is read; only what is no number or boolean at all is rejected.
+_NUMBER_RE = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+_DIGITS_RE = r"^[+-]?\d+$"
+_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
+
+
+def _bool_value(value) -> bool | None:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):  # Byte flags: 0/1
+        return {1: True, 0: False}.get(int(value))
+    if isinstance(value, str):
+        return _BOOL_TEXT.get(value.strip().lower())
+    return None
+
+
 def _bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Exact booleans: JSON true/false, or 0/1 for Byte flags. Anything else is invalid."""
-    mapping: dict[object, bool] = {True: True, False: False}  # 1 and 0 hash like True and False
-    out = values.map(lambda v: mapping.get(v) if isinstance(v, (bool, int, np.integer)) else None)
+    """Exact booleans: JSON true/false, 0/1 for Byte flags, or either as text ("true", "0"). Anything else is
+    invalid."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("boolean"), pd.Series(False, index=values.index)
+    out = values.map(_bool_value)
     invalid = values.notna() & out.isna()
     return out.astype("boolean"), invalid
+
+
+def _numbers(values: pd.Series, pattern: str = _NUMBER_RE) -> tuple[pd.Series, pd.Series]:
+    """JSON numbers, or numbers written as text ("12.50"), as floats; plus a mask of values that are present but no
+    number (text that does not read as one, booleans)."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype("Float64"), pd.Series(False, index=values.index)
+    is_bool = values.map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
+    text = values.astype("string").str.strip()
+    ok = text.str.fullmatch(pattern).fillna(False).astype(bool) & ~is_bool
+    numbers = pd.to_numeric(text.where(ok, None), errors="coerce").astype("Float64")
+    return numbers, values.notna() & ~ok
+
+
+def _whole_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Whole numbers (Int32/Int64 fields, the Timestamp), as JSON numbers or text ("123456"); a fraction is invalid.
+    Text of digits is read exactly, not through a float (an Int64 beyond 2**53)."""
+    if pd.api.types.is_integer_dtype(values):
+        return _int64(values), pd.Series(False, index=values.index)
+    numbers, invalid = _numbers(values)
+    invalid = (invalid | (numbers.notna() & (numbers != numbers.round()))).fillna(False).astype(bool)
+    whole = _int64(numbers.where(~invalid, None))
+    if not pd.api.types.is_float_dtype(values):  # text (pandas' str or object): digits read exactly
+        text = values.astype("string").str.strip()
+        digits = text.str.fullmatch(_DIGITS_RE).fillna(False).astype(bool)
+        whole = whole.mask(digits, text.where(digits, None).astype("Int64"))
+    return whole, invalid
 
 
 class _Rejecter:
@@ -145,19 +192,15 @@ def _read_text(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.S
 
 
 def _read_int(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Series:
-    raw = _column(df, name)
-    values = pd.to_numeric(raw, errors="coerce")
-    rej.add(raw.notna() & values.isna(), lambda r: f"{name} is not a number: {r.get(name)!r}")
-    return _int64(values)
+    values, invalid = _whole_numbers(_column(df, name))
+    rej.add(invalid, lambda r: f"{name} is not a whole number: {r.get(name)!r}")
+    return values
 
 
 def _read_num(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Series:
-    raw = _column(df, name)
-    is_num = raw.map(
-        lambda v: v is None or (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
-    ).astype(bool)
-    rej.add(~is_num, lambda r: f"{name} is not a number: {r.get(name)!r}")
-    return pd.to_numeric(raw.where(is_num, None), errors="coerce").astype("Float64")
+    values, invalid = _numbers(_column(df, name))
+    rej.add(invalid, lambda r: f"{name} is not a number: {r.get(name)!r}")
+    return values
 
 
 def _read_date(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Series:
@@ -264,9 +307,9 @@ def transform(
     rej.add(exact_id.isna() | ~exact_id.fillna("").str.match(_GUID_RE), "missing or invalid Exact ID")
     out = {"exact_id": exact_id}
     if source.mode == "sync":
-        timestamp = pd.to_numeric(_column(df, "Timestamp"), errors="coerce")
-        rej.add(timestamp.isna(), "missing or invalid Timestamp")
-        out["exact_timestamp"] = _int64(timestamp)
+        timestamp, invalid = _whole_numbers(_column(df, "Timestamp"))  # Edm.Int64: a number, or text
+        rej.add(timestamp.isna() | invalid, "missing or invalid Timestamp")
+        out["exact_timestamp"] = timestamp
     else:  # Exact has no Timestamp on these endpoints
         out["exact_timestamp"] = pd.Series([None] * len(df), index=df.index, dtype="Int64")
     for col in table.columns:
@@ -284,7 +327,8 @@ def transform(
 # ---- the categories' rules: what is more than reading a field ------------------------------------------------
 def relations(rows: Rows, settings, today: dt.date) -> None:
     """passes_filter: type selected (or 'supplier' selected and IsSupplier) and, unless included, not inactive
-    and not blocked."""
+    and not blocked. Never the division's own account (Exact `Type` 'D'; ordinary accounts are 'A'), whatever the
+    settings: it is the administration itself, not a relation."""
     f = rows.frame
     is_active = rows.active(today)
     f["is_active"] = is_active.astype("boolean")
@@ -296,6 +340,7 @@ def relations(rows: Rows, settings, today: dt.date) -> None:
         passes &= is_active
     if not settings.include_blocked:
         passes &= ~f["is_blocked"].astype(bool)
+    passes &= ~(rows.field("Type").astype("string").str.strip() == "D").fillna(False).astype(bool)
     f["passes_filter"] = passes
 
 
@@ -381,6 +426,8 @@ def standard_prices(records: list[dict]) -> pd.DataFrame:
             "exact_id": clean_text(_column(df, "ID")).str.lower(),
             "item_id": clean_text(_column(df, "Item")).str.lower(),
             "account_id": clean_text(_column(df, "Account")).str.lower(),
+            "project_id": clean_text(_column(df, "Project")).str.lower(),
+            "employee_id": clean_text(_column(df, "Employee")).str.lower(),
             "price": pd.to_numeric(_column(df, "Price"), errors="coerce").astype("Float64"),
             "currency": clean_text(_column(df, "Currency")),
             "quantity": pd.to_numeric(_column(df, "Quantity"), errors="coerce").astype("Float64"),

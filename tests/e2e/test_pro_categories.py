@@ -235,3 +235,47 @@ def test_line_without_header_is_set_aside_never_loaded_half(dags, sandbox_factor
     assert key == orphan["ID"] and "without its header" in reason
     assert orphan["ID"] not in ids(target_db, "sales_order_lines")
     assert len(ids(target_db, "sales_order_lines")) == len(div.sales_order_lines) - 1
+
+
+def test_price_agreement_columns_match_exact(dags, sandbox_factory, target_db, settings_var):
+    """#14 item 1: Exact returns only the `$select`ed fields, so a column whose field is not selected stays empty
+    (item code, item description and account name did, before the `$select` was derived from the registry)."""
+    server = sandbox_factory(size=300, seed=45)
+    settings_var(
+        {
+            "license": "pro",
+            "categories": {
+                "relations": {"enabled": True, "include_inactive": True, "include_blocked": True},
+                "price_agreements": {"enabled": True},
+            },
+        }
+    )
+    run_dag(dags, "relations")
+    run_dag(dags, "price_agreements")
+    div = server.state.division
+    agreements = {i: p for i, p in div.sales_item_prices.items() if p["Account"] is not None}
+    got = {
+        r[0]: r[1:]
+        for r in target_db.query(
+            "SELECT exact_id::text, account_exact_id::text, account_code, account_name, item_code, item_description, "
+            "price, currency, min_quantity, unit, start_date, end_date FROM outsmart.price_agreements"
+        )
+    }
+    assert set(got) == set(agreements) and agreements
+    for i, p in agreements.items():
+        acc = div.accounts[p["Account"]]
+        customer = acc["Code"].strip() if acc["Status"] == "C" else None  # only customers are relations here
+        assert got[i] == (
+            p["Account"],
+            customer,
+            p["AccountName"],
+            p["ItemCode"],
+            p["ItemDescription"],
+            Decimal(str(p["Price"])).quantize(Decimal("0.0001")),
+            p["Currency"],
+            Decimal(str(p["Quantity"])).quantize(Decimal("0.0001")),
+            p["Unit"],
+            p["StartDate"],
+            p["EndDate"],
+        ), i
+    assert all(r[2] and r[3] and r[4] for r in got.values())  # never empty

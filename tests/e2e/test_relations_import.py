@@ -13,6 +13,8 @@ def expected_codes(server, relation_types=("customer",), include_inactive=False,
     wanted = {status_of[t] for t in relation_types if t in status_of}
     out = set()
     for a in server.state.division.accounts.values():
+        if a["Type"] == "D":  # the division's own account: never a relation
+            continue
         type_ok = a["Status"] in wanted or ("supplier" in relation_types and a["IsSupplier"])
         active = (a["EndDate"] is None or a["EndDate"] >= TODAY) and (a["StartDate"] is None or a["StartDate"] <= TODAY)
         if type_ok and (include_inactive or active) and (include_blocked or not a["Blocked"]):
@@ -44,9 +46,10 @@ def test_first_run_loads_exactly_the_accounts_that_pass(dags, sandbox_factory, t
     codes = {r[0] for r in target_db.query("SELECT code FROM outsmart.relations")}
     expected = expected_codes(server, **filters)
     assert codes == expected and len(expected) > 0
+    accounts = len(server.state.division.accounts)  # 1,500 generated, and the division's own account
     log = log_rows(target_db)[-1]
-    assert log["status"] == "success" and log["fetched"] == 1500 and log["inserted"] == len(expected)
-    assert log["filtered_out"] == 1500 - len(expected) and log["rejected"] == 0
+    assert log["status"] == "success" and log["fetched"] == accounts == 1501 and log["inserted"] == len(expected)
+    assert log["filtered_out"] == accounts - len(expected) and log["rejected"] == 0
 
 
 def test_columns_hold_trimmed_exact_values(dags, sandbox_factory, target_db, settings_var):
@@ -71,8 +74,11 @@ def test_columns_hold_trimmed_exact_values(dags, sandbox_factory, target_db, set
             "postcode, city, country, vat_number, coc_number, exact_timestamp, deleted_at FROM outsmart.relations"
         )
     }
-    assert len(got) == 300
+    assert len(got) == 300  # every generated account; not the division's own one (Type 'D')
     for a in server.state.division.accounts.values():
+        if a["Type"] == "D":
+            assert a["ID"] not in got
+            continue
         r = got[a["ID"]]
         active = (a["EndDate"] is None or a["EndDate"] >= TODAY) and a["StartDate"] <= TODAY
         assert r[1:] == (
@@ -156,7 +162,7 @@ def test_full_refresh_param_rereads_everything(dags, sandbox_factory, target_db,
     reset_stats(server)
     run_dag(dags, "relations", full_refresh=True)
     log = log_rows(target_db)[-1]
-    assert log["fetched"] == 1200 and log["inserted"] == 0 and log["updated"] == 0
+    assert log["fetched"] == 1201 and log["inserted"] == 0 and log["updated"] == 0  # 1,200 and the division's
     assert sandbox_stats(server)["calls"]["sync/CRM/Accounts"] == 2
 
 
@@ -199,3 +205,54 @@ def test_pro_category_without_pro_licence_is_skipped_not_failed(
     assert states["check_settings"] == "skipped"
     assert "needs Exact Online Pro" in "".join(capfd.readouterr()) + caplog.text
     assert sandbox_stats(server)["calls"] == {} and sandbox_stats(server)["token_calls"] == {}
+
+
+def test_the_divisions_own_account_is_never_a_relation(dags, sandbox_factory, target_db, settings_var, monkeypatch):
+    """#14 item 5: Exact lists the administration itself among the accounts (Type 'D', Status 'A'). Whatever the
+    relation types, it is not imported; a row an older version imported (with relation_types "none") is kept and
+    updated like any row that stops passing a filter: OutSmart may have work orders on it (internal jobs)."""
+    from include.outsmart_import import transforms
+
+    server = sandbox_factory(size=200, seed=12)
+    own = next(a for a in server.state.division.accounts.values() if a["Type"] == "D")
+    assert own["Status"] == "A" and {a["Type"] for a in server.state.division.accounts.values()} == {"A", "D"}
+    everything = ["customer", "prospect", "suspect", "none", "supplier"]
+    settings_var(
+        {
+            "categories": {
+                "relations": {
+                    "enabled": True,
+                    "relation_types": everything,
+                    "include_inactive": True,
+                    "include_blocked": True,
+                }
+            }
+        }
+    )
+    run_dag(dags, "relations")
+    assert own["Code"].strip() not in {r[0] for r in target_db.query("SELECT code FROM outsmart.relations")}
+    assert log_rows(target_db)[-1]["filtered_out"] == 1
+
+    # An older version, without the rule, imported it (into a fresh database: that is all it ever imported).
+    with target_db.connect() as conn:
+        conn.execute("DROP SCHEMA outsmart CASCADE")
+    settings_var({"categories": {"relations": {"enabled": True, "relation_types": ["none"]}}})
+    rule = transforms.relations
+
+    def older_version(rows, settings, today):
+        rule(rows, settings, today)
+        rows.frame["passes_filter"] |= (rows.field("Type") == "D").to_numpy()
+
+    monkeypatch.setattr(transforms, "relations", older_version)
+    run_dag(dags, "relations")
+    monkeypatch.setattr(transforms, "relations", rule)
+    code = own["Code"].strip()
+    assert target_db.query("SELECT name, deleted_at FROM outsmart.relations WHERE code = %s", (code,)) == [
+        (own["Name"], None)
+    ]
+    mutate(server, entity="accounts", op="update", records=[{"ID": own["ID"], "Name": "Installatiebedrijf Nieuw B.V."}])
+    run_dag(dags, "relations")
+    run_dag(dags, "relations", full_refresh=True)  # a full refresh does not remove it either
+    assert target_db.query("SELECT name, deleted_at FROM outsmart.relations WHERE code = %s", (code,)) == [
+        ("Installatiebedrijf Nieuw B.V.", None)
+    ]

@@ -11,12 +11,18 @@ from tests.helpers.e2e import TODAY, last_log, mutate, reset_stats, row_versions
 
 
 def standard_price(server, item_id):
-    """The expected sales price, straight from the sandbox's price records."""
+    """The expected sales price, straight from the sandbox's price records: valid today, of nobody in particular
+    (no account, project or employee), in the division's currency and the item's unit."""
+    div = server.state.division
     rows = [
         p
-        for p in server.state.division.sales_item_prices.values()
+        for p in div.sales_item_prices.values()
         if p["Item"] == item_id
         and p["Account"] is None
+        and p.get("Project") is None
+        and p.get("Employee") is None
+        and p["Currency"] == div.currency
+        and p["Unit"] == div.items[item_id]["Unit"]
         and (p["StartDate"] is None or p["StartDate"] <= TODAY)
         and (p["EndDate"] is None or p["EndDate"] >= TODAY)
     ]
@@ -131,6 +137,44 @@ def test_materials_incremental_item_and_price_changes(dags, sandbox_factory, tar
     assert snapshot(target_db, "materials") == snap
 
 
+def test_standard_price_is_never_a_project_employee_foreign_currency_or_other_unit_price(
+    dags, sandbox_factory, target_db, settings_var
+):
+    """#14 item 6: sales item prices without an account that are still not the item's standard sales price. Each
+    starts a month ago, so the newest start would win if it counted (an employee's hourly rate became the monteur
+    hour type's price). The division's currency is read from Exact once and kept."""
+    server = sandbox_factory(size=300, seed=36)
+    settings_var({"categories": {"materials": {"enabled": True}, "hour_types": {"enabled": True}}})
+    run_dag(dags, "materials")
+    run_dag(dags, "hour_types")
+    div = server.state.division
+    special = [
+        p
+        for p in div.sales_item_prices.values()
+        if p["Account"] is None
+        and (p["Project"] or p["Employee"] or p["Currency"] != "EUR" or p["Unit"] != div.items[p["Item"]]["Unit"])
+    ]
+    kinds = {
+        ("project" if p["Project"] else "employee" if p["Employee"] else p["Currency"] + "/" + p["Unit"])
+        for p in special
+    }
+    assert len(special) == 4 and {"project", "employee"} <= kinds
+    got = {
+        **dict(target_db.query("SELECT exact_id::text, sales_price FROM outsmart.materials")),
+        **dict(target_db.query("SELECT exact_id::text, sales_price FROM outsmart.hour_types")),
+    }
+    for p in special:
+        expected = standard_price(server, p["Item"])
+        assert got[p["Item"]] == expected is not None and expected != Decimal(str(p["Price"])), p
+    monteur = next(i for i in div.items.values() if i["Code"] == "UUR-MONTEUR")
+    assert target_db.scalar("SELECT sales_price FROM outsmart.hour_types WHERE code = 'UUR-MONTEUR'") == (
+        standard_price(server, monteur["ID"])
+    )
+    run_dag(dags, "materials")
+    assert sandbox_stats(server)["calls"]["system/Divisions"] == 1  # three runs, one call: read once, kept
+    assert target_db.query("SELECT currency FROM outsmart.exact_division") == [("EUR",)]
+
+
 def test_categories_full_refresh_soft_deletes_what_disappears(dags, sandbox_factory, target_db, settings_var):
     server = sandbox_factory(size=50)
     settings_var({"categories": {"categories": {"enabled": True}}})
@@ -190,6 +234,11 @@ def test_employees(dags, sandbox_factory, target_db, settings_var, include_inact
     e = next(iter(emps))
     if e["Code"] in got:
         assert got[e["Code"]][1] == e["FirstName"] and got[e["Code"]][3] == e["FullName"]
+    # #14 item 7: the business phone and mobile, never the private Mobile or Phone.
+    numbers = {r[0]: (r[1], r[2]) for r in target_db.query("SELECT code, phone, mobile FROM outsmart.employees")}
+    assert numbers == {x["Code"]: (x["BusinessPhone"], x["BusinessMobile"]) for x in emps if x["Code"] in got}
+    assert any(p is None and m for p, m in numbers.values())  # some have only a business mobile
+    assert all(x["Mobile"] for x in emps)  # ...and a private one, which is not imported
     loaded = [x for x in emps if x["Code"] in got][:2]
     mutate(
         server, entity="employees", op="update", records=[{"ID": loaded[0]["ID"], "BusinessEmail": "nieuw@example.nl"}]

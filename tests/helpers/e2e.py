@@ -160,3 +160,36 @@ def set_faults(server, **faults) -> None:
 def set_config(server, **config) -> None:
     """Change the sandbox's Exact rules (limits, token lifetimes, ...) while it runs."""
     requests.post(server.url + "/_sandbox/config", json=config, timeout=5).raise_for_status()
+
+
+# ---- comparing whole imports ----------------------------------------------------------------------------------
+def target_tables() -> list[str]:
+    """Every target table of the registry (headers, lines and related tables)."""
+    return [t.name for c in CATEGORIES.values() for t in (c.table, *(d.table for d in c.dependents))]
+
+
+def dump_table(conninfo: str, table: str) -> dict:
+    """Every row of a target table, keyed by Exact ID, without the columns that record when it was written."""
+    import psycopg
+
+    with psycopg.connect(conninfo) as conn:
+        cur = conn.execute(f"SELECT * FROM outsmart.{table}")
+        cols = [d.name for d in cur.description]
+        rows = {}
+        for r in cur.fetchall():
+            rec = {c: v for c, v in zip(cols, r, strict=True) if c not in ("id", "imported_at")}
+            rec["deleted"] = rec.pop("deleted_at") is not None
+            rows[str(rec["exact_id"])] = rec
+        return rows
+
+
+def second_database(target_db, monkeypatch, name: str) -> str:
+    """A second, empty database on the same server, published as `outsmart_postgres` from now on; its conninfo."""
+    import psycopg
+
+    current = f"dbname={target_db.airflow_json['schema']}"
+    with psycopg.connect(target_db.conninfo.replace(current, "dbname=postgres"), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    monkeypatch.setenv("AIRFLOW_CONN_OUTSMART_POSTGRES", json.dumps({**target_db.airflow_json, "schema": name}))
+    return target_db.conninfo.replace(current, f"dbname={name}")

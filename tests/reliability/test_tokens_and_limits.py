@@ -170,5 +170,5 @@ def test_daily_budget_stops_cleanly_and_resumes_next_day(dags, sandbox_factory, 
         "SELECT status, watermark_before, fetched, updated FROM outsmart.import_log ORDER BY id DESC LIMIT 1"
     )[0]
     figure(f"daily budget spent after 1 call: status {log[0]}, target and watermark unchanged; next day: {row}")
-    assert row[0] == "success" and row[1] == watermark and row[2] == 2500
+    assert row[0] == "success" and row[1] == watermark and row[2] == len(accounts) == 2501  # and the own account
     assert target_db.scalar("SELECT count(*) FROM outsmart.relations WHERE name LIKE '%% *'") == len(snapshot)

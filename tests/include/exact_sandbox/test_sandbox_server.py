@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
 
 import pytest
 import requests
 
-from include.exact_sandbox import SandboxConfig, start_sandbox
+from include.exact_sandbox import SandboxConfig, data, start_sandbox
+from include.exact_sandbox.server import ENDPOINTS, FIELD_LIST_FOR, FIELDS
 from tests.helpers.sandbox import stop_sandbox
 
 DIV = 3_000_001
@@ -106,7 +108,7 @@ def test_sync_envelope_paging_dates_and_padding(sandbox):
     while "__next" in d:
         d = requests.get(d["__next"], headers={"Authorization": f"Bearer {access}"}, timeout=10).json()["d"]
         seen += [x["Timestamp"] for x in d["results"]]
-    assert len(seen) == 2100 and seen == sorted(seen) and len(set(seen)) == 2100
+    assert len(seen) == 2101 and seen == sorted(seen) and len(set(seen)) == 2101  # and the division's own account
 
 
 @pytest.mark.parametrize(
@@ -200,7 +202,10 @@ def test_generated_data_is_realistic(sandbox):
     names = " ".join(a["Name"] for a in accounts)
     assert "'" in names and any(ch in names for ch in "ëöüçÇÖ")
     assert {a["Country"].strip() for a in accounts} >= {"NL", "BE", "DE"}
-    assert len({a["Code"] for a in accounts}) == 3000
+    assert len({a["Code"] for a in accounts}) == 3001  # 3,000 generated and the division's own account
+    # #14 item 5: Exact lists the administration itself among the accounts, Type 'D' (Status 'A'); the rest 'A'.
+    own = [a for a in accounts if a["Type"] == "D"]
+    assert len(own) == 1 and own[0]["Status"] == "A" and {a["Type"] for a in accounts} == {"A", "D"}
 
 
 def test_faults_5xx_and_drops(sandbox):
@@ -281,6 +286,13 @@ def test_standard_entities_are_realistic(sandbox):
     assert any(t["IsFullyPaid"] for t in terms) and any(t["Status"] == 30 for t in terms)
     assert any(p["Account"] is None for p in div.sales_item_prices.values())  # standard prices
     assert any(p["Account"] is not None for p in div.sales_item_prices.values())  # price agreements
+    # #14 item 6: prices without an account that are not the standard price: a project's, an employee's, in USD,
+    # for another unit than the item's.
+    plain = [p for p in div.sales_item_prices.values() if p["Account"] is None]
+    assert any(p["Project"] for p in plain) and any(p["Employee"] for p in plain)
+    assert any(p["Currency"] == "USD" for p in plain) and div.currency == "EUR"
+    assert any(p["Unit"] != div.items[p["Item"]]["Unit"] for p in plain)
+    assert div.divisions[div.division]["Currency"] == "EUR"  # system/Divisions
 
 
 def test_accounts_only_division_and_sampled_records(sandbox):
@@ -333,3 +345,69 @@ def test_state_file_keeps_division_and_token_chain_across_restarts(tmp_path):
         assert fresh.state.load(tmp_path / "missing.pickle") is False  # first start: a new division
     finally:
         stop_sandbox(fresh)
+
+
+# ---- #14 item 1: Exact returns only the fields in the $select ------------------------------------------------------
+def _filter_for(spec) -> dict:
+    """A $filter the endpoint accepts and that matches every record."""
+    if spec.kind in ("sync", "deleted"):
+        return {"$filter": "Timestamp gt 1L"}
+    if spec.filter_fields:
+        return {"$filter": "ID ne guid'00000000-0000-0000-0000-000000000000'"}
+    return {}
+
+
+@pytest.mark.parametrize("path", sorted(ENDPOINTS))
+def test_every_endpoint_returns_only_the_selected_fields(sandbox, path):
+    """Exact leaves out every field that is not in the `$select` (a field the import forgets to select is simply
+    empty: price agreements' ItemCode, ItemDescription and AccountName were, before #12)."""
+    s = sandbox(size=60, seed=3)
+    spec, div = ENDPOINTS[path], s.state.division
+    if spec.kind == "deleted":
+        data.delete_record(div, "accounts", next(iter(div.accounts)), now=dt.datetime.now(dt.UTC))
+        record = div.deleted[0]
+    else:
+        record = next(iter(getattr(div, spec.entity).values()))
+    others = sorted(f for f in record if f != spec.key and f in FIELDS[FIELD_LIST_FOR.get(path, path)])
+    select = [spec.key, others[0], others[-1]]
+    assert len(others) > 2  # so something selectable is left out
+    r = get(s, path, {"$select": ",".join(select), **_filter_for(spec)}, token(s).json()["access_token"])
+    assert r.status_code == 200, r.text
+    rows = r.json()["d"]["results"]
+    assert rows and all(set(row) == {"__metadata", *select} for row in rows)
+
+
+# ---- #14 item 8: numbers, booleans and the Timestamp as JSON text (a switch, off by default) -----------------------
+def test_types_as_text_switch_writes_numbers_booleans_and_timestamp_as_text(sandbox):
+    s = sandbox(size=40, seed=3)
+    access = token(s).json()["access_token"]
+    gone = next(iter(s.state.division.accounts))
+    requests.post(s.url + "/_sandbox/mutate", json={"op": "delete", "ids": [gone]}, timeout=5).raise_for_status()
+    asks = [
+        ("sync/Logistics/Items", {"$select": "ID,IsTime,CostPriceStandard,Timestamp", "$filter": "Timestamp gt 1L"}),
+        ("bulk/CRM/Accounts", {"$select": "ID,Blocked,IsSupplier", "$filter": "Blocked eq false"}),
+        ("logistics/ItemGroups", {"$select": "ID,IsDefault"}),
+        ("sync/Deleted", {"$select": "ID,EntityType,Timestamp", "$filter": "Timestamp gt 1L"}),
+    ]
+
+    def answers():
+        out = [get(s, path, params, access).json()["d"]["results"] for path, params in asks]
+        me = requests.get(s.url + "/api/v1/current/Me", headers={"Authorization": f"Bearer {access}"}, timeout=5)
+        return [[{k: v for k, v in row.items() if k != "__metadata"} for row in rows] for rows in out] + [
+            [{"CurrentDivision": me.json()["d"]["results"][0]["CurrentDivision"]}]
+        ]
+
+    native = answers()
+    assert all(
+        isinstance(v, (int, float, bool)) for rows in native for row in rows for k, v in row.items() if k != "ID"
+    )
+    assert requests.post(s.url + "/_sandbox/config", json={"types_as_text": True}, timeout=5).json()["types_as_text"]
+    text = answers()
+    assert all(isinstance(v, str) for rows in text for row in rows for v in row.values())
+    spelled = {v for rows in text for row in rows for k, v in row.items() if k != "ID"}
+    assert {"true", "false", "0", "1"} <= spelled and any(re.fullmatch(r"\d+\.\d{2}", v) for v in spelled)
+
+    def plain(v):
+        return v if not isinstance(v, str) or v.count("-") == 4 else json.loads(v)
+
+    assert [[{k: plain(v) for k, v in row.items()} for row in rows] for rows in text] == native

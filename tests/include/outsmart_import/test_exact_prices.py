@@ -40,16 +40,22 @@ def price(
     start: dt.date | None = None,
     end: dt.date | None = None,
     ts: int = 100,
+    project: int | None = None,
+    employee: int | None = None,
+    currency: str = "EUR",
+    unit: str = "stuk",
 ) -> dict:
     """A sales item price as Exact sends it (sync/Logistics/SalesItemPrices)."""
     return {
         "ID": _gid(2, i),
         "Item": item(item_no),
         "Account": _gid(3, account) if account is not None else None,
+        "Project": _gid(4, project) if project is not None else None,
+        "Employee": _gid(5, employee) if employee is not None else None,
         "Price": amount,
-        "Currency": "EUR",
+        "Currency": currency,
         "Quantity": quantity,
-        "Unit": "stuk",
+        "Unit": unit,
         "StartDate": _ms(start) if start else None,
         "EndDate": _ms(end) if end else None,
         "Timestamp": ts,
@@ -189,3 +195,84 @@ def test_the_price_mirror_is_created_through_the_enrichment(target_db):
         ensure_schema(conn)
     assert target_db.scalar("SELECT to_regclass('outsmart.exact_item_prices') IS NOT NULL")
     assert target_db.scalar("SELECT to_regclass('outsmart.exact_item_prices_item') IS NOT NULL")
+
+
+# ---- #14 item 6: a price for a project or an employee, in another currency or unit is not the standard price -----
+def test_standard_price_leaves_out_project_employee_other_currency_and_other_unit_prices(db):
+    db.query("INSERT INTO outsmart.exact_division (division, currency) VALUES (3000001, 'EUR') RETURNING 1")
+    month_ago = TODAY - dt.timedelta(days=30)  # each would win on its start date if it counted
+    prices = [
+        price(1, 1, 10.0),  # the standard price of item 1
+        price(2, 1, 97.5, project=1, start=month_ago),  # a project's rate
+        price(3, 1, 82.0, employee=1, start=month_ago),  # an employee's hourly rate
+        price(4, 1, 11.0, currency="USD", start=month_ago),  # in dollars
+        price(5, 1, 95.0, unit="doos", start=month_ago),  # for a box, the item's unit is 'stuk'
+        price(6, 2, 20.0, currency=" EUR ", unit="stuk"),  # item 2: the division's currency, trimmed
+        price(7, 3, 30.0, currency="USD"),  # item 3: only a price in dollars: no standard price
+    ]
+    load(db, materials(1, 2, 3), prices=prices)
+    assert sales_prices(db) == {"M1": Decimal("10.0000"), "M2": Decimal("20.0000"), "M3": None}
+    mirrored = db.query("SELECT project_id IS NOT NULL, employee_id IS NOT NULL FROM outsmart.exact_item_prices")
+    assert sorted(mirrored) == [(False, False)] * 5 + [(False, True), (True, False)]
+
+
+def test_a_price_in_another_unit_counts_once_the_item_has_that_unit(db):
+    load(db, materials(1), prices=[price(1, 1, 10.0), price(2, 1, 95.0, unit="doos", start=dt.date(2025, 1, 1))])
+    assert sales_prices(db) == {"M1": Decimal("10.0000")}
+    frame = materials(1, ts=200)
+    frame["unit"] = pd.array(["doos"], dtype="string")  # the item is now sold per box
+    load(db, frame)
+    assert sales_prices(db) == {"M1": Decimal("95.0000")}
+
+
+class _Exact:
+    """A reader with a division: counts its calls to system/Divisions."""
+
+    division = 3000001
+
+    def __init__(self, currency):
+        self.currency, self.calls = currency, []
+
+    def collection(self, endpoint, select, odata_filter=None):
+        self.calls.append((endpoint, select, odata_filter))
+        yield [{"Code": self.division, "Currency": self.currency}]
+
+
+def test_the_divisions_currency_is_read_from_exact_once_and_kept(db):
+    exact = _Exact("EUR")
+    STANDARD_SALES_PRICE.prepare(exact, db.connect)
+    STANDARD_SALES_PRICE.prepare(exact, db.connect)
+    assert exact.calls == [("system/Divisions", ["Code", "Currency"], "Code eq 3000001")]
+    assert db.query("SELECT division, currency FROM outsmart.exact_division") == [(3000001, "EUR")]
+    load(db, materials(1), prices=[price(1, 1, 10.0), price(2, 1, 9.0, currency="USD", start=dt.date(2025, 1, 1))])
+    assert sales_prices(db) == {"M1": Decimal("10.0000")}
+    exact.currency = "USD"  # a full refresh reads it again
+    STANDARD_SALES_PRICE.prepare(exact, db.connect, refresh=True)
+    assert len(exact.calls) == 2 and db.scalar("SELECT currency FROM outsmart.exact_division") == "USD"
+    other = _Exact("GBP")
+    other.division = 42  # another division: its own currency, the old row replaced
+    STANDARD_SALES_PRICE.prepare(other, db.connect)
+    assert db.query("SELECT division, currency FROM outsmart.exact_division") == [(42, "GBP")]
+
+
+def test_an_older_price_mirror_gets_the_new_columns(target_db):
+    """ensure_schema runs DDL only for missing objects: the columns added to an existing mirror come through
+    ADD COLUMN (`added_columns`), and the price stream's changed $select re-reads it in full once."""
+    with target_db.connect() as conn:
+        ensure_schema(conn, [CATEGORIES["relations"]])
+        conn.execute(
+            "CREATE TABLE outsmart.exact_item_prices (exact_id uuid PRIMARY KEY, item_id uuid, account_id uuid, "
+            "price numeric(18,4), currency text, quantity numeric(18,4), unit text, start_date date, end_date date, "
+            "exact_timestamp bigint, deleted_at timestamptz, imported_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute("CREATE INDEX exact_item_prices_item ON outsmart.exact_item_prices (item_id)")
+        conn.commit()
+        ensure_schema(conn)
+    columns = {
+        r[0]
+        for r in target_db.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'exact_item_prices'"
+        )
+    }
+    assert {"project_id", "employee_id"} <= columns
+    assert target_db.scalar("SELECT to_regclass('outsmart.exact_division') IS NOT NULL")

@@ -8,16 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from include.outsmart_import.registry import CATEGORIES, Column, Source, TableSpec, text
+from include.outsmart_import.registry import CATEGORIES, PRICE_SOURCE, Column, Source, TableSpec, text
 from include.outsmart_import.settings import ImportSettings
 
 # Exact's own metadata for every endpoint the sandbox serves (a field Exact does not have is a 400 in production).
 EXACT_FIELDS = json.loads(
     (Path(__file__).resolve().parents[3] / "include/exact_sandbox/exact_fields.json").read_text()
 )["endpoints"]
-STREAMS = [(c.name, c.source) for c in CATEGORIES.values()] + [
-    (f"{c.name} {d.table.name}", d.source) for c in CATEGORIES.values() for d in c.dependents
-]
+STREAMS = (
+    [(c.name, c.source) for c in CATEGORIES.values()]
+    + [(f"{c.name} {d.table.name}", d.source) for c in CATEGORIES.values() for d in c.dependents]
+    + [("standard sales price", PRICE_SOURCE)]
+)
 
 
 @pytest.mark.parametrize("label,source", STREAMS, ids=[s[0] for s in STREAMS])

@@ -102,7 +102,7 @@ def test_employees_names_and_active_filter():
     recs = [emp(1), emp(2, IsActive=False, EndDate=encode_value(dt.date(2025, 1, 1)))]
     f = employees(recs, EmployeesSettings(enabled=True), TODAY).frame
     assert list(f["last_name"]) == ["van der Meulen", "van der Meulen"]
-    assert list(f["phone"]) == ["06-1", "06-1"]
+    assert f["phone"].isna().all()  # only a private Mobile: not imported (#14 item 7)
     assert list(f["passes_filter"]) == [True, False]
     f = employees(recs, EmployeesSettings(enabled=True, include_inactive=True), TODAY).frame
     assert list(f["passes_filter"]) == [True, True] and list(f["is_active"]) == [True, False]
@@ -137,3 +137,58 @@ def test_payment_transactions_receivables_only_and_only_open():
     assert list(f["passes_filter"]) == [True, False, False]
     res = payment_transactions([term(4, AmountDC="12,50")], PaymentTransactionsSettings(enabled=True), TODAY)
     assert res.frame.empty and res.rejects[0].reason.startswith("AmountDC is not a number")
+
+
+# ---- #14 item 8: numbers as JSON text ("12.50"), as Exact can write them -------------------------------------------
+def test_numbers_as_text_read_as_the_numbers():
+    settings = PaymentTransactionsSettings(enabled=True)
+    text = payment_transactions(
+        [term(1, InvoiceNumber="26000001", AmountDC="121.00", Status="20", LineType="20", IsFullyPaid="false")],
+        settings,
+        TODAY,
+    )
+    native = payment_transactions([term(1)], settings, TODAY)
+    assert text.rejects == []
+    assert text.frame.to_dict("records") == native.frame.to_dict("records")
+    res = materials(
+        [item(1, CostPriceStandard="12.50", IsTime="0"), item(2, CostPriceStandard=" 1e1 ")],
+        ItemGroupSettings(enabled=True),
+        TODAY,
+    )
+    assert res.rejects == [] and list(res.frame["cost_price"]) == [12.5, 10.0]
+
+
+def test_text_that_is_no_number_is_still_rejected():
+    settings = PaymentTransactionsSettings(enabled=True)
+    recs = [
+        term(1, AmountDC="abc"),
+        term(2, AmountDC="1.2.3"),
+        term(3, AmountDC=True),
+        term(4, InvoiceNumber="12.5"),
+        term(5, InvoiceNumber="abc"),
+        term(6),
+    ]
+    res = payment_transactions(recs, settings, TODAY)
+    assert list(res.frame["invoice_number"]) == [26000006]
+    assert [r.reason for r in res.rejects] == [
+        "AmountDC is not a number: 'abc'",
+        "AmountDC is not a number: '1.2.3'",
+        "AmountDC is not a number: True",
+        "InvoiceNumber is not a whole number: '12.5'",
+        "InvoiceNumber is not a whole number: 'abc'",
+    ]
+
+
+# ---- #14 item 7: business numbers only; Mobile and Phone are the employee's private numbers -----------------------
+def test_employees_get_their_business_phone_and_mobile_never_a_private_number():
+    recs = [
+        emp(1, BusinessPhone="010-1234567", BusinessMobile="06-11111111", Mobile="06-99999999", Phone="010-9999999"),
+        emp(2, BusinessPhone=None, BusinessMobile="06-22222222", Mobile="06-99999998"),
+        emp(3, BusinessPhone=None, BusinessMobile=None, Mobile="06-99999997", Phone="010-9999997"),
+    ]
+    f = employees(recs, EmployeesSettings(enabled=True), TODAY).frame
+    numbers = [
+        tuple(v if isinstance(v, str) else None for v in row) for row in zip(f["phone"], f["mobile"], strict=True)
+    ]
+    assert numbers == [("010-1234567", "06-11111111"), (None, "06-22222222"), (None, None)]
+    assert {"Mobile", "Phone", "PrivateEmail"}.isdisjoint(CATEGORIES["employees"].source.select)

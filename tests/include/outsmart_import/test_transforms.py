@@ -132,3 +132,62 @@ def test_quotes_semicolons_and_empty_strings_survive():
 def test_empty_page():
     res = run([])
     assert res.frame.empty and res.rejects == []
+
+
+# ---- #14 item 8: Exact can write numbers, booleans and the Int64 Timestamp as JSON text ----------------------------
+@pytest.mark.parametrize(
+    ("as_text", "native"),
+    [
+        ({"Blocked": "true", "IsSupplier": "false"}, {"Blocked": True, "IsSupplier": False}),
+        ({"Blocked": "TRUE", "IsSupplier": " False "}, {"Blocked": True, "IsSupplier": False}),
+        ({"Blocked": "1", "IsSupplier": "0"}, {"Blocked": True, "IsSupplier": False}),
+        ({"Blocked": 1, "IsSupplier": 0}, {"Blocked": True, "IsSupplier": False}),  # Byte flags
+        ({"Timestamp": "123456"}, {"Timestamp": 123456}),
+        ({"Timestamp": "9007199254740993"}, {"Timestamp": 9007199254740993}),  # Int64 beyond a float: exact
+    ],
+    ids=["true-false", "case-and-spaces", "one-zero-text", "one-zero-number", "timestamp", "timestamp-int64"],
+)
+def test_booleans_and_timestamp_as_text_read_as_the_values(as_text, native):
+    text, value = run([account(1, **as_text)]), run([account(1, **native)])
+    assert text.rejects == []
+    pd.testing.assert_frame_equal(text.frame, value.frame)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"Blocked": "yes please"}, "Blocked is not a boolean"),
+        ({"Blocked": "abc"}, "Blocked is not a boolean"),
+        ({"Blocked": 2}, "Blocked is not a boolean"),
+        ({"Timestamp": "abc"}, "missing or invalid Timestamp"),
+        ({"Timestamp": "1.2.3"}, "missing or invalid Timestamp"),
+        ({"Timestamp": "12.5"}, "missing or invalid Timestamp"),
+        ({"Timestamp": True}, "missing or invalid Timestamp"),
+    ],
+)
+def test_text_that_is_no_boolean_or_timestamp_is_still_rejected(overrides, reason):
+    res = run([account(1), account(2, **overrides)])
+    assert list(res.frame["code"]) == ["1001"]
+    assert [r.reason.split(":")[0] for r in res.rejects] == [reason]
+
+
+# ---- #14 item 5: the division's own account (Type 'D') is never a relation -----------------------------------------
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"relation_types": ["none"]},
+        {
+            "relation_types": ["customer", "prospect", "suspect", "none", "supplier"],
+            "include_inactive": True,
+            "include_blocked": True,
+        },
+    ],
+    ids=["default", "none", "everything"],
+)
+def test_the_divisions_own_account_never_passes(settings):
+    res = run([account(1, Status="A", Type="A"), account(2, Status="A", Type="D")], **settings)
+    passes = dict(zip(res.frame["code"], res.frame["passes_filter"], strict=True))
+    assert res.rejects == []  # not broken: filtered out (a row an older version imported is kept, flags updated)
+    assert bool(passes["1002"]) is False
+    assert bool(passes["1001"]) is ("none" in settings.get("relation_types", []))

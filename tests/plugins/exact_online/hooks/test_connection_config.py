@@ -154,5 +154,5 @@ def test_round_trip_with_an_exact_online_connection(sandbox_factory, monkeypatch
     hook = ExactOnlineHook(token_store=MemoryTokenStore())
     assert hook.connection.conn_type == "exact_online"
     rows = [r for page in hook.sync("sync/CRM/Accounts", ["ID"], 1) for r in page]
-    assert len(rows) == 5 and hook.division == server.state.config.division
+    assert len(rows) == 6 and hook.division == server.state.config.division  # 5 and the division's own account
     assert hook.test_connection()[0]

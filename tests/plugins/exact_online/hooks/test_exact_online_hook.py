@@ -52,7 +52,8 @@ def test_paging_follows_next_and_counts_calls(sandbox_factory):
     server = sandbox_factory(size=2345)
     hook = ExactOnlineHook(token_store=MemoryTokenStore())
     rows = fetch_all(hook)
-    assert len(rows) == 2345 and len({r["ID"] for r in rows}) == 2345
+    # 2,345 generated accounts and the division's own one
+    assert len(rows) == 2346 and len({r["ID"] for r in rows}) == 2346
     assert hook.stats.api_calls == 3  # 1,000 per sync page
     assert stats(server)["calls"]["sync/CRM/Accounts"] == 3
     regular = [r for p in hook.collection("crm/Accounts", SELECT, "Blocked eq false") for r in p]
@@ -143,7 +144,7 @@ def test_5xx_and_dropped_connections_are_retried(sandbox_factory):
     requests.post(server.url + "/_sandbox/faults", json={"error_rate": 0.15, "drop_rate": 0.1, "seed": 3}, timeout=5)
     hook = ExactOnlineHook(token_store=MemoryTokenStore())
     rows = fetch_all(hook)
-    assert len(rows) == 3000
+    assert len(rows) == len(server.state.division.accounts) == 3001  # and the division's own account
     regular = [r for p in hook.collection("crm/Accounts", SELECT, "Blocked eq false") for r in p]  # ~46 pages
     assert len(regular) == sum(1 for a in server.state.division.accounts.values() if not a["Blocked"])
     injected = stats(server)["faults_injected"]
@@ -234,6 +235,6 @@ def test_no_secret_in_logs_or_errors(sandbox_factory, caplog):
         "sandbox-refresh-token-0",
     ]
     text = caplog.text + str(err.value) + repr(hook._access) + json.dumps(rows)
-    assert len(rows) == 1500
+    assert len(rows) == 1501  # 1,500 and the division's own account
     for secret in secrets:
         assert secret not in text
