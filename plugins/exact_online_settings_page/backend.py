@@ -372,7 +372,8 @@ def trigger_sync(session, dag_bag, category: Category, *, full_refresh: bool, us
     dag = get_latest_version_of_dag(dag_bag, category.dag_id, session)
     params = TriggerDAGRunPostBody(
         # The sync icon asks Exact now, even if a scheduled round read the same data a moment ago.
-        logical_date=None, conf={"refresh_streams": True, **({"full_refresh": True} if full_refresh else {})}
+        logical_date=None,
+        conf={"refresh_streams": True, **({"full_refresh": True} if full_refresh else {})},
     ).validate_context(dag)
     run = dag.create_dagrun(
         run_id=params["run_id"],
