@@ -6,8 +6,13 @@
 2. End to end: a full relations import from the sandbox (no added latency) through hook, transform and loader:
    rows/s, API calls, peak memory (in a child process); then an incremental run after 1 % changed.
 3. Parse: time to parse the DAG file.
+4. Streams (#13, bench/streams.py): the API calls of a round of all 14 categories with the demo-pro sandbox, this
+   tree against the tree before the landing (a git worktree of `--before`), side by side; what a filter change
+   costs; what landing costs locally per 1,000 rows.
 
-Options: `--sizes 10000,100000` (load), `--e2e 100000,1000000` (accounts; 0 skips), `--out bench/results/bench.json`.
+Options: `--sizes 10000,100000` (load), `--e2e 100000,1000000` (accounts; 0 skips), `--no-streams` (skips 4),
+`--streams-parts rounds,filters,landing`, `--before ae96de6` ('' skips the before tree), `--landing 10000,100000`,
+`--out bench/results/bench.json`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--e2e", default="100000", help="accounts for the end-to-end run(s), comma-separated; 0 skips")
+    parser.add_argument("--streams", action=argparse.BooleanOptionalAction, default=True, help="run bench/streams.py")
+    parser.add_argument("--streams-parts", default="rounds,filters,landing")
+    parser.add_argument("--before", default="ae96de6", help="the commit to compare the rounds with ('' skips it)")
+    parser.add_argument("--landing", default="10000,100000", help="synthetic accounts to land, comma-separated")
     parser.add_argument("--out", default=str(ROOT / "bench/results/bench.json"))
     args = parser.parse_args(argv)
 
@@ -40,7 +49,7 @@ def main(argv=None) -> int:
 
     conn = start_embedded(work / "pgdata")
     os.environ["AIRFLOW_CONN_OUTSMART_POSTGRES"] = json.dumps(conn)
-    results: dict = {"machine": {"cpus": os.cpu_count()}, "load": [], "e2e": None, "parse": None}
+    results: dict = {"machine": {"cpus": os.cpu_count()}, "load": [], "e2e": None, "parse": None, "streams": None}
     try:
         from bench.load import run_load_benchmark
 
@@ -52,6 +61,16 @@ def main(argv=None) -> int:
 
             results["e2e"] = [run_e2e(conn, n, work) for n in e2e_sizes]
         results["parse"] = _parse_time(work)
+        if args.streams:
+            from bench.streams import run_streams_benchmark
+
+            results["streams"] = run_streams_benchmark(
+                conn,
+                work,
+                parts=tuple(p for p in args.streams_parts.split(",") if p),
+                before=args.before,
+                landing_sizes=tuple(int(x) for x in args.landing.split(",") if x and int(x)),
+            )
     finally:
         stop_embedded(work / "pgdata")
     _print(results)
@@ -111,6 +130,10 @@ def _print(results: dict) -> None:
             print(f"  peak memory, largest vs smallest run: {peaks[-1] / peaks[0]:.2f}x (target <= 1.5x)")
     if results["parse"]:
         print(f"\nParse: {results['parse']}")
+    if results.get("streams"):
+        from bench.streams import print_streams
+
+        print_streams(results["streams"])
 
 
 if __name__ == "__main__":

@@ -81,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(url: str, settings_text: str, args) -> int:
-    import requests
-
+    from include.demo.mutations import apply_demo_mutations
     from include.exact_sandbox.server import SandboxConfig
     from include.outsmart_import.registry import CATEGORIES
     from include.outsmart_import.runner import check_runnable
@@ -126,43 +125,7 @@ def _run(url: str, settings_text: str, args) -> int:
     run_round(1)
 
     # Some changes in Exact between runs: edits, new customers, deletions, a price change, a paid invoice.
-    def records(entity):
-        return requests.post(url + "/_sandbox/records", json={"entity": entity}, timeout=30).json()["records"]
-
-    mutate = lambda body: requests.post(url + "/_sandbox/mutate", json=body, timeout=30).raise_for_status()  # noqa: E731
-    customers = [a for a in records("accounts") if a["Status"] == "C" and not a["Blocked"]]
-    mutate({"entity": "accounts", "op": "update", "records": [{"ID": a["ID"]} for a in customers[:40]]})
-    mutate({"entity": "accounts", "op": "add", "records": [{"Status": "C", "Blocked": False, "EndDate": None}] * 12})
-    mutate({"entity": "accounts", "op": "delete", "ids": [a["ID"] for a in customers[40:47]]})
-    items = [i for i in records("items") if i["IsTime"] == 0]
-    mutate(
-        {
-            "entity": "items",
-            "op": "update",
-            "records": [{"ID": i["ID"], "Description": i["Description"] + " (nieuw)"} for i in items[:5]],
-        }
-    )
-    mutate({"entity": "items", "op": "delete", "ids": [items[5]["ID"]]})
-    price = next(p for p in records("sales_item_prices") if p["Item"] == items[6]["ID"] and p["EndDate"] is None)
-    mutate({"entity": "sales_item_prices", "op": "update", "records": [{"ID": price["ID"], "Price": 99.95}]})
-    open_terms = [t for t in records("payment_terms") if t["LineType"] == 20 and not t["IsFullyPaid"]]
-    mutate(
-        {
-            "entity": "payment_terms",
-            "op": "update",
-            "records": [{"ID": t["ID"], "IsFullyPaid": True, "Status": 50} for t in open_terms[:10]],
-        }
-    )
-    employee = next(iter(records("employees")))
-    mutate({"entity": "employees", "op": "update", "records": [{"ID": employee["ID"], "BusinessPhone": "010-7654321"}]})
-    group = next(g for g in records("item_groups") if g["Code"] == "OVERIG")
-    mutate(
-        {"entity": "item_groups", "op": "update", "records": [{"ID": group["ID"], "Description": "Overige artikelen"}]}
-    )
-    print(
-        "Changed in the sandbox: 40 accounts edited, 12 customers added, 7 deleted; 5 items edited, 1 deleted, "
-        "1 sales price changed; 10 invoices paid; 1 employee and 1 item group edited"
-    )
+    print("Changed in the sandbox: " + apply_demo_mutations(url))
     print("\nRun 2: incremental import (Sync API)", flush=True)
     run_round(2)
 
