@@ -263,6 +263,9 @@ class SandboxConfig:
     day_seconds: float | None = None  # None: the real UTC day, as Exact
     error_limit_per_hour: int = 10
     accounts_only: bool = False  # generate only the accounts (large benchmark divisions)
+    # Share of the goods delivery lines delivered from two or three storage locations: one row per location, all
+    # with the line's ID (data.split_delivery_line). Off by default, so that the other tests' line IDs stay keys.
+    split_delivery_lines: float = 0.0
 
 
 @dataclass
@@ -304,7 +307,12 @@ class SandboxState:
         self.stats = Stats()
         now = dt.datetime.now(dt.UTC)
         self.division = data.build_division(
-            config.division, seed=config.seed, size=config.size, now=now, accounts_only=config.accounts_only
+            config.division,
+            seed=config.seed,
+            size=config.size,
+            now=now,
+            accounts_only=config.accounts_only,
+            split_delivery_lines=config.split_delivery_lines,
         )
         # Token chain: exactly one live refresh token; every earlier one is "old".
         self.refresh_token = config.initial_refresh_token
@@ -845,6 +853,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         update: `records: [{"ID": ..., <field>: <value>}]` (accounts without fields get a random realistic edit);
         add: `records: [{<field overrides>}]` or `count` (accounts are generated, other entities shaped like an
         existing record); delete: `ids: [...]`.
+        Goods delivery lines split over storage locations (data.split_delivery_line): `op: "split"`, `id`,
+        `quantities: {<location code>: <quantity>}`; one location's row is updated with `"StorageLocation"` in the
+        record beside its `"ID"`, and deleted as `"<ID>/<StorageLocation>"` (the line's ID deletes every row).
         """
         div = self.state.division
         now = dt.datetime.now(dt.UTC)
@@ -859,6 +870,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
             for i in req.get("ids", []):
                 data.delete_record(div, entity, i, now=now)
             return {"deleted": list(req.get("ids", []))}
+        if op == "split" and entity == "goods_delivery_lines":
+            return {"rows": data.split_delivery_line(div, req["id"], req["quantities"], now=now)}
         raise ValueError(f"unknown op {op!r}")
 
 
@@ -893,13 +906,17 @@ def _update_records(div: data.Division, entity: str, req: dict, now: dt.datetime
     records = getattr(div, entity)
     changed = []
     for item in req.get("records", []):
-        record = records[item.get("ID") or item["EntryID"]]
-        changes = {k: _decode(v) for k, v in item.items() if k not in ("ID", "EntryID")}
+        key = item.get("ID") or item["EntryID"]
+        location = item.get("StorageLocation") if entity == "goods_delivery_lines" else None
+        record = records[f"{key}/{location}" if location else key]
+        changes = {k: _decode(v) for k, v in item.items() if k not in ("ID", "EntryID", "StorageLocation")}
         if entity == "accounts" and not changes:
             data.mutate_account(div, record, None, now=now)
         else:
             data.update_record(div, entity, record, changes, now=now)
-        changed.append(item.get("ID") or item["EntryID"])
+        if location:  # one row of a split line changed: Exact returns the line's current rows
+            data.restamp_delivery_line(div, key, now=now)
+        changed.append(key)
     return changed
 
 

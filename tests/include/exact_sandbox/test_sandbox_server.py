@@ -333,3 +333,64 @@ def test_state_file_keeps_division_and_token_chain_across_restarts(tmp_path):
         assert fresh.state.load(tmp_path / "missing.pickle") is False  # first start: a new division
     finally:
         stop_sandbox(fresh)
+
+
+LINES = "sync/SalesOrder/GoodsDeliveryLines"
+LINE_SELECT = "ID,EntryID,StorageLocation,StorageLocationCode,QuantityDelivered,SalesOrderLineID,Timestamp"
+
+
+def _sync_all(s, path, select, since, access) -> list[dict]:
+    d = get(s, path, {"$select": select, "$filter": f"Timestamp gt {since}L"}, access).json()["d"]
+    rows = d["results"]
+    while "__next" in d:
+        d = requests.get(d["__next"], headers={"Authorization": f"Bearer {access}"}, timeout=10).json()["d"]
+        rows += d["results"]
+    return rows
+
+
+def test_split_delivery_lines_repeat_their_id_once_per_storage_location(sandbox):
+    """Exact: a goods delivery line split over storage locations comes back as one row per location, all with the
+    line's ID, each with its own StorageLocation and QuantityDelivered (exact-online-api.md §12)."""
+    s = sandbox(size=300, split_delivery_lines=0.5)
+    access = token(s).json()["access_token"]
+    rows = _sync_all(s, LINES, LINE_SELECT, 1, access)
+    by_id: dict[str, list[dict]] = {}
+    for r in rows:
+        by_id.setdefault(r["ID"], []).append(r)
+    split = {i: rs for i, rs in by_id.items() if len(rs) > 1}
+    assert split and len(split) < len(by_id)  # some lines split, most not
+    order_lines = s.state.division.sales_order_lines
+    for rs in split.values():
+        assert len({r["StorageLocation"] for r in rs}) == len(rs) and all(r["StorageLocationCode"] for r in rs)
+        # the locations' quantities add up to what the sales order line delivered
+        assert (
+            round(sum(r["QuantityDelivered"] for r in rs), 2)
+            == order_lines[rs[0]["SalesOrderLineID"]]["QuantityDelivered"]
+        )
+    high = max(r["Timestamp"] for r in rows)
+    line_id, rs = sorted(split.items())[0]
+    mutate = s.url + "/_sandbox/mutate"
+    # One location's quantity changes: the line's current rows come back, all of them.
+    change = {"ID": line_id, "StorageLocation": rs[0]["StorageLocation"], "QuantityDelivered": 99.0}
+    requests.post(mutate, json={"entity": "goods_delivery_lines", "op": "update", "records": [change]}, timeout=5)
+    again = _sync_all(s, LINES, LINE_SELECT, high, access)
+    assert sorted((r["StorageLocation"], r["ID"]) for r in again) == sorted((r["StorageLocation"], line_id) for r in rs)
+    assert {r["StorageLocation"]: r["QuantityDelivered"] for r in again}[rs[0]["StorageLocation"]] == 99.0
+    # A location disappears from the line: the remaining rows come back, and sync/Deleted says nothing.
+    high = max(r["Timestamp"] for r in again)
+    gone = f"{line_id}/{rs[-1]['StorageLocation']}"
+    requests.post(mutate, json={"entity": "goods_delivery_lines", "op": "delete", "ids": [gone]}, timeout=5)
+    remaining = _sync_all(s, LINES, LINE_SELECT, high, access)
+    assert {r["StorageLocation"] for r in remaining} == {r["StorageLocation"] for r in rs[:-1]}
+    assert _sync_all(s, "sync/Deleted", "EntityKey,EntityType,Timestamp", high, access) == []
+    # The line itself is deleted: one sync/Deleted entry (type 17) with the line's ID, no row is left.
+    high = max(r["Timestamp"] for r in remaining)
+    requests.post(mutate, json={"entity": "goods_delivery_lines", "op": "delete", "ids": [line_id]}, timeout=5)
+    deleted = _sync_all(s, "sync/Deleted", "EntityKey,EntityType,Timestamp", high, access)
+    assert [(d["EntityKey"], d["EntityType"]) for d in deleted] == [(line_id, 17)]
+    assert not [r for r in _sync_all(s, LINES, LINE_SELECT, 1, access) if r["ID"] == line_id]
+
+
+def test_split_delivery_lines_are_off_by_default(sandbox):
+    lines = sandbox(size=100).state.division.goods_delivery_lines
+    assert lines and all(k == r["ID"] and r.get("StorageLocation") is None for k, r in lines.items())
