@@ -9,6 +9,8 @@ What it does the way Exact does (see ../shared/reference/exact-online-api.md):
   dates, 18-character space-padded account codes, OData error bodies.
 - The six `X-RateLimit-*` headers; a minutely and a daily budget per division (window lengths configurable so
   that tests need not wait a real minute); 429 carrying only the exceeded limit's headers.
+- Goods delivery lines split over storage locations (`split_delivery_lines`, off by default): one row per location,
+  all with the line's ID (Exact's entity doc, via Pi-Systems/exact-online; reference §12; data.split_delivery_line).
 - Switchable faults (5xx, dropped connections, slow replies, a token reply lost after rotation) and a control
   API under `/_sandbox/` to mutate data between runs and read what the server saw.
 """

@@ -23,6 +23,12 @@ next transaction: its marks move only when its target commits. Records are keyed
 without a valid ID is landed under a key derived from its content, so that the transform still rejects it with
 its reason.
 
+Where Exact sends one ID in several rows (a goods delivery line split over storage locations: one row per location,
+all with the line's ID; `Source.key_fields`), each row is landed under '<ID>/<key field>'. A read that returns some
+of an ID's rows returns all its current ones (a change re-sends the line), so the rows of that ID it did not return,
+older than those it did, are gone and become tombstones; a deletion in sync/Deleted (by ID) tombstones all of them;
+and `derive_pages` gives the category one record per ID: its newest row, with every current row in `ROWS`.
+
 The runner calls `Landing.refresh` per stream and then `derive_pages`; nothing here knows OutSmart's tables.
 """
 
@@ -55,6 +61,9 @@ CREATE TABLE IF NOT EXISTS {LANDED} (
     PRIMARY KEY (stream, record_key)
 );
 CREATE INDEX IF NOT EXISTS exact_landed_stream_seq ON {LANDED} (stream, landed_seq);
+-- The rows of an ID that Exact sends once per storage location ('<ID>/<location>'), found by their ID.
+CREATE INDEX IF NOT EXISTS exact_landed_id_rows ON {LANDED} (stream, split_part(record_key, '/', 1))
+    WHERE record_key LIKE '%/%';
 CREATE TABLE IF NOT EXISTS {STREAMS} (
     stream        text PRIMARY KEY,
     watermark     bigint,
@@ -69,6 +78,10 @@ DELETED = "sync/Deleted"
 _DELETED_SELECT = ("ID", "EntityKey", "EntityType", "DeletedDate", "Timestamp")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 DERIVE_PAGE = 1000
+KEY_SEPARATOR = "/"  # record_key of a row Exact sends once per key field value: '<ID>/<value>'
+# In a record derived from an ID's several rows: all its current rows, as Exact sent them (the record itself is the
+# newest of them). Not an Exact field name (Exact's are PascalCase; its own extra is `__metadata`).
+ROWS = "__rows"
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ class Stream:
     select: tuple[str, ...]
     id_field: str = "ID"
     deleted_entity_type: int | None = None
+    key_fields: tuple[str, ...] = ()  # Source.key_fields: with the ID, they identify a row
 
     @property
     def select_hash(self) -> str:
@@ -107,15 +121,20 @@ def all_streams(categories: list[Category] | None = None) -> dict[str, Stream]:
     for category in categories:
         for src in _sources(category):
             other = first.setdefault(src.endpoint, src)
-            if (other.mode, other.id_field, other.deleted_entity_type) != (
+            if (other.mode, other.id_field, other.deleted_entity_type, other.key_fields) != (
                 src.mode,
                 src.id_field,
                 src.deleted_entity_type,
+                src.key_fields,
             ):
-                raise ValueError(f"{src.endpoint}: categories disagree on its mode, ID field or deleted entity type")
+                raise ValueError(
+                    f"{src.endpoint}: categories disagree on its mode, ID field, key fields or deleted entity type"
+                )
             fields.setdefault(src.endpoint, []).extend(src.select)
     streams = {
-        name: Stream(name, src.mode, tuple(dict.fromkeys(fields[name])), src.id_field, src.deleted_entity_type)
+        name: Stream(
+            name, src.mode, tuple(dict.fromkeys(fields[name])), src.id_field, src.deleted_entity_type, src.key_fields
+        )
         for name, src in first.items()
     }
     streams[DELETED] = Stream(DELETED, "deleted", _DELETED_SELECT)
@@ -158,12 +177,14 @@ class StreamRead:
         return out
 
 
-def record_key(record: dict, id_field: str) -> str:
-    """The Exact ID, lowercased; a record without a valid ID gets a key from its content (the transform rejects
-    it; landing it keeps that reject visible instead of dropping the record here)."""
+def record_key(record: dict, id_field: str, key_fields: tuple[str, ...] = ()) -> str:
+    """The Exact ID, lowercased, followed by '/<value>' per key field (a goods delivery line's row per storage
+    location: '<ID>/<StorageLocation>', '<ID>/' without one); a record without a valid ID gets a key from its
+    content (the transform rejects it; landing it keeps that reject visible instead of dropping the record here)."""
     value = record.get(id_field)
     if isinstance(value, str) and _GUID.fullmatch(value):
-        return value.lower()
+        parts = [value.lower(), *("" if record.get(f) is None else str(record[f]).strip().lower() for f in key_fields)]
+        return KEY_SEPARATOR.join(parts)
     return "invalid:" + hashlib.sha256(_dump(record).encode()).hexdigest()[:32]
 
 
@@ -265,16 +286,18 @@ class Landing:
                 ts = _timestamp(rec.get("Timestamp"))
                 if ts is not None and (high is None or ts > high):
                     high = ts
-                rows.append((record_key(rec, stream.id_field), _dump(rec), ts))
+                rows.append((record_key(rec, stream.id_field, stream.key_fields), _dump(rec), ts))
             with cur.copy("COPY landing_stg (record_key, record, exact_timestamp) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         read.watermark_after = high
-        # Newest version per key (a page can repeat a record); an older version never overwrites a newer one.
+        # Newest version per key (a page can repeat a record); an older version never overwrites a newer one (nor
+        # revives a row whose ID sync/Deleted deleted later, where an ID has several rows).
         cur.execute(
             f"""
             INSERT INTO {LANDED} AS t (stream, record_key, record, exact_timestamp)
-            SELECT DISTINCT ON (record_key) %(stream)s, record_key, record, exact_timestamp FROM landing_stg
+            SELECT DISTINCT ON (record_key) %(stream)s, record_key, record, exact_timestamp FROM landing_stg s
+            {_NOT_DELETED_LATER if stream.key_fields else ""}
             ORDER BY record_key, exact_timestamp DESC NULLS LAST
             ON CONFLICT (stream, record_key) DO UPDATE SET record = excluded.record,
                 exact_timestamp = excluded.exact_timestamp, deleted_at = NULL,
@@ -285,6 +308,8 @@ class Landing:
             {"stream": stream.name},
         )
         read.landed = cur.rowcount
+        if stream.key_fields and not full:
+            read.landed += _tombstone_rows_not_resent(cur, stream.name)
         if full:
             # A complete read: what it did not return is gone from Exact.
             cur.execute(
@@ -338,6 +363,37 @@ class Landing:
               AND (t.exact_timestamp IS NULL OR excluded.exact_timestamp IS NULL
                    OR t.exact_timestamp <= excluded.exact_timestamp)""")
         read.landed = cur.rowcount
+        # Where an ID has several rows (one per storage location), the deletion of the ID is that of every row.
+        cur.execute(f"""
+            UPDATE {LANDED} t SET deleted_at = now(), exact_timestamp = d.ts,
+                landed_seq = nextval('{SCHEMA}.exact_landed_seq'), landed_at = now()
+            FROM (SELECT stream, record_key, max(exact_timestamp) AS ts FROM landing_deleted GROUP BY 1, 2) d
+            WHERE t.stream = d.stream AND t.record_key LIKE '%/%' AND split_part(t.record_key, '/', 1) = d.record_key
+              AND t.deleted_at IS NULL AND (t.exact_timestamp IS NULL OR d.ts IS NULL OR t.exact_timestamp <= d.ts)""")
+        read.landed += cur.rowcount
+
+
+# The row of an ID with several rows is not landed if sync/Deleted deleted the ID after this version of the row.
+_NOT_DELETED_LATER = f"""
+            WHERE NOT EXISTS (SELECT 1 FROM {LANDED} d WHERE d.stream = %(stream)s
+                                AND d.record_key = split_part(s.record_key, '/', 1) AND d.deleted_at IS NOT NULL
+                                AND d.exact_timestamp > s.exact_timestamp)"""
+
+
+def _tombstone_rows_not_resent(cur, stream: str) -> int:
+    """Where an ID has several rows: a read that returned some of them returned all its current ones (Exact re-sends
+    a changed line's rows), so the rows of that ID it did not return, older than those it did, are gone."""
+    cur.execute(
+        f"""
+        UPDATE {LANDED} t SET deleted_at = now(), landed_seq = nextval('{SCHEMA}.exact_landed_seq'), landed_at = now()
+        FROM (SELECT split_part(record_key, '/', 1) AS id, max(exact_timestamp) AS ts FROM landing_stg
+              WHERE record_key LIKE '%%/%%' GROUP BY 1) s
+        WHERE t.stream = %s AND t.record_key LIKE '%%/%%' AND split_part(t.record_key, '/', 1) = s.id
+          AND t.deleted_at IS NULL AND (t.exact_timestamp IS NULL OR t.exact_timestamp < s.ts)
+          AND NOT EXISTS (SELECT 1 FROM landing_stg x WHERE x.record_key = t.record_key)""",
+        (stream,),
+    )
+    return cur.rowcount
 
 
 @dataclass
@@ -349,7 +405,10 @@ class LandedPage:
 
 def derive_pages(cur, stream: str, after: int, page_size: int = DERIVE_PAGE) -> Iterator[LandedPage]:
     """The landed rows of `stream` with `landed_seq > after`, in `landed_seq` order, a page at a time (keyset
-    pagination on the (stream, landed_seq) index: no server-side cursor to keep open between the page's COPYs)."""
+    pagination on the (stream, landed_seq) index: no server-side cursor to keep open between the page's COPYs).
+
+    Where an ID has several rows ('<ID>/<location>'), a change to any of them gives the ID's record as it is now:
+    its newest current row with all current rows in `ROWS`, or, with none left, the ID's deletion."""
     while True:
         cur.execute(
             f"SELECT record_key, record, exact_timestamp, deleted_at IS NOT NULL, landed_seq FROM {LANDED} "
@@ -360,16 +419,40 @@ def derive_pages(cur, stream: str, after: int, page_size: int = DERIVE_PAGE) -> 
         if not rows:
             return
         page = LandedPage([], [], rows[-1][4])
+        ids: dict[str, int | None] = {}  # IDs to derive from their rows: the highest Timestamp of their changes
         for key, record, ts, deleted, _ in rows:
-            if deleted:
-                if _GUID.fullmatch(key):
-                    page.deleted.append((key, ts))
-            elif record is not None:
+            line, several, _ = key.partition(KEY_SEPARATOR)
+            if several or (deleted and _GUID.fullmatch(key)):
+                # A deleted ID may still have rows (landed under '<ID>/...' after the select gained a key field).
+                ids[line] = max((t for t in (ids.get(line), ts) if t is not None), default=None)
+            elif not deleted and record is not None:
                 page.records.append(json.loads(record))
+        if ids:
+            _records_of_ids(cur, stream, ids, page)
         yield page
         after = page.high
         if len(rows) < page_size:
             return
+
+
+def _records_of_ids(cur, stream: str, ids: dict[str, int | None], page: LandedPage) -> None:
+    """Each ID's record from its current rows (newest first, all in ROWS); an ID without any is deleted."""
+    cur.execute(
+        f"SELECT split_part(record_key, '/', 1), record FROM {LANDED} WHERE stream = %s AND record_key LIKE '%%/%%' "
+        f"AND split_part(record_key, '/', 1) = ANY(%s) AND deleted_at IS NULL AND record IS NOT NULL "
+        f"ORDER BY record_key",
+        (stream, list(ids)),
+    )
+    rows_of: dict[str, list[dict]] = {}
+    for line, record in cur.fetchall():
+        rows_of.setdefault(line, []).append(json.loads(record))
+    for line, ts in ids.items():
+        current = rows_of.get(line)
+        if current:
+            newest = max(current, key=lambda r: _timestamp(r.get("Timestamp")) or 0)
+            page.records.append({**newest, ROWS: current})
+        elif _GUID.fullmatch(line):
+            page.deleted.append((line, ts))
 
 
 def stream_ages(cur) -> dict[str, dt.datetime]:
