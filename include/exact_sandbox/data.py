@@ -150,6 +150,8 @@ class Division:
     deleted: list[dict] = field(default_factory=list)
     rowversion: int = 100_000
     next_account_code: int = 1000
+    # When Exact last moved the division to another database (system/Divisions' DivisionMoveDate); see move_division.
+    move_date: dt.datetime | None = None
 
     def next_timestamp(self) -> int:
         # Exact's Timestamp is a rowversion: strictly increasing, unique, not a clock.
@@ -158,6 +160,35 @@ class Division:
 
     def new_guid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    @property
+    def divisions(self) -> dict[int, dict]:
+        """system/Divisions: the divisions of the licence (Exact lists them all, whichever is in the URL), this one
+        and a practice division beside it."""
+        start = dt.date(2019, 1, 1)
+        own = {
+            "Code": self.division,
+            "Description": "Installatiebedrijf Sandbox B.V.",
+            "Currency": "EUR",
+            "Country": "NL",
+            "Legislation": "NL",
+            "Status": 1,
+            "Current": True,
+            "IsMainDivision": True,
+            "IsPracticeDivision": False,
+            "StartDate": start,
+            "DivisionMoveDate": self.move_date,
+        }
+        practice = {
+            **own,
+            "Code": self.division + 1,
+            "Description": "Oefenadministratie",
+            "Current": False,
+            "IsMainDivision": False,
+            "IsPracticeDivision": True,
+            "DivisionMoveDate": None,
+        }
+        return {d["Code"]: d for d in (own, practice)}
 
 
 def _person(rng: random.Random) -> tuple[str, str]:
@@ -940,3 +971,37 @@ def restamp_delivery_line(div: Division, line_id: str, *, now: dt.datetime) -> N
         row = div.goods_delivery_lines[key]
         row["Modified"] = now
         row["Timestamp"] = div.next_timestamp()
+
+
+# ---- Exact moves the division to another database ------------------------------------------------------------
+# system/Divisions, DivisionMoveDate: "Date when the division was moved. Please resync all data when this value changes
+# because value of Timestamp is regenerated." (Exact's REST reference, in exact_meta_data_2022-03-23.json and picqer's
+# SystemDivision.php; reference §1.3, §5.1 and §12: "its timestamps are reset and everything must be synced again").
+SYNCED_ENTITIES = (
+    "accounts",
+    "items",
+    "sales_item_prices",
+    "employees",
+    "payment_terms",
+    "sales_order_headers",
+    "sales_order_lines",
+    "shop_orders",
+    "goods_deliveries",
+    "goods_delivery_lines",
+    "quotation_headers",
+    "quotation_lines",
+    "project_planning",
+)
+
+
+def move_division(div: Division, *, now: dt.datetime, start: int = 1) -> int:
+    """Move the division to another database as Exact does: every Timestamp (records and the deletion log) is
+    regenerated from a small number on, in the same order, and DivisionMoveDate is set. Returns the new highest
+    Timestamp."""
+    rows = [r for entity in SYNCED_ENTITIES for r in getattr(div, entity).values() if "Timestamp" in r]
+    rows += div.deleted
+    div.rowversion = start
+    for row in sorted(rows, key=lambda r: r["Timestamp"]):
+        row["Timestamp"] = div.next_timestamp()
+    div.move_date = now
+    return div.rowversion

@@ -9,6 +9,8 @@ What it does the way Exact does (see ../shared/reference/exact-online-api.md):
   dates, 18-character space-padded account codes, OData error bodies.
 - The six `X-RateLimit-*` headers; a minutely and a daily budget per division (window lengths configurable so
   that tests need not wait a real minute); 429 carrying only the exceeded limit's headers.
+- `system/Divisions` with `DivisionMoveDate`, and a control that moves the division to another database as Exact
+  does (every Timestamp regenerated from a small number; Exact's REST reference, reference §1.3/§5.1/§12).
 - Goods delivery lines split over storage locations (`split_delivery_lines`, off by default): one row per location,
   all with the line's ID (Exact's entity doc, via Pi-Systems/exact-online; reference §12; data.split_delivery_line).
 - Switchable faults (5xx, dropped connections, slow replies, a token reply lost after rotation) and a control
@@ -241,6 +243,10 @@ ENDPOINTS = {
         # No sync, no bulk, no Modified field: only the regular endpoint (reference §6.14).
         EndpointSpec(
             "inventory/AssemblyOrders", "regular", "assembly_orders", "Exact.Web.Api.Models.Inventory.AssemblyOrder", 60
+        ),
+        # The licence's divisions, with DivisionMoveDate (reference §1.3); no sync twin, so no mandatory filter.
+        EndpointSpec(
+            "system/Divisions", "regular", "divisions", "Exact.Web.Api.Models.System.Division", 60, key="Code"
         ),
     ]
 }
@@ -706,12 +712,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         base = self._base_url()
         results = []
         for r in page:
-            out = {
-                "__metadata": {
-                    "uri": f"{base}/api/v1/{division}/{spec.path}(guid'{r[spec.key]}')",
-                    "type": spec.metadata_type,
-                }
-            }
+            key = r[spec.key] if isinstance(r[spec.key], int) else f"guid'{r[spec.key]}'"
+            out = {"__metadata": {"uri": f"{base}/api/v1/{division}/{spec.path}({key})", "type": spec.metadata_type}}
             for name in select or sorted(known):
                 out[name] = encode_value(r.get(name))
             results.append(out)
@@ -832,6 +834,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
             {"records": [{k: encode_value(v) for k, v in r.items() if not fields or k in fields} for r in rows]},
         )
 
+    def _control_move_division(self, method: str, req: dict) -> None:
+        """Exact moves the division to another database: every Timestamp starts again from a small number (`start`,
+        default 1) and DivisionMoveDate is set (data.move_division)."""
+        div = self.state.division
+        high = data.move_division(div, now=dt.datetime.now(dt.UTC), start=int(req.get("start", 1)))
+        self._send(200, {"division_move_date": encode_value(div.move_date), "highest_timestamp": high})
+
     def _control_mutate(self, method: str, req: dict) -> None:
         try:
             self._send(200, self._mutate(req))
@@ -847,6 +856,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         "token-chain": _control_token_chain,
         "records": _control_records,
         "mutate": _control_mutate,
+        "move-division": _control_move_division,
     }
 
     def _mutate(self, req: dict) -> dict:

@@ -394,3 +394,27 @@ def test_split_delivery_lines_repeat_their_id_once_per_storage_location(sandbox)
 def test_split_delivery_lines_are_off_by_default(sandbox):
     lines = sandbox(size=100).state.division.goods_delivery_lines
     assert lines and all(k == r["ID"] and r.get("StorageLocation") is None for k, r in lines.items())
+
+
+def test_system_divisions_and_a_division_move_regenerate_every_timestamp(sandbox):
+    """system/Divisions lists the licence's divisions with DivisionMoveDate; when Exact moves a division to another
+    database its Timestamps are regenerated (small again), so `Timestamp gt <old watermark>` finds nothing."""
+    s = sandbox(size=50)
+    access = token(s).json()["access_token"]
+    select = {"$select": "Code,Description,Currency,DivisionMoveDate"}
+    every = get(s, "system/Divisions", select, access).json()["d"]["results"]
+    assert {d["Code"] for d in every} == {DIV, DIV + 1} and all(d["DivisionMoveDate"] is None for d in every)
+    ours = get(s, "system/Divisions", {**select, "$filter": f"Code eq {DIV}"}, access).json()["d"]["results"]
+    assert [(d["Code"], d["Currency"]) for d in ours] == [(DIV, "EUR")]
+    assert ours[0]["__metadata"]["uri"].endswith(f"/system/Divisions({DIV})")
+    accounts = _sync_all(s, "sync/CRM/Accounts", "ID,Name,Timestamp", 1, access)
+    high = max(a["Timestamp"] for a in accounts)
+    moved = requests.post(s.url + "/_sandbox/move-division", json={}, timeout=5).json()
+    assert moved["highest_timestamp"] < high
+    ours = get(s, "system/Divisions", {**select, "$filter": f"Code eq {DIV}"}, access).json()["d"]["results"]
+    assert re.fullmatch(r"/Date\(\d+\)/", ours[0]["DivisionMoveDate"])
+    # The same records, in the same order, with small Timestamps: a change after the move stays below the watermark.
+    again = _sync_all(s, "sync/CRM/Accounts", "ID,Name,Timestamp", 1, access)
+    assert [a["ID"] for a in again] == [a["ID"] for a in accounts] and max(a["Timestamp"] for a in again) < high
+    requests.post(s.url + "/_sandbox/mutate", json={"op": "update", "records": [{"ID": accounts[0]["ID"]}]}, timeout=5)
+    assert _sync_all(s, "sync/CRM/Accounts", "ID,Name,Timestamp", high, access) == []
