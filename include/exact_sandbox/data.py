@@ -1005,3 +1005,17 @@ def move_division(div: Division, *, now: dt.datetime, start: int = 1) -> int:
         row["Timestamp"] = div.next_timestamp()
     div.move_date = now
     return div.rowversion
+
+
+# ---- the deletion log keeps about two months -----------------------------------------------------------------
+# "the log of records deleted is saved for 2 months" (Exact's doc of Sync/Deleted as copied in Pi-Systems/exact-online,
+# Sync/Deleted.php; ELMAS sync_deleted.rb; reference §5.2 and §12).
+DELETION_LOG_RETENTION = dt.timedelta(days=61)
+
+
+def purge_deleted(div: Division, *, before: dt.datetime) -> int:
+    """Drop the deletion log's entries deleted before `before`, as Exact does after two months. Returns how many."""
+    keep = [d for d in div.deleted if d["DeletedDate"] >= before]
+    purged = len(div.deleted) - len(keep)
+    div.deleted[:] = keep
+    return purged

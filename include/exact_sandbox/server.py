@@ -11,6 +11,8 @@ What it does the way Exact does (see ../shared/reference/exact-online-api.md):
   that tests need not wait a real minute); 429 carrying only the exceeded limit's headers.
 - `system/Divisions` with `DivisionMoveDate`, and a control that moves the division to another database as Exact
   does (every Timestamp regenerated from a small number; Exact's REST reference, reference §1.3/§5.1/§12).
+- The deletion log keeps about two months: a control purges entries older than N seconds (Exact's doc of
+  Sync/Deleted via Pi-Systems/exact-online; reference §5.2/§12).
 - Goods delivery lines split over storage locations (`split_delivery_lines`, off by default): one row per location,
   all with the line's ID (Exact's entity doc, via Pi-Systems/exact-online; reference §12; data.split_delivery_line).
 - Switchable faults (5xx, dropped connections, slow replies, a token reply lost after rotation) and a control
@@ -841,6 +843,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
         high = data.move_division(div, now=dt.datetime.now(dt.UTC), start=int(req.get("start", 1)))
         self._send(200, {"division_move_date": encode_value(div.move_date), "highest_timestamp": high})
 
+    def _control_purge_deleted(self, method: str, req: dict) -> None:
+        """Exact keeps the deletion log about two months: drop the entries older than `older_than_seconds` (default
+        data.DELETION_LOG_RETENTION; 0 purges every entry, as if the import had not run for two months)."""
+        seconds = float(req.get("older_than_seconds", data.DELETION_LOG_RETENTION.total_seconds()))
+        before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+        self._send(200, {"purged": data.purge_deleted(self.state.division, before=before)})
+
     def _control_mutate(self, method: str, req: dict) -> None:
         try:
             self._send(200, self._mutate(req))
@@ -857,6 +866,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         "records": _control_records,
         "mutate": _control_mutate,
         "move-division": _control_move_division,
+        "purge-deleted": _control_purge_deleted,
     }
 
     def _mutate(self, req: dict) -> dict:

@@ -418,3 +418,18 @@ def test_system_divisions_and_a_division_move_regenerate_every_timestamp(sandbox
     assert [a["ID"] for a in again] == [a["ID"] for a in accounts] and max(a["Timestamp"] for a in again) < high
     requests.post(s.url + "/_sandbox/mutate", json={"op": "update", "records": [{"ID": accounts[0]["ID"]}]}, timeout=5)
     assert _sync_all(s, "sync/CRM/Accounts", "ID,Name,Timestamp", high, access) == []
+
+
+def test_the_deletion_log_can_be_purged_as_exact_does_after_two_months(sandbox):
+    s = sandbox(size=30)
+    access = token(s).json()["access_token"]
+    ids = sorted(s.state.division.accounts)[:2]
+    requests.post(s.url + "/_sandbox/mutate", json={"op": "delete", "ids": ids}, timeout=5).raise_for_status()
+    select = "EntityKey,EntityType,Timestamp"
+    assert {d["EntityKey"] for d in _sync_all(s, "sync/Deleted", select, 1, access)} == set(ids)
+    # By default only what is older than Exact's two months goes; 0 seconds: everything up to now.
+    assert requests.post(s.url + "/_sandbox/purge-deleted", json={}, timeout=5).json() == {"purged": 0}
+    assert requests.post(s.url + "/_sandbox/purge-deleted", json={"older_than_seconds": 0}, timeout=5).json() == {
+        "purged": 2
+    }
+    assert _sync_all(s, "sync/Deleted", select, 1, access) == []
