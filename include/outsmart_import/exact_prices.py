@@ -125,5 +125,9 @@ class StandardSalesPrice:
         )
         return {r[0] for r in cur.fetchall()}
 
+    def forget_timestamps(self, cur) -> None:
+        """Exact moved the division: the mirror's Timestamps no longer compare with the regenerated ones."""
+        cur.execute(f"UPDATE {MIRROR} SET exact_timestamp = NULL WHERE exact_timestamp IS NOT NULL")
+
 
 STANDARD_SALES_PRICE = StandardSalesPrice()

@@ -29,7 +29,14 @@ of an ID's rows returns all its current ones (a change re-sends the line), so th
 older than those it did, are gone and become tombstones; a deletion in sync/Deleted (by ID) tombstones all of them;
 and `derive_pages` gives the category one record per ID: its newest row, with every current row in `ROWS`.
 
-The runner calls `Landing.refresh` per stream and then `derive_pages`; nothing here knows OutSmart's tables.
+Reading everything again (`exact_resyncs`): when Exact moved the division to another database (it regenerates every
+Timestamp, so `Timestamp gt <watermark>` finds nothing any more; system/Divisions' DivisionMoveDate says when, asked
+at most once a day), the import notes a resync. Every stream fully read before it is read in full again (a full
+read tombstones what Exact no longer has), and every category derived before it re-derives in full
+(`pending_resync`); after a move, the landed Timestamps from before it are not compared with Exact's new ones.
+
+The runner calls `Landing.check_resync`, then `Landing.refresh` per stream and then `derive_pages`; nothing here
+knows OutSmart's tables.
 """
 
 from __future__ import annotations
@@ -42,11 +49,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from exact_online.exceptions import ExactApiError
 from include.outsmart_import.registry import CATEGORIES, Category, Source
 
 SCHEMA = "outsmart"
 LANDED = f"{SCHEMA}.exact_landed"
 STREAMS = f"{SCHEMA}.exact_streams"
+DIVISIONS = f"{SCHEMA}.exact_divisions"
+RESYNCS = f"{SCHEMA}.exact_resyncs"
+
+# DivisionMoveDate (system/Divisions): "Please resync all data when this value changes because value of Timestamp is
+# regenerated" (Exact's REST reference, reference §1.3, §5.1, §12). Asked at most this often per division: one call a
+# day of its 5,000; a move is noticed within a day, and nothing Exact changed meanwhile is lost (the full read
+# that follows returns it).
+DIVISION_CHECK_INTERVAL = dt.timedelta(days=1)
+DIVISION_MOVED = "division moved"
 
 DDL = f"""
 CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.exact_landed_seq;
@@ -71,6 +88,21 @@ CREATE TABLE IF NOT EXISTS {STREAMS} (
     refreshed_at  timestamptz NOT NULL,
     full_read_at  timestamptz NOT NULL
 );
+-- Per division: Exact's DivisionMoveDate as last asked (system/Divisions), and when.
+CREATE TABLE IF NOT EXISTS {DIVISIONS} (
+    division   bigint PRIMARY KEY,
+    move_date  timestamptz,
+    checked_at timestamptz NOT NULL
+);
+-- Why everything is read again: streams fully read, and categories derived, before noticed_at do it in full.
+CREATE TABLE IF NOT EXISTS {RESYNCS} (
+    id         bigserial PRIMARY KEY,
+    division   bigint NOT NULL,
+    reason     text NOT NULL,
+    detail     text NOT NULL,
+    noticed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS exact_resyncs_division ON {RESYNCS} (division, noticed_at);
 """
 
 # Exact's own `sync/Deleted`: one stream for all entity types; its rows become tombstones in the streams above.
@@ -167,6 +199,7 @@ class StreamRead:
     age_seconds: float | None = None  # 'reused': how old the landed copy was
     watermark_before: int | None = None
     watermark_after: int | None = None
+    resync: str | None = None  # a full read because of a resync: its reason (DIVISION_MOVED)
 
     def as_log(self) -> dict:
         out = {"stream": self.stream, "action": self.action, "api_calls": self.api_calls}
@@ -174,6 +207,8 @@ class StreamRead:
             out["age_seconds"] = round(self.age_seconds or 0.0, 1)
         else:
             out.update(records=self.records, landed=self.landed)
+        if self.resync:
+            out["resync"] = self.resync
         return out
 
 
@@ -211,6 +246,11 @@ class ExactReader(Protocol):
     def deleted(self, entity_type: int | None, since_timestamp: int) -> Iterator[list[dict]]: ...
 
 
+def division_of(exact) -> int | None:
+    """The Exact client's division (the hook's, from its connection); None for a client without one (test fakes)."""
+    return getattr(exact, "division", None)
+
+
 @dataclass
 class Landing:
     """Refreshes streams in `exact_landed`, each in its own transaction on its own connection.
@@ -234,24 +274,20 @@ class Landing:
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"exact stream {stream.name}",))
-                cur.execute(
-                    f"SELECT watermark, select_hash, extract(epoch FROM now() - refreshed_at), "
-                    f"refreshed_at > %s FROM {STREAMS} WHERE stream = %s",
-                    (seen_at or dt.datetime.min.replace(tzinfo=dt.UTC), stream.name),
-                )
-                state = cur.fetchone()
-                fresh = state is not None and state[1] == stream.select_hash and float(state[2]) < reuse_window
-                if fresh and state[3] and not full:
+                state = self._state(cur, stream, seen_at)
+                if state is not None and not full and state.reusable(stream, reuse_window):
                     conn.commit()
-                    return StreamRead(stream.name, "reused", age_seconds=float(state[2]))
-                full = full or state is None or state[1] != stream.select_hash or stream.mode == "full"
-                watermark = None if full or state is None else state[0]
+                    return StreamRead(stream.name, "reused", age_seconds=state.age)
+                full = full or state is None or state.select_hash != stream.select_hash or stream.mode == "full"
+                full = full or bool(state and state.resync)
+                watermark = None if full or state is None else state.watermark
                 read = StreamRead(stream.name, "full_read" if full else "read", watermark_before=watermark)
+                read.resync = state.resync if state else None
                 calls_before = self.exact.stats.api_calls
                 if stream.mode == "deleted":
                     self._land_deletions(cur, stream, watermark, read)
                 else:
-                    self._land_records(cur, stream, watermark, full, read)
+                    self._land_records(cur, stream, watermark, full, read, moved=read.resync == DIVISION_MOVED)
                 read.api_calls = self.exact.stats.api_calls - calls_before
                 cur.execute(
                     f"INSERT INTO {STREAMS} (stream, watermark, select_hash, refreshed_at, full_read_at) "
@@ -266,13 +302,83 @@ class Landing:
             conn.rollback()  # a no-op after the commit; a failed read leaves records and watermark as they were
             conn.close()
 
+    @property
+    def division(self) -> int | None:
+        return division_of(self.exact)
+
+    def _state(self, cur, stream: Stream, seen_at: dt.datetime | None) -> _StreamState | None:
+        """The stream's row in exact_streams, and whether a resync noticed since its last full read asks for another
+        (the latest such reason; DIVISION_MOVED first, its Timestamps being no longer comparable)."""
+        cur.execute(
+            f"""
+            SELECT watermark, select_hash, extract(epoch FROM now() - refreshed_at), refreshed_at > %s,
+                   (SELECT reason FROM {RESYNCS} r WHERE r.division = %s AND r.noticed_at > s.full_read_at
+                    ORDER BY r.reason = %s DESC, r.noticed_at DESC LIMIT 1)
+            FROM {STREAMS} s WHERE stream = %s""",
+            (seen_at or dt.datetime.min.replace(tzinfo=dt.UTC), self.division, DIVISION_MOVED, stream.name),
+        )
+        row = cur.fetchone()
+        return None if row is None else _StreamState(row[0], row[1], float(row[2]), bool(row[3]), row[4])
+
+    # ---- a resync: Exact moved the division ---------------------------------------------------------------------
+    def check_resync(self) -> str | None:
+        """Before the category's streams are refreshed: note a resync if Exact moved the division since it was last
+        asked (system/Divisions, at most once per DIVISION_CHECK_INTERVAL). Returns a note for the import log if
+        system/Divisions could not be asked."""
+        division = self.division
+        if division is None:
+            return None
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"exact division {division}",))
+                note = self._check_division_move(cur, division)
+            conn.commit()
+            return note
+        finally:
+            conn.rollback()
+            conn.close()
+
+    def _check_division_move(self, cur, division: int) -> str | None:
+        cur.execute(
+            f"SELECT move_date, checked_at > now() - %s FROM {DIVISIONS} WHERE division = %s",
+            (DIVISION_CHECK_INTERVAL, division),
+        )
+        known = cur.fetchone()
+        ask = getattr(self.exact, "division_details", None)
+        if (known is not None and known[1]) or ask is None:
+            return None
+        note = None
+        try:
+            details = ask()
+            moved_on = exact_moment(details.get("DivisionMoveDate")) if details else None
+        except (ExactApiError, ValueError) as exc:  # a 4xx is never retried: asked again after the interval
+            note = f"Could not ask Exact whether division {division} was moved (system/Divisions: {exc}); asked again "
+            note += "in a day."
+            moved_on = known[0] if known else None
+        if moved_on is not None and (moved_on != known[0] if known else _read_before(cur, moved_on)):
+            cur.execute(
+                f"INSERT INTO {RESYNCS} (division, reason, detail) VALUES (%s, %s, %s)",
+                (division, DIVISION_MOVED, _moved_detail(division, moved_on)),
+            )
+        cur.execute(
+            f"INSERT INTO {DIVISIONS} (division, move_date, checked_at) VALUES (%s, %s, now()) "
+            f"ON CONFLICT (division) DO UPDATE SET move_date = excluded.move_date, checked_at = now()",
+            (division, moved_on),
+        )
+        return note
+
     # ---- records ----------------------------------------------------------------------------------------------
     def _pages(self, stream: Stream, watermark: int | None) -> Iterator[list[dict]]:
         if stream.mode == "sync":
             return self.exact.sync(stream.name, list(stream.select), watermark or 1)
         return self.exact.collection(stream.name, list(stream.select))
 
-    def _land_records(self, cur, stream: Stream, watermark: int | None, full: bool, read: StreamRead) -> None:
+    def _land_records(
+        self, cur, stream: Stream, watermark: int | None, full: bool, read: StreamRead, *, moved: bool = False
+    ) -> None:
+        """Land what Exact sends. `moved`: the first full read after Exact moved the division, whose Timestamps are
+        new: it replaces the landed versions whatever their (old) Timestamps say."""
         cur.execute(
             "CREATE TEMP TABLE landing_stg (record_key text NOT NULL, record text NOT NULL, exact_timestamp bigint) "
             "ON COMMIT DROP"
@@ -297,15 +403,15 @@ class Landing:
             f"""
             INSERT INTO {LANDED} AS t (stream, record_key, record, exact_timestamp)
             SELECT DISTINCT ON (record_key) %(stream)s, record_key, record, exact_timestamp FROM landing_stg s
-            {_NOT_DELETED_LATER if stream.key_fields else ""}
+            {_NOT_DELETED_LATER if stream.key_fields and not moved else ""}
             ORDER BY record_key, exact_timestamp DESC NULLS LAST
             ON CONFLICT (stream, record_key) DO UPDATE SET record = excluded.record,
                 exact_timestamp = excluded.exact_timestamp, deleted_at = NULL,
                 landed_seq = nextval('{SCHEMA}.exact_landed_seq'), landed_at = now()
             WHERE (t.record IS DISTINCT FROM excluded.record OR t.deleted_at IS NOT NULL)
-              AND (t.exact_timestamp IS NULL OR excluded.exact_timestamp IS NULL
+              AND (%(moved)s OR t.exact_timestamp IS NULL OR excluded.exact_timestamp IS NULL
                    OR excluded.exact_timestamp >= t.exact_timestamp)""",
-            {"stream": stream.name},
+            {"stream": stream.name, "moved": moved},
         )
         read.landed = cur.rowcount
         if stream.key_fields and not full:
@@ -371,6 +477,76 @@ class Landing:
             WHERE t.stream = d.stream AND t.record_key LIKE '%/%' AND split_part(t.record_key, '/', 1) = d.record_key
               AND t.deleted_at IS NULL AND (t.exact_timestamp IS NULL OR d.ts IS NULL OR t.exact_timestamp <= d.ts)""")
         read.landed += cur.rowcount
+
+
+@dataclass(frozen=True)
+class _StreamState:
+    watermark: int | None
+    select_hash: str
+    age: float  # seconds since it was last read
+    newer_than_seen: bool  # read after the asking category last derived
+    resync: str | None  # a resync noticed since its last full read: its reason
+
+    def reusable(self, stream: Stream, reuse_window: float) -> bool:
+        """Read within the window with this select, after the asking category last derived, and no resync due."""
+        fresh = self.select_hash == stream.select_hash and self.age < reuse_window
+        return fresh and self.newer_than_seen and not self.resync
+
+
+def _read_before(cur, moved_on: dt.datetime) -> bool:
+    """The first time a division's DivisionMoveDate is seen, there is nothing to compare it with: was any stream last
+    read in full before the move? A day's margin, because Exact does not say how precise the date is."""
+    cur.execute(f"SELECT EXISTS (SELECT 1 FROM {STREAMS} WHERE full_read_at < %s)", (moved_on + dt.timedelta(days=1),))
+    return bool(cur.fetchone()[0])
+
+
+def _moved_detail(division: int, moved_on: dt.datetime) -> str:
+    return (
+        f"Exact moved division {division} to another database (DivisionMoveDate {moved_on:%Y-%m-%d %H:%M} UTC), which "
+        f"regenerates every Timestamp: every Exact stream is read in full again and every category re-derives in full."
+    )
+
+
+def exact_moment(value) -> dt.datetime | None:
+    """An Exact `/Date(ms)/` as a point in time (Amsterdam wall clock, as the transforms read it); None if empty."""
+    if value in (None, ""):
+        return None
+    import pandas as pd
+
+    from include.outsmart_import.transforms import exact_datetime_utc
+
+    values, invalid = exact_datetime_utc(pd.Series([value], dtype="object"))
+    if bool(invalid.iloc[0]) or pd.isna(values.iloc[0]):
+        raise ValueError(f"not an Exact date: {value!r}")
+    return values.iloc[0].to_pydatetime()
+
+
+@dataclass(frozen=True)
+class Resync:
+    """What the category has to catch up on since it last derived: a full derive, and why."""
+
+    reason: str  # DIVISION_MOVED if any of them was a move, else the latest reason
+    notes: str  # their details, for the import log
+    moved: bool  # Exact regenerated the Timestamps: the category's own ones no longer compare with Exact's
+
+
+def pending_resync(conn, division: int | None, derived_at: dt.datetime | None) -> Resync | None:
+    """The resyncs of `division` noticed after the category last derived (`derived_at`; None: never derived, so its
+    first derive is full anyway, from streams landed since)."""
+    if division is None or derived_at is None:
+        return None
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT reason, detail FROM {RESYNCS} WHERE division = %s AND noticed_at > %s ORDER BY noticed_at",
+            (division, derived_at),
+        )
+        rows = cur.fetchall()
+    conn.commit()
+    if not rows:
+        return None
+    moved = any(reason == DIVISION_MOVED for reason, _ in rows)
+    notes = " ".join(dict.fromkeys(detail for _, detail in rows))
+    return Resync(DIVISION_MOVED if moved else rows[-1][0], notes, moved)
 
 
 # The row of an ID with several rows is not landed if sync/Deleted deleted the ID after this version of the row.

@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from tests.helpers.e2e import ids, last_log, mutate, run_dag
+import requests
+
+from tests.e2e.test_standard_categories import expected_items, standard_price
+from tests.helpers.e2e import ids, last_log, mutate, reset_stats, run_dag, sandbox_stats
 
 GOODS = {"license": "pro", "categories": {"goods_deliveries": {"enabled": True}}}
 Q = Decimal("0.0001")
@@ -80,3 +83,74 @@ def test_a_delivery_line_split_over_storage_locations_keeps_every_locations_quan
     assert gone not in ids(target_db, "goods_delivery_lines")
     log = last_log(target_db, "goods_deliveries")
     assert (log["updated"], log["deleted"], log["rejected"]) == (2, 1, 0), log
+
+
+# ---- common -----------------------------------------------------------------------------------------------------
+ALL_RELATIONS = {
+    "enabled": True,
+    "relation_types": ["customer", "prospect", "suspect", "none", "supplier"],
+    "include_inactive": True,
+    "include_blocked": True,
+}
+
+
+def move_back(db, table: str, column: str, interval: str, where: str = "true") -> None:
+    """Time passes for the import's own state: move `column` of `table` back by `interval`, as if the runs that wrote
+    it had happened that long ago (a table the import does not have yet is left alone)."""
+    if db.scalar("SELECT to_regclass(%s) IS NOT NULL", (f"outsmart.{table}",)):
+        with db.connect() as conn:
+            conn.execute(f"UPDATE outsmart.{table} SET {column} = {column} - interval '{interval}' WHERE {where}")
+
+
+def log_notes(db, category: str) -> tuple[str, str]:
+    return db.query(
+        "SELECT derive, coalesce(notes, '') FROM outsmart.import_log WHERE category = %s ORDER BY id DESC LIMIT 1",
+        (category,),
+    )[0]
+
+
+def relation_names(db) -> dict[str, str]:
+    return dict(db.query("SELECT exact_id::text, name FROM outsmart.relations WHERE deleted_at IS NULL"))
+
+
+# ---- Exact moves the division to another database ----------------------------------------------------------------
+def test_a_division_moved_to_another_database_is_read_in_full_again(dags, sandbox_factory, target_db, settings_var):
+    server = sandbox_factory(size=200, seed=46)
+    settings_var({"categories": {"relations": ALL_RELATIONS, "materials": {"enabled": True}}})
+    run_dag(dags, "relations")
+    run_dag(dags, "materials")
+    div = server.state.division
+    # Exact moves the division: every Timestamp starts again from a small number. Then users change things.
+    requests.post(server.url + "/_sandbox/move-division", json={}, timeout=5).raise_for_status()
+    renamed, deleted = sorted(div.accounts)[:2]
+    mutate(server, op="update", records=[{"ID": renamed, "Name": "Verhuisd B.V."}])
+    mutate(server, op="delete", ids=[deleted])
+    mutate(server, op="add", records=[{"Status": "C"}])
+    item = next(iter(expected_items(server, time_items=False, groups=[]).values()))
+    price = next(
+        p
+        for p in div.sales_item_prices.values()
+        if p["Item"] == item["ID"] and p["Account"] is None and p["EndDate"] is None
+    )
+    mutate(server, entity="sales_item_prices", op="update", records=[{"ID": price["ID"], "Price": 77.7}])
+    # A day later the division is checked again (system/Divisions, at most once a day).
+    move_back(target_db, "exact_divisions", "checked_at", "25 hours")
+    reset_stats(server)
+    run_dag(dags, "relations")
+    assert relation_names(target_db) == {i: a["Name"] for i, a in div.accounts.items()}
+    derive, notes = log_notes(target_db, "relations")
+    assert derive == "full: division moved" and "moved division" in notes and "DivisionMoveDate" in notes
+    assert sandbox_stats(server)["calls"]["system/Divisions"] == 1
+    # Materials, which share no stream with relations, catch up on their next run: items and prices read in full.
+    run_dag(dags, "materials")
+    prices = dict(target_db.query("SELECT code, sales_price FROM outsmart.materials WHERE deleted_at IS NULL"))
+    assert prices[item["Code"]] == standard_price(server, item["ID"]) == Decimal("77.7000")
+    assert log_notes(target_db, "materials")[0] == "full: division moved"
+    # After that, incremental again on the new Timestamps, and the division is not asked again that day.
+    mutate(server, op="update", records=[{"ID": renamed, "Name": "Verhuisd en hernoemd B.V."}])
+    reset_stats(server)
+    run_dag(dags, "relations")
+    assert relation_names(target_db)[renamed] == "Verhuisd en hernoemd B.V."
+    log = last_log(target_db, "relations")
+    assert (log["updated"], log["deleted"]) == (1, 0) and log_notes(target_db, "relations")[0] == "incremental"
+    assert "system/Divisions" not in sandbox_stats(server)["calls"]

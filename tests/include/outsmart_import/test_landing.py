@@ -314,3 +314,57 @@ def test_lines_landed_by_id_alone_become_rows_per_location_without_losing_the_li
     assert read.action == "full_read"
     records, deleted = derived(target_db)
     assert deleted == [] and sum(r["QuantityDelivered"] for r in records[gid(1)][ROWS]) == 5.0
+
+
+@dataclass
+class MovingExact(FakeExact):
+    """A FakeExact with a division and system/Divisions (`move_date` as Exact sends it, `/Date(ms)/`)."""
+
+    division: int = 3_000_001
+    move_date: str | None = None
+    division_error: Exception | None = None
+    asked_division: int = 0
+
+    def division_details(self):
+        self.asked_division += 1
+        if self.division_error is not None:
+            raise self.division_error
+        return {"Code": self.division, "DivisionMoveDate": self.move_date}
+
+
+def test_a_division_move_is_checked_once_a_day_and_reads_everything_again(land, target_db):
+    from include.outsmart_import.landing import DIVISION_MOVED, RESYNCS, pending_resync
+
+    exact = MovingExact({ACCOUNTS: [account(1, 500), account(2, 501)]})
+    landing = land(exact)
+    assert landing.check_resync() is None and exact.asked_division == 1  # first run: asked, never moved
+    landing.refresh(land.streams[ACCOUNTS], reuse_window=0)
+    derived_at = target_db.scalar("SELECT now()")
+    assert landing.check_resync() is None and exact.asked_division == 1  # asked once a day, not on every run
+    # Exact moves the division: DivisionMoveDate is set, Timestamps start again from small numbers.
+    exact.move_date = "/Date(1795000000000)/"
+    exact.records[ACCOUNTS] = [account(1, 7, "Renamed after the move"), account(2, 8)]
+    assert landing.refresh(land.streams[ACCOUNTS], reuse_window=0).records == 0  # Timestamp gt 501: nothing, forever
+    target_db.query("UPDATE outsmart.exact_divisions SET checked_at = checked_at - interval '25 hours' RETURNING 1")
+    landing.check_resync()
+    assert exact.asked_division == 2
+    assert target_db.query(f"SELECT division, reason FROM {RESYNCS}") == [(exact.division, DIVISION_MOVED)]
+    read = landing.refresh(land.streams[ACCOUNTS], reuse_window=300)  # not reused: a resync is due
+    assert (read.action, read.resync, read.records, read.watermark_after) == ("full_read", DIVISION_MOVED, 2, 8)
+    # The new versions replace the landed ones, although their Timestamps are lower.
+    assert [(k, ts) for k, ts, _, _ in landed(target_db)] == [(gid(1), 7), (gid(2), 8)]
+    assert landing.refresh(land.streams[ACCOUNTS], reuse_window=0).action == "read"  # once only
+    conn = target_db.connect()
+    resync = pending_resync(conn, exact.division, derived_at)
+    assert resync is not None and resync.moved and "DivisionMoveDate" in resync.notes
+    assert pending_resync(conn, exact.division, target_db.scalar("SELECT now()")) is None
+
+
+def test_a_division_check_refused_by_exact_is_noted_and_not_repeated_that_day(land, target_db):
+    from exact_online.exceptions import ExactApiError
+
+    exact = MovingExact(division_error=ExactApiError(403, "system/Divisions", "Forbidden", "NoDivisionAccess"))
+    landing = land(exact)
+    note = landing.check_resync()
+    assert note is not None and "system/Divisions" in note and "Forbidden" in note
+    assert landing.check_resync() is None and exact.asked_division == 1
