@@ -31,9 +31,10 @@ and `derive_pages` gives the category one record per ID: its newest row, with ev
 
 Reading everything again (`exact_resyncs`): when Exact moved the division to another database (it regenerates every
 Timestamp, so `Timestamp gt <watermark>` finds nothing any more; system/Divisions' DivisionMoveDate says when, asked
-at most once a day), the import notes a resync. Every stream fully read before it is read in full again (a full
-read tombstones what Exact no longer has), and every category derived before it re-derives in full
-(`pending_resync`); after a move, the landed Timestamps from before it are not compared with Exact's new ones.
+at most once a day) or when sync/Deleted went unread for longer than Exact keeps deletions (about two months), the
+import notes a resync. Every stream fully read before it is read in full again (a full read tombstones what Exact no
+longer has), and every category derived before it re-derives in full (`pending_resync`); after a move, the landed
+Timestamps from before it are not compared with Exact's new ones.
 
 The runner calls `Landing.check_resync`, then `Landing.refresh` per stream and then `derive_pages`; nothing here
 knows OutSmart's tables.
@@ -58,12 +59,18 @@ STREAMS = f"{SCHEMA}.exact_streams"
 DIVISIONS = f"{SCHEMA}.exact_divisions"
 RESYNCS = f"{SCHEMA}.exact_resyncs"
 
+# Exact keeps sync/Deleted about two months: "the log of records deleted is saved for 2 months" (Exact's doc of
+# Sync/Deleted as copied in Pi-Systems/exact-online, Sync/Deleted.php; ELMAS sync_deleted.rb; reference §5.2, §12).
+# sync/Deleted unread for longer than this and deletions may be gone before the import saw them; 55 days keeps a
+# margin on "about two months" (and on runs that take hours).
+DELETION_LOG_DAYS = 55
 # DivisionMoveDate (system/Divisions): "Please resync all data when this value changes because value of Timestamp is
 # regenerated" (Exact's REST reference, reference §1.3, §5.1, §12). Asked at most this often per division: one call a
 # day of its 5,000; a move is noticed within a day, and nothing Exact changed meanwhile is lost (the full read
 # that follows returns it).
 DIVISION_CHECK_INTERVAL = dt.timedelta(days=1)
 DIVISION_MOVED = "division moved"
+DELETIONS_EXPIRED = "deletion log expired"
 
 DDL = f"""
 CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.exact_landed_seq;
@@ -199,7 +206,7 @@ class StreamRead:
     age_seconds: float | None = None  # 'reused': how old the landed copy was
     watermark_before: int | None = None
     watermark_after: int | None = None
-    resync: str | None = None  # a full read because of a resync: its reason (DIVISION_MOVED)
+    resync: str | None = None  # a full read because of a resync: its reason (DIVISION_MOVED, DELETIONS_EXPIRED)
 
     def as_log(self) -> dict:
         out = {"stream": self.stream, "action": self.action, "api_calls": self.api_calls}
@@ -320,11 +327,11 @@ class Landing:
         row = cur.fetchone()
         return None if row is None else _StreamState(row[0], row[1], float(row[2]), bool(row[3]), row[4])
 
-    # ---- a resync: Exact moved the division ---------------------------------------------------------------------
+    # ---- a resync: Exact moved the division, or sync/Deleted went unread longer than Exact keeps it -------------
     def check_resync(self) -> str | None:
         """Before the category's streams are refreshed: note a resync if Exact moved the division since it was last
-        asked (system/Divisions, at most once per DIVISION_CHECK_INTERVAL). Returns a note for the import log if
-        system/Divisions could not be asked."""
+        asked (system/Divisions, at most once per DIVISION_CHECK_INTERVAL) or if sync/Deleted was last read more than
+        DELETION_LOG_DAYS ago. Returns a note for the import log if system/Divisions could not be asked."""
         division = self.division
         if division is None:
             return None
@@ -332,6 +339,7 @@ class Landing:
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"exact division {division}",))
+                _check_deletion_log(cur, division)
                 note = self._check_division_move(cur, division)
             conn.commit()
             return note
@@ -491,6 +499,27 @@ class _StreamState:
         """Read within the window with this select, after the asking category last derived, and no resync due."""
         fresh = self.select_hash == stream.select_hash and self.age < reuse_window
         return fresh and self.newer_than_seen and not self.resync
+
+
+def _check_deletion_log(cur, division: int) -> None:
+    """sync/Deleted last read more than DELETION_LOG_DAYS ago: Exact may have purged deletions the import never saw.
+    Noted once (until sync/Deleted is read again)."""
+    cur.execute(
+        f"SELECT extract(epoch FROM now() - s.refreshed_at) / 86400, EXISTS (SELECT 1 FROM {RESYNCS} r "
+        f"WHERE r.division = %s AND r.reason = %s AND r.noticed_at > s.refreshed_at) "
+        f"FROM {STREAMS} s WHERE stream = %s",
+        (division, DELETIONS_EXPIRED, DELETED),
+    )
+    row = cur.fetchone()
+    if row is None or float(row[0]) <= DELETION_LOG_DAYS or row[1]:
+        return
+    detail = (
+        f"sync/Deleted was last read {int(row[0])} days ago and Exact keeps deletions about two months: every Exact "
+        f"stream is read in full again and every category re-derives in full, soft-deleting what Exact no longer has."
+    )
+    cur.execute(
+        f"INSERT INTO {RESYNCS} (division, reason, detail) VALUES (%s, %s, %s)", (division, DELETIONS_EXPIRED, detail)
+    )
 
 
 def _read_before(cur, moved_on: dt.datetime) -> bool:

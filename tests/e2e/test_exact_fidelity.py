@@ -154,3 +154,28 @@ def test_a_division_moved_to_another_database_is_read_in_full_again(dags, sandbo
     log = last_log(target_db, "relations")
     assert (log["updated"], log["deleted"]) == (1, 0) and log_notes(target_db, "relations")[0] == "incremental"
     assert "system/Divisions" not in sandbox_stats(server)["calls"]
+
+
+# ---- the deletion log keeps about two months ----------------------------------------------------------------------
+def test_a_deletion_older_than_exacts_deletion_log_still_reaches_outsmart(
+    dags, sandbox_factory, target_db, settings_var
+):
+    server = sandbox_factory(size=100, seed=47)
+    settings_var({"categories": {"relations": ALL_RELATIONS}})
+    run_dag(dags, "relations")
+    gone = sorted(server.state.division.accounts)[0]
+    # The import does not run for two months. Meanwhile an account is deleted, and Exact purges its deletion log.
+    mutate(server, op="delete", ids=[gone])
+    requests.post(server.url + "/_sandbox/purge-deleted", json={"older_than_seconds": 0}, timeout=5).raise_for_status()
+    move_back(target_db, "exact_streams", "refreshed_at", "60 days")
+    move_back(target_db, "exact_streams", "full_read_at", "60 days")
+    move_back(target_db, "category_state", "derived_at", "60 days")
+    run_dag(dags, "relations")
+    assert gone not in ids(target_db, "relations")
+    assert ids(target_db, "relations") == set(server.state.division.accounts)
+    derive, notes = log_notes(target_db, "relations")
+    assert derive == "full: deletion log expired" and "last read 60 days ago" in notes
+    assert last_log(target_db, "relations")["deleted"] == 1
+    # Noted once: the next run trusts sync/Deleted again.
+    run_dag(dags, "relations")
+    assert log_notes(target_db, "relations")[0] == "incremental"

@@ -368,3 +368,29 @@ def test_a_division_check_refused_by_exact_is_noted_and_not_repeated_that_day(la
     note = landing.check_resync()
     assert note is not None and "system/Divisions" in note and "Forbidden" in note
     assert landing.check_resync() is None and exact.asked_division == 1
+
+
+def test_sync_deleted_unread_longer_than_exact_keeps_it_reads_everything_again(land, target_db):
+    from include.outsmart_import.landing import DELETION_LOG_DAYS, DELETIONS_EXPIRED, RESYNCS
+
+    exact = MovingExact({ACCOUNTS: [account(1, 10), account(2, 11)]})
+    landing = land(exact)
+    landing.refresh(land.streams[ACCOUNTS], reuse_window=0)
+    landing.refresh(land.streams[DELETED], reuse_window=0)
+    # Within Exact's two months: nothing to do.
+    target_db.query(f"UPDATE {STREAMS} SET refreshed_at = now() - interval '{DELETION_LOG_DAYS - 1} days' RETURNING 1")
+    landing.check_resync()
+    assert target_db.scalar(f"SELECT count(*) FROM {RESYNCS}") == 0
+    # Longer: account 2 was deleted meanwhile and its deletion has left Exact's log.
+    target_db.query(f"UPDATE {STREAMS} SET refreshed_at = refreshed_at - interval '30 days' RETURNING 1")
+    exact.records[ACCOUNTS].pop(1)
+    landing.check_resync()
+    landing.check_resync()  # noted once, until sync/Deleted is read again
+    assert target_db.query(f"SELECT reason FROM {RESYNCS}") == [(DELETIONS_EXPIRED,)]
+    read = landing.refresh(land.streams[ACCOUNTS], reuse_window=300)
+    assert (read.action, read.resync) == ("full_read", DELETIONS_EXPIRED)
+    assert [(k, d) for k, _, d, _ in landed(target_db)] == [(gid(1), False), (gid(2), True)]
+    deletions = landing.refresh(land.streams[DELETED], reuse_window=0)
+    assert (deletions.action, exact.asked[-1]) == ("full_read", (DELETED, (), 1))
+    landing.check_resync()
+    assert target_db.scalar(f"SELECT count(*) FROM {RESYNCS}") == 1
