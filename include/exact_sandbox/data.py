@@ -153,6 +153,8 @@ class Division:
     rowversion: int = 100_000
     next_account_code: int = 1000
     currency: str = "EUR"  # the division's default currency (system/Divisions `Currency`)
+    # When Exact last moved the division to another database (system/Divisions' DivisionMoveDate); see move_division.
+    move_date: dt.datetime | None = None
 
     def next_timestamp(self) -> int:
         # Exact's Timestamp is a rowversion: strictly increasing, unique, not a clock.
@@ -164,20 +166,32 @@ class Division:
 
     @property
     def divisions(self) -> dict[int, dict]:
-        """`system/Divisions` as this division's user sees it: the division itself (a property, so that a division
-        saved by an older sandbox has it too)."""
-        return {
-            self.division: {
-                "Code": self.division,
-                "Description": DIVISION_NAME,
-                "Currency": self.currency,
-                "Country": "NL",
-                "Status": 1,
-                "Current": True,
-                "IsMainDivision": True,
-                "DivisionMoveDate": None,
-            }
+        """system/Divisions: the divisions of the licence (Exact lists them all, whichever is in the URL), this one
+        and a practice division beside it."""
+        start = dt.date(2019, 1, 1)
+        own = {
+            "Code": self.division,
+            "Description": DIVISION_NAME,
+            "Currency": getattr(self, "currency", "EUR"),
+            "Country": "NL",
+            "Legislation": "NL",
+            "Status": 1,
+            "Current": True,
+            "IsMainDivision": True,
+            "IsPracticeDivision": False,
+            "StartDate": start,
+            "DivisionMoveDate": getattr(self, "move_date", None),
         }
+        practice = {
+            **own,
+            "Code": self.division + 1,
+            "Description": "Oefenadministratie",
+            "Current": False,
+            "IsMainDivision": False,
+            "IsPracticeDivision": True,
+            "DivisionMoveDate": None,
+        }
+        return {d["Code"]: d for d in (own, practice)}
 
 
 def _person(rng: random.Random) -> tuple[str, str]:
@@ -248,7 +262,15 @@ def make_account(div: Division, *, now: dt.datetime) -> dict:
     return record
 
 
-def build_division(division: int, *, seed: int, size: int, now: dt.datetime, accounts_only: bool = False) -> Division:
+def build_division(
+    division: int,
+    *,
+    seed: int,
+    size: int,
+    now: dt.datetime,
+    accounts_only: bool = False,
+    split_delivery_lines: float = 0.0,
+) -> Division:
     div = Division(division=division, rng=random.Random(seed))
     for _ in range(size):
         acc = make_account(div, now=now)
@@ -264,6 +286,8 @@ def build_division(division: int, *, seed: int, size: int, now: dt.datetime, acc
     add_division_account(div, now=now)
     add_special_prices(div, now=now)
     build_addresses_and_contacts(div, seed=seed, now=now)
+    if split_delivery_lines:
+        split_some_delivery_lines(div, split_delivery_lines, now=now)
     return div
 
 
@@ -670,8 +694,17 @@ ENTITY_DELETED_TYPE = {
 
 
 def delete_record(div: Division, entity: str, record_id: str, *, now: dt.datetime) -> dict | None:
-    """Remove a record; entities that have a sync endpoint get a sync/Deleted entry."""
-    getattr(div, entity).pop(record_id)
+    """Remove a record; entities that have a sync endpoint get a sync/Deleted entry.
+
+    Goods delivery lines: a plain ID removes the line with every storage location row; '<ID>/<StorageLocation>'
+    removes that one row, and only when it was the line's last row is the line deleted in sync/Deleted (its other
+    rows are current rows again, with new Timestamps)."""
+    if entity == "goods_delivery_lines":
+        record_id = _remove_delivery_line_rows(div, record_id, now=now)
+        if record_id is None:
+            return None
+    else:
+        getattr(div, entity).pop(record_id)
     entity_type = ENTITY_DELETED_TYPE.get(entity)
     if entity_type is None:
         return None
@@ -686,6 +719,21 @@ def delete_record(div: Division, entity: str, record_id: str, *, now: dt.datetim
     }
     div.deleted.append(entry)
     return entry
+
+
+def _remove_delivery_line_rows(div: Division, key: str, *, now: dt.datetime) -> str | None:
+    """Remove a goods delivery line (its ID) or one storage location row of it ('<ID>/<StorageLocation>').
+    Returns the line ID when the whole line is gone (a deletion for sync/Deleted), else None."""
+    line_id = key.split("/", 1)[0]
+    keys = delivery_line_keys(div, line_id) if key == line_id else [key]
+    if not keys or any(k not in div.goods_delivery_lines for k in keys):
+        raise KeyError(key)
+    for k in keys:
+        del div.goods_delivery_lines[k]
+    if delivery_line_keys(div, line_id):
+        restamp_delivery_line(div, line_id, now=now)
+        return None
+    return line_id
 
 
 def update_record(div: Division, entity: str, record: dict, changes: dict, *, now: dt.datetime) -> dict:
@@ -991,3 +1039,133 @@ def _sales_order(
                     "Timestamp": div.next_timestamp(),
                 }
                 div.goods_delivery_lines[gl["ID"]] = gl
+
+
+# ---- goods delivery lines split over storage locations -------------------------------------------------------
+# Exact: "A goods delivery line can be split into multiple storage locations. In this case, multiple storage
+# locations will have the same stock transaction ID" (Pi-Systems/exact-online, Sync/SalesOrder/GoodsDeliveryLines.php;
+# exact-online-api.md §12). Each row has its own StorageLocation and QuantityDelivered. Here such a row is kept under
+# the key '<ID>/<StorageLocation>' (a line that is not split keeps its ID as key, without a storage location), and a
+# change to one of a line's rows gives every current row of that line a new Timestamp, so that a sync read returns
+# the line's current rows together; a row removed from a line leaves no sync/Deleted entry (the line still exists).
+STORAGE_LOCATIONS = [
+    ("A-01", "Stelling A, vak 1"),
+    ("A-02", "Stelling A, vak 2"),
+    ("B-01", "Stelling B, vak 1"),
+    ("BUS-12", "Bus 12"),
+    ("KOEL", "Koelcel"),
+]
+_LOCATION_NAMESPACE = uuid.UUID("6f1c0a52-3c1e-4c55-9a40-2d9a2c6c1b7e")
+
+
+def storage_location(div: Division, code: str) -> dict:
+    """A storage location's fields as a goods delivery line carries them (its GUID follows from the code)."""
+    description = dict(STORAGE_LOCATIONS).get(code, code)
+    return {
+        "StorageLocation": str(uuid.uuid5(_LOCATION_NAMESPACE, f"{div.division}/{code}")),
+        "StorageLocationCode": code,
+        "StorageLocationDescription": description,
+    }
+
+
+def delivery_line_keys(div: Division, line_id: str) -> list[str]:
+    """The keys of a goods delivery line's rows: its ID, or '<ID>/<StorageLocation>' per location when split."""
+    lines = div.goods_delivery_lines
+    return [k for k in lines if k == line_id or k.startswith(line_id + "/")]
+
+
+def split_delivery_line(div: Division, line_id: str, quantities: dict[str, float], *, now: dt.datetime) -> list[str]:
+    """Deliver the line from the storage locations given ({location code: quantity}): one row per location, each
+    with its own QuantityDelivered and a new Timestamp (the line's earlier rows are replaced)."""
+    keys = delivery_line_keys(div, line_id)
+    if not keys:
+        raise KeyError(line_id)
+    template = dict(div.goods_delivery_lines[keys[0]])
+    for k in keys:
+        del div.goods_delivery_lines[k]
+    added = []
+    for code, quantity in quantities.items():
+        row = {**template, **storage_location(div, code), "QuantityDelivered": float(quantity), "Modified": now}
+        row["Timestamp"] = div.next_timestamp()
+        key = f"{line_id}/{row['StorageLocation']}"
+        div.goods_delivery_lines[key] = row
+        added.append(key)
+    return added
+
+
+def split_some_delivery_lines(div: Division, share: float, *, now: dt.datetime) -> list[str]:
+    """Split `share` of the goods delivery lines over two or three storage locations, the delivered quantity
+    divided between them (the total stays what it was). Returns the split lines' IDs."""
+    rng = div.rng
+    split = []
+    for line_id in sorted(div.goods_delivery_lines):
+        if "/" in line_id or rng.random() >= share:
+            continue
+        total = float(div.goods_delivery_lines[line_id]["QuantityDelivered"])
+        codes = rng.sample([c for c, _ in STORAGE_LOCATIONS], k=rng.choice([2, 2, 3]))
+        parts = [round(total * w, 2) for w in _weights(rng, len(codes))]
+        parts[-1] = round(total - sum(parts[:-1]), 2)  # the parts add up to the total exactly
+        split_delivery_line(div, line_id, dict(zip(codes, parts, strict=True)), now=now)
+        split.append(line_id)
+    return split
+
+
+def _weights(rng: random.Random, n: int) -> list[float]:
+    raw = [rng.uniform(0.2, 1.0) for _ in range(n)]
+    return [w / sum(raw) for w in raw]
+
+
+def restamp_delivery_line(div: Division, line_id: str, *, now: dt.datetime) -> None:
+    """A change to one row of a split line: Exact returns the line's current rows, each with a new Timestamp."""
+    for key in delivery_line_keys(div, line_id):
+        row = div.goods_delivery_lines[key]
+        row["Modified"] = now
+        row["Timestamp"] = div.next_timestamp()
+
+
+# ---- Exact moves the division to another database ------------------------------------------------------------
+# system/Divisions, DivisionMoveDate: "Date when the division was moved. Please resync all data when this value changes
+# because value of Timestamp is regenerated." (Exact's REST reference, in exact_meta_data_2022-03-23.json and picqer's
+# SystemDivision.php; reference §1.3, §5.1 and §12: "its timestamps are reset and everything must be synced again").
+SYNCED_ENTITIES = (
+    "accounts",
+    "items",
+    "sales_item_prices",
+    "employees",
+    "payment_terms",
+    "sales_order_headers",
+    "sales_order_lines",
+    "shop_orders",
+    "goods_deliveries",
+    "goods_delivery_lines",
+    "quotation_headers",
+    "quotation_lines",
+    "project_planning",
+)
+
+
+def move_division(div: Division, *, now: dt.datetime, start: int = 1) -> int:
+    """Move the division to another database as Exact does: every Timestamp (records and the deletion log) is
+    regenerated from a small number on, in the same order, and DivisionMoveDate is set. Returns the new highest
+    Timestamp."""
+    rows = [r for entity in SYNCED_ENTITIES for r in getattr(div, entity).values() if "Timestamp" in r]
+    rows += div.deleted
+    div.rowversion = start
+    for row in sorted(rows, key=lambda r: r["Timestamp"]):
+        row["Timestamp"] = div.next_timestamp()
+    div.move_date = now
+    return div.rowversion
+
+
+# ---- the deletion log keeps about two months -----------------------------------------------------------------
+# "the log of records deleted is saved for 2 months" (Exact's doc of Sync/Deleted as copied in Pi-Systems/exact-online,
+# Sync/Deleted.php; ELMAS sync_deleted.rb; reference §5.2 and §12).
+DELETION_LOG_RETENTION = dt.timedelta(days=61)
+
+
+def purge_deleted(div: Division, *, before: dt.datetime) -> int:
+    """Drop the deletion log's entries deleted before `before`, as Exact does after two months. Returns how many."""
+    keep = [d for d in div.deleted if d["DeletedDate"] >= before]
+    purged = len(div.deleted) - len(keep)
+    div.deleted[:] = keep
+    return purged

@@ -9,6 +9,12 @@ What it does the way Exact does (see ../shared/reference/exact-online-api.md):
   dates, 18-character space-padded account codes, OData error bodies.
 - The six `X-RateLimit-*` headers; a minutely and a daily budget per division (window lengths configurable so
   that tests need not wait a real minute); 429 carrying only the exceeded limit's headers.
+- `system/Divisions` with `DivisionMoveDate`, and a control that moves the division to another database as Exact
+  does (every Timestamp regenerated from a small number; Exact's REST reference, reference §1.3/§5.1/§12).
+- The deletion log keeps about two months: a control purges entries older than N seconds (Exact's doc of
+  Sync/Deleted via Pi-Systems/exact-online; reference §5.2/§12).
+- Goods delivery lines split over storage locations (`split_delivery_lines`, off by default): one row per location,
+  all with the line's ID (Exact's entity doc, via Pi-Systems/exact-online; reference §12; data.split_delivery_line).
 - Switchable faults (5xx, dropped connections, slow replies, a token reply lost after rotation) and a control
   API under `/_sandbox/` to mutate data between runs and read what the server saw.
 
@@ -255,13 +261,14 @@ ENDPOINTS = {
             "Exact.Web.Api.Models.Sync.Project.ProjectPlanning",
             1000,
         ),
-        # The division itself (its default currency, #14 item 6); keyed by its Code.
-        EndpointSpec(
-            "system/Divisions", "regular", "divisions", "Exact.Web.Api.Models.System.Division", 60, key="Code"
-        ),
         # No sync, no bulk, no Modified field: only the regular endpoint (reference §6.14).
         EndpointSpec(
             "inventory/AssemblyOrders", "regular", "assembly_orders", "Exact.Web.Api.Models.Inventory.AssemblyOrder", 60
+        ),
+        # The licence's divisions: their default currency (#14 item 6) and DivisionMoveDate (item 3, reference
+        # §1.3); keyed by Code; no sync twin, so no mandatory filter.
+        EndpointSpec(
+            "system/Divisions", "regular", "divisions", "Exact.Web.Api.Models.System.Division", 60, key="Code"
         ),
     ]
 }
@@ -289,6 +296,9 @@ class SandboxConfig:
     # Write numbers, booleans and the Timestamp as JSON text ("12.50", "true", "123456") on every endpoint, as
     # Exact can (see `odata.as_text`). Off by default: Exact mostly writes them as JSON numbers and booleans.
     types_as_text: bool = False
+    # Share of the goods delivery lines delivered from two or three storage locations: one row per location, all
+    # with the line's ID (data.split_delivery_line). Off by default, so that the other tests' line IDs stay keys.
+    split_delivery_lines: float = 0.0
 
 
 @dataclass
@@ -330,7 +340,12 @@ class SandboxState:
         self.stats = Stats()
         now = dt.datetime.now(dt.UTC)
         self.division = data.build_division(
-            config.division, seed=config.seed, size=config.size, now=now, accounts_only=config.accounts_only
+            config.division,
+            seed=config.seed,
+            size=config.size,
+            now=now,
+            accounts_only=config.accounts_only,
+            split_delivery_lines=config.split_delivery_lines,
         )
         # Token chain: exactly one live refresh token; every earlier one is "old".
         self.refresh_token = config.initial_refresh_token
@@ -858,6 +873,20 @@ class SandboxHandler(BaseHTTPRequestHandler):
             {"records": [{k: encode_value(v) for k, v in r.items() if not fields or k in fields} for r in rows]},
         )
 
+    def _control_move_division(self, method: str, req: dict) -> None:
+        """Exact moves the division to another database: every Timestamp starts again from a small number (`start`,
+        default 1) and DivisionMoveDate is set (data.move_division)."""
+        div = self.state.division
+        high = data.move_division(div, now=dt.datetime.now(dt.UTC), start=int(req.get("start", 1)))
+        self._send(200, {"division_move_date": encode_value(div.move_date), "highest_timestamp": high})
+
+    def _control_purge_deleted(self, method: str, req: dict) -> None:
+        """Exact keeps the deletion log about two months: drop the entries older than `older_than_seconds` (default
+        data.DELETION_LOG_RETENTION; 0 purges every entry, as if the import had not run for two months)."""
+        seconds = float(req.get("older_than_seconds", data.DELETION_LOG_RETENTION.total_seconds()))
+        before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+        self._send(200, {"purged": data.purge_deleted(self.state.division, before=before)})
+
     def _control_mutate(self, method: str, req: dict) -> None:
         try:
             self._send(200, self._mutate(req))
@@ -873,6 +902,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         "token-chain": _control_token_chain,
         "records": _control_records,
         "mutate": _control_mutate,
+        "move-division": _control_move_division,
+        "purge-deleted": _control_purge_deleted,
     }
 
     def _mutate(self, req: dict) -> dict:
@@ -881,6 +912,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         update: `records: [{"ID": ..., <field>: <value>}]` (accounts without fields get a random realistic edit);
         add: `records: [{<field overrides>}]` or `count` (accounts are generated, other entities shaped like an
         existing record); delete: `ids: [...]`.
+        Goods delivery lines split over storage locations (data.split_delivery_line): `op: "split"`, `id`,
+        `quantities: {<location code>: <quantity>}`; one location's row is updated with `"StorageLocation"` in the
+        record beside its `"ID"`, and deleted as `"<ID>/<StorageLocation>"` (the line's ID deletes every row).
         """
         div = self.state.division
         now = dt.datetime.now(dt.UTC)
@@ -895,6 +929,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
             for i in req.get("ids", []):
                 data.delete_record(div, entity, i, now=now)
             return {"deleted": list(req.get("ids", []))}
+        if op == "split" and entity == "goods_delivery_lines":
+            return {"rows": data.split_delivery_line(div, req["id"], req["quantities"], now=now)}
         raise ValueError(f"unknown op {op!r}")
 
 
@@ -929,13 +965,17 @@ def _update_records(div: data.Division, entity: str, req: dict, now: dt.datetime
     records = getattr(div, entity)
     changed = []
     for item in req.get("records", []):
-        record = records[item.get("ID") or item["EntryID"]]
-        changes = {k: _decode(v) for k, v in item.items() if k not in ("ID", "EntryID")}
+        key = item.get("ID") or item["EntryID"]
+        location = item.get("StorageLocation") if entity == "goods_delivery_lines" else None
+        record = records[f"{key}/{location}" if location else key]
+        changes = {k: _decode(v) for k, v in item.items() if k not in ("ID", "EntryID", "StorageLocation")}
         if entity == "accounts" and not changes:
             data.mutate_account(div, record, None, now=now)
         else:
             data.update_record(div, entity, record, changes, now=now)
-        changed.append(item.get("ID") or item["EntryID"])
+        if location:  # one row of a split line changed: Exact returns the line's current rows
+            data.restamp_delivery_line(div, key, now=now)
+        changed.append(key)
     return changed
 
 

@@ -178,6 +178,10 @@ class StandardSalesPrice:
         )
         return {r[0] for r in cur.fetchall()}
 
+    def forget_timestamps(self, cur) -> None:
+        """Exact moved the division: the mirror's Timestamps no longer compare with the regenerated ones."""
+        cur.execute(f"UPDATE {MIRROR} SET exact_timestamp = NULL WHERE exact_timestamp IS NOT NULL")
+
 
 def division_currency(exact, division: int) -> str | None:
     """The division's default currency from Exact's `system/Divisions` (one call; None if Exact does not say)."""

@@ -288,6 +288,9 @@ class Enrichment(Protocol):
         """After the upsert: update target rows whose enriched columns changed while the row itself did not
         (`cand_table`: the rows just upserted). Returns the updated rows' Exact IDs."""
 
+    def forget_timestamps(self, cur) -> None:
+        """Exact moved the division and regenerated its Timestamps: clear the ones its own tables keep."""
+
 
 def enrichment_of(category: Category) -> Enrichment | None:
     """The category's enrichment: `Category.enrich` is 'module:attribute', imported only now (the registry is read
@@ -756,6 +759,15 @@ class CategoryLoad:
         self.cur.execute(f"SELECT fingerprint FROM {SCHEMA}.category_state WHERE category = %s", (self.category.name,))
         row = self.cur.fetchone()
         return row[0] if row else None
+
+    def forget_exact_timestamps(self) -> None:
+        """Exact moved the division to another database and regenerated every Timestamp: the ones this category's
+        rows carry no longer compare with Exact's (a newer version would look older and be ignored). Cleared in the
+        load's transaction, before the full re-derive; a row gets a Timestamp again when it next changes."""
+        for part in (self.header, *(part for _, part in self.parts)):
+            self.cur.execute(f"UPDATE {part.target} SET exact_timestamp = NULL WHERE exact_timestamp IS NOT NULL")
+        if self.enrichment is not None:
+            self.enrichment.forget_timestamps(self.cur)
 
     def set_fingerprint(self, value: str) -> None:
         self.cur.execute(

@@ -146,13 +146,17 @@ class Source:
     deleted_entity_type: int | None = None  # sync/Deleted EntityType
     id_field: str = "ID"  # the Exact field that is the record's stable ID (goods deliveries: EntryID)
     rule_fields: tuple[str, ...] = ()  # Exact fields only the category's rules read (they fill no column)
+    # Exact fields that identify a row together with the ID, where Exact sends one ID in several rows: a goods
+    # delivery line split over storage locations comes back once per StorageLocation (exact-online-api.md §12).
+    # Each row is landed on its own (landing.record_key); the category derives one record per ID from its rows.
+    key_fields: tuple[str, ...] = ()
 
     def bound_to(self, table: TableSpec) -> Source:
-        """This source with its `$select` derived from `table`: the ID field, every column's source, the rules'
-        fields, and Timestamp on a sync endpoint."""
+        """This source with its `$select` derived from `table`: the ID field and the key fields, every column's
+        source, the rules' fields, and Timestamp on a sync endpoint."""
         if self.select:
             return self
-        fields = [self.id_field, *(s for c in table.columns for s in c.sources), *self.rule_fields]
+        fields = [self.id_field, *self.key_fields, *(s for c in table.columns for s in c.sources), *self.rule_fields]
         if self.mode == "sync":
             fields.append("Timestamp")
         return replace(self, select=tuple(dict.fromkeys(fields)))
@@ -642,14 +646,21 @@ CATEGORIES: dict[str, Category] = {
                 merge_key="exact_id",
             ),
             lines=Lines(
-                Source("sync/SalesOrder/GoodsDeliveryLines", "sync", deleted_entity_type=17),
+                Source(
+                    "sync/SalesOrder/GoodsDeliveryLines",
+                    "sync",
+                    deleted_entity_type=17,
+                    key_fields=("StorageLocation",),
+                    rule_fields=("StorageLocationCode",),
+                ),
                 TableSpec(
                     "goods_delivery_lines",
                     _audit(
                         guid("entry_id", "EntryID", required=True),
                         integer("line_number", "LineNumber", "integer"),
                         code("item_code", "ItemCode"),
-                        number("quantity_delivered", "QuantityDelivered"),
+                        number("quantity_delivered", "QuantityDelivered"),  # the sum over its storage locations
+                        derived("storage_locations", "jsonb"),  # per location: code, GUID, quantity delivered
                         number("quantity_ordered", "QuantityOrdered"),
                         integer("sales_order_number", "SalesOrderNumber"),
                         integer("sales_order_line_number", "SalesOrderLineNumber", "integer"),
@@ -660,9 +671,11 @@ CATEGORIES: dict[str, Category] = {
                 ),
                 parent_key="entry_id",
                 header_key="exact_id",
+                rules="include.outsmart_import.delivery_lines:goods_delivery_lines",
             ),
             doc="Exact goods deliveries (the header key is EntryID) and their lines, linked to sales order lines. A "
-            "line split over storage locations can repeat its ID on the sync endpoint: the newest version wins.",
+            "line delivered from several storage locations comes back once per location, all with the line's ID: "
+            "one row per line, its quantity the sum, the locations in storage_locations.",
         ),
         Category(
             name="quotations",

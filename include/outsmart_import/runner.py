@@ -16,7 +16,17 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from exact_online.exceptions import ExactDailyLimitReached
-from include.outsmart_import.landing import DELETED, Landing, all_streams, derive_pages, landed_children, streams_of
+from include.outsmart_import.landing import (
+    DELETED,
+    Landing,
+    Resync,
+    all_streams,
+    derive_pages,
+    division_of,
+    landed_children,
+    pending_resync,
+    streams_of,
+)
 from include.outsmart_import.loader import SCHEMA, CategoryLoad, ImportLog, enrichment_of, ensure_schema
 from include.outsmart_import.registry import CATEGORIES, Category, Lines
 
@@ -55,6 +65,7 @@ class RunSummary:
     streams: list[dict] | None = None  # per Exact stream: read or reused (StreamRead.as_log)
     derive: str | None = None  # 'incremental', or 'full: <why>'
     related: dict[str, dict] | None = None  # the related tables' counts (a relation's addresses, contacts)
+    notes: str | None = None  # for the import log: a resync and why, a division check that failed
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -100,8 +111,11 @@ def run_category(
             )
             if (enrichment := enrichment_of(category)) is not None:  # e.g. the division's currency (#14), read once
                 enrichment.prepare(exact, connect, refresh=full_refresh)
+            resync = pending_resync(load_conn, division_of(exact), seen_at)
             with CategoryLoad(load_conn, category, log_id=log_id, dependents=dependents) as load:
-                full = _derive(category, cat_settings, load, summary, full_refresh, today, last_day=_day(seen_at))
+                full = _derive(
+                    category, cat_settings, load, summary, full_refresh, today, last_day=_day(seen_at), resync=resync
+                )
                 counts = load.merge(reconcile=full, today=today)
                 for name in ("inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"):
                     setattr(summary, name, getattr(counts, name))
@@ -120,7 +134,7 @@ def run_category(
                 log_id, summary.status, error=f"{type(exc).__name__}: {exc}"[:4000], **_log_values(summary)
             )
             raise
-        notes = _token_note(exact)
+        notes = " ".join(n for n in (summary.notes, _token_note(exact)) if n) or None
         import_log.finish(log_id, summary.status, notes=notes, **_log_values(summary))
         if notes:
             log.warning(notes)
@@ -163,9 +177,11 @@ def _land(
     full: bool,
     seen_at,
 ) -> None:
-    """Refresh each of the category's streams (or find it fresh), each in its own transaction."""
+    """Refresh each of the category's streams (or find it fresh), each in its own transaction; first note a resync
+    if Exact moved the division or sync/Deleted went unread too long (`Landing.check_resync`)."""
     streams = all_streams([*(c for c in CATEGORIES.values() if c.implemented), category])
     landing = Landing(exact, connect, streams)
+    summary.notes = landing.check_resync()
     reads = []
     for stream in streams_of(category, streams, dependents):
         # `full_refresh` reads the category's own streams from scratch; sync/Deleted stays incremental (the full
@@ -193,14 +209,20 @@ def _derive(
     today: dt.date,
     *,
     last_day: dt.date | None = None,
+    resync: Resync | None = None,
 ) -> bool:
     """Stage what landed since the category's marks (everything, on a full derive). Returns whether it was full.
 
     Full on the first run of a day too: flags that follow from dates (a relation whose end date passed is no longer
     active, a price agreement no longer current) change without the record changing in Exact, and re-deriving
-    from the landed copy costs no Exact call."""
-    summary.derive = _derive_reason(category, cat_settings, load, full_refresh, today, last_day)
+    from the landed copy costs no Exact call. Full after a resync (`resync`: Exact moved the division, or deletions
+    expired unseen), which also forgets the category's Timestamps if they were regenerated."""
+    summary.derive = _derive_reason(category, cat_settings, load.fingerprint(), full_refresh, today, last_day, resync)
     full = summary.derive != "incremental"
+    if resync is not None:
+        summary.notes = " ".join(n for n in (resync.notes, summary.notes) if n)
+        if resync.moved:
+            load.forget_exact_timestamps()
 
     def stage_into(part, fn):
         """Transform a page and stage its good rows and rejects into a table part (header or lines)."""
@@ -243,12 +265,14 @@ def _derive(
     return full
 
 
-def _derive_reason(category: Category, cat_settings, load: CategoryLoad, full_refresh: bool, today, last_day) -> str:
-    known = load.fingerprint()
+def _derive_reason(category, cat_settings, known, full_refresh, today, last_day, resync: Resync | None) -> str:
+    """'incremental', or 'full: <why>' (`known`: the fingerprint the category last derived with, None: never)."""
     if full_refresh:
         return "full: full refresh"
     if known is None:
         return "full: first run"
+    if resync is not None:
+        return f"full: {resync.reason}"
     if known != derive_fingerprint(category, cat_settings):
         return "full: settings changed"
     if last_day is not None and last_day < today:

@@ -574,6 +574,23 @@ class ExactOnlineHook(HttpHook):
         params = {"$select": "ID,EntityKey,EntityType,DeletedDate,Timestamp", "$filter": odata_filter}
         return self.iter_pages("sync/Deleted", params)
 
+    DIVISION_FIELDS = ("Code", "Description", "Currency", "DivisionMoveDate")
+
+    def division_details(self, fields: tuple[str, ...] = DIVISION_FIELDS) -> dict | None:
+        """This connection's division as `system/Divisions` describes it (by default Code, Description, Currency and
+        DivisionMoveDate, as Exact sends them), or None if Exact does not list it. One call.
+
+        `system/Divisions` lists the divisions of the licence, not only those the user opened (reference §1.3). Its
+        URL needs a division, which Exact does not check (I-PQ470); ours is put there, so that the call counts
+        against this division's budget like every other call of the import, and `$filter` on `Code` asks for this
+        division alone. A regular endpoint (60 rows a page) without a sync twin, so no mandatory filter applies."""
+        params = {"$select": ",".join(dict.fromkeys(["Code", *fields])), "$filter": f"Code eq {self.division}"}
+        for page in self.iter_pages("system/Divisions", params):
+            for row in page:
+                if _positive_int(row.get("Code")) == self.division:
+                    return {k: v for k, v in row.items() if k != "__metadata"}
+        return None
+
     def collection(self, endpoint: str, select: list[str], odata_filter: str | None = None) -> Iterator[list[dict]]:
         """A regular or bulk endpoint. Regular/bulk endpoints that have a sync twin require a filter."""
         params = {"$select": ",".join(select)}

@@ -411,3 +411,103 @@ def test_types_as_text_switch_writes_numbers_booleans_and_timestamp_as_text(sand
         return v if not isinstance(v, str) or v.count("-") == 4 else json.loads(v)
 
     assert [[{k: plain(v) for k, v in row.items()} for row in rows] for rows in text] == native
+
+
+LINES = "sync/SalesOrder/GoodsDeliveryLines"
+LINE_SELECT = "ID,EntryID,StorageLocation,StorageLocationCode,QuantityDelivered,SalesOrderLineID,Timestamp"
+
+
+def _sync_all(s, path, select, since, access) -> list[dict]:
+    d = get(s, path, {"$select": select, "$filter": f"Timestamp gt {since}L"}, access).json()["d"]
+    rows = d["results"]
+    while "__next" in d:
+        d = requests.get(d["__next"], headers={"Authorization": f"Bearer {access}"}, timeout=10).json()["d"]
+        rows += d["results"]
+    return rows
+
+
+def test_split_delivery_lines_repeat_their_id_once_per_storage_location(sandbox):
+    """Exact: a goods delivery line split over storage locations comes back as one row per location, all with the
+    line's ID, each with its own StorageLocation and QuantityDelivered (exact-online-api.md §12)."""
+    s = sandbox(size=300, split_delivery_lines=0.5)
+    access = token(s).json()["access_token"]
+    rows = _sync_all(s, LINES, LINE_SELECT, 1, access)
+    by_id: dict[str, list[dict]] = {}
+    for r in rows:
+        by_id.setdefault(r["ID"], []).append(r)
+    split = {i: rs for i, rs in by_id.items() if len(rs) > 1}
+    assert split and len(split) < len(by_id)  # some lines split, most not
+    order_lines = s.state.division.sales_order_lines
+    for rs in split.values():
+        assert len({r["StorageLocation"] for r in rs}) == len(rs) and all(r["StorageLocationCode"] for r in rs)
+        # the locations' quantities add up to what the sales order line delivered
+        assert (
+            round(sum(r["QuantityDelivered"] for r in rs), 2)
+            == order_lines[rs[0]["SalesOrderLineID"]]["QuantityDelivered"]
+        )
+    high = max(r["Timestamp"] for r in rows)
+    line_id, rs = sorted(split.items())[0]
+    mutate = s.url + "/_sandbox/mutate"
+    # One location's quantity changes: the line's current rows come back, all of them.
+    change = {"ID": line_id, "StorageLocation": rs[0]["StorageLocation"], "QuantityDelivered": 99.0}
+    requests.post(mutate, json={"entity": "goods_delivery_lines", "op": "update", "records": [change]}, timeout=5)
+    again = _sync_all(s, LINES, LINE_SELECT, high, access)
+    assert sorted((r["StorageLocation"], r["ID"]) for r in again) == sorted((r["StorageLocation"], line_id) for r in rs)
+    assert {r["StorageLocation"]: r["QuantityDelivered"] for r in again}[rs[0]["StorageLocation"]] == 99.0
+    # A location disappears from the line: the remaining rows come back, and sync/Deleted says nothing.
+    high = max(r["Timestamp"] for r in again)
+    gone = f"{line_id}/{rs[-1]['StorageLocation']}"
+    requests.post(mutate, json={"entity": "goods_delivery_lines", "op": "delete", "ids": [gone]}, timeout=5)
+    remaining = _sync_all(s, LINES, LINE_SELECT, high, access)
+    assert {r["StorageLocation"] for r in remaining} == {r["StorageLocation"] for r in rs[:-1]}
+    assert _sync_all(s, "sync/Deleted", "EntityKey,EntityType,Timestamp", high, access) == []
+    # The line itself is deleted: one sync/Deleted entry (type 17) with the line's ID, no row is left.
+    high = max(r["Timestamp"] for r in remaining)
+    requests.post(mutate, json={"entity": "goods_delivery_lines", "op": "delete", "ids": [line_id]}, timeout=5)
+    deleted = _sync_all(s, "sync/Deleted", "EntityKey,EntityType,Timestamp", high, access)
+    assert [(d["EntityKey"], d["EntityType"]) for d in deleted] == [(line_id, 17)]
+    assert not [r for r in _sync_all(s, LINES, LINE_SELECT, 1, access) if r["ID"] == line_id]
+
+
+def test_split_delivery_lines_are_off_by_default(sandbox):
+    lines = sandbox(size=100).state.division.goods_delivery_lines
+    assert lines and all(k == r["ID"] and r.get("StorageLocation") is None for k, r in lines.items())
+
+
+def test_system_divisions_and_a_division_move_regenerate_every_timestamp(sandbox):
+    """system/Divisions lists the licence's divisions with DivisionMoveDate; when Exact moves a division to another
+    database its Timestamps are regenerated (small again), so `Timestamp gt <old watermark>` finds nothing."""
+    s = sandbox(size=50)
+    access = token(s).json()["access_token"]
+    select = {"$select": "Code,Description,Currency,DivisionMoveDate"}
+    every = get(s, "system/Divisions", select, access).json()["d"]["results"]
+    assert {d["Code"] for d in every} == {DIV, DIV + 1} and all(d["DivisionMoveDate"] is None for d in every)
+    ours = get(s, "system/Divisions", {**select, "$filter": f"Code eq {DIV}"}, access).json()["d"]["results"]
+    assert [(d["Code"], d["Currency"]) for d in ours] == [(DIV, "EUR")]
+    assert ours[0]["__metadata"]["uri"].endswith(f"/system/Divisions({DIV})")
+    accounts = _sync_all(s, "sync/CRM/Accounts", "ID,Name,Timestamp", 1, access)
+    high = max(a["Timestamp"] for a in accounts)
+    moved = requests.post(s.url + "/_sandbox/move-division", json={}, timeout=5).json()
+    assert moved["highest_timestamp"] < high
+    ours = get(s, "system/Divisions", {**select, "$filter": f"Code eq {DIV}"}, access).json()["d"]["results"]
+    assert re.fullmatch(r"/Date\(\d+\)/", ours[0]["DivisionMoveDate"])
+    # The same records, in the same order, with small Timestamps: a change after the move stays below the watermark.
+    again = _sync_all(s, "sync/CRM/Accounts", "ID,Name,Timestamp", 1, access)
+    assert [a["ID"] for a in again] == [a["ID"] for a in accounts] and max(a["Timestamp"] for a in again) < high
+    requests.post(s.url + "/_sandbox/mutate", json={"op": "update", "records": [{"ID": accounts[0]["ID"]}]}, timeout=5)
+    assert _sync_all(s, "sync/CRM/Accounts", "ID,Name,Timestamp", high, access) == []
+
+
+def test_the_deletion_log_can_be_purged_as_exact_does_after_two_months(sandbox):
+    s = sandbox(size=30)
+    access = token(s).json()["access_token"]
+    ids = sorted(s.state.division.accounts)[:2]
+    requests.post(s.url + "/_sandbox/mutate", json={"op": "delete", "ids": ids}, timeout=5).raise_for_status()
+    select = "EntityKey,EntityType,Timestamp"
+    assert {d["EntityKey"] for d in _sync_all(s, "sync/Deleted", select, 1, access)} == set(ids)
+    # By default only what is older than Exact's two months goes; 0 seconds: everything up to now.
+    assert requests.post(s.url + "/_sandbox/purge-deleted", json={}, timeout=5).json() == {"purged": 0}
+    assert requests.post(s.url + "/_sandbox/purge-deleted", json={"older_than_seconds": 0}, timeout=5).json() == {
+        "purged": 2
+    }
+    assert _sync_all(s, "sync/Deleted", select, 1, access) == []

@@ -13,6 +13,7 @@ import pytest
 from include.outsmart_import.landing import (
     DELETED,
     LANDED,
+    ROWS,
     STREAMS,
     Landing,
     Stream,
@@ -234,3 +235,162 @@ def test_a_changed_select_is_read_in_full_again(land, target_db):
     wider = Stream(stream.name, stream.mode, (*stream.select, "Website"), stream.id_field, stream.deleted_entity_type)
     read = land(exact).refresh(wider, reuse_window=300)  # fresh, but landed without the new field
     assert (read.action, exact.asked[-1][2]) == ("full_read", 1)
+
+
+LINES = "sync/SalesOrder/GoodsDeliveryLines"
+
+
+def line_row(i: int, location: str | None, quantity: float, ts: int) -> dict:
+    """A goods delivery line's row as Exact sends it: one per storage location, all with the line's ID."""
+    return {
+        "ID": gid(i),
+        "EntryID": gid(900),
+        "StorageLocation": location,
+        "StorageLocationCode": location and location[-2:],
+        "QuantityDelivered": quantity,
+        "Timestamp": ts,
+    }
+
+
+def derived(target_db, after=0, stream=LINES):
+    conn = target_db.connect()
+    try:
+        pages = list(derive_pages(conn.cursor(), stream, after))
+    finally:
+        conn.close()
+    records = {r["ID"]: r for p in pages for r in p.records}
+    return records, [d for p in pages for d in p.deleted]
+
+
+def test_a_line_split_over_storage_locations_lands_one_row_per_location(land, target_db):
+    a, b, c = gid(701), gid(702), gid(703)
+    exact = FakeExact({LINES: [line_row(1, a, 2.0, 10), line_row(1, b, 3.5, 11), line_row(2, None, 4.0, 12)]})
+    landing = land(exact)
+    stream = land.streams[LINES]
+    assert stream.key_fields == ("StorageLocation",) and "StorageLocation" in stream.select
+    landing.refresh(stream, reuse_window=0)
+    assert [k for k, *_ in landed(target_db, LINES)] == [f"{gid(1)}/{a}", f"{gid(1)}/{b}", f"{gid(2)}/"]
+    records, deleted = derived(target_db)
+    # one record per line: its newest row, with every current row
+    assert set(records) == {gid(1), gid(2)} and deleted == []
+    assert records[gid(1)]["Timestamp"] == 11 and [r["QuantityDelivered"] for r in records[gid(1)][ROWS]] == [2.0, 3.5]
+    mark = max(s for *_, s in landed(target_db, LINES))
+
+    # One location's quantity changes and another replaces the second: Exact re-sends the line's current rows.
+    exact.records[LINES] = [line_row(1, a, 5.0, 20), line_row(1, c, 1.0, 21)]
+    read = landing.refresh(stream, reuse_window=0)
+    assert (read.records, read.landed) == (2, 3)  # a changed, c new, b gone (a tombstone)
+    assert [(k, d) for k, _, d, _ in landed(target_db, LINES)][:3] == [
+        (f"{gid(1)}/{a}", False),
+        (f"{gid(1)}/{b}", True),
+        (f"{gid(1)}/{c}", False),
+    ]
+    records, deleted = derived(target_db, mark)
+    assert list(records) == [gid(1)] and deleted == []
+    assert {r["StorageLocation"]: r["QuantityDelivered"] for r in records[gid(1)][ROWS]} == {a: 5.0, c: 1.0}
+    mark = max(s for *_, s in landed(target_db, LINES))
+
+    # sync/Deleted deletes the line by its ID: every row of it goes, and the line is derived as deleted.
+    exact.deletions = [{"EntityKey": gid(1), "EntityType": 17, "Timestamp": 30}]
+    landing.refresh(land.streams[DELETED], reuse_window=0)
+    assert all(d for k, _, d, _ in landed(target_db, LINES) if k.startswith(gid(1)))
+    records, deleted = derived(target_db, mark)
+    assert records == {} and deleted == [(gid(1), 30)]
+    # A late copy of an older row (Timestamp 21 < the deletion's 30), even of a location never landed, stays out.
+    exact.records[LINES] = [line_row(1, c, 1.0, 21), line_row(1, gid(704), 9.0, 22)]
+    landing.refresh(stream, reuse_window=0)
+    assert derived(target_db)[0].keys() == {gid(2)}
+
+
+def test_lines_landed_by_id_alone_become_rows_per_location_without_losing_the_line(land, target_db):
+    """Upgrading: lines landed under their ID alone (no StorageLocation in the select) are read in full again, as
+    rows per location; the line's old key becomes a tombstone, which must not delete the line."""
+    stream = land.streams[LINES]
+    old = Stream(stream.name, stream.mode, ("ID", "EntryID", "QuantityDelivered", "Timestamp"), "ID", 17)
+    exact = FakeExact({LINES: [line_row(1, gid(701), 2.0, 10), line_row(1, gid(702), 3.0, 11)]})
+    land(exact).refresh(old, reuse_window=0)
+    assert [k for k, *_ in landed(target_db, LINES)] == [gid(1)]  # the newest row won: 3.0 of the 5.0 delivered
+    read = land(exact).refresh(stream, reuse_window=300)
+    assert read.action == "full_read"
+    records, deleted = derived(target_db)
+    assert deleted == [] and sum(r["QuantityDelivered"] for r in records[gid(1)][ROWS]) == 5.0
+
+
+@dataclass
+class MovingExact(FakeExact):
+    """A FakeExact with a division and system/Divisions (`move_date` as Exact sends it, `/Date(ms)/`)."""
+
+    division: int = 3_000_001
+    move_date: str | None = None
+    division_error: Exception | None = None
+    asked_division: int = 0
+
+    def division_details(self):
+        self.asked_division += 1
+        if self.division_error is not None:
+            raise self.division_error
+        return {"Code": self.division, "DivisionMoveDate": self.move_date}
+
+
+def test_a_division_move_is_checked_once_a_day_and_reads_everything_again(land, target_db):
+    from include.outsmart_import.landing import DIVISION_MOVED, RESYNCS, pending_resync
+
+    exact = MovingExact({ACCOUNTS: [account(1, 500), account(2, 501)]})
+    landing = land(exact)
+    assert landing.check_resync() is None and exact.asked_division == 1  # first run: asked, never moved
+    landing.refresh(land.streams[ACCOUNTS], reuse_window=0)
+    derived_at = target_db.scalar("SELECT now()")
+    assert landing.check_resync() is None and exact.asked_division == 1  # asked once a day, not on every run
+    # Exact moves the division: DivisionMoveDate is set, Timestamps start again from small numbers.
+    exact.move_date = "/Date(1795000000000)/"
+    exact.records[ACCOUNTS] = [account(1, 7, "Renamed after the move"), account(2, 8)]
+    assert landing.refresh(land.streams[ACCOUNTS], reuse_window=0).records == 0  # Timestamp gt 501: nothing, forever
+    target_db.query("UPDATE outsmart.exact_divisions SET checked_at = checked_at - interval '25 hours' RETURNING 1")
+    landing.check_resync()
+    assert exact.asked_division == 2
+    assert target_db.query(f"SELECT division, reason FROM {RESYNCS}") == [(exact.division, DIVISION_MOVED)]
+    read = landing.refresh(land.streams[ACCOUNTS], reuse_window=300)  # not reused: a resync is due
+    assert (read.action, read.resync, read.records, read.watermark_after) == ("full_read", DIVISION_MOVED, 2, 8)
+    # The new versions replace the landed ones, although their Timestamps are lower.
+    assert [(k, ts) for k, ts, _, _ in landed(target_db)] == [(gid(1), 7), (gid(2), 8)]
+    assert landing.refresh(land.streams[ACCOUNTS], reuse_window=0).action == "read"  # once only
+    conn = target_db.connect()
+    resync = pending_resync(conn, exact.division, derived_at)
+    assert resync is not None and resync.moved and "DivisionMoveDate" in resync.notes
+    assert pending_resync(conn, exact.division, target_db.scalar("SELECT now()")) is None
+
+
+def test_a_division_check_refused_by_exact_is_noted_and_not_repeated_that_day(land, target_db):
+    from exact_online.exceptions import ExactApiError
+
+    exact = MovingExact(division_error=ExactApiError(403, "system/Divisions", "Forbidden", "NoDivisionAccess"))
+    landing = land(exact)
+    note = landing.check_resync()
+    assert note is not None and "system/Divisions" in note and "Forbidden" in note
+    assert landing.check_resync() is None and exact.asked_division == 1
+
+
+def test_sync_deleted_unread_longer_than_exact_keeps_it_reads_everything_again(land, target_db):
+    from include.outsmart_import.landing import DELETION_LOG_DAYS, DELETIONS_EXPIRED, RESYNCS
+
+    exact = MovingExact({ACCOUNTS: [account(1, 10), account(2, 11)]})
+    landing = land(exact)
+    landing.refresh(land.streams[ACCOUNTS], reuse_window=0)
+    landing.refresh(land.streams[DELETED], reuse_window=0)
+    # Within Exact's two months: nothing to do.
+    target_db.query(f"UPDATE {STREAMS} SET refreshed_at = now() - interval '{DELETION_LOG_DAYS - 1} days' RETURNING 1")
+    landing.check_resync()
+    assert target_db.scalar(f"SELECT count(*) FROM {RESYNCS}") == 0
+    # Longer: account 2 was deleted meanwhile and its deletion has left Exact's log.
+    target_db.query(f"UPDATE {STREAMS} SET refreshed_at = refreshed_at - interval '30 days' RETURNING 1")
+    exact.records[ACCOUNTS].pop(1)
+    landing.check_resync()
+    landing.check_resync()  # noted once, until sync/Deleted is read again
+    assert target_db.query(f"SELECT reason FROM {RESYNCS}") == [(DELETIONS_EXPIRED,)]
+    read = landing.refresh(land.streams[ACCOUNTS], reuse_window=300)
+    assert (read.action, read.resync) == ("full_read", DELETIONS_EXPIRED)
+    assert [(k, d) for k, _, d, _ in landed(target_db)] == [(gid(1), False), (gid(2), True)]
+    deletions = landing.refresh(land.streams[DELETED], reuse_window=0)
+    assert (deletions.action, exact.asked[-1]) == ("full_read", (DELETED, (), 1))
+    landing.check_resync()
+    assert target_db.scalar(f"SELECT count(*) FROM {RESYNCS}") == 1

@@ -238,3 +238,21 @@ def test_no_secret_in_logs_or_errors(sandbox_factory, caplog):
     assert len(rows) == 1501  # 1,500 and the division's own account
     for secret in secrets:
         assert secret not in text
+
+
+def test_division_details_asks_system_divisions_for_this_division_only(sandbox_factory):
+    server = sandbox_factory(size=5)
+    hook = ExactOnlineHook(token_store=MemoryTokenStore())
+    details = hook.division_details()
+    assert details == {
+        "Code": hook.division,
+        "Description": "Installatiebedrijf Sandbox B.V.",
+        "Currency": "EUR",
+        "DivisionMoveDate": None,
+    }
+    assert hook.stats.api_calls == 1
+    (_, path, status) = stats(server)["requests"][-1]
+    assert status == 200 and path.startswith(f"/api/v1/{hook.division}/system/Divisions?")
+    assert f"$filter=Code%20eq%20{hook.division}" in path and "DivisionMoveDate" in path
+    requests.post(server.url + "/_sandbox/move-division", json={}, timeout=5).raise_for_status()
+    assert hook.division_details(("DivisionMoveDate",))["DivisionMoveDate"].startswith("/Date(")
