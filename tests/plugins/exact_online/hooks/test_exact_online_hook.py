@@ -246,7 +246,7 @@ def test_division_details_asks_system_divisions_for_this_division_only(sandbox_f
     details = hook.division_details()
     assert details == {
         "Code": hook.division,
-        "Description": "Installatiebedrijf Sandbox B.V.",
+        "Description": "Installatiebedrijf De Sandbox B.V.",
         "Currency": "EUR",
         "DivisionMoveDate": None,
     }
