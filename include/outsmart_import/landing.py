@@ -117,6 +117,7 @@ DELETED = "sync/Deleted"
 _DELETED_SELECT = ("ID", "EntityKey", "EntityType", "DeletedDate", "Timestamp")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 DERIVE_PAGE = 1000
+ANALYZE_AFTER = 5000  # landed rows changed by one read, after which the landed table's statistics are refreshed
 KEY_SEPARATOR = "/"  # record_key of a row Exact sends once per key field value: '<ID>/<value>'
 # In a record derived from an ID's several rows: all its current rows, as Exact sent them (the record itself is the
 # newest of them). Not an Exact field name (Exact's are PascalCase; its own extra is `__metadata`).
@@ -297,11 +298,18 @@ class Landing:
                 else:
                     self._land_records(cur, stream, watermark, full, read, moved=read.resync == DIVISION_MOVED)
                 read.api_calls = self.exact.stats.api_calls - calls_before
+                if read.landed >= ANALYZE_AFTER:
+                    # Fresh statistics for the derive that follows: with none, Postgres took 100k new rows for a
+                    # few hundred and sorted all of them for every page instead of walking (stream, landed_seq).
+                    cur.execute(f"ANALYZE {LANDED}")
+                # The moment the read ended (not the transaction's start, before the lock wait and the reading):
+                # a category that derives after it has seen it.
                 cur.execute(
                     f"INSERT INTO {STREAMS} (stream, watermark, select_hash, refreshed_at, full_read_at) "
-                    f"VALUES (%s, %s, %s, now(), now()) ON CONFLICT (stream) DO UPDATE SET "
-                    f"watermark = excluded.watermark, select_hash = excluded.select_hash, refreshed_at = now(), "
-                    f"full_read_at = CASE WHEN %s THEN now() ELSE {STREAMS}.full_read_at END",
+                    f"VALUES (%s, %s, %s, clock_timestamp(), clock_timestamp()) ON CONFLICT (stream) DO UPDATE SET "
+                    f"watermark = excluded.watermark, select_hash = excluded.select_hash, "
+                    f"refreshed_at = clock_timestamp(), "
+                    f"full_read_at = CASE WHEN %s THEN clock_timestamp() ELSE {STREAMS}.full_read_at END",
                     (stream.name, read.watermark_after, stream.select_hash, full),
                 )
             conn.commit()
@@ -319,7 +327,7 @@ class Landing:
         (the latest such reason; DIVISION_MOVED first, its Timestamps being no longer comparable)."""
         cur.execute(
             f"""
-            SELECT watermark, select_hash, extract(epoch FROM now() - refreshed_at), refreshed_at > %s,
+            SELECT watermark, select_hash, extract(epoch FROM clock_timestamp() - refreshed_at), refreshed_at > %s,
                    (SELECT reason FROM {RESYNCS} r WHERE r.division = %s AND r.noticed_at > s.full_read_at
                     ORDER BY r.reason = %s DESC, r.noticed_at DESC LIMIT 1)
             FROM {STREAMS} s WHERE stream = %s""",
