@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from include.outsmart_import.landing import DIVISIONS
 from include.outsmart_import.loader import SCHEMA, copy_deleted, copy_frame
 from include.outsmart_import.registry import PRICE_SOURCE
 
@@ -108,7 +109,11 @@ class StandardSalesPrice:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext('exact division'))")
                 cur.execute(f"SELECT 1 FROM {DIVISION} WHERE division = %s", (division,))
                 if cur.fetchone() is None or refresh:
-                    currency = division_currency(exact, division)
+                    # The landed copy's daily division check (landing.py) asks system/Divisions already: its answer
+                    # saves the call, unless a full refresh asks again.
+                    cur.execute(f"SELECT currency FROM {DIVISIONS} WHERE division = %s", (division,))
+                    known = cur.fetchone()
+                    currency = known[0] if known and known[0] and not refresh else division_currency(exact, division)
                     # One division per database (the landed copy is one division's): a new one replaces the old.
                     cur.execute(f"DELETE FROM {DIVISION} WHERE division <> %s", (division,))
                     cur.execute(

@@ -95,10 +95,11 @@ CREATE TABLE IF NOT EXISTS {STREAMS} (
     refreshed_at  timestamptz NOT NULL,
     full_read_at  timestamptz NOT NULL
 );
--- Per division: Exact's DivisionMoveDate as last asked (system/Divisions), and when.
+-- Per division: Exact's DivisionMoveDate and default currency as last asked (system/Divisions), and when.
 CREATE TABLE IF NOT EXISTS {DIVISIONS} (
     division   bigint PRIMARY KEY,
     move_date  timestamptz,
+    currency   text,
     checked_at timestamptz NOT NULL
 );
 -- Why everything is read again: streams fully read, and categories derived, before noticed_at do it in full.
@@ -365,10 +366,11 @@ class Landing:
         ask = getattr(self.exact, "division_details", None)
         if (known is not None and known[1]) or ask is None:
             return None
-        note = None
+        note, currency = None, None
         try:
             details = ask()
             moved_on = exact_moment(details.get("DivisionMoveDate")) if details else None
+            currency = (details or {}).get("Currency")
         except (ExactApiError, ValueError) as exc:  # a 4xx is never retried: asked again after the interval
             note = f"Could not ask Exact whether division {division} was moved (system/Divisions: {exc}); asked again "
             note += "in a day."
@@ -379,9 +381,10 @@ class Landing:
                 (division, DIVISION_MOVED, _moved_detail(division, moved_on)),
             )
         cur.execute(
-            f"INSERT INTO {DIVISIONS} (division, move_date, checked_at) VALUES (%s, %s, now()) "
-            f"ON CONFLICT (division) DO UPDATE SET move_date = excluded.move_date, checked_at = now()",
-            (division, moved_on),
+            f"INSERT INTO {DIVISIONS} (division, move_date, currency, checked_at) VALUES (%s, %s, %s, now()) "
+            f"ON CONFLICT (division) DO UPDATE SET move_date = excluded.move_date, "
+            f"currency = coalesce(excluded.currency, {DIVISIONS}.currency), checked_at = now()",
+            (division, moved_on, currency),
         )
         return note
 

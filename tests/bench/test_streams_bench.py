@@ -14,9 +14,10 @@ def test_rounds_are_counted_by_the_sandbox_and_the_import_log(pg_server, tmp_pat
     for r in rounds:
         assert r["categories"] == 14 and r["failed"] == []
         assert r["sandbox_calls"] == r["log_calls"] == sum(run["api_calls"] for run in r["runs"])
-    # 17 streams (16 endpoints and sync/Deleted), each read once a round; on a small division one page each.
+    # 19 streams (16 endpoints of the categories, a relation's addresses and contacts, and sync/Deleted), each read
+    # once a round; on a small division one page each.
     assert rounds[2]["calls_by_endpoint"] == dict.fromkeys(rounds[2]["calls_by_endpoint"], 1)
-    assert len(rounds[2]["calls_by_endpoint"]) == 17
+    assert len(rounds[2]["calls_by_endpoint"]) == 19
     runs = {run["category"]: run for run in rounds[1]["runs"]}
     assert runs["hour_types"]["reads"] == [] and runs["hour_types"]["api_calls"] == 0  # materials read the items
     assert runs["relations"]["derive"] == "incremental"
