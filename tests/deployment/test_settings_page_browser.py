@@ -227,7 +227,8 @@ def test_the_sync_icon_starts_an_import_that_reaches_success_with_its_counts(dep
     assert logged[0] == "success" and f"fetched {logged[1]}" in counts
     runs = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns", params={"order_by": "-id"})
     assert runs["total_entries"] == runs_before + 1
-    assert runs["dag_runs"][0]["run_type"] == "manual" and runs["dag_runs"][0]["conf"] == {}
+    # The sync icon asks Exact now, not the landed copy another category read a moment ago (#13).
+    assert runs["dag_runs"][0]["run_type"] == "manual" and runs["dag_runs"][0]["conf"] == {"refresh_streams": True}
     assert p.q("#log-relations").get_attribute("href").endswith("/tasks/import_relations?try_number=1")
     p.d.switch_to.default_content()
     shots(p.d, "3-sync-success")
@@ -254,7 +255,7 @@ def test_full_refresh_is_a_second_confirmed_action(deployment, admin):
     run = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns", params={"order_by": "-id"})["dag_runs"][
         0
     ]
-    assert run["conf"] == {"full_refresh": True}
+    assert run["conf"] == {"refresh_streams": True, "full_refresh": True}
     assert deployment.wait_run("relations", run["dag_run_id"])["state"] == "success"
 
 
