@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import random
@@ -11,8 +12,10 @@ import uuid
 import pandas as pd
 import psycopg
 
-from include.outsmart_import.loader import CategoryLoad, ensure_schema
+from include.outsmart_import.enrichment import MergeContext
+from include.outsmart_import.merge import CategoryLoad
 from include.outsmart_import.registry import CATEGORIES
+from include.outsmart_import.schema import ensure_schema
 from include.outsmart_import.target_db import conninfo_from_airflow_json
 
 REL = CATEGORIES["relations"]
@@ -105,7 +108,7 @@ def _ours(db: Db, df: pd.DataFrame) -> None:
     with db.connect() as conn:
         with CategoryLoad(conn, REL) as load:
             load.stage(df)
-            load.merge(reconcile=False)
+            load.merge(full_derive=False, context=MergeContext(dt.date.today()))
             load.commit()
 
 

@@ -53,7 +53,8 @@ import exact_online, include
 from exact_online.hooks.exact_online import ExactOnlineHook
 from exact_online.token_store import PostgresTokenStore
 from include.outsmart_import.registry import CATEGORIES
-from include.outsmart_import.runner import check_runnable, run_category
+from include.outsmart_import.runner import run_category
+from include.outsmart_import.scheduling import check_runnable
 from include.outsmart_import.settings import parse_settings
 from include.outsmart_import.target_db import connector
 settings = parse_settings(Path(sys.argv[2]).read_text())
@@ -509,7 +510,9 @@ def _change(records: list[dict], offset: int = 0, share: float = 0.01) -> int:
 def _landing_once(conn: dict, records: list[dict]) -> dict:
     """One round: land all, read back, re-land after 1 % changed (incremental: Exact sends the changed records),
     then after another 1 % changed a full re-read (Exact sends every record, 1 % differ)."""
-    from include.outsmart_import.landing import LANDED, STREAMS, Landing, all_streams, derive_pages
+    from include.outsmart_import.catalogue import STREAMS, all_streams
+    from include.outsmart_import.landed_copy import derive_pages
+    from include.outsmart_import.landing import LANDED, Landing
 
     streams = all_streams()
     stream = streams["sync/CRM/Accounts"]
@@ -517,7 +520,7 @@ def _landing_once(conn: dict, records: list[dict]) -> dict:
     with connect() as c:
         c.execute(f"TRUNCATE {LANDED}, {STREAMS}")
     exact = MemoryExact([dict(r) for r in records])
-    landing = Landing(exact, connect, streams)
+    landing = Landing(exact, connect, None, streams)
     n = len(records)
 
     t = time.perf_counter()
@@ -540,7 +543,7 @@ def _landing_once(conn: dict, records: list[dict]) -> dict:
     t_incr = time.perf_counter() - t
     changed_again = _change(exact.records, offset=50)
     t = time.perf_counter()
-    full = landing.refresh(stream, reuse_window=0, full=True)
+    full = landing.refresh(stream, reuse_window=0, full_read=True)
     t_full = time.perf_counter() - t
     landed = (first.landed, read_back, incr.landed, full.landed)
     assert landed == (n, n, changed, changed_again), landed
@@ -557,8 +560,8 @@ def _landing_once(conn: dict, records: list[dict]) -> dict:
 
 def run_landing(server_conn: dict, n: int, repeat: int = 3) -> dict:
     """Seconds per 1,000 rows (median of `repeat`), and that as a share of the 1 s a call may take."""
-    from include.outsmart_import.landing import all_streams
-    from include.outsmart_import.loader import ensure_schema
+    from include.outsmart_import.catalogue import all_streams
+    from include.outsmart_import.schema import ensure_schema
 
     conn = fresh_db(server_conn, "bench_landing")
     with psycopg.connect(conninfo_from_airflow_json(conn)) as c:

@@ -70,14 +70,13 @@ def _runnable_settings(category: Category):
     from include.outsmart_import.scheduling import (
         CategoryNotEnabled,
         LicenseRequired,
-        NotImplementedYet,
         check_runnable,
     )
 
     settings = _settings()
     try:
         check_runnable(category, settings)
-    except (CategoryNotEnabled, LicenseRequired, NotImplementedYet) as exc:
+    except (CategoryNotEnabled, LicenseRequired) as exc:
         # Reached by a manual trigger, or by a run under way when the settings changed: the schedule already
         # leaves such categories out. A switched-off category is not an error.
         log.warning("Skipping: %s", exc)
@@ -170,7 +169,7 @@ def build_dag(category: Category, parsed: ParsedSettings):
 
         @task
         def migrate_target_schema():
-            from include.outsmart_import.loader import ensure_schema
+            from include.outsmart_import.schema import ensure_schema
             from include.outsmart_import.target_db import connector
 
             conn = connector(TARGET_CONN_ID)()

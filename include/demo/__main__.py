@@ -84,7 +84,7 @@ def _run(url: str, settings_text: str, args) -> int:
     from include.demo.mutations import apply_demo_mutations
     from include.exact_sandbox.server import SandboxConfig
     from include.outsmart_import.registry import CATEGORIES
-    from include.outsmart_import.runner import check_runnable
+    from include.outsmart_import.scheduling import check_runnable
     from include.outsmart_import.settings import parse_settings
     from include.outsmart_import.target_db import conninfo_from_airflow_json, ensure_target, stop_embedded
 
@@ -142,7 +142,7 @@ def _run(url: str, settings_text: str, args) -> int:
             "SELECT count(*), count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM outsmart.relations"
         ).fetchone()
         # Every other table, with the relations' addresses and contact persons and the orders' lines.
-        tables = [t for c in CATEGORIES.values() if c.implemented for t in (c.table, *(d.table for d in c.dependents))]
+        tables = [t for c in CATEGORIES.values() for t in (c.table, *(d.table for d in c.dependents))]
         counts = [
             (t.name, conn.execute(f"SELECT count(*) FROM outsmart.{t.name}").fetchone()[0])
             for t in tables

@@ -1,32 +1,33 @@
-"""Exact's standard sales price: the enrichment of materials and hour types (a `loader.Enrichment`).
+"""Exact's standard sales price: the enrichment of materials and hour types (an `enrichment.Enrichment`).
 
 Exact's item sync endpoint has no sales price. Prices are sales item prices (sync/Logistics/SalesItemPrices, the
-registry's `PRICE_SOURCE`), read incrementally on their own watermarks (stream "prices", and "prices_deleted" for
-sync/Deleted type 8) into a mirror, `outsmart.exact_item_prices`. An item's standard sales price is the price
-that is valid today and belongs to nobody in particular: no account (prices with an account are price agreements),
-no project, no employee (an employee's hourly rate on a time item is not the hour type's price), in the division's
-own currency and for the item's own unit (the item's `Unit`, the table's `unit` column); where several are, the one
-for the lowest quantity, then the latest start, then the newest Timestamp. The mirror lets a price change reach
-its item without the item changing, and a removed or ended price clear it.
+registry's `PRICE_SOURCE`), landed like every stream and derived on their own mark into a mirror,
+`outsmart.exact_item_prices`. An item's standard sales price is the price that is valid today and belongs to nobody
+in particular: no account (prices with an account are price agreements), no project, no employee (an employee's
+hourly rate on a time item is not the hour type's price), in the division's own currency and for the item's own unit
+(the item's `Unit`, the table's `unit` column); where several are, the one for the lowest quantity, then the latest
+start, then the newest Timestamp. The mirror lets a price change reach its item without the item changing, and a
+removed or ended price clear it.
 
-The division's currency is `Currency` ("Default currency") of Exact's `system/Divisions` (`current/Me` has none):
-read once per division, on the first load that needs it (and again on a full refresh), and kept in
-`outsmart.exact_division`; every other run costs no call for it. Its scope, "Organization administration", is the
-one `sync/Deleted` needs anyway. Until it is known (e.g. a test that loads without Exact), currency is not checked.
+The division's currency is `Currency` ("Default currency") of Exact's `system/Divisions` (`current/Me` has none),
+which the resync stage asks once a day anyway and keeps in `outsmart.exact_divisions`; the merge hands it over
+(`MergeContext.currency`). Until it is known (e.g. a test that loads without Exact), currency is not checked.
 
-The registry points at `STANDARD_SALES_PRICE` by name; this module is imported only when a load starts.
+No pandas at import: the registry holds this object and is read when Airflow parses the DAG file.
 """
 
 from __future__ import annotations
 
-import pandas as pd
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from include.outsmart_import.landing import DIVISIONS
-from include.outsmart_import.loader import SCHEMA, copy_deleted, copy_frame
-from include.outsmart_import.registry import PRICE_SOURCE
+from include.outsmart_import.database import SCHEMA, copy_deleted, copy_frame
+
+if TYPE_CHECKING:
+    from include.outsmart_import.enrichment import MergeContext
+    from include.outsmart_import.registry import Source
 
 MIRROR = f"{SCHEMA}.exact_item_prices"
-DIVISION = f"{SCHEMA}.exact_division"
 
 DDL = f"""
 -- Mirror of Exact's sales item prices: the standard sales price of materials and hour types comes from here.
@@ -47,12 +48,6 @@ CREATE TABLE IF NOT EXISTS {MIRROR} (
     imported_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS exact_item_prices_item ON {MIRROR} (item_id);
--- The Exact division this database imports from, and its default currency (system/Divisions, read once).
-CREATE TABLE IF NOT EXISTS {DIVISION} (
-    division integer PRIMARY KEY,
-    currency text,
-    read_at  timestamptz NOT NULL DEFAULT now()
-);
 """
 
 # Columns added to the mirror after its first release (CREATE TABLE IF NOT EXISTS does not add them).
@@ -76,74 +71,43 @@ MIRROR_COLUMNS = [
 
 def standard_price_sql(items: str) -> str:
     """Per item of `items` (a table with the items' `exact_id` and `unit`), its standard sales price today
-    (%(today)s): the current price of nobody in particular, in the division's currency and the item's unit."""
+    (%(today)s): the current price of nobody in particular, in the division's currency (%(currency)s; None: any)
+    and the item's unit."""
     return f"""
     SELECT DISTINCT ON (p.item_id) p.item_id, p.price
     FROM {MIRROR} p JOIN {items} i ON i.exact_id = p.item_id
-    LEFT JOIN (SELECT max(currency) AS currency FROM {DIVISION}) d ON true
     WHERE p.account_id IS NULL AND p.project_id IS NULL AND p.employee_id IS NULL AND p.deleted_at IS NULL
       AND (p.start_date IS NULL OR p.start_date <= %(today)s) AND (p.end_date IS NULL OR p.end_date >= %(today)s)
-      AND (p.currency IS NULL OR d.currency IS NULL OR p.currency = d.currency)
+      AND (p.currency IS NULL OR %(currency)s::text IS NULL OR p.currency = %(currency)s)
       AND (p.unit IS NULL OR i.unit IS NULL OR p.unit = i.unit)
     ORDER BY p.item_id, p.quantity NULLS FIRST, p.start_date DESC NULLS LAST, p.exact_timestamp DESC"""
 
 
+@dataclass(frozen=True, eq=False)  # one object per enrichment: compared and hashed by identity
 class StandardSalesPrice:
     """Fills `sales_price` (by the row's exact_id, the item's ID) with the item's standard sales price."""
 
-    ddl = DDL
-    added_columns = ADDED_COLUMNS
-    source = PRICE_SOURCE
-    stream = "prices"  # the watermark's name in import_state: existing rows keep working
-    column = "sales_price"
+    source: Source
+    column: str = "sales_price"
+    ddl: str = DDL
+    added_columns: dict = field(default_factory=lambda: ADDED_COLUMNS)
 
-    def prepare(self, exact, connect, *, refresh: bool = False) -> None:
-        """Before the load: know the division's currency. Read from Exact once per division (`refresh`: again),
-        under a lock, in a transaction of its own; kept like the landed copy, also by a dry run."""
-        division = getattr(exact, "division", None)
-        if division is None:  # a reader without a division (tests): currency is not checked
-            return
-        conn = connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext('exact division'))")
-                cur.execute(f"SELECT 1 FROM {DIVISION} WHERE division = %s", (division,))
-                if cur.fetchone() is None or refresh:
-                    # The landed copy's daily division check (landing.py) asks system/Divisions already: its answer
-                    # saves the call, unless a full refresh asks again.
-                    cur.execute(f"SELECT currency FROM {DIVISIONS} WHERE division = %s", (division,))
-                    known = cur.fetchone()
-                    currency = known[0] if known and known[0] and not refresh else division_currency(exact, division)
-                    # One division per database (the landed copy is one division's): a new one replaces the old.
-                    cur.execute(f"DELETE FROM {DIVISION} WHERE division <> %s", (division,))
-                    cur.execute(
-                        f"INSERT INTO {DIVISION} (division, currency) VALUES (%s, %s) ON CONFLICT (division) "
-                        f"DO UPDATE SET currency = excluded.currency, read_at = now()",
-                        (division, currency),
-                    )
-            conn.commit()
-        finally:
-            conn.close()
-
-    def transform(self, page: list[dict]) -> pd.DataFrame:
-        from include.outsmart_import.transforms import standard_prices
-
-        return standard_prices(page)
-
-    def create_temp_tables(self, cur) -> None:
+    def begin(self, cur) -> None:
         cur.execute(f"CREATE TEMP TABLE stg_prices (LIKE {MIRROR} INCLUDING DEFAULTS) ON COMMIT DROP")
         cur.execute(
             "CREATE TEMP TABLE stg_prices_deleted (exact_id uuid NOT NULL, exact_timestamp bigint) ON COMMIT DROP"
         )
 
-    def stage(self, cur, frame: pd.DataFrame) -> None:
-        if not frame.empty:
-            copy_frame(cur, "stg_prices", frame.dropna(subset=["exact_id"]), list(frame.columns))
+    def stage(self, cur, records: list[dict], deleted: list[tuple[str, int | None]]) -> None:
+        if records:
+            from include.outsmart_import.transforms import standard_prices  # pandas: only when a load runs
 
-    def stage_deleted(self, cur, rows: list[tuple[str, int]]) -> None:
-        copy_deleted(cur, "stg_prices_deleted", rows)
+            frame = standard_prices(records)
+            if not frame.empty:
+                copy_frame(cur, "stg_prices", frame.dropna(subset=["exact_id"]), list(frame.columns))
+        copy_deleted(cur, "stg_prices_deleted", deleted)
 
-    def merge_mirror(self, cur) -> None:
+    def before_merge(self, cur) -> None:
         """Bring the price mirror up to date (newest Timestamp wins; deletions are soft)."""
         cols = MIRROR_COLUMNS
         cur.execute(f"""
@@ -159,16 +123,16 @@ class StandardSalesPrice:
             WHERE t.exact_id = d.exact_id AND t.deleted_at IS NULL
               AND (t.exact_timestamp IS NULL OR t.exact_timestamp <= d.ts)""")
 
-    def fill_candidates(self, cur, cand_table: str, today) -> None:
+    def fill(self, cur, cand_table: str, context: MergeContext) -> None:
         """The rows about to be written get today's standard price (before the change filter, so that a price
         that differs from OutSmart's makes the row changed)."""
         cur.execute(
             f"UPDATE {cand_table} c SET {self.column} = sp.price FROM ({standard_price_sql(cand_table)}) sp "
             f"WHERE sp.item_id = c.exact_id",
-            {"today": today},
+            {"today": context.today, "currency": context.currency},
         )
 
-    def refresh_target(self, cur, target: str, cand_table: str, today) -> set:
+    def refresh(self, cur, target: str, cand_table: str, context: MergeContext) -> set:
         """A price can change without its item changing: update those rows too (and clear a removed price).
         Rows just written (`cand_table`) already have it."""
         cur.execute(
@@ -179,22 +143,10 @@ class StandardSalesPrice:
             WHERE t.id = x.id AND t.{self.column} IS DISTINCT FROM x.price AND t.deleted_at IS NULL
               AND NOT EXISTS (SELECT 1 FROM {cand_table} c WHERE c.exact_id = t.exact_id)
             RETURNING t.exact_id""",
-            {"today": today},
+            {"today": context.today, "currency": context.currency},
         )
         return {r[0] for r in cur.fetchall()}
 
     def forget_timestamps(self, cur) -> None:
         """Exact moved the division: the mirror's Timestamps no longer compare with the regenerated ones."""
         cur.execute(f"UPDATE {MIRROR} SET exact_timestamp = NULL WHERE exact_timestamp IS NOT NULL")
-
-
-def division_currency(exact, division: int) -> str | None:
-    """The division's default currency from Exact's `system/Divisions` (one call; None if Exact does not say)."""
-    for page in exact.collection("system/Divisions", ["Code", "Currency"], f"Code eq {int(division)}"):
-        for row in page:
-            currency = (row.get("Currency") or "").strip()
-            return currency or None
-    return None
-
-
-STANDARD_SALES_PRICE = StandardSalesPrice()

@@ -2,22 +2,43 @@
 
 Each target column is declared once, with the Exact field it is read from and how to read it; the `$select`,
 the DDL, the change comparison and the plain field mapping are all derived from that declaration. Hand-written
-code remains only for real rules (filters, activity, name rules), in the function `rules` names.
+code remains only for real rules (filters, activity, name rules): the function the entry holds (rules.py).
 
 Adding a category is one `Category(...)` entry (plus, if it has rules, one function, and, if it has filters,
 one settings model in filters.py): the DAG file generates its DAG, the settings Variable accepts its switch,
-the loader creates its table and the runner reads, transforms and merges it from this entry alone.
+the schema migration creates its table and the runner lands, derives and merges it from this entry alone.
 
-Parsing the DAG file imports this module: keep it free of pandas and database imports.
+Parsing the DAG file imports this module and what it holds (rules.py, delivery_lines.py, exact_prices.py): keep them
+free of pandas, pyarrow and database imports at module level.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Literal
 
+from include.outsmart_import import rules
+from include.outsmart_import.columns import (  # noqa: F401 - the column declarations, re-exported for entries and tests
+    GUID_PATTERN,
+    ROWS,
+    Column,
+    Read,
+    _audit,
+    code,
+    date,
+    derived,
+    flag,
+    guid,
+    integer,
+    moment,
+    number,
+    status,
+    text,
+)
+from include.outsmart_import.delivery_lines import goods_delivery_lines
+from include.outsmart_import.enrichment import Enrichment
+from include.outsmart_import.exact_prices import StandardSalesPrice
 from include.outsmart_import.filters import (
     CategorySettings,
     EmployeesSettings,
@@ -29,87 +50,8 @@ from include.outsmart_import.filters import (
     SalesOrdersSettings,
 )
 
-# How a column's value is read from its Exact field(s); transforms.READERS implements each.
-Read = Literal["text", "int", "num", "date", "datetime", "bool", "guid", "map"]
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    sql_type: str
-    # The Exact field the value comes from; a tuple: the first of them that has a value. None: the column is
-    # filled by the category's rules, an enrichment or a lookup (or is one of the identity columns).
-    source: str | tuple[str, ...] | None = None
-    read: Read | None = None
-    max_length: int | None = None  # text: longer values are rejected
-    required: bool = False  # a record without a value is rejected ("missing <column>")
-    default: Any = None  # the value when Exact sends none (flags: False)
-    mapping: tuple[tuple[Any, str], ...] = ()  # read="map": Exact's code -> our word
-    strict: bool = False  # read="map": a code not in the mapping rejects the record (else NULL)
-    # Columns that only record where a row came from do not make it "changed" on their own.
-    compare: bool = True
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        if self.source is None:
-            return ()
-        return (self.source,) if isinstance(self.source, str) else self.source
-
-    @property
-    def label(self) -> str:
-        return self.name.replace("_", " ")
-
-
-# ---- column declarations: one call per column -------------------------------------------------------------------
-def text(name: str, source: str | tuple[str, ...], max_length: int = 255, *, required: bool = False) -> Column:
-    return Column(name, "text", source, "text", max_length=max_length, required=required)
-
-
-def code(name: str, source: str, max_length: int = 60, *, required: bool = False) -> Column:
-    """A code or short reference (item code, unit, currency): text of at most 60 characters by default."""
-    return Column(name, "text", source, "text", max_length=max_length, required=required)
-
-
-def integer(name: str, source: str, sql_type: str = "bigint", *, required: bool = False) -> Column:
-    return Column(name, sql_type, source, "int", required=required)
-
-
-def number(name: str, source: str) -> Column:
-    return Column(name, "numeric(18,4)", source, "num")
-
-
-def date(name: str, source: str) -> Column:
-    """An Exact `/Date(ms)/` as a calendar date (Exact's wall clock, reference §4.6)."""
-    return Column(name, "date", source, "date")
-
-
-def moment(name: str, source: str) -> Column:
-    """An Exact `/Date(ms)/` as a point in time (Amsterdam wall clock → UTC)."""
-    return Column(name, "timestamptz", source, "datetime")
-
-
-def flag(name: str, source: str, default: bool | None = None) -> Column:
-    return Column(name, "boolean", source, "bool", default=default)
-
-
-def guid(name: str, source: str, *, required: bool = False) -> Column:
-    return Column(name, "uuid", source, "guid", required=required)
-
-
-def status(name: str, source: str, mapping: dict, *, strict: bool = False) -> Column:
-    """Exact's status code → our word; an unknown code is NULL, or rejects the record when `strict`."""
-    return Column(name, "text", source, "map", mapping=tuple(mapping.items()), strict=strict)
-
-
-def derived(name: str, sql_type: str) -> Column:
-    """Filled by the category's rules, its enrichment or a lookup, not read from one Exact field."""
-    return Column(name, sql_type)
-
-
-def _audit(*cols: Column) -> tuple[Column, ...]:
-    """Business columns plus the Exact identity columns every table has (read from the source's ID field and, on
-    sync endpoints, its Timestamp)."""
-    return (*cols, Column("exact_id", "uuid"), Column("exact_timestamp", "bigint", compare=False))
+# What a merge counts per table, in this order wherever counts are shown (import log, settings page, demo).
+MERGE_COUNTS = ("inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted")
 
 
 @dataclass(frozen=True)
@@ -162,26 +104,18 @@ class Source:
         return replace(self, select=tuple(dict.fromkeys(fields)))
 
 
-def _resolve_rules(name: str | None) -> Callable | None:
-    """`rules` names a function in transforms.py, or any `module:function` (a category added by a plugin or a
-    test). A name rather than the function, so that parsing the DAG file does not import pandas."""
-    if name is None:
-        return None
-    if ":" in name:
-        module, attr = name.split(":", 1)
-        return getattr(importlib.import_module(module), attr)
-    from include.outsmart_import import transforms
-
-    return getattr(transforms, name)
+# A category's rules: (rows, settings, today) -> None, setting columns and `passes_filter` (rules.py).
+Rule = Callable[..., None]
 
 
-def _transform_fn(source: Source, table: TableSpec, rules: str | None) -> Callable:
-    """records, settings, today → TransformResult: the declared columns read generically, then the rules."""
+def _transform_fn(source: Source, table: TableSpec, rule: Rule | None) -> Callable:
+    """records, settings, today → TransformResult: the declared columns read generically, then the rules. The
+    transforms (pandas) are imported only now: the registry is read when Airflow parses the DAG file."""
     from functools import partial
 
     from include.outsmart_import import transforms
 
-    return partial(transforms.transform, source=source, table=table, rules=_resolve_rules(rules))
+    return partial(transforms.transform, source=source, table=table, rules=rule)
 
 
 @dataclass(frozen=True)
@@ -196,7 +130,7 @@ class Lines:
     table: TableSpec
     parent_key: str
     header_key: str
-    rules: str | None = None
+    rules: Rule | None = None  # the lines' rules (rules.py or a module of their own, e.g. delivery_lines.py)
     orphans: Literal["reject", "filter"] = "reject"
     # A boolean of the category's settings that switches this table on (None: always on).
     setting: str | None = None
@@ -215,22 +149,18 @@ class Category:
     pro: bool
     source: Source
     table: TableSpec
-    # The category's rules: a function (rows, settings, today) in transforms.py, or "module:function"; None: the
-    # declared columns are all there is.
-    rules: str | None = None
+    # The category's rules: a function (rows, settings, today), e.g. from rules.py; None: the declared columns are
+    # all there is.
+    rules: Rule | None = None
     # Its settings: the switch and its filters (a model in filters.py); the defaults come from that model.
     settings: type[CategorySettings] = CategorySettings
     enabled_by_default: bool = False
     doc: str = ""
-    # Rules that fill columns from a second Exact stream (a `loader.Enrichment`), as "module:attribute": a name,
-    # not the object, so that parsing the DAG file does not import pandas. E.g. the standard sales price.
-    enrich: str | None = None
+    # Rules that fill columns from a second Exact stream (an `enrichment.Enrichment`), e.g. the standard sales price.
+    enrichment: Enrichment | None = None
     lines: Lines | None = None
     # More tables of the same kind (a relation's addresses and contact persons), loaded in the same transaction.
     related: tuple[Lines, ...] = ()
-    # False: the DAG exists and says the category is not implemented yet.
-    implemented: bool = True
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", self.source.bound_to(self.table))
@@ -300,7 +230,7 @@ PRICE_SOURCE = Source(
     ),
     deleted_entity_type=8,
 )
-STANDARD_SALES_PRICE = "include.outsmart_import.exact_prices:STANDARD_SALES_PRICE"
+STANDARD_SALES_PRICE = StandardSalesPrice(PRICE_SOURCE)
 
 
 def _item_columns(text_column: str, *extra: Column) -> tuple[Column, ...]:
@@ -351,7 +281,7 @@ CATEGORIES: dict[str, Category] = {
                     text("website", "Website"),
                 ),
             ),
-            rules="relations",
+            rules=rules.relations,
             settings=RelationsSettings,
             enabled_by_default=True,
             related=(
@@ -405,7 +335,7 @@ CATEGORIES: dict[str, Category] = {
                     ),
                     parent_key="account_exact_id",
                     header_key="exact_id",
-                    rules="contacts",
+                    rules=rules.contacts,
                     orphans="filter",
                     setting="include_contacts",
                 ),
@@ -420,9 +350,9 @@ CATEGORIES: dict[str, Category] = {
             pro=False,
             source=ITEMS,
             table=TableSpec("materials", _audit(*_item_columns("description", code("barcode", "Barcode")))),
-            rules="materials",
+            rules=rules.materials,
             settings=ItemGroupSettings,
-            enrich=STANDARD_SALES_PRICE,
+            enrichment=STANDARD_SALES_PRICE,
             doc="Exact items with IsTime = 0, limited to the item groups in `item_groups` (empty = all). The sales "
             "price is the item's standard sales price: the current sales item price without an account.",
         ),
@@ -432,9 +362,9 @@ CATEGORIES: dict[str, Category] = {
             pro=False,
             source=ITEMS,
             table=TableSpec("hour_types", _audit(*_item_columns("name"))),
-            rules="hour_types",
+            rules=rules.hour_types,
             settings=ItemGroupSettings,
-            enrich=STANDARD_SALES_PRICE,
+            enrichment=STANDARD_SALES_PRICE,
             doc="Exact time items (IsTime = 1: labour, travel), limited to the item groups in `item_groups`.",
         ),
         Category(
@@ -476,7 +406,7 @@ CATEGORIES: dict[str, Category] = {
                     date("end_date", "EndDate"),
                 ),
             ),
-            rules="employees",
+            rules=rules.employees,
             settings=EmployeesSettings,
             doc="Exact payroll employees; inactive ones only with `include_inactive`.",
         ),
@@ -501,7 +431,7 @@ CATEGORIES: dict[str, Category] = {
                 ),
                 merge_key="exact_id",
             ),
-            rules="payment_transactions",
+            rules=rules.payment_transactions,
             settings=PaymentTransactionsSettings,
             doc="Customer receivables: Exact payment terms with LineType 20 (payables, 22, are left out); with "
             "`only_open`, only those not fully paid. Merged on the Exact ID.",
@@ -545,7 +475,7 @@ CATEGORIES: dict[str, Category] = {
                 merge_key="exact_id",
                 lookups=(Lookup("account_code", "account_exact_id", ("relations",)),),
             ),
-            rules="price_agreements",
+            rules=rules.price_agreements,
             settings=PriceAgreementsSettings,
             doc="Sales item prices that have an account (Exact treats those as price agreements); with "
             "`only_current`, only those valid today. The customer's code comes from outsmart.relations.",
@@ -575,7 +505,7 @@ CATEGORIES: dict[str, Category] = {
                 merge_key="exact_id",
                 lookups=(Lookup("customer_code", "customer_exact_id", ("relations",)),),
             ),
-            rules="status_filter",
+            rules=rules.status_filter,
             settings=SalesOrdersSettings,
             lines=Lines(
                 Source("sync/SalesOrder/SalesOrderLines", "sync", deleted_entity_type=33),
@@ -671,7 +601,7 @@ CATEGORIES: dict[str, Category] = {
                 ),
                 parent_key="entry_id",
                 header_key="exact_id",
-                rules="include.outsmart_import.delivery_lines:goods_delivery_lines",
+                rules=goods_delivery_lines,
             ),
             doc="Exact goods deliveries (the header key is EntryID) and their lines, linked to sales order lines. A "
             "line delivered from several storage locations comes back once per location, all with the line's ID: "
@@ -699,7 +629,7 @@ CATEGORIES: dict[str, Category] = {
                 ),
                 merge_key="exact_id",
             ),
-            rules="status_filter",
+            rules=rules.status_filter,
             settings=QuotationsSettings,
             lines=Lines(
                 Source("sync/CRM/QuotationLines", "sync", deleted_entity_type=35),
@@ -771,7 +701,7 @@ CATEGORIES: dict[str, Category] = {
                 ),
                 merge_key="exact_id",
             ),
-            rules="assembly_orders",
+            rules=rules.assembly_orders,
             doc="Exact assembly orders. Exact has no sync endpoint and no Modified field for them: every run reads "
             "them all and soft-deletes what disappeared.",
         ),

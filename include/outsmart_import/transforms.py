@@ -1,7 +1,7 @@
 """Pure pandas transforms: a page of Exact records in, OutSmart rows plus rejects out. No Airflow here.
 
 `transform` reads a page the way the registry declares it: each column from its Exact field, validated by its
-kind (text, number, date, ...); then the category's rules (a function below, named by the registry entry) add
+kind (text, number, date, ...); then the category's rules (rules.py, held by the registry entry) add
 what is more than a field mapping: filters, activity, name rules.
 
 Every transform returns a `TransformResult`:
@@ -23,12 +23,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from include.outsmart_import.columns import GUID_PATTERN
+
 if TYPE_CHECKING:
-    from include.outsmart_import.registry import Column, Source, TableSpec
+    from include.outsmart_import.columns import Column
+    from include.outsmart_import.registry import Source, TableSpec
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 _DATE_RE = r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$"
-_GUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_GUID_RE = rf"^{GUID_PATTERN}$"
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -134,7 +137,7 @@ def _whole_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return whole, invalid
 
 
-class _Rejecter:
+class Rejecter:
     """Collects per-row reasons; a row with any reason is rejected with the first one."""
 
     def __init__(self, df: pd.DataFrame, key_column: str):
@@ -183,7 +186,7 @@ def _int64(s: pd.Series) -> pd.Series:
 
 
 # ---- readers: one per `Column.read` kind ----------------------------------------------------------------------
-def _read_text(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Series:
+def _read_text(df: pd.DataFrame, rej: Rejecter, col: Column, name: str) -> pd.Series:
     s = clean_text(_column(df, name))
     if col.max_length:
         rej.add(_too_long(s, col.max_length), f"{col.label} longer than {col.max_length} characters")
@@ -191,44 +194,44 @@ def _read_text(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.S
     return s
 
 
-def _read_int(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Series:
+def _read_int(df: pd.DataFrame, rej: Rejecter, col: Column, name: str) -> pd.Series:
     values, invalid = _whole_numbers(_column(df, name))
     rej.add(invalid, lambda r: f"{name} is not a whole number: {r.get(name)!r}")
     return values
 
 
-def _read_num(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Series:
+def _read_num(df: pd.DataFrame, rej: Rejecter, col: Column, name: str) -> pd.Series:
     values, invalid = _numbers(_column(df, name))
     rej.add(invalid, lambda r: f"{name} is not a number: {r.get(name)!r}")
     return values
 
 
-def _read_date(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Series:
+def _read_date(df: pd.DataFrame, rej: Rejecter, col: Column, name: str) -> pd.Series:
     values, invalid = exact_date(_column(df, name))
     rej.add(invalid, lambda r: f"invalid date in {name}: {r.get(name)!r}")
     return values
 
 
-def _read_datetime(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Series:
+def _read_datetime(df: pd.DataFrame, rej: Rejecter, col: Column, name: str) -> pd.Series:
     values, invalid = exact_datetime_utc(_column(df, name))
     rej.add(invalid, lambda r: f"invalid date in {name}: {r.get(name)!r}")
     return values
 
 
-def _read_bool(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Series:
+def _read_bool(df: pd.DataFrame, rej: Rejecter, col: Column, name: str) -> pd.Series:
     values, invalid = _bool(_column(df, name))
     rej.add(invalid, lambda r: f"{name} is not a boolean: {r.get(name)!r}")
     return values
 
 
-def _read_guid(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Series:
+def _read_guid(df: pd.DataFrame, rej: Rejecter, col: Column, name: str) -> pd.Series:
     s = clean_text(_column(df, name)).str.lower()
     bad = s.notna() & ~s.fillna("").str.match(_GUID_RE)
     rej.add(bad | (s.isna() if col.required else False), f"missing or invalid {name}")
     return s
 
 
-def _read_map(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Series:
+def _read_map(df: pd.DataFrame, rej: Rejecter, col: Column, name: str) -> pd.Series:
     """Exact's codes (numbers or letters) → our words; an unknown code is NULL, or a reject when strict."""
     mapping = dict(col.mapping)
     raw = _column(df, name)
@@ -240,7 +243,7 @@ def _read_map(df: pd.DataFrame, rej: _Rejecter, col: Column, name: str) -> pd.Se
     return words
 
 
-READERS: dict[str, Callable[[pd.DataFrame, _Rejecter, Column, str], pd.Series]] = {
+READERS: dict[str, Callable[[pd.DataFrame, Rejecter, Column, str], pd.Series]] = {
     "text": _read_text,
     "int": _read_int,
     "num": _read_num,
@@ -253,7 +256,7 @@ READERS: dict[str, Callable[[pd.DataFrame, _Rejecter, Column, str], pd.Series]] 
 _EMPTY_DTYPES = {"text": "string", "uuid": "string", "boolean": "boolean", "bigint": "Int64", "integer": "Int64"}
 
 
-def read_column(df: pd.DataFrame, rej: _Rejecter, col: Column) -> pd.Series:
+def read_column(df: pd.DataFrame, rej: Rejecter, col: Column) -> pd.Series:
     """One declared column: read from its Exact field (the first that has a value, if it names several),
     checked as its kind says, required if declared so, defaulted if Exact sent nothing."""
     if not col.sources or col.read is None:
@@ -278,7 +281,7 @@ class Rows:
 
     frame: pd.DataFrame
     raw: pd.DataFrame
-    rejecter: _Rejecter
+    rejecter: Rejecter
 
     def field(self, name: str) -> pd.Series:
         """An Exact field as sent (all None if the page does not have it)."""
@@ -287,6 +290,10 @@ class Rows:
     def read(self, col: Column) -> pd.Series:
         """A field the rules need that is no column of the table, read and checked like a declared column."""
         return read_column(self.raw, self.rejecter, col)
+
+    def numbers(self, name: str) -> pd.Series:
+        """An Exact field as sent, as numbers (NaN where it is none): for codes the rules compare (IsTime, Type)."""
+        return pd.to_numeric(self.field(name), errors="coerce")
 
     def reject(self, mask: pd.Series, reason) -> None:
         self.rejecter.add(mask, reason)
@@ -302,7 +309,7 @@ def transform(
     """A page of Exact records → the table's rows (each column read as the registry declares it) and rejects."""
     df = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     key = next((c.sources[0] for c in table.columns if c.name == table.merge_key and c.sources), source.id_field)
-    rej = _Rejecter(df, key)
+    rej = Rejecter(df, key)
     exact_id = clean_text(_column(df, source.id_field)).str.lower()
     rej.add(exact_id.isna() | ~exact_id.fillna("").str.match(_GUID_RE), "missing or invalid Exact ID")
     out = {"exact_id": exact_id}
@@ -322,98 +329,6 @@ def transform(
     keep, rejects = rej.split(records)
     frame["passes_filter"] = frame["passes_filter"].fillna(False).astype("boolean")
     return TransformResult(frame=frame[keep.to_numpy()].reset_index(drop=True), rejects=rejects)
-
-
-# ---- the categories' rules: what is more than reading a field ------------------------------------------------
-def relations(rows: Rows, settings, today: dt.date) -> None:
-    """passes_filter: type selected (or 'supplier' selected and IsSupplier) and, unless included, not inactive
-    and not blocked. Never the division's own account (Exact `Type` 'D'; ordinary accounts are 'A'), whatever the
-    settings: it is the administration itself, not a relation."""
-    f = rows.frame
-    is_active = rows.active(today)
-    f["is_active"] = is_active.astype("boolean")
-    wanted = set(settings.relation_types)
-    passes = f["relation_type"].isin(list(wanted)).fillna(False).astype(bool)
-    if "supplier" in wanted:
-        passes |= f["is_supplier"].astype(bool)
-    if not settings.include_inactive:
-        passes &= is_active
-    if not settings.include_blocked:
-        passes &= ~f["is_blocked"].astype(bool)
-    passes &= ~(rows.field("Type").astype("string").str.strip() == "D").fillna(False).astype(bool)
-    f["passes_filter"] = passes
-
-
-def contacts(rows: Rows, settings, today: dt.date) -> None:
-    """A contact person is active until the day after their end date."""
-    rows.frame["is_active"] = rows.active(today).astype("boolean")
-
-
-def _items(rows: Rows, settings, today: dt.date, *, time_items: bool) -> None:
-    """Exact items: IsTime splits them into materials (0) and hour types (1); then the selected item groups
-    (none selected = all)."""
-    f = rows.frame
-    is_time = pd.to_numeric(rows.field("IsTime"), errors="coerce")
-    rows.reject(~is_time.isin([0, 1]), lambda r: f"IsTime is not 0 or 1: {r.get('IsTime')!r}")
-    f["is_active"] = rows.active(today).astype("boolean")
-    groups = list(settings.item_groups)
-    in_group = f["category_code"].isin(groups).fillna(False).astype(bool) if groups else True
-    f["passes_filter"] = (is_time == (1 if time_items else 0)).fillna(False).astype(bool) & in_group
-
-
-def materials(rows: Rows, settings, today: dt.date) -> None:
-    _items(rows, settings, today, time_items=False)
-
-
-def hour_types(rows: Rows, settings, today: dt.date) -> None:
-    _items(rows, settings, today, time_items=True)
-
-
-def employees(rows: Rows, settings, today: dt.date) -> None:
-    """Inactive (IsActive false, or ended) only when included. Dutch surnames carry their prefix ("van der",
-    "de") in MiddleName; OutSmart wants it with the last name, and a full name when Exact has none."""
-    from include.outsmart_import.registry import flag, text
-
-    f = rows.frame
-    middle = rows.read(text("middle_name", "MiddleName", 60))
-    first, last, full = f["first_name"], f["last_name"], f["full_name"]
-    prefix = (middle.fillna("") + " ").str.lstrip()
-    f["full_name"] = full.where(
-        full.notna() & (full != ""), (first.fillna("") + " " + prefix + last.fillna("")).str.strip()
-    )
-    f["last_name"] = (prefix + last.fillna("")).str.strip().where(last.notna(), None)
-    is_active = rows.read(flag("is_active_flag", "IsActive")).fillna(True).astype(bool) & rows.active(today)
-    f["is_active"] = is_active.astype("boolean")
-    f["passes_filter"] = True if settings.include_inactive else is_active
-
-
-def payment_transactions(rows: Rows, settings, today: dt.date) -> None:
-    """Customer receivables only (LineType 20; payables are 22); with only_open, those not fully paid."""
-    f = rows.frame
-    passes = (pd.to_numeric(rows.field("LineType"), errors="coerce") == 20).fillna(False).astype(bool)
-    if settings.only_open:
-        passes &= ~f["is_fully_paid"].fillna(False).astype(bool)
-    f["passes_filter"] = passes
-
-
-def price_agreements(rows: Rows, settings, today: dt.date) -> None:
-    """Sales item prices that have an account (Exact's "price agreements"); with only_current, valid today."""
-    f = rows.frame
-    passes = f["account_exact_id"].notna().astype(bool)
-    if settings.only_current:
-        passes &= rows.active(today)
-    f["passes_filter"] = passes
-
-
-def status_filter(rows: Rows, settings, today: dt.date) -> None:
-    """Only the statuses selected in the settings (sales orders, quotations)."""
-    rows.frame["passes_filter"] = rows.frame["status"].isin(list(settings.statuses)).fillna(False).astype(bool)
-
-
-def assembly_orders(rows: Rows, settings, today: dt.date) -> None:
-    """Exact's assembly order Type 8061 is a disassembly."""
-    kind = pd.to_numeric(rows.field("Type"), errors="coerce")
-    rows.frame["is_disassembly"] = (kind == 8061).fillna(False).astype("boolean")
 
 
 def standard_prices(records: list[dict]) -> pd.DataFrame:

@@ -442,7 +442,7 @@ LOG_COLUMNS = (
 
 def last_imports() -> dict:
     """The newest `outsmart.import_log` row per category."""
-    from include.outsmart_import.loader import ImportLog
+    from include.outsmart_import.import_log import ImportLog
 
     try:
         with _connect() as conn:

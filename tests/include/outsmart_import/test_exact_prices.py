@@ -9,10 +9,13 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from include.outsmart_import import loader
-from include.outsmart_import.exact_prices import STANDARD_SALES_PRICE
-from include.outsmart_import.loader import CategoryLoad, enrichment_of, ensure_schema
-from include.outsmart_import.registry import CATEGORIES
+from include.outsmart_import import schema
+from include.outsmart_import.database import ddl_objects
+from include.outsmart_import.enrichment import MergeContext
+from include.outsmart_import.merge import CategoryLoad
+from include.outsmart_import.registry import CATEGORIES, STANDARD_SALES_PRICE
+from include.outsmart_import.resync import check_resync, division_currency
+from include.outsmart_import.schema import ensure_schema
 
 MAT = CATEGORIES["materials"]
 TODAY = dt.date(2025, 6, 15)
@@ -103,16 +106,14 @@ def db(target_db):
     return target_db
 
 
-def load(db, frame=None, *, prices=(), deleted_prices=()):
+def load(db, frame=None, *, prices=(), deleted_prices=(), currency=None):
     """One materials load as the runner does it: the items, then the price stream through the enrichment."""
     with db.connect() as conn:
         with CategoryLoad(conn, MAT) as ld:
             if frame is not None:
                 ld.stage(frame)
-            if prices:
-                ld.stage_enrichment(list(prices))
-            ld.stage_enrichment_deleted(list(deleted_prices))
-            counts = ld.merge(reconcile=False, today=TODAY)
+            ld.stage_enrichment(list(prices), list(deleted_prices))
+            counts = ld.merge(full_derive=False, context=MergeContext(TODAY, currency))
             direct = ld.header.direct
             ld.commit()
     return counts, direct
@@ -126,11 +127,9 @@ def versions(db) -> dict:
     return dict(db.query("SELECT code, xmin::text FROM outsmart.materials"))
 
 
-def test_the_registry_points_at_the_enrichment_and_keeps_the_prices_stream():
-    assert enrichment_of(MAT) is STANDARD_SALES_PRICE is enrichment_of(CATEGORIES["hour_types"])
-    assert enrichment_of(CATEGORIES["relations"]) is None
-    # Existing import_state rows ('prices', 'prices_deleted') keep working.
-    assert STANDARD_SALES_PRICE.stream == "prices"
+def test_the_registry_holds_the_enrichment_object():
+    assert MAT.enrichment is STANDARD_SALES_PRICE is CATEGORIES["hour_types"].enrichment
+    assert CATEGORIES["relations"].enrichment is None
     assert STANDARD_SALES_PRICE.source.endpoint == "sync/Logistics/SalesItemPrices"
     assert STANDARD_SALES_PRICE.source.deleted_entity_type == 8
 
@@ -190,7 +189,7 @@ def test_the_price_mirror_is_created_through_the_enrichment(target_db):
     with target_db.connect() as conn:
         ensure_schema(conn, [CATEGORIES["relations"]])  # no enrichment: no price mirror
     assert target_db.scalar("SELECT to_regclass('outsmart.exact_item_prices') IS NULL")
-    assert "exact_item_prices" not in loader.BASE_OBJECTS
+    assert all("exact_item_prices" not in ddl_objects(ddl) for ddl in schema.STAGE_DDL)
     with target_db.connect() as conn:
         ensure_schema(conn)
     assert target_db.scalar("SELECT to_regclass('outsmart.exact_item_prices') IS NOT NULL")
@@ -199,7 +198,6 @@ def test_the_price_mirror_is_created_through_the_enrichment(target_db):
 
 # ---- #14 item 6: a price for a project or an employee, in another currency or unit is not the standard price -----
 def test_standard_price_leaves_out_project_employee_other_currency_and_other_unit_prices(db):
-    db.query("INSERT INTO outsmart.exact_division (division, currency) VALUES (3000001, 'EUR') RETURNING 1")
     month_ago = TODAY - dt.timedelta(days=30)  # each would win on its start date if it counted
     prices = [
         price(1, 1, 10.0),  # the standard price of item 1
@@ -210,7 +208,7 @@ def test_standard_price_leaves_out_project_employee_other_currency_and_other_uni
         price(6, 2, 20.0, currency=" EUR ", unit="stuk"),  # item 2: the division's currency, trimmed
         price(7, 3, 30.0, currency="USD"),  # item 3: only a price in dollars: no standard price
     ]
-    load(db, materials(1, 2, 3), prices=prices)
+    load(db, materials(1, 2, 3), prices=prices, currency="EUR")
     assert sales_prices(db) == {"M1": Decimal("10.0000"), "M2": Decimal("20.0000"), "M3": None}
     mirrored = db.query("SELECT project_id IS NOT NULL, employee_id IS NOT NULL FROM outsmart.exact_item_prices")
     assert sorted(mirrored) == [(False, False)] * 5 + [(False, True), (True, False)]
@@ -226,33 +224,33 @@ def test_a_price_in_another_unit_counts_once_the_item_has_that_unit(db):
 
 
 class _Exact:
-    """A reader with a division: counts its calls to system/Divisions."""
+    """A reader with a division: counts its calls to system/Divisions (the hook's `division_details`)."""
 
     division = 3000001
 
     def __init__(self, currency):
-        self.currency, self.calls = currency, []
+        self.currency, self.calls = currency, 0
 
-    def collection(self, endpoint, select, odata_filter=None):
-        self.calls.append((endpoint, select, odata_filter))
-        yield [{"Code": self.division, "Currency": self.currency}]
+    def division_details(self):
+        self.calls += 1
+        return {"Code": self.division, "Currency": self.currency, "DivisionMoveDate": None}
 
 
-def test_the_divisions_currency_is_read_from_exact_once_and_kept(db):
+def test_the_divisions_currency_comes_from_the_daily_division_check(db):
+    """One system/Divisions call a day per division gives both the move date and the currency (#19: it used to be
+    read a second way, for the prices alone, and kept in a second table)."""
     exact = _Exact("EUR")
-    STANDARD_SALES_PRICE.prepare(exact, db.connect)
-    STANDARD_SALES_PRICE.prepare(exact, db.connect)
-    assert exact.calls == [("system/Divisions", ["Code", "Currency"], "Code eq 3000001")]
-    assert db.query("SELECT division, currency FROM outsmart.exact_division") == [(3000001, "EUR")]
-    load(db, materials(1), prices=[price(1, 1, 10.0), price(2, 1, 9.0, currency="USD", start=dt.date(2025, 1, 1))])
+    check_resync(db.connect, exact, exact.division)
+    check_resync(db.connect, exact, exact.division)
+    assert exact.calls == 1
+    with db.connect() as conn:
+        assert division_currency(conn, exact.division) == "EUR"
+        assert division_currency(conn, 42) is None and division_currency(conn, None) is None
+    prices = [price(1, 1, 10.0), price(2, 1, 9.0, currency="USD", start=dt.date(2025, 1, 1))]
+    load(db, materials(1), prices=prices, currency="EUR")
     assert sales_prices(db) == {"M1": Decimal("10.0000")}
-    exact.currency = "USD"  # a full refresh reads it again
-    STANDARD_SALES_PRICE.prepare(exact, db.connect, refresh=True)
-    assert len(exact.calls) == 2 and db.scalar("SELECT currency FROM outsmart.exact_division") == "USD"
-    other = _Exact("GBP")
-    other.division = 42  # another division: its own currency, the old row replaced
-    STANDARD_SALES_PRICE.prepare(other, db.connect)
-    assert db.query("SELECT division, currency FROM outsmart.exact_division") == [(42, "GBP")]
+    load(db, currency=None)  # not known (no division): the currency is not checked, the newer USD price counts
+    assert sales_prices(db) == {"M1": Decimal("9.0000")}
 
 
 def test_an_older_price_mirror_gets_the_new_columns(target_db):
@@ -275,4 +273,4 @@ def test_an_older_price_mirror_gets_the_new_columns(target_db):
         )
     }
     assert {"project_id", "employee_id"} <= columns
-    assert target_db.scalar("SELECT to_regclass('outsmart.exact_division') IS NOT NULL")
+    assert target_db.scalar("SELECT to_regclass('outsmart.exact_division') IS NULL")  # folded into exact_divisions

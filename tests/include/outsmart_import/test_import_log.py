@@ -7,8 +7,9 @@ from types import SimpleNamespace
 import pytest
 
 from exact_online.exceptions import ExactDailyLimitReached
-from include.outsmart_import.loader import ImportLog, ensure_schema
+from include.outsmart_import.import_log import ImportLog
 from include.outsmart_import.runner import run_category
+from include.outsmart_import.schema import ensure_schema
 from include.outsmart_import.settings import ImportSettings
 
 

@@ -1,6 +1,7 @@
-"""The landed copy of Exact (landing.py) against a real PostgreSQL, with an in-memory Exact client: which streams
-exist, when a stream is reused and when Exact is asked, that two categories at once read a page once, and what a
-full read, a deletion, a broken record and a failed read do to the landed rows."""
+"""The landed copy of Exact (landing.py, catalogue.py, landed_copy.py) against a real PostgreSQL, with an
+in-memory Exact client: which streams exist, when a stream is reused and when Exact is asked, that two categories
+at once read a page once, and what a full read, a deletion, a broken record and a failed read do to the landed
+rows."""
 
 from __future__ import annotations
 
@@ -10,19 +11,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from include.outsmart_import.landing import (
-    DELETED,
-    LANDED,
-    ROWS,
-    STREAMS,
-    Landing,
-    Stream,
-    all_streams,
-    derive_pages,
-    streams_of,
-)
-from include.outsmart_import.loader import ensure_schema
+from include.outsmart_import.catalogue import DELETED, STREAMS, Stream, all_streams, streams_of
+from include.outsmart_import.columns import ROWS
+from include.outsmart_import.landed_copy import derive_pages
+from include.outsmart_import.landing import LANDED, Landing
 from include.outsmart_import.registry import CATEGORIES
+from include.outsmart_import.schema import ensure_schema
 
 ACCOUNTS = "sync/CRM/Accounts"
 
@@ -82,7 +76,7 @@ def land(target_db):
     streams = all_streams()
 
     def make(exact: FakeExact) -> Landing:
-        return Landing(exact, target_db.connect, streams)
+        return Landing(exact, target_db.connect, getattr(exact, "division", None), streams)
 
     make.streams = streams
     return make
@@ -125,11 +119,11 @@ def test_a_stream_read_moments_ago_by_another_category_is_reused(land, target_db
     assert (first.action, first.api_calls, first.records, first.landed) == ("full_read", 3, 5, 5)
     # Another category, which last derived before that read: takes the landed copy, no call.
     before = target_db.scalar("SELECT now() - interval '1 hour'")
-    again = landing.refresh(stream, reuse_window=300, seen_at=before)
+    again = landing.refresh(stream, reuse_window=300, derived_at=before)
     assert (again.action, again.api_calls) == ("reused", 0)
     # The category that read it, run again: asks Exact (from the watermark), as does a window of 0.
     after = target_db.scalar("SELECT now()")
-    own = landing.refresh(stream, reuse_window=300, seen_at=after)
+    own = landing.refresh(stream, reuse_window=300, derived_at=after)
     assert (own.action, own.api_calls, own.watermark_before) == ("read", 1, 14)
     assert landing.refresh(stream, reuse_window=0).action == "read"
     assert exact.asked[-1] == (ACCOUNTS, stream.select, 14)
@@ -163,7 +157,7 @@ def test_unchanged_records_keep_their_place_and_changed_ones_move_up(land, targe
     mark = max(seqs.values())
     exact.records[ACCOUNTS][1] = account(1, 50, "Renamed")
     exact.records[ACCOUNTS].append(account(9, 51))
-    read = landing.refresh(stream, reuse_window=0, full=True)  # a full read returns the unchanged ones too
+    read = landing.refresh(stream, reuse_window=0, full_read=True)  # a full read returns the unchanged ones too
     assert (read.records, read.landed) == (5, 2)
     after = {k: s for k, _, _, s in landed(target_db)}
     assert after[gid(0)] == seqs[gid(0)] and after[gid(1)] > mark and after[gid(9)] > mark
@@ -203,7 +197,7 @@ def test_deletions_are_tombstones_an_older_version_cannot_revive(land, target_db
         (gid(7), 21, True),
     ]
     # A late page with the record's older version (Timestamp 10 < the deletion's 20) leaves it deleted.
-    landing.refresh(land.streams[ACCOUNTS], reuse_window=0, full=True)
+    landing.refresh(land.streams[ACCOUNTS], reuse_window=0, full_read=True)
     assert landed(target_db)[0][:3] == (gid(1), 20, True)
 
 
@@ -314,83 +308,3 @@ def test_lines_landed_by_id_alone_become_rows_per_location_without_losing_the_li
     assert read.action == "full_read"
     records, deleted = derived(target_db)
     assert deleted == [] and sum(r["QuantityDelivered"] for r in records[gid(1)][ROWS]) == 5.0
-
-
-@dataclass
-class MovingExact(FakeExact):
-    """A FakeExact with a division and system/Divisions (`move_date` as Exact sends it, `/Date(ms)/`)."""
-
-    division: int = 3_000_001
-    move_date: str | None = None
-    division_error: Exception | None = None
-    asked_division: int = 0
-
-    def division_details(self):
-        self.asked_division += 1
-        if self.division_error is not None:
-            raise self.division_error
-        return {"Code": self.division, "DivisionMoveDate": self.move_date}
-
-
-def test_a_division_move_is_checked_once_a_day_and_reads_everything_again(land, target_db):
-    from include.outsmart_import.landing import DIVISION_MOVED, RESYNCS, pending_resync
-
-    exact = MovingExact({ACCOUNTS: [account(1, 500), account(2, 501)]})
-    landing = land(exact)
-    assert landing.check_resync() is None and exact.asked_division == 1  # first run: asked, never moved
-    landing.refresh(land.streams[ACCOUNTS], reuse_window=0)
-    derived_at = target_db.scalar("SELECT now()")
-    assert landing.check_resync() is None and exact.asked_division == 1  # asked once a day, not on every run
-    # Exact moves the division: DivisionMoveDate is set, Timestamps start again from small numbers.
-    exact.move_date = "/Date(1795000000000)/"
-    exact.records[ACCOUNTS] = [account(1, 7, "Renamed after the move"), account(2, 8)]
-    assert landing.refresh(land.streams[ACCOUNTS], reuse_window=0).records == 0  # Timestamp gt 501: nothing, forever
-    target_db.query("UPDATE outsmart.exact_divisions SET checked_at = checked_at - interval '25 hours' RETURNING 1")
-    landing.check_resync()
-    assert exact.asked_division == 2
-    assert target_db.query(f"SELECT division, reason FROM {RESYNCS}") == [(exact.division, DIVISION_MOVED)]
-    read = landing.refresh(land.streams[ACCOUNTS], reuse_window=300)  # not reused: a resync is due
-    assert (read.action, read.resync, read.records, read.watermark_after) == ("full_read", DIVISION_MOVED, 2, 8)
-    # The new versions replace the landed ones, although their Timestamps are lower.
-    assert [(k, ts) for k, ts, _, _ in landed(target_db)] == [(gid(1), 7), (gid(2), 8)]
-    assert landing.refresh(land.streams[ACCOUNTS], reuse_window=0).action == "read"  # once only
-    conn = target_db.connect()
-    resync = pending_resync(conn, exact.division, derived_at)
-    assert resync is not None and resync.moved and "DivisionMoveDate" in resync.notes
-    assert pending_resync(conn, exact.division, target_db.scalar("SELECT now()")) is None
-
-
-def test_a_division_check_refused_by_exact_is_noted_and_not_repeated_that_day(land, target_db):
-    from exact_online.exceptions import ExactApiError
-
-    exact = MovingExact(division_error=ExactApiError(403, "system/Divisions", "Forbidden", "NoDivisionAccess"))
-    landing = land(exact)
-    note = landing.check_resync()
-    assert note is not None and "system/Divisions" in note and "Forbidden" in note
-    assert landing.check_resync() is None and exact.asked_division == 1
-
-
-def test_sync_deleted_unread_longer_than_exact_keeps_it_reads_everything_again(land, target_db):
-    from include.outsmart_import.landing import DELETION_LOG_DAYS, DELETIONS_EXPIRED, RESYNCS
-
-    exact = MovingExact({ACCOUNTS: [account(1, 10), account(2, 11)]})
-    landing = land(exact)
-    landing.refresh(land.streams[ACCOUNTS], reuse_window=0)
-    landing.refresh(land.streams[DELETED], reuse_window=0)
-    # Within Exact's two months: nothing to do.
-    target_db.query(f"UPDATE {STREAMS} SET refreshed_at = now() - interval '{DELETION_LOG_DAYS - 1} days' RETURNING 1")
-    landing.check_resync()
-    assert target_db.scalar(f"SELECT count(*) FROM {RESYNCS}") == 0
-    # Longer: account 2 was deleted meanwhile and its deletion has left Exact's log.
-    target_db.query(f"UPDATE {STREAMS} SET refreshed_at = refreshed_at - interval '30 days' RETURNING 1")
-    exact.records[ACCOUNTS].pop(1)
-    landing.check_resync()
-    landing.check_resync()  # noted once, until sync/Deleted is read again
-    assert target_db.query(f"SELECT reason FROM {RESYNCS}") == [(DELETIONS_EXPIRED,)]
-    read = landing.refresh(land.streams[ACCOUNTS], reuse_window=300)
-    assert (read.action, read.resync) == ("full_read", DELETIONS_EXPIRED)
-    assert [(k, d) for k, _, d, _ in landed(target_db)] == [(gid(1), False), (gid(2), True)]
-    deletions = landing.refresh(land.streams[DELETED], reuse_window=0)
-    assert (deletions.action, exact.asked[-1]) == ("full_read", (DELETED, (), 1))
-    landing.check_resync()
-    assert target_db.scalar(f"SELECT count(*) FROM {RESYNCS}") == 1

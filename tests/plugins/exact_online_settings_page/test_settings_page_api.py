@@ -331,7 +331,7 @@ def test_sync_refuses_disabled_unlicensed_and_unknown_categories(client):
 
 # ---- what the page shows ----------------------------------------------------------------------------------------
 def test_last_import_item_groups_and_next_runs_without_any_secret(client, target_db):
-    from include.outsmart_import.loader import ensure_schema
+    from include.outsmart_import.schema import ensure_schema
 
     with target_db.connect() as conn:
         ensure_schema(conn)

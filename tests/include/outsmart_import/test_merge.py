@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import pytest
 
-from include.outsmart_import.loader import CategoryLoad, ImportLog, ensure_schema
+from include.outsmart_import.enrichment import MergeContext
+from include.outsmart_import.import_log import ImportLog
+from include.outsmart_import.merge import CategoryLoad
 from include.outsmart_import.registry import CATEGORIES
+from include.outsmart_import.schema import ensure_schema
 from include.outsmart_import.transforms import Reject
 
+CONTEXT = MergeContext(dt.date(2026, 1, 15))
 REL = CATEGORIES["relations"]
 
 
@@ -59,14 +65,14 @@ def db(target_db):
     return target_db
 
 
-def load(db, frame=None, *, deleted=(), reconcile=False, commit=True, rejects=()):
+def load(db, frame=None, *, deleted=(), full_derive=False, commit=True, rejects=()):
     with db.connect() as conn:
         with CategoryLoad(conn, REL) as ld:
             if frame is not None:
                 ld.stage(frame)
             ld.stage_deleted(list(deleted))
             ld.reject(list(rejects))
-            counts = ld.merge(reconcile=reconcile)
+            counts = ld.merge(full_derive=full_derive, context=CONTEXT)
             if commit:
                 ld.commit()
     return counts
@@ -125,10 +131,10 @@ def test_reconcile_soft_deletes_rows_exact_no_longer_has(db):
     load(db, rows({}, {}, {}))
     frame = rows({}, {})
     c = load(
-        db, frame, reconcile=True, rejects=[Reject("C2", "broken", {"ID": "00000000-0000-4000-8000-000000000002"})]
+        db, frame, full_derive=True, rejects=[Reject("C2", "broken", {"ID": "00000000-0000-4000-8000-000000000002"})]
     )
     assert c.deleted == 0  # C2 was seen (rejected, not gone)
-    c = load(db, rows({}), reconcile=True)
+    c = load(db, rows({}), full_derive=True)
     assert c.deleted == 2
 
 
@@ -162,8 +168,10 @@ def test_rollback_leaves_target_and_watermark_untouched(db):
     with db.connect() as conn, pytest.raises(RuntimeError):
         with CategoryLoad(conn, REL) as ld:
             ld.stage(rows({"name": "half"}, {}))
-            ld.set_watermark("sync", 999)
-            ld.merge(reconcile=False)
+            ld.cur.execute(
+                "INSERT INTO outsmart.import_state (category, stream, landed_seq) VALUES ('relations', 's', 9)"
+            )
+            ld.merge(full_derive=False, context=CONTEXT)
             raise RuntimeError("killed mid-load")
     assert table(db) == before
     assert db.query("SELECT * FROM outsmart.import_state") == []
@@ -221,7 +229,7 @@ def load_pages(db, *pages, deleted=(), commit=True):
             for page in pages:
                 ld.stage(page)
             ld.stage_deleted(list(deleted))
-            counts = ld.merge(reconcile=True)
+            counts = ld.merge(full_derive=True, context=CONTEXT)
             direct = ld.header.direct
             if commit:
                 ld.commit()
@@ -308,7 +316,7 @@ SCENARIOS = {
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_direct_and_staged_initial_loads_give_the_same_result(target_db, name, monkeypatch):
-    import include.outsmart_import.loader as loader
+    import include.outsmart_import.merge as merge
 
     results = []
     for force_staging in (False, True):
@@ -318,7 +326,7 @@ def test_direct_and_staged_initial_loads_give_the_same_result(target_db, name, m
             ensure_schema(conn)
         with monkeypatch.context() as m:
             if force_staging:
-                m.setattr(loader._TablePart, "start_direct_if_empty", lambda self: None)
+                m.setattr(merge.TablePart, "start_direct_if_empty", lambda self: None)
             c, direct = load_pages(target_db, *SCENARIOS[name], deleted=[(_gid(1), 10_000)])
         assert direct is False or not force_staging
         got = target_db.query(
@@ -380,6 +388,6 @@ def test_direct_load_opens_no_subtransactions(db):
                 (pid,),
             ).fetchone()
             assert (count, overflowed) == (0, False)
-            ld.merge(reconcile=False)
+            ld.merge(full_derive=False, context=CONTEXT)
             ld.commit()
     assert len(table(db)) == 70
