@@ -17,8 +17,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from include.outsmart_import.columns import GUID_PATTERN
 from include.outsmart_import.database import SCHEMA
+from include.outsmart_import.declarations import GUID_PATTERN
 from include.outsmart_import.registry import CATEGORIES, Category, Lines, Source
 
 STREAMS = f"{SCHEMA}.exact_streams"

@@ -4,7 +4,7 @@ Exact: "A goods delivery line can be split into multiple storage locations. In t
 locations will have the same stock transaction ID" (Exact's entity documentation, as copied in Pi-Systems/exact-online,
 `Sync/SalesOrder/GoodsDeliveryLines.php`). So `sync/SalesOrder/GoodsDeliveryLines` sends such a line once per
 location, each row with its own `StorageLocation` and `QuantityDelivered`. The landing keeps every row
-(`Source.key_fields`) and derives one record per line: its newest row, with all its current rows in `columns.ROWS`.
+(`Source.key_fields`) and derives one record per line: its newest row, with all its current rows in `declarations.ROWS`.
 Here that record becomes one OutSmart row: `quantity_delivered` is the sum over the locations, `storage_locations`
 the breakdown (code, GUID, quantity per location, ordered by code). A location row whose quantity is not a number
 sets the whole line aside: a sum without it would be wrong.
@@ -16,7 +16,7 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING
 
-from include.outsmart_import.columns import ROWS, number
+from include.outsmart_import.declarations import ROWS, number
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from include.outsmart_import.registry import Source
+    from include.outsmart_import.declarations import Source
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 from include.outsmart_import.database import SCHEMA, copy_deleted, copy_frame
 
 if TYPE_CHECKING:
+    from include.outsmart_import.declarations import Source
     from include.outsmart_import.enrichment import MergeContext
-    from include.outsmart_import.registry import Source
 
 MIRROR = f"{SCHEMA}.exact_item_prices"
 

@@ -2,7 +2,7 @@
 
 The derive (derive.py) feeds these pages to the category's transforms. Where an ID has several rows ('<ID>/<key>':
 a goods delivery line per storage location), the category gets one record per ID: its newest current row, with every
-current row in `columns.ROWS`, or, with none left, the ID's deletion.
+current row in `declarations.ROWS`, or, with none left, the ID's deletion.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from include.outsmart_import.catalogue import GUID, KEY_SEPARATOR, exact_timestamp
-from include.outsmart_import.columns import ROWS
+from include.outsmart_import.declarations import ROWS
 from include.outsmart_import.landing import LANDED
 
 DERIVE_PAGE = 1000

@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from include.outsmart_import.columns import GUID_PATTERN
 from include.outsmart_import.database import SCHEMA, column_list, copy_deleted, copy_frame, fetch_one, quote
+from include.outsmart_import.declarations import GUID_PATTERN
 from include.outsmart_import.enrichment import Enrichment, MergeContext
 from include.outsmart_import.registry import MERGE_COUNTS, Category, Lines, TableSpec
 from include.outsmart_import.transforms import Reject

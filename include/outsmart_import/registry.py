@@ -15,15 +15,18 @@ free of pandas, pyarrow and database imports at module level.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from include.outsmart_import import rules
-from include.outsmart_import.columns import (  # noqa: F401 - the column declarations, re-exported for entries and tests
+from include.outsmart_import.declarations import (  # noqa: F401 - re-exported for the entries and the tests
     GUID_PATTERN,
     ROWS,
     Column,
+    Lookup,
     Read,
+    Source,
+    TableSpec,
     _audit,
     code,
     date,
@@ -52,56 +55,6 @@ from include.outsmart_import.filters import (
 
 # What a merge counts per table, in this order wherever counts are shown (import log, settings page, demo).
 MERGE_COUNTS = ("inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted")
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """Fill `column` with `value` from another OutSmart table whose exact_id equals this row's `via` column
-    (Exact gives some records only the GUID of a related account or item, not its code)."""
-
-    column: str
-    via: str
-    tables: tuple[str, ...]
-    value: str = "code"
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    name: str  # without schema; the table lives in schema `outsmart`
-    columns: tuple[Column, ...]
-    merge_key: str = "code"
-    identity: str = "exact_id"  # Exact's stable ID: finds a row whose code was changed in Exact
-    lookups: tuple[Lookup, ...] = ()
-
-    @property
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-
-@dataclass(frozen=True)
-class Source:
-    endpoint: str  # e.g. 'sync/CRM/Accounts'
-    mode: Literal["sync", "full"]  # sync: Timestamp watermark + sync/Deleted; full: read all, soft-delete the rest
-    # The `$select`. Derived from the table's columns for a category's own stream (leave it empty there); given
-    # only for a stream that feeds no table of ours directly (e.g. an enrichment's mirror).
-    select: tuple[str, ...] = ()
-    deleted_entity_type: int | None = None  # sync/Deleted EntityType
-    id_field: str = "ID"  # the Exact field that is the record's stable ID (goods deliveries: EntryID)
-    rule_fields: tuple[str, ...] = ()  # Exact fields only the category's rules read (they fill no column)
-    # Exact fields that identify a row together with the ID, where Exact sends one ID in several rows: a goods
-    # delivery line split over storage locations comes back once per StorageLocation (exact-online-api.md §12).
-    # Each row is landed on its own (landing.record_key); the category derives one record per ID from its rows.
-    key_fields: tuple[str, ...] = ()
-
-    def bound_to(self, table: TableSpec) -> Source:
-        """This source with its `$select` derived from `table`: the ID field and the key fields, every column's
-        source, the rules' fields, and Timestamp on a sync endpoint."""
-        if self.select:
-            return self
-        fields = [self.id_field, *self.key_fields, *(s for c in table.columns for s in c.sources), *self.rule_fields]
-        if self.mode == "sync":
-            fields.append("Timestamp")
-        return replace(self, select=tuple(dict.fromkeys(fields)))
 
 
 # A category's rules: (rows, settings, today) -> None, setting columns and `passes_filter` (rules.py).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from include.outsmart_import.columns import flag, text
+from include.outsmart_import.declarations import flag, text
 
 if TYPE_CHECKING:
     from include.outsmart_import.transforms import Rows

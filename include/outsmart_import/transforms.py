@@ -23,11 +23,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from include.outsmart_import.columns import GUID_PATTERN
+from include.outsmart_import.declarations import GUID_PATTERN
 
 if TYPE_CHECKING:
-    from include.outsmart_import.columns import Column
-    from include.outsmart_import.registry import Source, TableSpec
+    from include.outsmart_import.declarations import Column, Source, TableSpec
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 _DATE_RE = r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from include.outsmart_import.columns import ROWS
+from include.outsmart_import.declarations import ROWS
 from include.outsmart_import.registry import CATEGORIES
 
 LINES = CATEGORIES["goods_deliveries"].lines

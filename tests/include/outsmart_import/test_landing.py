@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from include.outsmart_import.catalogue import DELETED, STREAMS, Stream, all_streams, streams_of
-from include.outsmart_import.columns import ROWS
+from include.outsmart_import.declarations import ROWS
 from include.outsmart_import.landed_copy import derive_pages
 from include.outsmart_import.landing import LANDED, Landing
 from include.outsmart_import.registry import CATEGORIES

@@ -1,13 +1,14 @@
-"""What a target column is and how its value is read from an Exact record: one declaration per column.
+"""What a category is declared with: its Exact source, its target table and each column, once.
 
-The registry declares every table with these; the transforms read each column as declared; the categories' rules
-read a field that is no column through the same declarations. No pandas here (the registry is read when Airflow
-parses the DAG file).
+A column says where its value comes from in an Exact record and how to read it; a table its columns, merge key and
+lookups; a source its endpoint, mode and `$select` (derived from the table). The registry declares every category
+with these; the transforms read each column as declared; the rules read a field that is no column through the same
+declarations. No pandas here, and no import of the registry: the registry is read when Airflow parses the DAG file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 # Exact's IDs are GUIDs; a record whose ID is not one cannot be tracked (rejected by the transform, landed under a
@@ -100,3 +101,53 @@ def _audit(*cols: Column) -> tuple[Column, ...]:
     """Business columns plus the Exact identity columns every table has (read from the source's ID field and, on
     sync endpoints, its Timestamp)."""
     return (*cols, Column("exact_id", "uuid"), Column("exact_timestamp", "bigint", compare=False))
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Fill `column` with `value` from another OutSmart table whose exact_id equals this row's `via` column
+    (Exact gives some records only the GUID of a related account or item, not its code)."""
+
+    column: str
+    via: str
+    tables: tuple[str, ...]
+    value: str = "code"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str  # without schema; the table lives in schema `outsmart`
+    columns: tuple[Column, ...]
+    merge_key: str = "code"
+    identity: str = "exact_id"  # Exact's stable ID: finds a row whose code was changed in Exact
+    lookups: tuple[Lookup, ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class Source:
+    endpoint: str  # e.g. 'sync/CRM/Accounts'
+    mode: Literal["sync", "full"]  # sync: Timestamp watermark + sync/Deleted; full: read all, soft-delete the rest
+    # The `$select`. Derived from the table's columns for a category's own stream (leave it empty there); given
+    # only for a stream that feeds no table of ours directly (e.g. an enrichment's mirror).
+    select: tuple[str, ...] = ()
+    deleted_entity_type: int | None = None  # sync/Deleted EntityType
+    id_field: str = "ID"  # the Exact field that is the record's stable ID (goods deliveries: EntryID)
+    rule_fields: tuple[str, ...] = ()  # Exact fields only the category's rules read (they fill no column)
+    # Exact fields that identify a row together with the ID, where Exact sends one ID in several rows: a goods
+    # delivery line split over storage locations comes back once per StorageLocation (exact-online-api.md §12).
+    # Each row is landed on its own (landing.record_key); the category derives one record per ID from its rows.
+    key_fields: tuple[str, ...] = ()
+
+    def bound_to(self, table: TableSpec) -> Source:
+        """This source with its `$select` derived from `table`: the ID field and the key fields, every column's
+        source, the rules' fields, and Timestamp on a sync endpoint."""
+        if self.select:
+            return self
+        fields = [self.id_field, *self.key_fields, *(s for c in table.columns for s in c.sources), *self.rule_fields]
+        if self.mode == "sync":
+            fields.append("Timestamp")
+        return replace(self, select=tuple(dict.fromkeys(fields)))
