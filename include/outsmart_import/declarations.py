@@ -70,7 +70,7 @@ def number(name: str, source: str) -> Column:
 
 
 def date(name: str, source: str) -> Column:
-    """An Exact `/Date(ms)/` as a calendar date (Exact's wall clock, reference §4.6)."""
+    """An Exact `/Date(ms)/` as a calendar date (Exact's Dutch wall clock: date-only fields arrive as midnight)."""
     return Column(name, "date", source, "date")
 
 
@@ -138,7 +138,7 @@ class Source:
     id_field: str = "ID"  # the Exact field that is the record's stable ID (goods deliveries: EntryID)
     rule_fields: tuple[str, ...] = ()  # Exact fields only the category's rules read (they fill no column)
     # Exact fields that identify a row together with the ID, where Exact sends one ID in several rows: a goods
-    # delivery line split over storage locations comes back once per StorageLocation (exact-online-api.md §12).
+    # delivery line split over storage locations comes back once per StorageLocation (delivery_lines.py cites Exact).
     # Each row is landed on its own (landing.record_key); the category derives one record per ID from its rows.
     key_fields: tuple[str, ...] = ()
 

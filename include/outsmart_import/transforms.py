@@ -54,7 +54,8 @@ def today_in_amsterdam(now: dt.datetime | None = None) -> dt.date:
 def _wall_clock(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """`/Date(ms)/` strings → naive wall-clock datetimes, plus a mask of values that were present but invalid.
 
-    Exact writes Dutch wall-clock time into the milliseconds as if it were UTC (reference §4.6).
+    Exact writes Dutch wall-clock time into the milliseconds as if it were UTC (as Airbyte's Exact connector reads it,
+    citing Exact's REST FAQ; other clients call it a UTC epoch: we follow Airbyte and Exact's FAQ).
     """
     present = values.notna() & (values.astype("string").str.len() > 0)
     ms = values.astype("string").str.extract(_DATE_RE, expand=False)

@@ -21,7 +21,13 @@ from include.outsmart_import.registry import Category, Source, TableSpec, _audit
 
 pytestmark = pytest.mark.e2e
 
+
 # ---- the whole addition: one entry and one rule -------------------------------------------------------------------
+def only_suppliers(rows, settings, today):
+    """The category's one rule: an account is imported only when it is a supplier."""
+    rows.frame["passes_filter"] = rows.read(flag("is_supplier", "IsSupplier", False)).astype(bool)
+
+
 SUPPLIERS = Category(
     name="suppliers",
     title="Suppliers (Exact accounts that are suppliers)",
@@ -37,14 +43,9 @@ SUPPLIERS = Category(
             code("vat_number", "VATNumber"),
         ),
     ),
-    rules="test_new_category:only_suppliers",
+    rules=only_suppliers,
     doc="Exact accounts with IsSupplier, whatever their relation type.",
 )
-
-
-def only_suppliers(rows, settings, today):
-    """The category's one rule: an account is imported only when it is a supplier."""
-    rows.frame["passes_filter"] = rows.read(flag("is_supplier", "IsSupplier", False)).astype(bool)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_merge_and_the_lower_layers_know_nothing_of_exact():
     graph = _core_graph()
-    for module in ("merge", "database", "declarations", "enrichment", "import_log"):
+    for module in ("merge", "staging", "database", "declarations", "enrichment", "import_log"):
         assert not graph[module] & {"catalogue", "landing", "landed_copy", "resync", "derive", "runner"}, module
         assert not any(i.startswith("exact_online") for i in _imports(CORE / f"{module}.py")), module
 
