@@ -67,17 +67,12 @@ def _runnable_settings(category: Category):
     switched off while its run waits for the pool), and that is not an error either."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from include.outsmart_import.scheduling import (
-        CategoryNotEnabled,
-        LicenseRequired,
-        NotImplementedYet,
-        check_runnable,
-    )
+    from include.outsmart_import.scheduling import CategoryNotEnabled, LicenseRequired, check_runnable
 
     settings = _settings()
     try:
         check_runnable(category, settings)
-    except (CategoryNotEnabled, LicenseRequired, NotImplementedYet) as exc:
+    except (CategoryNotEnabled, LicenseRequired) as exc:
         # Reached by a manual trigger, or by a run under way when the settings changed: the schedule already
         # leaves such categories out. A switched-off category is not an error.
         log.warning("Skipping: %s", exc)

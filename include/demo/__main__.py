@@ -142,7 +142,7 @@ def _run(url: str, settings_text: str, args) -> int:
             "SELECT count(*), count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM outsmart.relations"
         ).fetchone()
         # Every other table, with the relations' addresses and contact persons and the orders' lines.
-        tables = [t for c in CATEGORIES.values() if c.implemented for t in (c.table, *(d.table for d in c.dependents))]
+        tables = [t for c in CATEGORIES.values() for t in (c.table, *(d.table for d in c.dependents))]
         counts = [
             (t.name, conn.execute(f"SELECT count(*) FROM outsmart.{t.name}").fetchone()[0])
             for t in tables
@@ -196,7 +196,6 @@ def _print_summary(rows, outcome) -> None:
                     "-",
                     reason.split(":")[0]
                     .replace("CategoryNotEnabled", "disabled")
-                    .replace("NotImplementedYet", "not built yet")
                     .replace("LicenseRequired", "needs Pro"),
                     *([""] * 11),
                 )

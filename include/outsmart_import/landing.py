@@ -155,7 +155,7 @@ def _sources(category: Category, dependents: tuple[Lines, ...] | None = None) ->
 
 def all_streams(categories: list[Category] | None = None) -> dict[str, Stream]:
     """Every stream the registry's categories read, each with the union of their `$select`s."""
-    categories = categories if categories is not None else [c for c in CATEGORIES.values() if c.implemented]
+    categories = categories if categories is not None else list(CATEGORIES.values())
     fields: dict[str, list[str]] = {}
     first: dict[str, Source] = {}
     for category in categories:
@@ -186,15 +186,11 @@ def streams_of(
 ) -> list[Stream]:
     """The streams a category derives from, in the order they are refreshed: its own, its dependent tables' (all,
     or those given), its enrichment's, then `sync/Deleted` if any of them has deletions there."""
-    streams = streams if streams is not None else all_streams([*_implemented(), category])
+    streams = streams if streams is not None else all_streams([*CATEGORIES.values(), category])
     own = [streams[s.endpoint] for s in _sources(category, dependents)]
     if any(s.deleted_entity_type is not None for s in own):
         own.append(streams[DELETED])
     return own
-
-
-def _implemented() -> list[Category]:
-    return [c for c in CATEGORIES.values() if c.implemented]
 
 
 @dataclass

@@ -132,7 +132,7 @@ def ensure_schema(conn, categories: list[Category] | None = None) -> None:
 
     Only what is missing is run: the catalog is read first (no table locks), because even a no-op `ALTER TABLE …
     IF NOT EXISTS` takes an ACCESS EXCLUSIVE lock, which would queue behind a running load and deadlock with it."""
-    categories = categories if categories is not None else [c for c in CATEGORIES.values() if c.implemented]
+    categories = categories if categories is not None else list(CATEGORIES.values())
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('outsmart schema migration'))")
         tables, indexes = _catalog(cur)

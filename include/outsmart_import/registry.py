@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from include.outsmart_import.filters import (
@@ -228,9 +228,6 @@ class Category:
     lines: Lines | None = None
     # More tables of the same kind (a relation's addresses and contact persons), loaded in the same transaction.
     related: tuple[Lines, ...] = ()
-    # False: the DAG exists and says the category is not implemented yet.
-    implemented: bool = True
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", self.source.bound_to(self.table))

@@ -34,7 +34,6 @@ from include.outsmart_import.registry import CATEGORIES, Category, Lines
 from include.outsmart_import.scheduling import (  # noqa: F401 - re-exported for the DAG file and the demo
     CategoryNotEnabled,
     LicenseRequired,
-    NotImplementedYet,
     check_runnable,
 )
 from include.outsmart_import.settings import ImportSettings
@@ -179,7 +178,7 @@ def _land(
 ) -> None:
     """Refresh each of the category's streams (or find it fresh), each in its own transaction; first note a resync
     if Exact moved the division or sync/Deleted went unread too long (`Landing.check_resync`)."""
-    streams = all_streams([*(c for c in CATEGORIES.values() if c.implemented), category])
+    streams = all_streams([*CATEGORIES.values(), category])
     landing = Landing(exact, connect, streams)
     summary.notes = landing.check_resync()
     reads = []

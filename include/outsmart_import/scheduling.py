@@ -53,10 +53,6 @@ class LicenseRequired(Exception):
     """A Pro category was asked for without a Pro licence in the settings."""
 
 
-class NotImplementedYet(Exception):
-    """The category is registered but its import is not built yet."""
-
-
 def check_runnable(category: Category, settings: ImportSettings) -> None:
     """Raise if this category must not run with these settings (checked before any API call).
 
@@ -72,12 +68,10 @@ def check_runnable(category: Category, settings: ImportSettings) -> None:
             f'Category \'{category.name}\' needs Exact Online Pro: set "license": "pro" in the Variable '
             f"'exact_online_import_settings' (current licence: '{settings.license}')."
         )
-    if not category.implemented:
-        raise NotImplementedYet(f"Category '{category.name}' is not implemented yet; nothing was imported.")
 
 
 def schedule_for(category: Category, parsed: ParsedSettings) -> CategorySchedule:
-    """Scheduled exactly when a run would be allowed (`check_runnable`: enabled, then licensed, then built) and
+    """Scheduled exactly when a run would be allowed (`check_runnable`: enabled, then licensed) and
     the settings have a schedule."""
     if parsed.settings is None:
         # Never guess a schedule from settings we cannot read: stop scheduling until they are fixed.
@@ -90,8 +84,6 @@ def schedule_for(category: Category, parsed: ParsedSettings) -> CategorySchedule
         return CategorySchedule(None, tz, "not scheduled: disabled in the settings")
     except LicenseRequired:
         return CategorySchedule(None, tz, "not scheduled: needs the Exact Online Pro licence")
-    except NotImplementedYet:
-        return CategorySchedule(None, tz, "not scheduled: not implemented yet")
     if settings.schedule is None:
         return CategorySchedule(None, tz, 'not scheduled: the settings say "schedule": null (only by hand)')
     return CategorySchedule(settings.schedule, tz, f"scheduled {settings.schedule} ({tz})")
