@@ -581,8 +581,9 @@ class ExactOnlineHook(BaseHook):
         """This connection's division as `system/Divisions` describes it (by default Code, Description, Currency and
         DivisionMoveDate, as Exact sends them), or None if Exact does not list it. One call.
 
-        `system/Divisions` lists the divisions of the licence, not only those the user opened (reference §1.3). Its
-        URL needs a division, which Exact does not check (I-PQ470); ours is put there, so that the call counts
+        `system/Divisions` lists the divisions of the licence, not only those the user opened (Exact's entity doc,
+        as copied in picqer/exact-php-client `SystemDivision.php`). Its URL needs a division, which Exact does not
+        check (Exact's support, quoted in picqer/exact-php-client#470); ours is put there, so that the call counts
         against this division's budget like every other call of the import, and `$filter` on `Code` asks for this
         division alone. A regular endpoint (60 rows a page) without a sync twin, so no mandatory filter applies."""
         params = {"$select": ",".join(dict.fromkeys(["Code", *fields])), "$filter": f"Code eq {self.division}"}
