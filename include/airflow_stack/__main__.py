@@ -13,6 +13,15 @@ from include.airflow_stack import DEFAULT_STATE_DIR, Stack, StackError, StackOpt
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    stack = Stack(_options(args))
+    if args.clean_db is not None:
+        stack.clean_metadata(args.clean_db)
+        return 0
+    return _run_until_stopped(stack)
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="make airflow", description=__doc__)
     p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="where everything is kept (git-ignored)")
     p.add_argument("--port", type=int, default=8080, help="the UI and REST API port")
@@ -43,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="instead of starting: remove Airflow run history older than DAYS from the metadata database",
     )
-    args = p.parse_args(argv)
-    options = StackOptions(
+    return p
+
+
+def _options(args: argparse.Namespace) -> StackOptions:
+    return StackOptions(
         state_dir=args.state_dir.resolve(),
         port=args.port,
         sandbox=not args.no_sandbox,
@@ -53,10 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         settings_file=args.settings,
         env=dict(kv.split("=", 1) for kv in args.env),
     )
-    stack = Stack(options)
-    if args.clean_db is not None:
-        stack.clean_metadata(args.clean_db)
-        return 0
+
+
+def _run_until_stopped(stack: Stack) -> int:
+    """Start the stack, watch its processes until Ctrl-C or SIGTERM (or one fails), then stop all of it."""
 
     def stop_on_signal(signum, _frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)

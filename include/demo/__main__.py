@@ -82,11 +82,43 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(url: str, settings_text: str, args) -> int:
     from include.demo.mutations import apply_demo_mutations
-    from include.exact_sandbox.server import SandboxConfig
-    from include.outsmart_import.registry import CATEGORIES
-    from include.outsmart_import.scheduling import check_runnable
     from include.outsmart_import.settings import parse_settings
-    from include.outsmart_import.target_db import conninfo_from_airflow_json, ensure_target, stop_embedded
+    from include.outsmart_import.target_db import ensure_target, stop_embedded
+
+    _use_sandbox_and_settings(url, settings_text)
+    settings = parse_settings(settings_text)
+    target = ensure_target(DEMO_DIR / "pgdata")
+    print(f"Exact Online sandbox: {url} ({args.size} accounts, seed {args.seed})")
+    where = "embedded PostgreSQL in .demo/pgdata" if target == "embedded" else "connection outsmart_postgres"
+    print(f"OutSmart database: {where}")
+    print("Preparing Airflow (metadata database in .demo/airflow) ...", flush=True)
+    local_airflow.init_db()
+    dags = local_airflow.load_dags()
+
+    outcome: dict[tuple[str, int], str] = {}
+    print("\nRun 1: first import", flush=True)
+    _run_round(dags, settings, 1, outcome)
+    # Some changes in Exact between runs: edits, new customers, deletions, a price change, a paid invoice.
+    print("Changed in the sandbox: " + apply_demo_mutations(url))
+    print("\nRun 2: incremental import (Sync API)", flush=True)
+    _run_round(dags, settings, 2, outcome)
+
+    rows, totals, counts = _read_results()
+    _print_summary(rows, outcome)
+    print(f"\noutsmart.relations now holds {totals[0]} relations ({totals[1]} soft-deleted).")
+    for table, n in counts:
+        print(f"outsmart.{table}: {n} rows")
+    if target == "embedded":
+        stop_embedded(DEMO_DIR / "pgdata")
+    failed = [k for k, v in outcome.items() if "failed" in v]
+    failed += [r for r in rows if r[1] not in ("success", "dry_run")]
+    return 1 if failed else 0
+
+
+def _use_sandbox_and_settings(url: str, settings_text: str) -> None:
+    """Publish the sandbox as the `exact_online_default` connection and the settings as the Variable, the way
+    Airflow reads them from the environment."""
+    from include.exact_sandbox.server import SandboxConfig
 
     cfg = SandboxConfig()
     os.environ["AIRFLOW_CONN_EXACT_ONLINE_DEFAULT"] = json.dumps(
@@ -99,37 +131,31 @@ def _run(url: str, settings_text: str, args) -> int:
         }
     )
     os.environ["AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS"] = settings_text
-    settings = parse_settings(settings_text)
-    target = ensure_target(DEMO_DIR / "pgdata")
-    print(f"Exact Online sandbox: {url} ({args.size} accounts, seed {args.seed})")
-    where = "embedded PostgreSQL in .demo/pgdata" if target == "embedded" else "connection outsmart_postgres"
-    print(f"OutSmart database: {where}")
-    print("Preparing Airflow (metadata database in .demo/airflow) ...", flush=True)
-    local_airflow.init_db()
-    dags = local_airflow.load_dags()
 
-    outcome: dict[tuple[str, int], str] = {}
 
-    def run_round(round_no: int) -> None:
-        for name, category in CATEGORIES.items():
-            try:
-                check_runnable(category, settings)
-            except Exception as exc:  # disabled, not licensed or not built: shown in the summary, not run
-                outcome[(name, round_no)] = f"{type(exc).__name__}: {exc}"
-                continue
-            started = time.perf_counter()
-            dr = dags[category.dag_id].test()
-            outcome[(name, round_no)] = f"DAG run {dr.state} in {time.perf_counter() - started:.1f} s"
+def _run_round(dags, settings, round_no: int, outcome: dict[tuple[str, int], str]) -> None:
+    """Run every category's DAG that the settings allow; note in `outcome` how it ended, or why it did not run."""
+    from include.outsmart_import.registry import CATEGORIES
+    from include.outsmart_import.scheduling import check_runnable
 
-    print("\nRun 1: first import", flush=True)
-    run_round(1)
+    for name, category in CATEGORIES.items():
+        try:
+            check_runnable(category, settings)
+        except Exception as exc:  # disabled or not licensed: shown in the summary, not run
+            outcome[(name, round_no)] = f"{type(exc).__name__}: {exc}"
+            continue
+        started = time.perf_counter()
+        dr = dags[category.dag_id].test()
+        outcome[(name, round_no)] = f"DAG run {dr.state} in {time.perf_counter() - started:.1f} s"
 
-    # Some changes in Exact between runs: edits, new customers, deletions, a price change, a paid invoice.
-    print("Changed in the sandbox: " + apply_demo_mutations(url))
-    print("\nRun 2: incremental import (Sync API)", flush=True)
-    run_round(2)
 
+def _read_results() -> tuple[list, tuple, list[tuple[str, int]]]:
+    """From the OutSmart database: the import log's rows, the relations (total, soft-deleted) and every other
+    table's row count."""
     import psycopg
+
+    from include.outsmart_import.registry import CATEGORIES
+    from include.outsmart_import.target_db import conninfo_from_airflow_json
 
     conn_json = json.loads(os.environ["AIRFLOW_CONN_OUTSMART_POSTGRES"])
     with psycopg.connect(conninfo_from_airflow_json(conn_json)) as conn:
@@ -148,15 +174,7 @@ def _run(url: str, settings_text: str, args) -> int:
             for t in tables
             if t.name != "relations" and conn.execute("SELECT to_regclass(%s)", (f"outsmart.{t.name}",)).fetchone()[0]
         ]
-    _print_summary(rows, outcome)
-    print(f"\noutsmart.relations now holds {totals[0]} relations ({totals[1]} soft-deleted).")
-    for table, n in counts:
-        print(f"outsmart.{table}: {n} rows")
-    if target == "embedded":
-        stop_embedded(DEMO_DIR / "pgdata")
-    failed = [k for k, v in outcome.items() if "failed" in v]
-    failed += [r for r in rows if r[1] not in ("success", "dry_run")]
-    return 1 if failed else 0
+    return rows, totals, counts
 
 
 def _print_summary(rows, outcome) -> None:
@@ -196,7 +214,6 @@ def _print_summary(rows, outcome) -> None:
                     "-",
                     reason.split(":")[0]
                     .replace("CategoryNotEnabled", "disabled")
-                    .replace("NotImplementedYet", "not built yet")
                     .replace("LicenseRequired", "needs Pro"),
                     *([""] * 11),
                 )

@@ -1,6 +1,6 @@
 """A local HTTP server that speaks Exact Online's REST protocol, for the demo and the tests.
 
-What it does the way Exact does (see ../shared/reference/exact-online-api.md):
+What it does the way Exact does (the sources are named where it matters):
 - OAuth2: `POST /api/oauth2/token` with single-use, rotating refresh tokens ("Old refresh token used." on reuse),
   600 s access tokens, and the 570 s rule (400 "access_token not expired", `Reason: TooEarlyToRefreshTokens`).
 - `GET /api/v1/current/Me`; per division: regular (60 per page, mandatory `$filter`), bulk and sync endpoints
@@ -10,21 +10,22 @@ What it does the way Exact does (see ../shared/reference/exact-online-api.md):
 - The six `X-RateLimit-*` headers; a minutely and a daily budget per division (window lengths configurable so
   that tests need not wait a real minute); 429 carrying only the exceeded limit's headers.
 - `system/Divisions` with `DivisionMoveDate`, and a control that moves the division to another database as Exact
-  does (every Timestamp regenerated from a small number; Exact's REST reference, reference §1.3/§5.1/§12).
+  does (every Timestamp regenerated from a small number; Exact's doc of Sync/Deleted, as copied in
+  Pi-Systems/exact-online `Sync/Deleted.php`).
 - The deletion log keeps about two months: a control purges entries older than N seconds (Exact's doc of
-  Sync/Deleted via Pi-Systems/exact-online; reference §5.2/§12).
+  Sync/Deleted via Pi-Systems/exact-online: "the log of records deleted is saved for 2 months").
 - Goods delivery lines split over storage locations (`split_delivery_lines`, off by default): one row per location,
-  all with the line's ID (Exact's entity doc, via Pi-Systems/exact-online; reference §12; data.split_delivery_line).
+  all with the line's ID (Exact's entity doc, via Pi-Systems/exact-online `Sync/SalesOrder/GoodsDeliveryLines.php`;
+  data.split_delivery_line).
 - Switchable faults (5xx, dropped connections, slow replies, a token reply lost after rotation) and a control
   API under `/_sandbox/` to mutate data between runs and read what the server saw.
 
-Exact's habits that the import must cope with (#14 "Exact fidelity"; each with its source, most of them in §12 of
-the reference, "Further facts checked 2026-11-27"):
+Exact's habits that the import must cope with (#14 "Exact fidelity"; each with its public source):
 - Only the `$select`ed fields come back, on every endpoint (sync, bulk, regular, deleted): a field the import does
   not select is not in the answer at all (picqer `SyncSalesItemPrice.php`; Exact's REST reference).
 - The division's own account is among the accounts: `Type` 'D', `Status` 'A' (ordinary accounts: `Type` 'A').
-  Source: reference §12, Exact's 2014 SDK test data (51 real account rows); `data.add_division_account`.
-- Employees have `BusinessMobile` and `BusinessPhone` beside their private `Mobile` (reference §12; picqer
+  Source: Exact's 2014 SDK test data (51 real account rows); `data.add_division_account`.
+- Employees have `BusinessMobile` and `BusinessPhone` beside their private `Mobile` (picqer
   `SyncEmployee.php`: Mobile/Phone need HR roles): a third of them only a business mobile.
 - Sales item prices without an account that are not the item's standard price: a project's and an employee's
   hourly rate, one in USD, one for another unit (picqer `SyncSalesItemPrice.php`: `Project`, `Employee`,
@@ -61,7 +62,8 @@ from include.exact_sandbox.odata import Comparison, ODataError, as_text, encode_
 
 FIELDS = json.loads((Path(__file__).with_name("exact_fields.json")).read_text())["endpoints"]
 
-# Fields on which Exact accepts a $filter on crm/Accounts (mandatory filtering, reference §3.4).
+# Fields on which Exact accepts a $filter on crm/Accounts (mandatory filtering; the list Exact's error message
+# gave in picqer/exact-php-client#591, October 2022).
 ACCOUNT_FILTER_FIELDS = {
     "Accountant",
     "AccountManager",
@@ -112,7 +114,7 @@ ACCOUNT_FILTER_FIELDS = {
 }
 
 
-# Mandatory-filter fields of logistics/Items (reference §3.4; the source list is truncated).
+# Mandatory-filter fields of logistics/Items (picqer/exact-php-client#591; the list there is truncated).
 ITEM_FILTER_FIELDS = {
     "Barcode",
     "Class_01",
@@ -169,7 +171,8 @@ ENDPOINTS = {
             "crm/Accounts", "regular", "accounts", "Exact.Web.Api.Models.Account", 60, frozenset(ACCOUNT_FILTER_FIELDS)
         ),
         EndpointSpec("sync/Deleted", "deleted", "deleted", "Exact.Web.Api.Models.Sync.Deleted", 1000),
-        # A relation's other addresses and its contact persons (sync/Deleted types 3 and 5; reference §12).
+        # A relation's other addresses and its contact persons (sync/Deleted types 3 and 5, as in Exact's
+        # exactonline-api-dotnet-sync-demo, `DeletedEntityType.cs`).
         EndpointSpec("sync/CRM/Addresses", "sync", "addresses", "Exact.Web.Api.Models.Sync.CRM.Address", 1000),
         EndpointSpec("sync/CRM/Contacts", "sync", "contacts", "Exact.Web.Api.Models.Sync.CRM.Contact", 1000),
         EndpointSpec("sync/Logistics/Items", "sync", "items", "Exact.Web.Api.Models.Sync.Logistics.Item", 1000),
@@ -261,12 +264,13 @@ ENDPOINTS = {
             "Exact.Web.Api.Models.Sync.Project.ProjectPlanning",
             1000,
         ),
-        # No sync, no bulk, no Modified field: only the regular endpoint (reference §6.14).
+        # No sync, no bulk, no Modified field: only the regular endpoint (Exact's metadata, e.g. picqer
+        # `AssemblyOrder.php` and DannyvdSluijs/ExactOnlineRestApiReference `meta-data.json`).
         EndpointSpec(
             "inventory/AssemblyOrders", "regular", "assembly_orders", "Exact.Web.Api.Models.Inventory.AssemblyOrder", 60
         ),
-        # The licence's divisions: their default currency (#14 item 6) and DivisionMoveDate (item 3, reference
-        # §1.3); keyed by Code; no sync twin, so no mandatory filter.
+        # The licence's divisions: their default currency (#14 item 6) and DivisionMoveDate (item 3; picqer
+        # `SystemDivision.php`); keyed by Code; no sync twin, so no mandatory filter.
         EndpointSpec(
             "system/Divisions", "regular", "divisions", "Exact.Web.Api.Models.System.Division", 60, key="Code"
         ),
@@ -442,67 +446,78 @@ class SandboxState:
 
     # ---- OAuth ------------------------------------------------------------------------------------------------
     def token(self, form: dict[str, str]) -> tuple[int, dict, dict[str, str]]:
+        """Exact's refresh-token grant: (status, body, headers). A refusal is counted under its outcome in
+        `stats.token_calls`; a success rotates the chain (the presented refresh token becomes "old")."""
+        now = _now()
+        refusal = self._refused_client(form) or self._refused_refresh_token(form.get("refresh_token", ""), now)
+        if refusal is not None:
+            outcome, status, body, headers = refusal
+            self.stats.token_calls[outcome] += 1
+            return status, body, headers
+        self.stats.token_calls["ok"] += 1
+        return 200, self._issue_tokens(now), {}
+
+    def _refused_client(self, form: dict[str, str]) -> tuple[str, int, dict, dict[str, str]] | None:
+        """(outcome, status, body, headers) if the client or the grant type is wrong, else None."""
         c = self.config
         if form.get("client_id") != c.client_id or form.get("client_secret") != c.client_secret:
-            self.stats.token_calls["invalid_client"] += 1
-            return 400, {"error": "invalid_client", "error_description": "Invalid client credentials."}, {}
+            return (
+                "invalid_client",
+                400,
+                {"error": "invalid_client", "error_description": "Invalid client credentials."},
+                {},
+            )
         grant = form.get("grant_type")
         if grant != "refresh_token":
-            self.stats.token_calls["unsupported_grant"] += 1
-            return (
-                400,
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": f"Grant type {grant!r} is not supported here.",
-                },
-                {},
-            )
-        presented = form.get("refresh_token", "")
-        now = _now()
+            body = {
+                "error": "unsupported_grant_type",
+                "error_description": f"Grant type {grant!r} is not supported here.",
+            }
+            return "unsupported_grant", 400, body, {}
+        return None
+
+    def _refused_refresh_token(self, presented: str, now: float) -> tuple[str, int, dict, dict[str, str]] | None:
+        """(outcome, status, body, headers) if Exact would refuse this refresh token now, else None: an old one of
+        the chain, one it never issued, one past its lifetime, or a refresh within the minimum interval."""
+        c = self.config
         if presented in self.old_refresh_tokens:
-            self.stats.token_calls["old_refresh_token"] += 1
-            return 401, {"error": "unauthorized_client", "error_description": "Old refresh token used."}, {}
-        if presented != self.refresh_token:
-            self.stats.token_calls["invalid_grant"] += 1
             return (
-                400,
-                {
-                    "error": "invalid_grant",
-                    "error_description": "Token is not allowed, because of invalid or empty chainId",
-                },
+                "old_refresh_token",
+                401,
+                {"error": "unauthorized_client", "error_description": "Old refresh token used."},
                 {},
             )
+        if presented != self.refresh_token:
+            body = {
+                "error": "invalid_grant",
+                "error_description": "Token is not allowed, because of invalid or empty chainId",
+            }
+            return "invalid_grant", 400, body, {}
         expires = self.refresh_issued_at + c.refresh_token_lifetime
         if now > expires:
-            self.stats.token_calls["refresh_token_expired"] += 1
             at = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%m/%d/%Y %I:%M:%S %p")
             nowtxt = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%m/%d/%Y %I:%M:%S %p")
-            return (
-                400,
-                {
-                    "error": "invalid_request",
-                    "error_description": f"The refresh token expired at {at} and it is now {nowtxt}.",
-                },
-                {},
-            )
+            body = {
+                "error": "invalid_request",
+                "error_description": f"The refresh token expired at {at} and it is now {nowtxt}.",
+            }
+            return "refresh_token_expired", 400, body, {}
         if self.last_token_issued_at is not None and now - self.last_token_issued_at < c.min_token_interval:
-            self.stats.token_calls["too_early"] += 1
-            return (
-                400,
-                {"error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"},
-                {
-                    "Reason": "TooEarlyToRefreshTokens: a new access token can be requested 570 seconds after the "
-                    "previous one"
-                },
-            )
+            body = {"error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"}
+            reason = "TooEarlyToRefreshTokens: a new access token can be requested 570 seconds after the previous one"
+            return "too_early", 400, body, {"Reason": reason}
+        return None
+
+    def _issue_tokens(self, now: float) -> dict:
+        """Rotate the chain: a new refresh token (the presented one becomes old) and a new access token."""
+        c = self.config
         self.old_refresh_tokens.add(self.refresh_token)
         self.refresh_token = "rt-" + secrets.token_urlsafe(24)
         self.refresh_issued_at = now
         self.last_token_issued_at = now
         access = "at-" + secrets.token_urlsafe(24)
         self.access_tokens[access] = now + c.access_token_lifetime
-        self.stats.token_calls["ok"] += 1
-        body = {
+        return {
             "access_token": access,
             "token_type": "bearer",
             "expires_in": str(int(c.access_token_lifetime))
@@ -510,7 +525,6 @@ class SandboxState:
             else str(c.access_token_lifetime),
             "refresh_token": self.refresh_token,
         }
-        return 200, body, {}
 
     def check_bearer(self, header: str | None) -> str | None:
         """Return an error text for a bad Authorization header, or None if it is valid."""
@@ -544,6 +558,9 @@ def _odata_error(message: str) -> dict:
 class SandboxHandler(BaseHTTPRequestHandler):
     server: SandboxServer
     protocol_version = "HTTP/1.1"
+    # The reply leaves in two writes (headers, then body); with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK of the headers, about 40 ms on Linux: that, not the sandbox's work, was most of a call.
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
         pass  # the sandbox keeps its own request log in Stats
@@ -989,7 +1006,7 @@ def _select(spec: EndpointSpec, params: dict[str, str]) -> tuple[list[str], dict
     known = FIELDS[FIELD_LIST_FOR.get(spec.path, spec.path)]
     for name in select:
         if name not in known:
-            raise ODataError("The request is invalid.")  # Exact gives no detail here (reference §4.4)
+            raise ODataError("The request is invalid.")  # no detail, as Exact (KB "OData | Query string options")
     return select, known
 
 
@@ -1021,7 +1038,8 @@ def _key_literal(key) -> str:
 
 
 def _stale_copies(results: list[dict]) -> list[dict]:
-    """Exact can return an ID more than once; the older copy must lose (reference §5.1)."""
+    """Exact can return an ID more than once; the older copy must lose (as the maintained fork of Exact's C# SDK
+    does: fretje/exactonline-api-dotnet-client, `ExactOnlineQueryExtensions.cs`, FilterDoubles)."""
     copies = []
     for r in results:
         stale = dict(r)

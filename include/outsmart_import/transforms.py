@@ -76,7 +76,7 @@ def exact_date(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return wall.dt.date.where(wall.notna(), None), invalid
 
 
-def clean_text(values: pd.Series, *, max_length: int | None = None) -> pd.Series:
+def clean_text(values: pd.Series) -> pd.Series:
     """Trim, and keep '' distinct from NULL (Exact sends null for 'not set')."""
     s = values.astype("string").str.strip()
     return s

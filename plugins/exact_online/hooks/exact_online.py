@@ -1,4 +1,4 @@
-"""ExactOnlineHook: the Exact Online REST protocol on top of the HTTP provider's HttpHook.
+"""ExactOnlineHook: the Exact Online REST protocol, on Airflow's BaseHook with a requests session of its own.
 
 It knows auth (OAuth2 with rotating refresh tokens), paging (`__next`), limits (the six `X-RateLimit-*` headers,
 429, the 10-errors-per-hour rule) and the Sync API. It knows nothing about what the records are used for.
@@ -9,6 +9,12 @@ extra = {"division": 123, "refresh_token": "..."}; optional extras: "timeout" (s
 (default 30), "token_min_interval" (default 570), "max_attempts" (default 6), "backoff_seconds" (default 2),
 "token_store_conn_id" (a Postgres connection). Every extra is also read as `extra__exact_online__<name>`, the
 spelling of connections saved by the Airflow 2 UI.
+
+Why BaseHook and not the HTTP provider's HttpHook: HttpHook's offer is `run` (one request, its own retries) on a
+session that sends the login and password as Basic auth and every extra as a header. Exact needs none of that: its
+calls carry a bearer token from a rotating OAuth chain, the client secret goes only to the token endpoint, the
+extras are this hook's configuration (one of them a refresh token), and retries must follow Exact's limits. So the
+hook stands on BaseHook, as providers with their own protocol do, and its session sends only what Exact needs.
 
 Retries of transient errors (5xx, dropped connections) back off exponentially from "backoff_seconds" with equal
 jitter; waits for a rate-limit reset end at the reset Exact announced, plus a small spread (see `_backoff`).
@@ -28,7 +34,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 import tenacity
-from airflow.providers.http.hooks.http import HttpHook
+from airflow.sdk import BaseHook
 
 from exact_online.exceptions import (
     ExactApiError,
@@ -130,27 +136,15 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, (ExactTransientError, requests.ConnectionError, requests.Timeout))
 
 
-class ExactOnlineHook(HttpHook):
+class ExactOnlineHook(BaseHook):
     conn_name_attr = "exact_conn_id"
     default_conn_name = "exact_online_default"
     # The connection type registered by provider_info.py; the hook reads http connections just as well, because it
-    # only uses host, login, password and extra, which both types have.
+    # only uses host (schema, port), login, password and extra, which both types have.
     conn_type = CONNECTION_TYPE
     hook_name = HOOK_NAME
     # Where the Airflow 2 UI saved a connection type's own fields in the extra (the Airflow 3 UI uses plain names).
     LEGACY_EXTRA_PREFIX = f"extra__{CONNECTION_TYPE}__"
-
-    # Connection extras that configure this hook; HttpHook would otherwise send them as HTTP headers.
-    CONFIG_EXTRAS = (
-        "division",
-        "refresh_token",
-        "token_refresh_margin",
-        "token_min_interval",
-        "max_attempts",
-        "backoff_seconds",
-        "token_store_conn_id",
-        "timeout",
-    )
 
     def __init__(
         self,
@@ -161,9 +155,9 @@ class ExactOnlineHook(HttpHook):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = _SYSTEM_RANDOM.random,
-        **kwargs: Any,
+        logger_name: str | None = None,
     ) -> None:
-        super().__init__(method="GET", http_conn_id=exact_conn_id, **kwargs)
+        super().__init__(logger_name=logger_name)
         self.exact_conn_id = exact_conn_id
         self._token_store = token_store
         self.rate_budget = rate_budget  # a PostgresRateBudget shares the division's budget across processes
@@ -268,24 +262,31 @@ class ExactOnlineHook(HttpHook):
         # One chain per app (client id) and division.
         return f"{self.connection.login}/{self.division}"
 
-    def get_conn(self, headers: dict | None = None, extra_options: dict | None = None) -> requests.Session:
-        """A requests session for Exact: no Basic auth, no config extras as headers, JSON accepted."""
+    def get_conn(self) -> requests.Session:
+        """The requests session for Exact, made once: JSON accepted, and nothing from the connection in it.
+
+        Credentials go with each request that needs them (the bearer token on API calls, client id and secret in
+        the token request's form), so neither the secret nor an extra (one is a refresh token) can leave with an
+        unrelated call, as a Basic auth header or an extra sent as a header would."""
         if self._session is None:
-            session = super().get_conn(headers=headers, extra_options=extra_options)
-            # HttpHook sends every unknown extra as a header: drop ours, in either spelling (and any other
-            # `extra__...` form field), so that neither the refresh token nor the division leaves as a header.
-            for key in list(session.headers):
-                if key in self.CONFIG_EXTRAS or key.startswith("extra__"):
-                    del session.headers[key]
-            session.auth = None  # HttpHook would send client id/secret as Basic auth on every call
+            session = requests.Session()
             session.headers.update({"Accept": "application/json", "Prefer": "return=representation"})
             self._session = session
         return self._session
 
     @property
     def api_base(self) -> str:
-        self.get_conn()
-        return self.base_url.rstrip("/")
+        """The connection's base URL without a trailing slash: host as given when it has a scheme, else the
+        connection's schema (or https: Exact speaks nothing else) before it; the port, if any, after it."""
+        conn = self.connection
+        host = (conn.host or "").strip().rstrip("/")
+        if not host:
+            raise ExactConfigError(
+                self.exact_conn_id,
+                'no host. Set "Base URL" to the Exact site of your country, e.g. https://start.exactonline.nl.',
+            )
+        base = host if "://" in host else f"{conn.schema or 'https'}://{host}"
+        return f"{base}:{conn.port}" if conn.port else base
 
     # ---- OAuth ------------------------------------------------------------------------------------------------
     def get_access_token(self) -> str:
@@ -580,8 +581,9 @@ class ExactOnlineHook(HttpHook):
         """This connection's division as `system/Divisions` describes it (by default Code, Description, Currency and
         DivisionMoveDate, as Exact sends them), or None if Exact does not list it. One call.
 
-        `system/Divisions` lists the divisions of the licence, not only those the user opened (reference §1.3). Its
-        URL needs a division, which Exact does not check (I-PQ470); ours is put there, so that the call counts
+        `system/Divisions` lists the divisions of the licence, not only those the user opened (Exact's entity doc,
+        as copied in picqer/exact-php-client `SystemDivision.php`). Its URL needs a division, which Exact does not
+        check (Exact's support, quoted in picqer/exact-php-client#470); ours is put there, so that the call counts
         against this division's budget like every other call of the import, and `$filter` on `Code` asks for this
         division alone. A regular endpoint (60 rows a page) without a sync twin, so no mandatory filter applies."""
         params = {"$select": ",".join(dict.fromkeys(["Code", *fields])), "$filter": f"Code eq {self.division}"}

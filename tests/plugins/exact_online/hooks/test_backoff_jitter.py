@@ -16,21 +16,7 @@ from requests.structures import CaseInsensitiveDict
 from exact_online.exceptions import ExactTransientError
 from exact_online.hooks.exact_online import MAX_BACKOFF_SECONDS, RESET_SPREAD_SECONDS, ExactOnlineHook
 from exact_online.token_store import MemoryTokenStore
-
-
-class FakeTime:
-    """`clock` and `sleep` for the hook: sleeping moves the clock, and every wait is recorded."""
-
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.helpers.fake_time import FakeTime
 
 
 def make_hook(monkeypatch, rng, *, backoff_seconds=2, max_attempts=8, fake_time=None) -> ExactOnlineHook:
@@ -51,7 +37,7 @@ def make_hook(monkeypatch, rng, *, backoff_seconds=2, max_attempts=8, fake_time=
             }
         ),
     )
-    fake_time = fake_time or FakeTime()
+    fake_time = fake_time or FakeTime(1_800_000_000.0)
     hook = ExactOnlineHook(token_store=MemoryTokenStore(), sleep=fake_time.sleep, clock=fake_time.clock, rng=rng)
     monkeypatch.setattr(hook, "get_access_token", lambda: "access-token")
     return hook
@@ -71,7 +57,7 @@ def steps(backoff_seconds: float, waits: int) -> list[float]:
 
 
 def retry_waits(monkeypatch, rng, **options) -> list[float]:
-    fake_time = FakeTime()
+    fake_time = FakeTime(1_800_000_000.0)
     hook = make_hook(monkeypatch, rng, fake_time=fake_time, **options)
     always_503(hook, monkeypatch)
     with pytest.raises(ExactTransientError):
@@ -145,7 +131,7 @@ def minute_headers(reset_s: float, remaining: int) -> dict[str, str]:
 
 @pytest.mark.parametrize("seed", range(10))
 def test_a_429_waits_until_the_reset_plus_at_most_the_small_spread(monkeypatch, seed):
-    fake_time = FakeTime()
+    fake_time = FakeTime(1_800_000_000.0)
     hook = make_hook(monkeypatch, random.Random(seed).random, fake_time=fake_time)
     reset = fake_time.now + 10  # Exact: the minute's budget is back in 10 s
     ok = response(200, minute_headers(reset + 60, 59), {"d": {"results": [{"ID": 1}]}})
@@ -161,7 +147,7 @@ def test_a_429_waits_until_the_reset_plus_at_most_the_small_spread(monkeypatch, 
 def test_the_reset_spread_varies_but_never_starts_early(monkeypatch):
     waits = []
     for seed in range(20):
-        fake_time = FakeTime()
+        fake_time = FakeTime(1_800_000_000.0)
         hook = make_hook(monkeypatch, random.Random(seed).random, fake_time=fake_time)
         # A reply that spends the minute's budget: the next call waits for the reset before it is made.
         spent = response(200, minute_headers(fake_time.now + 5, 0), {"d": {"results": []}})

@@ -67,7 +67,7 @@ def test_plain_spelling_wins(monkeypatch):
     assert hook.division == 1 and hook._option("max_attempts", 6) == 3
 
 
-def test_legacy_fields_never_become_http_headers(monkeypatch):
+def test_no_extra_becomes_an_http_header(monkeypatch):
     hook = use_connection(
         monkeypatch,
         {
@@ -80,8 +80,35 @@ def test_legacy_fields_never_become_http_headers(monkeypatch):
     session = hook.get_conn()
     assert not [k for k in session.headers if k.startswith("extra__")]
     assert SECRET_TOKEN not in json.dumps(dict(session.headers))
-    assert session.headers["X-Custom"] == "kept"  # other extras are still headers, as HttpHook does
+    # The extra configures the hook; unlike HttpHook's session, this one sends none of it, whatever its name.
+    assert "X-Custom" not in session.headers
     assert hook._timeout() == 30.0
+
+
+@pytest.mark.parametrize(
+    ("host", "schema", "port", "base"),
+    [
+        ("https://start.exactonline.nl", "", None, "https://start.exactonline.nl"),
+        ("https://start.exactonline.be/", "", None, "https://start.exactonline.be"),
+        ("start.exactonline.nl", "", None, "https://start.exactonline.nl"),  # Exact speaks only https
+        ("127.0.0.1", "http", 8089, "http://127.0.0.1:8089"),  # a plain http connection split into its fields
+        ("http://127.0.0.1", "", 8089, "http://127.0.0.1:8089"),
+    ],
+)
+def test_base_url_from_the_connection(monkeypatch, host, schema, port, base):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_EXACT_ONLINE_DEFAULT",
+        json.dumps({"conn_type": "http", "host": host, "schema": schema, "port": port, "extra": {"division": 7}}),
+    )
+    hook = ExactOnlineHook(token_store=MemoryTokenStore())
+    assert hook.api_base == base
+    assert hook._url("crm/Accounts", {"$select": "ID"}) == f"{base}/api/v1/7/crm/Accounts?$select=ID"
+
+
+def test_missing_host_names_the_field(monkeypatch):
+    hook = use_connection(monkeypatch, {"division": 1}, host="")
+    with pytest.raises(ExactConfigError, match="no host.*Base URL"):
+        _ = hook.api_base
 
 
 @pytest.mark.parametrize("extra", [{}, {"division": None}, {"division": ""}, {LEGACY + "division": None}])

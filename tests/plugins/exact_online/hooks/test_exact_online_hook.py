@@ -14,6 +14,7 @@ import requests
 from exact_online.exceptions import ExactApiError, ExactAuthError, ExactDailyLimitReached
 from exact_online.hooks.exact_online import ExactOnlineHook
 from exact_online.token_store import MemoryTokenStore, PostgresTokenStore, TokenRecord
+from tests.helpers.fake_time import FakeTime
 from tests.helpers.waiting import StartLine
 
 WORKER = Path(__file__).resolve().parents[3] / "helpers" / "token_worker.py"
@@ -28,6 +29,23 @@ def chain(server) -> dict:
     return requests.get(server.url + "/_sandbox/token-chain", timeout=5).json()
 
 
+@pytest.fixture
+def fake_time(monkeypatch) -> FakeTime:
+    """One fake clock for the sandbox and the hook (see `timed_hook`): the hook's waits for a token interval or a
+    rate-limit window take no real time, and each is recorded in `fake_time.sleeps`. Set up before the test starts
+    its sandbox, so that the sandbox's token chain begins on the fake clock too."""
+    from include.exact_sandbox import server
+
+    fake = FakeTime()
+    monkeypatch.setattr(server, "_now", fake.clock)
+    return fake
+
+
+def timed_hook(fake_time: FakeTime, **kwargs) -> ExactOnlineHook:
+    kwargs.setdefault("token_store", MemoryTokenStore())
+    return ExactOnlineHook(clock=fake_time.clock, sleep=fake_time.sleep, **kwargs)
+
+
 def fetch_all(hook, endpoint="sync/CRM/Accounts") -> list[dict]:
     if endpoint.startswith("sync/"):
         pages = hook.sync(endpoint, SELECT, 1)
@@ -38,14 +56,14 @@ def fetch_all(hook, endpoint="sync/CRM/Accounts") -> list[dict]:
     return [r for page in pages for r in page]
 
 
-def test_session_has_no_basic_auth_and_no_config_extras_as_headers(sandbox_factory):
+def test_session_sends_no_credentials_and_no_extras(sandbox_factory):
     sandbox_factory(size=5, extra={"token_min_interval": 570})
     hook = ExactOnlineHook(token_store=MemoryTokenStore())
     session = hook.get_conn()
-    assert session.auth is None
-    for key in ExactOnlineHook.CONFIG_EXTRAS:
-        assert key not in session.headers
+    assert session.auth is None  # the client id and secret go to the token endpoint only, in its form
+    assert hook.extras and not set(hook.extras) & set(session.headers)
     assert session.headers["Accept"] == "application/json"
+    assert hook.get_conn() is session  # one session (one connection pool) for all the hook's calls
 
 
 def test_paging_follows_next_and_counts_calls(sandbox_factory):
@@ -103,32 +121,41 @@ def test_two_processes_refreshing_at_once_lose_no_token(sandbox_factory, target_
     assert stored.refresh_token == chain(server)["refresh_token"]  # the chain is still alive
 
 
-def test_never_refreshes_within_the_minimum_interval(sandbox_factory):
+def test_never_refreshes_within_the_minimum_interval(sandbox_factory, fake_time):
     server = sandbox_factory(
         size=5,
         access_token_lifetime=0.5,
         min_token_interval=1.0,
         extra={"token_refresh_margin": 0.1, "token_min_interval": 1.0},
     )
-    hook = ExactOnlineHook(token_store=MemoryTokenStore())
-    end = time.time() + 3.5
-    while time.time() < end:
+    hook = timed_hook(fake_time)
+    step = 0.07  # a call's round trip; the 7th call (at 0.42 s) is the first past the 0.4 s refresh margin
+    start, refreshed_at = fake_time.now, []
+    while fake_time.now < start + 3.5:
         hook.me()
+        if hook._access.access_obtained_at not in refreshed_at:
+            refreshed_at.append(hook._access.access_obtained_at)
+        fake_time.advance(step)
     token_calls = stats(server)["token_calls"]
-    assert token_calls.get("too_early", 0) == 0
-    assert 2 <= token_calls["ok"] <= 5  # at most one refresh per second in 3.5 s
+    assert token_calls == {"ok": len(refreshed_at)} and len(refreshed_at) >= 4  # never "too_early"
+    # Each token was renewed as soon as the 1 s minimum allowed, never sooner: the hook waited out the rest of the
+    # interval (1 - 0.42 s) instead of calling the token endpoint early.
+    gaps = [b - a for a, b in zip(refreshed_at, refreshed_at[1:], strict=False)]
+    assert refreshed_at[0] == start and gaps == pytest.approx([1.0] * len(gaps), abs=1e-6)
+    assert fake_time.sleeps == pytest.approx([1.0 - 6 * step] * len(gaps), abs=1e-6)
 
 
-def test_429_waits_for_the_minutely_reset(sandbox_factory):
+def test_429_waits_for_the_minutely_reset(sandbox_factory, fake_time):
     server = sandbox_factory(size=600, minutely_limit=5, minute_seconds=2.0)
     store = MemoryTokenStore()  # one token chain, shared as in production
-    hook = ExactOnlineHook(token_store=store)
+    hook = timed_hook(fake_time, token_store=store, rng=lambda: 0.5)
     token = hook.get_access_token()
     # Another client spends this window's budget, so the hook's first call meets a 429 it could not foresee.
     url = hook._url("crm/Accounts", {"$select": "ID", "$filter": "Blocked eq false"})
     while requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code != 429:
         pass
     requests.post(server.url + "/_sandbox/reset-stats", timeout=5)
+    start = fake_time.now  # a window starts here (FakeTime starts on a whole minute)
     rows = [r for p in hook.collection("crm/Accounts", SELECT, "Blocked eq false") for r in p]
     assert len(rows) > 60 * 5  # more pages than one window allows
     s = stats(server)
@@ -137,12 +164,21 @@ def test_429_waits_for_the_minutely_reset(sandbox_factory):
     assert api[0][2] == 429  # its first call was refused ...
     assert hook.stats.rate_limit_sleeps >= 2  # ... it waited for the reset, and later paced itself by the headers
     assert s["client_errors"] == {}
+    # Every wait ended just after a reset of the 2 s window: the 0.05 s margin plus the spread (rng 0.5: half of
+    # RESET_SPREAD_SECONDS), never before it and never a whole window late.
+    assert len(fake_time.sleeps) == hook.stats.rate_limit_sleeps
+    assert sum(fake_time.sleeps) == pytest.approx(hook.stats.seconds_waited_for_limits)
+    woke, now = [], start
+    for wait in fake_time.sleeps:
+        now += wait
+        woke.append(now - start)
+    assert woke == pytest.approx([2.0 * (i + 1) + 0.05 + 0.125 for i in range(len(woke))], abs=1e-3)
 
 
-def test_5xx_and_dropped_connections_are_retried(sandbox_factory):
+def test_5xx_and_dropped_connections_are_retried(sandbox_factory, fake_time):
     server = sandbox_factory(size=3000)
     requests.post(server.url + "/_sandbox/faults", json={"error_rate": 0.15, "drop_rate": 0.1, "seed": 3}, timeout=5)
-    hook = ExactOnlineHook(token_store=MemoryTokenStore())
+    hook = timed_hook(fake_time, rng=lambda: 0.0)  # every backoff is the lower bound of its step: half the step
     rows = fetch_all(hook)
     assert len(rows) == len(server.state.division.accounts) == 3001  # and the division's own account
     regular = [r for p in hook.collection("crm/Accounts", SELECT, "Blocked eq false") for r in p]  # ~46 pages
@@ -150,6 +186,12 @@ def test_5xx_and_dropped_connections_are_retried(sandbox_factory):
     injected = stats(server)["faults_injected"]
     assert injected["error"] >= 1 and injected["drop"] >= 1
     assert hook.stats.retries == injected["error"] + injected["drop"]
+    # One backoff per retry, each half an exponential step of the connection's backoff_seconds (0.05 s), and the
+    # first step for most: consecutive faults on one call are rarer.
+    half_steps = [0.025 * 2**i for i in range(5)]  # max_attempts 6: at most five waits for one call
+    assert len(fake_time.sleeps) == hook.stats.retries and hook.stats.rate_limit_sleeps == 0
+    assert all(any(w == pytest.approx(h) for h in half_steps) for w in fake_time.sleeps)
+    assert fake_time.sleeps.count(pytest.approx(0.025)) > len(fake_time.sleeps) / 2
     print(f"\nfaults injected {injected}, retries {hook.stats.retries}")
 
 
