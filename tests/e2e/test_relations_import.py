@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.helpers.e2e import TODAY, log_rows, mutate, reset_stats, run_dag, sandbox_stats
@@ -211,7 +213,7 @@ def test_the_divisions_own_account_is_never_a_relation(dags, sandbox_factory, ta
     """#14 item 5: Exact lists the administration itself among the accounts (Type 'D', Status 'A'). Whatever the
     relation types, it is not imported; a row an older version imported (with relation_types "none") is kept and
     updated like any row that stops passing a filter: OutSmart may have work orders on it (internal jobs)."""
-    from include.outsmart_import import transforms
+    from include.outsmart_import.registry import CATEGORIES
 
     server = sandbox_factory(size=200, seed=12)
     own = next(a for a in server.state.division.accounts.values() if a["Type"] == "D")
@@ -237,15 +239,16 @@ def test_the_divisions_own_account_is_never_a_relation(dags, sandbox_factory, ta
     with target_db.connect() as conn:
         conn.execute("DROP SCHEMA outsmart CASCADE")
     settings_var({"categories": {"relations": {"enabled": True, "relation_types": ["none"]}}})
-    rule = transforms.relations
+    relations = CATEGORIES["relations"]
 
     def older_version(rows, settings, today):
-        rule(rows, settings, today)
+        relations.rules(rows, settings, today)
         rows.frame["passes_filter"] |= (rows.field("Type") == "D").to_numpy()
 
-    monkeypatch.setattr(transforms, "relations", older_version)
+    # The registry holds the rule itself: the older version is the same entry with the older rule.
+    monkeypatch.setitem(CATEGORIES, "relations", dataclasses.replace(relations, rules=older_version))
     run_dag(dags, "relations")
-    monkeypatch.setattr(transforms, "relations", rule)
+    monkeypatch.setitem(CATEGORIES, "relations", relations)
     code = own["Code"].strip()
     assert target_db.query("SELECT name, deleted_at FROM outsmart.relations WHERE code = %s", (code,)) == [
         (own["Name"], None)

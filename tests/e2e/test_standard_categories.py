@@ -172,7 +172,7 @@ def test_standard_price_is_never_a_project_employee_foreign_currency_or_other_un
     )
     run_dag(dags, "materials")
     assert sandbox_stats(server)["calls"]["system/Divisions"] == 1  # three runs, one call: read once, kept
-    assert target_db.query("SELECT currency FROM outsmart.exact_division") == [("EUR",)]
+    assert target_db.query("SELECT currency FROM outsmart.exact_divisions") == [("EUR",)]
 
 
 def test_categories_full_refresh_soft_deletes_what_disappears(dags, sandbox_factory, target_db, settings_var):
