@@ -7,10 +7,15 @@ given seed, so a test can rebuild the exact same division.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import uuid
 from dataclasses import dataclass, field
+
+from include.exact_sandbox.registry_sources import deleted_entity_types, entity_of, registry_streams, synced_entities
+from include.outsmart_import.exact_codes import SALES_ORDER_STATUS
+from include.outsmart_import.registry import Column, Source, TableSpec
 
 FIRST_NAMES = [
     "Daniël",
@@ -155,6 +160,18 @@ class Division:
     currency: str = "EUR"  # the division's default currency (system/Divisions `Currency`)
     # When Exact last moved the division to another database (system/Divisions' DivisionMoveDate); see move_division.
     move_date: dt.datetime | None = None
+    # The records of endpoints that a registry entry reads and this module has no builder for (a category added to
+    # the registry), by entity: generated from the entry's declaration (build_declared).
+    declared: dict[str, dict[str, dict]] = field(default_factory=dict)
+
+    def records(self, entity: str) -> dict | list:
+        """An entity's records (`deleted`: the deletion log, a list). Raises KeyError for an unknown entity."""
+        declared = getattr(self, "declared", {})  # a division saved by an older sandbox has none
+        if entity in declared:
+            return declared[entity]
+        if entity == "declared" or not hasattr(self, entity):
+            raise KeyError(f"unknown entity {entity!r}")
+        return getattr(self, entity)
 
     def next_timestamp(self) -> int:
         # Exact's Timestamp is a rowversion: strictly increasing, unique, not a clock.
@@ -288,7 +305,59 @@ def build_division(
     build_addresses_and_contacts(div, seed=seed, now=now)
     if split_delivery_lines:
         split_some_delivery_lines(div, split_delivery_lines, now=now)
+    build_declared(div, registry_streams(), seed=seed, now=now)
     return div
+
+
+# ---- endpoints a registry entry reads that have no builder above ----------------------------------------------
+BUILT_ENTITIES = frozenset(f.name for f in dataclasses.fields(Division)) | {"divisions"}
+DECLARED_RECORDS = 25  # per endpoint: enough for paging tests with $top, small enough to read at a glance
+
+
+def build_declared(
+    div: Division, streams: list[tuple[Source, TableSpec | None]], *, seed: int, now: dt.datetime
+) -> list[str]:
+    """Records for every endpoint the registry reads that this module has no builder for (a category just added to
+    the registry): plausible values for each field it selects, read as its column declares. A random source of its
+    own, so every other record of the seed stays as it was. Returns the entities built."""
+    rng = random.Random(seed * 104729 + 11)
+    built = []
+    for source, table in streams:
+        entity = entity_of(source.endpoint)
+        if entity in BUILT_ENTITIES or entity in div.declared:
+            continue
+        columns = {name: c for c in (table.columns if table else ()) for name in c.sources}
+        div.declared[entity] = {}
+        for n in range(DECLARED_RECORDS):
+            record = {name: _declared_value(rng, name, columns.get(name), n) for name in source.select}
+            record.update({source.id_field: str(uuid.UUID(int=rng.getrandbits(128), version=4))})
+            record.update({"Division": div.division, "Created": now, "Modified": now})
+            if source.mode == "sync":
+                div.rowversion += 1  # not next_timestamp(): that would draw from the division's own generator
+                record["Timestamp"] = div.rowversion
+            div.declared[entity][record[source.id_field]] = record
+        built.append(entity)
+    return built
+
+
+def _declared_value(rng: random.Random, name: str, column: Column | None, n: int):
+    """A value for field `name` as its column reads it (a field only the rules read: text)."""
+    read = column.read if column else "text"
+    if read == "int":
+        return 1000 + n
+    if read == "num":
+        return round(rng.uniform(1, 500), 2)
+    if read in ("date", "datetime"):
+        day = TODAY - dt.timedelta(days=rng.randint(0, 400))
+        return day if read == "date" else dt.datetime.combine(day, dt.time(rng.choice([8, 13])))
+    if read == "bool":
+        return rng.random() < 0.5
+    if read == "guid":
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    if read == "map" and column is not None:
+        return rng.choice([code for code, _ in column.mapping])
+    text = f"{name} {n + 1}"
+    return text[: column.max_length] if column and column.max_length else text
 
 
 DIVISION_NAME = "Installatiebedrijf De Sandbox B.V."
@@ -674,25 +743,6 @@ def build_payment_terms(div: Division, *, n: int, now: dt.datetime) -> None:
         div.payment_terms[term["ID"]] = term
 
 
-ENTITY_DELETED_TYPE = {
-    "accounts": 2,
-    "addresses": 3,
-    "contacts": 5,
-    "items": 9,
-    "sales_item_prices": 8,
-    "payment_terms": 10,
-    "employees": 42,
-    "goods_deliveries": 16,
-    "goods_delivery_lines": 17,
-    "project_planning": 26,
-    "sales_order_headers": 32,
-    "sales_order_lines": 33,
-    "quotation_headers": 34,
-    "quotation_lines": 35,
-    "shop_orders": 36,
-}
-
-
 def delete_record(div: Division, entity: str, record_id: str, *, now: dt.datetime) -> dict | None:
     """Remove a record; entities that have a sync endpoint get a sync/Deleted entry.
 
@@ -704,8 +754,12 @@ def delete_record(div: Division, entity: str, record_id: str, *, now: dt.datetim
         if record_id is None:
             return None
     else:
-        getattr(div, entity).pop(record_id)
-    entity_type = ENTITY_DELETED_TYPE.get(entity)
+        records = div.records(entity)
+        if not isinstance(records, dict):
+            raise KeyError(f"{entity!r} has no records to delete")
+        records.pop(record_id)
+    # The registry's Sources say which entity types sync/Deleted reports (and that a category reads them).
+    entity_type = deleted_entity_types().get(entity)
     if entity_type is None:
         return None
     entry = {
@@ -748,7 +802,7 @@ def update_record(div: Division, entity: str, record: dict, changes: dict, *, no
 
 
 # ---- Pro entities: warehouses, price agreements, orders, deliveries, quotations, planning, assembly ----------
-SALES_ORDER_STATUSES = [12, 20, 21, 45]  # open, partial, complete, cancelled
+SALES_ORDER_STATUSES = list(SALES_ORDER_STATUS)  # Exact's codes: open, partial, complete, cancelled
 QUOTATION_STATUSES = [5, 6, 20, 25, 35, 40, 50]
 
 
@@ -1123,32 +1177,20 @@ def restamp_delivery_line(div: Division, line_id: str, *, now: dt.datetime) -> N
         row["Timestamp"] = div.next_timestamp()
 
 
+def _values(records: dict | list) -> list[dict]:
+    return list(records.values()) if isinstance(records, dict) else list(records)
+
+
 # ---- Exact moves the division to another database ------------------------------------------------------------
 # system/Divisions, DivisionMoveDate: "Date when the division was moved. Please resync all data when this value changes
 # because value of Timestamp is regenerated." (Exact's REST reference, in exact_meta_data_2022-03-23.json and picqer's
 # SystemDivision.php; reference §1.3, §5.1 and §12: "its timestamps are reset and everything must be synced again").
-SYNCED_ENTITIES = (
-    "accounts",
-    "items",
-    "sales_item_prices",
-    "employees",
-    "payment_terms",
-    "sales_order_headers",
-    "sales_order_lines",
-    "shop_orders",
-    "goods_deliveries",
-    "goods_delivery_lines",
-    "quotation_headers",
-    "quotation_lines",
-    "project_planning",
-)
-
-
 def move_division(div: Division, *, now: dt.datetime, start: int = 1) -> int:
     """Move the division to another database as Exact does: every Timestamp (records and the deletion log) is
     regenerated from a small number on, in the same order, and DivisionMoveDate is set. Returns the new highest
     Timestamp."""
-    rows = [r for entity in SYNCED_ENTITIES for r in getattr(div, entity).values() if "Timestamp" in r]
+    # Every entity the registry reads through a sync endpoint (relations' addresses and contacts too).
+    rows = [r for entity in synced_entities() for r in _values(div.records(entity)) if "Timestamp" in r]
     rows += div.deleted
     div.rowversion = start
     for row in sorted(rows, key=lambda r: r["Timestamp"]):
