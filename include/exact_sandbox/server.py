@@ -401,59 +401,67 @@ class SandboxState:
 
     # ---- OAuth ------------------------------------------------------------------------------------------------
     def token(self, form: dict[str, str]) -> tuple[int, dict, dict[str, str]]:
+        """`POST /api/oauth2/token`: (status, body, headers). A refused request is counted by its reason."""
+        now = _now()
+        refused = self._refused_client(form) or self._refused_refresh_token(form.get("refresh_token", ""), now)
+        if refused is not None:
+            reason, status, body, headers = refused
+            self.stats.token_calls[reason] += 1
+            return status, body, headers
+        return 200, self._rotate(now), {}
+
+    def _refused_client(self, form: dict[str, str]) -> tuple[str, int, dict, dict[str, str]] | None:
         c = self.config
         if form.get("client_id") != c.client_id or form.get("client_secret") != c.client_secret:
-            self.stats.token_calls["invalid_client"] += 1
-            return 400, {"error": "invalid_client", "error_description": "Invalid client credentials."}, {}
+            return (
+                "invalid_client",
+                400,
+                {"error": "invalid_client", "error_description": "Invalid client credentials."},
+                {},
+            )
         grant = form.get("grant_type")
         if grant != "refresh_token":
-            self.stats.token_calls["unsupported_grant"] += 1
-            return (
-                400,
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": f"Grant type {grant!r} is not supported here.",
-                },
-                {},
-            )
-        presented = form.get("refresh_token", "")
-        now = _now()
+            body = {
+                "error": "unsupported_grant_type",
+                "error_description": f"Grant type {grant!r} is not supported here.",
+            }
+            return "unsupported_grant", 400, body, {}
+        return None
+
+    def _refused_refresh_token(self, presented: str, now: float) -> tuple[str, int, dict, dict[str, str]] | None:
+        """Exact's answers to a refresh token that is old, unknown or expired, or presented within 570 s."""
+        c = self.config
         if presented in self.old_refresh_tokens:
-            self.stats.token_calls["old_refresh_token"] += 1
-            return 401, {"error": "unauthorized_client", "error_description": "Old refresh token used."}, {}
-        if presented != self.refresh_token:
-            self.stats.token_calls["invalid_grant"] += 1
             return (
-                400,
-                {
-                    "error": "invalid_grant",
-                    "error_description": "Token is not allowed, because of invalid or empty chainId",
-                },
+                "old_refresh_token",
+                401,
+                {"error": "unauthorized_client", "error_description": "Old refresh token used."},
                 {},
             )
+        if presented != self.refresh_token:
+            body = {
+                "error": "invalid_grant",
+                "error_description": "Token is not allowed, because of invalid or empty chainId",
+            }
+            return "invalid_grant", 400, body, {}
         expires = self.refresh_issued_at + c.refresh_token_lifetime
         if now > expires:
-            self.stats.token_calls["refresh_token_expired"] += 1
             at = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%m/%d/%Y %I:%M:%S %p")
             nowtxt = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%m/%d/%Y %I:%M:%S %p")
-            return (
-                400,
-                {
-                    "error": "invalid_request",
-                    "error_description": f"The refresh token expired at {at} and it is now {nowtxt}.",
-                },
-                {},
-            )
+            body = {
+                "error": "invalid_request",
+                "error_description": f"The refresh token expired at {at} and it is now {nowtxt}.",
+            }
+            return "refresh_token_expired", 400, body, {}
         if self.last_token_issued_at is not None and now - self.last_token_issued_at < c.min_token_interval:
-            self.stats.token_calls["too_early"] += 1
-            return (
-                400,
-                {"error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"},
-                {
-                    "Reason": "TooEarlyToRefreshTokens: a new access token can be requested 570 seconds after the "
-                    "previous one"
-                },
-            )
+            body = {"error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"}
+            reason = "TooEarlyToRefreshTokens: a new access token can be requested 570 seconds after the previous one"
+            return "too_early", 400, body, {"Reason": reason}
+        return None
+
+    def _rotate(self, now: float) -> dict:
+        """Issue a new access token and refresh token; the presented refresh token is old from now on."""
+        c = self.config
         self.old_refresh_tokens.add(self.refresh_token)
         self.refresh_token = "rt-" + secrets.token_urlsafe(24)
         self.refresh_issued_at = now
@@ -461,7 +469,7 @@ class SandboxState:
         access = "at-" + secrets.token_urlsafe(24)
         self.access_tokens[access] = now + c.access_token_lifetime
         self.stats.token_calls["ok"] += 1
-        body = {
+        return {
             "access_token": access,
             "token_type": "bearer",
             "expires_in": str(int(c.access_token_lifetime))
@@ -469,7 +477,6 @@ class SandboxState:
             else str(c.access_token_lifetime),
             "refresh_token": self.refresh_token,
         }
-        return 200, body, {}
 
     def check_bearer(self, header: str | None) -> str | None:
         """Return an error text for a bad Authorization header, or None if it is valid."""
