@@ -249,7 +249,7 @@
     const parts = [];
     if (imp) {
       // fetched, then every count the merge reports (the registry's MERGE_COUNTS, served with the categories)
-      const numbers = ["fetched", ...catalog.counts].map(k => [` · ${k.replace("_", " ")} `, el("b", { text: String(imp[k] ?? "–") })]);
+      const numbers = ["fetched", ...catalog.counts].map(k => [` · ${k.replaceAll("_", " ")} `, el("b", { text: String(imp[k] ?? "–") })]);
       const counts = el("span", { class: "counts", id: `counts-${name}` },
         `Last import ${fmt(imp.started_at)}: `, el("b", { text: imp.status + (imp.dry_run ? " (dry run)" : "") + (imp.full_refresh ? " (full refresh)" : "") }),
         ...numbers.flat());
