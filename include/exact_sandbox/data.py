@@ -7,10 +7,15 @@ given seed, so a test can rebuild the exact same division.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import uuid
 from dataclasses import dataclass, field
+
+from include.exact_sandbox.registry_sources import deleted_entity_types, entity_of, registry_streams, synced_entities
+from include.outsmart_import.exact_codes import SALES_ORDER_STATUS
+from include.outsmart_import.registry import Column, Source, TableSpec
 
 FIRST_NAMES = [
     "Daniël",
@@ -155,6 +160,18 @@ class Division:
     currency: str = "EUR"  # the division's default currency (system/Divisions `Currency`)
     # When Exact last moved the division to another database (system/Divisions' DivisionMoveDate); see move_division.
     move_date: dt.datetime | None = None
+    # The records of endpoints that a registry entry reads and this module has no builder for (a category added to
+    # the registry), by entity: generated from the entry's declaration (build_declared).
+    declared: dict[str, dict[str, dict]] = field(default_factory=dict)
+
+    def records(self, entity: str) -> dict | list:
+        """An entity's records (`deleted`: the deletion log, a list). Raises KeyError for an unknown entity."""
+        declared = getattr(self, "declared", {})  # a division saved by an older sandbox has none
+        if entity in declared:
+            return declared[entity]
+        if entity == "declared" or not hasattr(self, entity):
+            raise KeyError(f"unknown entity {entity!r}")
+        return getattr(self, entity)
 
     def next_timestamp(self) -> int:
         # Exact's Timestamp is a rowversion: strictly increasing, unique, not a clock.
@@ -203,32 +220,13 @@ def make_account(div: Division, *, now: dt.datetime) -> dict:
     code = div.next_account_code
     div.next_account_code += rng.randint(1, 3)
     first, last = _person(rng)
-    kind = rng.random()
-    if kind < 0.55:
-        name = f"{last.split(' ')[-1].capitalize()} {rng.choice(COMPANY_WORDS)} {rng.choice(LEGAL_FORMS)}".strip()
-    elif kind < 0.85:
-        name = f"{first} {last}"
-    else:
-        name = f"{rng.choice(COMPANY_WORDS)} {rng.choice(CITIES)[0]} {rng.choice(LEGAL_FORMS)}".strip()
+    name = _account_name(rng, first, last)
     status = rng.choices([s for s, _ in STATUS_WEIGHTS], [w for _, w in STATUS_WEIGHTS])[0]
     is_supplier = rng.random() < 0.15
     blocked = rng.random() < 0.08
     start = TODAY - dt.timedelta(days=rng.randint(30, 4000))
-    end_roll = rng.random()
-    if end_roll < 0.10:
-        end: dt.date | None = TODAY - dt.timedelta(days=rng.randint(1, 900))  # ended: inactive
-    elif end_roll < 0.14:
-        end = TODAY + dt.timedelta(days=rng.randint(10, 400))  # ends later: still active
-    else:
-        end = None
-    if rng.random() < 0.9:
-        city, prefix = rng.choice(CITIES)
-        postcode = (
-            f"{prefix}{rng.randint(10, 99)} {rng.choice('ABCDEGHJKLMNPRSTVWXZ')}{rng.choice('ABCDEGHJKLMNPRSTVWXZ')}"
-        )
-        country = "NL"
-    else:
-        city, country, postcode = rng.choice(FOREIGN)
+    end = _account_end_date(rng)
+    city, country, postcode = _account_place(rng)
     email_local = last.lower().replace(" ", "").replace("'", "")
     record = {
         "ID": div.new_guid(),
@@ -262,6 +260,35 @@ def make_account(div: Division, *, now: dt.datetime) -> dict:
     return record
 
 
+def _account_name(rng: random.Random, first: str, last: str) -> str:
+    """A company named after a family (55 %), a private person (30 %) or a trade and a city (15 %)."""
+    kind = rng.random()
+    if kind < 0.55:
+        return f"{last.split(' ')[-1].capitalize()} {rng.choice(COMPANY_WORDS)} {rng.choice(LEGAL_FORMS)}".strip()
+    if kind < 0.85:
+        return f"{first} {last}"
+    return f"{rng.choice(COMPANY_WORDS)} {rng.choice(CITIES)[0]} {rng.choice(LEGAL_FORMS)}".strip()
+
+
+def _account_end_date(rng: random.Random) -> dt.date | None:
+    end_roll = rng.random()
+    if end_roll < 0.10:
+        return TODAY - dt.timedelta(days=rng.randint(1, 900))  # ended: inactive
+    if end_roll < 0.14:
+        return TODAY + dt.timedelta(days=rng.randint(10, 400))  # ends later: still active
+    return None
+
+
+def _account_place(rng: random.Random) -> tuple[str, str, str]:
+    """(city, country, postcode): mostly Dutch, with a Dutch postcode of the city's region; some abroad."""
+    if rng.random() < 0.9:
+        city, prefix = rng.choice(CITIES)
+        letters = "ABCDEGHJKLMNPRSTVWXZ"
+        return city, "NL", f"{prefix}{rng.randint(10, 99)} {rng.choice(letters)}{rng.choice(letters)}"
+    city, country, postcode = rng.choice(FOREIGN)
+    return city, country, postcode
+
+
 def build_division(
     division: int,
     *,
@@ -288,7 +315,59 @@ def build_division(
     build_addresses_and_contacts(div, seed=seed, now=now)
     if split_delivery_lines:
         split_some_delivery_lines(div, split_delivery_lines, now=now)
+    build_declared(div, registry_streams(), seed=seed, now=now)
     return div
+
+
+# ---- endpoints a registry entry reads that have no builder above ----------------------------------------------
+BUILT_ENTITIES = frozenset(f.name for f in dataclasses.fields(Division)) | {"divisions"}
+DECLARED_RECORDS = 25  # per endpoint: enough for paging tests with $top, small enough to read at a glance
+
+
+def build_declared(
+    div: Division, streams: list[tuple[Source, TableSpec | None]], *, seed: int, now: dt.datetime
+) -> list[str]:
+    """Records for every endpoint the registry reads that this module has no builder for (a category just added to
+    the registry): plausible values for each field it selects, read as its column declares. A random source of its
+    own, so every other record of the seed stays as it was. Returns the entities built."""
+    rng = random.Random(seed * 104729 + 11)
+    built = []
+    for source, table in streams:
+        entity = entity_of(source.endpoint)
+        if entity in BUILT_ENTITIES or entity in div.declared:
+            continue
+        columns = {name: c for c in (table.columns if table else ()) for name in c.sources}
+        div.declared[entity] = {}
+        for n in range(DECLARED_RECORDS):
+            record = {name: _declared_value(rng, name, columns.get(name), n) for name in source.select}
+            record.update({source.id_field: str(uuid.UUID(int=rng.getrandbits(128), version=4))})
+            record.update({"Division": div.division, "Created": now, "Modified": now})
+            if source.mode == "sync":
+                div.rowversion += 1  # not next_timestamp(): that would draw from the division's own generator
+                record["Timestamp"] = div.rowversion
+            div.declared[entity][record[source.id_field]] = record
+        built.append(entity)
+    return built
+
+
+def _declared_value(rng: random.Random, name: str, column: Column | None, n: int):
+    """A value for field `name` as its column reads it (a field only the rules read: text)."""
+    read = column.read if column else "text"
+    if read == "int":
+        return 1000 + n
+    if read == "num":
+        return round(rng.uniform(1, 500), 2)
+    if read in ("date", "datetime"):
+        day = TODAY - dt.timedelta(days=rng.randint(0, 400))
+        return day if read == "date" else dt.datetime.combine(day, dt.time(rng.choice([8, 13])))
+    if read == "bool":
+        return rng.random() < 0.5
+    if read == "guid":
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    if read == "map" and column is not None:
+        return rng.choice([code for code, _ in column.mapping])
+    text = f"{name} {n + 1}"
+    return text[: column.max_length] if column and column.max_length else text
 
 
 DIVISION_NAME = "Installatiebedrijf De Sandbox B.V."
@@ -327,73 +406,87 @@ def build_addresses_and_contacts(div: Division, *, seed: int, now: dt.datetime) 
     delivery address too; 0-3 contact persons each, one of them the main contact. Some accounts get a second and
     third address line and a website. A random source of its own: the rest of the seeded data stays as it was."""
     rng = random.Random(seed * 7919 + 5)
-
-    def guid() -> str:
-        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-    def stamp() -> int:
-        div.rowversion += 1
-        return div.rowversion
-
     for acc in list(div.accounts.values()):
-        if rng.random() < 0.2:
-            acc["AddressLine2"] = rng.choice(
-                ["Unit 4", "2e verdieping", "Bedrijventerrein Noord", "t.a.v. administratie"]
-            )
-            acc["AddressLine3"] = "Postbus " + str(rng.randint(1, 9999)) if rng.random() < 0.3 else None
-        if rng.random() < 0.4:
-            acc["Website"] = "www." + acc["Name"].split(" ")[0].lower().strip("'.,") + ".nl"
+        _more_account_fields(rng, acc)
         kinds = [1] + [t for t in ADDRESS_TYPES[1:] if rng.random() < 0.25]
         for kind in kinds:
-            same = kind == 1 or rng.random() < 0.5
-            rec = {
-                "ID": guid(),
-                "Account": acc["ID"],
-                "AccountName": acc["Name"],
-                "Type": kind,
-                "Main": True,
-                "AddressLine1": acc["AddressLine1"] if same else f"{rng.choice(STREETS)} {rng.randint(1, 250)}",
-                "AddressLine2": acc.get("AddressLine2") if same else None,
-                "AddressLine3": None,
-                "Postcode": acc["Postcode"],
-                "City": acc["City"],
-                "State": None,
-                "Country": acc["Country"],
-                "Phone": acc["Phone"] if kind == 1 else None,
-                "Division": div.division,
-                "Created": now,
-                "Modified": now,
-                "Timestamp": stamp(),
-            }
+            rec = _address(div, rng, acc, kind, now=now)
             div.addresses[rec["ID"]] = rec
         for n in range(rng.choice([0, 1, 1, 2, 3])):
-            first, last = _person(rng)
-            email_local = f"{first.lower()}.{last.lower().replace(' ', '').replace(chr(39), '')}"
-            end = TODAY - dt.timedelta(days=rng.randint(1, 500)) if rng.random() < 0.1 else None
-            rec = {
-                "ID": guid(),
-                "Account": acc["ID"],
-                "AccountName": acc["Name"],
-                "FirstName": first,
-                "LastName": last,
-                "FullName": f"{first} {last}",
-                "JobTitleDescription": rng.choice(JOB_TITLES),
-                "Email": f"{email_local}@example.nl" if rng.random() < 0.8 else None,
-                "BusinessEmail": None,
-                "Phone": f"0{rng.randint(10, 79)}-{rng.randint(1000000, 9999999)}" if rng.random() < 0.5 else None,
-                "BusinessPhone": None,
-                # Many contacts have only a mobile number (reference §12: BusinessMobile / Mobile).
-                "BusinessMobile": f"06-{rng.randint(10000000, 99999999)}" if rng.random() < 0.7 else None,
-                "Mobile": None,
-                "IsMainContact": n == 0,
-                "StartDate": None,
-                "EndDate": end,
-                "Division": div.division,
-                "Created": now,
-                "Modified": now,
-                "Timestamp": stamp(),
-            }
+            rec = _contact(div, rng, acc, is_main=n == 0, now=now)
             div.contacts[rec["ID"]] = rec
+
+
+def _own_guid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _own_stamp(div: Division) -> int:
+    """The next Timestamp without a draw from the division's generator (next_timestamp would take one)."""
+    div.rowversion += 1
+    return div.rowversion
+
+
+def _more_account_fields(rng: random.Random, acc: dict) -> None:
+    """A second and third address line for some accounts, a website for others."""
+    if rng.random() < 0.2:
+        acc["AddressLine2"] = rng.choice(["Unit 4", "2e verdieping", "Bedrijventerrein Noord", "t.a.v. administratie"])
+        acc["AddressLine3"] = "Postbus " + str(rng.randint(1, 9999)) if rng.random() < 0.3 else None
+    if rng.random() < 0.4:
+        acc["Website"] = "www." + acc["Name"].split(" ")[0].lower().strip("'.,") + ".nl"
+
+
+def _address(div: Division, rng: random.Random, acc: dict, kind: int, *, now: dt.datetime) -> dict:
+    """An address of the account: the visit address is the account's own, another type half of the time too."""
+    same = kind == 1 or rng.random() < 0.5
+    return {
+        "ID": _own_guid(rng),
+        "Account": acc["ID"],
+        "AccountName": acc["Name"],
+        "Type": kind,
+        "Main": True,
+        "AddressLine1": acc["AddressLine1"] if same else f"{rng.choice(STREETS)} {rng.randint(1, 250)}",
+        "AddressLine2": acc.get("AddressLine2") if same else None,
+        "AddressLine3": None,
+        "Postcode": acc["Postcode"],
+        "City": acc["City"],
+        "State": None,
+        "Country": acc["Country"],
+        "Phone": acc["Phone"] if kind == 1 else None,
+        "Division": div.division,
+        "Created": now,
+        "Modified": now,
+        "Timestamp": _own_stamp(div),
+    }
+
+
+def _contact(div: Division, rng: random.Random, acc: dict, *, is_main: bool, now: dt.datetime) -> dict:
+    first, last = _person(rng)
+    email_local = f"{first.lower()}.{last.lower().replace(' ', '').replace(chr(39), '')}"
+    end = TODAY - dt.timedelta(days=rng.randint(1, 500)) if rng.random() < 0.1 else None
+    return {
+        "ID": _own_guid(rng),
+        "Account": acc["ID"],
+        "AccountName": acc["Name"],
+        "FirstName": first,
+        "LastName": last,
+        "FullName": f"{first} {last}",
+        "JobTitleDescription": rng.choice(JOB_TITLES),
+        "Email": f"{email_local}@example.nl" if rng.random() < 0.8 else None,
+        "BusinessEmail": None,
+        "Phone": f"0{rng.randint(10, 79)}-{rng.randint(1000000, 9999999)}" if rng.random() < 0.5 else None,
+        "BusinessPhone": None,
+        # Many contacts have only a mobile number (reference §12: BusinessMobile / Mobile).
+        "BusinessMobile": f"06-{rng.randint(10000000, 99999999)}" if rng.random() < 0.7 else None,
+        "Mobile": None,
+        "IsMainContact": is_main,
+        "StartDate": None,
+        "EndDate": end,
+        "Division": div.division,
+        "Created": now,
+        "Modified": now,
+        "Timestamp": _own_stamp(div),
+    }
 
 
 def mutate_account(div: Division, account: dict, changes: dict | None, *, now: dt.datetime) -> dict:
@@ -674,25 +767,6 @@ def build_payment_terms(div: Division, *, n: int, now: dt.datetime) -> None:
         div.payment_terms[term["ID"]] = term
 
 
-ENTITY_DELETED_TYPE = {
-    "accounts": 2,
-    "addresses": 3,
-    "contacts": 5,
-    "items": 9,
-    "sales_item_prices": 8,
-    "payment_terms": 10,
-    "employees": 42,
-    "goods_deliveries": 16,
-    "goods_delivery_lines": 17,
-    "project_planning": 26,
-    "sales_order_headers": 32,
-    "sales_order_lines": 33,
-    "quotation_headers": 34,
-    "quotation_lines": 35,
-    "shop_orders": 36,
-}
-
-
 def delete_record(div: Division, entity: str, record_id: str, *, now: dt.datetime) -> dict | None:
     """Remove a record; entities that have a sync endpoint get a sync/Deleted entry.
 
@@ -704,8 +778,12 @@ def delete_record(div: Division, entity: str, record_id: str, *, now: dt.datetim
         if record_id is None:
             return None
     else:
-        getattr(div, entity).pop(record_id)
-    entity_type = ENTITY_DELETED_TYPE.get(entity)
+        records = div.records(entity)
+        if not isinstance(records, dict):
+            raise KeyError(f"{entity!r} has no records to delete")
+        records.pop(record_id)
+    # The registry's Sources say which entity types sync/Deleted reports (and that a category reads them).
+    entity_type = deleted_entity_types().get(entity)
     if entity_type is None:
         return None
     entry = {
@@ -748,18 +826,49 @@ def update_record(div: Division, entity: str, record: dict, changes: dict, *, no
 
 
 # ---- Pro entities: warehouses, price agreements, orders, deliveries, quotations, planning, assembly ----------
-SALES_ORDER_STATUSES = [12, 20, 21, 45]  # open, partial, complete, cancelled
+SALES_ORDER_STATUSES = list(SALES_ORDER_STATUS)  # Exact's codes: open, partial, complete, cancelled
 QUOTATION_STATUSES = [5, 6, 20, 25, 35, 40, 50]
 
 
 def build_pro(div: Division, *, size: int, now: dt.datetime) -> None:
+    """The Pro entities, in the order (and so with the random draws) they have always been generated in."""
+    build_warehouses(div, now=now)
+    customers = [a for a in div.accounts.values() if a["Status"] == "C"] or list(div.accounts.values())
+    materials = [i for i in div.items.values() if i["IsTime"] == 0]
+    hours = [i for i in div.items.values() if i["IsTime"] == 1]
+    warehouses = list(div.warehouses.values())
+    build_price_agreements(div, size=size, customers=customers, materials=materials, now=now)
     rng = div.rng
-    for code, description, main in [
-        ("1", "Hoofdmagazijn Utrecht", True),
-        ("2", "Bus 12 (Sanne)", False),
-        ("3", "Bus 7 (Joost)", False),
-        ("ZWOLLE", "Filiaal Zwolle", False),
-    ]:
+    for n in range(max(size // 5, 10)):
+        _sales_order(
+            div,
+            40000 + n,
+            rng.choice(customers),
+            rng.sample(materials, k=rng.randint(1, 4)),
+            rng.choice(warehouses),
+            now=now,
+        )
+    for n in range(max(size // 20, 5)):
+        _shop_order(div, 7000 + n, rng.choice(materials), warehouses[0], now=now)
+    for n in range(max(size // 5, 10)):
+        _quotation(div, 50000 + n, rng.choice(customers), materials + hours, now=now)
+    employees = list(div.employees.values())
+    for _ in range(max(size // 10, 10)):
+        _project_planning(div, rng.choice(employees), rng.choice(customers), rng.choice(hours), now=now)
+    for n in range(max(size // 25, 5)):
+        _assembly_order(div, 9000 + n, rng.choice(materials), warehouses[0])
+
+
+WAREHOUSES = [
+    ("1", "Hoofdmagazijn Utrecht", True),
+    ("2", "Bus 12 (Sanne)", False),
+    ("3", "Bus 7 (Joost)", False),
+    ("ZWOLLE", "Filiaal Zwolle", False),
+]
+
+
+def build_warehouses(div: Division, *, now: dt.datetime) -> None:
+    for code, description, main in WAREHOUSES:
         wid = div.new_guid()
         div.warehouses[wid] = {
             "ID": wid,
@@ -772,11 +881,13 @@ def build_pro(div: Division, *, size: int, now: dt.datetime) -> None:
             "Created": now,
             "Modified": now,
         }
-    customers = [a for a in div.accounts.values() if a["Status"] == "C"] or list(div.accounts.values())
-    materials = [i for i in div.items.values() if i["IsTime"] == 0]
-    hours = [i for i in div.items.values() if i["IsTime"] == 1]
-    warehouses = list(div.warehouses.values())
-    # Price agreements: sales item prices with an account.
+
+
+def build_price_agreements(
+    div: Division, *, size: int, customers: list[dict], materials: list[dict], now: dt.datetime
+) -> None:
+    """Price agreements: sales item prices with an account."""
+    rng = div.rng
     for _ in range(max(size // 10, 5)):
         item, acc = rng.choice(materials), rng.choice(customers)
         start = TODAY - dt.timedelta(days=rng.randint(0, 600))
@@ -791,186 +902,168 @@ def build_pro(div: Division, *, size: int, now: dt.datetime) -> None:
             end=end,
             quantity=float(rng.choice([0, 0, 10, 50])),
         )
-    for n in range(max(size // 5, 10)):
-        _sales_order(
-            div,
-            40000 + n,
-            rng.choice(customers),
-            rng.sample(materials, k=rng.randint(1, 4)),
-            rng.choice(warehouses),
-            now=now,
-        )
-    for n in range(max(size // 20, 5)):
-        item = rng.choice(materials)
-        status = rng.choice([10, 20, 30, 40])
-        planned = float(rng.randint(1, 50))
-        start = TODAY + dt.timedelta(days=rng.randint(-60, 60))
-        so = {
-            "ID": div.new_guid(),
-            "ShopOrderNumber": 7000 + n,
-            "Item": item["ID"],
-            "ItemCode": item["Code"],
-            "ItemDescription": item["Description"],
-            "Description": f"Prefab {item['Description']}",
-            "PlannedQuantity": planned,
-            "ProducedQuantity": planned if status >= 30 else float(rng.randint(0, int(planned))),
-            "PlannedStartDate": start,
-            "PlannedDate": start + dt.timedelta(days=rng.randint(1, 14)),
-            "Status": status,
-            "IsReleased": status >= 20,
-            "IsOnHold": rng.random() < 0.1,
-            "Type": 9040,
-            "Warehouse": warehouses[0]["ID"],
-            "Division": div.division,
-            "Created": now,
-            "Modified": now,
-            "Timestamp": div.next_timestamp(),
-        }
-        div.shop_orders[so["ID"]] = so
-    for n in range(max(size // 5, 10)):
-        acc = rng.choice(customers)
-        qid = div.new_guid()
-        status = rng.choice(QUOTATION_STATUSES)
-        qdate = TODAY - dt.timedelta(days=rng.randint(0, 300))
-        header = {
-            "ID": div.new_guid(),
-            "QuotationID": qid,
-            "QuotationNumber": 50000 + n,
-            "VersionNumber": 1,
-            "OrderAccount": acc["ID"],
-            "OrderAccountCode": acc["Code"],
-            "OrderAccountName": acc["Name"],
-            "QuotationDate": qdate,
-            "DueDate": qdate + dt.timedelta(days=30),
-            "Status": status,
-            "Description": f"Offerte {acc['Name']}",
-            "Currency": "EUR",
-            "Division": div.division,
-            "Created": now,
-            "Modified": now,
-        }
-        total = 0.0
-        for ln, item in enumerate(rng.sample(materials + hours, k=rng.randint(1, 5)), 1):
-            qty, price = float(rng.randint(1, 10)), round(item["CostPriceStandard"] * 1.5, 2)
-            total += qty * price
-            line = {
-                "ID": div.new_guid(),
-                "QuotationID": qid,
-                "QuotationNumber": header["QuotationNumber"],
-                "LineNumber": ln,
-                "Item": item["ID"],
-                "ItemDescription": item["Description"],
-                "Quantity": qty,
-                "UnitPrice": price,
-                "NetPrice": price,
-                "AmountDC": round(qty * price, 2),
-                "UnitCode": item["Unit"],
-                "Division": div.division,
-                "Created": now,
-                "Modified": now,
-                "Timestamp": div.next_timestamp(),
-            }
-            div.quotation_lines[line["ID"]] = line
-        header["AmountDC"] = round(total, 2)
-        header["Timestamp"] = div.next_timestamp()
-        div.quotation_headers[header["ID"]] = header
-    employees = list(div.employees.values())
-    for _ in range(max(size // 10, 10)):
-        emp, acc, hour = rng.choice(employees), rng.choice(customers), rng.choice(hours)
-        start = dt.datetime.combine(TODAY + dt.timedelta(days=rng.randint(-20, 40)), dt.time(rng.choice([7, 8, 13])))
-        hrs = float(rng.choice([2, 4, 8]))
-        pp = {
-            "ID": div.new_guid(),
-            "Employee": emp["ID"],
-            "EmployeeCode": emp["Code"],
-            "EmployeeHID": emp["EmployeeHID"],
-            "Project": div.new_guid(),
-            "ProjectCode": f"P{rng.randint(100, 999)}",
-            "ProjectDescription": "Onderhoud CV",
-            "Account": acc["ID"],
-            "AccountCode": acc["Code"],
-            "AccountName": acc["Name"],
-            "HourType": hour["ID"],
-            "HourTypeCode": hour["Code"],
-            "HourTypeDescription": hour["Description"],
-            "StartDate": start,
-            "EndDate": start + dt.timedelta(hours=hrs),
-            "Hours": hrs,
-            "Status": rng.choice([1, 2]),
-            "Type": 4,
-            "Description": "Onderhoudsbeurt",
-            "Division": div.division,
-            "Created": now,
-            "Modified": now,
-            "Timestamp": div.next_timestamp(),
-        }
-        div.project_planning[pp["ID"]] = pp
-    for n in range(max(size // 25, 5)):
-        item = rng.choice(materials)
-        status = rng.choice([20, 30, 50])
-        planned = float(rng.randint(1, 20))
-        odate = TODAY - dt.timedelta(days=rng.randint(0, 120))
-        ao = {
-            "ID": div.new_guid(),
-            "OrderNumber": 9000 + n,
-            "OrderDate": odate,
-            "AssemblyDate": odate + dt.timedelta(days=7),
-            "FinishedAssemblyDate": odate + dt.timedelta(days=8) if status == 50 else None,
-            "OrderStatus": status,
-            "Type": 8060,
-            "Item": item["ID"],
-            "ItemCode": item["Code"],
-            "ItemDescription": item["Description"],
-            "PlannedQuantity": planned,
-            "FinishedQuantity": planned if status == 50 else (planned / 2 if status == 30 else 0.0),
-            "Unit": item["Unit"],
-            "UnitCode": item["Unit"],
-            "Warehouse": warehouses[0]["ID"],
-            "WarehouseCode": warehouses[0]["Code"],
-            "Description": f"Samenstellen {item['Description']}",
-            "Division": div.division,
-        }
-        div.assembly_orders[ao["ID"]] = ao
+
+
+def _shop_order(div: Division, number: int, item: dict, warehouse: dict, *, now: dt.datetime) -> None:
+    rng = div.rng
+    status = rng.choice([10, 20, 30, 40])
+    planned = float(rng.randint(1, 50))
+    start = TODAY + dt.timedelta(days=rng.randint(-60, 60))
+    so = {
+        "ID": div.new_guid(),
+        "ShopOrderNumber": number,
+        "Item": item["ID"],
+        "ItemCode": item["Code"],
+        "ItemDescription": item["Description"],
+        "Description": f"Prefab {item['Description']}",
+        "PlannedQuantity": planned,
+        "ProducedQuantity": planned if status >= 30 else float(rng.randint(0, int(planned))),
+        "PlannedStartDate": start,
+        "PlannedDate": start + dt.timedelta(days=rng.randint(1, 14)),
+        "Status": status,
+        "IsReleased": status >= 20,
+        "IsOnHold": rng.random() < 0.1,
+        "Type": 9040,
+        "Warehouse": warehouse["ID"],
+        "Division": div.division,
+        "Created": now,
+        "Modified": now,
+        "Timestamp": div.next_timestamp(),
+    }
+    div.shop_orders[so["ID"]] = so
+
+
+def _quotation(div: Division, number: int, acc: dict, items: list[dict], *, now: dt.datetime) -> None:
+    """A quotation header and its 1-5 lines; the header's amount and Timestamp come after its lines'."""
+    rng = div.rng
+    qid = div.new_guid()
+    status = rng.choice(QUOTATION_STATUSES)
+    qdate = TODAY - dt.timedelta(days=rng.randint(0, 300))
+    header = {
+        "ID": div.new_guid(),
+        "QuotationID": qid,
+        "QuotationNumber": number,
+        "VersionNumber": 1,
+        "OrderAccount": acc["ID"],
+        "OrderAccountCode": acc["Code"],
+        "OrderAccountName": acc["Name"],
+        "QuotationDate": qdate,
+        "DueDate": qdate + dt.timedelta(days=30),
+        "Status": status,
+        "Description": f"Offerte {acc['Name']}",
+        "Currency": "EUR",
+        "Division": div.division,
+        "Created": now,
+        "Modified": now,
+    }
+    total = 0.0
+    for ln, item in enumerate(rng.sample(items, k=rng.randint(1, 5)), 1):
+        line = _quotation_line(div, header, ln, item, now=now)
+        total += line["Quantity"] * line["UnitPrice"]  # unrounded, as the amount always summed
+    header["AmountDC"] = round(total, 2)
+    header["Timestamp"] = div.next_timestamp()
+    div.quotation_headers[header["ID"]] = header
+
+
+def _quotation_line(div: Division, header: dict, ln: int, item: dict, *, now: dt.datetime) -> dict:
+    rng = div.rng
+    qty, price = float(rng.randint(1, 10)), round(item["CostPriceStandard"] * 1.5, 2)
+    line = {
+        "ID": div.new_guid(),
+        "QuotationID": header["QuotationID"],
+        "QuotationNumber": header["QuotationNumber"],
+        "LineNumber": ln,
+        "Item": item["ID"],
+        "ItemDescription": item["Description"],
+        "Quantity": qty,
+        "UnitPrice": price,
+        "NetPrice": price,
+        "AmountDC": round(qty * price, 2),
+        "UnitCode": item["Unit"],
+        "Division": div.division,
+        "Created": now,
+        "Modified": now,
+        "Timestamp": div.next_timestamp(),
+    }
+    div.quotation_lines[line["ID"]] = line
+    return line
+
+
+def _project_planning(div: Division, emp: dict, acc: dict, hour: dict, *, now: dt.datetime) -> None:
+    rng = div.rng
+    start = dt.datetime.combine(TODAY + dt.timedelta(days=rng.randint(-20, 40)), dt.time(rng.choice([7, 8, 13])))
+    hrs = float(rng.choice([2, 4, 8]))
+    pp = {
+        "ID": div.new_guid(),
+        "Employee": emp["ID"],
+        "EmployeeCode": emp["Code"],
+        "EmployeeHID": emp["EmployeeHID"],
+        "Project": div.new_guid(),
+        "ProjectCode": f"P{rng.randint(100, 999)}",
+        "ProjectDescription": "Onderhoud CV",
+        "Account": acc["ID"],
+        "AccountCode": acc["Code"],
+        "AccountName": acc["Name"],
+        "HourType": hour["ID"],
+        "HourTypeCode": hour["Code"],
+        "HourTypeDescription": hour["Description"],
+        "StartDate": start,
+        "EndDate": start + dt.timedelta(hours=hrs),
+        "Hours": hrs,
+        "Status": rng.choice([1, 2]),
+        "Type": 4,
+        "Description": "Onderhoudsbeurt",
+        "Division": div.division,
+        "Created": now,
+        "Modified": now,
+        "Timestamp": div.next_timestamp(),
+    }
+    div.project_planning[pp["ID"]] = pp
+
+
+def _assembly_order(div: Division, number: int, item: dict, warehouse: dict) -> None:
+    """Exact has no sync endpoint and no Modified field for assembly orders: no Timestamp, no Created/Modified."""
+    rng = div.rng
+    status = rng.choice([20, 30, 50])
+    planned = float(rng.randint(1, 20))
+    odate = TODAY - dt.timedelta(days=rng.randint(0, 120))
+    ao = {
+        "ID": div.new_guid(),
+        "OrderNumber": number,
+        "OrderDate": odate,
+        "AssemblyDate": odate + dt.timedelta(days=7),
+        "FinishedAssemblyDate": odate + dt.timedelta(days=8) if status == 50 else None,
+        "OrderStatus": status,
+        "Type": 8060,
+        "Item": item["ID"],
+        "ItemCode": item["Code"],
+        "ItemDescription": item["Description"],
+        "PlannedQuantity": planned,
+        "FinishedQuantity": planned if status == 50 else (planned / 2 if status == 30 else 0.0),
+        "Unit": item["Unit"],
+        "UnitCode": item["Unit"],
+        "Warehouse": warehouse["ID"],
+        "WarehouseCode": warehouse["Code"],
+        "Description": f"Samenstellen {item['Description']}",
+        "Division": div.division,
+    }
+    div.assembly_orders[ao["ID"]] = ao
 
 
 def _sales_order(
     div: Division, number: int, acc: dict, items: list[dict], warehouse: dict, *, now: dt.datetime
 ) -> None:
+    """A sales order header and its lines; with a goods delivery when something was delivered."""
     rng = div.rng
     order_id = div.new_guid()
     status = rng.choice(SALES_ORDER_STATUSES)
     odate = TODAY - dt.timedelta(days=rng.randint(0, 200))
-    total, lines = 0.0, []
-    for ln, item in enumerate(items, 1):
-        qty = float(rng.randint(1, 20))
-        price = round(item["CostPriceStandard"] * 1.6, 2)
-        delivered = qty if status == 21 else (float(rng.randint(0, int(qty))) if status == 20 else 0.0)
-        line = {
-            "ID": div.new_guid(),
-            "OrderID": order_id,
-            "OrderNumber": number,
-            "LineNumber": ln,
-            "Item": item["ID"],
-            "ItemCode": item["Code"],
-            "ItemDescription": item["Description"],
-            "Description": item["Description"],
-            "Quantity": qty,
-            "QuantityDelivered": delivered,
-            "QuantityInvoiced": delivered if status == 21 else 0.0,
-            "UnitCode": item["Unit"],
-            "UnitPrice": price,
-            "NetPrice": price,
-            "AmountDC": round(qty * price, 2),
-            "DeliveryDate": odate + dt.timedelta(days=14),
-            "Status": status,
-            "Division": div.division,
-            "Created": now,
-            "Modified": now,
-            "Timestamp": div.next_timestamp(),
-        }
+    lines = [
+        _sales_order_line(div, order_id, number, ln, item, status, odate, now=now) for ln, item in enumerate(items, 1)
+    ]
+    total = 0.0
+    for line in lines:
         total += line["AmountDC"]
-        div.sales_order_lines[line["ID"]] = line
-        lines.append(line)
     header = {
         "ID": div.new_guid(),
         "OrderID": order_id,
@@ -998,47 +1091,93 @@ def _sales_order(
     }
     div.sales_order_headers[header["ID"]] = header
     if status in (20, 21):  # a goods delivery for what was delivered
-        entry = div.new_guid()
-        delivery = {
-            "EntryID": entry,
-            "DeliveryNumber": 60000 + number % 40000,
-            "EntryNumber": 60000 + number % 40000,
-            "DeliveryDate": odate + dt.timedelta(days=10),
-            "DeliveryAccount": acc["ID"],
-            "DeliveryAccountCode": acc["Code"],
-            "DeliveryAccountName": acc["Name"],
-            "TrackingNumber": f"3S{rng.randint(10**9, 10**10 - 1)}" if rng.random() < 0.7 else None,
-            "Warehouse": warehouse["ID"],
-            "WarehouseCode": warehouse["Code"],
-            "Description": f"Levering order {number}",
-            "Division": div.division,
-            "Created": now,
-            "Modified": now,
-            "Timestamp": div.next_timestamp(),
-        }
-        div.goods_deliveries[entry] = delivery
-        for line in lines:
-            if line["QuantityDelivered"] > 0:
-                gl = {
-                    "ID": div.new_guid(),
-                    "EntryID": entry,
-                    "LineNumber": line["LineNumber"],
-                    "Item": line["Item"],
-                    "ItemCode": line["ItemCode"],
-                    "ItemDescription": line["ItemDescription"],
-                    "QuantityDelivered": line["QuantityDelivered"],
-                    "QuantityOrdered": line["Quantity"],
-                    "SalesOrderLineID": line["ID"],
-                    "SalesOrderLineNumber": line["LineNumber"],
-                    "SalesOrderNumber": number,
-                    "Unitcode": line["UnitCode"],
-                    "DeliveryDate": delivery["DeliveryDate"],
-                    "Division": div.division,
-                    "Created": now,
-                    "Modified": now,
-                    "Timestamp": div.next_timestamp(),
-                }
-                div.goods_delivery_lines[gl["ID"]] = gl
+        _goods_delivery(div, number, acc, warehouse, odate, lines, now=now)
+
+
+def _sales_order_line(
+    div: Division, order_id: str, number: int, ln: int, item: dict, status: int, odate: dt.date, *, now: dt.datetime
+) -> dict:
+    rng = div.rng
+    qty = float(rng.randint(1, 20))
+    price = round(item["CostPriceStandard"] * 1.6, 2)
+    delivered = qty if status == 21 else (float(rng.randint(0, int(qty))) if status == 20 else 0.0)
+    line = {
+        "ID": div.new_guid(),
+        "OrderID": order_id,
+        "OrderNumber": number,
+        "LineNumber": ln,
+        "Item": item["ID"],
+        "ItemCode": item["Code"],
+        "ItemDescription": item["Description"],
+        "Description": item["Description"],
+        "Quantity": qty,
+        "QuantityDelivered": delivered,
+        "QuantityInvoiced": delivered if status == 21 else 0.0,
+        "UnitCode": item["Unit"],
+        "UnitPrice": price,
+        "NetPrice": price,
+        "AmountDC": round(qty * price, 2),
+        "DeliveryDate": odate + dt.timedelta(days=14),
+        "Status": status,
+        "Division": div.division,
+        "Created": now,
+        "Modified": now,
+        "Timestamp": div.next_timestamp(),
+    }
+    div.sales_order_lines[line["ID"]] = line
+    return line
+
+
+def _goods_delivery(
+    div: Division, number: int, acc: dict, warehouse: dict, odate: dt.date, lines: list[dict], *, now: dt.datetime
+) -> None:
+    """The delivery of an order's delivered lines (keyed by EntryID: this endpoint has no ID)."""
+    rng = div.rng
+    entry = div.new_guid()
+    delivery = {
+        "EntryID": entry,
+        "DeliveryNumber": 60000 + number % 40000,
+        "EntryNumber": 60000 + number % 40000,
+        "DeliveryDate": odate + dt.timedelta(days=10),
+        "DeliveryAccount": acc["ID"],
+        "DeliveryAccountCode": acc["Code"],
+        "DeliveryAccountName": acc["Name"],
+        "TrackingNumber": f"3S{rng.randint(10**9, 10**10 - 1)}" if rng.random() < 0.7 else None,
+        "Warehouse": warehouse["ID"],
+        "WarehouseCode": warehouse["Code"],
+        "Description": f"Levering order {number}",
+        "Division": div.division,
+        "Created": now,
+        "Modified": now,
+        "Timestamp": div.next_timestamp(),
+    }
+    div.goods_deliveries[entry] = delivery
+    for line in lines:
+        if line["QuantityDelivered"] > 0:
+            _goods_delivery_line(div, delivery, line, number, now=now)
+
+
+def _goods_delivery_line(div: Division, delivery: dict, line: dict, number: int, *, now: dt.datetime) -> None:
+    gl = {
+        "ID": div.new_guid(),
+        "EntryID": delivery["EntryID"],
+        "LineNumber": line["LineNumber"],
+        "Item": line["Item"],
+        "ItemCode": line["ItemCode"],
+        "ItemDescription": line["ItemDescription"],
+        "QuantityDelivered": line["QuantityDelivered"],
+        "QuantityOrdered": line["Quantity"],
+        "SalesOrderLineID": line["ID"],
+        "SalesOrderLineNumber": line["LineNumber"],
+        "SalesOrderNumber": number,
+        "Unitcode": line["UnitCode"],
+        "DeliveryDate": delivery["DeliveryDate"],
+        "Division": div.division,
+        "Created": now,
+        "Modified": now,
+        "Timestamp": div.next_timestamp(),
+    }
+    div.goods_delivery_lines[gl["ID"]] = gl
 
 
 # ---- goods delivery lines split over storage locations -------------------------------------------------------
@@ -1123,32 +1262,20 @@ def restamp_delivery_line(div: Division, line_id: str, *, now: dt.datetime) -> N
         row["Timestamp"] = div.next_timestamp()
 
 
+def _values(records: dict | list) -> list[dict]:
+    return list(records.values()) if isinstance(records, dict) else list(records)
+
+
 # ---- Exact moves the division to another database ------------------------------------------------------------
 # system/Divisions, DivisionMoveDate: "Date when the division was moved. Please resync all data when this value changes
 # because value of Timestamp is regenerated." (Exact's REST reference, in exact_meta_data_2022-03-23.json and picqer's
 # SystemDivision.php; reference §1.3, §5.1 and §12: "its timestamps are reset and everything must be synced again").
-SYNCED_ENTITIES = (
-    "accounts",
-    "items",
-    "sales_item_prices",
-    "employees",
-    "payment_terms",
-    "sales_order_headers",
-    "sales_order_lines",
-    "shop_orders",
-    "goods_deliveries",
-    "goods_delivery_lines",
-    "quotation_headers",
-    "quotation_lines",
-    "project_planning",
-)
-
-
 def move_division(div: Division, *, now: dt.datetime, start: int = 1) -> int:
     """Move the division to another database as Exact does: every Timestamp (records and the deletion log) is
     regenerated from a small number on, in the same order, and DivisionMoveDate is set. Returns the new highest
     Timestamp."""
-    rows = [r for entity in SYNCED_ENTITIES for r in getattr(div, entity).values() if "Timestamp" in r]
+    # Every entity the registry reads through a sync endpoint (relations' addresses and contacts too).
+    rows = [r for entity in synced_entities() for r in _values(div.records(entity)) if "Timestamp" in r]
     rows += div.deleted
     div.rowversion = start
     for row in sorted(rows, key=lambda r: r["Timestamp"]):

@@ -59,6 +59,8 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from include.exact_sandbox import data
 from include.exact_sandbox.odata import Comparison, ODataError, as_text, encode_value, matches, parse_filter
+from include.exact_sandbox.registry_sources import entity_of, registry_sources
+from include.outsmart_import.registry import Source
 
 FIELDS = json.loads((Path(__file__).with_name("exact_fields.json")).read_text())["endpoints"]
 
@@ -148,134 +150,88 @@ class EndpointSpec:
 
     path: str  # as after /api/v1/{division}/
     kind: str  # "sync" | "bulk" | "regular" | "deleted"
-    entity: str  # attribute of data.Division holding the records
+    entity: str  # the data.Division records it serves (Division.records)
     metadata_type: str
     page_size: int
     filter_fields: frozenset[str] = frozenset()  # mandatory-filter fields (regular/bulk)
     key: str = "ID"  # the record key in __metadata and $skiptoken (GoodsDeliveries: EntryID)
+    # The fields the registry selects here: the endpoint's known fields when exact_fields.json (Exact's metadata)
+    # does not list the endpoint, i.e. for an endpoint a category just added to the registry reads.
+    selected: tuple[str, ...] = ()
 
 
-ENDPOINTS = {
-    spec.path: spec
-    for spec in [
-        EndpointSpec("sync/CRM/Accounts", "sync", "accounts", "Exact.Web.Api.Models.Sync.CRM.Account", 1000),
-        EndpointSpec(
-            "bulk/CRM/Accounts",
-            "bulk",
-            "accounts",
-            "Exact.Web.Api.Models.Bulk.CRM.Account",
-            1000,
-            frozenset(ACCOUNT_FILTER_FIELDS),
-        ),
-        EndpointSpec(
-            "crm/Accounts", "regular", "accounts", "Exact.Web.Api.Models.Account", 60, frozenset(ACCOUNT_FILTER_FIELDS)
-        ),
-        EndpointSpec("sync/Deleted", "deleted", "deleted", "Exact.Web.Api.Models.Sync.Deleted", 1000),
-        # A relation's other addresses and its contact persons (sync/Deleted types 3 and 5, as in Exact's
-        # exactonline-api-dotnet-sync-demo, `DeletedEntityType.cs`).
-        EndpointSpec("sync/CRM/Addresses", "sync", "addresses", "Exact.Web.Api.Models.Sync.CRM.Address", 1000),
-        EndpointSpec("sync/CRM/Contacts", "sync", "contacts", "Exact.Web.Api.Models.Sync.CRM.Contact", 1000),
-        EndpointSpec("sync/Logistics/Items", "sync", "items", "Exact.Web.Api.Models.Sync.Logistics.Item", 1000),
-        EndpointSpec(
-            "logistics/Items",
-            "regular",
-            "items",
-            "Exact.Web.Api.Models.Logistics.Item",
-            60,
-            frozenset(ITEM_FILTER_FIELDS),
-        ),
-        # Item groups have no sync twin, so no mandatory filtering.
-        EndpointSpec("logistics/ItemGroups", "regular", "item_groups", "Exact.Web.Api.Models.Logistics.ItemGroup", 60),
-        EndpointSpec(
-            "sync/Logistics/SalesItemPrices",
-            "sync",
-            "sales_item_prices",
-            "Exact.Web.Api.Models.Sync.Logistics.SalesItemPrice",
-            1000,
-        ),
-        EndpointSpec(
-            "logistics/SalesItemPrices",
-            "regular",
-            "sales_item_prices",
-            "Exact.Web.Api.Models.Logistics.SalesItemPrice",
-            60,
-            frozenset({"ID", "Item", "Account", "Modified"}),
-        ),
-        EndpointSpec("sync/Payroll/Employees", "sync", "employees", "Exact.Web.Api.Models.Sync.Payroll.Employee", 1000),
-        EndpointSpec(
-            "sync/Cashflow/PaymentTerms",
-            "sync",
-            "payment_terms",
-            "Exact.Web.Api.Models.Sync.Cashflow.PaymentTerm",
-            1000,
-        ),
-        # Pro entities
-        EndpointSpec("inventory/Warehouses", "regular", "warehouses", "Exact.Web.Api.Models.Inventory.Warehouse", 60),
-        EndpointSpec(
-            "sync/SalesOrder/SalesOrderHeaders",
-            "sync",
-            "sales_order_headers",
-            "Exact.Web.Api.Models.Sync.SalesOrder.SalesOrderHeader",
-            1000,
-        ),
-        EndpointSpec(
-            "sync/SalesOrder/SalesOrderLines",
-            "sync",
-            "sales_order_lines",
-            "Exact.Web.Api.Models.Sync.SalesOrder.SalesOrderLine",
-            1000,
-        ),
-        EndpointSpec(
-            "sync/Manufacturing/ShopOrders",
-            "sync",
-            "shop_orders",
-            "Exact.Web.Api.Models.Sync.Manufacturing.ShopOrder",
-            1000,
-        ),
-        EndpointSpec(
-            "sync/SalesOrder/GoodsDeliveries",
-            "sync",
-            "goods_deliveries",
-            "Exact.Web.Api.Models.Sync.SalesOrder.GoodsDelivery",
-            1000,
-            key="EntryID",
-        ),
-        EndpointSpec(
-            "sync/SalesOrder/GoodsDeliveryLines",
-            "sync",
-            "goods_delivery_lines",
-            "Exact.Web.Api.Models.Sync.SalesOrder.GoodsDeliveryLine",
-            1000,
-        ),
-        EndpointSpec(
-            "sync/CRM/QuotationHeaders",
-            "sync",
-            "quotation_headers",
-            "Exact.Web.Api.Models.Sync.CRM.QuotationHeader",
-            1000,
-        ),
-        EndpointSpec(
-            "sync/CRM/QuotationLines", "sync", "quotation_lines", "Exact.Web.Api.Models.Sync.CRM.QuotationLine", 1000
-        ),
-        EndpointSpec(
-            "sync/Project/ProjectPlanning",
-            "sync",
-            "project_planning",
-            "Exact.Web.Api.Models.Sync.Project.ProjectPlanning",
-            1000,
-        ),
-        # No sync, no bulk, no Modified field: only the regular endpoint (Exact's metadata, e.g. picqer
-        # `AssemblyOrder.php` and DannyvdSluijs/ExactOnlineRestApiReference `meta-data.json`).
-        EndpointSpec(
-            "inventory/AssemblyOrders", "regular", "assembly_orders", "Exact.Web.Api.Models.Inventory.AssemblyOrder", 60
-        ),
-        # The licence's divisions: their default currency (#14 item 6) and DivisionMoveDate (item 3; picqer
-        # `SystemDivision.php`); keyed by Code; no sync twin, so no mandatory filter.
-        EndpointSpec(
-            "system/Divisions", "regular", "divisions", "Exact.Web.Api.Models.System.Division", 60, key="Code"
-        ),
-    ]
-}
+# Page sizes by kind: sync, bulk and deleted 1,000 records a page, regular endpoints 60 (picqer/exact-php-client).
+PAGE_SIZE = {"sync": 1000, "bulk": 1000, "deleted": 1000, "regular": 60}
+
+
+def _singular(name: str) -> str:
+    if name.endswith("ies"):
+        return name[:-3] + "y"  # GoodsDeliveries
+    if name.endswith("sses"):
+        return name[:-2]  # Addresses
+    return name[:-1] if name.endswith("s") else name  # Accounts; ProjectPlanning, Deleted stay
+
+
+def metadata_type(path: str) -> str:
+    """Exact's `__metadata.type` of an endpoint's records: sync/CRM/Accounts → Exact.Web.Api.Models.Sync.CRM.Account
+    (the path's folders capitalised, the entity singular). crm/Accounts is Exact's exception (no folder)."""
+    *folders, name = path.split("/")
+    return ".".join(["Exact.Web.Api.Models", *(f[:1].upper() + f[1:] for f in folders), _singular(name)])
+
+
+def _spec_of(path: str, sources: list[Source]) -> EndpointSpec:
+    """The endpoint as the registry's Sources read it: a sync endpoint, or a regular one read in full."""
+    kind = "sync" if sources[0].mode == "sync" else "regular"
+    selected = tuple(dict.fromkeys(name for s in sources for name in s.select))
+    entity = entity_of(path)
+    return EndpointSpec(
+        path, kind, entity, metadata_type(path), PAGE_SIZE[kind], key=sources[0].id_field, selected=selected
+    )
+
+
+# Endpoints the sandbox serves besides the registry's: the deletion log, the division list, and the bulk and regular
+# twins of accounts, items and prices (the hook's tests, paging and mandatory filtering, picqer/exact-php-client#591).
+OTHER_ENDPOINTS = [
+    EndpointSpec("sync/Deleted", "deleted", "deleted", "Exact.Web.Api.Models.Sync.Deleted", 1000),
+    EndpointSpec(
+        "bulk/CRM/Accounts",
+        "bulk",
+        "accounts",
+        metadata_type("bulk/CRM/Accounts"),
+        1000,
+        frozenset(ACCOUNT_FILTER_FIELDS),
+    ),
+    EndpointSpec(
+        "crm/Accounts", "regular", "accounts", "Exact.Web.Api.Models.Account", 60, frozenset(ACCOUNT_FILTER_FIELDS)
+    ),
+    EndpointSpec(
+        "logistics/Items", "regular", "items", metadata_type("logistics/Items"), 60, frozenset(ITEM_FILTER_FIELDS)
+    ),
+    EndpointSpec(
+        "logistics/SalesItemPrices",
+        "regular",
+        "sales_item_prices",
+        metadata_type("logistics/SalesItemPrices"),
+        60,
+        frozenset({"ID", "Item", "Account", "Modified"}),
+    ),
+    # The licence's divisions: their default currency (#14 item 6) and DivisionMoveDate (item 3; picqer
+    # `SystemDivision.php`); keyed by Code; no sync twin, so no mandatory filter.
+    EndpointSpec("system/Divisions", "regular", "divisions", metadata_type("system/Divisions"), 60, key="Code"),
+]
+
+
+def endpoint_specs() -> dict[str, EndpointSpec]:
+    """Every endpoint the sandbox serves: each Exact stream of the registry (as it is when called), then the others.
+    A category added to the registry is served at once; its records come from data.build_declared."""
+    by_path: dict[str, list[Source]] = {}
+    for source in registry_sources():
+        by_path.setdefault(source.endpoint, []).append(source)
+    specs = {path: _spec_of(path, sources) for path, sources in by_path.items()}
+    return {**specs, **{spec.path: spec for spec in OTHER_ENDPOINTS if spec.path not in specs}}
+
+
+ENDPOINTS = endpoint_specs()  # the project's registry; a SandboxState takes its own when it starts
 FIELD_LIST_FOR = {"bulk/CRM/Accounts": "crm/Accounts"}
 
 
@@ -342,6 +298,7 @@ class SandboxState:
         self.faults = Faults()
         self._fault_rng = random.Random(self.faults.seed)
         self.stats = Stats()
+        self.endpoints = endpoint_specs()
         now = dt.datetime.now(dt.UTC)
         self.division = data.build_division(
             config.division,
@@ -364,7 +321,7 @@ class SandboxState:
     def by_timestamp(self, entity: str) -> tuple[list[dict], list[int]]:
         """The entity's records in Timestamp order, and their Timestamps (for bisect): a sync page then costs
         O(page), not a scan of the whole division. Rebuilt whenever a record gets a new rowversion."""
-        records = getattr(self.division, entity)
+        records = self.division.records(entity)
         key = (self.division.rowversion, len(records), id(records))
         hit = self._by_timestamp.get(entity)
         if hit is None or hit[0] != key:
@@ -446,19 +403,16 @@ class SandboxState:
 
     # ---- OAuth ------------------------------------------------------------------------------------------------
     def token(self, form: dict[str, str]) -> tuple[int, dict, dict[str, str]]:
-        """Exact's refresh-token grant: (status, body, headers). A refusal is counted under its outcome in
-        `stats.token_calls`; a success rotates the chain (the presented refresh token becomes "old")."""
+        """`POST /api/oauth2/token`: (status, body, headers). A refused request is counted by its reason."""
         now = _now()
-        refusal = self._refused_client(form) or self._refused_refresh_token(form.get("refresh_token", ""), now)
-        if refusal is not None:
-            outcome, status, body, headers = refusal
-            self.stats.token_calls[outcome] += 1
+        refused = self._refused_client(form) or self._refused_refresh_token(form.get("refresh_token", ""), now)
+        if refused is not None:
+            reason, status, body, headers = refused
+            self.stats.token_calls[reason] += 1
             return status, body, headers
-        self.stats.token_calls["ok"] += 1
-        return 200, self._issue_tokens(now), {}
+        return 200, self._rotate(now), {}
 
     def _refused_client(self, form: dict[str, str]) -> tuple[str, int, dict, dict[str, str]] | None:
-        """(outcome, status, body, headers) if the client or the grant type is wrong, else None."""
         c = self.config
         if form.get("client_id") != c.client_id or form.get("client_secret") != c.client_secret:
             return (
@@ -477,8 +431,7 @@ class SandboxState:
         return None
 
     def _refused_refresh_token(self, presented: str, now: float) -> tuple[str, int, dict, dict[str, str]] | None:
-        """(outcome, status, body, headers) if Exact would refuse this refresh token now, else None: an old one of
-        the chain, one it never issued, one past its lifetime, or a refresh within the minimum interval."""
+        """Exact's answers to a refresh token that is old, unknown or expired, or presented within 570 s."""
         c = self.config
         if presented in self.old_refresh_tokens:
             return (
@@ -508,8 +461,8 @@ class SandboxState:
             return "too_early", 400, body, {"Reason": reason}
         return None
 
-    def _issue_tokens(self, now: float) -> dict:
-        """Rotate the chain: a new refresh token (the presented one becomes old) and a new access token."""
+    def _rotate(self, now: float) -> dict:
+        """Issue a new access token and refresh token; the presented refresh token is old from now on."""
         c = self.config
         self.old_refresh_tokens.add(self.refresh_token)
         self.refresh_token = "rt-" + secrets.token_urlsafe(24)
@@ -517,6 +470,7 @@ class SandboxState:
         self.last_token_issued_at = now
         access = "at-" + secrets.token_urlsafe(24)
         self.access_tokens[access] = now + c.access_token_lifetime
+        self.stats.token_calls["ok"] += 1
         return {
             "access_token": access,
             "token_type": "bearer",
@@ -700,7 +654,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if fault == "error":
                 st.stats.faults_injected["error"] += 1
                 return self._send(503, _odata_error("Service Unavailable"), rate_headers)
-            spec = ENDPOINTS.get(path)
+            spec = st.endpoints.get(path)
             if spec is None:
                 return self._client_error(404, path, f"Resource not found: {path}", rate_headers)
             if method != "GET":
@@ -806,7 +760,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _rows_by_key(self, spec: EndpointSpec, comparisons: list[Comparison], skiptoken: str | None) -> list[dict]:
         """A regular or bulk endpoint: the matching rows in key order, after the `guid'...'` skiptoken."""
-        records = getattr(self.state.division, spec.entity)
+        records = self.state.division.records(spec.entity)
         rows = list(records.values()) if isinstance(records, dict) else list(records)
         rows = [r for r in rows if matches(r, comparisons)]
         rows.sort(key=lambda r: r[spec.key])
@@ -880,7 +834,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _control_records(self, method: str, req: dict) -> None:
         entity = req.get("entity", "accounts")
-        rows = getattr(self.state.division, entity)
+        rows = self.state.division.records(entity)
         rows = list(rows.values()) if isinstance(rows, dict) else list(rows)
         # `every`: each n-th record only; `fields`: only these fields (keeps a million-record division cheap).
         rows = rows[:: int(req.get("every", 1))]
@@ -936,8 +890,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
         div = self.state.division
         now = dt.datetime.now(dt.UTC)
         entity, op = req.get("entity", "accounts"), req.get("op")
-        if not isinstance(getattr(div, entity, None), dict):
-            raise ValueError(f"unknown entity {entity!r}")
+        try:
+            records = div.records(entity)
+        except KeyError:
+            raise ValueError(f"unknown entity {entity!r}") from None
+        if not isinstance(records, dict):
+            raise ValueError(f"entity {entity!r} cannot be changed")
         if op == "add":
             return {"added": _add_records(div, entity, req, now)}
         if op == "update":
@@ -952,7 +910,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
 
 def _add_records(div: data.Division, entity: str, req: dict, now: dt.datetime) -> list:
-    records = getattr(div, entity)
+    records = div.records(entity)
     added = []
     for extra in req.get("records") or [{}] * int(req.get("count", 1)):
         rec = data.make_account(div, now=now) if entity == "accounts" else _record_like(div, records, now)
@@ -979,7 +937,7 @@ def _record_like(div: data.Division, records: dict, now: dt.datetime) -> dict:
 
 
 def _update_records(div: data.Division, entity: str, req: dict, now: dt.datetime) -> list:
-    records = getattr(div, entity)
+    records = div.records(entity)
     changed = []
     for item in req.get("records", []):
         key = item.get("ID") or item["EntryID"]
@@ -1003,10 +961,11 @@ def _select(spec: EndpointSpec, params: dict[str, str]) -> tuple[list[str], dict
         raise ODataError("Please add a $select or a $top=1 statement to the query string.")
     if "*" in select:
         raise ODataError("$select=* is not allowed for this endpoint. Please specify the properties.")
-    known = FIELDS[FIELD_LIST_FOR.get(spec.path, spec.path)]
+    # Exact's metadata lists every field of the endpoints it has; an endpoint only the registry knows has its fields.
+    known = FIELDS.get(FIELD_LIST_FOR.get(spec.path, spec.path)) or dict.fromkeys(spec.selected, "")
     for name in select:
         if name not in known:
-            raise ODataError("The request is invalid.")  # no detail, as Exact (KB "OData | Query string options")
+            raise ODataError("The request is invalid.")  # Exact gives no detail here
     return select, known
 
 
@@ -1038,8 +997,7 @@ def _key_literal(key) -> str:
 
 
 def _stale_copies(results: list[dict]) -> list[dict]:
-    """Exact can return an ID more than once; the older copy must lose (as the maintained fork of Exact's C# SDK
-    does: fretje/exactonline-api-dotnet-client, `ExactOnlineQueryExtensions.cs`, FilterDoubles)."""
+    """Exact can return an ID more than once; the older copy must lose (Exact's sync documentation)."""
     copies = []
     for r in results:
         stale = dict(r)

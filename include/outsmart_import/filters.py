@@ -7,24 +7,22 @@ Unknown keys are errors (a misspelt "include_blocked" must not be silently ignor
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-RelationType = Literal["customer", "prospect", "suspect", "none", "supplier"]
-SalesOrderStatus = Literal["open", "partial", "complete", "cancelled"]
-QuotationStatus = Literal[
-    "rejected",
-    "closed",
-    "recovery",
-    "draft",
-    "open",
-    "processing",
-    "printed",
-    "accepted",
-    "awaiting_acceptance",
-    "accepted_with_error",
-]
+from include.outsmart_import.exact_codes import QUOTATION_STATUS, RELATION_TYPE, SALES_ORDER_STATUS, SUPPLIER
+
+# The filters' choices are the words the registry writes for Exact's codes (exact_codes.py): declared once there.
+# mypy sees plain `str` (a Literal built at run time is no static type); pydantic validates against the words.
+if TYPE_CHECKING:
+    RelationType = str
+    SalesOrderStatus = str
+    QuotationStatus = str
+else:
+    RelationType = Literal[(*RELATION_TYPE.values(), SUPPLIER)]
+    SalesOrderStatus = Literal[tuple(SALES_ORDER_STATUS.values())]
+    QuotationStatus = Literal[tuple(QUOTATION_STATUS.values())]
 
 
 def _relation_types() -> list[RelationType]:
@@ -32,7 +30,7 @@ def _relation_types() -> list[RelationType]:
 
 
 def _sales_order_statuses() -> list[SalesOrderStatus]:
-    return ["open", "partial", "complete", "cancelled"]
+    return list(SALES_ORDER_STATUS.values())  # every status
 
 
 def _quotation_statuses() -> list[QuotationStatus]:

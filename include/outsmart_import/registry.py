@@ -14,9 +14,10 @@ free of pandas, pyarrow and database imports at module level.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from include.outsmart_import import rules
 from include.outsmart_import.declarations import (  # noqa: F401 - re-exported for the entries and the tests
@@ -41,6 +42,16 @@ from include.outsmart_import.declarations import (  # noqa: F401 - re-exported f
 )
 from include.outsmart_import.delivery_lines import goods_delivery_lines
 from include.outsmart_import.enrichment import Enrichment
+from include.outsmart_import.exact_codes import (
+    ADDRESS_TYPE,
+    ASSEMBLY_STATUS,
+    PAYMENT_STATUS,
+    PLANNING_STATUS,
+    QUOTATION_STATUS,
+    RELATION_TYPE,
+    SALES_ORDER_STATUS,
+    SHOP_ORDER_STATUS,
+)
 from include.outsmart_import.exact_prices import StandardSalesPrice
 from include.outsmart_import.filters import (
     CategorySettings,
@@ -53,7 +64,8 @@ from include.outsmart_import.filters import (
     SalesOrdersSettings,
 )
 
-# What a merge counts per table, in this order wherever counts are shown (import log, settings page, demo).
+# What the merge did with the records of one run, in the order the import log and the settings page show them. One
+# tuple for the import core, the log and the page, so that a count added to the merge cannot be missing on the page.
 MERGE_COUNTS = ("inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted")
 
 
@@ -95,6 +107,99 @@ class Lines:
         return _transform_fn(self.source, self.table, self.rules)
 
 
+# ---- how the settings page shows a category's filters ---------------------------------------------------------------
+# checkbox: a flag; checkboxes: a list of words, one checkbox each; item_groups: the division's item-group codes.
+Widget = Literal["checkbox", "checkboxes", "item_groups"]
+
+# The words of the filters' choices as the office knows them from Exact Online (Dutch in brackets). A word without a
+# label here is shown as it is.
+CHOICE_LABELS = {
+    "customer": "Customer (Klant)",
+    "prospect": "Prospect",
+    "suspect": "Suspect",
+    "none": "None (Geen)",
+    "supplier": "Supplier (Leverancier)",
+    "open": "Open",
+    "partial": "Partly delivered (Gedeeltelijk)",
+    "complete": "Complete (Afgehandeld)",
+    "cancelled": "Cancelled (Geannuleerd)",
+    "rejected": "Rejected (Afgewezen)",
+    "closed": "Closed (Gesloten)",
+    "recovery": "Recovery (Herstel)",
+    "draft": "Draft (Concept)",
+    "processing": "Processing (In behandeling)",
+    "printed": "Printed (Afgedrukt)",
+    "accepted": "Accepted (Geaccepteerd)",
+    "awaiting_acceptance": "Awaiting acceptance (Wacht op acceptatie)",
+    "accepted_with_error": "Accepted with error (Geaccepteerd met fout)",
+}
+
+
+@dataclass(frozen=True)
+class Filter:
+    """The settings page's label for one setting of the category's settings model (every setting but `enabled`,
+    which is the category's switch). The widget follows from the setting's type: a flag is a checkbox, a list of
+    words one checkbox per word; `widget` is given only where the type does not say (a list of item-group codes)."""
+
+    key: str
+    label: str
+    widget: Widget | None = None
+
+
+@dataclass(frozen=True)
+class FilterWidget:
+    """One filter as the settings page draws it: derived from a `Filter` and the settings model (`filter_widgets`)."""
+
+    key: str
+    widget: Widget
+    label: str
+    default: Any
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label), in the model's order
+
+
+def _widget_for(category: str, declared: Filter, annotation: Any) -> tuple[Widget, tuple[tuple[str, str], ...]]:
+    if annotation is bool:
+        return "checkbox", ()
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is list and args and typing.get_origin(args[0]) is Literal:
+        return "checkboxes", tuple((word, CHOICE_LABELS.get(word, word)) for word in typing.get_args(args[0]))
+    if declared.widget is None:
+        raise ValueError(
+            f"category {category!r}: the setting {declared.key!r} ({annotation}) is neither a flag nor a list of "
+            f"words: name its widget, e.g. Filter({declared.key!r}, ..., widget='item_groups')"
+        )
+    return declared.widget, ()
+
+
+def filter_widgets(category: Category) -> tuple[FilterWidget, ...]:
+    """The category's filters as the settings page shows them, in the order the entry declares them. Raises
+    ValueError naming the setting when the entry's `filters` and its settings model disagree: a setting the page
+    could not show, or a label for a setting the model does not have."""
+    fields = category.settings.model_fields
+    settable = [name for name in fields if name != "enabled"]
+    declared = {f.key: f for f in category.filters}
+    unknown = sorted(set(declared) - set(settable))
+    if unknown:
+        raise ValueError(
+            f"category {category.name!r}: filters {unknown} are not settings of {category.settings.__name__}"
+        )
+    unlabelled = [name for name in settable if name not in declared]
+    if unlabelled:
+        raise ValueError(
+            f"category {category.name!r}: the settings {unlabelled} of {category.settings.__name__} have no "
+            f"Filter(key, label) in the registry entry, so the settings page could not show them"
+        )
+    defaults = category.default_settings()
+    out = []
+    for f in category.filters:
+        widget, choices = _widget_for(category.name, f, fields[f.key].annotation)
+        default = getattr(defaults, f.key)
+        out.append(
+            FilterWidget(f.key, widget, f.label, list(default) if isinstance(default, list) else default, choices)
+        )
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Category:
     name: str
@@ -114,9 +219,15 @@ class Category:
     lines: Lines | None = None
     # More tables of the same kind (a relation's addresses and contact persons), loaded in the same transaction.
     related: tuple[Lines, ...] = ()
+    # The settings page: a shorter title (default: `title`), the name the office knows from Exact Online (Dutch)
+    # and a label per filter of `settings` (see `filter_widgets`).
+    short_title: str = ""
+    dutch_title: str = ""
+    filters: tuple[Filter, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", self.source.bound_to(self.table))
+        filter_widgets(self)  # a filter the page could not show is an error in the entry, not on the page
 
     def transform_fn(self) -> Callable:
         return _transform_fn(self.source, self.table, self.rules)
@@ -139,27 +250,6 @@ class Category:
 
 
 T, B, D, N = "text", "boolean", "date", "numeric(18,4)"
-
-# Exact's codes → our words (the sources: exact-online-api.md and data/).
-RELATION_TYPE = {"C": "customer", "P": "prospect", "S": "suspect", "A": "none"}
-PAYMENT_STATUS = {20: "open", 30: "selected", 40: "processed", 50: "matched"}
-SALES_ORDER_STATUS = {12: "open", 20: "partial", 21: "complete", 45: "cancelled"}
-SHOP_ORDER_STATUS = {10: "open", 20: "in_process", 30: "finished", 40: "completed"}
-QUOTATION_STATUS = {
-    5: "rejected",
-    6: "closed",
-    10: "recovery",
-    20: "draft",
-    25: "open",
-    35: "processing",
-    40: "printed",
-    50: "accepted",
-    60: "awaiting_acceptance",
-    70: "accepted_with_error",
-}
-PLANNING_STATUS = {1: "reserved", 2: "planned"}
-ADDRESS_TYPE = {1: "visit", 2: "postal", 3: "invoice", 4: "delivery"}
-ASSEMBLY_STATUS = {20: "open", 30: "partial", 50: "complete"}
 
 ITEMS = Source("sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",))
 # Sales item prices (the prices the item sync endpoint lacks): price agreements, and the standard sales price. A
@@ -293,6 +383,15 @@ CATEGORIES: dict[str, Category] = {
                     setting="include_contacts",
                 ),
             ),
+            short_title="Relations",
+            dutch_title="Relaties",
+            filters=(
+                Filter("relation_types", "Relation types (Relatiesoorten)"),
+                Filter("include_inactive", "Include inactive relations (niet actief: einddatum verstreken)"),
+                Filter("include_blocked", "Include blocked relations (Geblokkeerd)"),
+                Filter("include_addresses", "Import their addresses: visit, postal, invoice, delivery (Adressen)"),
+                Filter("include_contacts", "Import their contact persons (Contactpersonen)"),
+            ),
             doc="Exact customers (and, by setting, prospects, suspects, suppliers), filtered by relation type; "
             "inactive (ended) and blocked accounts only when included. With them, their addresses (visit, postal, "
             "invoice, delivery) and contact persons, in outsmart.relation_addresses and outsmart.relation_contacts.",
@@ -306,6 +405,9 @@ CATEGORIES: dict[str, Category] = {
             rules=rules.materials,
             settings=ItemGroupSettings,
             enrichment=STANDARD_SALES_PRICE,
+            short_title="Materials",
+            dutch_title="Artikelen",
+            filters=(Filter("item_groups", "Item groups (Artikelgroepen); none = all", widget="item_groups"),),
             doc="Exact items with IsTime = 0, limited to the item groups in `item_groups` (empty = all). The sales "
             "price is the item's standard sales price: the current sales item price without an account.",
         ),
@@ -318,6 +420,9 @@ CATEGORIES: dict[str, Category] = {
             rules=rules.hour_types,
             settings=ItemGroupSettings,
             enrichment=STANDARD_SALES_PRICE,
+            short_title="Hour types",
+            dutch_title="Uursoorten",
+            filters=(Filter("item_groups", "Item groups (Artikelgroepen); none = all", widget="item_groups"),),
             doc="Exact time items (IsTime = 1: labour, travel), limited to the item groups in `item_groups`.",
         ),
         Category(
@@ -333,6 +438,8 @@ CATEGORIES: dict[str, Category] = {
                     flag("is_default", "IsDefault", False),
                 ),
             ),
+            short_title="Categories",
+            dutch_title="Artikelgroepen",
             doc="Exact item groups. Exact has no sync endpoint for them: every run reads them all and soft-deletes "
             "groups that disappeared.",
         ),
@@ -361,6 +468,9 @@ CATEGORIES: dict[str, Category] = {
             ),
             rules=rules.employees,
             settings=EmployeesSettings,
+            short_title="Employees",
+            dutch_title="Medewerkers",
+            filters=(Filter("include_inactive", "Include inactive employees (uit dienst)"),),
             doc="Exact payroll employees; inactive ones only with `include_inactive`.",
         ),
         Category(
@@ -386,6 +496,9 @@ CATEGORIES: dict[str, Category] = {
             ),
             rules=rules.payment_transactions,
             settings=PaymentTransactionsSettings,
+            short_title="Payment transactions",
+            dutch_title="Openstaande posten",
+            filters=(Filter("only_open", "Only open items (alleen openstaande posten)"),),
             doc="Customer receivables: Exact payment terms with LineType 20 (payables, 22, are left out); with "
             "`only_open`, only those not fully paid. Merged on the Exact ID.",
         ),
@@ -403,6 +516,7 @@ CATEGORIES: dict[str, Category] = {
                     flag("is_main", "Main"),
                 ),
             ),
+            dutch_title="Magazijnen",
             doc="Exact warehouses (no sync endpoint: read in full; what disappears is soft-deleted).",
         ),
         Category(
@@ -430,6 +544,8 @@ CATEGORIES: dict[str, Category] = {
             ),
             rules=rules.price_agreements,
             settings=PriceAgreementsSettings,
+            dutch_title="Prijsafspraken",
+            filters=(Filter("only_current", "Only agreements valid today (alleen geldige prijsafspraken)"),),
             doc="Sales item prices that have an account (Exact treats those as price agreements); with "
             "`only_current`, only those valid today. The customer's code comes from outsmart.relations.",
         ),
@@ -484,6 +600,8 @@ CATEGORIES: dict[str, Category] = {
                 parent_key="order_id",
                 header_key="order_id",
             ),
+            dutch_title="Verkooporders",
+            filters=(Filter("statuses", "Order statuses (Status)"),),
             doc="Exact sales orders (SalesOrderHeaders) and their lines, filtered by `statuses` (open, partial, "
             "complete, cancelled). The customer's code comes from outsmart.relations.",
         ),
@@ -508,6 +626,7 @@ CATEGORIES: dict[str, Category] = {
                 ),
                 merge_key="exact_id",
             ),
+            dutch_title="Productieorders",
             doc="Exact manufacturing shop orders.",
         ),
         Category(
@@ -556,6 +675,7 @@ CATEGORIES: dict[str, Category] = {
                 header_key="exact_id",
                 rules=goods_delivery_lines,
             ),
+            dutch_title="Leveringen",
             doc="Exact goods deliveries (the header key is EntryID) and their lines, linked to sales order lines. A "
             "line delivered from several storage locations comes back once per location, all with the line's ID: "
             "one row per line, its quantity the sum, the locations in storage_locations.",
@@ -606,6 +726,8 @@ CATEGORIES: dict[str, Category] = {
                 parent_key="quotation_id",
                 header_key="quotation_id",
             ),
+            dutch_title="Offertes",
+            filters=(Filter("statuses", "Quotation statuses (Status)"),),
             doc="Exact quotations (QuotationHeaders, every version) and their lines, filtered by `statuses`. Quotation "
             "lines carry only the item's ID: its code comes from outsmart.materials / outsmart.hour_types.",
         ),
@@ -630,6 +752,7 @@ CATEGORIES: dict[str, Category] = {
                 ),
                 merge_key="exact_id",
             ),
+            dutch_title="Projectplanning",
             doc="Exact project planning: employee, project, customer, hour type, start/end, hours, status.",
         ),
         Category(
@@ -655,6 +778,7 @@ CATEGORIES: dict[str, Category] = {
                 merge_key="exact_id",
             ),
             rules=rules.assembly_orders,
+            dutch_title="Assemblageorders",
             doc="Exact assembly orders. Exact has no sync endpoint and no Modified field for them: every run reads "
             "them all and soft-deletes what disappeared.",
         ),

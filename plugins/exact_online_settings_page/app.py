@@ -152,9 +152,9 @@ def _ui_base(request: Request) -> str:
 
 
 def _category(name: str):
-    from include.outsmart_import.registry import CATEGORIES
+    from include.outsmart_import import registry
 
-    category = CATEGORIES.get(name)
+    category = registry.CATEGORIES.get(name)
     if category is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No import category {name!r}.")
     return category
@@ -186,22 +186,42 @@ def _no_store(payload, status_code: int = 200) -> JSONResponse:
     return JSONResponse(payload, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
+@app.get("/api/categories")
+def categories(user: Annotated[BaseUser, Depends(can_read)]):
+    """The categories the page draws, from the registry: per category its name, titles, Pro mark, DAG id and
+    filters (widget, label, choices, default); and the counts an import reports (`MERGE_COUNTS`)."""
+    from exact_online_settings_page import category_catalog
+
+    return _no_store(category_catalog.catalog())
+
+
 @app.get("/api/state")
 def state(request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(can_read)]):
     """Everything the page shows: settings + version, categories, runs, last imports, what this user may do."""
-    from exact_online_settings_page import backend
+    from exact_online_settings_page import airflow_runs, outsmart_queries, variable_store
+    from exact_online_settings_page.schedule_preview import schedule_preview
+    from include.outsmart_import import registry
 
     ui_base = _ui_base(request)
-    _, raw = backend.read_variable(session)
-    view = backend.settings_view(raw)
-    may_edit = _may_edit_settings(user)
+    _, raw = variable_store.read_variable(session)
+    view = variable_store.settings_view(raw)
     payload = {
         **view,
-        "user": {"name": user.get_name(), "can_edit": may_edit},
-        "categories": [{**c, "can_trigger": _may_trigger(user, c["dag_id"])} for c in backend.categories_meta(ui_base)],
-        "runs": backend.dag_status(session, ui_base),
-        "imports": backend.last_imports(),
-        "schedule_preview": backend.schedule_preview(view["settings"]["schedule"], view["settings"]["timezone"]),
+        "user": {"name": user.get_name(), "can_edit": _may_edit_settings(user)},
+        # Per category what this user may do and where its DAG's grid is; what the category is and which filters it
+        # has, the page takes from GET /api/categories.
+        "categories": [
+            {
+                "name": c.name,
+                "dag_id": c.dag_id,
+                "can_trigger": _may_trigger(user, c.dag_id),
+                "grid_url": f"{ui_base}dags/{c.dag_id}",
+            }
+            for c in registry.CATEGORIES.values()
+        ],
+        "runs": airflow_runs.dag_status(session, ui_base),
+        "imports": outsmart_queries.last_imports(),
+        "schedule_preview": schedule_preview(view["settings"]["schedule"], view["settings"]["timezone"]),
         "ui_base": ui_base,
     }
     return _no_store(payload)
@@ -211,37 +231,35 @@ def state(request: Request, session: SessionDep, user: Annotated[BaseUser, Depen
 def run_status(request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(can_read)]):
     """What the page polls while imports run: run states and the last import per category, and the stored
     settings' version (so the page can tell that someone else saved)."""
-    from exact_online_settings_page import backend
+    from exact_online_settings_page import airflow_runs, outsmart_queries, variable_store
 
-    _, raw = backend.read_variable(session)
+    _, raw = variable_store.read_variable(session)
     return _no_store(
         {
-            "runs": backend.dag_status(session, _ui_base(request)),
-            "imports": backend.last_imports(),
-            "version": backend.version_of(raw),
+            "runs": airflow_runs.dag_status(session, _ui_base(request)),
+            "imports": outsmart_queries.last_imports(),
+            "version": variable_store.version_of(raw),
         }
     )
 
 
 @app.get("/api/item-groups")
 def get_item_groups(request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(can_read)]):
-    from exact_online_settings_page import backend
+    from exact_online_settings_page import category_catalog, variable_store
+    from exact_online_settings_page.item_groups import item_groups
 
-    _, raw = backend.read_variable(session)
-    settings = backend.settings_view(raw)["settings"]
-    chosen = sorted(
-        {*settings["categories"]["materials"]["item_groups"], *settings["categories"]["hour_types"]["item_groups"]}
-    )
-    return _no_store(backend.item_groups(chosen))
+    _, raw = variable_store.read_variable(session)
+    settings = variable_store.settings_view(raw)["settings"]
+    return _no_store(item_groups(category_catalog.item_group_settings(settings)))
 
 
 @app.get("/api/schedule-preview")
 def get_schedule_preview(
     user: Annotated[BaseUser, Depends(can_read)], schedule: str = "", timezone: str = "Europe/Amsterdam"
 ):
-    from exact_online_settings_page import backend
+    from exact_online_settings_page.schedule_preview import schedule_preview
 
-    return _no_store(backend.schedule_preview(schedule or None, timezone))
+    return _no_store(schedule_preview(schedule or None, timezone))
 
 
 @app.put("/api/settings")
@@ -249,11 +267,11 @@ def save(
     request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(editor)], body: Annotated[dict, Body()]
 ):
     """`{"settings": {...}, "version": "<from the page state>"}` → 200 {version}, 422 {errors}, 409 stale."""
-    from exact_online_settings_page import backend
+    from exact_online_settings_page import variable_store
 
     try:
-        result = backend.save_settings(session, body.get("settings"), str(body.get("version", "")))
-    except backend.SaveRefused as exc:
+        result = variable_store.save_settings(session, body.get("settings"), str(body.get("version", "")))
+    except variable_store.SaveRefused as exc:
         session.rollback()
         return _no_store({"detail": exc.detail}, exc.status)
     log.info("settings page: %s saved %s", user.get_name(), "exact_online_import_settings")
@@ -266,7 +284,7 @@ def sync(name: str, request: Request, session: SessionDep, user: UserDep, body: 
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
     from airflow.api_fastapi.common.dagbag import create_dag_bag
 
-    from exact_online_settings_page import backend
+    from exact_online_settings_page import airflow_runs
 
     category = _category(name)
     # The same check as Airflow's own "trigger DAG" endpoint, for this category's DAG.
@@ -276,7 +294,7 @@ def sync(name: str, request: Request, session: SessionDep, user: UserDep, body: 
     same_origin_json(request)
     full_refresh = bool((body or {}).get("full_refresh"))
     try:
-        run = backend.trigger_sync(
+        run = airflow_runs.trigger_sync(
             session,
             _dag_bag(create_dag_bag),
             category,
@@ -284,7 +302,7 @@ def sync(name: str, request: Request, session: SessionDep, user: UserDep, body: 
             user_name=user.get_name(),
             ui_base=_ui_base(request),
         )
-    except backend.TriggerRefused as exc:
+    except airflow_runs.TriggerRefused as exc:
         session.rollback()
         return _no_store({"detail": exc.message, "run": exc.run}, exc.status)
     log.info("settings page: %s started %s (full_refresh=%s)", user.get_name(), category.dag_id, full_refresh)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from include.outsmart_import.registry import CATEGORIES
+from include.outsmart_import.registry import CATEGORIES, MERGE_COUNTS
 from tests.helpers.waiting import StartLine
 
 HELPERS = Path(__file__).resolve().parent
@@ -23,12 +23,7 @@ TODAY = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=1))).d
 LOG_COLUMNS = (
     "status",
     "fetched",
-    "inserted",
-    "updated",
-    "unchanged",
-    "filtered_out",
-    "rejected",
-    "deleted",
+    *MERGE_COUNTS,
     "api_calls",
     "watermark_before",
     "watermark_after",

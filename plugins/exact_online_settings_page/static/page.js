@@ -1,5 +1,7 @@
-// The Exact Online imports page: plain JavaScript, no build step. It reads /api/state, lets the user edit the
-// settings, saves them with the version it loaded (409 if someone saved in between) and starts imports.
+// The Exact Online imports page: plain JavaScript, no build step. It draws the categories the registry has
+// (/api/categories: titles, switches, filter widgets; no category name is written here), fills them from /api/state,
+// lets the user edit the settings, saves them with the version it loaded (409 if someone saved in between) and
+// starts imports.
 "use strict";
 (function () {
   const BASE = document.body.dataset.base;
@@ -16,6 +18,7 @@
     return e;
   };
 
+  let catalog = null;      // /api/categories: {categories: [{name, title, pro, filters: [...]}, ...], counts: [...]}
   let state = null;        // the last /api/state
   let form = null;         // the settings being edited (a deep copy of state.settings)
   let groups = null;       // item groups {groups, source, message}
@@ -46,9 +49,14 @@
 
   // ---- load -------------------------------------------------------------------------------------------------------
   async function load() {
-    const r = await call("GET", "/state");
+    const [cat, r] = await Promise.all([call("GET", "/categories"), call("GET", "/state")]);
+    if (cat.status !== 200) { banner(`Could not load the categories (${cat.status}): ${detail(cat.data)}`, true); return; }
     if (r.status !== 200) { banner(`Could not load the page (${r.status}): ${detail(r.data)}`, true); return; }
     state = r.data;
+    // What this user may do with each category (and its DAG's grid) joins the registry's description of it.
+    const access = Object.fromEntries(state.categories.map(c => [c.name, c]));
+    catalog = cat.data;
+    state.categories = catalog.categories.map(c => ({ ...c, ...(access[c.name] || { can_trigger: false }) }));
     form = JSON.parse(JSON.stringify(state.settings));
     renderAll();
     $("#main").setAttribute("aria-busy", "false");
@@ -59,7 +67,7 @@
   async function loadGroups() {
     const r = await call("GET", "/item-groups");
     groups = r.status === 200 ? r.data : { groups: [], message: detail(r.data) };
-    for (const name of ["materials", "hour_types"]) renderGroups(name);
+    renderAllGroups();
   }
 
   function banner(text, bad) {
@@ -137,7 +145,7 @@
       box.append(card);
       renderStatus(c.name);
     }
-    for (const name of ["materials", "hour_types"]) renderGroups(name);
+    renderAllGroups();
   }
 
   function lockBadge() {
@@ -163,44 +171,52 @@
   function renderFilter(c, f, cs, disabled) {
     const path = `categories.${c.name}.${f.key}`;
     const field = el("div", { class: "field", "data-path": path });
-    if (f.kind === "bool") {
+    if (f.widget === "checkbox") {
       const cb = el("input", { type: "checkbox", id: `${c.name}-${f.key}`, disabled });
       cb.checked = !!cs[f.key]; cb.onchange = () => { cs[f.key] = cb.checked; };
       field.append(el("label", {}, cb, " ", f.label));
-    } else if (f.kind === "checkboxes") {
+    } else if (f.widget === "checkboxes") {
       field.append(el("span", { class: "label", text: f.label }));
-      for (const o of f.options) {
+      for (const o of f.choices) {
         const cb = el("input", { type: "checkbox", id: `${c.name}-${f.key}-${o.value}`, value: o.value, disabled });
         cb.checked = (cs[f.key] || []).includes(o.value);
         cb.onchange = () => {
           const set = new Set(cs[f.key]); cb.checked ? set.add(o.value) : set.delete(o.value);
-          cs[f.key] = f.options.map(x => x.value).filter(v => set.has(v));
+          cs[f.key] = f.choices.map(x => x.value).filter(v => set.has(v));
         };
         field.append(el("label", { class: "inline" }, cb, " ", o.label));
       }
-    } else if (f.kind === "item_groups") {
-      field.append(el("label", { class: "label", for: `${c.name}-item_groups`, text: f.label }));
-      const sel = el("select", { multiple: true, size: 6, id: `${c.name}-item_groups`, disabled });
-      sel.onchange = () => { cs.item_groups = [...sel.selectedOptions].map(o => o.value); };
-      field.append(sel, el("div", { class: "hint", id: `${c.name}-item_groups-source` }));
+    } else if (f.widget === "item_groups") {
+      field.append(el("label", { class: "label", for: `${c.name}-${f.key}`, text: f.label }));
+      const sel = el("select", { multiple: true, size: 6, id: `${c.name}-${f.key}`, disabled });
+      sel.onchange = () => { cs[f.key] = [...sel.selectedOptions].map(o => o.value); };
+      field.append(sel, el("div", { class: "hint", id: `${c.name}-${f.key}-source` }));
+    } else {
+      // A widget this page does not know: say so rather than drop the setting silently.
+      field.append(el("span", { class: "label", text: `${f.label}: this page cannot show a "${f.widget}" setting.` }));
     }
     field.append(el("div", { class: "error", role: "alert" }));
     return field;
   }
 
-  function renderGroups(name) {
-    const sel = document.getElementById(`${name}-item_groups`);
+  // Every item-group filter of every category (the registry says which filters are item groups).
+  function renderAllGroups() {
+    for (const c of state.categories) for (const f of c.filters) if (f.widget === "item_groups") renderGroups(c.name, f.key);
+  }
+
+  function renderGroups(name, key) {
+    const sel = document.getElementById(`${name}-${key}`);
     if (!sel) return;
-    const chosen = new Set(form.categories[name].item_groups);
+    const chosen = new Set(form.categories[name][key]);
     sel.textContent = "";
-    const list = groups ? groups.groups : [];
+    const list = groups ? [...groups.groups] : [];
     for (const code of chosen) if (!list.some(g => g.code === code)) list.push({ code, description: "(not among the division's item groups)", unknown: true });
     for (const g of list) {
       const o = el("option", { value: g.code }, g.description ? `${g.code} — ${g.description}` : g.code);
       o.selected = chosen.has(g.code);
       sel.append(o);
     }
-    const src = document.getElementById(`${name}-item_groups-source`);
+    const src = document.getElementById(`${name}-${key}-source`);
     if (!groups) src.textContent = "Loading the item groups …";
     else src.textContent = (groups.source ? `From ${groups.source}. ` : "") + (groups.message ? groups.message + " " : "") + "Ctrl/⌘-click selects more than one; none selected = all groups.";
   }
@@ -232,11 +248,11 @@
     const c = state.categories.find(x => x.name === name);
     const parts = [];
     if (imp) {
+      // fetched, then every count the merge reports (the registry's MERGE_COUNTS, served with the categories)
+      const numbers = ["fetched", ...catalog.counts].map(k => [` · ${k.replaceAll("_", " ")} `, el("b", { text: String(imp[k] ?? "–") })]);
       const counts = el("span", { class: "counts", id: `counts-${name}` },
         `Last import ${fmt(imp.started_at)}: `, el("b", { text: imp.status + (imp.dry_run ? " (dry run)" : "") + (imp.full_refresh ? " (full refresh)" : "") }),
-        ` · fetched `, el("b", { text: String(imp.fetched ?? "–") }), ` · inserted `, el("b", { text: String(imp.inserted ?? "–") }),
-        ` · updated `, el("b", { text: String(imp.updated ?? "–") }), ` · deleted `, el("b", { text: String(imp.deleted ?? "–") }),
-        ` · rejected `, el("b", { text: String(imp.rejected ?? "–") }));
+        ...numbers.flat());
       parts.push(counts);
       if (imp.error) parts.push(el("div", { class: "error", text: imp.error }));
     } else {

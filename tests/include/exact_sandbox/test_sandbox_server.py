@@ -498,6 +498,24 @@ def test_system_divisions_and_a_division_move_regenerate_every_timestamp(sandbox
     assert _sync_all(s, "sync/CRM/Accounts", "ID,Name,Timestamp", high, access) == []
 
 
+def test_a_division_move_regenerates_the_timestamps_of_every_synced_entity(sandbox):
+    """Every stream the registry reads through a sync endpoint, not a hand-kept list: relations' addresses and
+    contact persons kept their Timestamps when the list lacked them, so a watermark above them stayed valid."""
+    from include.exact_sandbox.registry_sources import synced_entities
+
+    s = sandbox(size=40)
+    div = s.state.division
+    entities = synced_entities()
+    assert {"addresses", "contacts", "accounts", "items"} <= set(entities)
+    before = {e: {k: r["Timestamp"] for k, r in div.records(e).items()} for e in entities}
+    high = max(t for stamps in before.values() for t in stamps.values())
+    requests.post(s.url + "/_sandbox/move-division", json={}, timeout=5).raise_for_status()
+    for entity in entities:
+        after = {k: r["Timestamp"] for k, r in div.records(entity).items()}
+        assert after.keys() == before[entity].keys(), entity
+        assert not after or max(after.values()) < high, entity  # every one regenerated, below the old watermark
+
+
 def test_the_deletion_log_can_be_purged_as_exact_does_after_two_months(sandbox):
     s = sandbox(size=30)
     access = token(s).json()["access_token"]

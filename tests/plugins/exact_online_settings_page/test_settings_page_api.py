@@ -154,11 +154,13 @@ def test_the_plugins_folder_yields_exactly_this_plugin():
 
 
 def test_every_filter_of_the_model_is_on_the_page():
-    from exact_online_settings_page.backend import FILTERS
+    from exact_online_settings_page.category_catalog import catalog
 
+    shown = {c["name"]: c for c in catalog()["categories"]}
+    assert list(shown) == list(CATEGORIES)
     for name in CATEGORIES:
         model_fields = set(type(ImportSettings().category(name)).model_fields) - {"enabled"}
-        assert {f["key"] for f in FILTERS.get(name, [])} == model_fields, name
+        assert {f["key"] for f in shown[name]["filters"]} == model_fields, name
 
 
 # ---- who may do what --------------------------------------------------------------------------------------------
@@ -166,6 +168,7 @@ def test_anonymous_is_refused_and_the_page_sends_to_the_login(client):
     assert client.get(PREFIX + "/api/state").status_code == 401
     assert client.get(PREFIX + "/api/status").status_code == 401
     assert client.get(PREFIX + "/api/item-groups").status_code == 401
+    assert client.get(PREFIX + "/api/categories").status_code == 401
     before = stored()
     assert client.put(PREFIX + "/api/settings", json={"settings": {}, "version": "x"}, headers=PAGE).status_code == 401
     assert client.post(PREFIX + "/api/categories/relations/sync", json={}, headers=PAGE).status_code == 401
@@ -363,7 +366,10 @@ def test_last_import_item_groups_and_next_runs_without_any_secret(client, target
     preview = s["schedule_preview"]["next"]
     assert len(preview) == 3 and all(p.endswith("+00:00") for p in preview)
     assert [c["name"] for c in s["categories"]] == list(CATEGORIES)  # every category, in the registry's order
-    assert [c["dutch"] for c in s["categories"]][:3] == ["Relaties", "Artikelen", "Uursoorten"]
+    shown = client.get(PREFIX + "/api/categories", headers=auth("viewer")).json()
+    assert [c["name"] for c in shown["categories"]] == list(CATEGORIES)
+    assert [c["dutch"] for c in shown["categories"]][:3] == ["Relaties", "Artikelen", "Uursoorten"]
+    assert shown["counts"] == ["inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"]
     groups = client.get(PREFIX + "/api/item-groups", headers=auth("viewer")).json()
     assert groups["source"] == "outsmart.categories"
     assert [(g["code"], g["description"]) for g in groups["groups"]][:2] == [("HW", "Hardware"), ("SW", "Software")]

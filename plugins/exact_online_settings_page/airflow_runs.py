@@ -1,0 +1,178 @@
+"""The import DAGs' state in Airflow's metadata database (DagModel, DagRun, TaskInstance, through the api-server's
+ORM session, as Airflow's own REST endpoints read them) and the manual run the sync icon starts."""
+
+from __future__ import annotations
+
+from exact_online_settings_page.variable_store import read_variable
+from include.outsmart_import import registry
+from include.outsmart_import.registry import Category
+from include.outsmart_import.scheduling import CategoryNotEnabled, LicenseRequired, check_runnable
+from include.outsmart_import.settings import ImportSettings, SettingsError, parse_settings
+
+
+def iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _run_view(run, ti, category: Category, ui_base: str) -> dict | None:
+    return None if run is None else _view_of_run(run, ti, category, ui_base)
+
+
+def _view_of_run(run, ti, category: Category, ui_base: str) -> dict:
+    view = {
+        "run_id": run.run_id,
+        "state": str(run.state.value if hasattr(run.state, "value") else run.state),
+        "run_type": str(getattr(run.run_type, "value", run.run_type)),
+        "queued_at": iso(run.queued_at),
+        "start_date": iso(run.start_date),
+        "end_date": iso(run.end_date),
+        "full_refresh": bool((run.conf or {}).get("full_refresh")),
+        "run_url": f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}",
+        "log_url": None,
+        "task_state": None,
+    }
+    if ti is not None:
+        view["task_state"] = str(getattr(ti.state, "value", ti.state)) if ti.state else None
+        try_number = max(int(ti.try_number or 0), 1)
+        view["log_url"] = (
+            f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}/tasks/{ti.task_id}?try_number={try_number}"
+        )
+    return view
+
+
+def _active_run(session, dag_id: str):
+    """The newest queued or running run of the DAG, or None."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.state import DagRunState
+    from sqlalchemy import select
+
+    return session.scalar(
+        select(DagRun)
+        .where(DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
+        .order_by(DagRun.id.desc())
+        .limit(1)
+    )
+
+
+def _import_task(session, category: Category, run):
+    """The category's import task in `run` (its log is what the page links to)."""
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    if run is None:
+        return None
+    return session.scalar(
+        select(TaskInstance).where(
+            TaskInstance.dag_id == category.dag_id,
+            TaskInstance.run_id == run.run_id,
+            TaskInstance.task_id == f"import_{category.name}",
+            TaskInstance.map_index == -1,
+        )
+    )
+
+
+def dag_status(session, ui_base: str) -> dict[str, dict]:
+    """Per category: is its DAG parsed, paused, scheduled, running, and its latest run."""
+    from airflow.models.dag import DagModel
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    categories = list(registry.CATEGORIES.values())
+    ids = [c.dag_id for c in categories]
+    models = {d.dag_id: d for d in session.scalars(select(DagModel).where(DagModel.dag_id.in_(ids)))}
+    out = {}
+    for c in categories:
+        dm = models.get(c.dag_id)
+        latest = session.scalar(select(DagRun).where(DagRun.dag_id == c.dag_id).order_by(DagRun.id.desc()).limit(1))
+        out[c.name] = {
+            "parsed": dm is not None and not dm.is_stale,
+            "paused": bool(dm.is_paused) if dm else None,
+            "has_import_errors": bool(dm.has_import_errors) if dm else False,
+            "schedule": dm.timetable_summary if dm else None,
+            "next_run": iso(dm.next_dagrun_create_after) if dm else None,  # REST: next_dagrun_run_after
+            "active": _active_run(session, c.dag_id) is not None,
+            "latest_run": _run_view(latest, _import_task(session, c, latest), c, ui_base),
+        }
+    return out
+
+
+class TriggerRefused(Exception):
+    def __init__(self, status: int, message: str, run: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.run = status, message, run
+
+
+def _lock_parsed_dag(session, category: Category) -> None:
+    """Lock the DAG's row (two clicks at once cannot both start a run); refuse a DAG Airflow cannot start."""
+    from airflow.models.dag import DagModel
+    from sqlalchemy import select
+
+    dm = session.scalar(select(DagModel).where(DagModel.dag_id == category.dag_id).with_for_update())
+    if dm is None or dm.is_stale:
+        raise TriggerRefused(409, f"{category.dag_id} is not (yet) known to Airflow: the DAG file has not been parsed.")
+    if dm.has_import_errors:
+        raise TriggerRefused(409, f"{category.dag_id} has import errors and cannot be started.")
+
+
+def _saved_settings_allow(session, category: Category) -> ImportSettings:
+    """The saved settings, if they let the category run: the DAG's own check (`check_runnable`), in the page's
+    words. The run would otherwise start and be skipped at once."""
+    _, raw = read_variable(session)
+    try:
+        settings = parse_settings(raw)
+    except SettingsError as exc:
+        raise TriggerRefused(409, f"The saved settings are invalid, so no import can run: {exc}") from None
+    try:
+        check_runnable(category, settings)
+    except CategoryNotEnabled:
+        raise TriggerRefused(
+            409, f"{category.title} is switched off in the saved settings: switch it on and Save first."
+        ) from None
+    except LicenseRequired:
+        raise TriggerRefused(409, f"{category.title} needs the Exact Online Pro licence.") from None
+    return settings
+
+
+def _create_manual_run(session, dag_bag, category: Category, *, full_refresh: bool, user_name: str):
+    from airflow.api_fastapi.common.dagbag import get_latest_version_of_dag
+    from airflow.api_fastapi.core_api.datamodels.dag_run import TriggerDAGRunPostBody
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    dag = get_latest_version_of_dag(dag_bag, category.dag_id, session)
+    params = TriggerDAGRunPostBody(
+        # The sync icon asks Exact now, even if a scheduled round read the same data a moment ago.
+        logical_date=None,
+        conf={"refresh_streams": True, **({"full_refresh": True} if full_refresh else {})},
+    ).validate_context(dag)
+    return dag.create_dagrun(
+        run_id=params["run_id"],
+        logical_date=params["logical_date"],
+        data_interval=params["data_interval"],
+        run_after=params["run_after"],
+        conf=params["conf"],
+        run_type=DagRunType.MANUAL,
+        triggered_by=DagRunTriggeredByType.UI,
+        triggering_user_name=user_name,
+        state=DagRunState.QUEUED,
+        partition_key=params.get("partition_key"),
+        partition_date=params.get("partition_date"),
+        session=session,
+    )
+
+
+def trigger_sync(session, dag_bag, category: Category, *, full_refresh: bool, user_name: str, ui_base: str) -> dict:
+    """A manual run of the category's DAG, unless one is queued or running (409). The DAG row is locked while
+    checking, so that two clicks at once cannot both start a run."""
+    _lock_parsed_dag(session, category)
+    _saved_settings_allow(session, category)
+    active = _active_run(session, category.dag_id)
+    if active is not None:
+        raise TriggerRefused(
+            409,
+            f"An import of {category.title} is already {active.state}: wait for it to finish.",
+            _run_view(active, None, category, ui_base),
+        )
+    run = _create_manual_run(session, dag_bag, category, full_refresh=full_refresh, user_name=user_name)
+    session.flush()
+    return _view_of_run(run, None, category, ui_base)

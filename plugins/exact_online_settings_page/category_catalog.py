@@ -1,0 +1,50 @@
+"""The import categories as the settings page shows them: titles, the Pro mark and each filter's widget, label,
+choices and default, all from the registry (`include.outsmart_import.registry`), so that a category added there is
+on the page with its switch and filters without a line here or in page.js.
+
+The registry is read on each call (`registry.CATEGORIES`, not a copy taken at import), so the page always shows the
+registry the process runs with.
+"""
+
+from __future__ import annotations
+
+from include.outsmart_import import registry
+from include.outsmart_import.registry import MERGE_COUNTS, Category, FilterWidget
+
+
+def _filter_view(f: FilterWidget) -> dict:
+    return {
+        "key": f.key,
+        "widget": f.widget,
+        "label": f.label,
+        "default": f.default,
+        "choices": [{"value": value, "label": label} for value, label in f.choices],
+    }
+
+
+def category_view(category: Category) -> dict:
+    return {
+        "name": category.name,
+        "title": category.short_title or category.title,
+        "long_title": category.title,
+        "dutch": category.dutch_title,
+        "pro": category.pro,
+        "dag_id": category.dag_id,
+        "filters": [_filter_view(f) for f in registry.filter_widgets(category)],
+    }
+
+
+def catalog() -> dict:
+    """GET /api/categories: every category in the registry's order, and the counts an import reports."""
+    return {"categories": [category_view(c) for c in registry.CATEGORIES.values()], "counts": list(MERGE_COUNTS)}
+
+
+def item_group_settings(settings: dict) -> list[str]:
+    """Every item-group code chosen in any category's item-group filter (the page lists them even when the
+    division no longer has them)."""
+    chosen: set[str] = set()
+    for category in registry.CATEGORIES.values():
+        for f in registry.filter_widgets(category):
+            if f.widget == "item_groups":
+                chosen.update(settings["categories"][category.name][f.key])
+    return sorted(chosen)

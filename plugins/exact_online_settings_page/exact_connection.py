@@ -1,0 +1,33 @@
+"""Exact Online, asked from the api-server: through the same hook, token chain and call budget as the imports
+(connection `exact_online_default`; the token chain and the budget live in the OutSmart database)."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+
+from exact_online_settings_page.secret_scrub import EXACT_CONN_ID, TARGET_CONN_ID
+
+
+def item_groups_from_exact() -> list[dict]:
+    """The division's item groups (code + description), read from Exact's `logistics/ItemGroups`."""
+    from exact_online.hooks.exact_online import ExactOnlineHook
+    from exact_online.rate_budget import PostgresRateBudget
+    from exact_online.token_store import DbConnection, PostgresTokenStore
+    from include.outsmart_import.target_db import connector
+
+    # connector() is typed as returning object; what it returns is a psycopg connection.
+    connect = typing.cast("Callable[[], DbConnection]", connector(TARGET_CONN_ID))
+    budget = PostgresRateBudget(connect)
+    hook = ExactOnlineHook(EXACT_CONN_ID, token_store=PostgresTokenStore(connect), rate_budget=budget)
+    try:
+        out = []
+        for page in hook.collection("logistics/ItemGroups", ["ID", "Code", "Description"]):
+            out += [
+                {"code": str(r.get("Code") or "").strip(), "description": r.get("Description") or ""}
+                for r in page
+                if str(r.get("Code") or "").strip()
+            ]
+        return sorted(out, key=lambda g: g["code"])
+    finally:
+        budget.close()
