@@ -50,6 +50,7 @@ on 2 shared cores (the two trees run one after the other). Not part of `make ben
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import difflib
 import json
@@ -60,6 +61,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -175,8 +177,10 @@ def start_postgres(data_dir: Path) -> dict:
     return server
 
 
-def start_sandbox(tree: Path, size: int, seed: int, clock: str) -> Sandbox:
-    """The sandbox of `tree` with the fixed clock (SANDBOX), rate limits raised so that no call waits."""
+@contextlib.contextmanager
+def sandbox_of(tree: Path, size: int, seed: int, clock: str) -> Iterator[Sandbox]:
+    """The sandbox of `tree` with the fixed clock (SANDBOX), rate limits raised so that no call waits; stopped on
+    leaving. (Not `with Sandbox(...)`: its __enter__ would start a second sandbox, without the fixed clock.)"""
     port = _free_port()
     args = ["--port", str(port), "--size", str(size), "--seed", str(seed)]
     args += ["--minutely-limit", "100000", "--daily-limit", "1000000"]
@@ -187,16 +191,28 @@ def start_sandbox(tree: Path, size: int, seed: int, clock: str) -> Sandbox:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    sandbox = Sandbox(size, seed, tree, proc, f"http://127.0.0.1:{port}")
+    try:
+        sandbox = Sandbox(size, seed, tree, proc, f"http://127.0.0.1:{port}")
+        _wait_for(sandbox)
+        yield sandbox
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _wait_for(sandbox: Sandbox) -> None:
+    assert sandbox.proc is not None
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and sandbox.proc.poll() is None:
         try:
             requests.get(sandbox.url + "/_sandbox/health", timeout=1)
-            return sandbox
+            return
         except requests.ConnectionError:
             time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"the sandbox of {tree} did not start")
+    raise RuntimeError(f"the sandbox of {sandbox.tree} did not start")
 
 
 def run_tree(tree: Path, label: str, work: Path, args: argparse.Namespace) -> dict:
@@ -206,7 +222,7 @@ def run_tree(tree: Path, label: str, work: Path, args: argparse.Namespace) -> di
         server = start_postgres(pgdata)
         target = conninfo_from_airflow_json({**server, "schema": DB})
         tokens = conninfo_from_airflow_json({**server, "schema": TOKENS_DB})
-        with start_sandbox(tree, args.size, args.seed, args.clock) as sandbox:
+        with sandbox_of(tree, args.size, args.seed, args.clock) as sandbox:
             env = {
                 **os.environ,
                 "PYTHONPATH": _pythonpath(tree),
