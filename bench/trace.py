@@ -129,7 +129,8 @@ import exact_online, include
 from exact_online.hooks.exact_online import ExactOnlineHook
 from exact_online.token_store import PostgresTokenStore
 from include.outsmart_import.registry import CATEGORIES
-from include.outsmart_import.runner import check_runnable, run_category
+from include.outsmart_import.runner import run_category
+from include.outsmart_import.scheduling import check_runnable
 from include.outsmart_import.settings import parse_settings
 from include.outsmart_import.target_db import connector
 settings = parse_settings(Path(sys.argv[2]).read_text())
