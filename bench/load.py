@@ -12,6 +12,7 @@ import uuid
 import pandas as pd
 import psycopg
 
+from include.outsmart_import.database import copy_frame
 from include.outsmart_import.enrichment import MergeContext
 from include.outsmart_import.merge import CategoryLoad
 from include.outsmart_import.registry import CATEGORIES
@@ -100,7 +101,7 @@ class Db:
 def _raw_copy(db: Db, df: pd.DataFrame) -> None:
     with db.connect() as conn:
         with CategoryLoad(conn, REL) as load:  # its COPY writer (pyarrow CSV), straight into the target
-            load._copy_frame("outsmart.relations", df, COLS)
+            copy_frame(load.cur, "outsmart.relations", df, COLS)
             load.commit()
 
 
