@@ -39,6 +39,7 @@ Exact's habits that the import must cope with (#14 "Exact fidelity"; each with i
 from __future__ import annotations
 
 import bisect
+import copy
 import datetime as dt
 import json
 import math
@@ -46,7 +47,6 @@ import os
 import pickle
 import random
 import re
-import secrets
 import socket
 import threading
 import time
@@ -58,6 +58,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from include.exact_sandbox import data
+from include.exact_sandbox.oauth import DEFAULT_USER, DEFAULT_USERS, PRECONFIGURED_CHAIN, Chain, OAuthMixin
 from include.exact_sandbox.odata import Comparison, ODataError, as_text, encode_value, matches, parse_filter
 from include.exact_sandbox.registry_sources import entity_of, registry_sources
 from include.outsmart_import.registry import Source
@@ -259,6 +260,11 @@ class SandboxConfig:
     # Share of the goods delivery lines delivered from two or three storage locations: one row per location, all
     # with the line's ID (data.split_delivery_line). Off by default, so that the other tests' line IDs stay keys.
     split_delivery_lines: float = 0.0
+    # OAuth (include/exact_sandbox/oauth.py): the app's registered redirect_uri is `redirect_uri` above; users who can
+    # log in on the consent page (user name -> password, full_name, optional user_id and divisions); how long an
+    # authorization code lives (Exact: about 3 minutes, reference §2.2).
+    users: dict = field(default_factory=lambda: copy.deepcopy(DEFAULT_USERS))
+    authorization_code_lifetime: float = 180.0
 
 
 @dataclass
@@ -291,7 +297,7 @@ def _now() -> float:
     return time.time()
 
 
-class SandboxState:
+class SandboxState(OAuthMixin):
     def __init__(self, config: SandboxConfig):
         self.config = config
         self.lock = threading.RLock()
@@ -308,12 +314,8 @@ class SandboxState:
             accounts_only=config.accounts_only,
             split_delivery_lines=config.split_delivery_lines,
         )
-        # Token chain: exactly one live refresh token; every earlier one is "old".
-        self.refresh_token = config.initial_refresh_token
-        self.refresh_issued_at = _now()
-        self.old_refresh_tokens: set[str] = set()
-        self.last_token_issued_at: float | None = None
-        self.access_tokens: dict[str, float] = {}
+        self.access_tokens: dict[str, float] = {}  # access token -> expiry
+        self._init_oauth()  # the preconfigured chain; every consent adds one (oauth.py)
         self.minute_window: tuple[float, int] = (0.0, 0)
         self.day_window: tuple[float, int] = (0.0, 0)
         self._by_timestamp: dict[str, tuple] = {}
@@ -330,15 +332,50 @@ class SandboxState:
             self._by_timestamp[entity] = hit
         return hit[1], hit[2]
 
-    # ---- persistence (make airflow): a real Exact division and its token chain outlive our restarts ---------------
-    _PERSISTED = (
-        "division",
-        "refresh_token",
-        "refresh_issued_at",
-        "old_refresh_tokens",
-        "last_token_issued_at",
-        "access_tokens",
-    )
+    def now(self) -> float:
+        return _now()  # looked up at each call: tests put a fake clock in this module's `_now`
+
+    # The preconfigured chain's fields, as the state had them before chains per consent (tests and old state files).
+    @property
+    def _chain0(self) -> Chain:
+        return self.chains[PRECONFIGURED_CHAIN]
+
+    @property
+    def refresh_token(self) -> str:
+        return self._chain0.refresh_token
+
+    @refresh_token.setter
+    def refresh_token(self, value: str) -> None:
+        self._chain0.refresh_token = value
+
+    @property
+    def refresh_issued_at(self) -> float:
+        return self._chain0.refresh_issued_at
+
+    @refresh_issued_at.setter
+    def refresh_issued_at(self, value: float) -> None:
+        self._chain0.refresh_issued_at = value
+
+    @property
+    def old_refresh_tokens(self) -> set[str]:
+        return self._chain0.old_refresh_tokens
+
+    @old_refresh_tokens.setter
+    def old_refresh_tokens(self, value: set[str]) -> None:
+        self._chain0.old_refresh_tokens = value
+
+    @property
+    def last_token_issued_at(self) -> float | None:
+        return self._chain0.last_token_issued_at
+
+    @last_token_issued_at.setter
+    def last_token_issued_at(self, value: float | None) -> None:
+        self._chain0.last_token_issued_at = value
+
+    # ---- persistence (make airflow): a real Exact division and its token chains outlive our restarts --------------
+    _PERSISTED = ("division", "chains", "codes", "access_tokens", "access_chain")
+    # What a state file written before chains per consent holds instead of `chains`: the preconfigured chain.
+    _LEGACY = ("refresh_token", "refresh_issued_at", "old_refresh_tokens", "last_token_issued_at")
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the division and the token chain (not faults, stats or rate windows) to `path`, atomically."""
@@ -356,8 +393,9 @@ class SandboxState:
         with open(path, "rb") as f:
             saved = pickle.load(f)  # our own file, written by save() above
         with self.lock:
-            for name in self._PERSISTED:
-                setattr(self, name, saved[name])
+            for name in (*self._PERSISTED, *self._LEGACY):
+                if name in saved:
+                    setattr(self, name, saved[name])
             self._by_timestamp.clear()
         return True
 
@@ -401,85 +439,7 @@ class SandboxState:
         self.day_window = (day_reset, day_used + 1)
         return 200, {**daily, **minutely}
 
-    # ---- OAuth ------------------------------------------------------------------------------------------------
-    def token(self, form: dict[str, str]) -> tuple[int, dict, dict[str, str]]:
-        """`POST /api/oauth2/token`: (status, body, headers). A refused request is counted by its reason."""
-        now = _now()
-        refused = self._refused_client(form) or self._refused_refresh_token(form.get("refresh_token", ""), now)
-        if refused is not None:
-            reason, status, body, headers = refused
-            self.stats.token_calls[reason] += 1
-            return status, body, headers
-        return 200, self._rotate(now), {}
-
-    def _refused_client(self, form: dict[str, str]) -> tuple[str, int, dict, dict[str, str]] | None:
-        c = self.config
-        if form.get("client_id") != c.client_id or form.get("client_secret") != c.client_secret:
-            return (
-                "invalid_client",
-                400,
-                {"error": "invalid_client", "error_description": "Invalid client credentials."},
-                {},
-            )
-        grant = form.get("grant_type")
-        if grant != "refresh_token":
-            body = {
-                "error": "unsupported_grant_type",
-                "error_description": f"Grant type {grant!r} is not supported here.",
-            }
-            return "unsupported_grant", 400, body, {}
-        return None
-
-    def _refused_refresh_token(self, presented: str, now: float) -> tuple[str, int, dict, dict[str, str]] | None:
-        """Exact's answers to a refresh token that is old, unknown or expired, or presented within 570 s."""
-        c = self.config
-        if presented in self.old_refresh_tokens:
-            return (
-                "old_refresh_token",
-                401,
-                {"error": "unauthorized_client", "error_description": "Old refresh token used."},
-                {},
-            )
-        if presented != self.refresh_token:
-            body = {
-                "error": "invalid_grant",
-                "error_description": "Token is not allowed, because of invalid or empty chainId",
-            }
-            return "invalid_grant", 400, body, {}
-        expires = self.refresh_issued_at + c.refresh_token_lifetime
-        if now > expires:
-            at = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%m/%d/%Y %I:%M:%S %p")
-            nowtxt = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%m/%d/%Y %I:%M:%S %p")
-            body = {
-                "error": "invalid_request",
-                "error_description": f"The refresh token expired at {at} and it is now {nowtxt}.",
-            }
-            return "refresh_token_expired", 400, body, {}
-        if self.last_token_issued_at is not None and now - self.last_token_issued_at < c.min_token_interval:
-            body = {"error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"}
-            reason = "TooEarlyToRefreshTokens: a new access token can be requested 570 seconds after the previous one"
-            return "too_early", 400, body, {"Reason": reason}
-        return None
-
-    def _rotate(self, now: float) -> dict:
-        """Issue a new access token and refresh token; the presented refresh token is old from now on."""
-        c = self.config
-        self.old_refresh_tokens.add(self.refresh_token)
-        self.refresh_token = "rt-" + secrets.token_urlsafe(24)
-        self.refresh_issued_at = now
-        self.last_token_issued_at = now
-        access = "at-" + secrets.token_urlsafe(24)
-        self.access_tokens[access] = now + c.access_token_lifetime
-        self.stats.token_calls["ok"] += 1
-        return {
-            "access_token": access,
-            "token_type": "bearer",
-            "expires_in": str(int(c.access_token_lifetime))
-            if c.access_token_lifetime >= 1
-            else str(c.access_token_lifetime),
-            "refresh_token": self.refresh_token,
-        }
-
+    # ---- OAuth (the token and authorize endpoints are in oauth.OAuthMixin) --------------------------------------
     def check_bearer(self, header: str | None) -> str | None:
         """Return an error text for a bad Authorization header, or None if it is valid."""
         if not header or not header.lower().startswith("bearer "):
@@ -505,6 +465,10 @@ class SandboxState:
         return None
 
 
+def _bearer(header: str | None) -> str:
+    return header[7:].strip() if header and header.lower().startswith("bearer ") else ""
+
+
 def _odata_error(message: str) -> dict:
     return {"error": {"code": "", "message": {"lang": "", "value": message}}}
 
@@ -524,11 +488,17 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def state(self) -> SandboxState:
         return self.server.state
 
-    def _send(self, status: int, body=None, headers: dict[str, str] | None = None) -> None:
-        payload = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+    def _send(self, status: int, body=None, headers: dict[str, str] | None = None, content_type: str = "") -> None:
+        """Send a reply: `body` as JSON, or as it is when it is text (a page, Exact's plain "Bad Request")."""
+        if isinstance(body, str):
+            payload = body.encode("utf-8")
+            content_type = content_type or "text/plain; charset=utf-8"
+        else:
+            payload = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+            content_type = "" if body is None else "application/json; charset=utf-8"
         self.send_response(status)
-        if body is not None:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+        if content_type:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -573,6 +543,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return self._control(method, url.path[len("/_sandbox/") :], body)
             if url.path == "/api/oauth2/token" and method == "POST":
                 return self._token(body)
+            if url.path == "/api/oauth2/auth" and method in ("GET", "POST"):
+                return self._authorize(method, url.query if method == "GET" else body.decode("utf-8"))
             if url.path == "/api/v1/current/Me":
                 return self._me(method)
             m = re.fullmatch(r"/api/v1/(\d+)/(.+)", url.path)
@@ -595,16 +567,23 @@ class SandboxHandler(BaseHTTPRequestHandler):
             raise _Dropped()
         self._send(status, payload, headers)
 
+    def _authorize(self, method: str, query: str) -> None:
+        params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        with self.state.lock:
+            status, page, headers = self.state.authorize(method, params)
+        self._send(status, page, headers, content_type="text/html; charset=utf-8" if page else "")
+
     def _me(self, method: str) -> None:
         with self.state.lock:
             err = self.state.check_bearer(self.headers.get("Authorization"))
+            chain = self.state.chain_of_access(_bearer(self.headers.get("Authorization")))
+            user = self.state.user(chain.user if chain else DEFAULT_USER)
         if err:
             return self._send(
                 401,
                 _odata_error("Unauthorized"),
                 {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'},
             )
-        c = self.state.config
         base = self._base_url()
         self._send(
             200,
@@ -613,13 +592,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     "results": [
                         {
                             "__metadata": {
-                                "uri": f"{base}/api/v1/current/Me(guid'00000000-0000-0000-0000-00000000aaaa')",
+                                "uri": f"{base}/api/v1/current/Me(guid'{user['user_id']}')",
                                 "type": "Exact.Web.Api.System.Me",
                             },
-                            "CurrentDivision": self._encode(c.division),
-                            "UserID": "00000000-0000-0000-0000-00000000aaaa",
-                            "UserName": "sandbox@example.nl",
-                            "FullName": "Sandbox Gebruiker",
+                            # the consent's first division (Exact: the one the user last opened)
+                            "CurrentDivision": self._encode(self.state.divisions_of(chain)[0]),
+                            "UserID": user["user_id"],
+                            "UserName": user["user_name"],
+                            "FullName": user.get("full_name") or user["user_name"],
                             "LanguageCode": "nl-NL",
                             "Legislation": "NL",
                             "ServerUtcOffset": self._encode(3600),
@@ -646,7 +626,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     "Unauthorized",
                     {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'},
                 )
-            if division != st.config.division:
+            chain = st.chain_of_access(_bearer(self.headers.get("Authorization")))
+            if division != st.config.division or division not in st.divisions_of(chain):
                 return self._client_error(403, path, "Forbidden", {"Reason": "NoDivisionAccess"})
             status, rate_headers = st.take_call()
             if status == 429:
@@ -832,6 +813,27 @@ class SandboxHandler(BaseHTTPRequestHandler):
             },
         )
 
+    def _control_token_chains(self, method: str, req: dict) -> None:
+        # For tests only: every chain (the preconfigured one and one per consent), with its user and state.
+        self._send(200, {"chains": self.state.chains_summary()})
+
+    def _control_revoke_consent(self, method: str, req: dict) -> None:
+        """The user withdraws the app's access in Exact (`{"user": name}`: all their chains), or `{"chain": id}`."""
+        if method != "POST" or not (req.get("user") or req.get("chain")):
+            return self._send(400, {"error": 'POST {"user": name} or {"chain": id}'})
+        revoked = self.state.revoke_consent(user=req.get("user"), chain_id=req.get("chain"))
+        self._send(200 if revoked else 404, {"revoked": revoked})
+
+    def _control_age_oauth(self, method: str, req: dict) -> None:
+        """As if `seconds` had passed for codes, refresh tokens and access tokens (31 days: an unused refresh token
+        has expired), while the data and rate windows stay on the real clock."""
+        try:
+            seconds = float(req["seconds"])
+        except (KeyError, TypeError, ValueError):
+            return self._send(400, {"error": 'POST {"seconds": number}'})
+        self.state.age_oauth(seconds)
+        self._send(200, {"aged_seconds": seconds})
+
     def _control_records(self, method: str, req: dict) -> None:
         entity = req.get("entity", "accounts")
         rows = self.state.division.records(entity)
@@ -871,6 +873,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         "faults": _control_faults,
         "config": _control_config,
         "token-chain": _control_token_chain,
+        "token-chains": _control_token_chains,
+        "revoke-consent": _control_revoke_consent,
+        "age-oauth": _control_age_oauth,
         "records": _control_records,
         "mutate": _control_mutate,
         "move-division": _control_move_division,
