@@ -23,9 +23,10 @@ class ExactApiError(ExactOnlineError):
 class ExactTransientError(ExactOnlineError):
     """A reply worth retrying: 5xx, or 429 for the minutely budget. `wait_seconds` overrides the backoff."""
 
-    def __init__(self, status: int, endpoint: str, wait_seconds: float | None = None):
+    def __init__(self, status: int, endpoint: str, wait_seconds: float | None = None, message: str | None = None):
         self.status, self.endpoint, self.wait_seconds = status, endpoint, wait_seconds
-        super().__init__(f"Exact Online answered {status} for {endpoint}")
+        # `message`: for a failure without an answer (status 0), e.g. a token endpoint that could not be reached
+        super().__init__(message or f"Exact Online answered {status} for {endpoint}")
 
 
 class ExactDailyLimitReached(ExactOnlineError):
@@ -50,6 +51,44 @@ class ExactAuthError(ExactOnlineError):
                 "(the import does that itself when the connection's token differs from the one it started from)."
             )
         super().__init__(message)
+
+
+RECONNECT_HINT = "reconnect on the settings page (Admin → Exact Online imports)."
+
+
+class ExactReconnectRequired(ExactAuthError):
+    """Exact refused the token chain for good: the refresh token expired (30 days unused), the consent was revoked,
+    or a rotated refresh token came back ("Old refresh token used", which the store's lock exists to prevent).
+    Retrying cannot mend it, only a person connecting the company again. A subclass of ExactAuthError, so that the
+    import fails at once without retries, as for every other unusable chain."""
+
+    def __init__(self, why: str):
+        self.why = why
+        self.needs_reauthorisation = True
+        ExactOnlineError.__init__(self, f"Exact Online refused the connection ({why}): {RECONNECT_HINT}")
+
+
+class ExactConsentError(ExactOnlineError):
+    """Connecting a company (the authorization-code flow) gave no usable code or tokens. The text tells the person
+    what to do; it never contains the code, a token or the client secret."""
+
+
+class ExactConsentDenied(ExactConsentError):
+    """The person chose "Deny" on Exact's consent page (`error=access_denied` in the redirect)."""
+
+
+class ExactConsentStateMismatch(ExactConsentError):
+    """The redirect's `state` is not the one this connect attempt sent: an old or foreign address was pasted, or
+    someone tries to slip their own code in (the reason `state` exists)."""
+
+
+class ExactConsentNoCode(ExactConsentError):
+    """The address holds no authorization code (not the address Exact redirected to, or cut off)."""
+
+
+class ExactCodeRefused(ExactConsentError):
+    """Exact's token endpoint refused the authorization code: used before, older than about 3 minutes, or issued for
+    another redirect URI."""
 
 
 class ExactConfigError(ExactApiError):

@@ -85,7 +85,7 @@ def test_lost_token_reply_asks_for_reauthorisation_without_a_loop(sandbox_factor
         hook.me()
     calls = sandbox_stats(server)["token_calls"]
     figure(f"token reply dropped after rotation; token endpoint saw {calls}; error: {str(err.value)[:90]}...")
-    assert err.value.needs_reauthorisation and "Re-authorise the app" in str(err.value)
+    assert err.value.needs_reauthorisation and "reconnect on the settings page" in str(err.value)
     assert calls == {"ok": 1, "old_refresh_token": 1}
 
 

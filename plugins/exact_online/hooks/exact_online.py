@@ -41,6 +41,8 @@ from exact_online.exceptions import (
     ExactAuthError,
     ExactConfigError,
     ExactDailyLimitReached,
+    ExactOnlineError,
+    ExactReconnectRequired,
     ExactTransientError,
 )
 from exact_online.provider_info import CONNECTION_TYPE, HOOK_NAME
@@ -130,6 +132,14 @@ def _positive_int(value: Any) -> int | None:
     if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
         value = int(value)
     return value if isinstance(value, int) and value > 0 else None
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` (an answer of Exact's, for an error message) without any of `secrets` in it, should Exact echo one."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -343,49 +353,15 @@ class ExactOnlineHook(BaseHook):
         return record.access_token
 
     def _refresh(self, record: TokenRecord) -> TokenRecord:
-        url = f"{self.api_base}/api/oauth2/token"
         form = {
             "grant_type": "refresh_token",
             "refresh_token": record.refresh_token,
             "client_id": self.connection.login,
             "client_secret": self.connection.password,
         }
-        resp = None
-        for attempt in (1, 2):
-            self.stats.token_calls += 1
-            try:
-                resp = self.get_conn().post(url, data=form, timeout=self._timeout())
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                # The reply may be lost after Exact already rotated the token; one retry tells which.
-                if attempt == 2:
-                    raise ExactAuthError(
-                        "The Exact Online token endpoint could not be reached twice in a row."
-                    ) from None
-                self._sleep(self._option("backoff_seconds", 2))
-        assert resp is not None
+        resp = self._post_token(form)
         if resp.status_code != 200:
-            try:
-                body = resp.json()
-            except ValueError:
-                body = {}
-            description = str(body.get("error_description") or body.get("error") or resp.reason)
-            reason = resp.headers.get("Reason")
-            if "Old refresh token used" in description:
-                raise ExactAuthError(
-                    "Exact refused the stored refresh token as already used ('Old refresh token used'): the token "
-                    "chain is broken, most likely because a token reply was lost in transit after Exact rotated the "
-                    "token.",
-                    needs_reauthorisation=True,
-                )
-            if "expired" in description.lower() and "refresh token" in description.lower():
-                raise ExactAuthError(f"The Exact refresh token has expired: {description}", needs_reauthorisation=True)
-            if resp.status_code == 400 and "invalid_grant" in str(body.get("error")):
-                raise ExactAuthError(f"Exact refused the refresh token: {description}", needs_reauthorisation=True)
-            raise ExactAuthError(
-                f"Exact's token endpoint answered {resp.status_code}: {description}"
-                + (f" (Reason: {reason})" if reason else "")
-            )
+            raise self._token_refusal(resp, (record.refresh_token, self.connection.password or ""))
         body = resp.json()
         now = self._clock()
         _mask(body.get("access_token"))
@@ -398,6 +374,50 @@ class ExactOnlineHook(BaseHook):
             access_obtained_at=now,
             access_expires_at=now + float(body.get("expires_in", 600)),
             refreshes=record.refreshes + 1,
+        )
+
+    TOKEN_ENDPOINT = "oauth2/token"
+
+    def _post_token(self, form: dict[str, Any]) -> requests.Response:
+        """POST the token request; one retry when no reply came. The reply may be lost after Exact already rotated
+        the token: the retry then tells which (it succeeds, or Exact says "Old refresh token used")."""
+        url = f"{self.api_base}/api/oauth2/token"
+        for attempt in (1, 2):
+            self.stats.token_calls += 1
+            try:
+                return self.get_conn().post(url, data=form, timeout=self._timeout())
+            except (requests.ConnectionError, requests.Timeout):
+                if attempt == 1:
+                    self._sleep(self._option("backoff_seconds", 2))
+        # Nothing reached Exact, or nothing came back: transient, so the call's retries (and the task's) apply.
+        raise ExactTransientError(
+            0, self.TOKEN_ENDPOINT, message="The Exact Online token endpoint could not be reached twice in a row."
+        )
+
+    def _token_refusal(self, resp: requests.Response, secrets: tuple[str, ...]) -> ExactOnlineError:
+        """The error for a refused refresh: ExactReconnectRequired when Exact refused the chain for good (only a new
+        consent helps), ExactTransientError for a 5xx, ExactAuthError for the rest (e.g. a wrong client secret)."""
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        description = _scrub(str(body.get("error_description") or body.get("error") or resp.reason), secrets)
+        if resp.status_code >= 500:
+            return ExactTransientError(resp.status_code, self.TOKEN_ENDPOINT)
+        if "Old refresh token used" in description:
+            return ExactReconnectRequired(
+                "'Old refresh token used': the token chain is broken, most likely because a token reply was lost in "
+                "transit after Exact rotated the token"
+            )
+        if "expired" in description.lower() and "refresh token" in description.lower():
+            return ExactReconnectRequired(f"the refresh token has expired, unused for 30 days: {description}")
+        if resp.status_code == 400 and "invalid_grant" in str(body.get("error")):
+            return ExactReconnectRequired(f"the consent was withdrawn or the token chain is unknown: {description}")
+        reason = resp.headers.get("Reason")
+        return ExactAuthError(
+            f"Exact's token endpoint answered {resp.status_code}: {description}"
+            + (f" (Reason: {_scrub(reason, secrets)})" if reason else "")
         )
 
     # ---- requests ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from exact_online.exceptions import ExactApiError, ExactAuthError, ExactDailyLimitReached
+from exact_online.exceptions import ExactApiError, ExactAuthError, ExactDailyLimitReached, ExactReconnectRequired
 from exact_online.hooks.exact_online import ExactOnlineHook
 from exact_online.token_store import MemoryTokenStore, PostgresTokenStore, TokenRecord
 from tests.helpers.fake_time import FakeTime
@@ -256,10 +256,11 @@ def test_reused_refresh_token_asks_for_reauthorisation(sandbox_factory):
     server = sandbox_factory(size=5)
     requests.post(server.url + "/_sandbox/faults", json={"lose_next_token_reply": True}, timeout=5)
     hook = ExactOnlineHook(token_store=MemoryTokenStore())
-    with pytest.raises(ExactAuthError) as err:
+    with pytest.raises(ExactReconnectRequired) as err:  # an ExactAuthError: the import fails without retries
         hook.me()
-    assert err.value.needs_reauthorisation
-    assert "Re-authorise" in str(err.value)
+    assert isinstance(err.value, ExactAuthError) and err.value.needs_reauthorisation
+    assert str(err.value).startswith("Exact Online refused the connection ('Old refresh token used': ")
+    assert str(err.value).endswith("reconnect on the settings page (Admin → Exact Online imports).")
     assert stats(server)["token_calls"] == {"ok": 1, "old_refresh_token": 1}  # one retry, no loop
 
 
