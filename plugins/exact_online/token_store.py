@@ -71,6 +71,10 @@ class TokenStore(Protocol):
         """Hold the chain's exclusive lock; yield the record as read *after* taking it, and a `save` that
         commits a new record at once (durable before the caller uses the tokens in it)."""
 
+    def discard(self, key: str) -> None:
+        """Remove the chain (it moved to another key). Call it while holding `locked(key)`: it takes no lock itself,
+        so that it does not wait for the caller's own lock."""
+
 
 class PostgresTokenStore:
     """Token chain rows in `exact_online.oauth_token_chain`, locked with a transaction-level advisory lock."""
@@ -158,6 +162,16 @@ class PostgresTokenStore:
         finally:
             conn.close()
 
+    def discard(self, key: str) -> None:
+        conn = self._connect()
+        try:
+            self._ensure_schema(conn)
+            with conn.cursor() as cur:
+                cur.execute("DELETE FROM exact_online.oauth_token_chain WHERE chain_key = %s", (key,))
+            conn.commit()
+        finally:
+            conn.close()
+
 
 class MemoryTokenStore:
     """A process-local store for unit tests (no cross-process safety)."""
@@ -179,3 +193,7 @@ class MemoryTokenStore:
                 self._rows[key] = replace(new)
 
             yield self._rows.get(key), save
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._rows.pop(key, None)
