@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import signal
 import sys
 import time
@@ -24,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     for f in dataclasses.fields(SandboxConfig):
         if f.name in ("day_seconds",):
             parser.add_argument("--day-seconds", type=float, default=None)
+            continue
+        if f.default_factory is not dataclasses.MISSING:  # the sandbox users: JSON, e.g. '{"me@x.nl": {...}}'
+            parser.add_argument("--" + f.name.replace("_", "-"), type=json.loads, default=f.default_factory())
             continue
         if isinstance(f.default, bool):
             parser.add_argument("--" + f.name.replace("_", "-"), action="store_true")

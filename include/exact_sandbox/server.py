@@ -275,6 +275,7 @@ class Faults:
     slow_seconds: float = 0.0
     latency_seconds: float = 0.0  # added to every API call
     lose_next_token_reply: bool = False  # rotate the token, then drop the connection
+    fail_next_token_calls: int = 0  # answer this many token calls 503 without looking at them (an Exact outage)
     repeat_stale_ids: bool = False  # sync pages repeat their first two IDs with an older Timestamp and stale data
     seed: int = 7
 
@@ -558,6 +559,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _token(self, body: bytes) -> None:
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
         with self.state.lock:
+            if self.state.faults.fail_next_token_calls > 0:
+                self.state.faults.fail_next_token_calls -= 1
+                self.state.stats.faults_injected["token_error"] += 1
+                return self._send(503, _odata_error("Service Unavailable"))
             status, payload, headers = self.state.token(form)
             lose = status == 200 and self.state.faults.lose_next_token_reply
             if lose:

@@ -219,3 +219,17 @@ def test_unused_refresh_token_expires_and_a_revoked_consent_is_refused(sandbox):
         "consent_revoked": 1,
         "refresh_token_expired": 1,
     }
+
+
+def test_consent_chains_survive_a_restart(sandbox, tmp_path):
+    s = sandbox()
+    tokens = exchange(s, code_of(consent(s))).json()
+    s.state.save(tmp_path / "sandbox.pickle")
+    again = sandbox(min_token_interval=0)
+    assert again.state.load(tmp_path / "sandbox.pickle")
+    chains = control(again, "token-chains")["chains"]
+    assert [(c["user"], c["refresh_token"]) for c in chains][1] == ("piet@example.nl", tokens["refresh_token"])
+    me = requests.get(
+        again.url + "/api/v1/current/Me", headers={"Authorization": "Bearer " + tokens["access_token"]}, timeout=5
+    )
+    assert me.json()["d"]["results"][0]["UserName"] == "piet@example.nl"

@@ -245,3 +245,14 @@ def test_an_unreachable_token_endpoint_stays_retryable(monkeypatch, fake_time):
     with pytest.raises(ExactTransientError, match="could not be reached twice in a row"):
         hook.me()
     assert hook.stats.token_calls == 4 and hook.stats.retries == 1  # two tries of the call, two posts each
+
+
+def test_a_token_endpoint_5xx_is_retried_and_the_chain_survives(sandbox, fake_time):
+    store = MemoryTokenStore()
+    consent, _, _ = connect(sandbox, fake_time, store)
+    fake_time.advance(600)
+    control(sandbox, "faults", {"fail_next_token_calls": 1})
+    hook = new_hook(fake_time, store)
+    assert hook.me()["FullName"] == "Piet de Vries"  # the 503 was retried, then the refresh went through
+    assert hook.stats.retries == 1 and control(sandbox, "stats")["faults_injected"] == {"token_error": 1}
+    assert store.peek(consent.chain_key).refreshes == 1
