@@ -34,7 +34,7 @@ from exact_online.oauth import (
     exchange_code_for_hook,
     new_state,
 )
-from exact_online.token_store import MemoryTokenStore
+from exact_online.token_store import MemoryTokenStore, PostgresTokenStore
 from tests.helpers.fake_time import FakeTime
 
 DIV = 3_000_001
@@ -256,3 +256,13 @@ def test_a_token_endpoint_5xx_is_retried_and_the_chain_survives(sandbox, fake_ti
     assert hook.me()["FullName"] == "Piet de Vries"  # the 503 was retried, then the refresh went through
     assert hook.stats.retries == 1 and control(sandbox, "stats")["faults_injected"] == {"token_error": 1}
     assert store.peek(consent.chain_key).refreshes == 1
+
+
+def test_the_chain_lands_in_postgres_and_moves_with_the_division_picked(sandbox, fake_time, target_db):
+    store = PostgresTokenStore.from_conninfo(target_db.conninfo)
+    consent, hook, _ = connect(sandbox, fake_time, store)
+    stored = store.peek(f"sandbox-client/{DIV}")
+    assert stored.refresh_token == control(sandbox, "token-chains")["chains"][1]["refresh_token"]
+    consent.use_division(PRACTICE)
+    assert store.peek(f"sandbox-client/{DIV}") is None
+    assert store.peek(f"sandbox-client/{PRACTICE}").refresh_token == stored.refresh_token
