@@ -153,6 +153,18 @@ def test_the_plugins_folder_yields_exactly_this_plugin():
     assert view["href"] == PREFIX + "/" and view["url_route"] == "exact-online-imports"
 
 
+def test_the_menu_entry_has_a_short_label_and_the_page_keeps_its_title():
+    """The left navigation cut "Exact Online imports" to "Exact Onli…": the entry has a label that fits."""
+    from airflow._shared.plugins_manager import _load_plugins_from_plugin_directory
+
+    (plugin,), _ = _load_plugins_from_plugin_directory(str(ROOT_PLUGINS))
+    label = plugin.external_views[0]["name"]
+    assert label == "Exact imports" and len(label) <= 13
+    html = (ROOT_PLUGINS / "exact_online_settings_page/static/index.html").read_text()
+    assert "<title>Exact Online imports</title>" in html and "<h1>Exact Online imports" in html
+    assert plugin.fastapi_apps[0]["name"] == "Exact Online imports"
+
+
 def test_every_filter_of_the_model_is_on_the_page():
     from exact_online_settings_page.category_catalog import catalog
 
