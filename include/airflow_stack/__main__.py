@@ -94,6 +94,13 @@ def _run_until_stopped(stack: Stack) -> int:
     return status
 
 
+# The settings page as the UI shows it (plugins/exact_online_settings_page/exact_online_settings_page_plugin.py:
+# MENU_LABEL and UI_ROUTE; a test holds the two in step). Written out, not imported: importing the plugin file here
+# would import Airflow's plugins manager into the launcher, before the stack is even configured.
+SETTINGS_MENU_LABEL = "Exact imports"
+SETTINGS_PAGE_PATH = "/plugin/exact-online-imports"
+
+
 def _banner(stack: Stack) -> None:
     o = stack.options
     users = "\n".join(
@@ -106,7 +113,8 @@ Airflow is running: {o.url}
 {users}
   Exact Online: {o.sandbox_url + " (the sandbox)" if o.sandbox else "connection exact_online_default"}
   OutSmart database: connection outsmart_postgres ({"embedded, database outsmart" if stack.outsmart else ""})
-  settings: Admin -> Variables -> exact_online_import_settings; imports: the exact_online_import_* DAGs
+  settings: the settings page, "{SETTINGS_MENU_LABEL}" in the left navigation: {o.url}{SETTINGS_PAGE_PATH}
+  imports: the exact_online_import_* DAGs
   component logs: {stack.log_dir}; state: {o.state_dir}
 Ctrl-C stops everything started here.
 """,

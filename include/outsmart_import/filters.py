@@ -37,6 +37,24 @@ def _quotation_statuses() -> list[QuotationStatus]:
     return ["draft", "open", "processing", "printed", "accepted", "awaiting_acceptance"]
 
 
+# Limits that keep the Variable (and the settings page that loads it whole) small. An item-group code is at most as
+# long as `outsmart.categories.code` can be (declarations.code: 60 characters); a division has tens of item groups,
+# so 1,000 chosen codes is far above any real choice and far below what makes the page slow (300,000 codes made a
+# 3.8 MB Variable the page never finished loading). "None chosen" already means every group.
+MAX_ITEM_GROUPS = 1000
+MAX_ITEM_GROUP_CODE = 60
+
+
+def _no_repeats(v: list[str]) -> list[str]:
+    """A list of choices names each choice once: with repeats allowed, the list had no bound at all."""
+    seen: set[str] = set()
+    for i, word in enumerate(v):
+        if word in seen:
+            raise ValueError(f"{word!r} is listed twice (again at position {i})")
+        seen.add(word)
+    return v
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -48,17 +66,19 @@ class CategorySettings(Strict):
 
 
 class RelationsSettings(CategorySettings):
-    relation_types: list[RelationType] = Field(default_factory=_relation_types)
+    relation_types: list[RelationType] = Field(default_factory=_relation_types, max_length=len(RELATION_TYPE) + 1)
     include_inactive: bool = False
     include_blocked: bool = False
     # The relations' other addresses and their contact persons (outsmart.relation_addresses / relation_contacts).
     include_addresses: bool = True
     include_contacts: bool = True
 
+    _once = field_validator("relation_types")(_no_repeats)
+
 
 class ItemGroupSettings(CategorySettings):
     # Item-group codes as shown in Exact; empty = every group.
-    item_groups: list[str] = Field(default_factory=list)
+    item_groups: list[str] = Field(default_factory=list, max_length=MAX_ITEM_GROUPS)
 
     @field_validator("item_groups")
     @classmethod
@@ -66,8 +86,8 @@ class ItemGroupSettings(CategorySettings):
         for i, code in enumerate(v):
             if not code.strip():
                 raise ValueError(f"item group code at position {i} is empty")
-            if len(code) > 60:
-                raise ValueError(f"item group code at position {i} is longer than 60 characters")
+            if len(code) > MAX_ITEM_GROUP_CODE:
+                raise ValueError(f"item group code at position {i} is longer than {MAX_ITEM_GROUP_CODE} characters")
         return v
 
 
@@ -84,8 +104,10 @@ class PriceAgreementsSettings(CategorySettings):
 
 
 class SalesOrdersSettings(CategorySettings):
-    statuses: list[SalesOrderStatus] = Field(default_factory=_sales_order_statuses)
+    statuses: list[SalesOrderStatus] = Field(default_factory=_sales_order_statuses, max_length=len(SALES_ORDER_STATUS))
+    _once = field_validator("statuses")(_no_repeats)
 
 
 class QuotationsSettings(CategorySettings):
-    statuses: list[QuotationStatus] = Field(default_factory=_quotation_statuses)
+    statuses: list[QuotationStatus] = Field(default_factory=_quotation_statuses, max_length=len(QUOTATION_STATUS))
+    _once = field_validator("statuses")(_no_repeats)

@@ -1,13 +1,15 @@
 """The `exact_online_import_settings` Variable: one JSON document that drives every import.
 
-Validated with pydantic; every mistake is reported with the path of the key that is wrong, e.g.
-`categories.relations.relation_types[1]: Input should be 'customer', 'prospect', 'suspect', 'none' or 'supplier'`.
+Validated with pydantic; every mistake is reported with the path of the key that is wrong, in plain words, e.g.
+`categories.relations.relation_types[1]: must be one of customer, prospect, suspect, none, supplier`.
 Unknown keys are errors too (a misspelt "include_blocked" must not be silently ignored).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, create_model, field_validator
@@ -103,6 +105,47 @@ def _path(loc: tuple) -> str:
     return out or "(top level)"
 
 
+def _choices(ctx: dict) -> str:
+    """pydantic's "'customer', 'prospect' or 'supplier'" as "customer, prospect, supplier"."""
+    return ", ".join(re.findall(r"'((?:[^'\\]|\\.)*)'", str(ctx.get("expected", ""))))
+
+
+# pydantic's messages are written for programmers ("Value error, ...", "Input should be a valid list"); the office
+# reads them on the settings page and in the DAG import error, so each error type a Variable can have gets plain words.
+_PLAIN: dict[str, Callable[[dict], str]] = {
+    "extra_forbidden": lambda ctx: "unknown key (not a setting of this import)",
+    "literal_error": lambda ctx: f"must be one of {_choices(ctx)}",
+    "too_long": lambda ctx: f"has {ctx['actual_length']:,} entries; at most {ctx['max_length']:,} are allowed",
+    "string_too_long": lambda ctx: f"is longer than {ctx['max_length']:,} characters",
+    "less_than_equal": lambda ctx: f"must be at most {ctx['le']}",
+    "greater_than_equal": lambda ctx: f"must be at least {ctx['ge']}",
+    "bool_type": lambda ctx: "must be true or false",
+    "bool_parsing": lambda ctx: "must be true or false",
+    "int_type": lambda ctx: "must be a whole number",
+    "int_parsing": lambda ctx: "must be a whole number",
+    "int_from_float": lambda ctx: "must be a whole number",
+    "string_type": lambda ctx: "must be text (in double quotes)",
+    "list_type": lambda ctx: 'must be a list, e.g. [] or ["a", "b"]',
+    "model_type": lambda ctx: "must be an object, e.g. {}",
+    "dict_type": lambda ctx: "must be an object, e.g. {}",
+}
+
+
+def plain_message(err: dict) -> str:
+    """One pydantic error in plain words: a known type by the table above; our own validators' messages without
+    pydantic's "Value error, " prefix; anything else with "Input should be" said as "must be"."""
+    plain = _PLAIN.get(err["type"])
+    if plain is not None:
+        try:
+            return plain(err.get("ctx") or {})
+        except (KeyError, ValueError):  # a pydantic version with other context: its own words are still right
+            pass
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return msg.replace("Input should be", "must be", 1)
+
+
 def settings_problems(raw: dict) -> tuple[ImportSettings | None, list[dict]]:
     """Validate an already-decoded Variable: (settings, []) or (None, [{"path": ..., "message": ...}, ...]).
 
@@ -110,13 +153,7 @@ def settings_problems(raw: dict) -> tuple[ImportSettings | None, list[dict]]:
     try:
         return ImportSettings.model_validate(raw), []
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (not a setting of this import)"
-            problems.append({"path": _path(err["loc"]), "message": msg})
-        return None, problems
+        return None, [{"path": _path(err["loc"]), "message": plain_message(dict(err))} for err in exc.errors()]
 
 
 def parse_settings(raw: str | dict | None) -> ImportSettings:

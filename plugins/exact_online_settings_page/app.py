@@ -32,6 +32,8 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from exact_online_settings_page.request_limits import BodyLimit
+
 if TYPE_CHECKING:
     from airflow.api_fastapi.common.dagbag import CachedDBDagBag
 
@@ -43,6 +45,8 @@ PAGE_HEADER = "x-exact-online-page"
 
 app = FastAPI(title="Exact Online imports: settings page", docs_url=None, redoc_url=None, openapi_url=None)
 app.mount("/static", StaticFiles(directory=STATIC), name="static")
+# Outermost: a body over the limit is refused before auth, parsing or validation spend anything on it.
+app.add_middleware(BodyLimit)
 
 
 # ---- auth -----------------------------------------------------------------------------------------------------------
@@ -266,11 +270,14 @@ def get_schedule_preview(
 def save(
     request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(editor)], body: Annotated[dict, Body()]
 ):
-    """`{"settings": {...}, "version": "<from the page state>"}` → 200 {version}, 422 {errors}, 409 stale."""
+    """`{"settings": {...}, "version": "<from the page state>"}` → 200 {version}, 422 {errors}, 409 stale; over a
+    stored Variable the page cannot read (not JSON, too large) only with `"replace": true` (else 409)."""
     from exact_online_settings_page import variable_store
 
     try:
-        result = variable_store.save_settings(session, body.get("settings"), str(body.get("version", "")))
+        result = variable_store.save_settings(
+            session, body.get("settings"), str(body.get("version", "")), replace=body.get("replace") is True
+        )
     except variable_store.SaveRefused as exc:
         session.rollback()
         return _no_store({"detail": exc.detail}, exc.status)

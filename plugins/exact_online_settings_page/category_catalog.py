@@ -34,9 +34,29 @@ def category_view(category: Category) -> dict:
     }
 
 
+# `deleted` counts rows OutSmart marks deleted because Exact deleted them (sync/Deleted, or a full refresh not finding
+# them): they are not among the records fetched. Every other count is what became of a fetched record.
+_NOT_FETCHED = ("deleted",)
+
+
+def counts_explained() -> str:
+    """The line under the last import's counts that accounts for every fetched record (MERGE_COUNTS decides the
+    terms, so a count added to the merge is in the sum too)."""
+    terms = " + ".join(k.replace("_", " ") for k in MERGE_COUNTS if k not in _NOT_FETCHED)
+    return (
+        f"fetched = {terms} (a record Exact sent twice in one run counts once); "
+        "deleted = records Exact deleted, marked deleted in OutSmart (not among the fetched)."
+    )
+
+
 def catalog() -> dict:
-    """GET /api/categories: every category in the registry's order, and the counts an import reports."""
-    return {"categories": [category_view(c) for c in registry.CATEGORIES.values()], "counts": list(MERGE_COUNTS)}
+    """GET /api/categories: every category in the registry's order, the counts an import reports and how they add
+    up."""
+    return {
+        "categories": [category_view(c) for c in registry.CATEGORIES.values()],
+        "counts": list(MERGE_COUNTS),
+        "counts_explained": counts_explained(),
+    }
 
 
 def item_group_settings(settings: dict) -> list[str]:

@@ -1,7 +1,8 @@
 """The Airflow plugin of the settings page: the only file of this package the plugins manager imports.
 
 `fastapi_apps` mounts the page's app on the api-server under /exact-online-imports; `external_views` adds the menu
-entry "Exact Online imports" that shows it inside the Airflow UI (an iframe at /plugin/exact-online-imports).
+entry "Exact imports" that shows it inside the Airflow UI (an iframe at /plugin/exact-online-imports); the page
+itself is titled "Exact Online imports".
 The app itself is imported on the first request: other processes that load plugins (scheduler, dag-processor,
 workers) do not pay for FastAPI routes they never serve.
 """
@@ -20,6 +21,12 @@ for _p in (_PLUGINS.parent, _PLUGINS):
         sys.path.append(str(_p))
 
 URL_PREFIX = "/exact-online-imports"
+# The left navigation cuts a label after about a dozen characters ("Exact Online imports" showed as "Exact Onli…"),
+# so the menu entry has a short label; the page keeps its full title (static/index.html).
+MENU_LABEL = "Exact imports"
+PAGE_TITLE = "Exact Online imports"
+# Where the UI shows the page (in an iframe): /plugin/<url_route>.
+UI_ROUTE = "exact-online-imports"
 
 
 class LazySettingsApp:
@@ -38,12 +45,12 @@ class LazySettingsApp:
 
 class ExactOnlineSettingsPagePlugin(AirflowPlugin):
     name = "exact_online_settings_page"
-    fastapi_apps = [{"app": LazySettingsApp(), "url_prefix": URL_PREFIX, "name": "Exact Online imports"}]
+    fastapi_apps = [{"app": LazySettingsApp(), "url_prefix": URL_PREFIX, "name": PAGE_TITLE}]
     external_views = [
         {
-            "name": "Exact Online imports",
+            "name": MENU_LABEL,
             "href": URL_PREFIX + "/",
-            "url_route": "exact-online-imports",
+            "url_route": UI_ROUTE,
             "destination": "nav",
             "nav_top_level": True,  # its own entry in the left navigation, not hidden under a menu
             "icon": URL_PREFIX + "/static/icon.svg",

@@ -10,6 +10,11 @@ from exact_online_settings_page.secret_scrub import scrub
 
 log = logging.getLogger(__name__)
 
+# The page puts every group in a multi-select: a division has tens of item groups, and a list of 300,000 (26.6 MB)
+# was an answer the page never finished loading. Past this many the answer says it is cut, and by how much it
+# knows. The chosen codes stay on the page whatever this cuts: page.js adds any chosen code the list lacks.
+MAX_LISTED = 2000
+
 
 def item_groups(extra_codes: Sequence[str] = ()) -> dict:
     """The division's item groups (code + description): from `outsmart.categories` once that category has been
@@ -17,7 +22,8 @@ def item_groups(extra_codes: Sequence[str] = ()) -> dict:
     `extra_codes` (chosen in the settings) are listed too, marked unknown when the division does not have them."""
     groups, source, message = [], None, None
     try:
-        groups = outsmart_queries.imported_item_groups()
+        # one more than is shown: enough to know that the list is cut, without reading every row
+        groups = outsmart_queries.imported_item_groups(limit=MAX_LISTED + 1)
         source = "outsmart.categories" if groups else None
     except Exception as exc:
         message = f"OutSmart database: {type(exc).__name__}: {scrub(str(exc))}"
@@ -32,4 +38,17 @@ def item_groups(extra_codes: Sequence[str] = ()) -> dict:
     for code in extra_codes:
         if code not in known:
             groups.append({"code": code, "description": "(not among the division's item groups)", "unknown": True})
-    return {"groups": groups, "source": source, "message": message}
+    return _bounded(groups, source, message)
+
+
+def _bounded(groups: list[dict], source: str | None, message: str | None) -> dict:
+    """The answer, at most MAX_LISTED groups, saying so when it is cut."""
+    truncated = len(groups) > MAX_LISTED
+    if truncated:
+        groups = groups[:MAX_LISTED]
+        cut = (
+            f"Only the first {MAX_LISTED:,} item groups (by code) are listed; there are more. "
+            "Choose among these, or choose none to import every group."
+        )
+        message = f"{message} {cut}" if message else cut
+    return {"groups": groups, "source": source, "message": message, "truncated": truncated, "limit": MAX_LISTED}

@@ -58,11 +58,15 @@ def last_imports() -> dict:
     return {"available": True, "by_category": out}
 
 
-def imported_item_groups() -> list[dict]:
-    """The item groups in `outsmart.categories` (code + description); empty until that category was imported."""
+def imported_item_groups(limit: int | None = None) -> list[dict]:
+    """The item groups in `outsmart.categories` (code + description), the first `limit` by code; empty until that
+    category was imported."""
     with connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT to_regclass('outsmart.categories') IS NOT NULL")
         if not cur.fetchone()[0]:
             return []
-        cur.execute("SELECT code, description FROM outsmart.categories WHERE deleted_at IS NULL ORDER BY code")
+        cur.execute(
+            "SELECT code, description FROM outsmart.categories WHERE deleted_at IS NULL ORDER BY code LIMIT %s",
+            (limit,),
+        )
         return [{"code": c, "description": d or ""} for c, d in cur.fetchall()]

@@ -6,7 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from typing import Annotated, Any
 
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+
+from exact_online_settings_page.request_limits import MAX_BODY_BYTES
 from include.outsmart_import.settings import (
     VARIABLE_NAME,
     ImportSettings,
@@ -35,20 +40,133 @@ def read_variable(session, *, for_update: bool = False):
 
 
 def settings_view(raw: str | None) -> dict:
-    """The stored settings as the page edits them (every key explicit), or the reason they cannot be used."""
-    try:
-        settings = parse_settings(raw)
-        error = None
-    except SettingsError as exc:
-        settings, error = ImportSettings(), str(exc)
+    """The stored settings as the page edits them (every key explicit), and what is wrong with them.
+
+    A stored Variable that does not validate is shown as stored, as far as the page can show it, with its problems
+    (`stored.problems`, each with the key's path): showing the defaults instead made one Save wipe every other
+    choice. One that is no JSON object at all (or too large for the page) is shown read-only with the error, and
+    Save replaces it only when the request says `"replace": true`."""
+    settings, stored = stored_settings(raw)
     shadowed = bool(os.environ.get("AIRFLOW_VAR_" + VARIABLE_NAME.upper()))
     return {
-        "settings": settings.model_dump(mode="json"),
-        "stored_error": error,
+        "settings": settings,
+        "stored": stored,
+        "stored_error": stored["error"],
         "exists": raw is not None,
         "shadowed_by_environment": shadowed,
         "version": version_of(raw),
     }
+
+
+def _stored_status(status: str, problems: list[dict] | None = None, error: str | None = None) -> dict:
+    return {
+        "status": status,  # absent | valid | invalid | unreadable
+        "problems": problems or [],
+        "error": error,
+        "replace_required": status == "unreadable",
+    }
+
+
+def stored_settings(raw: str | None) -> tuple[dict, dict]:
+    """(the settings the page shows, the `stored` block of the view) for the Variable's text."""
+    defaults = ImportSettings().model_dump(mode="json")
+    if raw is None:
+        return defaults, _stored_status("absent")
+    if len(raw.encode("utf-8")) > MAX_BODY_BYTES:
+        # The page could not send it back (413) and loading it is what made the page hang.
+        return defaults, _stored_status(
+            "unreadable",
+            error=f"Variable {VARIABLE_NAME!r} is {len(raw.encode('utf-8')):,} bytes, more than the "
+            f"{MAX_BODY_BYTES // 1024} KB this page handles (real settings are a few kilobytes).",
+        )
+    try:
+        return parse_settings(raw).model_dump(mode="json"), _stored_status("valid")
+    except SettingsError as exc:
+        error = str(exc)
+    try:
+        decoded = json.loads(raw)
+    except json.JSONDecodeError:
+        decoded = None
+    if not isinstance(decoded, dict):
+        return defaults, _stored_status("unreadable", error=error)
+    _, problems = settings_problems(decoded)
+    settings, shown_as_default = _as_stored(ImportSettings, defaults, decoded, "", {p["path"] for p in problems})
+    return settings, _stored_status("invalid", _noted(problems, shown_as_default), error)
+
+
+# The top-level keys the page has a field for; a wrong value under any other key (task_retries, ...) could not be
+# corrected on the page, so it is shown as its default (and its problem says so).
+_PAGE_KEYS = frozenset({"license", "schedule", "timezone", "categories"})
+_NULLABLE = frozenset({"schedule"})  # null = only by hand
+
+
+def _showable(value, default, path: str) -> bool:
+    """Can the page's widget hold this wrong stored value, so that the user sees it marked and fixes it there? A
+    list of words can (a wrong word is shown and marked); a text where a list belongs cannot."""
+    if value is None:
+        return path in _NULLABLE
+    if isinstance(default, list):
+        return isinstance(value, list) and all(isinstance(x, str) for x in value)
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    return type(value) is type(default) or (path in _NULLABLE and isinstance(value, str))
+
+
+def _has_problem(path: str, problem_paths: set[str]) -> bool:
+    return any(p == path or p.startswith(path + ".") or p.startswith(path + "[") for p in problem_paths)
+
+
+def _leaf(field: FieldInfo, value, default, path: str, problem_paths: set[str]) -> tuple[object, bool]:
+    """(what the page shows for one stored value, whether that is the stored value). A value without a problem is
+    the model's reading of it ("true" as true, as the DAGs read it); a wrong one is kept where the page can show it
+    and be corrected there, else it is the default."""
+    if not _has_problem(path, problem_paths):
+        # the field's type with its constraints (max_length, ge/le), as the model validates it
+        ann: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        adapter: TypeAdapter = TypeAdapter(ann)
+        try:
+            return adapter.dump_python(adapter.validate_python(value), mode="json"), True
+        except ValidationError:  # a problem the model found elsewhere than at this path: treat it as one here
+            pass
+    editable = "." in path or path in _PAGE_KEYS
+    if editable and _showable(value, default, path):
+        return value, True
+    return default, False
+
+
+def _as_stored(model: type[BaseModel], default: dict, stored, path: str, problem_paths: set[str]):
+    """Every key of `model` (with `default`, the model's defaults, where the Variable has none), holding the stored
+    value wherever the page can show it; and the paths shown as the default instead. Keys the model does not have
+    are left out (the problems name them)."""
+    if not isinstance(stored, dict):
+        return dict(default), [path]
+    out: dict = {}
+    replaced: list[str] = []
+    for key, field in model.model_fields.items():
+        sub = f"{path}.{key}" if path else key
+        if key not in stored:
+            out[key] = default[key]  # absent: the model takes the default too
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            out[key], more = _as_stored(field.annotation, default[key], stored[key], sub, problem_paths)
+            replaced += more
+        else:
+            out[key], kept = _leaf(field, stored[key], default[key], sub, problem_paths)
+            replaced += [] if kept else [sub]
+    return out, replaced
+
+
+def _noted(problems: list[dict], shown_as_default: list[str]) -> list[dict]:
+    """The problems, each saying what Save will do about it when that is not plain from the form."""
+    defaulted = set(shown_as_default)
+    out = []
+    for p in problems:
+        message = p["message"]
+        if message.startswith("unknown key"):
+            message += "; Save leaves it out"
+        elif any(_has_problem(d, {p["path"]}) for d in defaulted):
+            message += "; the page shows the default here, and Save writes it"
+        out.append({**p, "message": message})
+    return out
 
 
 class SaveRefused(Exception):
@@ -72,14 +190,9 @@ def _validated(submitted) -> ImportSettings:
     return settings
 
 
-def save_settings(session, submitted, expected_version: str) -> dict:
-    """Validate with the DAGs' model; refuse a stale page (409); write the whole Variable in one statement."""
-    from airflow.models import Variable
-
-    settings = _validated(submitted)
-    # The row lock makes compare-and-write atomic against another Save through this page; the REST API and the
-    # Variables page write without it, but a write of theirs that lands first changes the hash and is caught here.
-    var, current = read_variable(session, for_update=True)
+def _check_current(current: str | None, expected_version: str, replace: bool) -> None:
+    """Refuse a stale page (409), and a Save over a Variable the page could not read unless it says `replace`: that
+    Save loses whatever the Variable held, so it must be the user's explicit choice, not a side effect."""
     if version_of(current) != expected_version:
         raise SaveRefused(
             409,
@@ -90,6 +203,29 @@ def save_settings(session, submitted, expected_version: str) -> dict:
                 "current_version": version_of(current),
             },
         )
+    _, stored = stored_settings(current)
+    if stored["replace_required"] and not replace:
+        raise SaveRefused(
+            409,
+            {
+                "message": "Nothing was saved: the stored settings cannot be read by this page "
+                f'({stored["error"]}). Saving replaces them entirely; confirm that with "replace" '
+                '(the page\'s "Replace the stored settings" box), or fix the Variable in Admin -> Variables.',
+                "replace_required": True,
+            },
+        )
+
+
+def save_settings(session, submitted, expected_version: str, *, replace: bool = False) -> dict:
+    """Validate with the DAGs' model; refuse a stale page (409) and an unconfirmed replacement of an unreadable
+    Variable (409); write the whole Variable in one statement."""
+    from airflow.models import Variable
+
+    settings = _validated(submitted)
+    # The row lock makes compare-and-write atomic against another Save through this page; the REST API and the
+    # Variables page write without it, but a write of theirs that lands first changes the hash and is caught here.
+    var, current = read_variable(session, for_update=True)
+    _check_current(current, expected_version, replace)
     text = json.dumps(settings.model_dump(mode="json"), indent=2)
     if var is None:
         session.add(

@@ -23,6 +23,7 @@
   let form = null;         // the settings being edited (a deep copy of state.settings)
   let groups = null;       // item groups {groups, source, message}
   let pollTimer = null;
+  let replacing = false;   // the user ticked "Replace the stored settings" (only offered when the page cannot read them)
   const starting = {};     // category -> true while a sync request is on its way
 
   async function call(method, path, body) {
@@ -79,16 +80,25 @@
   }
 
   // ---- render -----------------------------------------------------------------------------------------------------
+  // Read-only: a user who may not edit, and anyone while the stored settings cannot be read and "replace" is not
+  // ticked (a Save then loses what the Variable holds, so it must be chosen, not happen).
+  const readOnly = () => !state.user.can_edit || (state.stored.replace_required && !replacing);
+
+  function storedWarning() {
+    const st = state.stored;
+    if (st.status === "invalid") return "The stored settings do not validate, so nothing is scheduled. They are shown as stored, each problem marked in red; correct them and Save.";
+    if (st.status === "unreadable") return `The stored settings cannot be read by this page, so nothing is scheduled: ${st.error} The page shows the defaults, read-only.` + (state.user.can_edit ? " To replace the stored settings with these, tick \"Replace the stored settings\" next to Save." : "");
+    if (st.status === "absent") return "The settings Variable does not exist yet; the page shows the defaults.";
+    return null;
+  }
+
   function renderAll() {
-    const ro = !state.user.can_edit;
+    const ro = readOnly();
     $("#who").textContent = "";
-    $("#who").append(`Logged in as ${state.user.name} `, ro ? el("span", { class: "badge ro", id: "read-only", text: "read only (alleen lezen)" }) : el("span", { class: "badge", text: "may edit" }));
-    const warnings = [];
-    if (state.stored_error) warnings.push("The stored settings are invalid, so nothing is scheduled. The page shows the defaults; Save to replace them. " + state.stored_error);
-    if (!state.exists) warnings.push("The settings Variable does not exist yet; the page shows the defaults.");
+    $("#who").append(`Logged in as ${state.user.name} `, !state.user.can_edit ? el("span", { class: "badge ro", id: "read-only", text: "read only (alleen lezen)" }) : el("span", { class: "badge", text: "may edit" }));
+    const warnings = [storedWarning()].filter(Boolean);
     if (state.shadowed_by_environment) warnings.push("An environment variable AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS overrides the Variable saved here.");
     if (!state.imports.available) warnings.push(state.imports.message);
-    banner(warnings.join(" "), !!state.stored_error);
 
     for (const v of ["standard", "pro"]) { const r = $("#license-" + v); r.checked = form.license === v; r.disabled = ro; r.onchange = () => { form.license = v; renderCategories(); }; }
     const sched = $("#schedule"), manual = $("#manual-only"), tz = $("#timezone");
@@ -98,8 +108,16 @@
     manual.onchange = () => { form.schedule = manual.checked ? null : (sched.value || "@hourly"); sched.value = form.schedule || ""; sched.disabled = manual.checked; previewSoon(); };
     tz.oninput = () => { form.timezone = tz.value; previewSoon(); };
     showPreview(state.schedule_preview);
-    $("#save").hidden = ro; $("#save").onclick = save;
+    $("#save").hidden = !state.user.can_edit; $("#save").disabled = ro; $("#save").onclick = save;
+    const rb = $("#replace-box"), rc = $("#replace");
+    rb.hidden = !(state.user.can_edit && state.stored.replace_required);
+    rc.checked = replacing; rc.onchange = () => { replacing = rc.checked; renderAll(); };
     renderCategories();
+    // The stored problems at their fields; those without a field (an unknown key, a switch) in the banner.
+    clearErrors();
+    const unplaced = showErrors(state.stored.problems || []);
+    if (unplaced.length) warnings.push("Problems: " + unplaced.join("; ") + ".");
+    banner(warnings.join(" "), state.stored.status === "invalid" || state.stored.status === "unreadable");
   }
 
   let previewTimer = null;
@@ -119,7 +137,7 @@
   }
 
   function renderCategories() {
-    const ro = !state.user.can_edit;
+    const ro = readOnly();
     const box = $("#categories");
     box.textContent = "";
     for (const c of state.categories) {
@@ -254,6 +272,8 @@
         `Last import ${fmt(imp.started_at)}: `, el("b", { text: imp.status + (imp.dry_run ? " (dry run)" : "") + (imp.full_refresh ? " (full refresh)" : "") }),
         ...numbers.flat());
       parts.push(counts);
+      // How the counts add up, so that fetched minus the rest is no riddle (served from the registry's MERGE_COUNTS).
+      if (catalog.counts_explained) parts.push(el("div", { class: "hint", id: `counts-explained-${name}`, text: catalog.counts_explained }));
       if (imp.error) parts.push(el("div", { class: "error", text: imp.error }));
     } else {
       parts.push(el("span", { id: `counts-${name}`, text: "No import yet (nog niet geïmporteerd)." }));
@@ -294,12 +314,15 @@
     msg.className = "save-message"; msg.textContent = "Saving …";
     $("#save").disabled = true;
     try {
-      const r = await call("PUT", "/settings", { settings: form, version: state.version });
+      const body = { settings: form, version: state.version };
+      if (state.stored.replace_required) body.replace = replacing;   // see app.py: the explicit "replace" flag
+      const r = await call("PUT", "/settings", body);
       if (r.status === 200) {
         state.version = r.data.version;
         state.settings = r.data.settings;
         form = JSON.parse(JSON.stringify(r.data.settings));
-        state.exists = true; state.stored_error = null;
+        state.exists = true; state.stored_error = null; replacing = false;
+        state.stored = { status: "valid", problems: [], error: null, replace_required: false };
         msg.className = "save-message ok"; msg.textContent = r.data.message;
         banner("");
         renderAll();
@@ -307,6 +330,8 @@
       } else if (r.status === 422) {
         const rest = showErrors(r.data.detail.errors || []);
         msg.className = "save-message bad"; msg.textContent = r.data.detail.message + (rest.length ? " " + rest.join("; ") : "");
+      } else if (r.status === 409 && r.data && r.data.detail && r.data.detail.replace_required) {
+        msg.className = "save-message bad"; msg.textContent = detail(r.data);
       } else if (r.status === 409) {
         msg.className = "save-message bad"; msg.textContent = "Not saved: the settings changed elsewhere.";
         banner(detail(r.data), "reload");

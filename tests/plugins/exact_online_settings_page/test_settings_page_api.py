@@ -153,6 +153,18 @@ def test_the_plugins_folder_yields_exactly_this_plugin():
     assert view["href"] == PREFIX + "/" and view["url_route"] == "exact-online-imports"
 
 
+def test_the_menu_entry_has_a_short_label_and_the_page_keeps_its_title():
+    """The left navigation cut "Exact Online imports" to "Exact Onli…": the entry has a label that fits."""
+    from airflow._shared.plugins_manager import _load_plugins_from_plugin_directory
+
+    (plugin,), _ = _load_plugins_from_plugin_directory(str(ROOT_PLUGINS))
+    label = plugin.external_views[0]["name"]
+    assert label == "Exact imports" and len(label) <= 13
+    html = (ROOT_PLUGINS / "exact_online_settings_page/static/index.html").read_text()
+    assert "<title>Exact Online imports</title>" in html and "<h1>Exact Online imports" in html
+    assert plugin.fastapi_apps[0]["name"] == "Exact Online imports"
+
+
 def test_every_filter_of_the_model_is_on_the_page():
     from exact_online_settings_page.category_catalog import catalog
 
@@ -225,8 +237,11 @@ def test_an_invalid_value_is_named_per_field_and_nothing_is_written(client):
     assert r.status_code == 422
     errors = {e["path"]: e["message"] for e in r.json()["detail"]["errors"]}
     assert "is not a cron expression" in errors["schedule"]
-    assert "customer" in errors["categories.relations.relation_types[1]"]
-    assert "empty" in errors["categories.materials.item_groups"]
+    # in plain words, without pydantic's "Value error, " or "Input should be"
+    assert errors["categories.relations.relation_types[1]"] == (
+        "must be one of customer, prospect, suspect, none, supplier"
+    )
+    assert errors["categories.materials.item_groups"] == "item group code at position 0 is empty"
     assert stored() == before
     r = put(client, {**state(client)["settings"], "surprise": 1}, s["version"])
     assert r.status_code == 422 and r.json()["detail"]["errors"][0]["path"] == "surprise"
@@ -417,3 +432,186 @@ def test_schedule_preview(client):
     assert {e["path"] for e in bad["errors"]} == {"schedule", "timezone"}
     manual = client.get(PREFIX + "/api/schedule-preview", headers=auth("viewer")).json()
     assert manual["next"] == []
+
+
+# ---- limits -----------------------------------------------------------------------------------------------------
+def test_a_body_over_the_limit_is_refused_with_413_and_a_plain_message(client):
+    from exact_online_settings_page.request_limits import MAX_BODY_BYTES
+
+    s = state(client)
+    before = stored()
+    settings = s["settings"]
+    settings["categories"]["materials"]["item_groups"] = ["X" * 50] * 100_000  # about 5 MB
+    r = put(client, settings, s["version"])
+    assert r.status_code == 413
+    assert "larger than the 256 KB" in r.json()["detail"] and "fewer item groups" in r.json()["detail"]
+    # without Content-Length (chunked): counted while it arrives
+    chunks = (b" " * 65536 for _ in range(MAX_BODY_BYTES // 65536 + 2))
+    r = client.put(
+        PREFIX + "/api/settings", content=chunks, headers={**auth("admin"), **PAGE, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 413
+    r = client.post(
+        PREFIX + "/api/categories/relations/sync",
+        content=b"{" + b" " * MAX_BODY_BYTES + b"}",
+        headers={**auth("admin"), **PAGE, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413
+    assert stored() == before and _runs("relations") == []
+    fresh = state(client)  # under the limit a Save goes through as before
+    assert put(client, fresh["settings"] | {"license": "pro"}, fresh["version"]).status_code == 200
+
+
+def test_more_than_1000_item_groups_are_refused_naming_the_key_and_the_limit(client):
+    s = state(client)
+    before = stored()
+    settings = s["settings"]
+    settings["categories"]["materials"]["item_groups"] = [f"G{i}" for i in range(1001)]
+    r = put(client, settings, s["version"])
+    assert r.status_code == 422
+    errors = {e["path"]: e["message"] for e in r.json()["detail"]["errors"]}
+    assert errors == {"categories.materials.item_groups": "has 1,001 entries; at most 1,000 are allowed"}
+    assert stored() == before
+
+
+def _import_schema(target_db):
+    from include.outsmart_import.schema import ensure_schema
+
+    with target_db.connect() as conn:
+        ensure_schema(conn)
+        conn.commit()
+
+
+def test_the_item_group_list_is_bounded_and_says_so(client, target_db):
+    from exact_online_settings_page.item_groups import MAX_LISTED
+
+    _import_schema(target_db)
+    with target_db.connect() as conn:
+        conn.execute(
+            "INSERT INTO outsmart.categories (exact_id, code, description) "
+            "SELECT gen_random_uuid(), 'G' || lpad(i::text, 6, '0'), 'group ' || i FROM generate_series(1, %s) i",
+            (MAX_LISTED + 100,),
+        )
+        conn.commit()
+    answer = client.get(PREFIX + "/api/item-groups", headers=auth("viewer")).json()
+    assert len(answer["groups"]) == MAX_LISTED == 2000 and answer["truncated"] is True
+    assert answer["groups"][0]["code"] == "G000001"
+    assert "Only the first 2,000 item groups" in answer["message"]
+
+
+def test_a_huge_stored_variable_is_not_sent_to_the_page(client):
+    """300,000 codes stored through the Variables page (3.8 MB) made the page hang: it is reported, not shipped."""
+    huge = {"license": "pro", "categories": {"materials": {"enabled": True, "item_groups": ["MAT-1234"] * 300_000}}}
+    set_variable(json.dumps(huge))
+    r = client.get(PREFIX + "/api/state", headers=auth("admin"))
+    assert r.status_code == 200 and len(r.content) < 100_000
+    s = r.json()
+    assert s["stored"]["status"] == "unreadable" and s["stored"]["replace_required"] is True
+    assert "more than the 256 KB this page handles" in s["stored"]["error"]
+    groups = client.get(PREFIX + "/api/item-groups", headers=auth("admin"))
+    assert groups.status_code == 200 and len(groups.content) < 300_000
+
+
+# ---- a stored Variable that does not validate --------------------------------------------------------------------
+def test_an_invalid_stored_variable_is_shown_as_stored_with_its_problems(client):
+    set_variable(
+        json.dumps(
+            {
+                "license": "pro",
+                "schedule": "0 6 * * *",
+                "task_retries": 99,
+                "surprise": 1,
+                "categories": {
+                    "relations": {
+                        "enabled": True,
+                        "relation_types": ["customer", "friend"],
+                        "include_blocked": "often",
+                    },
+                    "materials": {"enabled": True, "item_groups": ["HW", "SW"]},
+                    "sales_orders": {"enabled": "true", "statuses": "open"},
+                },
+            }
+        )
+    )
+    s = state(client)
+    assert s["stored"]["status"] == "invalid" and s["stored"]["replace_required"] is False
+    shown = s["settings"]
+    # every choice as stored, the wrong ones too (marked), none replaced by the defaults behind the user's back
+    assert (shown["license"], shown["schedule"]) == ("pro", "0 6 * * *")
+    assert shown["categories"]["relations"]["relation_types"] == ["customer", "friend"]
+    assert shown["categories"]["materials"] == {"enabled": True, "item_groups": ["HW", "SW"]}
+    assert shown["categories"]["sales_orders"]["enabled"] is True  # "true" as the DAGs read it
+    problems = {p["path"]: p["message"] for p in s["stored"]["problems"]}
+    assert problems["categories.relations.relation_types[1]"] == (
+        "must be one of customer, prospect, suspect, none, supplier"
+    )
+    assert problems["surprise"] == "unknown key (not a setting of this import); Save leaves it out"
+    # what the page cannot hold (a text for a list, a setting without a field) is the default, and says so
+    assert shown["categories"]["sales_orders"]["statuses"] == ImportSettings().categories.sales_orders.statuses
+    assert problems["categories.sales_orders.statuses"].endswith("the page shows the default here, and Save writes it")
+    assert shown["task_retries"] == 2 and "must be at most 10; the page shows the default" in problems["task_retries"]
+    assert problems["categories.relations.include_blocked"] == (
+        "must be true or false; the page shows the default here, and Save writes it"
+    )
+    assert "include_blocked" in s["stored_error"]
+    assert "surprise" not in shown
+    # Save as shown: refused, the same problems; corrected: saved, every other choice kept
+    assert put(client, shown, s["version"]).status_code == 422
+    shown["categories"]["relations"]["relation_types"] = ["customer"]
+    r = put(client, shown, s["version"])
+    assert r.status_code == 200, r.text
+    saved = json.loads(stored())
+    assert saved["license"] == "pro" and saved["schedule"] == "0 6 * * *"
+    assert saved["categories"]["materials"] == {"enabled": True, "item_groups": ["HW", "SW"]}
+    assert state(client)["stored"] == {"status": "valid", "problems": [], "error": None, "replace_required": False}
+
+
+def test_a_stored_variable_that_is_not_json_is_read_only_and_save_needs_replace(client):
+    set_variable("{license: pro, categories: ")
+    s = state(client)
+    assert s["stored"]["status"] == "unreadable" and s["stored"]["replace_required"] is True
+    assert "is not valid JSON" in s["stored"]["error"] and "line 1, column 2" in s["stored"]["error"]
+    assert s["settings"] == ImportSettings().model_dump(mode="json")
+    r = put(client, s["settings"], s["version"])
+    assert r.status_code == 409 and r.json()["detail"]["replace_required"] is True
+    assert "replace" in r.json()["detail"]["message"]
+    assert stored() == "{license: pro, categories: "
+    r = client.put(
+        PREFIX + "/api/settings",
+        json={"settings": s["settings"], "version": s["version"], "replace": True},
+        headers={**auth("admin"), **PAGE},
+    )
+    assert r.status_code == 200, r.text
+    assert json.loads(stored()) == ImportSettings().model_dump(mode="json")
+
+
+# ---- the last import's counts ------------------------------------------------------------------------------------
+def test_the_last_import_has_every_merge_count_and_how_they_add_up(client, target_db):
+    from include.outsmart_import.registry import MERGE_COUNTS
+
+    _import_schema(target_db)
+    with target_db.connect() as conn:
+        conn.execute(
+            "INSERT INTO outsmart.import_log (category, status, started_at, ended_at, fetched, inserted, updated, "
+            "unchanged, filtered_out, rejected, deleted) VALUES "
+            "('relations', 'success', now(), now(), 20, 3, 2, 10, 4, 1, 2)"
+        )
+        conn.commit()
+    last = state(client, "viewer")["imports"]["by_category"]["relations"]
+    assert {k: last[k] for k in ("fetched", *MERGE_COUNTS)} == {
+        "fetched": 20,
+        "inserted": 3,
+        "updated": 2,
+        "unchanged": 10,
+        "filtered_out": 4,
+        "rejected": 1,
+        "deleted": 2,
+    }
+    shown = client.get(PREFIX + "/api/categories", headers=auth("viewer")).json()
+    assert shown["counts"] == list(MERGE_COUNTS)
+    explained = shown["counts_explained"]
+    assert explained.startswith("fetched = inserted + updated + unchanged + filtered out + rejected")
+    assert all(k.replace("_", " ") in explained for k in MERGE_COUNTS)
+    # the page draws fetched, every served count and the line (no count name written into the script)
+    js = client.get(PREFIX + "/static/page.js").text
+    assert '["fetched", ...catalog.counts]' in js and "catalog.counts_explained" in js
