@@ -39,8 +39,12 @@ airflow: install
 airflow-db-clean: install
 	$(BIN)/python -m include.airflow_stack --clean-db $(or $(KEEP_DAYS),30)
 
+# Two workers (pytest-xdist), one per core: the deployment tests go to one of them first as one unit (they mostly
+# wait for the real scheduler's minutes; tests/conftest.py keeps them together), the other worker takes the other
+# tiers meanwhile, file by file, and whichever is free takes the next file. One pytest run, so the last line is
+# still its summary of every test. --no-loadscope-reorder: files in collection order (deployment first).
 test: install
-	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 
 # The edit-loop tier (under 2 minutes on 2 cores): unit, hook, sandbox, transforms, loader, settings page API, the
 # DAG bag. Leaves out the tiers of tests/e2e, tests/reliability, tests/deployment, tests/bench and `slow` tests.
