@@ -24,6 +24,13 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="outsmart-tests-"))
 TIER_OF_FOLDER = {"e2e": "e2e", "reliability": "reliability", "deployment": "deployment", "bench": "bench"}
 
 
+# ---- xdist (`make test` runs `-n 2 --dist loadfile`): which tests must share a worker -----------------------------
+# A file's tests share one worker, so that its module fixtures (an Airflow api-server app, a DAG bag, a provider
+# probe) are built once, and tests that read what an earlier test of the file left (a report over the cases
+# generated before it) see it. Every deployment test shares one worker too, and with it the one Airflow stack of
+# that worker's session (tests/deployment/conftest.py); they come first, as the longest unit of work.
+# (Not `--dist loadgroup`: with pytest 9 xdist 3.8 can no longer add the group to the node id, so it ignores it.)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     tests = Path(__file__).resolve().parent
     for item in items:
@@ -33,6 +40,24 @@ def pytest_collection_modifyitems(config, items):
             continue
         if folder in TIER_OF_FOLDER:
             item.add_marker(TIER_OF_FOLDER[folder])
+    if getattr(config, "workerinput", None) is not None:  # an xdist worker: the scheduler hands out units in this order
+        items.sort(key=lambda item: item.get_closest_marker("deployment") is None)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown to pytest without the plugin
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class DeploymentTogether(LoadFileScheduling):
+        """A work unit per file, except one unit for all files of tests/deployment."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/deployment/" if path.startswith("tests/deployment/") else super()._split_scope(nodeid)
+
+    return DeploymentTogether(config, log)
 
 
 def pytest_configure(config):
@@ -160,6 +185,8 @@ def settings_var(monkeypatch):
 
 
 # ---- figures: tests that measure something report it in the run's summary --------------------------------------
+# A figure travels as a user property of the test's report: under xdist the test runs in a worker, and only its
+# reports reach the process that prints the summary.
 _FIGURES: list[tuple[str, str]] = []
 
 
@@ -168,10 +195,15 @@ def figure(request):
     """`figure("8 processes, 104 refresh attempts, 0 errors")`: printed at the end of the test run."""
 
     def record(text: str) -> None:
-        _FIGURES.append((request.node.nodeid, text))
+        request.node.user_properties.append(("figure", text))
         print(f"\nFIGURE {request.node.name}: {text}")
 
     return record
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown":  # the last report of a test, with every property it recorded
+        _FIGURES.extend((report.nodeid, value) for key, value in report.user_properties if key == "figure")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,6 +1,6 @@
 """The imports under the real scheduler, API server, dag-processor and triggerer, driven through the REST API.
 
-The tests share one deployment and run in file order (the last one restarts it).
+The tests share the session's deployment and run in file order (the last one restarts it).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The "Exact Online imports" page in a real headless Chromium, inside the real Airflow UI started as
 `make airflow` starts it (tests/helpers/deployment.py), logged in through Airflow's own login page.
 
-The tests share one deployment and one admin browser and run in file order. Screenshots land in the test's
+The tests share the session's deployment and one admin browser and run in file order. Screenshots land in the test's
 temporary folder; with UPDATE_SCREENSHOTS=1 they are also copied to docs/settings-page/ (what the README shows).
 """
 
@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.helpers.browser import chrome, ensure_chromium
-from tests.helpers.deployment import ROOT, SETTINGS, Deployment, processes_of
+from tests.helpers.deployment import ROOT, SETTINGS, Deployment
 
 pytestmark = pytest.mark.browser
 
@@ -28,15 +28,12 @@ START = {**SETTINGS, "categories": {**SETTINGS["categories"], "materials": {"ena
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
-    ensure_chromium()  # before the minute-long start: skip early if there can be no browser
-    dep = Deployment(tmp_path_factory.mktemp("settings-page") / "state", START)
-    dep.start()
-    yield dep
-    if dep.proc and dep.proc.poll() is None:
-        dep.stop()
-        left = processes_of(dep.state_dir)
-        assert not left, "still running after SIGTERM:\n" + "\n".join(left)
+def deployment(request):
+    """The session's deployment (tests/deployment/conftest.py) with this module's settings."""
+    ensure_chromium()  # before a minute-long start, if this module is the first to ask: skip early without a browser
+    dep = request.getfixturevalue("airflow_stack")
+    dep.reuse(START)
+    return dep
 
 
 @pytest.fixture(scope="module")

@@ -81,6 +81,7 @@ class Deployment:
         self.url = f"http://127.0.0.1:{self.port}"
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         self._token: tuple[str, float] | None = None
+        self.made_connection: dict = {}
 
     # ---- the launcher -----------------------------------------------------------------------------------------
     def start(self, timeout: float = 420) -> float:
@@ -144,6 +145,45 @@ class Deployment:
         self.proc.send_signal(sig)
         self.proc.wait(timeout=timeout)
         return pids
+
+    # ---- one deployment for several test modules --------------------------------------------------------------
+    def remember_as_made(self) -> None:
+        """Note the connection as `make airflow` made it, for reuse() to put back."""
+        self.made_connection = self.api("GET", "/connections/exact_online_default")
+
+    def reuse(self, settings: dict) -> None:
+        """Bring a deployment that earlier tests used back to what a fresh start with `settings` shows to a test:
+        running, no sandbox faults, the connection as made, `settings` saved and parsed, no run still going.
+        What earlier tests imported (runs, the OutSmart tables, the import log) stays: tests count from before."""
+        from dataclasses import asdict
+
+        from include.exact_sandbox.server import Faults
+
+        if self.proc is None or self.proc.poll() is not None:  # a test stopped it and could not start it again
+            self.start()
+        self.sandbox("faults", asdict(Faults()))
+        made = self.made_connection  # its refresh_token reads "***": on PATCH Airflow keeps the stored value
+        self.api(
+            "PATCH",
+            "/connections/exact_online_default",
+            params={"update_mask": "extra"},
+            json={"connection_id": "exact_online_default", "conn_type": made["conn_type"], "extra": made["extra"]},
+        )
+        self.set_settings(settings)
+        enabled = {name: bool(c.get("enabled")) for name, c in settings["categories"].items()}
+
+        def parsed() -> bool:  # the dag-processor has read the settings: a DAG's description names a disabled one
+            return all(("disabled" in self.dag(name)["description"]) != on for name, on in enabled.items())
+
+        self.wait_for("the settings to be parsed", parsed)
+        self.wait_for(
+            "no run still queued or running",
+            lambda: (
+                self.api("GET", "/dags/~/dagRuns", params={"state": ["queued", "running"], "limit": 1})["total_entries"]
+                == 0
+            ),
+            timeout=600,
+        )
 
     # ---- REST -------------------------------------------------------------------------------------------------
     def token(self, user="admin") -> str:

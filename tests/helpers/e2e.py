@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -18,8 +19,9 @@ from include.outsmart_import.registry import CATEGORIES, MERGE_COUNTS
 from tests.helpers.waiting import StartLine
 
 HELPERS = Path(__file__).resolve().parent
-# "today" as the import sees it (Amsterdam, winter time)
-TODAY = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=1))).date()
+# "today" as the import sees it: the date on the Amsterdam wall clock (transforms.AMSTERDAM). Not a fixed UTC+1:
+# in summer time that gives yesterday's date from 22:00 to 23:00 UTC, while the import already counts the next day.
+TODAY = dt.datetime.now(ZoneInfo("Europe/Amsterdam")).date()
 LOG_COLUMNS = (
     "status",
     "fetched",

@@ -1,5 +1,5 @@
-"""The settings page's API inside Airflow's real api-server app (`create_app()`: the plugin mounted by the plugins
-manager, Airflow's JWT middleware and SimpleAuthManager with the users `admin` and `viewer`), with FastAPI's
+"""The settings page's API inside Airflow's real api-server app (`create_app(apps="core")`: the plugin mounted by the
+plugins manager, Airflow's JWT middleware and SimpleAuthManager with the users `admin` and `viewer`), with FastAPI's
 TestClient, the session's SQLite metadata DB holding the parsed import DAGs, and a fresh OutSmart database.
 
 Auth is exercised honestly: tokens are JWTs signed by the auth manager (Bearer header or the UI's `_token`
@@ -66,7 +66,9 @@ def airflow_app(tmp_path_factory):
     from airflow.api_fastapi.app import create_app, purge_cached_app
 
     purge_cached_app()
-    app = create_app()
+    # The api-server's core apps, as `airflow api-server --apps core` serves them: plugins (the page), auth manager,
+    # JWT middleware, REST API. Not the Task Execution API, which only task processes call: ~2 s of CPU to build.
+    app = create_app(apps="core")
     yield app
     purge_cached_app()
     mp.undo()
