@@ -42,7 +42,8 @@ airflow-db-clean: install
 # Two workers (pytest-xdist), one per core: the deployment tests go to one of them first as one unit (they mostly
 # wait for the real scheduler's minutes; tests/conftest.py keeps them together), the other worker takes the other
 # tiers meanwhile, file by file, and whichever is free takes the next file. One pytest run, so the last line is
-# still its summary of every test. --no-loadscope-reorder: files in collection order (deployment first).
+# still its summary of every test. --no-loadscope-reorder: hand the files out in the order tests/conftest.py puts
+# them in (longest first), not by their number of tests.
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 

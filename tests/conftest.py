@@ -28,7 +28,7 @@ TIER_OF_FOLDER = {"e2e": "e2e", "reliability": "reliability", "deployment": "dep
 # A file's tests share one worker, so that its module fixtures (an Airflow api-server app, a DAG bag, a provider
 # probe) are built once, and tests that read what an earlier test of the file left (a report over the cases
 # generated before it) see it. Every deployment test shares one worker too, and with it the one Airflow stack of
-# that worker's session (tests/deployment/conftest.py); they come first, as the longest unit of work.
+# that worker's session (tests/deployment/conftest.py).
 # (Not `--dist loadgroup`: with pytest 9 xdist 3.8 can no longer add the group to the node id, so it ignores it.)
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
@@ -41,7 +41,16 @@ def pytest_collection_modifyitems(config, items):
         if folder in TIER_OF_FOLDER:
             item.add_marker(TIER_OF_FOLDER[folder])
     if getattr(config, "workerinput", None) is not None:  # an xdist worker: the scheduler hands out units in this order
-        items.sort(key=lambda item: item.get_closest_marker("deployment") is None)
+        items.sort(key=_handout_rank)
+
+
+# Longest units first, so that no worker starts a long one near the end while the other idles: the deployment tests
+# (one unit, ~12 minutes), then the reliability and e2e files (minutes each); the many short files fill up the end.
+HANDOUT_ORDER = ("deployment", "reliability", "e2e", "bench")
+
+
+def _handout_rank(item) -> int:
+    return next((i for i, tier in enumerate(HANDOUT_ORDER) if item.get_closest_marker(tier)), len(HANDOUT_ORDER))
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown to pytest without the plugin
