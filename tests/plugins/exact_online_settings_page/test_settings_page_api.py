@@ -510,8 +510,8 @@ def test_a_huge_stored_variable_is_not_sent_to_the_page(client):
     s = r.json()
     assert s["stored"]["status"] == "unreadable" and s["stored"]["replace_required"] is True
     assert "more than the 256 KB this page handles" in s["stored"]["error"]
-    groups = client.get(PREFIX + "/api/item-groups", headers=auth("admin"))
-    assert groups.status_code == 200 and len(groups.content) < 300_000
+    # The item-group list's own bound is test_the_item_group_list_is_bounded_and_says_so (against a sandbox): here
+    # the connection reaches no Exact, and asking it would only measure the hook's retries.
 
 
 # ---- a stored Variable that does not validate --------------------------------------------------------------------
