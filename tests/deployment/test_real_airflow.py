@@ -307,7 +307,9 @@ def test_a_compressed_day_shows_only_real_imports(deployment: Deployment, figure
 
 
 def test_a_restart_during_an_import_keeps_the_history_and_finishes_the_run(deployment: Deployment, figure):
-    deployment.set_settings(settings(enabled=["relations"]))
+    # One more retry than the other tests: after a restart Airflow itself often fails the next try before the task
+    # starts (no import log row for it; seen on try 2 of 3 under load), and this test is about the run finishing.
+    deployment.set_settings(settings(enabled=["relations"], task_retries=3))
     deployment.wait_for("relations enabled", lambda: "disabled" not in deployment.dag("relations")["description"])
     runs_before = deployment.api("GET", "/dags/~/dagRuns", params={"limit": 1})["total_entries"]
     deployment.sandbox("faults", {"latency_seconds": 1.5})  # keep the import busy long enough to be cut off
