@@ -9,16 +9,21 @@ registry the process runs with.
 from __future__ import annotations
 
 from include.outsmart_import import registry
-from include.outsmart_import.registry import MERGE_COUNTS, Category, FilterWidget
+from include.outsmart_import.registry import DUTCH_CHOICE_LABELS, MERGE_COUNTS, Category, FilterWidget
 
 
 def _filter_view(f: FilterWidget) -> dict:
+    # English and Dutch side by side: the page picks the user's language (labels.py has the page's own words).
     return {
         "key": f.key,
         "widget": f.widget,
         "label": f.label,
+        "dutch_label": f.dutch_label or f.label,
         "default": f.default,
-        "choices": [{"value": value, "label": label} for value, label in f.choices],
+        "choices": [
+            {"value": value, "label": label, "dutch_label": DUTCH_CHOICE_LABELS.get(value, label)}
+            for value, label in f.choices
+        ],
     }
 
 
