@@ -390,39 +390,13 @@ def test_the_dag_grid_link_opens_the_grid_in_airflow_from_inside_the_frame(deplo
     p.d.switch_to.default_content()
     assert "/tasks/import_relations" in log
     wait(p.d, "the task log in the Airflow UI", lambda: p.d.current_url.startswith(log.split("?")[0]))
+    # opened directly, without Airflow's frame around it, they are plain links
+    p.d.get(deployment.url + "/exact-online-imports/")
+    wait(p.d, "the page's data", lambda: p.q("#main").get_attribute("aria-busy") == "false")
+    p.q("#grid-relations").click()
+    wait(p.d, "the DAG's page", lambda: "/dags/exact_online_import_relations" in p.d.current_url)
     p.d.get(deployment.url + "/plugin/exact-online-imports")
     p.enter()
-
-
-def test_the_schedule_picker_stores_office_words_as_cron_and_reads_them_back(deployment, admin, shots):
-    from selenium.webdriver.support.ui import Select
-
-    p = admin
-    p.show("main")
-    Select(p.q("#sched-mode")).select_by_value("interval")
-    Select(p.q("#sched-every")).select_by_value("minutes:15")
-    Select(p.q("#sched-start")).select_by_value("7")
-    Select(p.q("#sched-end")).select_by_value("18")
-    if not p.q("#sched-weekdays").is_selected():
-        p.q("#sched-weekdays").click()
-    wait(p.d, "the cron under the picker", lambda: "*/15 7-17 * * 1-5" in p.q("#sched-hint").text)
-    assert "Next runs" in p.q("#schedule-next").text
-    p.q("#save").click()
-    wait(p.d, "Saved.", lambda: "Saved." in p.q("#save-message").text)
-    assert variable(deployment)["schedule"] == "*/15 7-17 * * 1-5"
-    p.d.switch_to.default_content()
-    shots(p.d, "6-schedule-picker")
-    p.reload()
-    assert Select(p.q("#sched-mode")).first_selected_option.get_attribute("value") == "interval"
-    assert Select(p.q("#sched-start")).first_selected_option.text == "07:00"
-    assert Select(p.q("#sched-end")).first_selected_option.text == "18:00"
-    assert p.q("#sched-weekdays").is_selected()
-    # back to "only by hand", so that the scheduler starts nothing while the other tests count runs
-    Select(p.q("#sched-mode")).select_by_value("manual")
-    wait(p.d, "the preview to say so", lambda: "by hand" in p.q("#schedule-next").text)
-    p.q("#save").click()
-    wait(p.d, "Saved.", lambda: "Saved." in p.q("#save-message").text)
-    assert variable(deployment)["schedule"] is None
 
 
 def test_the_page_speaks_the_language_chosen_in_airflows_ui(deployment, admin, shots):
@@ -458,6 +432,7 @@ def test_an_expired_login_says_so_with_a_link_to_the_login_page(deployment, admi
     p.q("#save").click()
     wait(p.d, "the message", lambda: "login has expired" in p.q("#save-message").text)
     assert "Your Airflow login has expired: log in again." in p.q("#banner").text
+    p.d.execute_script("window.scrollTo(0, 0)")
     p.d.switch_to.default_content()
     shots(p.d, "8-login-expired")
     p.enter_frame_only()
@@ -470,3 +445,37 @@ def test_an_expired_login_says_so_with_a_link_to_the_login_page(deployment, admi
     p.d.find_element(p.By.XPATH, "//button[normalize-space()='Sign in']").click()
     p.enter()  # back on the page, in Airflow's frame
     assert "may edit" in p.q("#who").text
+
+
+def test_the_schedule_picker_stores_office_words_as_cron_and_reads_them_back(deployment, admin, shots):
+    """Last: the saved schedule starts scheduled runs of every DAG (Airflow runs the latest slot at once), which would
+    disturb the tests that count runs or show states."""
+    from selenium.webdriver.support.ui import Select
+
+    p = admin
+    p.show("main")
+    Select(p.q("#sched-mode")).select_by_value("interval")
+    Select(p.q("#sched-every")).select_by_value("minutes:15")
+    Select(p.q("#sched-start")).select_by_value("7")
+    Select(p.q("#sched-end")).select_by_value("18")
+    if not p.q("#sched-weekdays").is_selected():
+        p.q("#sched-weekdays").click()
+    wait(p.d, "the cron under the picker", lambda: "*/15 7-17 * * 1-5" in p.q("#sched-hint").text)
+    assert "Next runs" in p.q("#schedule-next").text
+    p.q("#save").click()
+    wait(p.d, "Saved.", lambda: "Saved." in p.q("#save-message").text)
+    assert variable(deployment)["schedule"] == "*/15 7-17 * * 1-5"
+    wait(p.d, "the saved schedule's next runs", lambda: "Next runs" in p.q("#schedule-next").text)
+    p.d.switch_to.default_content()
+    shots(p.d, "6-schedule-picker")
+    p.reload()
+    assert Select(p.q("#sched-mode")).first_selected_option.get_attribute("value") == "interval"
+    assert Select(p.q("#sched-start")).first_selected_option.text == "07:00"
+    assert Select(p.q("#sched-end")).first_selected_option.text == "18:00"
+    assert p.q("#sched-weekdays").is_selected()
+    # back to "only by hand", so that the scheduler starts nothing while the other tests count runs
+    Select(p.q("#sched-mode")).select_by_value("manual")
+    wait(p.d, "the preview to say so", lambda: "by hand" in p.q("#schedule-next").text)
+    p.q("#save").click()
+    wait(p.d, "Saved.", lambda: "Saved." in p.q("#save-message").text)
+    assert variable(deployment)["schedule"] is None

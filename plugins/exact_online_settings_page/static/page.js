@@ -472,6 +472,7 @@
         picker = { ...r.data.schedule_picker };
         renderAll();
         renderPicker();
+        previewSoon();   // the preview in the state is the one loaded with the page, not the saved schedule's
         refreshStatus();
       } else if (r.status === 422) {
         const rest = showErrors(r.data.detail.errors || []);
