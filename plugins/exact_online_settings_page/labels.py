@@ -55,7 +55,7 @@ LABELS: dict[str, tuple[str, str]] = {
         "Cron or preset: @hourly, 0 6 * * * (06:00), */30 7-18 * * 1-5.",
         "Cron of voorinstelling: @hourly, 0 6 * * * (06:00), */30 7-18 * * 1-5.",
     ),
-    "stored_as": ("Stored as {cron}", "Opgeslagen als {cron}"),
+    "stored_as": ("As cron: {cron}", "Als cron: {cron}"),
     "timezone": ("Time zone of the schedule", "Tijdzone van de planning"),
     "next_runs": ("Next runs it gives (your time, {tz}): {runs}", "Volgende runs (uw tijd, {tz}): {runs}"),
     "no_runs": ("No scheduled runs.", "Geen geplande runs."),
@@ -111,6 +111,25 @@ LABELS: dict[str, tuple[str, str]] = {
     "dag_grid": ("DAG grid", "DAG-overzicht"),
     "last_task_log": ("last task log", "log van de laatste taak"),
     "run": ("Run {id}", "Run {id}"),
+    # what a run is doing (Airflow's states) and the counts of an import (the registry's MERGE_COUNTS, and fetched):
+    # the page makes the key from the state or count ("state_" / "count_" + its name)
+    "state_queued": ("queued", "in wachtrij"),
+    "state_running": ("running", "bezig"),
+    "state_success": ("success", "geslaagd"),
+    "state_failed": ("failed", "mislukt"),
+    "count_fetched": ("fetched", "opgehaald"),
+    "count_inserted": ("inserted", "nieuw"),
+    "count_updated": ("updated", "bijgewerkt"),
+    "count_unchanged": ("unchanged", "ongewijzigd"),
+    "count_filtered_out": ("filtered out", "weggefilterd"),
+    "count_rejected": ("rejected", "geweigerd"),
+    "count_deleted": ("deleted", "verwijderd"),
+    "counts_explained": (
+        "{fetched} = {terms} (a record Exact sent twice in one run counts once); {deleted} = records Exact deleted, "
+        "marked deleted in OutSmart (not among the {fetched}).",
+        "{fetched} = {terms} (een record dat Exact in één run twee keer stuurde telt één keer); {deleted} = records "
+        "die Exact verwijderde, in OutSmart als verwijderd gemarkeerd (niet bij de {fetched}).",
+    ),
     # the state of the stored settings, and other warnings
     "stored_invalid": (
         "The stored settings do not validate, so nothing is scheduled. They are shown as stored, each problem marked "
@@ -156,6 +175,14 @@ LABELS: dict[str, tuple[str, str]] = {
     "log_in_again": ("log in again", "opnieuw inloggen"),
     "not_saved_login": ("Not saved: your Airflow login has expired.", "Niet opgeslagen: uw Airflow-login is verlopen."),
 }
+
+
+def label(key: str, lang: str = "en", **values: str) -> str:
+    """One label in one language, its `{placeholders}` filled in."""
+    text = LABELS[key][LANGUAGES.index(lang)]
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", value)
+    return text
 
 
 def catalogue() -> dict[str, dict[str, str]]:

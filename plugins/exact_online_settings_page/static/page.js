@@ -38,6 +38,8 @@
     for (const [k, v] of Object.entries(vars || {})) text = text.replaceAll(`{${k}}`, v);
     return text;
   }
+  // A run state or count by its name ("state_" / "count_" + name in labels.py); one labels.py lacks, as it is.
+  const labelOf = (prefix, name) => (LABELS[LANG] && LABELS[LANG][prefix + name]) ?? name.replaceAll("_", " ");
   function applyLabels() {
     document.documentElement.lang = LANG;
     document.title = t("title");
@@ -389,7 +391,7 @@
     const shown = latest && (run.active || starting[name] || latest.state);
     if (st) {
       const s = starting[name] ? "queued" : (latest ? latest.state : null);
-      st.hidden = !shown; st.className = "state " + (s || ""); st.textContent = s ? s : "";
+      st.hidden = !shown; st.className = "state " + (s || ""); st.textContent = s ? labelOf("state_", s) : "";
       st.title = latest ? t("run", { id: latest.run_id }) : "";
     }
     const busy = run.active || starting[name];
@@ -409,13 +411,14 @@
     const parts = [];
     if (imp) {
       // fetched, then every count the merge reports (the registry's MERGE_COUNTS, served with the categories)
-      const numbers = ["fetched", ...catalog.counts].map(k => [` · ${k.replaceAll("_", " ")} `, el("b", { text: String(imp[k] ?? "–") })]);
+      const numbers = ["fetched", ...catalog.counts].map(k => [` · ${labelOf("count_", k)} `, el("b", { text: String(imp[k] ?? "–") })]);
       const counts = el("span", { class: "counts", id: `counts-${name}` },
-        t("last_import", { when: fmt(imp.started_at) }) + " ", el("b", { text: imp.status + (imp.dry_run ? t("dry_run") : "") + (imp.full_refresh ? ` (${t("full_refresh")})` : "") }),
+        t("last_import", { when: fmt(imp.started_at) }) + " ", el("b", { text: labelOf("state_", imp.status) + (imp.dry_run ? t("dry_run") : "") + (imp.full_refresh ? ` (${t("full_refresh")})` : "") }),
         ...numbers.flat());
       parts.push(counts);
       // How the counts add up, so that fetched minus the rest is no riddle (served from the registry's MERGE_COUNTS).
-      if (catalog.counts_explained) parts.push(el("div", { class: "hint", id: `counts-explained-${name}`, text: catalog.counts_explained }));
+      const explained = isDutch() ? catalog.dutch_counts_explained : catalog.counts_explained;
+      if (explained) parts.push(el("div", { class: "hint", id: `counts-explained-${name}`, text: explained }));
       if (imp.error) parts.push(el("div", { class: "error", text: imp.error }));
     } else {
       parts.push(el("span", { id: `counts-${name}`, text: t("no_import_yet") }));

@@ -8,7 +8,7 @@ import re
 
 from exact_online_settings_page import labels
 from exact_online_settings_page.category_catalog import catalog
-from include.outsmart_import.registry import CATEGORIES, CHOICE_LABELS, DUTCH_CHOICE_LABELS
+from include.outsmart_import.registry import CATEGORIES, CHOICE_LABELS, DUTCH_CHOICE_LABELS, MERGE_COUNTS
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -63,5 +63,16 @@ def test_every_label_key_the_page_uses_exists():
     html = (static / "index.html").read_text()
     used = set(re.findall(r"""\bt\("(\w+)\"""", js)) | set(re.findall(r'data-t="(\w+)"', html))
     used |= {"picker_step", "picker_range", "picker_time", "picker_mode"}  # keys the API answers (schedule_picker.py)
+    # keys made from a name: a run's state, an import's counts (page.js, labelOf; category_catalog.counts_explained)
+    used |= {f"state_{s}" for s in ("queued", "running", "success", "failed")} | {"counts_explained"}
+    used |= {f"count_{k}" for k in ("fetched", *MERGE_COUNTS)}
     assert used - set(labels.LABELS) == set()
     assert set(labels.LABELS) - used == set(), "labels no page uses"
+
+
+def test_the_counts_line_in_both_languages_names_every_count():
+    shown = catalog()
+    assert shown["counts_explained"].startswith("fetched = inserted + updated + unchanged + filtered out + rejected")
+    dutch = shown["dutch_counts_explained"]
+    assert dutch.startswith("opgehaald = nieuw + bijgewerkt + ongewijzigd + weggefilterd + geweigerd")
+    assert "verwijderd =" in dutch
