@@ -135,6 +135,30 @@ CHOICE_LABELS = {
 }
 
 
+# The same words in Dutch, for the page in Dutch (tests/plugins/exact_online_settings_page/test_labels.py: every word
+# of CHOICE_LABELS has one).
+DUTCH_CHOICE_LABELS = {
+    "customer": "Klant",
+    "prospect": "Prospect",
+    "suspect": "Suspect",
+    "none": "Geen",
+    "supplier": "Leverancier",
+    "open": "Open",
+    "partial": "Gedeeltelijk",
+    "complete": "Afgehandeld",
+    "cancelled": "Geannuleerd",
+    "rejected": "Afgewezen",
+    "closed": "Gesloten",
+    "recovery": "Herstel",
+    "draft": "Concept",
+    "processing": "In behandeling",
+    "printed": "Afgedrukt",
+    "accepted": "Geaccepteerd",
+    "awaiting_acceptance": "Wacht op acceptatie",
+    "accepted_with_error": "Geaccepteerd met fout",
+}
+
+
 @dataclass(frozen=True)
 class Filter:
     """The settings page's label for one setting of the category's settings model (every setting but `enabled`,
@@ -144,6 +168,8 @@ class Filter:
     key: str
     label: str
     widget: Widget | None = None
+    # The label in Dutch, with the words the office knows from Exact Online's Dutch screens (the page in Dutch).
+    dutch_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,6 +181,7 @@ class FilterWidget:
     label: str
     default: Any
     choices: tuple[tuple[str, str], ...] = ()  # (value, label), in the model's order
+    dutch_label: str = ""
 
 
 def _widget_for(category: str, declared: Filter, annotation: Any) -> tuple[Widget, tuple[tuple[str, str], ...]]:
@@ -195,7 +222,14 @@ def filter_widgets(category: Category) -> tuple[FilterWidget, ...]:
         widget, choices = _widget_for(category.name, f, fields[f.key].annotation)
         default = getattr(defaults, f.key)
         out.append(
-            FilterWidget(f.key, widget, f.label, list(default) if isinstance(default, list) else default, choices)
+            FilterWidget(
+                f.key,
+                widget,
+                f.label,
+                list(default) if isinstance(default, list) else default,
+                choices,
+                f.dutch_label,
+            )
         )
     return tuple(out)
 
@@ -386,11 +420,27 @@ CATEGORIES: dict[str, Category] = {
             short_title="Relations",
             dutch_title="Relaties",
             filters=(
-                Filter("relation_types", "Relation types (Relatiesoorten)"),
-                Filter("include_inactive", "Include inactive relations (niet actief: einddatum verstreken)"),
-                Filter("include_blocked", "Include blocked relations (Geblokkeerd)"),
-                Filter("include_addresses", "Import their addresses: visit, postal, invoice, delivery (Adressen)"),
-                Filter("include_contacts", "Import their contact persons (Contactpersonen)"),
+                Filter("relation_types", "Relation types (Relatiesoorten)", dutch_label="Relatiesoorten"),
+                Filter(
+                    "include_inactive",
+                    "Include inactive relations (niet actief: einddatum verstreken)",
+                    dutch_label="Ook niet-actieve relaties (einddatum verstreken)",
+                ),
+                Filter(
+                    "include_blocked",
+                    "Include blocked relations (Geblokkeerd)",
+                    dutch_label="Ook geblokkeerde relaties",
+                ),
+                Filter(
+                    "include_addresses",
+                    "Import their addresses: visit, postal, invoice, delivery (Adressen)",
+                    dutch_label="Hun adressen importeren: bezoek, post, factuur, aflever (Adressen)",
+                ),
+                Filter(
+                    "include_contacts",
+                    "Import their contact persons (Contactpersonen)",
+                    dutch_label="Hun contactpersonen importeren",
+                ),
             ),
             doc="Exact customers (and, by setting, prospects, suspects, suppliers), filtered by relation type; "
             "inactive (ended) and blocked accounts only when included. With them, their addresses (visit, postal, "
@@ -406,8 +456,15 @@ CATEGORIES: dict[str, Category] = {
             settings=ItemGroupSettings,
             enrichment=STANDARD_SALES_PRICE,
             short_title="Materials",
-            dutch_title="Artikelen",
-            filters=(Filter("item_groups", "Item groups (Artikelgroepen); none = all", widget="item_groups"),),
+            dutch_title="Materialen",
+            filters=(
+                Filter(
+                    "item_groups",
+                    "Item groups (Artikelgroepen); none = all",
+                    widget="item_groups",
+                    dutch_label="Artikelgroepen; geen = alle",
+                ),
+            ),
             doc="Exact items with IsTime = 0, limited to the item groups in `item_groups` (empty = all). The sales "
             "price is the item's standard sales price: the current sales item price without an account.",
         ),
@@ -422,7 +479,14 @@ CATEGORIES: dict[str, Category] = {
             enrichment=STANDARD_SALES_PRICE,
             short_title="Hour types",
             dutch_title="Uursoorten",
-            filters=(Filter("item_groups", "Item groups (Artikelgroepen); none = all", widget="item_groups"),),
+            filters=(
+                Filter(
+                    "item_groups",
+                    "Item groups (Artikelgroepen); none = all",
+                    widget="item_groups",
+                    dutch_label="Artikelgroepen; geen = alle",
+                ),
+            ),
             doc="Exact time items (IsTime = 1: labour, travel), limited to the item groups in `item_groups`.",
         ),
         Category(
@@ -439,7 +503,7 @@ CATEGORIES: dict[str, Category] = {
                 ),
             ),
             short_title="Categories",
-            dutch_title="Artikelgroepen",
+            dutch_title="Categorieën (artikelgroepen)",
             doc="Exact item groups. Exact has no sync endpoint for them: every run reads them all and soft-deletes "
             "groups that disappeared.",
         ),
@@ -470,7 +534,13 @@ CATEGORIES: dict[str, Category] = {
             settings=EmployeesSettings,
             short_title="Employees",
             dutch_title="Medewerkers",
-            filters=(Filter("include_inactive", "Include inactive employees (uit dienst)"),),
+            filters=(
+                Filter(
+                    "include_inactive",
+                    "Include inactive employees (uit dienst)",
+                    dutch_label="Ook medewerkers uit dienst",
+                ),
+            ),
             doc="Exact payroll employees; inactive ones only with `include_inactive`.",
         ),
         Category(
@@ -497,8 +567,12 @@ CATEGORIES: dict[str, Category] = {
             rules=rules.payment_transactions,
             settings=PaymentTransactionsSettings,
             short_title="Payment transactions",
-            dutch_title="Openstaande posten",
-            filters=(Filter("only_open", "Only open items (alleen openstaande posten)"),),
+            dutch_title="Betalingstransacties",
+            filters=(
+                Filter(
+                    "only_open", "Only open items (alleen openstaande posten)", dutch_label="Alleen openstaande posten"
+                ),
+            ),
             doc="Customer receivables: Exact payment terms with LineType 20 (payables, 22, are left out); with "
             "`only_open`, only those not fully paid. Merged on the Exact ID.",
         ),
@@ -545,7 +619,13 @@ CATEGORIES: dict[str, Category] = {
             rules=rules.price_agreements,
             settings=PriceAgreementsSettings,
             dutch_title="Prijsafspraken",
-            filters=(Filter("only_current", "Only agreements valid today (alleen geldige prijsafspraken)"),),
+            filters=(
+                Filter(
+                    "only_current",
+                    "Only agreements valid today (alleen geldige prijsafspraken)",
+                    dutch_label="Alleen prijsafspraken die vandaag gelden",
+                ),
+            ),
             doc="Sales item prices that have an account (Exact treats those as price agreements); with "
             "`only_current`, only those valid today. The customer's code comes from outsmart.relations.",
         ),
@@ -601,7 +681,7 @@ CATEGORIES: dict[str, Category] = {
                 header_key="order_id",
             ),
             dutch_title="Verkooporders",
-            filters=(Filter("statuses", "Order statuses (Status)"),),
+            filters=(Filter("statuses", "Order statuses (Status)", dutch_label="Orderstatussen"),),
             doc="Exact sales orders (SalesOrderHeaders) and their lines, filtered by `statuses` (open, partial, "
             "complete, cancelled). The customer's code comes from outsmart.relations.",
         ),
@@ -727,7 +807,7 @@ CATEGORIES: dict[str, Category] = {
                 header_key="quotation_id",
             ),
             dutch_title="Offertes",
-            filters=(Filter("statuses", "Quotation statuses (Status)"),),
+            filters=(Filter("statuses", "Quotation statuses (Status)", dutch_label="Offertestatussen"),),
             doc="Exact quotations (QuotationHeaders, every version) and their lines, filtered by `statuses`. Quotation "
             "lines carry only the item's ID: its code comes from outsmart.materials / outsmart.hour_types.",
         ),

@@ -29,8 +29,10 @@ from urllib.parse import urlparse
 # Module level, not under TYPE_CHECKING: FastAPI reads the endpoints' annotations at run time.
 from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from fastapi import Body, Depends, FastAPI, HTTPException, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from exact_online_settings_page.request_limits import BodyLimit
 
@@ -164,6 +166,27 @@ def _category(name: str):
     return category
 
 
+# Where the Airflow UI shows this page (exact_online_settings_page_plugin.UI_ROUTE): the login page sends the user
+# back there, inside Airflow's frame, not to the bare page.
+UI_PAGE = "plugin/exact-online-imports"
+
+
+def login_url(request: Request) -> str:
+    from airflow.api_fastapi.app import get_auth_manager
+
+    return get_auth_manager().get_url_login(next_url=_ui_base(request) + UI_PAGE)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    """A 401 (no login, or the UI's login expired) says where to log in again: inside Airflow's iframe the page
+    cannot be redirected there by the server (the redirect would land in the frame), so the page shows a link."""
+    if exc.status_code != status.HTTP_401_UNAUTHORIZED:
+        return await http_exception_handler(request, exc)
+    payload = {"detail": exc.detail, "login_expired": True, "login_url": login_url(request)}
+    return JSONResponse(payload, status_code=401, headers={**(exc.headers or {}), "Cache-Control": "no-store"})
+
+
 # ---- the page -------------------------------------------------------------------------------------------------------
 @app.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def page(request: Request):
@@ -181,7 +204,11 @@ async def page(request: Request):
             f"<p>{exc.detail}: you may not see the Exact Online imports.</p>", status_code=exc.status_code
         )
     base = request.scope.get("root_path", "").rstrip("/") or URL_PREFIX
+    from exact_online_settings_page import labels
+
+    # The labels are in the page itself, so that even "your login has expired" can be said in the user's language.
     html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{BASE}}", base)
+    html = html.replace("{{LABELS}}", labels.as_script_json())
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
@@ -202,7 +229,7 @@ def categories(user: Annotated[BaseUser, Depends(can_read)]):
 @app.get("/api/state")
 def state(request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(can_read)]):
     """Everything the page shows: settings + version, categories, runs, last imports, what this user may do."""
-    from exact_online_settings_page import airflow_runs, outsmart_queries, variable_store
+    from exact_online_settings_page import airflow_runs, outsmart_queries, schedule_picker, variable_store
     from exact_online_settings_page.schedule_preview import schedule_preview
     from include.outsmart_import import registry
 
@@ -226,6 +253,8 @@ def state(request: Request, session: SessionDep, user: Annotated[BaseUser, Depen
         "runs": airflow_runs.dag_status(session, ui_base),
         "imports": outsmart_queries.last_imports(),
         "schedule_preview": schedule_preview(view["settings"]["schedule"], view["settings"]["timezone"]),
+        "schedule_picker": schedule_picker.from_cron(view["settings"]["schedule"]).as_dict(),
+        "schedule_choices": schedule_picker.choices(),
         "ui_base": ui_base,
     }
     return _no_store(payload)
@@ -261,9 +290,28 @@ def get_item_groups(request: Request, session: SessionDep, user: Annotated[BaseU
 def get_schedule_preview(
     user: Annotated[BaseUser, Depends(can_read)], schedule: str = "", timezone: str = "Europe/Amsterdam"
 ):
+    from exact_online_settings_page.schedule_picker import from_cron
     from exact_online_settings_page.schedule_preview import schedule_preview
 
-    return _no_store(schedule_preview(schedule or None, timezone))
+    # the picker too: a cron typed under "advanced" that is one of the picker's forms can be shown in office words
+    return _no_store({**schedule_preview(schedule or None, timezone), "picker": from_cron(schedule or None).as_dict()})
+
+
+@app.get("/api/schedule-picker")
+def get_schedule_picker(
+    request: Request, user: Annotated[BaseUser, Depends(can_read)], timezone: str = "Europe/Amsterdam"
+):
+    """The picker's choice (mode, every, unit, start, end, at, weekdays_only, cron) as the cron the page stores in
+    `schedule`, with its next runs; 422 with the label key of what is wrong (the page says it in its language)."""
+    from exact_online_settings_page import schedule_picker
+    from exact_online_settings_page.schedule_preview import schedule_preview
+
+    try:
+        picker = schedule_picker.from_query(dict(request.query_params))
+        cron = schedule_picker.to_cron(picker)
+    except schedule_picker.PickerError as exc:
+        return _no_store({"next": [], "errors": [{"path": "schedule", "key": exc.key, "message": str(exc)}]}, 422)
+    return _no_store({**schedule_preview(cron, timezone), "schedule": cron, "picker": picker.as_dict()})
 
 
 @app.put("/api/settings")
@@ -282,7 +330,15 @@ def save(
         session.rollback()
         return _no_store({"detail": exc.detail}, exc.status)
     log.info("settings page: %s saved %s", user.get_name(), "exact_online_import_settings")
-    return _no_store({**result, "message": "Saved. Airflow picks up the new schedule within about 30 seconds."})
+    from exact_online_settings_page.schedule_picker import from_cron
+
+    return _no_store(
+        {
+            **result,
+            "message": "Saved. Airflow picks up the new schedule within about 30 seconds.",
+            "schedule_picker": from_cron(result["settings"]["schedule"]).as_dict(),
+        }
+    )
 
 
 @app.post("/api/categories/{name}/sync")

@@ -9,16 +9,21 @@ registry the process runs with.
 from __future__ import annotations
 
 from include.outsmart_import import registry
-from include.outsmart_import.registry import MERGE_COUNTS, Category, FilterWidget
+from include.outsmart_import.registry import DUTCH_CHOICE_LABELS, MERGE_COUNTS, Category, FilterWidget
 
 
 def _filter_view(f: FilterWidget) -> dict:
+    # English and Dutch side by side: the page picks the user's language (labels.py has the page's own words).
     return {
         "key": f.key,
         "widget": f.widget,
         "label": f.label,
+        "dutch_label": f.dutch_label or f.label,
         "default": f.default,
-        "choices": [{"value": value, "label": label} for value, label in f.choices],
+        "choices": [
+            {"value": value, "label": label, "dutch_label": DUTCH_CHOICE_LABELS.get(value, label)}
+            for value, label in f.choices
+        ],
     }
 
 
@@ -39,13 +44,18 @@ def category_view(category: Category) -> dict:
 _NOT_FETCHED = ("deleted",)
 
 
-def counts_explained() -> str:
+def counts_explained(lang: str = "en") -> str:
     """The line under the last import's counts that accounts for every fetched record (MERGE_COUNTS decides the
-    terms, so a count added to the merge is in the sum too)."""
-    terms = " + ".join(k.replace("_", " ") for k in MERGE_COUNTS if k not in _NOT_FETCHED)
-    return (
-        f"fetched = {terms} (a record Exact sent twice in one run counts once); "
-        "deleted = records Exact deleted, marked deleted in OutSmart (not among the fetched)."
+    terms, so a count added to the merge is in the sum too), in English or Dutch (labels.py's words)."""
+    from exact_online_settings_page.labels import label
+
+    terms = " + ".join(label(f"count_{k}", lang) for k in MERGE_COUNTS if k not in _NOT_FETCHED)
+    return label(
+        "counts_explained",
+        lang,
+        terms=terms,
+        fetched=label("count_fetched", lang),
+        deleted=label("count_deleted", lang),
     )
 
 
@@ -56,6 +66,7 @@ def catalog() -> dict:
         "categories": [category_view(c) for c in registry.CATEGORIES.values()],
         "counts": list(MERGE_COUNTS),
         "counts_explained": counts_explained(),
+        "dutch_counts_explained": counts_explained("nl"),
     }
 
 

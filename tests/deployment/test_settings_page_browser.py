@@ -94,6 +94,11 @@ class Page:
             self.d, "the page's data", lambda: self.d.find_element(By.ID, "main").get_attribute("aria-busy") == "false"
         )
 
+    def enter_frame_only(self):
+        """Into the page's iframe as it is now (its data may not load: the login expired)."""
+        self.d.switch_to.default_content()
+        self.d.switch_to.frame(self.d.find_element(self.By.CSS_SELECTOR, "iframe"))
+
     def reload(self):
         self.d.switch_to.default_content()
         self.d.refresh()
@@ -181,9 +186,10 @@ def test_log_in_switch_materials_on_pick_two_item_groups_and_save(deployment, ad
 def test_an_invalid_value_is_shown_at_its_field_and_nothing_is_written(deployment, admin, shots):
     p = admin
     before = variable(deployment)
+    from selenium.webdriver.support.ui import Select
+
     p.show("main")
-    if p.q("#manual-only").is_selected():
-        p.q("#manual-only").click()
+    Select(p.q("#sched-mode")).select_by_value("advanced")  # the cron itself, typed by hand
     field = p.q("#schedule")
     field.clear()
     field.send_keys("every hour")
@@ -357,3 +363,116 @@ def test_no_secret_in_the_page_or_its_answers(deployment, admin):
         ):
             assert secret not in text
     assert conn["conn_type"] == "exact_online"  # the connection make airflow made: the one whose secrets these are
+
+
+# ---- the links out of Airflow's frame, the schedule picker, Dutch, an expired login --------------------------------
+def test_the_dag_grid_link_opens_the_grid_in_airflow_from_inside_the_frame(deployment, admin):
+    """Airflow's iframe sandbox refuses target="_top" and new tabs: the link goes through the Airflow UI's document."""
+    p = admin
+    p.reload()
+    p.show("#cat-relations")
+    p.q("#grid-relations").click()
+    p.d.switch_to.default_content()
+    wait(
+        p.d,
+        "the DAG's page in the Airflow UI",
+        lambda: "/dags/exact_online_import_relations" in p.d.current_url and "/plugin/" not in p.d.current_url,
+    )
+    assert not p.all("iframe[title='Exact imports']")
+    p.d.get(deployment.url + "/plugin/exact-online-imports")
+    p.enter()
+    p.show("#cat-relations")
+    log = p.q("#log-relations").get_attribute("href")
+    p.q("#log-relations").click()
+    p.d.switch_to.default_content()
+    assert "/tasks/import_relations" in log
+    wait(p.d, "the task log in the Airflow UI", lambda: p.d.current_url.startswith(log.split("?")[0]))
+    # opened directly, without Airflow's frame around it, they are plain links
+    p.d.get(deployment.url + "/exact-online-imports/")
+    wait(p.d, "the page's data", lambda: p.q("#main").get_attribute("aria-busy") == "false")
+    p.q("#grid-relations").click()
+    wait(p.d, "the DAG's page", lambda: "/dags/exact_online_import_relations" in p.d.current_url)
+    p.d.get(deployment.url + "/plugin/exact-online-imports")
+    p.enter()
+
+
+def test_the_page_speaks_the_language_chosen_in_airflows_ui(deployment, admin, shots):
+    p = admin
+    p.d.switch_to.default_content()
+    p.d.execute_script("localStorage.setItem('i18nextLng', 'nl')")  # what Airflow's language menu stores
+    p.reload()
+    try:
+        assert p.q("#save").text == "Opslaan"
+        assert p.q("h1").text == "Exact Online-koppeling"
+        titles = [h.text for h in p.all(".cat h3")]
+        for name in ("Relaties", "Materialen", "Uursoorten", "Categorieën (artikelgroepen)", "Betalingstransacties"):
+            assert name in titles, titles
+        assert p.q("#sync-relations").get_attribute("title").startswith("Nu synchroniseren")
+        assert "Relatiesoorten" in p.q('.field[data-path="categories.relations.relation_types"]').text
+        assert p.q("#grid-relations").text == "DAG-overzicht"
+        p.d.execute_script("window.scrollTo(0, 0)")
+        p.d.switch_to.default_content()
+        shots(p.d, "7-dutch")
+    finally:
+        p.d.switch_to.default_content()
+        p.d.execute_script("localStorage.setItem('i18nextLng', 'en')")
+        p.reload()
+    assert p.q("#save").text == "Save"
+
+
+def test_an_expired_login_says_so_with_a_link_to_the_login_page(deployment, admin, shots):
+    """Save used to stay on "Saving …": the 401's redirect to the login page was refused inside the frame."""
+    p = admin
+    p.show("#cat-employees")
+    p.q("#enabled-employees").click()
+    p.d.delete_cookie("_token")  # what the UI's login holds; expired, the page's API answers 401 as without it
+    p.q("#save").click()
+    wait(p.d, "the message", lambda: "login has expired" in p.q("#save-message").text)
+    assert "Your Airflow login has expired: log in again." in p.q("#banner").text
+    p.d.execute_script("window.scrollTo(0, 0)")
+    p.d.switch_to.default_content()
+    shots(p.d, "8-login-expired")
+    p.enter_frame_only()
+    p.q("#log-in-again").click()
+    p.d.switch_to.default_content()
+    wait(p.d, "Airflow's login page, in the whole window", lambda: p.d.find_elements(p.By.NAME, "username"))
+    assert "/auth/login" in p.d.current_url
+    p.d.find_element(p.By.NAME, "username").send_keys("admin")
+    p.d.find_element(p.By.NAME, "password").send_keys(deployment.passwords["admin"])
+    p.d.find_element(p.By.XPATH, "//button[normalize-space()='Sign in']").click()
+    p.enter()  # back on the page, in Airflow's frame
+    assert "may edit" in p.q("#who").text
+
+
+def test_the_schedule_picker_stores_office_words_as_cron_and_reads_them_back(deployment, admin, shots):
+    """Last: the saved schedule starts scheduled runs of every DAG (Airflow runs the latest slot at once), which would
+    disturb the tests that count runs or show states."""
+    from selenium.webdriver.support.ui import Select
+
+    p = admin
+    p.show("main")
+    Select(p.q("#sched-mode")).select_by_value("interval")
+    Select(p.q("#sched-every")).select_by_value("minutes:15")
+    Select(p.q("#sched-start")).select_by_value("7")
+    Select(p.q("#sched-end")).select_by_value("18")
+    if not p.q("#sched-weekdays").is_selected():
+        p.q("#sched-weekdays").click()
+    wait(p.d, "the cron under the picker", lambda: "*/15 7-17 * * 1-5" in p.q("#sched-hint").text)
+    assert "Next runs" in p.q("#schedule-next").text
+    p.q("#save").click()
+    wait(p.d, "Saved.", lambda: "Saved." in p.q("#save-message").text)
+    assert variable(deployment)["schedule"] == "*/15 7-17 * * 1-5"
+    wait(p.d, "the saved schedule's next runs", lambda: "Next runs" in p.q("#schedule-next").text)
+    p.d.switch_to.default_content()
+    shots(p.d, "6-schedule-picker")
+    p.reload()
+    assert Select(p.q("#sched-mode")).first_selected_option.get_attribute("value") == "interval"
+    assert Select(p.q("#sched-start")).first_selected_option.text == "07:00"
+    assert Select(p.q("#sched-end")).first_selected_option.text == "18:00"
+    assert p.q("#sched-weekdays").is_selected()
+    # back to "only by hand", so that the scheduler starts nothing while the other tests count runs
+    Select(p.q("#sched-mode")).select_by_value("manual")
+    wait(p.d, "the preview to say so", lambda: "by hand" in p.q("#schedule-next").text)
+    p.q("#save").click()
+    wait(p.d, "Saved.", lambda: "Saved." in p.q("#save-message").text)
+    assert variable(deployment)["schedule"] is None

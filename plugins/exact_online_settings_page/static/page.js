@@ -1,7 +1,8 @@
 // The Exact Online imports page: plain JavaScript, no build step. It draws the categories the registry has
 // (/api/categories: titles, switches, filter widgets; no category name is written here), fills them from /api/state,
 // lets the user edit the settings, saves them with the version it loaded (409 if someone saved in between) and
-// starts imports.
+// starts imports. In English or Dutch (labels.py; the language chosen in Airflow's UI), inside Airflow's sandboxed
+// iframe (links to Airflow's pages: airflowLink).
 "use strict";
 (function () {
   const BASE = document.body.dataset.base;
@@ -18,6 +19,79 @@
     return e;
   };
 
+  // ---- language ---------------------------------------------------------------------------------------------------
+  // The page speaks the language the user chose in Airflow's UI: Airflow 3's React UI (i18next) keeps that choice in
+  // localStorage under "i18nextLng", and this page is on the same origin (its iframe has allow-same-origin), so it
+  // reads the same key; never chosen: the browser's language. Dutch when it is Dutch, English otherwise. The words
+  // are labels.py's, in the page as <script id="labels">; category and filter names come from the registry.
+  const LABELS = JSON.parse(document.getElementById("labels").textContent);
+  const LANGUAGE_KEY = "i18nextLng";
+  function pageLanguage() {
+    let chosen = null;
+    try { chosen = window.localStorage.getItem(LANGUAGE_KEY); } catch (e) { chosen = null; }
+    return (chosen || navigator.language || "en").toLowerCase().startsWith("nl") ? "nl" : "en";
+  }
+  let LANG = pageLanguage();
+  const isDutch = () => LANG === "nl";
+  function t(key, vars) {
+    let text = (LABELS[LANG] && LABELS[LANG][key]) ?? LABELS.en[key] ?? key;
+    for (const [k, v] of Object.entries(vars || {})) text = text.replaceAll(`{${k}}`, v);
+    return text;
+  }
+  // A run state or count by its name ("state_" / "count_" + name in labels.py); one labels.py lacks, as it is.
+  const labelOf = (prefix, name) => (LABELS[LANG] && LABELS[LANG][prefix + name]) ?? name.replaceAll("_", " ");
+  function applyLabels() {
+    document.documentElement.lang = LANG;
+    document.title = t("title");
+    for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
+  }
+  // The category's name in the page's language (in English the Dutch name the office knows from Exact is added).
+  const catTitle = (c) => isDutch() ? c.dutch : c.title;
+  const filterLabel = (f) => isDutch() ? (f.dutch_label || f.label) : f.label;
+  const choiceLabel = (o) => isDutch() ? (o.dutch_label || o.label) : o.label;
+  // Switching the language in Airflow's UI writes the key: the page follows without a reload.
+  window.addEventListener("storage", (ev) => {
+    if (ev.key !== LANGUAGE_KEY || pageLanguage() === LANG) return;
+    LANG = pageLanguage(); applyLabels();
+    if (state) { renderAll(); renderPicker(); }
+  });
+
+  // ---- links out of Airflow's frame -------------------------------------------------------------------------------
+  // Airflow 3.3 shows this page in <iframe sandbox="allow-scripts allow-same-origin allow-forms allow-downloads">:
+  // without allow-top-navigation and allow-popups the browser refuses target="_top", target="_blank", window.open
+  // and top.location from in here. allow-same-origin gives this page the Airflow UI's document, though, and a link
+  // clicked there is the Airflow UI navigating itself (or opening a tab), which the sandbox does not restrict.
+  function airflowDocument() {
+    try { return window.top !== window ? window.top.document : null; } catch (e) { return null; }
+  }
+  function openInAirflow(href, newTab) {
+    const host = airflowDocument();
+    const a = host.createElement("a");
+    a.href = new URL(href, location.href).href;
+    if (newTab) { a.target = "_blank"; a.rel = "noopener"; }
+    host.body.append(a); a.click(); a.remove();
+  }
+  // A link to a page of Airflow (the DAG grid, a task log, the login page). Opened directly (no frame) it is a plain
+  // link; in the frame a click goes through the Airflow UI's document; Ctrl/⌘/Shift-click opens a new tab.
+  function airflowLink(href, text, attrs) {
+    const onclick = (ev) => {
+      if (ev.button !== 0 || !airflowDocument()) return;
+      ev.preventDefault();
+      openInAirflow(href, ev.ctrlKey || ev.metaKey || ev.shiftKey);
+    };
+    return el("a", { ...(attrs || {}), href, target: "_top", onclick, text });
+  }
+
+  // The UI's login expired (401): inside the frame the server cannot redirect to the login page (it would land in
+  // the frame, and the frame may not move the window), so the page says so with a link that does.
+  let loginGone = false;
+  function loginExpired(data) {
+    loginGone = true;
+    clearTimeout(pollTimer);
+    const url = (data && data.login_url) || (state && state.ui_base) || "/";
+    banner(t("login_expired"), true, " ", airflowLink(url, t("log_in_again"), { id: "log-in-again" }), ".");
+  }
+
   let catalog = null;      // /api/categories: {categories: [{name, title, pro, filters: [...]}, ...], counts: [...]}
   let state = null;        // the last /api/state
   let form = null;         // the settings being edited (a deep copy of state.settings)
@@ -33,10 +107,11 @@
       opts.headers["X-Exact-Online-Page"] = "1";   // see app.py: proves the request comes from this page
       opts.body = JSON.stringify(body);
     }
-    const r = await fetch(API + path, opts);
+    let r;
+    try { r = await fetch(API + path, opts); } catch (e) { return { status: 0, data: { detail: t("no_answer", { why: String(e) }) } }; }
     let data = null;
     try { data = await r.json(); } catch (e) { data = null; }
-    if (r.status === 401) { window.top.location.href = (state && state.ui_base) || "/"; }
+    if (r.status === 401) loginExpired(data);
     return { status: r.status, data };
   }
   const detail = (d) => d && d.detail ? (typeof d.detail === "string" ? d.detail : (d.detail.message || JSON.stringify(d.detail))) : "";
@@ -44,22 +119,25 @@
   function fmt(iso) {
     if (!iso) return "—";
     const d = new Date(iso);
-    return d.toLocaleString(undefined, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+    return d.toLocaleString(isDutch() ? "nl-NL" : undefined, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
   }
   const tzName = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
   // ---- load -------------------------------------------------------------------------------------------------------
   async function load() {
     const [cat, r] = await Promise.all([call("GET", "/categories"), call("GET", "/state")]);
-    if (cat.status !== 200) { banner(`Could not load the categories (${cat.status}): ${detail(cat.data)}`, true); return; }
-    if (r.status !== 200) { banner(`Could not load the page (${r.status}): ${detail(r.data)}`, true); return; }
+    if (loginGone) return;   // loginExpired said so, with the link
+    if (cat.status !== 200) { banner(t("load_failed", { status: cat.status, why: detail(cat.data) }), true); return; }
+    if (r.status !== 200) { banner(t("load_failed", { status: r.status, why: detail(r.data) }), true); return; }
     state = r.data;
     // What this user may do with each category (and its DAG's grid) joins the registry's description of it.
     const access = Object.fromEntries(state.categories.map(c => [c.name, c]));
     catalog = cat.data;
     state.categories = catalog.categories.map(c => ({ ...c, ...(access[c.name] || { can_trigger: false }) }));
     form = JSON.parse(JSON.stringify(state.settings));
+    picker = { ...state.schedule_picker };
     renderAll();
+    renderPicker();
     $("#main").setAttribute("aria-busy", "false");
     loadGroups();
     schedulePoll();
@@ -71,12 +149,12 @@
     renderAllGroups();
   }
 
-  function banner(text, bad) {
+  function banner(text, bad, ...more) {
     const b = $("#banner");
     b.hidden = !text; b.className = "banner" + (bad ? " bad" : ""); b.textContent = "";
     if (!text) return;
-    b.append(text);
-    if (bad === "reload") b.append(" ", el("button", { type: "button", class: "icon-btn", id: "reload", onclick: () => location.reload(), text: "Reload" }));
+    b.append(text, ...more);
+    if (bad === "reload") b.append(" ", el("button", { type: "button", class: "icon-btn", id: "reload", onclick: () => location.reload(), text: t("reload") }));
   }
 
   // ---- render -----------------------------------------------------------------------------------------------------
@@ -86,37 +164,35 @@
 
   function storedWarning() {
     const st = state.stored;
-    if (st.status === "invalid") return "The stored settings do not validate, so nothing is scheduled. They are shown as stored, each problem marked in red; correct them and Save.";
-    if (st.status === "unreadable") return `The stored settings cannot be read by this page, so nothing is scheduled: ${st.error} The page shows the defaults, read-only.` + (state.user.can_edit ? " To replace the stored settings with these, tick \"Replace the stored settings\" next to Save." : "");
-    if (st.status === "absent") return "The settings Variable does not exist yet; the page shows the defaults.";
+    if (st.status === "invalid") return t("stored_invalid");
+    if (st.status === "unreadable") return t("stored_unreadable", { error: st.error }) + (state.user.can_edit ? t("stored_replace_hint") : "");
+    if (st.status === "absent") return t("stored_absent");
     return null;
   }
 
   function renderAll() {
+    if (loginGone) return;   // keep the "log in again" banner
     const ro = readOnly();
     $("#who").textContent = "";
-    $("#who").append(`Logged in as ${state.user.name} `, !state.user.can_edit ? el("span", { class: "badge ro", id: "read-only", text: "read only (alleen lezen)" }) : el("span", { class: "badge", text: "may edit" }));
+    $("#who").append(t("logged_in_as", { name: state.user.name }) + " ", !state.user.can_edit ? el("span", { class: "badge ro", id: "read-only", text: t("read_only") }) : el("span", { class: "badge", text: t("may_edit") }));
     const warnings = [storedWarning()].filter(Boolean);
-    if (state.shadowed_by_environment) warnings.push("An environment variable AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS overrides the Variable saved here.");
+    if (state.shadowed_by_environment) warnings.push(t("shadowed"));
     if (!state.imports.available) warnings.push(state.imports.message);
 
     for (const v of ["standard", "pro"]) { const r = $("#license-" + v); r.checked = form.license === v; r.disabled = ro; r.onchange = () => { form.license = v; renderCategories(); }; }
-    const sched = $("#schedule"), manual = $("#manual-only"), tz = $("#timezone");
-    sched.value = form.schedule || ""; manual.checked = form.schedule === null; sched.disabled = ro || manual.checked;
-    tz.value = form.timezone; tz.disabled = ro; manual.disabled = ro;
-    sched.oninput = () => { form.schedule = sched.value; previewSoon(); };
-    manual.onchange = () => { form.schedule = manual.checked ? null : (sched.value || "@hourly"); sched.value = form.schedule || ""; sched.disabled = manual.checked; previewSoon(); };
+    const tz = $("#timezone");
+    tz.value = form.timezone; tz.disabled = ro;
     tz.oninput = () => { form.timezone = tz.value; previewSoon(); };
     showPreview(state.schedule_preview);
     $("#save").hidden = !state.user.can_edit; $("#save").disabled = ro; $("#save").onclick = save;
     const rb = $("#replace-box"), rc = $("#replace");
     rb.hidden = !(state.user.can_edit && state.stored.replace_required);
-    rc.checked = replacing; rc.onchange = () => { replacing = rc.checked; renderAll(); };
+    rc.checked = replacing; rc.onchange = () => { replacing = rc.checked; renderAll(); renderPicker(); };
     renderCategories();
     // The stored problems at their fields; those without a field (an unknown key, a switch) in the banner.
     clearErrors();
     const unplaced = showErrors(state.stored.problems || []);
-    if (unplaced.length) warnings.push("Problems: " + unplaced.join("; ") + ".");
+    if (unplaced.length) warnings.push(t("problems", { list: unplaced.join("; ") }));
     banner(warnings.join(" "), state.stored.status === "invalid" || state.stored.status === "unreadable");
   }
 
@@ -131,9 +207,76 @@
   }
   function showPreview(p) {
     const n = $("#schedule-next");
-    if (p.errors && p.errors.length) { n.textContent = "This schedule is not valid: " + p.errors.map(e => e.message).join("; "); return; }
-    if (!p.next.length) { n.textContent = p.message || "No scheduled runs."; return; }
-    n.textContent = `Next runs it gives (your time, ${tzName}): ` + p.next.map(fmt).join(", ");
+    if (p.errors && p.errors.length) { n.textContent = t("schedule_invalid", { why: p.errors.map(e => e.key ? t(e.key) : e.message).join("; ") }); return; }
+    if (!form.schedule) { n.textContent = t("manual_only"); return; }
+    if (!p.next.length) { n.textContent = t("no_runs"); return; }
+    n.textContent = t("next_runs", { tz: tzName, runs: p.next.map(fmt).join(", ") });
+  }
+
+  // ---- the schedule picker ----------------------------------------------------------------------------------------
+  // Office words (every N minutes/hours between two hours, daily at a time, only by hand) or the cron itself
+  // ("advanced"). The conversion both ways is schedule_picker.py's: the page sends the picker to
+  // /api/schedule-picker and stores the cron it answers in form.schedule; the stored cron comes back as
+  // state.schedule_picker ("advanced" when it is none of the picker's forms).
+  let picker = null;            // {mode, every, unit, start, end, at, weekdays_only, cron}
+  let schedulePending = null;   // the conversion on its way (Save waits for it)
+  const hh = (h) => String(h).padStart(2, "0") + ":00";
+
+  function fillSelect(sel, options, value) {
+    sel.textContent = "";
+    for (const [v, text] of options) sel.append(el("option", { value: v, text }));
+    sel.value = String(value);
+  }
+
+  function renderPicker() {
+    const ro = readOnly(), ch = state.schedule_choices;
+    const steps = [...ch.minutes.map(n => ["minutes:" + n, t("every_minutes", { n })]),
+      ...ch.hours.map(n => ["hours:" + n, n === 1 ? t("every_hour") : t("every_hours", { n })])];
+    fillSelect($("#sched-every"), steps, `${picker.unit}:${picker.every}`);
+    fillSelect($("#sched-start"), [...Array(24).keys()].map(h => [h, hh(h)]), picker.start);
+    fillSelect($("#sched-end"), [...Array(24).keys()].map(h => [h + 1, hh(h + 1)]), picker.end);
+    $("#sched-mode").value = picker.mode; $("#sched-at").value = picker.at;
+    $("#sched-weekdays").checked = picker.weekdays_only;
+    $("#schedule").value = picker.mode === "advanced" ? (form.schedule || "") : "";
+    for (const id of ["sched-mode", "sched-every", "sched-start", "sched-end", "sched-at", "sched-weekdays", "schedule"]) {
+      const e = document.getElementById(id);
+      e.disabled = ro;
+      e.onchange = id === "schedule" ? null : pickerChanged;
+    }
+    $("#schedule").oninput = () => { form.schedule = $("#schedule").value; picker.cron = form.schedule; previewSoon(); };
+    showPickerParts();
+  }
+
+  // Only the parts of the chosen kind are shown; under them what is stored (the cron), or the cron's syntax.
+  function showPickerParts() {
+    const m = picker.mode;
+    $("#sched-interval").hidden = m !== "interval";
+    $("#sched-daily").hidden = m !== "daily";
+    $("#sched-weekdays-box").hidden = !(m === "interval" || m === "daily");
+    $("#schedule").hidden = m !== "advanced";
+    $("#sched-hint").textContent = m === "advanced" ? t("cron_hint") : (form.schedule ? t("stored_as", { cron: form.schedule }) : "");
+  }
+
+  function readPicker() {
+    const [unit, every] = $("#sched-every").value.split(":");
+    const mode = $("#sched-mode").value;
+    // Into "advanced": the cron the picker stood for, to edit by hand.
+    const cron = mode === "advanced" && picker.mode !== "advanced" ? (form.schedule || "") : picker.cron;
+    return { mode, unit, every: Number(every), start: Number($("#sched-start").value), end: Number($("#sched-end").value),
+      at: $("#sched-at").value || "06:00", weekdays_only: $("#sched-weekdays").checked, cron };
+  }
+
+  function pickerChanged() {
+    picker = readPicker();
+    const field = $('.field[data-path="schedule"]');
+    field.classList.remove("invalid"); $(".error", field).textContent = "";
+    if (picker.mode === "advanced") { $("#schedule").value = picker.cron; form.schedule = picker.cron || null; showPickerParts(); previewSoon(); return; }
+    const q = new URLSearchParams({ ...picker, timezone: form.timezone || "" });
+    schedulePending = call("GET", "/schedule-picker?" + q).then((r) => {
+      if (r.status === 200) { form.schedule = r.data.schedule; showPreview(r.data); }
+      else if (r.status === 422) { field.classList.add("invalid"); $(".error", field).textContent = r.data.errors.map(e => t(e.key)).join(" "); showPreview(r.data); }
+      showPickerParts();
+    }).finally(() => { schedulePending = null; });
   }
 
   function renderCategories() {
@@ -144,12 +287,12 @@
       const cs = form.categories[c.name];
       const locked = c.pro && form.license !== "pro";
       const card = el("section", { class: "card cat" + (cs.enabled ? "" : " off") + (locked ? " locked" : ""), id: "cat-" + c.name, "data-category": c.name });
-      const sw = el("input", { type: "checkbox", id: `enabled-${c.name}`, "aria-label": `Import ${c.title}`, disabled: ro || locked });
+      const sw = el("input", { type: "checkbox", id: `enabled-${c.name}`, "aria-label": t("import_category", { title: catTitle(c) }), disabled: ro || locked });
       sw.checked = !!cs.enabled;
       sw.onchange = () => { cs.enabled = sw.checked; card.classList.toggle("off", !sw.checked); };
       const head = el("div", { class: "cat-head" },
-        el("label", { class: "switch", title: "on / off (aan / uit)" }, sw, el("span", { class: "knob" })),
-        el("h3", { title: c.long_title }, c.title, " ", el("span", { class: "nl", text: `(${c.dutch})` })),
+        el("label", { class: "switch", title: t("on_off") }, sw, el("span", { class: "knob" })),
+        el("h3", { title: c.long_title }, catTitle(c), " ", isDutch() ? null : el("span", { class: "nl", text: `(${c.dutch})` })),
         locked ? lockBadge() : (c.pro ? el("span", { class: "badge", text: "Pro" }) : null),
         el("span", { class: "state", id: `state-${c.name}`, hidden: true }),
         syncButtons(c));
@@ -167,8 +310,9 @@
   }
 
   function lockBadge() {
-    const b = el("span", { class: "lock", title: "Switch the licence to Pro to use this category" });
-    b.innerHTML = '<svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true"><rect x="3" y="7" width="10" height="8" rx="1.5" fill="currentColor"/><path d="M5 7V5a3 3 0 0 1 6 0v2" fill="none" stroke="currentColor" stroke-width="1.6"/></svg> needs Exact Online Pro';
+    const b = el("span", { class: "lock", title: t("needs_pro_title") });
+    b.innerHTML = '<svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true"><rect x="3" y="7" width="10" height="8" rx="1.5" fill="currentColor"/><path d="M5 7V5a3 3 0 0 1 6 0v2" fill="none" stroke="currentColor" stroke-width="1.6"/></svg> ';
+    b.append(t("needs_pro"));
     return b;
   }
 
@@ -178,11 +322,11 @@
     const lockedSaved = c.pro && state.settings.license !== "pro";
     if (!c.can_trigger) return wrap;
     const usable = saved.enabled && !lockedSaved;
-    const why = usable ? "" : " (switch it on and Save first)";
+    const why = usable ? "" : t("switch_on_first");
     wrap.append(
-      el("button", { type: "button", class: "icon-btn sync", id: `sync-${c.name}`, disabled: !usable, title: "Import now (nu synchroniseren)" + why, "aria-label": `Import ${c.title} now`, onclick: () => sync(c, false) }, el("span", { class: "spin", text: "⟳" })),
+      el("button", { type: "button", class: "icon-btn sync", id: `sync-${c.name}`, disabled: !usable, title: t("sync_now") + why, "aria-label": t("sync_now_named", { title: catTitle(c) }), onclick: () => sync(c, false) }, el("span", { class: "spin", text: "⟳" })),
       " ",
-      el("button", { type: "button", class: "icon-btn full", id: `full-${c.name}`, disabled: !usable, title: "Read everything again from Exact (volledig opnieuw inlezen)" + why, onclick: () => confirmFull(c), text: "Full refresh" }));
+      el("button", { type: "button", class: "icon-btn full", id: `full-${c.name}`, disabled: !usable, title: t("full_refresh_title") + why, onclick: () => confirmFull(c), text: t("full_refresh") }));
     return wrap;
   }
 
@@ -192,9 +336,9 @@
     if (f.widget === "checkbox") {
       const cb = el("input", { type: "checkbox", id: `${c.name}-${f.key}`, disabled });
       cb.checked = !!cs[f.key]; cb.onchange = () => { cs[f.key] = cb.checked; };
-      field.append(el("label", {}, cb, " ", f.label));
+      field.append(el("label", {}, cb, " ", filterLabel(f)));
     } else if (f.widget === "checkboxes") {
-      field.append(el("span", { class: "label", text: f.label }));
+      field.append(el("span", { class: "label", text: filterLabel(f) }));
       for (const o of f.choices) {
         const cb = el("input", { type: "checkbox", id: `${c.name}-${f.key}-${o.value}`, value: o.value, disabled });
         cb.checked = (cs[f.key] || []).includes(o.value);
@@ -202,16 +346,16 @@
           const set = new Set(cs[f.key]); cb.checked ? set.add(o.value) : set.delete(o.value);
           cs[f.key] = f.choices.map(x => x.value).filter(v => set.has(v));
         };
-        field.append(el("label", { class: "inline" }, cb, " ", o.label));
+        field.append(el("label", { class: "inline" }, cb, " ", choiceLabel(o)));
       }
     } else if (f.widget === "item_groups") {
-      field.append(el("label", { class: "label", for: `${c.name}-${f.key}`, text: f.label }));
+      field.append(el("label", { class: "label", for: `${c.name}-${f.key}`, text: filterLabel(f) }));
       const sel = el("select", { multiple: true, size: 6, id: `${c.name}-${f.key}`, disabled });
       sel.onchange = () => { cs[f.key] = [...sel.selectedOptions].map(o => o.value); };
       field.append(sel, el("div", { class: "hint", id: `${c.name}-${f.key}-source` }));
     } else {
       // A widget this page does not know: say so rather than drop the setting silently.
-      field.append(el("span", { class: "label", text: `${f.label}: this page cannot show a "${f.widget}" setting.` }));
+      field.append(el("span", { class: "label", text: t("unknown_widget", { label: filterLabel(f), widget: f.widget }) }));
     }
     field.append(el("div", { class: "error", role: "alert" }));
     return field;
@@ -228,15 +372,15 @@
     const chosen = new Set(form.categories[name][key]);
     sel.textContent = "";
     const list = groups ? [...groups.groups] : [];
-    for (const code of chosen) if (!list.some(g => g.code === code)) list.push({ code, description: "(not among the division's item groups)", unknown: true });
+    for (const code of chosen) if (!list.some(g => g.code === code)) list.push({ code, description: t("group_unknown"), unknown: true });
     for (const g of list) {
       const o = el("option", { value: g.code }, g.description ? `${g.code} — ${g.description}` : g.code);
       o.selected = chosen.has(g.code);
       sel.append(o);
     }
     const src = document.getElementById(`${name}-${key}-source`);
-    if (!groups) src.textContent = "Loading the item groups …";
-    else src.textContent = (groups.source ? `From ${groups.source}. ` : "") + (groups.message ? groups.message + " " : "") + "Ctrl/⌘-click selects more than one; none selected = all groups.";
+    if (!groups) src.textContent = t("groups_loading");
+    else src.textContent = (groups.source ? t("groups_from", { source: groups.source }) + " " : "") + (groups.message ? groups.message + " " : "") + t("groups_hint");
   }
 
   function renderStatus(name) {
@@ -247,8 +391,8 @@
     const shown = latest && (run.active || starting[name] || latest.state);
     if (st) {
       const s = starting[name] ? "queued" : (latest ? latest.state : null);
-      st.hidden = !shown; st.className = "state " + (s || ""); st.textContent = s ? s : "";
-      st.title = latest ? `Run ${latest.run_id}` : "";
+      st.hidden = !shown; st.className = "state " + (s || ""); st.textContent = s ? labelOf("state_", s) : "";
+      st.title = latest ? t("run", { id: latest.run_id }) : "";
     }
     const busy = run.active || starting[name];
     for (const id of [`sync-${name}`, `full-${name}`]) {
@@ -267,23 +411,25 @@
     const parts = [];
     if (imp) {
       // fetched, then every count the merge reports (the registry's MERGE_COUNTS, served with the categories)
-      const numbers = ["fetched", ...catalog.counts].map(k => [` · ${k.replaceAll("_", " ")} `, el("b", { text: String(imp[k] ?? "–") })]);
+      const numbers = ["fetched", ...catalog.counts].map(k => [` · ${labelOf("count_", k)} `, el("b", { text: String(imp[k] ?? "–") })]);
       const counts = el("span", { class: "counts", id: `counts-${name}` },
-        `Last import ${fmt(imp.started_at)}: `, el("b", { text: imp.status + (imp.dry_run ? " (dry run)" : "") + (imp.full_refresh ? " (full refresh)" : "") }),
+        t("last_import", { when: fmt(imp.started_at) }) + " ", el("b", { text: labelOf("state_", imp.status) + (imp.dry_run ? t("dry_run") : "") + (imp.full_refresh ? ` (${t("full_refresh")})` : "") }),
         ...numbers.flat());
       parts.push(counts);
       // How the counts add up, so that fetched minus the rest is no riddle (served from the registry's MERGE_COUNTS).
-      if (catalog.counts_explained) parts.push(el("div", { class: "hint", id: `counts-explained-${name}`, text: catalog.counts_explained }));
+      const explained = isDutch() ? catalog.dutch_counts_explained : catalog.counts_explained;
+      if (explained) parts.push(el("div", { class: "hint", id: `counts-explained-${name}`, text: explained }));
       if (imp.error) parts.push(el("div", { class: "error", text: imp.error }));
     } else {
-      parts.push(el("span", { id: `counts-${name}`, text: "No import yet (nog niet geïmporteerd)." }));
+      parts.push(el("span", { id: `counts-${name}`, text: t("no_import_yet") }));
     }
     const line = el("div", {});
-    if (run.active) line.append(el("b", { text: "An import is going on. " }));
-    line.append(`Next scheduled run: ${run.next_run ? fmt(run.next_run) : "none"}`);
-    if (run.paused) line.append(" (the DAG is paused in Airflow)");
-    line.append(" · ", el("a", { href: c.grid_url, target: "_top", text: "DAG grid" }));
-    if (latest && latest.log_url) line.append(" · ", el("a", { href: latest.log_url, target: "_top", id: `log-${name}`, text: "last task log" }));
+    if (run.active) line.append(el("b", { text: t("import_going_on") }));
+    line.append(t("next_run", { when: run.next_run ? fmt(run.next_run) : t("none") }));
+    if (run.paused) line.append(t("paused"));
+    // Airflow's own pages: through airflowLink, as the frame's sandbox refuses target="_top" and new tabs.
+    line.append(" · ", airflowLink(c.grid_url, t("dag_grid"), { id: `grid-${name}` }));
+    if (latest && latest.log_url) line.append(" · ", airflowLink(latest.log_url, t("last_task_log"), { id: `log-${name}` }));
     parts.push(line);
     info.append(...parts);
   }
@@ -311,9 +457,10 @@
   async function save() {
     clearErrors();
     const msg = $("#save-message");
-    msg.className = "save-message"; msg.textContent = "Saving …";
+    msg.className = "save-message"; msg.textContent = t("saving");
     $("#save").disabled = true;
     try {
+      if (schedulePending) await schedulePending;   // the picker's last change is in form.schedule
       const body = { settings: form, version: state.version };
       if (state.stored.replace_required) body.replace = replacing;   // see app.py: the explicit "replace" flag
       const r = await call("PUT", "/settings", body);
@@ -323,9 +470,12 @@
         form = JSON.parse(JSON.stringify(r.data.settings));
         state.exists = true; state.stored_error = null; replacing = false;
         state.stored = { status: "valid", problems: [], error: null, replace_required: false };
-        msg.className = "save-message ok"; msg.textContent = r.data.message;
+        msg.className = "save-message ok"; msg.textContent = t("saved");
         banner("");
+        picker = { ...r.data.schedule_picker };
         renderAll();
+        renderPicker();
+        previewSoon();   // the preview in the state is the one loaded with the page, not the saved schedule's
         refreshStatus();
       } else if (r.status === 422) {
         const rest = showErrors(r.data.detail.errors || []);
@@ -333,10 +483,12 @@
       } else if (r.status === 409 && r.data && r.data.detail && r.data.detail.replace_required) {
         msg.className = "save-message bad"; msg.textContent = detail(r.data);
       } else if (r.status === 409) {
-        msg.className = "save-message bad"; msg.textContent = "Not saved: the settings changed elsewhere.";
+        msg.className = "save-message bad"; msg.textContent = t("not_saved_elsewhere");
         banner(detail(r.data), "reload");
+      } else if (r.status === 401) {
+        msg.className = "save-message bad"; msg.textContent = t("not_saved_login");   // the banner has the link
       } else {
-        msg.className = "save-message bad"; msg.textContent = `Not saved (${r.status}): ${detail(r.data)}`;
+        msg.className = "save-message bad"; msg.textContent = t("not_saved", { status: r.status, why: detail(r.data) });
       }
     } finally { $("#save").disabled = false; }
   }
@@ -347,9 +499,9 @@
     const box = document.getElementById(`confirm-${c.name}`);
     box.textContent = "";
     box.hidden = false;
-    box.append(`Full refresh of ${c.title}: read everything again from Exact Online and mark what Exact no longer has as deleted. This takes longer than a normal import. `,
-      el("button", { type: "button", class: "icon-btn danger", id: `confirm-full-${c.name}`, text: "Start full refresh", onclick: () => { box.hidden = true; sync(c, true); } }), " ",
-      el("button", { type: "button", class: "icon-btn", id: `cancel-full-${c.name}`, text: "Cancel", onclick: () => { box.hidden = true; } }));
+    box.append(t("confirm_full", { title: catTitle(c) }) + " ",
+      el("button", { type: "button", class: "icon-btn danger", id: `confirm-full-${c.name}`, text: t("start_full"), onclick: () => { box.hidden = true; sync(c, true); } }), " ",
+      el("button", { type: "button", class: "icon-btn", id: `cancel-full-${c.name}`, text: t("cancel"), onclick: () => { box.hidden = true; } }));
   }
 
   async function sync(c, full) {
@@ -361,7 +513,7 @@
     if (r.status === 201) {
       state.runs[c.name].active = true; state.runs[c.name].latest_run = r.data.run;
     } else {
-      m.textContent = `Not started (${r.status}): ${detail(r.data)}`;
+      m.textContent = t("not_started", { status: r.status, why: detail(r.data) });
     }
     renderStatus(c.name);
     schedulePoll(1000);
@@ -372,14 +524,16 @@
     const r = await call("GET", "/status");
     if (r.status !== 200) return;
     state.runs = r.data.runs; state.imports = r.data.imports;
-    if (r.data.version !== state.version) banner("Someone saved the settings after you loaded this page (or on the Variables page). Reload before you change anything here.", "reload");
+    if (r.data.version !== state.version) banner(t("saved_elsewhere"), "reload");
     for (const c of state.categories) renderStatus(c.name);
   }
   function schedulePoll(delay) {
     clearTimeout(pollTimer);
+    if (loginGone) return;   // every request would be refused until the user logs in again
     const active = state && Object.values(state.runs).some(r => r.active);
     pollTimer = setTimeout(async () => { try { await refreshStatus(); } finally { schedulePoll(); } }, delay || (active ? 2000 : 15000));
   }
 
+  applyLabels();
   load();
 })();

@@ -163,7 +163,7 @@ def test_the_menu_entry_has_a_short_label_and_the_page_keeps_its_title():
     label = plugin.external_views[0]["name"]
     assert label == "Exact imports" and len(label) <= 13
     html = (ROOT_PLUGINS / "exact_online_settings_page/static/index.html").read_text()
-    assert "<title>Exact Online imports</title>" in html and "<h1>Exact Online imports" in html
+    assert "<title>Exact Online imports</title>" in html and '<h1 data-t="title">Exact Online imports</h1>' in html
     assert plugin.fastapi_apps[0]["name"] == "Exact Online imports"
 
 
@@ -191,6 +191,26 @@ def test_anonymous_is_refused_and_the_page_sends_to_the_login(client):
     assert r.status_code == 307 and r.headers["location"].startswith("/auth/login")
     bad = client.get(PREFIX + "/api/state", headers={"Authorization": "Bearer not-a-jwt"})
     assert bad.status_code in (401, 403)
+
+
+def test_an_expired_login_answers_401_with_where_to_log_in_again(client):
+    """Inside Airflow's sandboxed iframe the page cannot be redirected to the login page: the 401 says where it is,
+    so the page shows "log in again" as a link (page.js, loginExpired)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    # signed by the auth manager, as the UI's cookie is, but an hour past its expiry
+    user = SimpleAuthManagerUser(username="admin", role="admin")
+    expired = get_auth_manager().generate_jwt(user, expiration_time_in_seconds=-3600)
+    client.cookies.set("_token", expired)
+    r = client.put(PREFIX + "/api/settings", json={"settings": {}, "version": "x"}, headers=PAGE)
+    client.cookies.clear()
+    assert r.status_code == 401 and r.headers["cache-control"] == "no-store"
+    body = r.json()
+    assert body["login_expired"] is True and body["detail"]
+    assert body["login_url"] == "/auth/login?next=%2Fplugin%2Fexact-online-imports"
+    # other errors keep FastAPI's own shape
+    assert client.get(PREFIX + "/api/categories/nope", headers=auth("admin")).json() == {"detail": "Not Found"}
 
 
 def test_viewer_sees_the_page_read_only_and_may_not_save_or_sync(client):
@@ -385,7 +405,7 @@ def test_last_import_item_groups_and_next_runs_without_any_secret(client, target
     assert [c["name"] for c in s["categories"]] == list(CATEGORIES)  # every category, in the registry's order
     shown = client.get(PREFIX + "/api/categories", headers=auth("viewer")).json()
     assert [c["name"] for c in shown["categories"]] == list(CATEGORIES)
-    assert [c["dutch"] for c in shown["categories"]][:3] == ["Relaties", "Artikelen", "Uursoorten"]
+    assert [c["dutch"] for c in shown["categories"]][:3] == ["Relaties", "Materialen", "Uursoorten"]
     assert shown["counts"] == ["inserted", "updated", "unchanged", "filtered_out", "rejected", "deleted"]
     groups = client.get(PREFIX + "/api/item-groups", headers=auth("viewer")).json()
     assert groups["source"] == "outsmart.categories"
@@ -617,3 +637,37 @@ def test_the_last_import_has_every_merge_count_and_how_they_add_up(client, targe
     # the page draws fetched, every served count and the line (no count name written into the script)
     js = client.get(PREFIX + "/static/page.js").text
     assert '["fetched", ...catalog.counts]' in js and "catalog.counts_explained" in js
+
+
+# ---- the schedule picker and the page's words ---------------------------------------------------------------------
+def test_the_schedule_picker_answers_the_cron_to_store_and_reads_the_stored_one_back(client):
+    q = {"mode": "interval", "every": 15, "unit": "minutes", "start": 7, "end": 18, "weekdays_only": "true"}
+    r = client.get(
+        PREFIX + "/api/schedule-picker", params={**q, "timezone": "Europe/Amsterdam"}, headers=auth("viewer")
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["schedule"] == "*/15 7-17 * * 1-5" and len(r.json()["next"]) == 3
+    bad = client.get(PREFIX + "/api/schedule-picker", params={**q, "start": 18, "end": 7}, headers=auth("admin"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["key"] == "picker_range"
+    assert client.get(PREFIX + "/api/schedule-picker", params=q).status_code == 401
+    s = state(client)
+    saved = put(client, {**s["settings"], "schedule": "0 7-17/2 * * 1-5"}, s["version"])
+    assert saved.status_code == 200, saved.text
+    picker = {"mode": "interval", "every": 2, "unit": "hours", "start": 7, "end": 18, "weekdays_only": True}
+    assert saved.json()["schedule_picker"].items() >= picker.items()
+    assert state(client)["schedule_picker"].items() >= picker.items()
+    assert state(client)["schedule_choices"] == {"minutes": [5, 10, 15, 30], "hours": [1, 2, 3, 4, 6, 12]}
+    preview = client.get(PREFIX + "/api/schedule-preview", params={"schedule": "0 6 1 * *"}, headers=auth("admin"))
+    assert preview.json()["picker"] == {**preview.json()["picker"], "mode": "advanced", "cron": "0 6 1 * *"}
+
+
+def test_the_page_carries_its_labels_in_english_and_dutch(client):
+    page = client.get(PREFIX + "/", headers=auth("viewer"))
+    assert '<script type="application/json" id="labels">{"en": {' in page.text and "{{LABELS}}" not in page.text
+    assert '"save": "Opslaan"' in page.text
+    shown = client.get(PREFIX + "/api/categories", headers=auth("viewer")).json()["categories"]
+    relations = next(c for c in shown if c["name"] == "relations")
+    assert relations["dutch"] == "Relaties" and relations["filters"][0]["dutch_label"] == "Relatiesoorten"
+    assert {"value": "customer", "label": "Customer (Klant)", "dutch_label": "Klant"} in relations["filters"][0][
+        "choices"
+    ]
