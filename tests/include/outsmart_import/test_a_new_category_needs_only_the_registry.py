@@ -112,6 +112,7 @@ def test_the_page_shows_their_switch_and_filters(registry_with_two_more, page_cl
                 "key": "include_blocked",
                 "widget": "checkbox",
                 "label": "Include blocked suppliers (Geblokkeerd)",
+                "dutch_label": "Include blocked suppliers (Geblokkeerd)",  # no Dutch label given: the English one
                 "default": False,
                 "choices": [],
             }
