@@ -85,9 +85,17 @@ def _db(sql: str, params: tuple = (), *, fetch: bool = False) -> list[tuple]:
 
 
 def redirect_uri(base_url: str | None, request_origin: str, prefix: str) -> str:
-    """The address Exact sends the browser back to: `[api] base_url` (what the world knows this Airflow as), else
-    the address the request came in on. It is our app's own path, not the UI's /plugin/… route: the UI would load
-    the part after /plugin/exact-online-imports/ into its frame, which is not this app."""
+    """The address Exact sends the browser back to: the connection's extra "redirect_uri" if set (an HTTPS address
+    registered for the paste fallback, when Exact's redirect cannot reach this Airflow); else `[api] base_url` (what
+    the world knows this Airflow as), else the address the request came in on. It is our app's own path, not the
+    UI's /plugin/… route: the UI would load the part after /plugin/exact-online-imports/ into its frame, which is
+    not this app."""
+    try:
+        configured = hook().extras.get("redirect_uri")
+    except Exception:
+        configured = None  # no usable connection: Connect will say so
+    if isinstance(configured, str) and configured.strip():
+        return configured.strip()
     base = (base_url or request_origin).rstrip("/")
     return base + prefix + CALLBACK_PATH
 

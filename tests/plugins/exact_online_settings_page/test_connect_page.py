@@ -100,6 +100,8 @@ def come_back(client, address: str):
 
 def test_connect_pick_a_division_and_the_hook_lives_on_the_new_chain(client, sandbox, caplog):
     assert connection(client)["redirect_uri"] == CALLBACK
+    page = client.get(PREFIX + "/", headers=auth("admin")).text
+    assert "Exact Online connection" in page and "/static/connection.js" in page
     url, state = start(client)
     assert url.startswith(sandbox.url + "/api/oauth2/auth?") and parse_qs(urlsplit(url).query)["redirect_uri"] == [
         CALLBACK
@@ -154,6 +156,11 @@ def test_deny_is_a_clear_message_and_nothing_changes(client, sandbox):
 
 
 def test_the_pasted_address_connects_too(client, sandbox):
+    """No public address: an HTTPS address nobody serves is registered and put in the extra as "redirect_uri"."""
+    sandbox.state.config.redirect_uri = "https://localhost/callback"
+    extra = stored_extra()
+    _set_connection(extra=json.dumps({**extra, "redirect_uri": "https://localhost/callback"}))
+    assert connection(client)["redirect_uri"] == "https://localhost/callback"
     url, _ = start(client)
     address = browser_consent(url)
     r = post(client, "/api/connect/paste", {"address": "  " + address + "\n"})
@@ -165,6 +172,7 @@ def test_the_pasted_address_connects_too(client, sandbox):
 
     assert later_hook(0).division_details()["Description"] == "Installatiebedrijf De Sandbox B.V."
     assert item_groups_from_exact() and "refresh_token" not in stored_extra()
+    assert stored_extra()["redirect_uri"] == "https://localhost/callback"
     again = post(client, "/api/connect/paste", {"address": address})  # the same address twice: refused
     assert again.status_code == 400 and "already used" in again.json()["detail"]
     too_long = post(client, "/api/connect/paste", {"address": address + "&x=" + "a" * 5000})
