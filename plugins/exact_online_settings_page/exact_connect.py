@@ -123,6 +123,8 @@ def start(user_name: str, uri: str) -> str:
     if not client_id or not h.connection.password:
         raise ConnectRefused(f"Set the Client ID and the Client secret of connection {EXACT_CONN_ID} first.", 409)
     state, now = new_state(), time.time()
+    # Attempts are only looked at for 10 minutes; a day later they go (the table stays small).
+    _db("DELETE FROM exact_online.connect_attempt WHERE expires_at < %s", (now - 86400,))
     _db(
         "INSERT INTO exact_online.connect_attempt (state_hash, user_name, created_at, expires_at) "
         "VALUES (%s, %s, %s, %s)",
@@ -224,6 +226,7 @@ def latest_attempt(user_name: str) -> Attempt | None:
 
 def pick(user_name: str, division: int, session) -> dict:
     """Move the consent's chain to the division picked and write it in the connection's extra."""
+    from exact_online.exceptions import ExactOnlineError
     from exact_online.oauth import ExactApp, ExactConsent
 
     attempt = latest_attempt(user_name)
@@ -235,7 +238,10 @@ def pick(user_name: str, division: int, session) -> dict:
     h = hook()
     app = ExactApp(h.api_base, h.connection.login, h.connection.password or "", "")
     consent = ExactConsent(app, h.token_store, int(attempt.chain_division or 0), h.get_conn())
-    consent.use_division(division)
+    try:
+        consent.use_division(division)
+    except ExactOnlineError as exc:  # the chain is gone: picked twice at once, or disconnected meanwhile
+        raise ConnectRefused(scrub(str(exc)), 409) from None
     who = attempt.connected_user or {}
     write_extra(
         session,

@@ -118,6 +118,8 @@ def test_connect_pick_a_division_and_the_hook_lives_on_the_new_chain(client, san
     r = post(client, "/api/connect/division", {"division": PRACTICE})
     assert r.status_code == 200, r.text
     assert r.json()["message"] == f"Connected to division {PRACTICE} (Oefenadministratie)."
+    again = post(client, "/api/connect/division", {"division": DIV})  # the consent is spent: no second pick
+    assert again.status_code == 409 and "No consent is waiting" in again.json()["detail"]
     extra = stored_extra()
     assert extra["division"] == PRACTICE and extra["division_description"] == "Oefenadministratie"
     assert extra["connected_as"] == {"full_name": "Piet de Vries", "user_name": "piet@example.nl"}
