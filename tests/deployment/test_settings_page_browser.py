@@ -295,6 +295,9 @@ def test_a_viewer_sees_the_page_read_only_and_can_neither_save_nor_sync(deployme
         ).json()
         assert v.fetch("PUT", "/settings", {"settings": state["settings"], "version": state["version"]}) == 403
         assert v.fetch("POST", "/categories/relations/sync", {}) == 403
+        # connecting Exact Online needs the right to edit connections: no section, and its API refuses
+        assert not v.q("#connection").is_displayed()
+        assert v.fetch("GET", "/connection") == 403 and v.fetch("POST", "/connect", {}) == 403
         v.d.execute_script("window.scrollTo(0, 0)")
         v.d.switch_to.default_content()
         shots(v.d, "4-viewer-read-only")
@@ -390,10 +393,12 @@ def test_connect_logs_in_at_exact_allows_and_picks_the_division(deployment, admi
     options = [o.get_attribute("value") for o in Select(p.q("#division")).options]
     assert options[0] == str(division) and len(options) == 2  # the sandbox's division and its practice division
     Select(p.q("#division")).select_by_value(str(division))
+    p.show("#connection")  # the section is the page's last: clear of the fixed save bar
     p.q("#pick").click()
     wait(p.d, "connected", lambda: "Connected to division" in p.q("#conn-message").text)
     status = wait(p.d, "the status", lambda: "Connected as Sandbox Gebruiker" in p.q("#conn-status").text)
     assert status and p.q("#connect").text == "Reconnect"
+    p.show("#connection")
     p.d.switch_to.default_content()
     shots(p.d, "6-connected")
     p.enter()
