@@ -53,7 +53,7 @@ class ExactAuthError(ExactOnlineError):
         super().__init__(message)
 
 
-RECONNECT_HINT = "reconnect on the settings page (Admin → Exact Online imports)."
+RECONNECT_HINT = "reconnect on the settings page (Exact imports, in Airflow's navigation)."
 
 
 class ExactReconnectRequired(ExactAuthError):

@@ -379,3 +379,167 @@ def _dag_bag(factory: Callable[[], CachedDBDagBag]) -> CachedDBDagBag:
     if not _DAG_BAG:
         _DAG_BAG.append(factory())
     return _DAG_BAG[0]
+
+
+# ---- the Exact Online connection (#20) -------------------------------------------------------------------------------
+def _may_edit_connection(user: BaseUser) -> bool:
+    """Connecting the company changes the connection `exact_online_default`: the auth manager's right to edit it."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import ConnectionDetails
+
+    from exact_online_settings_page.secret_scrub import EXACT_CONN_ID
+
+    return bool(
+        get_auth_manager().is_authorized_connection(
+            method="PUT", details=ConnectionDetails(conn_id=EXACT_CONN_ID), user=user
+        )
+    )
+
+
+def connection_reader(user: UserDep) -> BaseUser:
+    """The section is for those who may edit the connection: others do not see who connected it."""
+    if not _may_edit_connection(user):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "Forbidden: connecting Exact Online needs the right to edit connections."
+        )
+    return user
+
+
+def connection_editor(request: Request, user: Annotated[BaseUser, Depends(connection_reader)]) -> BaseUser:
+    """May edit the connection, and a same-origin JSON request (as Save)."""
+    same_origin_json(request)
+    return user
+
+
+ConnectionEditor = Annotated[BaseUser, Depends(connection_editor)]
+
+
+def _redirect_uri(request: Request) -> str:
+    from airflow.configuration import conf
+
+    from exact_online_settings_page.exact_connect import redirect_uri
+
+    origin = f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
+    prefix = request.scope.get("root_path", "").rstrip("/") or URL_PREFIX
+    return redirect_uri(conf.get("api", "base_url", fallback=None), origin, prefix)
+
+
+def _refused(exc) -> JSONResponse:
+    return _no_store({"detail": exc.message}, exc.status)
+
+
+@app.get("/api/connection")
+def connection_status(request: Request, user: Annotated[BaseUser, Depends(connection_reader)]):
+    """Connected or not, as whom, which division, since when, the refresh token's life; this user's attempt in
+    progress (the divisions to pick from) or its outcome; the redirect URI to register in Exact's App Centre."""
+    from exact_online_settings_page import exact_connect
+
+    attempt = exact_connect.latest_attempt(user.get_name())
+    payload = {
+        **exact_connect.status(),
+        "redirect_uri": _redirect_uri(request),
+        "attempt": None
+        if attempt is None
+        else {
+            "outcome": attempt.outcome,
+            "message": attempt.message,
+            "connected_user": attempt.connected_user,
+            "divisions": attempt.divisions if attempt.outcome == "picking" else None,
+        },
+    }
+    return _no_store(payload)
+
+
+@app.post("/api/connect")
+def connect_start(request: Request, user: ConnectionEditor):
+    """A new connect attempt (its state kept server-side for this user, 10 minutes, single use) → the authorize
+    URL; the page sends the top window there (Exact's page may not be framed)."""
+    from exact_online_settings_page import exact_connect
+
+    try:
+        url = exact_connect.start(user.get_name(), _redirect_uri(request))
+    except exact_connect.ConnectRefused as exc:
+        return _refused(exc)
+    return _no_store({"authorize_url": url, "redirect_uri": _redirect_uri(request)})
+
+
+@app.get("/oauth/callback", include_in_schema=False)
+async def connect_callback(request: Request, state: str = "", code: str = "", error: str = ""):
+    """Where Exact sends the browser back (top window): check the attempt, exchange the code, then back to the page
+    in the Airflow UI, which shows the division picker or what went wrong."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from fastapi.concurrency import run_in_threadpool
+
+    from exact_online_settings_page import exact_connect
+
+    try:
+        user = connection_reader(await current_user(request))
+    except HTTPException as exc:
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+            return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=307)
+        return _callback_page(exc.detail, exc.status_code)
+    if len(request.url.query) > exact_connect.MAX_ADDRESS_BYTES:
+        return _callback_page("This address is too long to come from Exact Online. Press Connect again.", 400)
+    try:
+        # The address as Exact sent it (the query string), parsed by the same code as a pasted one.
+        await run_in_threadpool(
+            exact_connect.complete, "?" + request.url.query, state, user.get_name(), _redirect_uri(request)
+        )
+    except exact_connect.ConnectRefused as exc:
+        return _callback_page(exc.message, exc.status)
+    return RedirectResponse(f"{_ui_base(request)}plugin/exact-online-imports", status_code=303)
+
+
+def _callback_page(message: str, status_code: int) -> HTMLResponse:
+    from html import escape
+
+    body = f"<p>{escape(message)}</p><p><a href='/plugin/exact-online-imports' target='_top'>Back to the page</a></p>"
+    return HTMLResponse(body, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+@app.post("/api/connect/paste")
+def connect_paste(user: ConnectionEditor, request: Request, body: Annotated[dict, Body()]):
+    """The fallback when the redirect cannot reach this Airflow: the address the browser was sent to, pasted."""
+    from exact_online_settings_page import exact_connect
+
+    address = body.get("address")
+    try:
+        if not isinstance(address, str) or not address.strip():
+            raise exact_connect.ConnectRefused("Paste the whole address your browser was sent to after Allow.")
+        state = exact_connect.state_of_paste(address)
+        outcome = exact_connect.complete(address, state, user.get_name(), _redirect_uri(request))
+    except exact_connect.ConnectRefused as exc:
+        return _refused(exc)
+    attempt = exact_connect.latest_attempt(user.get_name())
+    return _no_store({"outcome": outcome, "message": attempt.message if attempt else None})
+
+
+@app.post("/api/connect/division")
+def connect_division(session: SessionDep, user: ConnectionEditor, body: Annotated[dict, Body()]):
+    """The division picked: the chain moves there and the connection's extra gets it (no token in the extra)."""
+    from exact_online_settings_page import exact_connect
+
+    division = body.get("division")
+    if isinstance(division, bool) or not isinstance(division, int) or not 0 < division <= exact_connect.MAX_DIVISION:
+        return _no_store({"detail": "division must be a division code (a positive whole number)."}, 422)
+    try:
+        picked = exact_connect.pick(user.get_name(), division, session)
+    except exact_connect.ConnectRefused as exc:
+        session.rollback()
+        return _refused(exc)
+    return _no_store({**picked, "message": f"Connected to division {division} ({picked['description']})."})
+
+
+@app.post("/api/disconnect")
+def disconnect(session: SessionDep, user: ConnectionEditor, body: Annotated[dict, Body()]):
+    """`{"confirm": true}`: discard the stored chain and clear the division; the imports stop until a new connect."""
+    from exact_online_settings_page import exact_connect
+
+    if body.get("confirm") is not True:
+        return _no_store({"detail": 'Disconnecting needs "confirm": true.'}, 422)
+    try:
+        exact_connect.disconnect(session, user.get_name())
+    except exact_connect.ConnectRefused as exc:
+        session.rollback()
+        return _refused(exc)
+    return _no_store({"message": "Disconnected: the imports cannot reach Exact Online until you connect again."})

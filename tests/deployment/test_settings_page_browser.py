@@ -298,6 +298,9 @@ def test_a_viewer_sees_the_page_read_only_and_can_neither_save_nor_sync(deployme
         ).json()
         assert v.fetch("PUT", "/settings", {"settings": state["settings"], "version": state["version"]}) == 403
         assert v.fetch("POST", "/categories/relations/sync", {}) == 403
+        # connecting Exact Online needs the right to edit connections: no section, and its API refuses
+        assert not v.q("#connection").is_displayed()
+        assert v.fetch("GET", "/connection") == 403 and v.fetch("POST", "/connect", {}) == 403
         v.d.execute_script("window.scrollTo(0, 0)")
         v.d.switch_to.default_content()
         shots(v.d, "4-viewer-read-only")
@@ -363,6 +366,54 @@ def test_no_secret_in_the_page_or_its_answers(deployment, admin):
         ):
             assert secret not in text
     assert conn["conn_type"] == "exact_online"  # the connection make airflow made: the one whose secrets these are
+
+
+# ---- connecting Exact Online (#20) ----------------------------------------------------------------------------------
+def test_connect_logs_in_at_exact_allows_and_picks_the_division(deployment, admin, shots):
+    """Connect → the top window on Exact's (the sandbox's) login and consent page → Allow → back through the callback
+    into the page inside the UI → the division picker → connected; an import then runs on the new chain."""
+    from selenium.webdriver.support.ui import Select
+
+    from include.exact_sandbox.server import SandboxConfig
+
+    p = admin
+    p.reload()
+    wait(p.d, "the connection section", lambda: p.q("#connection").is_displayed())
+    uri = wait(p.d, "the redirect URI", lambda: p.q("#redirect-uri").text)
+    assert uri == deployment.url + "/exact-online-imports/oauth/callback"
+    deployment.sandbox("config", {"redirect_uri": uri})  # registered for the app, as in Exact's App Centre
+    p.show("#connection")
+    p.q("#connect").click()
+    p.d.switch_to.default_content()
+    wait(p.d, "Exact's login page in the top window", lambda: p.d.current_url.startswith(deployment.sandbox_url))
+    p.d.find_element(p.By.NAME, "username").send_keys("sandbox@example.nl")
+    p.d.find_element(p.By.NAME, "password").send_keys("sandbox")
+    p.d.find_element(p.By.CSS_SELECTOR, "button[value=allow]").click()
+    wait(p.d, "back in the Airflow UI", lambda: p.d.current_url.startswith(deployment.url + "/plugin/"))
+    p.enter()
+    wait(p.d, "the division picker", lambda: p.q("#conn-picker").is_displayed())
+    division = SandboxConfig().division
+    options = [o.get_attribute("value") for o in Select(p.q("#division")).options]
+    assert options[0] == str(division) and len(options) == 2  # the sandbox's division and its practice division
+    Select(p.q("#division")).select_by_value(str(division))
+    p.show("#connection")  # the section is the page's last: clear of the fixed save bar
+    p.q("#pick").click()
+    wait(p.d, "connected", lambda: "Connected to division" in p.q("#conn-message").text)
+    status = wait(p.d, "the status", lambda: "Connected as Sandbox Gebruiker" in p.q("#conn-status").text)
+    assert status and p.q("#connect").text == "Reconnect"
+    p.show("#connection")
+    p.d.switch_to.default_content()
+    shots(p.d, "9-connected")
+    p.enter()
+    extra = json.loads(deployment.api("GET", "/connections/exact_online_default")["extra"])
+    assert extra["division"] == division and "refresh_token" not in extra
+    assert extra["connected_as"]["user_name"] == "sandbox@example.nl"
+    chains = deployment.sandbox("token-chains")["chains"]
+    assert [c["user"] for c in chains] == ["sandbox@example.nl", "sandbox@example.nl"]  # preconfigured + consent
+    run_id = deployment.trigger("relations")
+    assert deployment.wait_run("relations", run_id)["state"] == "success"
+    stored = deployment.outsmart("SELECT refresh_token FROM exact_online.oauth_token_chain")
+    assert [row[0] for row in stored] == [deployment.sandbox("token-chains")["chains"][1]["refresh_token"]]
 
 
 # ---- the links out of Airflow's frame, the schedule picker, Dutch, an expired login --------------------------------

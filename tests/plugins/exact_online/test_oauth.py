@@ -44,7 +44,7 @@ USERS = {
     "sandbox@example.nl": {"password": "sandbox", "full_name": "Sandbox Gebruiker"},
     "piet@example.nl": {"password": "geheim", "full_name": "Piet de Vries"},
 }
-RECONNECT = "reconnect on the settings page (Admin → Exact Online imports)."
+RECONNECT = "reconnect on the settings page (Exact imports, in Airflow's navigation)."
 
 
 @pytest.fixture

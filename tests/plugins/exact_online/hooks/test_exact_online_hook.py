@@ -260,7 +260,7 @@ def test_reused_refresh_token_asks_for_reauthorisation(sandbox_factory):
         hook.me()
     assert isinstance(err.value, ExactAuthError) and err.value.needs_reauthorisation
     assert str(err.value).startswith("Exact Online refused the connection ('Old refresh token used': ")
-    assert str(err.value).endswith("reconnect on the settings page (Admin → Exact Online imports).")
+    assert str(err.value).endswith("reconnect on the settings page (Exact imports, in Airflow's navigation).")
     assert stats(server)["token_calls"] == {"ok": 1, "old_refresh_token": 1}  # one retry, no loop
 
 

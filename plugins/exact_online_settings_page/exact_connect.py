@@ -1,0 +1,367 @@
+"""Connecting the company from the settings page (#20): the connect attempts, the division picker, the connection's
+status and disconnecting. The protocol itself is `exact_online.oauth`; this module keeps what lies between the
+requests of one attempt.
+
+Why the attempts live in Postgres (the OutSmart database, beside the token chain) and not in the process: the
+api-server may run several workers, and the browser's redirect back from Exact can land on another one than the
+"Connect" click. A row per attempt holds the sha256 of its `state` (never the state itself), the Airflow user who
+started it, an expiry of 10 minutes, and after the code exchange the divisions to pick from. An attempt is used
+once: the callback (or the pasted address) marks it before the code is exchanged.
+
+What goes into the connection's extra: the division picked and who connected it when (names, no token). The token
+chain stays in the token store; a stale "First refresh token" is removed from the extra, so that nothing but the
+new chain can start the import's chain again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from exact_online_settings_page.secret_scrub import EXACT_CONN_ID, TARGET_CONN_ID, scrub
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_SECONDS = 600  # a connect attempt, and the picker after it (the consent's access token lives 10 minutes)
+MAX_STATE_CHARS = 256  # new_state() makes 32; anything much longer is not ours
+MAX_ADDRESS_BYTES = 4096  # the redirect address is well under 1 KB (code, state)
+MAX_DIVISION = 2**31 - 1  # Exact's division codes are 32-bit integers
+WARN_DAYS = 7  # warn when the refresh token dies within this many days unused
+REFRESH_TOKEN_DAYS = 30
+CALLBACK_PATH = "/oauth/callback"
+DENIED = "Exact Online was not connected: you chose Deny."
+REFUSAL_TEXT = "Exact Online refused the connection"  # how ExactReconnectRequired's message starts
+
+SCHEMA_SQL = """
+CREATE SCHEMA IF NOT EXISTS exact_online;
+CREATE TABLE IF NOT EXISTS exact_online.connect_attempt (
+    state_hash   text PRIMARY KEY,
+    user_name    text NOT NULL,
+    created_at   double precision NOT NULL,
+    expires_at   double precision NOT NULL,
+    used_at      double precision,
+    outcome      text,             -- picking, connected, denied, failed
+    message      text,
+    chain_division bigint,
+    connected_user jsonb,
+    divisions    jsonb
+);
+"""
+
+
+class ConnectRefused(Exception):
+    """A connect request that cannot go on; `message` is for the page (no secret in it)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+def _hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def _connect():
+    from include.outsmart_import.target_db import connector
+
+    return connector(TARGET_CONN_ID)()
+
+
+def _db(sql: str, params: tuple = (), *, fetch: bool = False) -> list[tuple]:
+    """One statement in its own transaction (the table made first): the attempts are small and independent."""
+    with _connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('exact_online.connect_attempt schema'))")
+        cur.execute(SCHEMA_SQL)
+        cur.execute(sql, params)
+        rows = cur.fetchall() if fetch else []
+        conn.commit()
+        return rows
+
+
+def redirect_uri(base_url: str | None, request_origin: str, prefix: str) -> str:
+    """The address Exact sends the browser back to: the connection's extra "redirect_uri" if set (an HTTPS address
+    registered for the paste fallback, when Exact's redirect cannot reach this Airflow); else `[api] base_url` (what
+    the world knows this Airflow as), else the address the request came in on. It is our app's own path, not the
+    UI's /plugin/… route: the UI would load the part after /plugin/exact-online-imports/ into its frame, which is
+    not this app."""
+    try:
+        configured = hook().extras.get("redirect_uri")
+    except Exception:
+        configured = None  # no usable connection: Connect will say so
+    if isinstance(configured, str) and configured.strip():
+        return configured.strip()
+    base = (base_url or request_origin).rstrip("/")
+    return base + prefix + CALLBACK_PATH
+
+
+# ---- the hook and its app ----------------------------------------------------------------------------------------
+def hook():
+    """A fresh hook on `exact_online_default` with the shared Postgres token store (as exact_connection.py)."""
+    from exact_online.hooks.exact_online import ExactOnlineHook
+    from exact_online.token_store import DbConnection, PostgresTokenStore
+    from include.outsmart_import.target_db import connector
+
+    connect = typing.cast("Callable[[], DbConnection]", connector(TARGET_CONN_ID))
+    return ExactOnlineHook(EXACT_CONN_ID, token_store=PostgresTokenStore(connect))
+
+
+def start(user_name: str, uri: str) -> str:
+    """A new attempt for this user; the authorize URL to send the browser to."""
+    from exact_online.oauth import authorize_url, new_state
+
+    h = hook()
+    try:
+        base, client_id = h.api_base, h.connection.login
+    except Exception as exc:
+        raise ConnectRefused(f"The connection {EXACT_CONN_ID} cannot be used: {scrub(str(exc))}", 409) from None
+    if not client_id or not h.connection.password:
+        raise ConnectRefused(f"Set the Client ID and the Client secret of connection {EXACT_CONN_ID} first.", 409)
+    state, now = new_state(), time.time()
+    # Attempts are only looked at for 10 minutes; a day later they go (the table stays small).
+    _db("DELETE FROM exact_online.connect_attempt WHERE expires_at < %s", (now - 86400,))
+    _db(
+        "INSERT INTO exact_online.connect_attempt (state_hash, user_name, created_at, expires_at) "
+        "VALUES (%s, %s, %s, %s)",
+        (_hash(state), user_name, now, now + ATTEMPT_SECONDS),
+    )
+    return authorize_url(base, client_id, uri, state)
+
+
+def _claim(state: str, user_name: str) -> None:
+    """Mark the attempt used (once, by the user who started it, within 10 minutes), or refuse."""
+    if not state or len(state) > MAX_STATE_CHARS:
+        raise ConnectRefused("This address does not belong to a connect attempt. Press Connect again.")
+    rows = _db(
+        "UPDATE exact_online.connect_attempt SET used_at = %s WHERE state_hash = %s AND user_name = %s "
+        "AND used_at IS NULL AND expires_at > %s RETURNING 1",
+        (time.time(), _hash(state), user_name, time.time()),
+        fetch=True,
+    )
+    if not rows:
+        raise ConnectRefused(
+            "This connect attempt is unknown, was already used, belongs to another user or is older than 10 "
+            "minutes. Press Connect again."
+        )
+
+
+def _finish(state: str, outcome: str, message: str, **fields) -> None:
+    sets = ", ".join(f"{k} = %s" for k in fields)
+    values = tuple(json.dumps(v) if isinstance(v, (dict, list)) else v for v in fields.values())
+    _db(
+        f"UPDATE exact_online.connect_attempt SET outcome = %s, message = %s, expires_at = %s"
+        f"{', ' + sets if sets else ''} WHERE state_hash = %s",
+        (outcome, message, time.time() + ATTEMPT_SECONDS, *values, _hash(state)),
+    )
+
+
+def complete(address: str, state: str, user_name: str, uri: str) -> str:
+    """The redirect came back (callback or pasted address): check the attempt, exchange the code, keep the
+    divisions to pick from. Returns the outcome; the message is in the attempt for the page to show."""
+    from exact_online.exceptions import ExactConsentDenied, ExactOnlineError
+    from exact_online.oauth import code_from_redirect, exchange_code_for_hook
+
+    _claim(state, user_name)
+    try:
+        code = code_from_redirect(address, state)
+        consent = exchange_code_for_hook(hook(), code, uri)
+        user, divisions = consent.connected_user(), consent.divisions()
+    except ExactConsentDenied:
+        _finish(state, "denied", DENIED)
+        return "denied"
+    except ExactOnlineError as exc:
+        _finish(state, "failed", "Exact Online was not connected: " + scrub(str(exc)))
+        return "failed"
+    _finish(
+        state,
+        "picking",
+        "Connected. Pick the division (administratie) to import.",
+        chain_division=consent.division,
+        connected_user={"full_name": user.full_name, "user_name": user.user_name},
+        divisions=[{"code": d.code, "description": d.description} for d in divisions],
+    )
+    log.info("settings page: %s gave Exact Online's consent; picking a division", user_name)
+    return "picking"
+
+
+def state_of_paste(address: str) -> str:
+    """The `state` in a pasted address (the attempt it belongs to)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    if len(address.encode()) > MAX_ADDRESS_BYTES:
+        raise ConnectRefused(f"The address is longer than {MAX_ADDRESS_BYTES // 1024} KB: paste only the address.")
+    text = address.strip()
+    query = urlsplit(text).query if "?" in text else text
+    return (parse_qs(query).get("state") or [""])[0]
+
+
+# ---- the picker --------------------------------------------------------------------------------------------------
+@dataclass
+class Attempt:
+    state_hash: str
+    outcome: str | None
+    message: str | None
+    chain_division: int | None
+    connected_user: dict | None
+    divisions: list[dict] | None
+    expires_at: float
+
+
+def latest_attempt(user_name: str) -> Attempt | None:
+    """This user's newest finished attempt within its 10 minutes (what the page reports after the redirect)."""
+    rows = _db(
+        "SELECT state_hash, outcome, message, chain_division, connected_user, divisions, expires_at "
+        "FROM exact_online.connect_attempt WHERE user_name = %s AND outcome IS NOT NULL AND expires_at > %s "
+        "ORDER BY used_at DESC LIMIT 1",
+        (user_name, time.time()),
+        fetch=True,
+    )
+    return Attempt(*rows[0]) if rows else None
+
+
+def pick(user_name: str, division: int, session) -> dict:
+    """Move the consent's chain to the division picked and write it in the connection's extra."""
+    from exact_online.exceptions import ExactOnlineError
+    from exact_online.oauth import ExactApp, ExactConsent
+
+    attempt = latest_attempt(user_name)
+    if attempt is None or attempt.outcome != "picking":
+        raise ConnectRefused("No consent is waiting for a division (older than 10 minutes?). Press Connect again.", 409)
+    chosen = next((d for d in attempt.divisions or [] if d["code"] == division), None)
+    if chosen is None:
+        raise ConnectRefused(f"Division {division} is not one of the divisions this consent gives access to.")
+    h = hook()
+    app = ExactApp(h.api_base, h.connection.login, h.connection.password or "", "")
+    consent = ExactConsent(app, h.token_store, int(attempt.chain_division or 0), h.get_conn())
+    try:
+        consent.use_division(division)
+    except ExactOnlineError as exc:  # the chain is gone: picked twice at once, or disconnected meanwhile
+        raise ConnectRefused(scrub(str(exc)), 409) from None
+    who = attempt.connected_user or {}
+    write_extra(
+        session,
+        {
+            "division": division,
+            "division_description": chosen["description"],
+            "connected_as": who,
+            "connected_at": dt.datetime.now(dt.UTC).isoformat(),  # to the microsecond: compared with the log
+        },
+        drop=("refresh_token", "extra__exact_online__refresh_token"),
+    )
+    _db(
+        "UPDATE exact_online.connect_attempt SET outcome = 'connected', message = %s WHERE state_hash = %s",
+        (f"Connected to division {division} ({chosen['description']}).", attempt.state_hash),
+    )
+    log.info("settings page: %s connected Exact Online division %s", user_name, division)
+    return {"division": division, "description": chosen["description"]}
+
+
+def write_extra(session, values: dict, drop: tuple[str, ...] = ()) -> None:
+    """Set and remove keys of the connection's extra, in the metadata database (Admin → Connections). A connection
+    defined elsewhere (an environment variable, a secrets backend) cannot be written from here: say so."""
+    from airflow.models import Connection
+    from sqlalchemy import select
+
+    conn = session.scalar(select(Connection).where(Connection.conn_id == EXACT_CONN_ID))
+    if conn is None:
+        raise ConnectRefused(
+            f"The connection {EXACT_CONN_ID} is not in Admin → Connections (it comes from an environment variable "
+            "or a secrets backend), so the page cannot store the division in it: set 'division' there.",
+            409,
+        )
+    extra = conn.extra_dejson or {}
+    for key in drop:
+        extra.pop(key, None)
+    extra.update(values)
+    conn.set_extra(json.dumps(extra))
+
+
+# ---- status and disconnect ---------------------------------------------------------------------------------------
+def _iso(epoch: float | None) -> str | None:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds") if epoch else None
+
+
+def _chain(h) -> tuple[int | None, typing.Any]:
+    """(division, stored chain record or None) of the connection; (None, None) without a usable division."""
+    from exact_online.exceptions import ExactOnlineError
+
+    try:
+        division = h.division
+        return division, h.token_store.peek(h.chain_key)
+    except ExactOnlineError:
+        return None, None
+
+
+def status(now: float | None = None) -> dict:
+    """What the connection section shows. No token: only names, the division and times."""
+    now = time.time() if now is None else now
+    h = hook()
+    try:
+        extra = h.extras
+    except Exception as exc:  # the connection is missing or broken: the section says so
+        return {"connected": False, "problem": scrub(str(exc)), "last_refusal": last_refusal(None)}
+    division, record = _chain(h)
+    out: dict = {"connected": record is not None, "division": division, "problem": None}
+    if record is not None:
+        expires = record.refresh_obtained_at + REFRESH_TOKEN_DAYS * 86400
+        days_left = (expires - now) / 86400
+        out.update(
+            division_description=extra.get("division_description") or "",
+            connected_as=extra.get("connected_as") or None,
+            connected_at=extra.get("connected_at"),
+            refresh_token_last_used=_iso(record.refresh_obtained_at),
+            refresh_token_expires=_iso(expires),
+            days_left=round(days_left, 1),
+            warning=(
+                f"The connection dies in {max(days_left, 0):.0f} days unless an import runs before then (Exact "
+                "ends a refresh token unused for 30 days); run an import or reconnect."
+                if days_left < WARN_DAYS
+                else None
+            ),
+        )
+    out["last_refusal"] = last_refusal(extra.get("connected_at") if record is not None else None)
+    return out
+
+
+def last_refusal(connected_at: str | None) -> dict | None:
+    """The newest import that stopped on ExactReconnectRequired (its error text), unless a connect came after it."""
+    try:
+        with _connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('outsmart.import_log') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return None
+            cur.execute(
+                "SELECT category, ended_at, error FROM outsmart.import_log WHERE status = 'failed' "
+                "AND error LIKE %s ORDER BY started_at DESC, id DESC LIMIT 1",
+                (REFUSAL_TEXT + "%",),
+            )
+            row = cur.fetchone()
+    except Exception as exc:
+        log.warning("settings page: import log not readable for the last refusal: %s", type(exc).__name__)
+        return None
+    if row is None:
+        return None
+    category, ended_at, error = row
+    if connected_at and ended_at and ended_at < dt.datetime.fromisoformat(connected_at):
+        return None  # reconnected since
+    return {"category": category, "at": ended_at.isoformat() if ended_at else None, "error": scrub(error)}
+
+
+def disconnect(session, user_name: str) -> None:
+    """Discard the stored chain and clear the division (and who connected it) from the connection."""
+    h = hook()
+    division, record = _chain(h)
+    if division is not None:
+        with h.token_store.locked(h.chain_key):
+            h.token_store.discard(h.chain_key)
+    write_extra(
+        session,
+        {},
+        drop=("division", "division_description", "connected_as", "connected_at", "refresh_token"),
+    )
+    log.info("settings page: %s disconnected Exact Online (division %s)", user_name, division)
