@@ -84,7 +84,7 @@ def test_killed_run_leaves_target_and_watermark_as_before(sandbox_factory, targe
     out = subprocess.run(run, capture_output=True, text=True, timeout=300)
     assert '"state": "success"' in out.stdout, out.stderr[-2000:]
     before = target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code")
-    state_before = target_db.query("SELECT category, stream, watermark FROM outsmart.import_state ORDER BY 1, 2")
+    state_before = target_db.query("SELECT category, stream, landed_seq FROM outsmart.import_state ORDER BY 1, 2")
     accounts = list(server.state.division.accounts.values())
     mutate(
         server, entity="accounts", op="update", records=[{"ID": a["ID"], "Name": a["Name"] + " (v2)"} for a in accounts]
@@ -119,7 +119,7 @@ def test_killed_run_leaves_target_and_watermark_as_before(sandbox_factory, targe
     )
     assert target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code") == before
     assert (
-        target_db.query("SELECT category, stream, watermark FROM outsmart.import_state ORDER BY 1, 2") == state_before
+        target_db.query("SELECT category, stream, landed_seq FROM outsmart.import_state ORDER BY 1, 2") == state_before
     )
     set_faults(server, latency_seconds=0.0)
     out = subprocess.run(run, capture_output=True, text=True, timeout=300)

@@ -132,13 +132,15 @@ def test_every_dag_at_once_shares_one_budget(sandbox_factory, target_db, setting
     assert s["statuses"].get("429", 0) <= len(CATEGORIES)
 
 
+# The relations' mark on their own stream: the highest landed_seq they have derived.
+MARK = "SELECT landed_seq FROM outsmart.import_state WHERE category='relations' AND stream='sync/CRM/Accounts'"
+
+
 def test_daily_budget_stops_cleanly_and_resumes_next_day(dags, sandbox_factory, target_db, settings_var, figure):
     server = sandbox_factory(size=2500, seed=7, daily_limit=10_000, day_seconds=15.0)
     settings_var({"categories": {"relations": {"enabled": True}}})
     run_dag(dags, "relations")
-    watermark = target_db.scalar(
-        "SELECT watermark FROM outsmart.import_state WHERE category='relations' AND stream='sync'"
-    )
+    watermark = target_db.scalar(MARK)
     snapshot = target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code")
     accounts = list(server.state.division.accounts.values())
     mutate(
@@ -157,10 +159,7 @@ def test_daily_budget_stops_cleanly_and_resumes_next_day(dags, sandbox_factory, 
     assert states["import_relations"] == "skipped"  # a clean stop, not a failure
     assert log[0] == "stopped_daily_limit" and "daily Exact Online API budget" in log[2]
     assert target_db.query("SELECT code, name, xmin::text FROM outsmart.relations ORDER BY code") == snapshot
-    assert (
-        target_db.scalar("SELECT watermark FROM outsmart.import_state WHERE category='relations' AND stream='sync'")
-        == watermark
-    )
+    assert target_db.scalar(MARK) == watermark
     # The next "day" (15 s here) the run resumes from the watermark it had.
     reset_ms = server.state.day_window[0] * 1000
     time.sleep(max(reset_ms / 1000 - time.time(), 0) + 0.2)  # waiting out the day IS the test: the budget resets
