@@ -26,7 +26,15 @@ for _p in (_ROOT, _ROOT / "plugins"):
     if str(_p) not in sys.path:
         sys.path.append(str(_p))
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_parsing_context, task  # noqa: E402
+from airflow.sdk import (  # noqa: E402
+    CronTriggerTimetable,
+    MultipleCronTriggerTimetable,
+    Param,
+    dag,
+    get_parsing_context,
+    task,
+    task_group,
+)
 
 from include.outsmart_import import airflow_tasks  # noqa: E402
 from include.outsmart_import.airflow_tasks import EXACT_CONN_ID, TARGET_CONN_ID  # noqa: E402, F401 - docker-compose
@@ -103,6 +111,14 @@ def _params() -> dict[str, Param]:
             "(what is read from Exact is kept in the landed copy of Exact, so the next run need not read it "
             "again).",
         ),
+        "company": Param(
+            None,
+            type=["null", "string"],
+            maxLength=40,
+            title="Company",
+            description="Only this company (its key in the settings, e.g. default); empty: every company for which "
+            "this category is on.",
+        ),
         "refresh_streams": Param(
             False,
             type="boolean",
@@ -120,7 +136,7 @@ def _dag_arguments(category: Category, parsed: ParsedSettings) -> dict:
         # The DAG list shows this: whether the settings schedule the category, and why not.
         "description": f"{category.title}: {when.why}"[:1000],
         "doc_md": _doc_md(category),
-        "schedule": CronTriggerTimetable(when.cron, timezone=when.timezone) if when.cron else None,
+        "schedule": _timetable(when.crons, when.timezone),
         "start_date": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         "catchup": False,
         "max_active_runs": 1,
@@ -130,8 +146,24 @@ def _dag_arguments(category: Category, parsed: ParsedSettings) -> dict:
     }
 
 
+def _timetable(crons: tuple[str, ...], timezone: str):
+    if not crons:
+        return None
+    if len(crons) == 1:
+        return CronTriggerTimetable(crons[0], timezone=timezone)
+    return MultipleCronTriggerTimetable(*crons, timezone=timezone)
+
+
+# The grid names each company's mapped task by the company (airflow_tasks._name_the_map_index sets it).
+BY_COMPANY = "{{ company }}"
+
+
 def build_dag(category: Category, parsed: ParsedSettings):
-    """`check_settings` >> `migrate_target_schema` >> `import_<category>`; what each does: airflow_tasks.py."""
+    """`check_settings` (the companies of this run) >> per company: `migrate_target_schema` >> `import_<category>`.
+
+    The two per-company tasks are a task group mapped over the companies: within one company's group the import
+    waits for that company's schema, so a company whose database fails does not hold back the others. The group
+    adds no prefix, so the tasks keep their names. What each task does: airflow_tasks.py."""
 
     @dag(**_dag_arguments(category, parsed))
     def import_dag():
@@ -139,16 +171,25 @@ def build_dag(category: Category, parsed: ParsedSettings):
         def check_settings():
             return airflow_tasks.check_settings(category)
 
-        @task
-        def migrate_target_schema():
-            airflow_tasks.migrate_target_schema()
+        @task(map_index_template=BY_COMPANY)
+        def migrate_target_schema(company: str):
+            airflow_tasks.migrate_target_schema(company)
 
         # The counts are logged as one readable line; the returned dict is for XCom, not for the log.
-        @task(task_id=f"import_{category.name}", pool=EXACT_POOL, show_return_value_in_logs=False)
-        def run_import():
-            return airflow_tasks.run_import(category)
+        @task(
+            task_id=f"import_{category.name}",
+            pool=EXACT_POOL,
+            show_return_value_in_logs=False,
+            map_index_template=BY_COMPANY,
+        )
+        def run_import(company: str):
+            return airflow_tasks.run_import(category, company)
 
-        check_settings() >> migrate_target_schema() >> run_import()
+        @task_group(group_id="company", prefix_group_id=False)
+        def one_company(company: str):
+            migrate_target_schema(company) >> run_import(company)
+
+        one_company.expand(company=check_settings())
 
     return import_dag()
 

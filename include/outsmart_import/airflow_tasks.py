@@ -11,6 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from include.outsmart_import.companies import (
+    DEFAULT_EXACT_CONN_ID,
+    DEFAULT_TARGET_CONN_ID,
+    STATE_CONN_ID,
+    Company,
+    CompanyNotFound,
+)
+from include.outsmart_import.companies import company as company_named
 from include.outsmart_import.registry import Category
 from include.outsmart_import.settings import VARIABLE_NAME
 
@@ -18,47 +26,75 @@ if TYPE_CHECKING:
     from exact_online.hooks.exact_online import ExactOnlineHook
     from include.outsmart_import.settings import ImportSettings
 
-EXACT_CONN_ID = "exact_online_default"
-TARGET_CONN_ID = "outsmart_postgres"
+EXACT_CONN_ID = DEFAULT_EXACT_CONN_ID  # the first company's; docker-compose and the page name it
+TARGET_CONN_ID = DEFAULT_TARGET_CONN_ID
 
 # Logged, not printed: Airflow stamps stdout late, so printed counts landed in the collapsed "Post Execute" group.
 log = logging.getLogger("exact_online_import")
 
 
-def check_settings(category: Category) -> dict[str, str]:
-    """Task `check_settings`: is the category enabled and licensed? Skips the run with the reason if not."""
-    settings = runnable_settings(category)
-    return {"category": category.name, "license": settings.license}
+def check_settings(category: Category) -> list[str]:
+    """Task `check_settings`: which companies this run imports, in a fair order (the one whose turn is oldest
+    first). Skips the run with the reason if none: the category is off, unlicensed or paused everywhere, or this
+    scheduled fire is no company's."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from include.outsmart_import.company_turns import fair_order
+    from include.outsmart_import.scheduling import (
+        CategoryNotEnabled,
+        CompanyPaused,
+        LicenseRequired,
+        companies_for_run,
+    )
+
+    context = _context()
+    settings = _settings()
+    dag_run = context["dag_run"]
+    scheduled = str(getattr(dag_run, "run_type", "")).lower().endswith("scheduled")
+    fire = (getattr(dag_run, "run_after", None) or context.get("logical_date")) if scheduled else None
+    try:
+        chosen, why_none = companies_for_run(category, settings, fire, context["params"].get("company"))
+    except (CategoryNotEnabled, LicenseRequired, CompanyPaused) as exc:
+        chosen, why_none = [], str(exc)
+    if not chosen:
+        log.warning("Skipping: %s", why_none)
+        raise AirflowSkipException(why_none)
+    keys = fair_order(connector_of(STATE_CONN_ID), category.name, [c.key for c in chosen])
+    log.info("%s: %d companies, in this order: %s", category.name, len(keys), ", ".join(keys))
+    return keys
 
 
-def migrate_target_schema() -> None:
-    """Task `migrate_target_schema`: the idempotent DDL of the OutSmart schema."""
+def migrate_target_schema(company_key: str) -> None:
+    """Task `migrate_target_schema` (one per company): the idempotent DDL of the company's OutSmart database."""
     from include.outsmart_import.schema import ensure_schema
-    from include.outsmart_import.target_db import connector
 
-    conn = connector(TARGET_CONN_ID)()
+    _name_the_map_index(company_key)
+    conn = connector_of(_company(company_key).target_conn_id)()
     try:
         ensure_schema(conn)
     finally:
         conn.close()
 
 
-def run_import(category: Category) -> dict[str, Any]:
-    """Task `import_<category>`: read the category from Exact and merge it into OutSmart; the run's counts."""
+def run_import(category: Category, company_key: str) -> dict[str, Any]:
+    """Task `import_<category>` (one per company): read the category from the company's division and merge it into
+    its OutSmart database; the run's counts."""
+    from include.outsmart_import.company_turns import take_turn
     from include.outsmart_import.runner import run_category
-    from include.outsmart_import.target_db import connector
 
+    _name_the_map_index(company_key)
     context = _context()
     params = context["params"]
-    settings = runnable_settings(category)  # asked again: the settings may have changed while the run waited
-    hook = _exact_hook()
+    company = runnable_company(category, company_key)  # asked again: the settings may have changed meanwhile
+    take_turn(connector_of(STATE_CONN_ID), category.name, company.key)
+    hook = _exact_hook(company)
     try:
         with _exact_errors_as_task_outcomes():
             summary = run_category(
                 category.name,
-                settings,
+                company.settings,
                 hook,
-                connector(TARGET_CONN_ID),
+                connector_of(company.target_conn_id),
                 run_id=context["run_id"],
                 full_refresh=bool(params.get("full_refresh")),
                 dry_run=bool(params.get("dry_run")),
@@ -67,29 +103,44 @@ def run_import(category: Category) -> dict[str, Any]:
     finally:
         if hook.rate_budget is not None:
             hook.rate_budget.close()
-    result = summary.as_dict()
+    result = {"company": company.key, **summary.as_dict()}
     _log_result(category, result)
     return result
 
 
-def runnable_settings(category: Category) -> ImportSettings:
-    """The run's settings, if this category may run under them; else the task is skipped with the reason.
+def _name_the_map_index(company_key: str) -> None:
+    """The grid names each mapped task by its company (the tasks' map_index_template reads this)."""
+    _context()["company"] = company_key
 
-    Asked by the first task and again by the import: the settings may change between the two (a category
-    switched off while its run waits for the pool), and that is not an error either."""
+
+def connector_of(conn_id: str):
+    from include.outsmart_import.target_db import connector
+
+    return connector(conn_id)
+
+
+def _company(key: str) -> Company:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        return company_named(_settings(), key)
+    except CompanyNotFound as exc:  # removed from the settings while its run waited
+        raise AirflowFailException(str(exc)) from None
+
+
+def runnable_company(category: Category, key: str) -> Company:
+    """The company, if this category may run for it now; else its task is skipped with the reason."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from include.outsmart_import.scheduling import CategoryNotEnabled, LicenseRequired, check_runnable
+    from include.outsmart_import.scheduling import CategoryNotEnabled, CompanyPaused, LicenseRequired, check_runnable
 
-    settings = _settings()
+    company = _company(key)
     try:
-        check_runnable(category, settings)
-    except (CategoryNotEnabled, LicenseRequired) as exc:
-        # Reached by a manual trigger, or by a run under way when the settings changed: the schedule already
-        # leaves such categories out. A switched-off category is not an error.
+        check_runnable(category, company.settings, company.key)
+    except (CategoryNotEnabled, LicenseRequired, CompanyPaused) as exc:
         log.warning("Skipping: %s", exc)
         raise AirflowSkipException(str(exc)) from None
-    return settings
+    return company
 
 
 def _settings() -> ImportSettings:
@@ -119,18 +170,18 @@ def _context() -> Any:
     return get_current_context()
 
 
-def _exact_hook() -> ExactOnlineHook:
-    """The hook for this run. Token chain and call budget live in the target database, which every worker
-    reaches."""
+def _exact_hook(company: Company) -> ExactOnlineHook:
+    """The company's hook. The token chains and the call budgets live in the deployment's own database, which every
+    worker reaches: companies reached through one consent share its chain, and each division has its budget."""
     from exact_online.hooks.exact_online import ExactOnlineHook
     from exact_online.rate_budget import PostgresRateBudget
     from exact_online.token_store import PostgresTokenStore
-    from include.outsmart_import.target_db import connector
 
     return ExactOnlineHook(
-        EXACT_CONN_ID,
-        token_store=PostgresTokenStore(connector(TARGET_CONN_ID)),
-        rate_budget=PostgresRateBudget(connector(TARGET_CONN_ID)),
+        company.exact_conn_id,
+        division=company.division,
+        token_store=PostgresTokenStore(connector_of(STATE_CONN_ID)),
+        rate_budget=PostgresRateBudget(connector_of(STATE_CONN_ID)),
     )
 
 

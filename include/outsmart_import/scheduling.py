@@ -14,17 +14,20 @@ No Airflow import here: the DAG file turns a `CategorySchedule` into a timetable
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+from include.outsmart_import.companies import DEFAULT_COMPANY, Company, companies_of, due_at
 from include.outsmart_import.registry import Category
 from include.outsmart_import.settings import ImportSettings, SettingsError, parse_settings
 
 
 @dataclass(frozen=True)
 class CategorySchedule:
-    """`cron` None means: Airflow does not schedule this category (manual runs still work)."""
+    """`crons` empty means: Airflow does not schedule this category (manual runs still work). Several: the union
+    of the companies' crons; each fire imports the companies whose cron it is (`companies_for_run`)."""
 
-    cron: str | None
+    crons: tuple[str, ...]
     timezone: str
     why: str
 
@@ -53,37 +56,97 @@ class LicenseRequired(Exception):
     """A Pro category was asked for without a Pro licence in the settings."""
 
 
-def check_runnable(category: Category, settings: ImportSettings) -> None:
-    """Raise if this category must not run with these settings (checked before any API call).
+class CompanyPaused(Exception):
+    """The company is paused in the settings: none of its imports run."""
+
+
+def check_runnable(category: Category, settings: ImportSettings, company: str = DEFAULT_COMPANY) -> None:
+    """Raise if this category must not run for this company with these settings (the company's own choices; see
+    companies.companies_of), before any API call.
 
     `enabled` is asked first: a switched-off category is simply off, whatever the licence (it used to fail as
     "needs Pro" while disabled, turning eight idle DAGs red)."""
+    where = "" if company == DEFAULT_COMPANY else f"companies.{company}."
+    if settings.paused:
+        raise CompanyPaused(f"Company {company!r} is paused in the settings ({where}paused = true); nothing to import.")
     if not settings.category(category.name).enabled:
         raise CategoryNotEnabled(
             f"Category '{category.name}' is disabled in the Variable 'exact_online_import_settings' "
-            f"(categories.{category.name}.enabled = false); nothing to import."
+            f"({where}categories.{category.name}.enabled = false); nothing to import."
         )
     if category.pro and settings.license != "pro":
         raise LicenseRequired(
             f'Category \'{category.name}\' needs Exact Online Pro: set "license": "pro" in the Variable '
-            f"'exact_online_import_settings' (current licence: '{settings.license}')."
+            f"'exact_online_import_settings' ({where}license; current licence: '{settings.license}')."
         )
 
 
+def _runnable(category: Category, company: Company) -> str | None:
+    """None if the category may run for the company; else why not, in a few words."""
+    try:
+        check_runnable(category, company.settings, company.key)
+    except CompanyPaused:
+        return "paused"
+    except CategoryNotEnabled:
+        return "disabled in the settings"
+    except LicenseRequired:
+        return "needs the Exact Online Pro licence"
+    return None
+
+
 def schedule_for(category: Category, parsed: ParsedSettings) -> CategorySchedule:
-    """Scheduled exactly when a run would be allowed (`check_runnable`: enabled, then licensed) and
-    the settings have a schedule."""
+    """Scheduled exactly when a run would be allowed for some company (`check_runnable`: not paused, enabled,
+    licensed) that has a schedule: on the union of those companies' crons."""
     if parsed.settings is None:
         # Never guess a schedule from settings we cannot read: stop scheduling until they are fixed.
-        return CategorySchedule(None, "UTC", f"not scheduled: the settings are invalid ({parsed.error})")
+        return CategorySchedule((), "UTC", f"not scheduled: the settings are invalid ({parsed.error})")
     settings = parsed.settings
     tz = settings.timezone
-    try:
-        check_runnable(category, settings)
-    except CategoryNotEnabled:
-        return CategorySchedule(None, tz, "not scheduled: disabled in the settings")
-    except LicenseRequired:
-        return CategorySchedule(None, tz, "not scheduled: needs the Exact Online Pro licence")
-    if settings.schedule is None:
-        return CategorySchedule(None, tz, 'not scheduled: the settings say "schedule": null (only by hand)')
-    return CategorySchedule(settings.schedule, tz, f"scheduled {settings.schedule} ({tz})")
+    companies = companies_of(settings)
+    reasons = [_runnable(category, c) for c in companies]
+    runnable = [c for c, why in zip(companies, reasons, strict=True) if why is None]
+    if not runnable:
+        return CategorySchedule((), tz, "not scheduled: " + _why_not(reasons, len(companies)))
+    by_cron: dict[str, list[str]] = {}
+    for c in runnable:
+        if c.settings.schedule is not None:
+            by_cron.setdefault(c.settings.schedule, []).append(c.key)
+    if not by_cron:
+        return CategorySchedule((), tz, 'not scheduled: the settings say "schedule": null (only by hand)')
+    if len(companies) == 1:
+        return CategorySchedule(tuple(by_cron), tz, f"scheduled {next(iter(by_cron))} ({tz})")
+    parts = [f"{cron} ({len(keys)} {'company' if len(keys) == 1 else 'companies'})" for cron, keys in by_cron.items()]
+    return CategorySchedule(tuple(by_cron), tz, f"scheduled {'; '.join(parts)} ({tz})")
+
+
+def _why_not(reasons: list[str | None], count: int) -> str:
+    if count == 1:
+        return str(reasons[0])
+    kinds = sorted({str(r) for r in reasons})
+    return "for no company (" + ", ".join(kinds) + ")"
+
+
+def companies_for_run(
+    category: Category, settings: ImportSettings, fire: dt.datetime | None, asked: str | None
+) -> tuple[list[Company], str]:
+    """The companies one run imports, and if none, why. A scheduled run (`fire` = its time): the runnable
+    companies whose cron it is. A manual run: the company asked for, else every runnable company."""
+    companies = companies_of(settings)
+    if asked:
+        chosen = [c for c in companies if c.key == asked]
+        if not chosen:
+            return [], f"No company {asked!r} in the settings (there are: {', '.join(c.key for c in companies)})."
+        why = _runnable(category, chosen[0])
+        if why is not None:
+            check_runnable(category, chosen[0].settings, chosen[0].key)  # raises the full sentence
+        return chosen, ""
+    runnable = [c for c in companies if _runnable(category, c) is None]
+    if fire is not None:
+        runnable = [c for c in runnable if due_at(c.settings.schedule, fire, settings.timezone)]
+        if not runnable:
+            return [], f"No company's schedule fires at {fire.isoformat()} for {category.name}."
+    if not runnable:
+        if len(companies) == 1:
+            check_runnable(category, companies[0].settings, companies[0].key)  # raises the full sentence
+        return [], f"{category.name} is disabled, unlicensed or paused for every company; nothing to import."
+    return runnable, ""

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, create_model, field_validator
+from pydantic import Field, StringConstraints, ValidationError, create_model, field_validator
 
 # The per-category models live beside the registry; re-exported here, where the Variable is described.
 from include.outsmart_import.filters import (  # noqa: F401
@@ -46,36 +46,32 @@ _CATEGORY_FIELDS: dict[str, Any] = {
 CategoriesSettings = create_model("CategoriesSettings", __base__=Strict, **_CATEGORY_FIELDS)
 
 
-class ImportSettings(Strict):
+# A company's key in `companies` (and in the grid's map index, the sync icon's request, the logs): short, stable,
+# safe in a URL and a task log file name.
+COMPANY_KEY = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+DEFAULT_COMPANY = "default"
+DEFAULT_EXACT_CONN_ID = "exact_online_default"
+DEFAULT_TARGET_CONN_ID = "outsmart_postgres"
+CompanyKey = Annotated[str, StringConstraints(pattern=COMPANY_KEY)]
+MAX_COMPANIES = 1000
+# Airflow's own limit on a connection id is 250 characters; ours follow its usual spelling.
+CONN_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,250}$"
+
+
+class CompanyChoices(Strict):
+    """What each company chooses for itself: which categories, with which filters, on which licence and schedule.
+
+    The top level of the Variable holds these for the first company (`default`): a Variable written before there
+    were several companies is exactly one company's settings, and stays valid as it is."""
+
     license: Literal["standard", "pro"] = "standard"
     # When the enabled imports run: a cron expression or preset (@hourly, @daily, ...); null = only by hand.
     # Read by the dag-processor: saving the Variable changes each enabled category's DAG schedule.
     schedule: str | None = "@hourly"
-    # The schedule's clock: "0 6 * * *" means 06:00 in the office, through summer time too.
-    timezone: str = "Europe/Amsterdam"
-    # Task retries for failures that can pass (Exact 5xx bursts, a dropped network, a restarting worker).
-    # Read at parse time like the schedule, so every component agrees and a change needs no restart.
-    task_retries: int = Field(default=2, ge=0, le=10)
-    retry_delay_seconds: int = Field(default=120, ge=1, le=3600)
-    # Categories share Exact streams (materials and hour types both read the items): a stream read from Exact this
-    # many seconds ago or less is taken as it landed instead of asked again. Keep it below the schedule's
-    # interval, so that each scheduled round asks Exact once per stream; 0 asks Exact on every run.
-    reuse_window_seconds: int = Field(default=300, ge=0, le=3600)
+    # A paused company is left out of every run, scheduled or by hand; its data and its imports' history stay.
+    paused: bool = False
     # A model built from the registry above: mypy cannot see its fields, pydantic validates them.
     categories: CategoriesSettings = Field(default_factory=CategoriesSettings)  # type: ignore[valid-type]
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{v!r} is not an IANA time zone such as 'Europe/Amsterdam' or 'Europe/Brussels'"
-            ) from None
-        return v
 
     @field_validator("schedule")
     @classmethod
@@ -90,6 +86,76 @@ class ImportSettings(Strict):
 
     def category(self, name: str) -> CategorySettings:
         return getattr(self.categories, name)
+
+
+class CompanySettings(CompanyChoices):
+    """One more company: an Exact division reached through an Exact Online connection (its app and consent), an
+    OutSmart database of its own (a Postgres connection), and its own choices."""
+
+    title: str = Field(min_length=1, max_length=100)
+    # The Exact Online connection whose consent reaches the division: several companies may share one (one
+    # accountant's login reaches many divisions; they then share its token chain).
+    exact_conn_id: str = Field(default="exact_online_default", pattern=CONN_ID_PATTERN)
+    division: int = Field(ge=1, le=2**31 - 1)
+    # The company's own OutSmart database: its tables, the landed copy of its Exact data and its import log.
+    target_conn_id: str = Field(pattern=CONN_ID_PATTERN)
+
+
+class ImportSettings(CompanyChoices):
+    """The whole Variable: the first company's choices at the top level, what every company shares (the clock,
+    retries, the reuse window), and the other companies under `companies`."""
+
+    # The schedule's clock: "0 6 * * *" means 06:00 in the office, through summer time too. One for every company:
+    # the DAGs' timetable is one union of the companies' crons, which Airflow evaluates in one time zone.
+    timezone: str = "Europe/Amsterdam"
+    # Task retries for failures that can pass (Exact 5xx bursts, a dropped network, a restarting worker).
+    # Read at parse time like the schedule, so every component agrees and a change needs no restart.
+    task_retries: int = Field(default=2, ge=0, le=10)
+    retry_delay_seconds: int = Field(default=120, ge=1, le=3600)
+    # Categories share Exact streams (materials and hour types both read the items): a stream read from Exact this
+    # many seconds ago or less is taken as it landed instead of asked again. Keep it below the schedule's
+    # interval, so that each scheduled round asks Exact once per stream; 0 asks Exact on every run.
+    reuse_window_seconds: int = Field(default=300, ge=0, le=3600)
+    # Companies besides the first (`default`), by key; each with its own division, database and choices.
+    companies: dict[CompanyKey, CompanySettings] = Field(default_factory=dict, max_length=MAX_COMPANIES)
+
+    @field_validator("companies")
+    @classmethod
+    def _distinct_companies(cls, v: dict[str, CompanySettings]) -> dict[str, CompanySettings]:
+        _check_distinct(v)
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{v!r} is not an IANA time zone such as 'Europe/Amsterdam' or 'Europe/Brussels'"
+            ) from None
+        return v
+
+
+def _check_distinct(companies: dict[str, CompanySettings]) -> None:
+    """Two companies never share an OutSmart database (their imports would overwrite each other's rows) nor a
+    division of one connection (they would be the same company twice). Raises ValueError naming both."""
+    if DEFAULT_COMPANY in companies:
+        raise ValueError(f"{DEFAULT_COMPANY!r} is the first company (the top level of the settings); pick another key")
+    targets: dict[str, str] = {}
+    divisions: dict[tuple[str, int], str] = {}
+    for key, c in sorted(companies.items()):
+        if c.target_conn_id == DEFAULT_TARGET_CONN_ID:
+            raise ValueError(f"{key}: target_conn_id {c.target_conn_id!r} is the database of company 1")
+        if c.target_conn_id in targets:
+            raise ValueError(f"{key} and {targets[c.target_conn_id]} both import into {c.target_conn_id!r}")
+        if (c.exact_conn_id, c.division) in divisions:
+            other = divisions[(c.exact_conn_id, c.division)]
+            raise ValueError(f"{key} and {other} both import division {c.division} of {c.exact_conn_id!r}")
+        targets[c.target_conn_id] = key
+        divisions[(c.exact_conn_id, c.division)] = key
 
 
 def _path(loc: tuple) -> str:
@@ -117,6 +183,8 @@ _PLAIN: dict[str, Callable[[dict], str]] = {
     "literal_error": lambda ctx: f"must be one of {_choices(ctx)}",
     "too_long": lambda ctx: f"has {ctx['actual_length']:,} entries; at most {ctx['max_length']:,} are allowed",
     "string_too_long": lambda ctx: f"is longer than {ctx['max_length']:,} characters",
+    "string_too_short": lambda ctx: "must not be empty",
+    "string_pattern_mismatch": lambda ctx: _PATTERN_WORDS.get(str(ctx.get("pattern")), "is not of the allowed form"),
     "less_than_equal": lambda ctx: f"must be at most {ctx['le']}",
     "greater_than_equal": lambda ctx: f"must be at least {ctx['ge']}",
     "bool_type": lambda ctx: "must be true or false",
@@ -128,6 +196,12 @@ _PLAIN: dict[str, Callable[[dict], str]] = {
     "list_type": lambda ctx: 'must be a list, e.g. [] or ["a", "b"]',
     "model_type": lambda ctx: "must be an object, e.g. {}",
     "dict_type": lambda ctx: "must be an object, e.g. {}",
+}
+
+
+_PATTERN_WORDS: dict[str, str] = {
+    COMPANY_KEY: "a company's key is 1 to 40 lower-case letters, digits, '-' or '_', starting with a letter or digit",
+    CONN_ID_PATTERN: "a connection id is letters, digits, '_', '-' or '.' (at most 250)",
 }
 
 

@@ -162,6 +162,7 @@ class ExactOnlineHook(BaseHook):
         *,
         token_store: TokenStore | None = None,
         rate_budget: PostgresRateBudget | None = None,
+        division: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = _SYSTEM_RANDOM.random,
@@ -171,6 +172,9 @@ class ExactOnlineHook(BaseHook):
         self.exact_conn_id = exact_conn_id
         self._token_store = token_store
         self.rate_budget = rate_budget  # a PostgresRateBudget shares the division's budget across processes
+        # Another division reached through the connection's consent (one Exact user may open many): its API calls
+        # and call budget are that division's, the token chain stays the consent's (see `chain_key`).
+        self._division = division
         self._sleep, self._clock = sleep, clock
         self._rng = rng  # a float in [0, 1) per call: the jitter of backoffs and the spread of reset waits
         self._session: requests.Session | None = None
@@ -214,6 +218,12 @@ class ExactOnlineHook(BaseHook):
 
     @property
     def division(self) -> int:
+        """The division the calls go to: the one this hook was made for, else the connection's."""
+        return self._division if self._division is not None else self.consent_division
+
+    @property
+    def consent_division(self) -> int:
+        """The connection's own division (its extra): the key of its consent's token chain."""
         key, value = self._extra_item("division")
         if value is None:
             raise ExactConfigError(
@@ -269,8 +279,9 @@ class ExactOnlineHook(BaseHook):
 
     @property
     def chain_key(self) -> str:
-        # One chain per app (client id) and division.
-        return f"{self.connection.login}/{self.division}"
+        # One chain per app (client id) and consent, known by the consent's division: every division the consent
+        # reaches shares it, because each refresh rotates the refresh token of all of them.
+        return f"{self.connection.login}/{self.consent_division}"
 
     def get_conn(self) -> requests.Session:
         """The requests session for Exact, made once: JSON accepted, and nothing from the connection in it.

@@ -24,24 +24,24 @@ def test_only_enabled_categories_get_the_settings_cron_and_time_zone():
         }
     )
     scheduled = {c.name: schedule_for(c, parsed) for c in CATEGORIES.values()}
-    assert {n for n, s in scheduled.items() if s.cron} == {"relations", "materials"}
-    assert (scheduled["relations"].cron, scheduled["relations"].timezone) == ("30 5 * * 1-5", "Europe/Brussels")
+    assert {n for n, s in scheduled.items() if s.crons} == {"relations", "materials"}
+    assert (scheduled["relations"].crons, scheduled["relations"].timezone) == (("30 5 * * 1-5",), "Europe/Brussels")
     assert scheduled["employees"].why == "not scheduled: disabled in the settings"
 
 
 @pytest.mark.parametrize("category", PRO, ids=lambda c: c.name)
 def test_pro_categories_need_the_licence_to_be_scheduled(category):
     enabled = {"categories": {category.name: {"enabled": True}}}
-    assert schedule_for(category, read_settings({**enabled, "license": "standard"})).cron is None
+    assert schedule_for(category, read_settings({**enabled, "license": "standard"})).crons == ()
     assert "Pro licence" in schedule_for(category, read_settings({**enabled, "license": "standard"})).why
-    assert schedule_for(category, read_settings({**enabled, "license": "pro"})).cron == "@hourly"
+    assert schedule_for(category, read_settings({**enabled, "license": "pro"})).crons == ("@hourly",)
     # a disabled Pro category is just disabled, whatever the licence
     assert "disabled" in schedule_for(category, read_settings({"license": "standard"})).why
 
 
 def test_null_schedule_means_only_by_hand():
     parsed = read_settings({"schedule": None})
-    assert schedule_for(CATEGORIES["relations"], parsed).cron is None
+    assert schedule_for(CATEGORIES["relations"], parsed).crons == ()
     assert "only by hand" in schedule_for(CATEGORIES["relations"], parsed).why
 
 
@@ -50,12 +50,12 @@ def test_invalid_settings_schedule_nothing_and_say_why():
     assert parsed.settings is None and "timezone" in parsed.error
     for category in CATEGORIES.values():
         s = schedule_for(category, parsed)
-        assert s.cron is None and "the settings are invalid" in s.why and "Mars/Olympus" in s.why
+        assert s.crons == () and "the settings are invalid" in s.why and "Mars/Olympus" in s.why
 
 
 def test_missing_variable_means_the_defaults():
     parsed = read_settings(None)
-    assert [c.name for c in CATEGORIES.values() if schedule_for(c, parsed).cron] == ["relations"]
+    assert [c.name for c in CATEGORIES.values() if schedule_for(c, parsed).crons] == ["relations"]
 
 
 @pytest.mark.parametrize(

@@ -105,6 +105,15 @@ def test_base_url_from_the_connection(monkeypatch, host, schema, port, base):
     assert hook._url("crm/Accounts", {"$select": "ID"}) == f"{base}/api/v1/7/crm/Accounts?$select=ID"
 
 
+def test_a_division_of_the_consent_other_than_the_connections_keeps_the_consents_chain(monkeypatch):
+    """#21: a company reaches another division through the same consent: its calls go to that division, its token
+    chain is the consent's (one Exact user's chain serves every division they may open)."""
+    use_connection(monkeypatch, {"division": 123456, "refresh_token": SECRET_TOKEN})
+    hook = ExactOnlineHook(division=777, token_store=MemoryTokenStore())
+    assert (hook.division, hook.consent_division, hook.chain_key) == (777, 123456, "client-id/123456")
+    assert "/api/v1/777/crm/Accounts?" in hook._url("crm/Accounts", {"$select": "ID"})
+
+
 def test_missing_host_names_the_field(monkeypatch):
     hook = use_connection(monkeypatch, {"division": 1}, host="")
     with pytest.raises(ExactConfigError, match="no host.*Base URL"):
