@@ -7,7 +7,7 @@ from exact_online_settings_page.variable_store import read_variable
 from include.outsmart_import import registry
 from include.outsmart_import.registry import Category
 from include.outsmart_import.scheduling import CategoryNotEnabled, LicenseRequired, check_runnable
-from include.outsmart_import.settings import ImportSettings, SettingsError, parse_settings
+from include.outsmart_import.settings import DEFAULT_COMPANY, ImportSettings, SettingsError, parse_settings
 
 
 def iso(value) -> str | None:
@@ -34,8 +34,9 @@ def _view_of_run(run, ti, category: Category, ui_base: str) -> dict:
     if ti is not None:
         view["task_state"] = str(getattr(ti.state, "value", ti.state)) if ti.state else None
         try_number = max(int(ti.try_number or 0), 1)
+        mapped = f"/mapped/{ti.map_index}" if ti.map_index >= 0 else ""
         view["log_url"] = (
-            f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}/tasks/{ti.task_id}?try_number={try_number}"
+            f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}/tasks/{ti.task_id}{mapped}?try_number={try_number}"
         )
     return view
 
@@ -54,21 +55,45 @@ def _active_run(session, dag_id: str):
     )
 
 
-def _import_task(session, category: Category, run):
-    """The category's import task in `run` (its log is what the page links to)."""
+def _import_task(session, category: Category, run, company: str = DEFAULT_COMPANY):
+    """The company's import task in `run` (its log is what the page links to): one mapped task per company, named
+    by the company (a run from before companies: the one unmapped task)."""
     from airflow.models.taskinstance import TaskInstance
     from sqlalchemy import select
 
     if run is None:
         return None
     return session.scalar(
-        select(TaskInstance).where(
+        select(TaskInstance)
+        .where(
             TaskInstance.dag_id == category.dag_id,
             TaskInstance.run_id == run.run_id,
             TaskInstance.task_id == f"import_{category.name}",
-            TaskInstance.map_index == -1,
+            TaskInstance.map_index.in_([-1, _map_index_of(session, category, run, company)]),
+        )
+        .order_by(TaskInstance.map_index)
+        .limit(1)
+    )
+
+
+def _map_index_of(session, category: Category, run, company: str) -> int:
+    """The company's map index in `run`: its place in the list `check_settings` returned (the grid's name of a
+    mapped task is only rendered once it ran; the list is there from the start). -2 (none) if not in the run."""
+    import json
+
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    value = session.scalar(
+        select(XComModel.value).where(
+            XComModel.dag_id == category.dag_id,
+            XComModel.run_id == run.run_id,
+            XComModel.task_id == "check_settings",
+            XComModel.key == "return_value",
         )
     )
+    keys = json.loads(value) if isinstance(value, str) else value
+    return keys.index(company) if isinstance(keys, list) and company in keys else -2
 
 
 def dag_status(session, ui_base: str) -> dict[str, dict]:
