@@ -13,9 +13,8 @@ from pathlib import Path
 
 from waiting import StartLine  # tests/helpers, this script's folder
 
-from tests.helpers.e2e import task_states
-
 from include import local_airflow
+from tests.helpers.e2e import task_states
 
 home, dag_id = Path(sys.argv[1]), sys.argv[2]
 start_line = sys.argv[3] if len(sys.argv) > 3 else None
