@@ -260,25 +260,25 @@ class Divisions:
         }
 
     # ---- persistence ------------------------------------------------------------------------------------------
-    def save(self, state_path: str | os.PathLike) -> dict[int, str]:
+    def save(self, state_path: str | os.PathLike, lock: threading.RLock) -> dict[int, str]:
         """Write each division that changed since it was built, read back or saved (the main one always) to its own
-        file beside `state_path`. Returns code -> file name of every saved division, for the state file."""
+        file beside `state_path`. Each is pickled under `lock` (the state's), one at a time, so that the API answers
+        between two divisions. Returns code -> file name of every saved division, for the state file."""
         state_path = Path(state_path)
         for code, path in list(self._files.items()):
-            if path.parent != state_path.parent or path.name != division_file(state_path, code).name:
+            if path != division_file(state_path, code):
                 self.get(code)  # saved elsewhere (a save to another path): read it, so that it is written here
-        for code, div in list(self.data.items()):
-            fingerprint = _fingerprint(div)
+        for code in list(self.data):
             target = division_file(state_path, code)
-            if (
-                code == self.main
-                or code in self._changed
-                or self._saved.get(code) != fingerprint
-                or not target.exists()
-            ):
-                _write_atomically(target, pickle.dumps(div))
-                self._saved[code] = fingerprint
-        self._changed.clear()
+            with lock:
+                fingerprint = _fingerprint(self.data[code])
+                if code != self.main and code not in self._changed and self._saved.get(code) == fingerprint:
+                    if target.exists():
+                        continue
+                blob = pickle.dumps(self.data[code])
+                self._changed.discard(code)  # a change after this point is written next time
+            _write_atomically(target, blob)
+            self._saved[code] = fingerprint
         return {code: division_file(state_path, code).name for code in [*self.data, *self._files]}
 
     def restore(self, state_path: str | os.PathLike, names: dict[int, str]) -> None:

@@ -9,6 +9,8 @@ What it does the way Exact does (the sources are named where it matters):
   dates, 18-character space-padded account codes, OData error bodies.
 - The six `X-RateLimit-*` headers; a minutely and a daily budget per division (window lengths configurable so
   that tests need not wait a real minute); 429 carrying only the exceeded limit's headers.
+- Several divisions (divisions.py; `SandboxConfig.companies` and `divisions`), each with its own data and budgets;
+  a token chain per user reaching the user's divisions (oauth.py), a 403 `NoDivisionAccess` for any other.
 - `system/Divisions` with `DivisionMoveDate`, and a control that moves the division to another database as Exact
   does (every Timestamp regenerated from a small number; Exact's doc of Sync/Deleted, as copied in
   Pi-Systems/exact-online `Sync/Deleted.php`).
@@ -446,8 +448,8 @@ class SandboxState(OAuthMixin):
     def save(self, path: str | os.PathLike) -> None:
         """Write the token chains (not faults, stats or rate windows) to `path`, atomically, and each division that
         changed to its own file beside it (divisions.Divisions.save)."""
+        files = self.divisions.save(path, self.lock)
         with self.lock:
-            files = self.divisions.save(path)
             blob = pickle.dumps({**{name: getattr(self, name) for name in self._PERSISTED}, "division_files": files})
         tmp = f"{path}.tmp"
         with open(tmp, "wb") as f:
