@@ -169,9 +169,16 @@ class Divisions:
         self._saved: dict[int, tuple] = {}  # the fingerprint of each division's data as last saved or read
         self._changed: set[int] = set()  # changed through the control API since the last save
         self._build_locks: dict[int, threading.Lock] = {}
+        self._specs: tuple[tuple, dict[int, ServedDivision]] | None = None
 
     def specs(self) -> dict[int, ServedDivision]:
-        return division_specs(self.config)
+        """division_specs of the config, worked out again only when a setting they depend on changed (every call
+        asks, several times)."""
+        c = self.config
+        key = (c.division, c.companies, c.seed, c.size, c.minutely_limit, c.daily_limit, repr(c.divisions))
+        if self._specs is None or self._specs[0] != key:
+            self._specs = (key, division_specs(c))
+        return self._specs[1]
 
     @property
     def main(self) -> int:

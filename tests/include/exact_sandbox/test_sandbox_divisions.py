@@ -197,7 +197,7 @@ def test_revoking_one_user_leaves_the_other_users_divisions_working(sandbox):
 
 def test_fifty_divisions_start_fast_and_are_built_on_first_use(sandbox, figure):
     started = time.perf_counter()
-    s = sandbox(companies=50)  # 500 accounts each: building all fifty at the start takes about 10 s here
+    s = sandbox(companies=50)  # 500 accounts each
     start_seconds = time.perf_counter() - started
     assert list(built(s).values()).count(True) == 1  # the main division only
     access = refresh(s, "sandbox-refresh-token-0").json()["access_token"]
@@ -207,7 +207,7 @@ def test_fifty_divisions_start_fast_and_are_built_on_first_use(sandbox, figure):
     again = time.perf_counter()
     get(s, A + 49, "sync/CRM/Accounts", access)
     second_use = time.perf_counter() - again
-    assert start_seconds < 3.0 and list(built(s).values()).count(True) == 2
+    assert start_seconds < 5.0 and list(built(s).values()).count(True) == 2  # all fifty built: 10 s here
     figure(
         f"50 divisions of 500 accounts: started in {start_seconds:.2f} s; a division's first call (it is built) "
         f"{first_use:.2f} s, the next {second_use:.3f} s"
