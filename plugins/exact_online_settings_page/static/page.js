@@ -2,7 +2,8 @@
 // (/api/categories: titles, switches, filter widgets; no category name is written here), fills them from /api/state,
 // lets the user edit the settings, saves them with the version it loaded (409 if someone saved in between) and
 // starts imports. In English or Dutch (labels.py; the language chosen in Airflow's UI), inside Airflow's sandboxed
-// iframe (links to Airflow's pages: airflowLink).
+// iframe (links to Airflow's pages: airflowLink). connection.js (the Exact Online connection section) uses this
+// script's `call` and words through window.exactPage.
 "use strict";
 (function () {
   const BASE = document.body.dataset.base;
@@ -44,16 +45,30 @@
     document.documentElement.lang = LANG;
     document.title = t("title");
     for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
+    for (const e of document.querySelectorAll("[data-t-placeholder]")) e.placeholder = t(e.dataset.tPlaceholder);
+    // a label with `…` in it: those parts as code
+    for (const e of document.querySelectorAll("[data-tc]")) {
+      e.textContent = "";
+      t(e.dataset.tc).split("`").forEach((part, i) => e.append(i % 2 ? el("code", { text: part }) : part));
+    }
+    // the Dutch name the office knows from Exact, added in brackets to the English
+    for (const e of document.querySelectorAll("[data-only-en]")) e.hidden = isDutch();
   }
   // The category's name in the page's language (in English the Dutch name the office knows from Exact is added).
   const catTitle = (c) => isDutch() ? c.dutch : c.title;
   const filterLabel = (f) => isDutch() ? (f.dutch_label || f.label) : f.label;
   const choiceLabel = (o) => isDutch() ? (o.dutch_label || o.label) : o.label;
-  // Switching the language in Airflow's UI writes the key: the page follows without a reload.
-  window.addEventListener("storage", (ev) => {
+  // Switching the language in Airflow's UI writes the key: the page follows without a reload. What the server said
+  // (the stored settings' problems) is asked again in the new language; what connection.js shows, too.
+  const languageListeners = [];
+  window.addEventListener("storage", async (ev) => {
     if (ev.key !== LANGUAGE_KEY || pageLanguage() === LANG) return;
     LANG = pageLanguage(); applyLabels();
-    if (state) { renderAll(); renderPicker(); }
+    for (const listener of languageListeners) listener();
+    if (!state) return;
+    renderAll(); renderPicker();
+    const r = await call("GET", "/state");
+    if (r.status === 200) { state.stored = r.data.stored; state.imports = r.data.imports; renderAll(); }
   });
 
   // ---- links out of Airflow's frame -------------------------------------------------------------------------------
@@ -100,8 +115,11 @@
   let replacing = false;   // the user ticked "Replace the stored settings" (only offered when the page cannot read them)
   const starting = {};     // category -> true while a sync request is on its way
 
+  // Every request of the page (connection.js's too: window.exactPage). The server says what it says in the page's
+  // language: Accept-Language, HTTP's own header for it (why not one of ours: app.py's module doc). A 401 (the UI's
+  // login expired) shows the "log in again" banner, wherever on the page the request came from.
   async function call(method, path, body) {
-    const opts = { method, credentials: "same-origin", headers: { "Accept": "application/json" } };
+    const opts = { method, credentials: "same-origin", headers: { "Accept": "application/json", "Accept-Language": LANG } };
     if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.headers["X-Exact-Online-Page"] = "1";   // see app.py: proves the request comes from this page
@@ -533,6 +551,13 @@
     const active = state && Object.values(state.runs).some(r => r.active);
     pollTimer = setTimeout(async () => { try { await refreshStatus(); } finally { schedulePoll(); } }, delay || (active ? 2000 : 15000));
   }
+
+  // What connection.js shares with this script: one `call` (one way to meet an expired login), the words.
+  window.exactPage = {
+    call, t, detail,
+    language: () => LANG,
+    onLanguageChange: (listener) => languageListeners.push(listener),
+  };
 
   applyLabels();
   load();
