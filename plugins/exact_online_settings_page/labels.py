@@ -258,6 +258,10 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     "conn_opening": ("Opening Exact Online's login page…", "De inlogpagina van Exact Online wordt geopend…"),
     "conn_no_reason": ("the server gave no reason", "de server gaf geen reden"),
+    "conn_login_expired": (
+        "Not done: your Airflow login has expired (log in again at the top of the page).",
+        "Niet gedaan: uw Airflow-login is verlopen (log bovenaan de pagina opnieuw in).",
+    ),
 }
 
 # What the server says, by key (not sent inside the page: the server says it in the language the page asks for).

@@ -16,6 +16,8 @@
     const m = $("conn-message");
     m.textContent = words || ""; m.className = "conn-message" + (kind ? " " + kind : "");
   }
+  // A refused action, said here; an expired login (401) is also page.js's banner, with the "log in again" link.
+  const refused = (r) => message(r.status === 401 ? t("conn_login_expired") : detail(r.data), "bad");
 
   // Exact's consent page refuses to be framed, and the UI's iframe sandbox does not allow this frame to navigate the
   // top window. The frame is same-origin with the UI (allow-same-origin), so a link made in the top document and
@@ -85,7 +87,7 @@
   async function connect() {
     $("connect").disabled = true;
     const r = await call("POST", "/connect", {});
-    if (r.status !== 200) { $("connect").disabled = false; message(detail(r.data), "bad"); return; }
+    if (r.status !== 200) { $("connect").disabled = false; refused(r); return; }
     message(t("conn_opening"), "ok");
     openTop(r.data.authorize_url);
   }
@@ -93,14 +95,14 @@
   async function paste() {
     const address = $("paste-address").value;
     const r = await call("POST", "/connect/paste", { address });
-    if (r.status !== 200) { message(detail(r.data), "bad"); return; }
+    if (r.status !== 200) { refused(r); return; }
     $("paste-address").value = "";
     await load();
   }
 
   async function pick() {
     const r = await call("POST", "/connect/division", { division: parseInt($("division").value, 10) });
-    if (r.status !== 200) { message(detail(r.data), "bad"); return; }
+    if (r.status !== 200) { refused(r); return; }
     await load();
     message(r.data.message, "ok");
   }
@@ -108,7 +110,7 @@
   async function disconnect() {
     $("disconnect-confirm").hidden = true;
     const r = await call("POST", "/disconnect", { confirm: true });
-    if (r.status !== 200) { message(detail(r.data), "bad"); return; }
+    if (r.status !== 200) { refused(r); return; }
     await load();
     message(r.data.message, "ok");
   }
