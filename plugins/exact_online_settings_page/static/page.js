@@ -238,6 +238,7 @@
   // state.schedule_picker ("advanced" when it is none of the picker's forms).
   let picker = null;            // {mode, every, unit, start, end, at, weekdays_only, cron}
   let schedulePending = null;   // the conversion on its way (Save waits for it)
+  let pickerAsked = 0;          // how many conversions were asked for (answers can come back out of order)
   const hh = (h) => String(h).padStart(2, "0") + ":00";
 
   function fillSelect(sel, options, value) {
@@ -267,12 +268,16 @@
 
   // Only the parts of the chosen kind are shown; under them what is stored (the cron), or the cron's syntax.
   function showPickerParts() {
+    showPickerKind();
+    const m = picker.mode;
+    $("#sched-hint").textContent = m === "advanced" ? t("cron_hint") : (form.schedule ? t("stored_as", { cron: form.schedule }) : "");
+  }
+  function showPickerKind() {
     const m = picker.mode;
     $("#sched-interval").hidden = m !== "interval";
     $("#sched-daily").hidden = m !== "daily";
     $("#sched-weekdays-box").hidden = !(m === "interval" || m === "daily");
     $("#schedule").hidden = m !== "advanced";
-    $("#sched-hint").textContent = m === "advanced" ? t("cron_hint") : (form.schedule ? t("stored_as", { cron: form.schedule }) : "");
   }
 
   function readPicker() {
@@ -286,15 +291,18 @@
 
   function pickerChanged() {
     picker = readPicker();
+    showPickerKind();   // at once: the kind's parts are there to use while the server turns the choice into a cron
     const field = $('.field[data-path="schedule"]');
     field.classList.remove("invalid"); $(".error", field).textContent = "";
     if (picker.mode === "advanced") { $("#schedule").value = picker.cron; form.schedule = picker.cron || null; showPickerParts(); previewSoon(); return; }
     const q = new URLSearchParams({ ...picker, timezone: form.timezone || "" });
+    const asked = ++pickerAsked;
     schedulePending = call("GET", "/schedule-picker?" + q).then((r) => {
+      if (asked !== pickerAsked) return;   // the user chose again meanwhile: only the last choice's answer counts
       if (r.status === 200) { form.schedule = r.data.schedule; showPreview(r.data); }
       else if (r.status === 422) { field.classList.add("invalid"); $(".error", field).textContent = r.data.errors.map(e => t(e.key)).join(" "); showPreview(r.data); }
       showPickerParts();
-    }).finally(() => { schedulePending = null; });
+    }).finally(() => { if (asked === pickerAsked) schedulePending = null; });
   }
 
   function renderCategories() {

@@ -212,3 +212,25 @@ def test_the_division_pick_and_the_connections_warning_in_dutch_when_asked(clien
     assert post(client, "/api/disconnect", {"confirm": True}, NL).json()["message"] == (
         "Ontkoppeld: de imports kunnen Exact Online pas weer bereiken als u opnieuw verbindt."
     )
+
+
+def test_an_attempts_table_from_before_gets_the_key_columns(target_db):
+    """#20's first table kept an attempt's outcome as English words; its rows stay, the key columns join it."""
+    from exact_online_settings_page import exact_connect
+
+    with target_db.connect() as conn:
+        conn.execute(
+            "CREATE SCHEMA exact_online; CREATE TABLE exact_online.connect_attempt (state_hash text PRIMARY KEY, "
+            "user_name text NOT NULL, created_at double precision NOT NULL, expires_at double precision NOT NULL, "
+            "used_at double precision, outcome text, message text, chain_division bigint, connected_user jsonb, "
+            "divisions jsonb)"
+        )
+        conn.execute("INSERT INTO exact_online.connect_attempt VALUES ('h', 'admin', 0, 1, NULL, 'denied', 'Old.')")
+        conn.commit()
+    assert exact_connect.attempt_language("some state") is None  # the first statement brings the table up to date
+    columns = target_db.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'exact_online' "
+        "AND table_name = 'connect_attempt'"
+    )
+    assert {"message_key", "message_params", "language", "message"} <= {c for (c,) in columns}
+    assert target_db.query("SELECT state_hash, message FROM exact_online.connect_attempt") == [("h", "Old.")]
