@@ -467,7 +467,6 @@ def connect_start(request: Request, user: ConnectionEditor):
 async def connect_callback(request: Request, state: str = "", code: str = "", error: str = ""):
     """Where Exact sends the browser back (top window): check the attempt, exchange the code, then back to the page
     in the Airflow UI, which shows the division picker or what went wrong."""
-    from airflow.api_fastapi.app import get_auth_manager
     from fastapi.concurrency import run_in_threadpool
 
     from exact_online_settings_page import exact_connect
@@ -476,7 +475,13 @@ async def connect_callback(request: Request, state: str = "", code: str = "", er
         user = connection_reader(await current_user(request))
     except HTTPException as exc:
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
-            return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=307)
+            # Not on through the login page: its `next` would carry the code and the state into the login's own
+            # requests and their access-log lines. The code lives 3 minutes anyway: connect again after logging in.
+            return _callback_page(
+                "Your Airflow login has expired, so Exact Online was not connected: log in again and press Connect "
+                "again.",
+                401,
+            )
         return _callback_page(exc.detail, exc.status_code)
     if len(request.url.query) > exact_connect.MAX_ADDRESS_BYTES:
         return _callback_page("This address is too long to come from Exact Online. Press Connect again.", 400)
