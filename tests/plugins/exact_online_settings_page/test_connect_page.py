@@ -268,7 +268,7 @@ def test_the_refresh_tokens_life_and_the_last_refusal_are_shown(client, sandbox,
         conn.execute(
             "INSERT INTO outsmart.import_log (category, status, started_at, ended_at, fetched, inserted, updated, "
             "deleted, rejected, error) VALUES ('relations', 'failed', now(), now(), 0, 0, 0, 0, 0, %s)",
-            (str(refused.value),),
+            (f"{type(refused.value).__name__}: {refused.value}",),  # as runner.py writes it
         )
         conn.commit()
     last = connection(client)["last_refusal"]
