@@ -266,6 +266,11 @@ LABELS: dict[str, tuple[str, str]] = {
 
 # What the server says, by key (not sent inside the page: the server says it in the language the page asks for).
 MESSAGES: dict[str, tuple[str, str]] = {
+    "callback_login_expired": (
+        "Your Airflow login has expired, so Exact Online was not connected: log in again and press Connect again.",
+        "Uw Airflow-login is verlopen, dus Exact Online is niet gekoppeld: log opnieuw in en klik nogmaals op "
+        "Verbinden met Exact Online.",
+    ),
     # requests that are refused before they do anything (app.py, request_limits.py)
     "refused_no_page_header": (
         "Refused: this request must come from the settings page (header {header} missing).",
