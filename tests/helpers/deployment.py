@@ -55,8 +55,13 @@ def clean_env() -> dict:
 class Deployment:
     """A `make airflow` launcher process and a REST client for the Airflow it started."""
 
-    def __init__(self, state_dir: Path, settings: dict):
+    def __init__(
+        self, state_dir: Path, settings: dict, executor: str = "local", workers: int = 2, concurrency: int = 1
+    ):
+        """executor "celery": the CeleryExecutor with `workers` workers of `concurrency` each, and a Redis broker on a
+        free port (the Debian archive's redis-server, installed with apt-get where missing)."""
         self.state_dir = state_dir
+        self.executor = executor
         self.port, self.sandbox_port = free_port(), free_port()
         settings_file = state_dir.parent / f"{state_dir.name}-settings.json"
         settings_file.write_text(json.dumps(settings))
@@ -76,6 +81,13 @@ class Deployment:
             str(settings_file),
             *[a for k, v in FAST.items() for a in ("--env", f"{k}={v}")],
         ]
+        if executor == "celery":
+            from tests.helpers.debian import ensure_programs
+
+            ensure_programs(("redis-server",), ("redis-server",))
+            self.redis_port = free_port()
+            self.argv += ["--executor", "celery", "--workers", str(workers), "--worker-concurrency", str(concurrency)]
+            self.argv += ["--redis-port", str(self.redis_port)]
         self.proc: subprocess.Popen | None = None
         self.output: list[str] = []
         self.url = f"http://127.0.0.1:{self.port}"
