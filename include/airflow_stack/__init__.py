@@ -246,6 +246,7 @@ class Stack:
             self._start_workers()
         self._say("Waiting for the components to report healthy ...")
         self._wait_for(self._healthy, "all components healthy", o.start_timeout)
+        self._wait_for(self._execution_api_answers, "the execution API's first answer", o.start_timeout)
         self._wait_for(self._dags_parsed, "the import DAGs to be parsed", o.start_timeout)
         if o.executor == "celery":
             self._wait_for(self._workers_ready, f"{o.workers} Celery workers to be ready", o.start_timeout)
@@ -293,9 +294,10 @@ class Stack:
         from include.airflow_stack.celery_executor import redis_missing_message, redis_server
 
         o = self.options
-        if o.workers < 1 or o.worker_concurrency < 1:
+        if o.workers < 0 or o.worker_concurrency < 1:
             raise StackError(
-                f"--workers and --worker-concurrency must be 1 or more (got {o.workers}, {o.worker_concurrency})"
+                f"--workers must be 0 or more (0: every worker runs on another machine) and --worker-concurrency "
+                f"1 or more (got {o.workers} and {o.worker_concurrency})"
             )
         if redis_server() is None:
             raise StackError(redis_missing_message())
@@ -429,6 +431,14 @@ class Stack:
     def _healthy(self) -> bool:
         health = self._get(f"{self.options.url}/api/v2/monitor/health").json()
         return all(part.get("status") == "healthy" for part in health.values() if isinstance(part, dict))
+
+    def _execution_api_answers(self) -> bool:
+        """The execution API builds its versioned routes on its first request (Cadwyn), holding up the api-server
+        meanwhile: 40 s measured on a busy 2-core machine. Made here, before READY, and not by the first task, whose
+        calls time out after 5 s ([workers] execution_api_timeout) and fail its first try."""
+        import requests
+
+        return requests.get(f"{self.options.url}/execution/health", timeout=self.options.start_timeout).ok
 
     def token(self, user: str = "admin") -> str:
         import requests

@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         help="local: the scheduler runs the tasks (LocalExecutor); celery: Celery workers do (CeleryExecutor), "
         "through a Redis broker this also starts (the Debian package redis-server)",
     )
-    p.add_argument("--workers", type=int, help="celery: worker processes on this machine (default 2)")
+    p.add_argument(
+        "--workers", type=int, help="celery: worker processes on this machine (default 2; 0: all on other machines)"
+    )
     p.add_argument("--worker-concurrency", type=int, help="celery: tasks each worker runs at the same time (default 2)")
     p.add_argument("--redis-port", type=int, help="celery: the Redis broker's port on 127.0.0.1 (default 6379)")
     p.add_argument(
@@ -155,7 +157,7 @@ def _executor_line(stack: Stack) -> str:
 
     return (
         f"CeleryExecutor, {o.workers} worker{'s' if o.workers != 1 else ''} of concurrency {o.worker_concurrency} "
-        f"({', '.join(stack.worker_names)}), broker {broker_url(o.redis_port)}"
+        f"({', '.join(stack.worker_names) or 'none on this machine'}), broker {broker_url(o.redis_port)}"
     )
 
 

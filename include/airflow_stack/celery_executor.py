@@ -58,6 +58,10 @@ def redis_argv(program: str, port: int, data_dir: Path) -> list[str]:
         "no",
         "--logfile",
         "",  # stdout: the launcher's log file for it
+        # Keep the command line and the environment as started: Redis's own process title overwrites both, and then
+        # nothing on the machine tells which deployment a redis-server belongs to (tests look for leftovers so).
+        "--set-proc-title",
+        "no",
     ]
 
 

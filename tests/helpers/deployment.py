@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import requests
@@ -158,6 +159,10 @@ class Deployment:
         self.proc.wait(timeout=timeout)
         return pids
 
+    def leftovers(self) -> list[str]:
+        """What of this deployment still runs (after stop(): nothing, or the launcher failed to stop it)."""
+        return processes_of(self.state_dir, self.ready["pids"].values())
+
     # ---- one deployment for several test modules --------------------------------------------------------------
     def remember_as_made(self) -> None:
         """Note the connection as `make airflow` made it, for reuse() to put back."""
@@ -290,10 +295,14 @@ class Deployment:
         return r.json()
 
 
-def processes_of(state_dir: Path) -> list[str]:
+def processes_of(state_dir: Path, components: Iterable[int] = ()) -> list[str]:
     """Every live process whose environment belongs to this deployment (components, task processes, the
-    sandbox) or whose command line names its folder (the embedded PostgreSQL)."""
+    sandbox), whose command line names its folder (the embedded PostgreSQL, Redis), or that is in the session or
+    process group of one of its `components` (their pids: each starts a session of its own). The last catches
+    the processes that rewrite their title, which overwrites the environment too: the api-server, the Celery
+    workers and their pool processes."""
     marks = (f"AIRFLOW_HOME={state_dir / 'home'}".encode(), str(state_dir).encode())
+    groups = set(components)
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -303,9 +312,12 @@ def processes_of(state_dir: Path) -> list[str]:
                 environ = f.read()
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 cmdline = f.read()
-        except OSError:
+            with open(f"/proc/{entry}/stat") as f:
+                pgrp, session = (int(x) for x in f.read().rsplit(")", 1)[1].split()[2:4])
+        except (OSError, ValueError):
             continue
-        if (marks[0] in environ.split(b"\0") or marks[1] in cmdline) and alive(int(entry)):
+        ours = marks[0] in environ.split(b"\0") or marks[1] in cmdline or {pgrp, session} & groups
+        if ours and alive(int(entry)):
             command = cmdline.replace(b"\0", b" ").decode(errors="replace")[:120]
             found.append(f"{entry}: {command}")
     return found

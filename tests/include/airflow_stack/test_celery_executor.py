@@ -79,6 +79,7 @@ def test_redis_listens_on_loopback_only_and_keeps_nothing(tmp_path):
     assert flags["--bind"] == "127.0.0.1" and flags["--port"] == "16379"
     assert flags["--dir"] == str(tmp_path / "redis")
     assert flags["--save"] == "" and flags["--appendonly"] == "no" and flags["--daemonize"] == "no"
+    assert flags["--set-proc-title"] == "no"  # its command line still names the state dir (processes_of)
 
 
 def test_a_worker_is_ready_only_by_what_this_start_wrote(tmp_path):
@@ -100,7 +101,7 @@ def test_without_redis_server_the_launcher_says_what_to_install_before_starting_
     assert not (tmp_path / "state").exists() and not stack.procs
 
 
-def test_a_busy_broker_port_and_no_workers_are_refused(tmp_path, monkeypatch):
+def test_a_busy_broker_port_and_impossible_numbers_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(celery_executor, "redis_server", lambda: "/usr/bin/redis-server")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -108,8 +109,10 @@ def test_a_busy_broker_port_and_no_workers_are_refused(tmp_path, monkeypatch):
         port = busy.getsockname()[1]
         with pytest.raises(StackError, match=f"port {port} .* --redis-port"):
             Stack(StackOptions(state_dir=tmp_path, executor="celery", redis_port=port)).start()
-    with pytest.raises(StackError, match="--workers"):
-        Stack(StackOptions(state_dir=tmp_path, executor="celery", workers=0)).start()
+    with pytest.raises(StackError, match="--workers must be 0 or more"):
+        Stack(StackOptions(state_dir=tmp_path, executor="celery", workers=-1)).start()
+    with pytest.raises(StackError, match="--worker-concurrency 1 or more"):
+        Stack(StackOptions(state_dir=tmp_path, executor="celery", worker_concurrency=0)).start()
 
 
 def test_the_command_line(capsys):
