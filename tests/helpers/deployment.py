@@ -155,13 +155,14 @@ class Deployment:
     def stop(self, sig=signal.SIGTERM, timeout: float = 90) -> dict[str, int]:
         """Signal the launcher as Ctrl-C or a service manager would; return the pids it had started."""
         pids = dict(self.ready["pids"])
+        self.stop_began = _ticks_since_boot()
         self.proc.send_signal(sig)
         self.proc.wait(timeout=timeout)
         return pids
 
     def leftovers(self) -> list[str]:
         """What of this deployment still runs (after stop(): nothing, or the launcher failed to stop it)."""
-        return processes_of(self.state_dir, self.ready["pids"].values())
+        return processes_of(self.state_dir, self.ready["pids"].values(), getattr(self, "stop_began", None))
 
     # ---- one deployment for several test modules --------------------------------------------------------------
     def remember_as_made(self) -> None:
@@ -295,12 +296,18 @@ class Deployment:
         return r.json()
 
 
-def processes_of(state_dir: Path, components: Iterable[int] = ()) -> list[str]:
+def _ticks_since_boot() -> float:
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK")
+
+
+def processes_of(state_dir: Path, components: Iterable[int] = (), started_before: float | None = None) -> list[str]:
     """Every live process whose environment belongs to this deployment (components, task processes, the
     sandbox), whose command line names its folder (the embedded PostgreSQL, Redis), or that is in the session or
     process group of one of its `components` (their pids: each starts a session of its own). The last catches
     the processes that rewrite their title, which overwrites the environment too: the api-server, the Celery
-    workers and their pool processes."""
+    workers and their pool processes. `started_before` (clock ticks since boot, as /proc/PID/stat counts): a
+    component's pid that another process got again after the stop does not make that process ours."""
     marks = (f"AIRFLOW_HOME={state_dir / 'home'}".encode(), str(state_dir).encode())
     groups = set(components)
     found = []
@@ -313,10 +320,12 @@ def processes_of(state_dir: Path, components: Iterable[int] = ()) -> list[str]:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 cmdline = f.read()
             with open(f"/proc/{entry}/stat") as f:
-                pgrp, session = (int(x) for x in f.read().rsplit(")", 1)[1].split()[2:4])
-        except (OSError, ValueError):
+                fields = f.read().rsplit(")", 1)[1].split()
+            pgrp, session, started = int(fields[2]), int(fields[3]), int(fields[19])
+        except (OSError, ValueError, IndexError):
             continue
-        ours = marks[0] in environ.split(b"\0") or marks[1] in cmdline or {pgrp, session} & groups
+        in_group = bool({pgrp, session} & groups) and (started_before is None or started < started_before)
+        ours = marks[0] in environ.split(b"\0") or marks[1] in cmdline or in_group
         if ours and alive(int(entry)):
             command = cmdline.replace(b"\0", b" ").decode(errors="replace")[:120]
             found.append(f"{entry}: {command}")

@@ -1,5 +1,5 @@
 """`make airflow --executor celery`: the command lines, environments and checks the launcher makes for the
-CeleryExecutor, and the order it stops things in (the real stack: tests/deployment/test_celery_executor.py)."""
+CeleryExecutor, and the order it stops things in (the real stack: tests/deployment/test_celery_deployment.py)."""
 
 from __future__ import annotations
 
