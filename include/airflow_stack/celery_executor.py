@@ -6,7 +6,7 @@ the LocalExecutor would (the task talks only to the api-server's execution API) 
 result backend, where the scheduler reads it. Only command lines and environments are made here; Stack starts,
 watches and stops the processes like every other component.
 
-Kept free of Airflow and Celery imports: every task process of a worker imports `task_hostname` from here.
+Kept free of Airflow and Celery imports at the top: every task process of a worker imports `task_hostname`.
 """
 
 from __future__ import annotations
@@ -132,6 +132,11 @@ def worker_ready(log_file: Path, name: str, start: int = 0) -> bool:
 
 def task_hostname() -> str:
     """Airflow's [core] hostname_callable on a `make airflow` worker: the worker's Celery name (worker1@host), so
-    that the UI and the REST API tell which of the machine's workers ran a task instance; elsewhere the machine's
-    name, as Airflow's default gives."""
-    return os.environ.get(WORKER_NAME_VARIABLE) or socket.getfqdn()
+    that the UI and the REST API tell which of the machine's workers ran a task instance; in the other components
+    Airflow's default."""
+    name = os.environ.get(WORKER_NAME_VARIABLE)
+    if name:
+        return name
+    from airflow.utils.net import getfqdn
+
+    return getfqdn()

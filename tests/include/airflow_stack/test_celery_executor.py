@@ -70,7 +70,9 @@ def test_a_task_instance_hostname_names_its_worker(monkeypatch):
     monkeypatch.setenv(WORKER_NAME_VARIABLE, "worker2@box")
     assert celery_executor.task_hostname() == "worker2@box"
     monkeypatch.delenv(WORKER_NAME_VARIABLE)
-    assert celery_executor.task_hostname() == socket.getfqdn()  # elsewhere: Airflow's default
+    from airflow.utils.net import getfqdn
+
+    assert celery_executor.task_hostname() == getfqdn()  # elsewhere: Airflow's default
 
 
 def test_redis_listens_on_loopback_only_and_keeps_nothing(tmp_path):
