@@ -69,7 +69,7 @@ class StackOptions:
 
 
 def _secrets(state_dir: Path) -> dict:
-    """The deployment's own secrets, made once: JWT signing key, Fernet key, the users' passwords."""
+    """The deployment's own secrets, made once: JWT signing key, Fernet key, [api] secret_key, the users' passwords."""
     path = state_dir / "secrets.json"
     values = json.loads(path.read_text()) if path.exists() else {}
     if not values:

@@ -4,6 +4,7 @@ CeleryExecutor, and the order it stops things in (the real stack: tests/deployme
 from __future__ import annotations
 
 import importlib
+import json
 import socket
 import subprocess
 import sys
@@ -183,3 +184,14 @@ def test_stop_ends_the_workers_first_and_redis_last(tmp_path):
     assert set(order[2:5]) == {"sandbox", "api-server", "scheduler"}
     assert order[5:] == ["redis"]
     assert not [pid for pid in pids if alive(pid)]
+
+
+def test_a_state_dir_from_before_keeps_its_secrets_and_gets_the_api_secret_key(tmp_path):
+    from include.airflow_stack import _secrets
+
+    old = {"jwt_secret": "j" * 64, "fernet_key": "f", "passwords": {"admin": "pw", "viewer": "pw2"}}
+    (tmp_path / "secrets.json").write_text(json.dumps(old))
+    values = _secrets(tmp_path)
+    assert {k: values[k] for k in old} == old and len(values["api_secret_key"]) >= 32
+    assert _secrets(tmp_path) == values  # made once
+    assert oct((tmp_path / "secrets.json").stat().st_mode)[-3:] == "600"
