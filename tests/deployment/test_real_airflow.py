@@ -16,7 +16,7 @@ from croniter import croniter
 
 from include.outsmart_import import registry
 from include.outsmart_import.registry import CATEGORIES
-from tests.helpers.deployment import SETTINGS, Deployment, processes_of
+from tests.helpers.deployment import SETTINGS, Deployment
 
 STANDARD = [c.name for c in registry.STANDARD]
 
@@ -321,7 +321,7 @@ def test_a_restart_during_an_import_keeps_the_history_and_finishes_the_run(deplo
         every=1,
     )
     deployment.stop()
-    left = processes_of(deployment.state_dir)
+    left = deployment.leftovers()
     assert not left, "still running after SIGTERM:\n" + "\n".join(left)
     restarted_in = deployment.start()
     run = deployment.wait_run("relations", run_id, timeout=420)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import requests
@@ -55,8 +56,13 @@ def clean_env() -> dict:
 class Deployment:
     """A `make airflow` launcher process and a REST client for the Airflow it started."""
 
-    def __init__(self, state_dir: Path, settings: dict):
+    def __init__(
+        self, state_dir: Path, settings: dict, executor: str = "local", workers: int = 2, concurrency: int = 1
+    ):
+        """executor "celery": the CeleryExecutor with `workers` workers of `concurrency` each, and a Redis broker on a
+        free port (the Debian archive's redis-server, installed with apt-get where missing)."""
         self.state_dir = state_dir
+        self.executor = executor
         self.port, self.sandbox_port = free_port(), free_port()
         settings_file = state_dir.parent / f"{state_dir.name}-settings.json"
         settings_file.write_text(json.dumps(settings))
@@ -76,6 +82,13 @@ class Deployment:
             str(settings_file),
             *[a for k, v in FAST.items() for a in ("--env", f"{k}={v}")],
         ]
+        if executor == "celery":
+            from tests.helpers.debian import ensure_programs
+
+            ensure_programs(("redis-server",), ("redis-server",))
+            self.redis_port = free_port()
+            self.argv += ["--executor", "celery", "--workers", str(workers), "--worker-concurrency", str(concurrency)]
+            self.argv += ["--redis-port", str(self.redis_port)]
         self.proc: subprocess.Popen | None = None
         self.output: list[str] = []
         self.url = f"http://127.0.0.1:{self.port}"
@@ -142,9 +155,14 @@ class Deployment:
     def stop(self, sig=signal.SIGTERM, timeout: float = 90) -> dict[str, int]:
         """Signal the launcher as Ctrl-C or a service manager would; return the pids it had started."""
         pids = dict(self.ready["pids"])
+        self.stop_began = _ticks_since_boot()
         self.proc.send_signal(sig)
         self.proc.wait(timeout=timeout)
         return pids
+
+    def leftovers(self) -> list[str]:
+        """What of this deployment still runs (after stop(): nothing, or the launcher failed to stop it)."""
+        return processes_of(self.state_dir, self.ready["pids"].values(), getattr(self, "stop_began", None))
 
     # ---- one deployment for several test modules --------------------------------------------------------------
     def remember_as_made(self) -> None:
@@ -289,10 +307,20 @@ class Deployment:
         return r.json()
 
 
-def processes_of(state_dir: Path) -> list[str]:
+def _ticks_since_boot() -> float:
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK")
+
+
+def processes_of(state_dir: Path, components: Iterable[int] = (), started_before: float | None = None) -> list[str]:
     """Every live process whose environment belongs to this deployment (components, task processes, the
-    sandbox) or whose command line names its folder (the embedded PostgreSQL)."""
+    sandbox), whose command line names its folder (the embedded PostgreSQL, Redis), or that is in the session or
+    process group of one of its `components` (their pids: each starts a session of its own). The last catches
+    the processes that rewrite their title, which overwrites the environment too: the api-server, the Celery
+    workers and their pool processes. `started_before` (clock ticks since boot, as /proc/PID/stat counts): a
+    component's pid that another process got again after the stop does not make that process ours."""
     marks = (f"AIRFLOW_HOME={state_dir / 'home'}".encode(), str(state_dir).encode())
+    groups = set(components)
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -302,9 +330,14 @@ def processes_of(state_dir: Path) -> list[str]:
                 environ = f.read()
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 cmdline = f.read()
-        except OSError:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            pgrp, session, started = int(fields[2]), int(fields[3]), int(fields[19])
+        except (OSError, ValueError, IndexError):
             continue
-        if (marks[0] in environ.split(b"\0") or marks[1] in cmdline) and alive(int(entry)):
+        in_group = bool({pgrp, session} & groups) and (started_before is None or started < started_before)
+        ours = marks[0] in environ.split(b"\0") or marks[1] in cmdline or in_group
+        if ours and alive(int(entry)):
             command = cmdline.replace(b"\0", b" ").decode(errors="replace")[:120]
             found.append(f"{entry}: {command}")
     return found
