@@ -53,6 +53,9 @@ class StackOptions:
     # Divisions the sandbox serves (#21): 3000001, 3000002, ... each with its own data and rate budget, built on
     # first use. exact_online_default names the first.
     sandbox_divisions: int = 1
+    # Companies (#21): 2..N are added to the settings Variable on its first creation, each on sandbox division
+    # 3000000 + i with its own database outsmart_company<i> (include/demo/companies.py).
+    companies: int = 1
     settings_file: Path = ROOT / "include/demo/settings_standard.json"
     start_timeout: float = 300.0
     executor: str = "local"  # "local" (the scheduler runs the tasks) or "celery" (workers do, through Redis)
@@ -93,17 +96,18 @@ def _secrets(state_dir: Path) -> dict:
     return values
 
 
-def _metadata_and_target(state_dir: Path) -> tuple[str, dict]:
-    """Start the embedded PostgreSQL; make sure `airflow` and `outsmart` exist. Returns the metadata URL and the
-    OutSmart connection (Airflow JSON)."""
+def _metadata_and_target(state_dir: Path, companies: int = 1) -> tuple[str, dict]:
+    """Start the embedded PostgreSQL; make sure `airflow`, `outsmart` and the other companies' databases exist.
+    Returns the metadata URL and the OutSmart connection (Airflow JSON)."""
     import psycopg
 
+    from include.demo.companies import database_of
     from include.outsmart_import.target_db import conninfo_from_airflow_json, start_embedded
 
     server = start_embedded(state_dir / "pgdata")
     with psycopg.connect(conninfo_from_airflow_json(server), autocommit=True) as admin:
         have = {r[0] for r in admin.execute("SELECT datname FROM pg_database")}
-        for name in ("airflow", "outsmart"):
+        for name in ("airflow", "outsmart", *(database_of(i) for i in range(2, companies + 1))):
             if name not in have:
                 admin.execute(f"CREATE DATABASE {name}")
     metadata_url = f"postgresql+psycopg2://{server['login']}@/airflow?host={server['host']}&port={server['port']}"
@@ -249,7 +253,7 @@ class Stack:
         secret = _secrets(o.state_dir)
         self.passwords = secret["passwords"]
         self._say("Starting the embedded PostgreSQL (databases airflow and outsmart) ...")
-        metadata_url, self.outsmart = _metadata_and_target(o.state_dir)
+        metadata_url, self.outsmart = _metadata_and_target(o.state_dir, o.companies)
         self.env = airflow_env(o, metadata_url, secret)
         if o.sandbox:
             self._start_sandbox()
@@ -373,14 +377,44 @@ class Stack:
                     "password": pg.get("password") or None,
                     "schema": pg["schema"],
                 },
+                *self._company_connections(),
             ],
-            "variable": {"key": "exact_online_import_settings", "value": o.settings_file.read_text()},
+            "variable": {"key": "exact_online_import_settings", "value": self._first_settings()},
             "pool": {
                 "name": "exact_api",
-                "slots": 1,
-                "description": "Exact Online API: one import at a time shares the division's call budget",
+                # One company: one import at a time. Several: each division has its own budget, so imports of
+                # different companies may run side by side, as many as the workers take.
+                "slots": 1 if o.companies == 1 else max(2, min(o.companies, 8)),
+                "description": "Exact Online API: the imports that call Exact (each division's calls share its "
+                "budget, exact_online.rate_budget)",
             },
         }
+
+    def _company_connections(self) -> list[dict]:
+        from include.demo.companies import database_of
+
+        pg = self.outsmart
+        return [
+            {
+                "conn_id": database_of(i),
+                "conn_type": "postgres",
+                "description": f"The OutSmart database of company {i}",
+                "host": pg["host"],
+                "port": pg["port"],
+                "login": pg["login"],
+                "password": pg.get("password") or None,
+                "schema": database_of(i),
+            }
+            for i in range(2, self.options.companies + 1)
+        ]
+
+    def _first_settings(self) -> str:
+        """The settings Variable's first value: the settings file, with the companies 2..N (--companies)."""
+        from include.demo.companies import with_companies
+
+        text = self.options.settings_file.read_text()
+        count = self.options.companies
+        return text if count == 1 else json.dumps(with_companies(json.loads(text), count))
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")
@@ -523,7 +557,7 @@ class Stack:
         o = self.options
         running = (o.state_dir / "ready.json").exists()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        metadata_url, self.outsmart = _metadata_and_target(o.state_dir)
+        metadata_url, self.outsmart = _metadata_and_target(o.state_dir, o.companies)
         self.env = airflow_env(o, metadata_url, _secrets(o.state_dir))
         before = (dt.datetime.now(dt.UTC) - dt.timedelta(days=keep_days)).isoformat()
         try:

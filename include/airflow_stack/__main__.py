@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         "exact_online_default names the first",
     )
     p.add_argument(
+        "--companies",
+        type=_at_least_one,
+        default=1,
+        help="companies to import (#21): 2..N get their own sandbox division and database on the first start",
+    )
+    p.add_argument(
         "--no-sandbox",
         action="store_true",
         help="do not start the Exact sandbox (exact_online_default points at a real division)",
@@ -92,7 +98,8 @@ def _options(args: argparse.Namespace) -> StackOptions:
         sandbox=not args.no_sandbox,
         sandbox_port=args.sandbox_port,
         sandbox_size=args.sandbox_size,
-        sandbox_divisions=args.sandbox_divisions,
+        sandbox_divisions=max(args.sandbox_divisions, args.companies),
+        companies=args.companies,
         settings_file=args.settings,
         env=dict(kv.split("=", 1) for kv in args.env),
         executor=args.executor,
