@@ -57,7 +57,14 @@ class Deployment:
     """A `make airflow` launcher process and a REST client for the Airflow it started."""
 
     def __init__(
-        self, state_dir: Path, settings: dict, executor: str = "local", workers: int = 2, concurrency: int = 1
+        self,
+        state_dir: Path,
+        settings: dict,
+        executor: str = "local",
+        workers: int = 2,
+        concurrency: int = 1,
+        companies: int = 1,
+        sandbox_size: int = 300,
     ):
         """executor "celery": the CeleryExecutor with `workers` workers of `concurrency` each, and a Redis broker on a
         free port (the Debian archive's redis-server, installed with apt-get where missing)."""
@@ -77,7 +84,9 @@ class Deployment:
             "--sandbox-port",
             str(self.sandbox_port),
             "--sandbox-size",
-            "300",
+            str(sandbox_size),
+            "--companies",
+            str(companies),
             "--settings",
             str(settings_file),
             *[a for k, v in FAST.items() for a in ("--env", f"{k}={v}")],
