@@ -10,8 +10,12 @@
    tree against the tree before the landing (a git worktree of `--before`), side by side; what a filter change
    costs; what landing costs locally per 1,000 rows.
 
+6. Companies (#21, bench/companies.py): a round's wall time, scheduler and worker CPU and peak memory for 1, 10 and
+   50 companies, on the LocalExecutor and on Celery with 1 and 2 workers, and the calls per company.
+
 Options: `--sizes 10000,100000` (load), `--e2e 100000,1000000` (accounts; 0 skips), `--no-streams` (skips 4),
 `--streams-parts rounds,filters,landing`, `--before ae96de6` ('' skips the before tree), `--landing 10000,100000`,
+`--companies 1,10,50` ('' skips 6), `--companies-executors local,celery1,celery2`, `--companies-size 100`,
 `--out bench/results/bench.json`.
 """
 
@@ -38,6 +42,9 @@ def main(argv=None) -> int:
     parser.add_argument("--streams-parts", default="rounds,filters,landing")
     parser.add_argument("--before", default="ae96de6", help="the commit to compare the rounds with ('' skips it)")
     parser.add_argument("--landing", default="10000,100000", help="synthetic accounts to land, comma-separated")
+    parser.add_argument("--companies", default="1,10,50", help="companies per round for part 6 ('' skips it)")
+    parser.add_argument("--companies-executors", default="local,celery1,celery2")
+    parser.add_argument("--companies-size", type=int, default=100, help="accounts per company's division")
     parser.add_argument("--out", default=str(ROOT / "bench/results/bench.json"))
     args = parser.parse_args(argv)
 
@@ -71,6 +78,12 @@ def main(argv=None) -> int:
                 before=args.before,
                 landing_sizes=tuple(int(x) for x in args.landing.split(",") if x and int(x)),
             )
+        sizes = tuple(int(x) for x in args.companies.split(",") if x)
+        if sizes:
+            from bench.companies import run_companies_benchmark
+
+            executors = tuple(x for x in args.companies_executors.split(",") if x)
+            results["companies"] = run_companies_benchmark(sizes, executors, args.companies_size)
     finally:
         stop_embedded(work / "pgdata")
     _print(results)
@@ -134,6 +147,10 @@ def _print(results: dict) -> None:
         from bench.streams import print_streams
 
         print_streams(results["streams"])
+    if results.get("companies"):
+        from bench.companies import print_companies
+
+        print_companies(results["companies"])
 
 
 if __name__ == "__main__":
