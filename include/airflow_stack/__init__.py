@@ -474,9 +474,9 @@ class Stack:
         return all(part.get("status") == "healthy" for part in health.values() if isinstance(part, dict))
 
     def _execution_api_answers(self) -> bool:
-        """The execution API builds its versioned routes on its first request (Cadwyn), holding up the api-server
-        meanwhile: 40 s measured on a busy 2-core machine. Made here, before READY, and not by the first task, whose
-        calls time out after 5 s ([workers] execution_api_timeout) and fail its first try."""
+        """The execution API builds its versioned routes on its first request (Cadwyn: 7 s of CPU, 30-65 s measured
+        on a busy 2-core machine), and the api-server answers nothing meanwhile. Made here, before READY, and not by
+        the first task, whose calls time out after 5 s ([workers] execution_api_timeout) and failed its first try."""
         import requests
 
         return requests.get(f"{self.options.url}/execution/health", timeout=self.options.start_timeout).ok
