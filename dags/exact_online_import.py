@@ -43,8 +43,8 @@ from include.outsmart_import import airflow_tasks  # noqa: E402
 from include.outsmart_import.airflow_tasks import EXACT_CONN_ID, TARGET_CONN_ID  # noqa: E402, F401 - docker-compose
 from include.outsmart_import.registry import CATEGORIES, Category  # noqa: E402
 from include.outsmart_import.scheduling import CategorySchedule, ParsedSettings, read_settings, schedule_for  # noqa: E402
-from include.outsmart_import.webhook_assets import ASSET_GROUP  # noqa: E402
 from include.outsmart_import.settings import VARIABLE_NAME  # noqa: E402
+from include.outsmart_import.webhook_assets import ASSET_GROUP  # noqa: E402
 
 EXACT_POOL = "exact_api"
 

@@ -61,6 +61,7 @@ from include.exact_sandbox import data
 from include.exact_sandbox.oauth import DEFAULT_USER, DEFAULT_USERS, PRECONFIGURED_CHAIN, Chain, OAuthMixin
 from include.exact_sandbox.odata import Comparison, ODataError, as_text, encode_value, matches, parse_filter
 from include.exact_sandbox.registry_sources import entity_of, registry_sources
+from include.exact_sandbox.webhooks import SUBSCRIPTIONS, WebhookHub, WebhookSettings
 from include.outsmart_import.registry import Source
 
 FIELDS = json.loads((Path(__file__).with_name("exact_fields.json")).read_text())["endpoints"]
@@ -265,6 +266,8 @@ class SandboxConfig:
     # authorization code lives (Exact: about 3 minutes, reference §2.2).
     users: dict = field(default_factory=lambda: copy.deepcopy(DEFAULT_USERS))
     authorization_code_lifetime: float = 180.0
+    # The app's webhook secret (Exact's App Centre), which signs the events (webhooks.py; /_sandbox/webhooks).
+    webhook_secret: str = "sandbox-webhook-secret"
 
 
 @dataclass
@@ -320,6 +323,7 @@ class SandboxState(OAuthMixin):
         self.minute_window: tuple[float, int] = (0.0, 0)
         self.day_window: tuple[float, int] = (0.0, 0)
         self._by_timestamp: dict[str, tuple] = {}
+        self.webhooks = WebhookHub(config.client_id, WebhookSettings(secret=config.webhook_secret))
 
     def by_timestamp(self, entity: str) -> tuple[list[dict], list[int]]:
         """The entity's records in Timestamp order, and their Timestamps (for bisect): a sync page then costs
@@ -549,6 +553,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if url.path == "/api/v1/current/Me":
                 return self._me(method)
             m = re.fullmatch(r"/api/v1/(\d+)/(.+)", url.path)
+            self.request_body = body  # the webhook subscription endpoint reads it
             if m:
                 return self._api(method, int(m.group(1)), m.group(2), url.query)
             self._send(404, _odata_error("Resource not found"))
@@ -640,6 +645,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if fault == "error":
                 st.stats.faults_injected["error"] += 1
                 return self._send(503, _odata_error("Service Unavailable"), rate_headers)
+            if path.startswith(SUBSCRIPTIONS):  # webhooks.py
+                status, answer = st.webhooks.handle(method, division, path, self.request_body, self._base_url())
+                return self._send(status, answer, rate_headers)
             spec = st.endpoints.get(path)
             if spec is None:
                 return self._client_error(404, path, f"Resource not found: {path}", rate_headers)
@@ -867,9 +875,28 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _control_mutate(self, method: str, req: dict) -> None:
         try:
-            self._send(200, self._mutate(req))
+            result = self._mutate(req)
         except (KeyError, ValueError) as exc:
-            self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
+            return self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
+        action = {"added": "Create", "updated": "Update", "deleted": "Delete", "rows": "Update"}
+        for name, keys in result.items():  # Exact's webhook events of the change (webhooks.py)
+            keys = [req["id"]] if name == "rows" else keys
+            entity = req.get("entity", "accounts")
+            self.state.webhooks.announce(self.state.config.division, entity, action[name], keys, self._base_url())
+        self._send(200, result)
+
+    def _control_webhooks(self, method: str, req: dict) -> None:
+        """GET: the webhook settings (not the secret), what was sent, the subscriptions; POST: change settings."""
+        error = self.state.webhooks.configure(req) if method == "POST" else None
+        self._send(400 if error else 200, {"error": error} if error else self.state.webhooks.view())
+
+    def _control_webhook_burst(self, method: str, req: dict) -> None:
+        """`{"entity": "accounts", "count": 1000}`: Update events of that many existing records at once."""
+        entity = req.get("entity", "accounts")
+        records = self.state.division.records(entity)
+        keys = list(records)[: int(req.get("count", 1))] if isinstance(records, dict) else []
+        queued = self.state.webhooks.announce(self.state.config.division, entity, "Update", keys, self._base_url())
+        self._send(200, {"queued": queued})
 
     CONTROL_ENDPOINTS: dict[str, Callable[[SandboxHandler, str, dict], None]] = {
         "health": _control_health,
@@ -885,6 +912,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         "mutate": _control_mutate,
         "move-division": _control_move_division,
         "purge-deleted": _control_purge_deleted,
+        "webhooks": _control_webhooks,
+        "webhook-burst": _control_webhook_burst,
     }
 
     def _mutate(self, req: dict) -> dict:

@@ -285,9 +285,7 @@ class Category:
 
 T, B, D, N = "text", "boolean", "date", "numeric(18,4)"
 
-ITEMS = Source(
-    "sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",), webhook_topic="Items"
-)
+ITEMS = Source("sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",), webhook_topic="Items")
 # Sales item prices (the prices the item sync endpoint lacks): price agreements, and the standard sales price. A
 # price for a project or an employee, in another currency or for another unit is not the item's standard price.
 PRICE_SOURCE = Source(
@@ -335,7 +333,9 @@ CATEGORIES: dict[str, Category] = {
             name="relations",
             title="Relations (Exact accounts)",
             pro=False,
-            source=Source("sync/CRM/Accounts", "sync", deleted_entity_type=2, rule_fields=("Type",), webhook_topic="Accounts"),
+            source=Source(
+                "sync/CRM/Accounts", "sync", deleted_entity_type=2, rule_fields=("Type",), webhook_topic="Accounts"
+            ),
             table=TableSpec(
                 "relations",
                 _audit(
@@ -826,7 +826,9 @@ CATEGORIES: dict[str, Category] = {
             name="project_planning",
             title="Project planning",
             pro=True,
-            source=Source("sync/Project/ProjectPlanning", "sync", deleted_entity_type=26, webhook_topic="ProjectPlanning"),
+            source=Source(
+                "sync/Project/ProjectPlanning", "sync", deleted_entity_type=26, webhook_topic="ProjectPlanning"
+            ),
             table=TableSpec(
                 "project_planning",
                 _audit(

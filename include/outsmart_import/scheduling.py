@@ -145,8 +145,8 @@ def companies_for_run(
     of them that are runnable. A manual run: the company asked for, else every runnable company."""
     if changed is not None:
         chosen = [c for c in companies_of(settings) if c.key in changed and _runnable(category, c) is None]
-        why = f"No company of these Exact events ({', '.join(sorted(changed))}) imports {category.name} now."
-        return chosen, "" if chosen else why
+        none = f"No company of these Exact events ({', '.join(sorted(changed))}) imports {category.name} now."
+        return chosen, "" if chosen else none
     companies = companies_of(settings)
     if asked:
         chosen = [c for c in companies if c.key == asked]
