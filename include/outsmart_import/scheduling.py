@@ -86,6 +86,11 @@ def check_runnable(category: Category, settings: ImportSettings, company: str = 
         )
 
 
+def why_not_runnable(category: Category, company: Company) -> str | None:
+    """None if the category may run for the company; else why not, in a few words (the page says it)."""
+    return _runnable(category, company)
+
+
 def _runnable(category: Category, company: Company) -> str | None:
     """None if the category may run for the company; else why not, in a few words."""
     try:

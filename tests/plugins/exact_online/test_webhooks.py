@@ -22,7 +22,7 @@ SECRET = "my-webhook-secret"
 CONTENT = (
     b'{"Topic":"BankEntries","ClientId":"2781096d-0000-4000-8000-000000000001","Division":3114772,'
     b'"Action":"Update","Key":"a79d86b2-0000-4000-8000-000000000002","ExactOnlineEndpoint":'
-    b'"https://start.exactonline.nl/api/v1/3114772/financialtransaction/BankEntries(guid\'a79d86b2-0000-4000-8000-'
+    b"\"https://start.exactonline.nl/api/v1/3114772/financialtransaction/BankEntries(guid'a79d86b2-0000-4000-8000-"
     b'000000000002\')","EventCreatedOn":"2023-01-17T22:56:23.087"}'
 )
 
@@ -32,7 +32,9 @@ def _independent_hash(content: bytes, secret: str) -> str:
 
 
 def delivery(content: bytes = CONTENT, secret: str = SECRET, hash_code: str | None = None) -> bytes:
-    return b'{"Content":' + content + b',"HashCode":"' + (hash_code or _independent_hash(content, secret)).encode() + b'"}'
+    return (
+        b'{"Content":' + content + b',"HashCode":"' + (hash_code or _independent_hash(content, secret)).encode() + b'"}'
+    )
 
 
 def test_a_signed_event_verifies_and_parses():

@@ -10,11 +10,10 @@ import json
 import uuid
 
 import pytest
-from fastapi.testclient import TestClient
-
 from exact_online_webhooks import receiver
 from exact_online_webhooks.directory import Directory, Receiver
 from exact_online_webhooks.relay import Relay, relay_once
+from fastapi.testclient import TestClient
 
 SECRET = "the-webhook-secret"
 DIVISION = 3_000_001
