@@ -325,6 +325,15 @@ class SandboxState(OAuthMixin):
         self._by_timestamp: dict[str, tuple] = {}
         self.webhooks = WebhookHub(config.client_id, WebhookSettings(secret=config.webhook_secret))
 
+    @property
+    def webhook_subscriptions(self) -> dict:
+        """Kept across restarts, as Exact keeps them (the webhook queue is not)."""
+        return self.webhooks.subscriptions
+
+    @webhook_subscriptions.setter
+    def webhook_subscriptions(self, value: dict) -> None:
+        self.webhooks.subscriptions = value
+
     def by_timestamp(self, entity: str) -> tuple[list[dict], list[int]]:
         """The entity's records in Timestamp order, and their Timestamps (for bisect): a sync page then costs
         O(page), not a scan of the whole division. Rebuilt whenever a record gets a new rowversion."""
@@ -378,7 +387,7 @@ class SandboxState(OAuthMixin):
         self._chain0.last_token_issued_at = value
 
     # ---- persistence (make airflow): a real Exact division and its token chains outlive our restarts --------------
-    _PERSISTED = ("division", "chains", "codes", "access_tokens", "access_chain")
+    _PERSISTED = ("division", "chains", "codes", "access_tokens", "access_chain", "webhook_subscriptions")
     # What a state file written before chains per consent holds instead of `chains`: the preconfigured chain.
     _LEGACY = ("refresh_token", "refresh_issued_at", "old_refresh_tokens", "last_token_issued_at")
 

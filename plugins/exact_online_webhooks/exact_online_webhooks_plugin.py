@@ -35,6 +35,28 @@ class LazyReceiverApp:
         await self._app(scope, receive, send)
 
 
+def _sweep_at_start() -> None:
+    """In the api-server only: relay what a crash left in the inbox without waiting for Exact's next delivery (the
+    relay thread then sweeps every 30 s). Other processes that load plugins start nothing."""
+    import threading
+    import time
+
+    def start() -> None:
+        time.sleep(5)  # let the api-server finish starting
+        try:
+            from exact_online_webhooks.receiver import RELAY
+
+            RELAY.poke()
+        except Exception:  # no OutSmart connection yet: the first delivery starts the relay instead
+            pass
+
+    threading.Thread(target=start, name="exact-webhook-relay-start", daemon=True).start()
+
+
+if any(arg == "api-server" for arg in sys.argv[1:3]):
+    _sweep_at_start()
+
+
 class ExactOnlineWebhooksPlugin(AirflowPlugin):
     name = "exact_online_webhooks"
     fastapi_apps = [{"app": LazyReceiverApp(), "url_prefix": URL_PREFIX, "name": "Exact Online webhooks"}]
