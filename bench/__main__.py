@@ -12,7 +12,9 @@
 
 Options: `--sizes 10000,100000` (load), `--e2e 100000,1000000` (accounts; 0 skips), `--no-streams` (skips 4),
 `--streams-parts rounds,filters,landing`, `--before ae96de6` ('' skips the before tree), `--landing 10000,100000`,
-`--out bench/results/bench.json`.
+`--out bench/results/bench.json`, `--no-webhooks` (skips 5).
+5. Webhooks (#22, bench/webhooks.py): Exact calls a day for one company at a 5-minute freshness target, polling alone
+   against webhooks + 6-hourly polling, for a quiet and a busy division, from the measured calls per read.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def main(argv=None) -> int:
     parser.add_argument("--streams-parts", default="rounds,filters,landing")
     parser.add_argument("--before", default="ae96de6", help="the commit to compare the rounds with ('' skips it)")
     parser.add_argument("--landing", default="10000,100000", help="synthetic accounts to land, comma-separated")
+    parser.add_argument("--webhooks", action=argparse.BooleanOptionalAction, default=True, help="bench/webhooks.py")
     parser.add_argument("--out", default=str(ROOT / "bench/results/bench.json"))
     args = parser.parse_args(argv)
 
@@ -71,6 +74,10 @@ def main(argv=None) -> int:
                 before=args.before,
                 landing_sizes=tuple(int(x) for x in args.landing.split(",") if x and int(x)),
             )
+        if args.webhooks:
+            from bench.webhooks import run_webhooks_benchmark
+
+            results["webhooks"] = run_webhooks_benchmark()
     finally:
         stop_embedded(work / "pgdata")
     _print(results)
@@ -134,6 +141,10 @@ def _print(results: dict) -> None:
         from bench.streams import print_streams
 
         print_streams(results["streams"])
+    if results.get("webhooks"):
+        from bench.webhooks import print_webhooks
+
+        print_webhooks(results["webhooks"])
 
 
 if __name__ == "__main__":

@@ -12,10 +12,14 @@ The callback URL is `[api] base_url` + /exact-online-webhooks/events: public HTT
 (Exact requires HTTPS and the redirect URI's domain). The webhook secret is never part of an answer.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations, whose Depends(...) name functions
+# this module gets from app.py at register() time; they must be evaluated where the routes are defined.
 import logging
-from typing import Any
+from typing import Annotated, Any
+
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+from airflow.api_fastapi.common.db.common import SessionDep
+from fastapi import Body, Depends, Request
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +134,6 @@ def overview(settings, url: str) -> dict[str, Any]:
 
 def register(app, can_read, connection_editor, no_store, base_url_of) -> None:
     """Add the section's routes to the page's app (auth: read as the page; change as connecting Exact)."""
-    from typing import Annotated
-
-    from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
-    from airflow.api_fastapi.common.db.common import SessionDep
-    from fastapi import Body, Depends, Request
-
     from exact_online_settings_page.variable_store import read_variable
     from include.outsmart_import.companies import CompanyNotFound, company
     from include.outsmart_import.settings import SettingsError, parse_settings
