@@ -472,7 +472,10 @@ class ExactOnlineHook(BaseHook):
         self.stats.api_calls += 1
         started = time.perf_counter()
         try:
-            resp = session.request(method, url, headers=headers, json=body, timeout=self._timeout())
+            if method == "GET":
+                resp = session.get(url, headers=headers, timeout=self._timeout())
+            else:
+                resp = session.request(method, url, headers=headers, json=body, timeout=self._timeout())
         finally:
             self.stats.http_seconds += time.perf_counter() - started
         self.rate.update(resp.headers)
