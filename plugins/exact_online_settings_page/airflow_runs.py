@@ -3,7 +3,8 @@ ORM session, as Airflow's own REST endpoints read them) and the manual run the s
 
 from __future__ import annotations
 
-from exact_online_settings_page.variable_store import read_variable
+from exact_online_settings_page.labels import category_title, label
+from exact_online_settings_page.variable_store import read_variable, settings_error
 from include.outsmart_import import registry
 from include.outsmart_import.registry import Category
 from include.outsmart_import.scheduling import CategoryNotEnabled, LicenseRequired, check_runnable
@@ -122,39 +123,40 @@ def dag_status(session, ui_base: str) -> dict[str, dict]:
 
 
 class TriggerRefused(Exception):
+    """A sync that is not started; `message` in the page's language."""
+
     def __init__(self, status: int, message: str, run: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.run = status, message, run
 
 
-def _lock_parsed_dag(session, category: Category) -> None:
+def _lock_parsed_dag(session, category: Category, lang: str) -> None:
     """Lock the DAG's row (two clicks at once cannot both start a run); refuse a DAG Airflow cannot start."""
     from airflow.models.dag import DagModel
     from sqlalchemy import select
 
     dm = session.scalar(select(DagModel).where(DagModel.dag_id == category.dag_id).with_for_update())
     if dm is None or dm.is_stale:
-        raise TriggerRefused(409, f"{category.dag_id} is not (yet) known to Airflow: the DAG file has not been parsed.")
+        raise TriggerRefused(409, label("dag_not_parsed", lang, dag_id=category.dag_id))
     if dm.has_import_errors:
-        raise TriggerRefused(409, f"{category.dag_id} has import errors and cannot be started.")
+        raise TriggerRefused(409, label("dag_import_errors", lang, dag_id=category.dag_id))
 
 
-def _saved_settings_allow(session, category: Category) -> ImportSettings:
+def _saved_settings_allow(session, category: Category, lang: str) -> ImportSettings:
     """The saved settings, if they let the category run: the DAG's own check (`check_runnable`), in the page's
     words. The run would otherwise start and be skipped at once."""
     _, raw = read_variable(session)
     try:
         settings = parse_settings(raw)
     except SettingsError as exc:
-        raise TriggerRefused(409, f"The saved settings are invalid, so no import can run: {exc}") from None
+        raise TriggerRefused(409, label("settings_invalid_no_import", lang, error=settings_error(exc, lang))) from None
+    title = category_title(category, lang)
     try:
         check_runnable(category, settings)
     except CategoryNotEnabled:
-        raise TriggerRefused(
-            409, f"{category.title} is switched off in the saved settings: switch it on and Save first."
-        ) from None
+        raise TriggerRefused(409, label("switched_off", lang, title=title)) from None
     except LicenseRequired:
-        raise TriggerRefused(409, f"{category.title} needs the Exact Online Pro licence.") from None
+        raise TriggerRefused(409, label("needs_pro_licence", lang, title=title)) from None
     return settings
 
 
@@ -186,17 +188,19 @@ def _create_manual_run(session, dag_bag, category: Category, *, full_refresh: bo
     )
 
 
-def trigger_sync(session, dag_bag, category: Category, *, full_refresh: bool, user_name: str, ui_base: str) -> dict:
+def trigger_sync(
+    session, dag_bag, category: Category, *, full_refresh: bool, user_name: str, ui_base: str, lang: str = "en"
+) -> dict:
     """A manual run of the category's DAG, unless one is queued or running (409). The DAG row is locked while
-    checking, so that two clicks at once cannot both start a run."""
-    _lock_parsed_dag(session, category)
-    _saved_settings_allow(session, category)
+    checking, so that two clicks at once cannot both start a run. A refusal says why in `lang`."""
+    _lock_parsed_dag(session, category, lang)
+    _saved_settings_allow(session, category, lang)
     active = _active_run(session, category.dag_id)
     if active is not None:
+        view = _view_of_run(active, None, category, ui_base)
+        state = label("state_" + view["state"], lang)  # queued or running (_active_run), as the page says it
         raise TriggerRefused(
-            409,
-            f"An import of {category.title} is already {active.state}: wait for it to finish.",
-            _run_view(active, None, category, ui_base),
+            409, label("import_already_active", lang, title=category_title(category, lang), state=state), view
         )
     run = _create_manual_run(session, dag_bag, category, full_refresh=full_refresh, user_name=user_name)
     session.flush()

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from exact_online_settings_page import exact_connection, outsmart_queries
+from exact_online_settings_page.labels import label
 from exact_online_settings_page.secret_scrub import scrub
 
 log = logging.getLogger(__name__)
@@ -16,17 +17,18 @@ log = logging.getLogger(__name__)
 MAX_LISTED = 2000
 
 
-def item_groups(extra_codes: Sequence[str] = ()) -> dict:
+def item_groups(extra_codes: Sequence[str] = (), lang: str = "en") -> dict:
     """The division's item groups (code + description): from `outsmart.categories` once that category has been
     imported, otherwise read from Exact through the hook (the same token chain and call budget as the imports).
-    `extra_codes` (chosen in the settings) are listed too, marked unknown when the division does not have them."""
+    `extra_codes` (chosen in the settings) are listed too, marked unknown when the division does not have them.
+    Our words in `lang`; an error's own words as the database or the hook said them."""
     groups, source, message = [], None, None
     try:
         # one more than is shown: enough to know that the list is cut, without reading every row
         groups = outsmart_queries.imported_item_groups(limit=MAX_LISTED + 1)
         source = "outsmart.categories" if groups else None
     except Exception as exc:
-        message = f"OutSmart database: {type(exc).__name__}: {scrub(str(exc))}"
+        message = label("groups_outsmart_error", lang, error=f"{type(exc).__name__}: {scrub(str(exc))}")
     if not groups:
         try:
             groups = exact_connection.item_groups_from_exact()
@@ -37,18 +39,15 @@ def item_groups(extra_codes: Sequence[str] = ()) -> dict:
     known = {g["code"] for g in groups}
     for code in extra_codes:
         if code not in known:
-            groups.append({"code": code, "description": "(not among the division's item groups)", "unknown": True})
-    return _bounded(groups, source, message)
+            groups.append({"code": code, "description": label("group_unknown", lang), "unknown": True})
+    return _bounded(groups, source, message, lang)
 
 
-def _bounded(groups: list[dict], source: str | None, message: str | None) -> dict:
+def _bounded(groups: list[dict], source: str | None, message: str | None, lang: str) -> dict:
     """The answer, at most MAX_LISTED groups, saying so when it is cut."""
     truncated = len(groups) > MAX_LISTED
     if truncated:
         groups = groups[:MAX_LISTED]
-        cut = (
-            f"Only the first {MAX_LISTED:,} item groups (by code) are listed; there are more. "
-            "Choose among these, or choose none to import every group."
-        )
+        cut = label("groups_cut", lang, limit=MAX_LISTED)
         message = f"{message} {cut}" if message else cut
     return {"groups": groups, "source": source, "message": message, "truncated": truncated, "limit": MAX_LISTED}
