@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS {INBOX} (
 );
 CREATE INDEX IF NOT EXISTS webhook_inbox_unrelayed ON {INBOX} (id) WHERE relayed_at IS NULL;
 CREATE INDEX IF NOT EXISTS webhook_inbox_latest ON {INBOX} (company, topic, received_at);
+CREATE INDEX IF NOT EXISTS webhook_inbox_relayed ON {INBOX} (relayed_at);
 """
 
 _READY: set[tuple] = set()  # the databases (host, port, name) known to have the inbox: its DDL once per process
@@ -99,6 +100,20 @@ def claim_unrelayed(conn: Any, limit: int = 5000) -> list[InboxEvent]:
             (limit,),
         )
         return [InboxEvent(*row) for row in cur.fetchall()]
+
+
+def held_back(conn: Any, seconds: float) -> dict[tuple[str, str], float]:
+    """The debounce (relay.py): per (company, topic) relayed less than `seconds` ago, the seconds left until its
+    events may be relayed again. In the inbox itself, so it holds across api-server workers and restarts."""
+    if seconds <= 0:
+        return {}
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT company, topic, extract(epoch FROM max(relayed_at) + make_interval(secs => %s) - now()) "
+            f"FROM {INBOX} WHERE relayed_at > now() - make_interval(secs => %s) GROUP BY company, topic",
+            (seconds, seconds),
+        )
+        return {(company, topic): float(left) for company, topic, left in cur.fetchall()}
 
 
 def mark_relayed(conn: Any, ids: list[int]) -> None:

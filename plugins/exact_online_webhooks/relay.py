@@ -15,8 +15,15 @@ Coalescing: one asset event per Asset per relay pass, whatever number of inbox r
 keys in its extra). A thousand events in a burst are a handful of asset events, and Airflow's asset-triggered run
 consumes every event since the previous one: a handful of events become one or two runs.
 
-The relay runs on one thread of the api-server: woken by each accepted event, and every SWEEP_SECONDS anyway (the
-sweep of rows a crash left unrelayed, e.g. after a restart).
+Debounce: at most one relay of a company's topic (so one asset event per Asset: a stream has one topic) per
+`[exact_online] webhook_debounce_seconds` (default DEBOUNCE_SECONDS). The first event after a quiet interval is
+relayed at once; events within the interval wait for its end and then go as one. Without it a busy division, with an
+event every few seconds, would start a run (and its Exact calls) as soon as the previous one ended, and cost more
+than polling; with it a stream is read at most once per interval on account of events (bench/webhooks.py). The
+time of the last relay is read from the inbox, so the debounce holds across api-server workers and restarts.
+
+The relay runs on one thread of the api-server: woken by each accepted event, when a held topic's interval ends,
+and every SWEEP_SECONDS anyway (the sweep of rows a crash left unrelayed, e.g. after a restart).
 """
 
 from __future__ import annotations
@@ -24,14 +31,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from include.outsmart_import.webhook_assets import asset_uri, topic_streams
-from include.outsmart_import.webhook_inbox import InboxEvent, claim_unrelayed, mark_relayed, open_inbox
+from include.outsmart_import.webhook_inbox import InboxEvent, claim_unrelayed, held_back, mark_relayed, open_inbox
 
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 30.0
+DEBOUNCE_SECONDS = 60.0
+MAX_DEBOUNCE_SECONDS = 3600.0
 KEYS_IN_EXTRA = 20
 
 Register = Callable[[dict[str, dict]], int]
@@ -71,21 +81,33 @@ def register_in_airflow(events: dict[str, dict]) -> int:
     return len(models)
 
 
-def relay_once(connect: Callable[[], Any], register: Register = register_in_airflow, limit: int = 5000) -> int:
-    """One pass: the unrelayed events (at most `limit`) into asset events; how many inbox rows it relayed."""
+@dataclass(frozen=True)
+class RelayPass:
+    relayed: int  # inbox rows relayed in this pass
+    wait: float | None  # seconds until the first held-back topic may be relayed; None: nothing held back
+
+
+def relay_pass(
+    connect: Callable[[], Any], register: Register = register_in_airflow, limit: int = 5000, debounce: float = 0.0
+) -> RelayPass:
+    """One pass: the unrelayed events (at most `limit`) of the topics not relayed within `debounce` seconds into
+    asset events; the events of the others stay unrelayed until their interval ends."""
     conn = open_inbox(connect)
     try:
-        rows = claim_unrelayed(conn, limit)
+        claimed = claim_unrelayed(conn, limit)
+        held = held_back(conn, debounce) if claimed else {}
+        rows = [r for r in claimed if (r.company, r.topic) not in held]
+        wait = min((held[(r.company, r.topic)] for r in claimed if (r.company, r.topic) in held), default=None)
         if not rows:
             conn.rollback()
-            return 0
+            return RelayPass(0, wait)
         events = asset_events_of(rows, topic_streams())
         if events:
             register(events)
         mark_relayed(conn, [r.id for r in rows])
         conn.commit()
         log.info("Exact webhooks: relayed %d events as %d asset events", len(rows), len(events))
-        return len(rows)
+        return RelayPass(len(rows), wait)
     except Exception:
         conn.rollback()
         raise
@@ -93,11 +115,41 @@ def relay_once(connect: Callable[[], Any], register: Register = register_in_airf
         conn.close()
 
 
+def relay_once(
+    connect: Callable[[], Any], register: Register = register_in_airflow, limit: int = 5000, debounce: float = 0.0
+) -> int:
+    """One pass (relay_pass); how many inbox rows it relayed."""
+    return relay_pass(connect, register, limit, debounce).relayed
+
+
+def configured_debounce() -> float:
+    """`[exact_online] webhook_debounce_seconds` (AIRFLOW__EXACT_ONLINE__WEBHOOK_DEBOUNCE_SECONDS), 0 to 3600; a
+    value out of range or not a number is logged with what to do and the default is used (the relay must run)."""
+    from airflow.configuration import conf
+
+    raw = conf.get("exact_online", "webhook_debounce_seconds", fallback=str(DEBOUNCE_SECONDS))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= MAX_DEBOUNCE_SECONDS:
+        log.error(
+            "Exact webhooks: [exact_online] webhook_debounce_seconds = %r is not a number of seconds from 0 to %g; "
+            "using %g. Set it to e.g. 60 (at most one relay per stream a minute).",
+            raw, MAX_DEBOUNCE_SECONDS, DEBOUNCE_SECONDS,
+        )  # fmt: skip
+        return DEBOUNCE_SECONDS
+    return value
+
+
 class Relay:
     """The api-server's relay thread: started on the receiver's first request, woken by each accepted event."""
 
-    def __init__(self, connect: Callable[[], Any], register: Register = register_in_airflow):
+    def __init__(
+        self, connect: Callable[[], Any], register: Register = register_in_airflow, debounce: float | None = None
+    ):
         self._connect, self._register = connect, register
+        self._debounce = debounce  # None: the configured one, read when the thread starts
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -110,11 +162,18 @@ class Relay:
         self._wake.set()
 
     def _loop(self) -> None:
+        debounce = configured_debounce() if self._debounce is None else self._debounce
+        wait = SWEEP_SECONDS
         while True:
-            self._wake.wait(SWEEP_SECONDS)
+            self._wake.wait(wait)
             self._wake.clear()
+            wait = SWEEP_SECONDS
             try:
-                while relay_once(self._connect, self._register) > 0:
-                    pass
+                while True:
+                    done = relay_pass(self._connect, self._register, debounce=debounce)
+                    if done.wait is not None:  # wake when the first held-back topic's interval ends
+                        wait = min(SWEEP_SECONDS, max(done.wait, 0.2) + 0.1)
+                    if done.relayed == 0:
+                        break
             except Exception as exc:  # the database or Airflow hiccupped: the rows stay; the next pass retries
                 log.warning("Exact webhooks: relay failed (%s); retrying in %.0f s", type(exc).__name__, SWEEP_SECONDS)

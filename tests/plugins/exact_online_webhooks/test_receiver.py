@@ -12,7 +12,7 @@ import uuid
 import pytest
 from exact_online_webhooks import receiver
 from exact_online_webhooks.directory import Directory, Receiver
-from exact_online_webhooks.relay import Relay, relay_once
+from exact_online_webhooks.relay import Relay, relay_once, relay_pass
 from fastapi.testclient import TestClient
 
 SECRET = "the-webhook-secret"
@@ -143,6 +143,27 @@ def test_a_relay_that_fails_leaves_the_events_for_the_next(inbox, client):
     assert [r[4] for r in rows(inbox)] == [None]  # still unrelayed
     recorder = Recorder()
     assert relay_once(inbox.connect, recorder) == 1 and len(recorder.calls) == 1
+
+
+def test_the_debounce_relays_a_topic_at_most_once_per_interval(inbox, client):
+    client.post(PATH, content=event_body())
+    recorder = Recorder()
+    assert relay_once(inbox.connect, recorder, debounce=60) == 1  # the first event after a quiet interval: at once
+    client.post(PATH, content=event_body())  # 2 more Accounts events within the interval: held back
+    client.post(PATH, content=event_body())
+    client.post(PATH, content=event_body(topic="Contacts"))  # another topic (its own Asset): not held
+    held = relay_pass(inbox.connect, recorder, debounce=60)
+    assert held.relayed == 1 and set(recorder.calls[-1]) == {"exact-online://default/sync/CRM/Contacts"}
+    assert held.wait is not None and 50 < held.wait <= 60
+    assert [r[4] is None for r in rows(inbox)] == [False, True, True, False]
+    # the interval ends (the last relay of Accounts 61 s ago): the two held events go as one asset event
+    inbox.query(
+        "UPDATE exact_online.webhook_inbox SET relayed_at = now() - interval '61 seconds' "
+        "WHERE topic = 'Accounts' AND relayed_at IS NOT NULL RETURNING id"
+    )
+    assert relay_once(inbox.connect, recorder, debounce=60) == 2
+    assert recorder.calls[-1]["exact-online://default/sync/CRM/Accounts"]["events"] == 2
+    assert len(recorder.calls) == 3
 
 
 def test_the_directory_rereads_the_companies_after_its_ttl():
