@@ -7,8 +7,10 @@ read of the streams without a sync endpoint. From those, per category, the calls
 Computed, for a quiet and a busy division (changes a day per webhook topic, over the office hours):
 - polling alone: every category every `target` minutes (288 runs a day at 5 minutes), whatever changed;
 - webhooks + sparse polling: every category on the safety net (every 6 hours), plus one run per burst of events of
-  its topics. The relay fires at once and a run takes RUN_SECONDS (measured under `make airflow`), so the events of
-  one run's duration become one run: runs = the windows of RUN_SECONDS that hold at least one event (Poisson);
+  its topics. Without a debounce the relay fires at once and a run takes RUN_SECONDS (measured under `make airflow`),
+  so the events of one run's duration become one run; with the relay's debounce (at most one asset event per Asset
+  per DEBOUNCE seconds, plugins/exact_online_webhooks/relay.py) the events of one debounce interval become one run:
+  runs = the windows of max(RUN_SECONDS, debounce) that hold at least one event (Poisson);
 - webhooks + polling for the rest: as above, but a category with a stream Exact announces no change of (addresses,
   sales item prices, and the categories without any topic) keeps the `target` polling, so that every stream meets
   the same freshness target. This is the column at equal freshness.
@@ -23,6 +25,7 @@ from include.outsmart_import.registry import CATEGORIES
 
 DAILY_BUDGET = 5000
 RUN_SECONDS = 30.0  # one asset-triggered run of a category, start to finish, under make airflow on 2 cores
+DEBOUNCES = (0.0, 60.0, 300.0)  # the relay's debounce compared: none, the default, the freshness target
 OFFICE_HOURS = 10
 SAFETY_NET_HOURS = 6
 # Changes a day per topic. Quiet: a small installer. Busy: a wholesaler with a sales office.
@@ -103,9 +106,10 @@ def category_calls(reads: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
-def _runs_from_events(events_a_day: float) -> float:
-    """Asset-triggered runs a day: the RUN_SECONDS windows of the office hours holding at least one event."""
-    windows = OFFICE_HOURS * 3600 / RUN_SECONDS
+def _runs_from_events(events_a_day: float, debounce: float) -> float:
+    """Asset-triggered runs a day: the windows (a run's duration, or the debounce if longer) of the office hours
+    holding at least one event."""
+    windows = OFFICE_HOURS * 3600 / max(RUN_SECONDS, debounce)
     return windows * (1 - math.exp(-events_a_day / windows)) if events_a_day else 0.0
 
 
@@ -120,15 +124,17 @@ def model(reads: dict[str, dict], cats: dict[str, dict], profile: dict[str, int]
     sparse = 24 / SAFETY_NET_HOURS
     every = _round(reads, list(cats))
     uncovered = _round(reads, [n for n, c in cats.items() if not c["covered"]])
-    # an event-started run asks Exact again even if another category read the stream moments ago
-    triggered = sum(_runs_from_events(sum(profile.get(t, 0) for t in c["topics"])) * c["calls"] for c in cats.values())
-    return {
-        "round_calls": every,
-        "polling": round(polls * every),
-        "webhooks_sparse": round(sparse * every + triggered),
-        "webhooks_equal_freshness": round(sparse * every + polls * uncovered + triggered),
-        "budget": DAILY_BUDGET,
-    }
+    out: dict = {"round_calls": every, "polling": round(polls * every), "budget": DAILY_BUDGET, "debounce": {}}
+    for debounce in DEBOUNCES:
+        # an event-started run asks Exact again even if another category read the stream moments ago
+        triggered = sum(
+            _runs_from_events(sum(profile.get(t, 0) for t in c["topics"]), debounce) * c["calls"] for c in cats.values()
+        )
+        out["debounce"][f"{debounce:g}"] = {
+            "webhooks_sparse": round(sparse * every + triggered),
+            "webhooks_equal_freshness": round(sparse * every + polls * uncovered + triggered),
+        }
+    return out
 
 
 def run_webhooks_benchmark(size: int = 2000, target_minutes: int = 5) -> dict:
@@ -151,10 +157,11 @@ def print_webhooks(result: dict) -> None:
         f"  accounts: {accounts['read']} call with nothing changed, {accounts.get('changed_1500')} after 1,500 changes"
     )
     poll = "polling every " + str(t) + " min"
-    print(f"  {'division':<8} {poll:>22} {'webhooks + 6-hourly':>20} {'webhooks, equal freshness':>26}")
+    print(f"  {'division':<8} {'debounce':>9} {poll:>22} {'webhooks + 6-hourly':>20} {'webhooks, equal freshness':>26}")
     for name, r in result["per_day"].items():
-        print(f"  {name:<8} {r['polling']:>22,} {r['webhooks_sparse']:>20,} {r['webhooks_equal_freshness']:>26,}"
-              f"   (Exact's budget: {r['budget']:,} a day)")  # fmt: skip
+        for debounce, w in r["debounce"].items():
+            print(f"  {name:<8} {debounce + ' s':>9} {r['polling']:>22,} {w['webhooks_sparse']:>20,}"
+                  f" {w['webhooks_equal_freshness']:>26,}   (Exact's budget: {r['budget']:,} a day)")  # fmt: skip
 
 
 if __name__ == "__main__":
