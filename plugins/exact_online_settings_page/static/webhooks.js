@@ -17,7 +17,8 @@
   function topicsTable(topics) {
     const table = el("table");
     const head = table.createTHead().insertRow();
-    for (const key of ["wh_topic", "wh_state", "wh_streams", "wh_last_event", "wh_events_24h", "wh_waiting"]) head.append(el("th", t(key)));
+    const titles = [t("wh_topic"), t("wh_state"), t("wh_streams"), t("wh_last_event"), t("wh_events_24h"), t("wh_waiting")];
+    for (const words of titles) head.append(el("th", words));
     const body = table.createTBody();
     for (const tp of topics) {
       const row = body.insertRow();
