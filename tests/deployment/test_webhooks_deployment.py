@@ -18,7 +18,7 @@ import uuid
 import pytest
 import requests
 
-from tests.helpers.deployment import SETTINGS, Deployment
+from tests.helpers.deployment import SETTINGS, Deployment, processes_of
 
 SAFETY_NET = "0 */6 * * *"
 WEBHOOKS = {**SETTINGS, "schedule": SAFETY_NET, "categories": {"relations": {"enabled": True}}}
@@ -116,8 +116,15 @@ def name_in_outsmart(dep: Deployment, account_id: str) -> str | None:
     return rows[0][0] if rows else None
 
 
-def inbox_rows(dep: Deployment, key: str) -> int:
-    return dep.outsmart("SELECT count(*) FROM exact_online.webhook_inbox WHERE record_key = %s", (key.lower(),))[0][0]
+def inbox_mark(dep: Deployment) -> int:
+    """The inbox's last row id: what arrives later has a higher one (the shared deployment keeps earlier events)."""
+    return dep.outsmart("SELECT coalesce(max(id), 0) FROM exact_online.webhook_inbox")[0][0]
+
+
+def inbox_rows(dep: Deployment, key: str, after: int) -> int:
+    return dep.outsmart(
+        "SELECT count(*) FROM exact_online.webhook_inbox WHERE record_key = %s AND id > %s", (key.lower(), after)
+    )[0][0]
 
 
 def test_a_change_reaches_outsmart_within_a_minute_and_a_duplicate_changes_nothing(deployment, figure):
@@ -126,7 +133,7 @@ def test_a_change_reaches_outsmart_within_a_minute_and_a_duplicate_changes_nothi
     for i, account_id in enumerate(accounts):
         duplicate = i == len(accounts) - 1  # the last change's event is delivered twice
         deployment.sandbox("webhooks", {"duplicate_rate": 1.0 if duplicate else 0.0})
-        before, answered = asset_runs(deployment), events_answered(deployment)
+        before, answered, mark = asset_runs(deployment), events_answered(deployment), inbox_mark(deployment)
         started = time.monotonic()
         name = rename(deployment, account_id)
         deployment.wait_for(
@@ -135,7 +142,7 @@ def test_a_change_reaches_outsmart_within_a_minute_and_a_duplicate_changes_nothi
         latencies.append(time.monotonic() - started)
         if duplicate:  # both copies answered 200: one inbox row
             deployment.wait_for("both copies delivered", lambda a=answered: events_answered(deployment) >= a + 2, 60)
-            assert inbox_rows(deployment, account_id) == 1
+            assert inbox_rows(deployment, account_id, mark) == 1
         deployment.wait_for("the run to finish and nothing waiting", lambda: settled(deployment), 300, every=2)
         assert asset_runs(deployment) == before + 1  # started by the event (not the 6-hourly cron); the copy: none
     deployment.sandbox("webhooks", {"duplicate_rate": 0.0})
@@ -164,7 +171,7 @@ def test_a_forged_and_a_lost_event_start_nothing_and_the_safety_net_reads_both(d
     forged_id, lost_id = some_accounts(deployment, ACCOUNTS_NEEDED)[CHANGES : CHANGES + 2]
     before, scheduled = asset_runs(deployment), run_count(deployment, "scheduled")
     stats = deployment.sandbox("webhooks")["stats"]
-    refused, lost = stats.get("event_401", 0), stats.get("lost", 0)
+    refused, lost, mark = stats.get("event_401", 0), stats.get("lost", 0), inbox_mark(deployment)
     deployment.sandbox("webhooks", {"wrong_secret": True})
     forged_name = rename(deployment, forged_id)
     deployment.wait_for(
@@ -177,7 +184,7 @@ def test_a_forged_and_a_lost_event_start_nothing_and_the_safety_net_reads_both(d
     lost_name = rename(deployment, lost_id)
     assert deployment.sandbox("webhooks")["stats"].get("lost", 0) == lost + 1  # dropped by "Exact", never sent
     deployment.sandbox("webhooks", {"loss_rate": 0.0})
-    assert inbox_rows(deployment, forged_id) == 0 and inbox_rows(deployment, lost_id) == 0
+    assert inbox_rows(deployment, forged_id, mark) == 0 and inbox_rows(deployment, lost_id, mark) == 0
     assert settled(deployment) and asset_runs(deployment) == before
     assert name_in_outsmart(deployment, forged_id) != forged_name
     assert name_in_outsmart(deployment, lost_id) != lost_name
@@ -212,16 +219,18 @@ def test_events_in_the_inbox_survive_a_restart(deployment):
     name = rename(deployment, account_id)
     deployment.sandbox("webhooks", {"loss_rate": 0.0})
     # What the receiver commits before its 2xx; the relay thread sweeps every 30 s, so the stop comes first.
-    deployment.outsmart(
+    ((row_id,),) = deployment.outsmart(
         "INSERT INTO exact_online.webhook_inbox (company, division, topic, action, record_key, event_created_on) "
         "VALUES ('default', 3000001, 'Accounts', 'Update', %s, '2026-12-07T10:00:00.000') RETURNING id",
         (account_id.lower(),),
     )
     deployment.stop()
+    # the launcher has exited; its PostgreSQL may still be writing its shutdown checkpoint on a loaded machine
+    deployment.wait_for("the stopped deployment's processes gone", lambda: not processes_of(deployment.state_dir), 180)
     deployment.start()
     deployment.wait_for("the change in OutSmart", lambda: name_in_outsmart(deployment, account_id) == name, 300, 3)
     relayed = deployment.outsmart(
-        "SELECT relayed_at IS NOT NULL FROM exact_online.webhook_inbox WHERE record_key = %s", (account_id.lower(),)
+        "SELECT relayed_at IS NOT NULL FROM exact_online.webhook_inbox WHERE id = %s", (row_id,)
     )
     assert relayed == [(True,)]
     assert asset_runs(deployment) == before + 1
