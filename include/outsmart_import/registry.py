@@ -285,7 +285,7 @@ class Category:
 
 T, B, D, N = "text", "boolean", "date", "numeric(18,4)"
 
-ITEMS = Source("sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",), webhook_topic="Items")
+ITEMS = Source("sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",))
 # Sales item prices (the prices the item sync endpoint lacks): price agreements, and the standard sales price. A
 # price for a project or an employee, in another currency or for another unit is not the item's standard price.
 PRICE_SOURCE = Source(
@@ -333,9 +333,7 @@ CATEGORIES: dict[str, Category] = {
             name="relations",
             title="Relations (Exact accounts)",
             pro=False,
-            source=Source(
-                "sync/CRM/Accounts", "sync", deleted_entity_type=2, rule_fields=("Type",), webhook_topic="Accounts"
-            ),
+            source=Source("sync/CRM/Accounts", "sync", deleted_entity_type=2, rule_fields=("Type",)),
             table=TableSpec(
                 "relations",
                 _audit(
@@ -391,7 +389,7 @@ CATEGORIES: dict[str, Category] = {
                     setting="include_addresses",
                 ),
                 Lines(
-                    Source("sync/CRM/Contacts", "sync", deleted_entity_type=5, webhook_topic="Contacts"),
+                    Source("sync/CRM/Contacts", "sync", deleted_entity_type=5),
                     TableSpec(
                         "relation_contacts",
                         _audit(
@@ -635,9 +633,7 @@ CATEGORIES: dict[str, Category] = {
             name="sales_orders",
             title="Sales orders",
             pro=True,
-            source=Source(
-                "sync/SalesOrder/SalesOrderHeaders", "sync", deleted_entity_type=32, webhook_topic="SalesOrders"
-            ),
+            source=Source("sync/SalesOrder/SalesOrderHeaders", "sync", deleted_entity_type=32),
             table=TableSpec(
                 "sales_orders",
                 _audit(
@@ -661,7 +657,7 @@ CATEGORIES: dict[str, Category] = {
             rules=rules.status_filter,
             settings=SalesOrdersSettings,
             lines=Lines(
-                Source("sync/SalesOrder/SalesOrderLines", "sync", deleted_entity_type=33, webhook_topic="SalesOrders"),
+                Source("sync/SalesOrder/SalesOrderLines", "sync", deleted_entity_type=33),
                 TableSpec(
                     "sales_order_lines",
                     _audit(
@@ -717,13 +713,7 @@ CATEGORIES: dict[str, Category] = {
             name="goods_deliveries",
             title="Goods deliveries",
             pro=True,
-            source=Source(
-                "sync/SalesOrder/GoodsDeliveries",
-                "sync",
-                deleted_entity_type=16,
-                id_field="EntryID",
-                webhook_topic="GoodsDeliveries",
-            ),
+            source=Source("sync/SalesOrder/GoodsDeliveries", "sync", deleted_entity_type=16, id_field="EntryID"),
             table=TableSpec(
                 "goods_deliveries",
                 _audit(
@@ -744,7 +734,6 @@ CATEGORIES: dict[str, Category] = {
                     deleted_entity_type=17,
                     key_fields=("StorageLocation",),
                     rule_fields=("StorageLocationCode",),
-                    webhook_topic="GoodsDeliveries",
                 ),
                 TableSpec(
                     "goods_delivery_lines",
@@ -775,7 +764,7 @@ CATEGORIES: dict[str, Category] = {
             name="quotations",
             title="Quotations",
             pro=True,
-            source=Source("sync/CRM/QuotationHeaders", "sync", deleted_entity_type=34, webhook_topic="Quotations"),
+            source=Source("sync/CRM/QuotationHeaders", "sync", deleted_entity_type=34),
             table=TableSpec(
                 "quotations",
                 _audit(
@@ -796,7 +785,7 @@ CATEGORIES: dict[str, Category] = {
             rules=rules.status_filter,
             settings=QuotationsSettings,
             lines=Lines(
-                Source("sync/CRM/QuotationLines", "sync", deleted_entity_type=35, webhook_topic="Quotations"),
+                Source("sync/CRM/QuotationLines", "sync", deleted_entity_type=35),
                 TableSpec(
                     "quotation_lines",
                     _audit(
@@ -826,9 +815,7 @@ CATEGORIES: dict[str, Category] = {
             name="project_planning",
             title="Project planning",
             pro=True,
-            source=Source(
-                "sync/Project/ProjectPlanning", "sync", deleted_entity_type=26, webhook_topic="ProjectPlanning"
-            ),
+            source=Source("sync/Project/ProjectPlanning", "sync", deleted_entity_type=26),
             table=TableSpec(
                 "project_planning",
                 _audit(
