@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -77,6 +78,12 @@ def pytest_configure(config):
     os.environ.pop("AIRFLOW_CONN_OUTSMART_POSTGRES", None)
     os.environ.pop("AIRFLOW_CONN_EXACT_ONLINE_DEFAULT", None)
     os.environ.pop("AIRFLOW_VAR_EXACT_ONLINE_IMPORT_SETTINGS", None)
+
+
+def pytest_unconfigure(config):
+    """The session's folder (its embedded PostgreSQL, its Airflow home) goes with the session: left behind, each run
+    kept 50 MB to 2 GB in the temporary folder, and a day of runs filled this machine's disk."""
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
