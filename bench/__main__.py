@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,7 @@ def main(argv=None) -> int:
             results["companies"] = run_companies_benchmark(sizes, executors, args.companies_size)
     finally:
         stop_embedded(work / "pgdata")
+        shutil.rmtree(work, ignore_errors=True)  # the embedded PostgreSQL's data: up to GBs per run
     _print(results)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,8 @@ division).
 
 from __future__ import annotations
 
+import json
+import shutil
 import tempfile
 import threading
 import time
@@ -116,11 +118,16 @@ def _one(executor: str, workers: int, companies: int, size: int, work: Path) -> 
 def run_companies_benchmark(sizes: tuple[int, ...], executors: tuple[str, ...], size: int) -> list[dict]:
     work = Path(tempfile.mkdtemp(prefix="outsmart-bench-companies-"))
     rows = []
-    for name in executors:
-        executor, workers = EXECUTORS[name]
+    try:
+        # sizes outer: an interrupted run still has every executor side by side for the sizes it finished
         for n in sizes:
-            print(f"companies: {name}, {n} companies ...", flush=True)
-            rows.append(_one(executor, workers, n, size, work))
+            for name in executors:
+                executor, workers = EXECUTORS[name]
+                print(f"companies: {name}, {n} companies ...", flush=True)
+                rows.append(_one(executor, workers, n, size, work))
+                print(json.dumps(rows[-1]), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return rows
 
 
