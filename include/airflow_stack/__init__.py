@@ -365,7 +365,13 @@ class Stack:
                     "host": o.sandbox_url,
                     "login": c.client_id,
                     "password": c.client_secret,
-                    "extra": json.dumps({"division": c.division, "refresh_token": c.initial_refresh_token}),
+                    "extra": json.dumps(
+                        {
+                            "division": c.division,
+                            "refresh_token": c.initial_refresh_token,
+                            "webhook_secret": c.webhook_secret,  # the sandbox's; signs its webhook events (#22)
+                        }
+                    ),
                 },
                 {
                     "conn_id": "outsmart_postgres",

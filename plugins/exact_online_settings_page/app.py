@@ -573,3 +573,19 @@ def disconnect(request: Request, session: SessionDep, user: ConnectionEditor, bo
         session.rollback()
         return _refused(exc, request)
     return _no_store({"message": label("disconnected", lang)})
+
+
+# ---- Exact webhooks (#22): the section's routes live in webhook_section.py -------------------------------------------
+def _webhook_base(request: Request) -> tuple[str | None, str]:
+    from airflow.configuration import conf
+
+    return conf.get("api", "base_url", fallback=None), f"{request.url.scheme}://{request.headers.get('host') or ''}"
+
+
+def _register_webhook_section() -> None:
+    from exact_online_settings_page import webhook_section
+
+    webhook_section.register(app, can_read, connection_editor, _no_store, _webhook_base)
+
+
+_register_webhook_section()

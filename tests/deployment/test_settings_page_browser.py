@@ -599,6 +599,23 @@ def test_the_dag_grid_link_opens_the_grid_in_airflow_from_inside_the_frame(deplo
     p.enter()
 
 
+def test_the_webhooks_section_shows_each_company_and_its_callback_address(deployment, admin):
+    """#22's section: the callback address, a company's header, and (only by hand here) that no topic is needed; a
+    topic subscribed by another module's test on the shared deployment is listed with its state in words."""
+    p = admin
+    p.reload()
+    wait(p.d, "the webhooks section", lambda: p.q("#webhooks").is_displayed() and p.all("#wh-companies .wh-company"))
+    assert p.q("#wh-callback").text.endswith("/exact-online-webhooks/events")
+    assert p.q("#wh-not-https").is_displayed()  # the test's Airflow is plain HTTP: Exact would not send to it
+    (company,) = p.all("#wh-companies .wh-company")
+    assert company.get_attribute("data-company") == "default" and "(division " in company.text
+    assert "nothing to subscribe" in company.text  # schedule: only by hand, so an event would start nothing
+    states = {"subscribed", "missing", "subscribed, no longer needed", "sent to another address", "unknown"}
+    for row in company.find_elements(p.By.CSS_SELECTOR, "tbody tr"):
+        assert row.find_elements(p.By.TAG_NAME, "td")[1].text in states, row.text
+    assert "Subscribe the needed topics" in company.text
+
+
 def test_the_page_speaks_the_language_chosen_in_airflows_ui(deployment, admin, shots):
     p = admin
     p.d.switch_to.default_content()
@@ -607,6 +624,7 @@ def test_the_page_speaks_the_language_chosen_in_airflows_ui(deployment, admin, s
     try:
         assert p.q("#save").text == "Opslaan"
         assert p.q("h1").text == "Exact Online-koppeling"
+        assert p.q("#webhooks h2").text == "Exact-webhooks: wijzigingen binnen een minuut"
         titles = [h.text for h in p.all(".cat h3")]
         for name in ("Relaties", "Materialen", "Uursoorten", "Categorieën (artikelgroepen)", "Betalingstransacties"):
             assert name in titles, titles

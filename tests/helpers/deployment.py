@@ -39,6 +39,9 @@ FAST = {
     # a task whose process died is noticed after 20 s instead of 5 minutes
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+    # Exact webhooks (#22): a company's topic is relayed at most every 20 s instead of 60 s, so that changes made
+    # one after another in a test are each relayed at once (the debounce itself: the burst test and a unit test)
+    "AIRFLOW__EXACT_ONLINE__WEBHOOK_DEBOUNCE_SECONDS": "20",
 }
 
 
@@ -70,6 +73,9 @@ class Deployment:
         free port (the Debian archive's redis-server, installed with apt-get where missing)."""
         self.state_dir = state_dir
         self.executor = executor
+        # A REST call's read timeout: on a loaded 2-core machine (other sessions' tests) Airflow's api-server has
+        # answered after more than 60 s; a test waits for a slow answer rather than fail on it.
+        self.rest_timeout = 180.0
         self.port, self.sandbox_port = free_port(), free_port()
         settings_file = state_dir.parent / f"{state_dir.name}-settings.json"
         settings_file.write_text(json.dumps(settings))
@@ -202,7 +208,7 @@ class Deployment:
         def parsed() -> bool:  # the dag-processor has read the settings: a DAG's description names a disabled one
             return all(("disabled" in self.dag(name)["description"]) != on for name, on in enabled.items())
 
-        self.wait_for("the settings to be parsed", parsed)
+        self.wait_for("the settings to be parsed", parsed, timeout=300)
         self.wait_for(
             "no run still queued or running",
             lambda: (
@@ -222,7 +228,9 @@ class Deployment:
 
     def _login(self, user) -> str:
         r = requests.post(
-            self.url + "/auth/token", json={"username": user, "password": self.passwords[user]}, timeout=20
+            self.url + "/auth/token",
+            json={"username": user, "password": self.passwords[user]},
+            timeout=self.rest_timeout,
         )
         r.raise_for_status()
         return r.json()["access_token"]
@@ -231,7 +239,7 @@ class Deployment:
         r = requests.request(
             method,
             self.url + "/api/v2" + path,
-            timeout=60,
+            timeout=self.rest_timeout,
             headers={"Authorization": f"Bearer {self.token(user)}"},
             **kw,
         )
