@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from exact_online_settings_page.variable_store import read_variable
 from include.outsmart_import import registry
+from include.outsmart_import.companies import CompanyNotFound
+from include.outsmart_import.companies import company as company_named
 from include.outsmart_import.registry import Category
-from include.outsmart_import.scheduling import CategoryNotEnabled, LicenseRequired, check_runnable
-from include.outsmart_import.settings import ImportSettings, SettingsError, parse_settings
+from include.outsmart_import.scheduling import CategoryNotEnabled, CompanyPaused, LicenseRequired, check_runnable
+from include.outsmart_import.settings import DEFAULT_COMPANY, ImportSettings, SettingsError, parse_settings
 
 
 def iso(value) -> str | None:
@@ -27,6 +29,7 @@ def _view_of_run(run, ti, category: Category, ui_base: str) -> dict:
         "start_date": iso(run.start_date),
         "end_date": iso(run.end_date),
         "full_refresh": bool((run.conf or {}).get("full_refresh")),
+        "company": (run.conf or {}).get("company"),
         "run_url": f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}",
         "log_url": None,
         "task_state": None,
@@ -34,8 +37,10 @@ def _view_of_run(run, ti, category: Category, ui_base: str) -> dict:
     if ti is not None:
         view["task_state"] = str(getattr(ti.state, "value", ti.state)) if ti.state else None
         try_number = max(int(ti.try_number or 0), 1)
+        # The import is a task mapped over the companies (#21): the UI shows one of them at .../mapped/<index>.
+        mapped = f"/mapped/{ti.map_index}" if ti.map_index is not None and ti.map_index >= 0 else ""
         view["log_url"] = (
-            f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}/tasks/{ti.task_id}?try_number={try_number}"
+            f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}/tasks/{ti.task_id}{mapped}?try_number={try_number}"
         )
     return view
 
@@ -54,27 +59,78 @@ def _active_run(session, dag_id: str):
     )
 
 
-def _import_task(session, category: Category, run):
-    """The category's import task in `run` (its log is what the page links to)."""
+def _import_task(session, category: Category, run, map_index: int | None):
+    """The category's import task in `run` for one company (its log is what the page links to): the mapped task
+    at `map_index` (the company's place in the run's list); the first one when the place is unknown."""
     from airflow.models.taskinstance import TaskInstance
     from sqlalchemy import select
 
     if run is None:
         return None
-    return session.scalar(
-        select(TaskInstance).where(
-            TaskInstance.dag_id == category.dag_id,
-            TaskInstance.run_id == run.run_id,
-            TaskInstance.task_id == f"import_{category.name}",
-            TaskInstance.map_index == -1,
+    stmt = select(TaskInstance).where(
+        TaskInstance.dag_id == category.dag_id,
+        TaskInstance.run_id == run.run_id,
+        TaskInstance.task_id == f"import_{category.name}",
+    )
+    if map_index is not None:
+        stmt = stmt.where(TaskInstance.map_index == map_index)
+    return session.scalar(stmt.order_by(TaskInstance.map_index).limit(1))
+
+
+# How far back the page looks for a company's latest run of a category (runs of other companies in between).
+RUNS_LOOKED_AT = 20
+
+
+def _companies_of_runs(session, dag_id: str, run_ids: list[str]) -> dict[str, list]:
+    """Per run, the companies it imports, in map index order (what its `check_settings` returned)."""
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    rows = session.execute(
+        select(XComModel.run_id, XComModel.value).where(
+            XComModel.dag_id == dag_id,
+            XComModel.run_id.in_(run_ids),
+            XComModel.task_id == "check_settings",
+            XComModel.key == "return_value",
+            XComModel.map_index == -1,
         )
     )
+    out = {}
+    for run_id, value in rows:
+        keys = XComModel.deserialize_value(type("Row", (), {"value": value})())
+        out[run_id] = keys if isinstance(keys, list) else []
+    return out
 
 
-def dag_status(session, ui_base: str) -> dict[str, dict]:
-    """Per category: is its DAG parsed, paused, scheduled, running, and its latest run."""
-    from airflow.models.dag import DagModel
+def _latest_for(session, category: Category, company: str | None):
+    """(the latest run that imports `company`, the company's map index in it); without a company the DAG's latest
+    run and the first company in it. A run not yet past `check_settings` counts if it may be for the company."""
     from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    limit = 1 if company is None else RUNS_LOOKED_AT
+    runs = list(
+        session.scalars(select(DagRun).where(DagRun.dag_id == category.dag_id).order_by(DagRun.id.desc()).limit(limit))
+    )
+    listed = _companies_of_runs(session, category.dag_id, [r.run_id for r in runs])
+    for run in runs:
+        keys = listed.get(run.run_id)
+        if company is None:
+            return run, (keys.index(DEFAULT_COMPANY) if keys and DEFAULT_COMPANY in keys else None)
+        asked = (run.conf or {}).get("company")
+        if asked not in (None, company):
+            continue
+        if keys is None and str(getattr(run.state, "value", run.state)) in ("queued", "running"):
+            return run, None  # its companies are not known yet
+        if keys and company in keys:
+            return run, keys.index(company)
+    return None, None
+
+
+def dag_status(session, ui_base: str, company: str | None = None) -> dict[str, dict]:
+    """Per category: is its DAG parsed, paused, scheduled, running, and its latest run (for `company`: the latest
+    run that imports that company, and its task in it)."""
+    from airflow.models.dag import DagModel
     from sqlalchemy import select
 
     categories = list(registry.CATEGORIES.values())
@@ -83,7 +139,7 @@ def dag_status(session, ui_base: str) -> dict[str, dict]:
     out = {}
     for c in categories:
         dm = models.get(c.dag_id)
-        latest = session.scalar(select(DagRun).where(DagRun.dag_id == c.dag_id).order_by(DagRun.id.desc()).limit(1))
+        latest, map_index = _latest_for(session, c, company)
         out[c.name] = {
             "parsed": dm is not None and not dm.is_stale,
             "paused": bool(dm.is_paused) if dm else None,
@@ -91,7 +147,7 @@ def dag_status(session, ui_base: str) -> dict[str, dict]:
             "schedule": dm.timetable_summary if dm else None,
             "next_run": iso(dm.next_dagrun_create_after) if dm else None,  # REST: next_dagrun_run_after
             "active": _active_run(session, c.dag_id) is not None,
-            "latest_run": _run_view(latest, _import_task(session, c, latest), c, ui_base),
+            "latest_run": _run_view(latest, _import_task(session, c, latest, map_index), c, ui_base),
         }
     return out
 
@@ -114,16 +170,21 @@ def _lock_parsed_dag(session, category: Category) -> None:
         raise TriggerRefused(409, f"{category.dag_id} has import errors and cannot be started.")
 
 
-def _saved_settings_allow(session, category: Category) -> ImportSettings:
-    """The saved settings, if they let the category run: the DAG's own check (`check_runnable`), in the page's
-    words. The run would otherwise start and be skipped at once."""
+def _saved_settings_allow(session, category: Category, company: str | None = None) -> ImportSettings:
+    """The saved settings, if they let the category run (for `company`, its own choices): the DAG's own check
+    (`check_runnable`), in the page's words. The run would otherwise start and be skipped at once."""
     _, raw = read_variable(session)
     try:
         settings = parse_settings(raw)
     except SettingsError as exc:
         raise TriggerRefused(409, f"The saved settings are invalid, so no import can run: {exc}") from None
+    key = company or DEFAULT_COMPANY
     try:
-        check_runnable(category, settings)
+        check_runnable(category, company_named(settings, key).settings, key)
+    except CompanyNotFound as exc:
+        raise TriggerRefused(404, str(exc)) from None
+    except CompanyPaused:
+        raise TriggerRefused(409, f"The company {key!r} is paused: resume it first.") from None
     except CategoryNotEnabled:
         raise TriggerRefused(
             409, f"{category.title} is switched off in the saved settings: switch it on and Save first."
@@ -133,7 +194,9 @@ def _saved_settings_allow(session, category: Category) -> ImportSettings:
     return settings
 
 
-def _create_manual_run(session, dag_bag, category: Category, *, full_refresh: bool, user_name: str):
+def _create_manual_run(
+    session, dag_bag, category: Category, *, full_refresh: bool, user_name: str, company: str | None = None
+):
     from airflow.api_fastapi.common.dagbag import get_latest_version_of_dag
     from airflow.api_fastapi.core_api.datamodels.dag_run import TriggerDAGRunPostBody
     from airflow.utils.state import DagRunState
@@ -143,7 +206,12 @@ def _create_manual_run(session, dag_bag, category: Category, *, full_refresh: bo
     params = TriggerDAGRunPostBody(
         # The sync icon asks Exact now, even if a scheduled round read the same data a moment ago.
         logical_date=None,
-        conf={"refresh_streams": True, **({"full_refresh": True} if full_refresh else {})},
+        conf={
+            "refresh_streams": True,
+            **({"full_refresh": True} if full_refresh else {}),
+            # one company's import (#21); without it the run imports every company with the category on
+            **({"company": company} if company else {}),
+        },
     ).validate_context(dag)
     return dag.create_dagrun(
         run_id=params["run_id"],
@@ -161,11 +229,20 @@ def _create_manual_run(session, dag_bag, category: Category, *, full_refresh: bo
     )
 
 
-def trigger_sync(session, dag_bag, category: Category, *, full_refresh: bool, user_name: str, ui_base: str) -> dict:
-    """A manual run of the category's DAG, unless one is queued or running (409). The DAG row is locked while
-    checking, so that two clicks at once cannot both start a run."""
+def trigger_sync(
+    session,
+    dag_bag,
+    category: Category,
+    *,
+    full_refresh: bool,
+    user_name: str,
+    ui_base: str,
+    company: str | None = None,
+) -> dict:
+    """A manual run of the category's DAG (of one company's import, if `company`), unless one is queued or running
+    (409). The DAG row is locked while checking, so that two clicks at once cannot both start a run."""
     _lock_parsed_dag(session, category)
-    _saved_settings_allow(session, category)
+    _saved_settings_allow(session, category, company)
     active = _active_run(session, category.dag_id)
     if active is not None:
         raise TriggerRefused(
@@ -173,6 +250,8 @@ def trigger_sync(session, dag_bag, category: Category, *, full_refresh: bool, us
             f"An import of {category.title} is already {active.state}: wait for it to finish.",
             _run_view(active, None, category, ui_base),
         )
-    run = _create_manual_run(session, dag_bag, category, full_refresh=full_refresh, user_name=user_name)
+    run = _create_manual_run(
+        session, dag_bag, category, full_refresh=full_refresh, user_name=user_name, company=company
+    )
     session.flush()
     return _view_of_run(run, None, category, ui_base)

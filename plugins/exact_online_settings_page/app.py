@@ -543,3 +543,9 @@ def disconnect(session: SessionDep, user: ConnectionEditor, body: Annotated[dict
         session.rollback()
         return _refused(exc)
     return _no_store({"message": "Disconnected: the imports cannot reach Exact Online until you connect again."})
+
+
+# ---- several companies (#21): company_routes.py --------------------------------------------------------------------
+from exact_online_settings_page.company_routes import router as _company_router  # noqa: E402
+
+app.include_router(_company_router)
