@@ -147,9 +147,17 @@ def _validated(candidate: dict, key: str) -> ImportSettings:
     settings, problems = settings_problems(candidate)
     if settings is not None:
         return settings
-    prefix = f"companies.{key}."
-    own = [{**p, "path": p["path"].removeprefix(prefix)} for p in problems]
+    # settings._path writes a key that is not a plain name in brackets: companies["acme-bv"].title
+    prefixes = (f"companies.{key}.", f"companies[{json.dumps(key, ensure_ascii=False)}].")
+    own = [{**p, "path": _without_prefix(p["path"], prefixes)} for p in problems]
     raise SaveRefused(422, {"message": "Nothing was saved: fix the fields marked in red.", "errors": own})
+
+
+def _without_prefix(path: str, prefixes: tuple[str, ...]) -> str:
+    for prefix in prefixes:
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    return path
 
 
 def _write(session, var, settings: ImportSettings) -> str:

@@ -49,8 +49,7 @@ def settings_view(raw: str | None) -> dict:
     settings, stored = stored_settings(raw)
     shadowed = bool(os.environ.get("AIRFLOW_VAR_" + VARIABLE_NAME.upper()))
     return {
-        # The other companies are not edited here (company_settings.py), and with many of them they are large.
-        "settings": {k: v for k, v in settings.items() if k != "companies"},
+        "settings": settings,
         "stored": stored,
         "stored_error": stored["error"],
         "exists": raw is not None,
@@ -230,7 +229,7 @@ def save_settings(session, submitted, expected_version: str, *, replace: bool = 
     settings = _validated(_with_stored_companies(submitted, current))
     text = json.dumps(settings.model_dump(mode="json"), indent=2)
     write_variable(session, var, text)
-    return {"version": version_of(text), "settings": settings.model_dump(mode="json", exclude={"companies"})}
+    return {"version": version_of(text), "settings": settings.model_dump(mode="json")}
 
 
 def _without_companies(submitted):
