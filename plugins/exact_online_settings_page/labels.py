@@ -176,6 +176,95 @@ LABELS: dict[str, tuple[str, str]] = {
     "not_saved_login": ("Not saved: your Airflow login has expired.", "Niet opgeslagen: uw Airflow-login is verlopen."),
 }
 
+# Several companies (#21; companies.js and the company's state in page.js). Dutch as Exact Online's Dutch screens say:
+# a company is a "bedrijf", Exact's division an "administratie".
+COMPANY_LABELS: dict[str, tuple[str, str]] = {
+    "company": ("Company", "Bedrijf"),
+    "company_paused": ("paused", "gepauzeerd"),
+    "company_place": (
+        "Exact: {conn}, {division} · OutSmart database: {target}",
+        "Exact: {conn}, {division} · OutSmart-database: {target}",
+    ),
+    "company_division": ("division {division}", "administratie {division}"),
+    "company_division_of_connection": ("the connection's division", "de administratie van de koppeling"),
+    "company_pause": ("Pause", "Pauzeren"),
+    "company_resume": ("Resume", "Hervatten"),
+    "company_remove": ("Remove", "Verwijderen"),
+    "company_add": ("Add a company", "Bedrijf toevoegen"),
+    "company_not_changed": ("Not changed ({status}): {why}", "Niet gewijzigd ({status}): {why}"),
+    "company_paused_now": (
+        "Paused: no import runs for this company until it is resumed; its data stays.",
+        "Gepauzeerd: er loopt geen import voor dit bedrijf tot het wordt hervat; de gegevens blijven.",
+    ),
+    "company_resumed_now": (
+        "Resumed: its imports run again on its schedule.",
+        "Hervat: de imports lopen weer volgens de planning.",
+    ),
+    "company_paused_first": (
+        " (the company is paused: resume it first)",
+        " (het bedrijf is gepauzeerd: eerst hervatten)",
+    ),
+    "company_remove_confirm": (
+        "Remove {title} from the settings? Its imports stop. Nothing is deleted: its database ({target}), its Exact "
+        "connection ({conn}) and everything imported stay as they are, and adding it again with the same database "
+        "goes on from there.",
+        "{title} uit de instellingen verwijderen? De imports stoppen. Er wordt niets gewist: de database ({target}), "
+        "de Exact-koppeling ({conn}) en alles wat is geïmporteerd blijven zoals ze zijn; wie het bedrijf weer "
+        "toevoegt met dezelfde database, gaat daar verder.",
+    ),
+    "company_removed": (
+        "{title} was removed from the settings. Its database ({target}) and connections stay: delete them in Admin → "
+        "Connections and on the database server if they are no longer needed.",
+        "{title} is uit de instellingen verwijderd. De database ({target}) en de koppelingen blijven: verwijder ze in "
+        "Admin → Connections en op de databaseserver als ze niet meer nodig zijn.",
+    ),
+    "company_add_title": ("Add a company", "Bedrijf toevoegen"),
+    "company_title": ("Name", "Naam"),
+    "company_key": ("Key", "Sleutel"),
+    "company_key_hint": (
+        "1–40 lower-case letters, digits, - or _; names the company in Airflow's grid and its database.",
+        "1–40 kleine letters, cijfers, - of _; de naam van het bedrijf in Airflow en van de database.",
+    ),
+    "company_exact": ("Exact Online", "Exact Online"),
+    "company_exact_reuse": ("through the consent of", "via de toestemming van"),
+    "company_exact_new": (
+        "a new consent (another Exact user), on a connection of its own:",
+        "een nieuwe toestemming (een andere Exact-gebruiker), met een eigen koppeling:",
+    ),
+    "company_connect": ("Connect to Exact Online", "Verbinden met Exact Online"),
+    "company_connect_first": (
+        "Press Connect to Exact Online first, or choose an existing consent.",
+        "Klik eerst op Verbinden met Exact Online, of kies een bestaande toestemming.",
+    ),
+    "company_opening_exact": ("Opening Exact Online's login page…", "De inlogpagina van Exact Online wordt geopend…"),
+    "company_division_pick": ("Division (administratie)", "Administratie"),
+    "company_divisions_loading": (
+        "Asking Exact Online for the divisions …",
+        "Administraties bij Exact Online opvragen …",
+    ),
+    "company_divisions_cut": (
+        "Only the first {limit} divisions are listed.",
+        "Alleen de eerste {limit} administraties staan hier.",
+    ),
+    "company_imported_by": ("imported by {key}", "geïmporteerd door {key}"),
+    "company_target": ("OutSmart database", "OutSmart-database"),
+    "company_target_new": (
+        "a new database on the server of outsmart_postgres:",
+        "een nieuwe database op de server van outsmart_postgres:",
+    ),
+    "company_target_pick": ("an existing connection:", "een bestaande koppeling:"),
+    "company_copy": (
+        "start with the categories and schedule of {title}",
+        "beginnen met de onderdelen en planning van {title}",
+    ),
+    "company_add_save": ("Add the company", "Bedrijf toevoegen"),
+    "company_added": (
+        "{title} was added. Its settings are below: change them and Save; ⟳ imports it now.",
+        "{title} is toegevoegd. De instellingen staan hieronder: wijzig ze en klik Opslaan; ⟳ importeert nu.",
+    ),
+}
+LABELS.update(COMPANY_LABELS)
+
 
 def label(key: str, lang: str = "en", **values: str) -> str:
     """One label in one language, its `{placeholders}` filled in."""

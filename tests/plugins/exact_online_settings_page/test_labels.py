@@ -59,7 +59,7 @@ def test_every_label_key_the_page_uses_exists():
     from pathlib import Path
 
     static = Path(labels.__file__).parent / "static"
-    js = (static / "page.js").read_text()
+    js = (static / "page.js").read_text() + (static / "companies.js").read_text()
     html = (static / "index.html").read_text()
     used = set(re.findall(r"""\bt\("(\w+)\"""", js)) | set(re.findall(r'data-t="(\w+)"', html))
     used |= {"picker_step", "picker_range", "picker_time", "picker_mode"}  # keys the API answers (schedule_picker.py)
