@@ -232,7 +232,8 @@ def test_the_sync_icon_starts_an_import_that_reaches_success_with_its_counts(dep
     assert runs["total_entries"] == runs_before + 1
     # The sync icon asks Exact now, not the landed copy another category read a moment ago (#13).
     assert runs["dag_runs"][0]["run_type"] == "manual" and runs["dag_runs"][0]["conf"] == {"refresh_streams": True}
-    assert p.q("#log-relations").get_attribute("href").endswith("/tasks/import_relations?try_number=1")
+    # the import is mapped over the companies (#21): the first company's task is map index 0
+    assert p.q("#log-relations").get_attribute("href").endswith("/tasks/import_relations/mapped/0?try_number=1")
     p.d.switch_to.default_content()
     shots(p.d, "3-sync-success")
     p.enter()

@@ -1,0 +1,161 @@
+"""Adding a second company on the settings page (#21), in a real headless Chromium inside the real Airflow UI (the
+session's deployment, as test_settings_page_browser.py): "Add a company" through the consent of
+`exact_online_default`, its division picked from what Exact lists, a new database made for it, added, one of its
+settings saved (the first company's unchanged), its sync started with its key, and removed again (its database
+stays).
+
+What the import itself can show depends on the sandbox: its consent lists the sandbox's division and a practice
+division, and it serves only the first. The company takes the practice division (the first is company 1's), so its
+import reaches Exact and is refused there (403 NoDivisionAccess): the test asserts that the run was that company's
+alone, that its database was prepared (the migrate task, the schema in its own database), and that the refusal is
+in *its* import log, shown on *its* page, not on company 1's. Once the sandbox serves several divisions through one
+consent, the same steps should end in a successful import with its counts in the company's database.
+"""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from include.outsmart_import.target_db import conninfo_from_airflow_json
+from tests.deployment.test_settings_page_browser import DOCS, Page, wait
+from tests.helpers.browser import ensure_chromium
+from tests.helpers.deployment import SETTINGS
+
+pytestmark = pytest.mark.browser
+
+TITLE = "Tweede Bedrijf"
+KEY = "tweede-bedrijf"
+
+
+@pytest.fixture(scope="module")
+def deployment(request):
+    ensure_chromium()
+    dep = request.getfixturevalue("airflow_stack")
+    dep.reuse(SETTINGS)
+    return dep
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    import os
+    import shutil
+
+    folder = tmp_path_factory.mktemp("screenshots")
+    taken = []
+
+    def shot(page: Page, name: str) -> None:
+        page.d.switch_to.default_content()
+        path = folder / f"{name}.png"
+        page.d.save_screenshot(str(path))
+        taken.append(path)
+        page.enter_frame_only()
+
+    yield shot
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        for path in taken:
+            shutil.copy(path, DOCS / path.name)
+
+
+def variable(deployment) -> dict:
+    return json.loads(deployment.api("GET", "/variables/exact_online_import_settings")["value"])
+
+
+def in_database(deployment, database: str, sql: str) -> list[tuple]:
+    with psycopg.connect(conninfo_from_airflow_json({**deployment.ready["outsmart"], "schema": database})) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_add_a_company_through_the_first_consent_save_its_settings_and_start_its_sync(deployment, shots):
+    from selenium.webdriver.support.ui import Select
+
+    from include.exact_sandbox.server import SandboxConfig
+
+    division, practice = SandboxConfig().division, SandboxConfig().division + 1
+    p = Page(deployment, "admin")
+    try:
+        # one company: the page as before, and only the button to add one
+        assert p.all("#company-add") and not p.all("#company")
+        p.q("#company-add").click()
+        p.q("#co-title").send_keys(TITLE)
+        assert p.q("#co-key").get_attribute("value") == KEY  # from the name, until typed
+        options = wait(p.d, "the consent's divisions", lambda: Select(p.q("#co-division")).options)
+        shown = {o.get_attribute("value"): o for o in options}
+        assert set(shown) == {str(division), str(practice)}
+        assert shown[str(division)].get_attribute("disabled") is not None  # company 1's
+        assert "imported by default" in shown[str(division)].text
+        assert Select(p.q("#co-division")).first_selected_option.get_attribute("value") == str(practice)
+        assert p.q("#co-target-new").is_selected() and p.q("#co-target-name").text == f"outsmart_{KEY}"
+        p.show("#company-form")
+        shots(p, "10-add-a-company")
+        p.q("#co-save").click()
+        wait(
+            p.d,
+            "the new company selected",
+            lambda: p.all("#company") and p.q("#company").get_attribute("value") == KEY,
+            60,
+        )
+        assert TITLE in p.q("#company-msg").text and "was added" in p.q("#company-msg").text
+
+        saved = variable(deployment)["companies"][KEY]
+        assert (saved["title"], saved["exact_conn_id"], saved["division"], saved["target_conn_id"]) == (
+            TITLE,
+            "exact_online_default",
+            practice,
+            f"outsmart_{KEY}",
+        )
+        assert deployment.outsmart("SELECT 1 FROM pg_database WHERE datname = %s", (f"outsmart_{KEY}",))
+        conn = deployment.api("GET", f"/connections/outsmart_{KEY}")
+        assert conn["conn_type"] == "postgres" and conn["schema"] == f"outsmart_{KEY}"
+
+        # its own Save: only its block changes
+        wait(p.d, "its categories", lambda: p.q("#enabled-employees").is_selected())
+        p.show("#cat-employees")
+        p.q("#enabled-employees").click()
+        p.q("#save").click()
+        wait(p.d, "Saved.", lambda: "Saved." in p.q("#save-message").text)
+        after = variable(deployment)
+        assert after["companies"][KEY]["categories"]["employees"]["enabled"] is False
+        assert after["categories"]["employees"]["enabled"] is True
+
+        # its sync: a run of this company alone
+        p.show("#cat-relations")
+        p.q("#sync-relations").click()
+        wait(p.d, "the run to end", lambda: p.q("#state-relations").text in ("success", "failed"), 300, 1)
+        run = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns", params={"order_by": "-id"})[
+            "dag_runs"
+        ][0]
+        assert run["conf"] == {"refresh_streams": True, "company": KEY}
+        states = deployment.task_states("relations", run["dag_run_id"])
+        assert states["check_settings"] == "success" and states["migrate_target_schema"] == "success"
+        assert in_database(deployment, f"outsmart_{KEY}", "SELECT to_regclass('outsmart.relations') IS NOT NULL")[0][0]
+        # Until the sandbox serves the practice division, Exact refuses it, and that lands in this company's log.
+        logged = in_database(deployment, f"outsmart_{KEY}", "SELECT status, error FROM outsmart.import_log")
+        assert [row[0] for row in logged] == ["failed"] and "403" in logged[0][1], logged
+        assert states["import_relations"] == "failed"
+        info = wait(
+            p.d, "its last import", lambda: "403" in p.q("#info-relations").text and p.q("#info-relations").text
+        )
+        assert "failed" in info
+        p.d.execute_script("window.scrollTo(0, 0)")  # the selector, then its relations with the run's state
+        shots(p, "11-company-sync")
+
+        # company 1's page does not show it
+        Select(p.q("#company")).select_by_value("default")
+        wait(p.d, "company 1 shown", lambda: p.q("#company").get_attribute("value") == "default")
+        wait(p.d, "company 1's status", lambda: "403" not in p.q("#info-relations").text)
+
+        # removed again: confirmed, its database stays
+        Select(p.q("#company")).select_by_value(KEY)
+        wait(p.d, "the company shown", lambda: p.all("#company-remove"))
+        p.q("#company-remove").click()
+        assert "Nothing is deleted" in p.q("#company-remove-confirm").text
+        p.q("#company-remove-yes").click()
+        wait(p.d, "removed", lambda: "was removed" in p.q("#company-msg").text)
+        assert KEY not in variable(deployment)["companies"] and not p.all("#company")
+        assert deployment.outsmart("SELECT 1 FROM pg_database WHERE datname = %s", (f"outsmart_{KEY}",))
+    finally:
+        p.quit()
