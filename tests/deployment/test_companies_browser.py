@@ -69,6 +69,15 @@ def in_database(deployment, database: str, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
+def listed_divisions(p: Page) -> list:
+    """The division picker's options; a refusal (shown at the field) as the reason they are not there."""
+    from selenium.webdriver.support.ui import Select
+
+    refused = p.q('#company-form .field[data-co="division"] .error').text
+    assert not refused, f"the divisions were not listed: {refused}"
+    return Select(p.q("#co-division")).options
+
+
 def test_add_a_company_through_the_first_consent_save_its_settings_and_start_its_sync(deployment, shots):
     from selenium.webdriver.support.ui import Select
 
@@ -82,7 +91,7 @@ def test_add_a_company_through_the_first_consent_save_its_settings_and_start_its
         p.q("#company-add").click()
         p.q("#co-title").send_keys(TITLE)
         assert p.q("#co-key").get_attribute("value") == KEY  # from the name, until typed
-        options = wait(p.d, "the consent's divisions", lambda: Select(p.q("#co-division")).options)
+        options = wait(p.d, "the consent's divisions", lambda: listed_divisions(p), 60)
         shown = {o.get_attribute("value"): o for o in options}
         assert set(shown) == {str(division), str(practice)}
         assert shown[str(division)].get_attribute("disabled") is not None  # company 1's
