@@ -54,6 +54,7 @@ def exact_connections(session) -> list[dict]:
         out.append(
             {
                 "conn_id": conn.conn_id,
+                "client_id": conn.login or "",  # the app's public id (not a secret): the same app, the same key space
                 "division": division,
                 "division_description": str(extra.get("division_description") or ""),
                 "connected_as": {k: str(who.get(k) or "") for k in ("full_name", "user_name")} if who else None,

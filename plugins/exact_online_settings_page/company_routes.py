@@ -422,6 +422,7 @@ def add_company(session: SessionDep, user: Adder, body: Annotated[dict, Body()])
     try:
         company_settings.add_company(session, body.get("key"), company, _first_division())
         _check_reachable(session, company)
+        _check_same_division_elsewhere(session, str(body.get("key")), company)
     except SaveRefused as exc:
         session.rollback()
         return _refused(exc)
@@ -478,3 +479,31 @@ def _check_reachable(session, company: dict) -> None:
         raise SaveRefused(
             422, {"message": "The company was not added: fix the fields marked in red.", "errors": errors}
         )
+
+
+def _check_same_division_elsewhere(session, key: str, company: dict) -> None:
+    """The division is not imported already through another connection of the same app (another consent that
+    reaches it): the same administration imported twice, into two databases, is one company counted twice."""
+    from exact_online_settings_page import company_exact
+
+    app_of = {c["conn_id"]: c.get("client_id") for c in company_exact.exact_connections(session)}
+    _, settings = _stored(session)  # as written in this request, with the new company in it
+    mine = (app_of.get(company["exact_conn_id"]), company["division"])
+    places = {k: (app_of.get(c.exact_conn_id), c.division) for k, c in settings.companies.items() if k != key}
+    first = _first_division()
+    if first is not None:
+        places["default"] = (app_of.get("exact_online_default"), first)
+    for other, place in sorted(places.items()):
+        if place == mine:
+            raise SaveRefused(
+                422,
+                {
+                    "message": "The company was not added: fix the fields marked in red.",
+                    "errors": [
+                        {
+                            "path": "division",
+                            "message": f"division {company['division']} is imported by {other} already",
+                        }
+                    ],
+                },
+            )

@@ -244,6 +244,26 @@ def test_a_new_consent_gets_a_connection_of_its_own_with_the_first_companys_app(
     ok(add(client, key, division=DIV, conn=f"exact_online_{key}"), 201)
     again = send(client, "POST", "/api/exact-connections", {"key": key})
     assert again.status_code == 409 and "has a consent" in again.json()["detail"]
+    # the same division through another connection of the same app: the same administration twice, refused
+    with create_session() as s:
+        twin = Connection(conn_id=f"outsmart_{key}x", conn_type="postgres", host="h", schema="d")
+        s.add(twin)
+        s.add(
+            Connection(
+                conn_id=f"exact_online_{key}x",
+                conn_type="http",
+                host=exact.url,
+                login=c.client_id,
+                password=c.client_secret,
+                extra=json.dumps({"division": DIV}),
+            )
+        )
+    try:
+        twice = ok(add(client, key + "x", division=DIV, conn=f"exact_online_{key}x"), 422)["detail"]["errors"]
+        assert twice == [{"path": "division", "message": f"division {DIV} is imported by {key} already"}]
+    finally:
+        with create_session() as s:
+            s.query(Connection).filter(Connection.conn_id.in_([f"outsmart_{key}x", f"exact_online_{key}x"])).delete()
 
 
 def test_a_new_consent_never_takes_over_another_connections_token_chain(client, exact, target_db, key):
