@@ -1,7 +1,7 @@
 """Exact Online → OutSmart imports: one DAG per category, generated from the category registry.
 
-Each DAG: `check_settings` (is the category enabled and licensed?) → `migrate_target_schema` (idempotent DDL)
-→ `import_<category>` (pool `exact_api`: every task that calls Exact shares one budget).
+Each DAG: `check_settings` (which companies have the category on, licensed, not paused, and due at this fire?)
+→ `import_<category>`, mapped: one task per company (pool `exact_api`).
 
 Scheduling follows the settings Variable `exact_online_import_settings`: parsing reads it once (no connection,
 no network, no pandas) and gives each enabled, licensed category the settings' cron in the settings' time
@@ -33,7 +33,6 @@ from airflow.sdk import (  # noqa: E402
     dag,
     get_parsing_context,
     task,
-    task_group,
 )
 
 from include.outsmart_import import airflow_tasks  # noqa: E402
@@ -159,21 +158,17 @@ BY_COMPANY = "{{ company }}"
 
 
 def build_dag(category: Category, parsed: ParsedSettings):
-    """`check_settings` (the companies of this run) >> per company: `migrate_target_schema` >> `import_<category>`.
+    """`check_settings` (the companies of this run) >> `import_<category>`, one mapped task per company.
 
-    The two per-company tasks are a task group mapped over the companies: within one company's group the import
-    waits for that company's schema, so a company whose database fails does not hold back the others. The group
-    adds no prefix, so the tasks keep their names. What each task does: airflow_tasks.py."""
+    One task per company, not a schema task and an import task: the import makes its database's schema first
+    anyway (idempotent DDL), and with many companies every task instance is a process to start on a worker. A
+    company whose database or consent fails fails its own task only. What each task does: airflow_tasks.py."""
 
     @dag(**_dag_arguments(category, parsed))
     def import_dag():
         @task
         def check_settings():
             return airflow_tasks.check_settings(category)
-
-        @task(map_index_template=BY_COMPANY)
-        def migrate_target_schema(company: str):
-            airflow_tasks.migrate_target_schema(company)
 
         # The counts are logged as one readable line; the returned dict is for XCom, not for the log.
         @task(
@@ -185,11 +180,7 @@ def build_dag(category: Category, parsed: ParsedSettings):
         def run_import(company: str):
             return airflow_tasks.run_import(category, company)
 
-        @task_group(group_id="company", prefix_group_id=False)
-        def one_company(company: str):
-            migrate_target_schema(company) >> run_import(company)
-
-        one_company.expand(company=check_settings())
+        run_import.expand(company=check_settings())
 
     return import_dag()
 

@@ -47,6 +47,9 @@ class StackOptions:
     sandbox: bool = True
     sandbox_port: int = 8765
     sandbox_size: int = 5000
+    # Divisions the sandbox serves (#21): 3000001, 3000002, ... each with its own data and rate budget, built on
+    # first use. exact_online_default names the first.
+    sandbox_divisions: int = 1
     settings_file: Path = ROOT / "include/demo/settings_standard.json"
     start_timeout: float = 300.0
     # Extra environment for every component (the tests shorten parse and heartbeat intervals with it).
@@ -173,6 +176,23 @@ def alive(pid: int) -> bool:
         return False
 
 
+def sandbox_argv(o: StackOptions) -> list[str]:
+    """The sandbox's command line: its port, division size and count, and its state file in the state folder."""
+    return [
+        sys.executable,
+        "-m",
+        "include.exact_sandbox",
+        "--port",
+        str(o.sandbox_port),
+        "--size",
+        str(o.sandbox_size),
+        "--divisions",
+        str(o.sandbox_divisions),
+        "--state-file",
+        str(o.state_dir / "sandbox.pickle"),
+    ]
+
+
 class Stack:
     """The running deployment. `start()` returns when the UI answers and the 14 DAGs are parsed."""
 
@@ -196,20 +216,7 @@ class Stack:
         self.env = airflow_env(o, metadata_url, secret)
         if o.sandbox:
             self._say(f"Starting the Exact Online sandbox on {o.sandbox_url} ...")
-            self._spawn(
-                "sandbox",
-                [
-                    sys.executable,
-                    "-m",
-                    "include.exact_sandbox",
-                    "--port",
-                    str(o.sandbox_port),
-                    "--size",
-                    str(o.sandbox_size),
-                    "--state-file",
-                    str(o.state_dir / "sandbox.pickle"),
-                ],
-            )
+            self._spawn("sandbox", sandbox_argv(o))
             self._wait_for(lambda: self._get(f"{o.sandbox_url}/_sandbox/health"), "the sandbox", 30)
         self._say("Migrating the Airflow metadata database ...")
         self._run_once("db-migrate", [AIRFLOW, "db", "migrate"])

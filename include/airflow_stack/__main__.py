@@ -28,6 +28,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox-port", type=int, default=8765)
     p.add_argument("--sandbox-size", type=int, default=5000, help="accounts in a new sandbox division")
     p.add_argument(
+        "--sandbox-divisions",
+        type=_at_least_one,
+        default=1,
+        metavar="N",
+        help="divisions the sandbox serves (3000001, 3000002, ...), each with its own data and rate budget; "
+        "exact_online_default names the first",
+    )
+    p.add_argument(
         "--no-sandbox",
         action="store_true",
         help="do not start the Exact sandbox (exact_online_default points at a real division)",
@@ -55,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _at_least_one(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def _options(args: argparse.Namespace) -> StackOptions:
     return StackOptions(
         state_dir=args.state_dir.resolve(),
@@ -62,6 +76,7 @@ def _options(args: argparse.Namespace) -> StackOptions:
         sandbox=not args.no_sandbox,
         sandbox_port=args.sandbox_port,
         sandbox_size=args.sandbox_size,
+        sandbox_divisions=args.sandbox_divisions,
         settings_file=args.settings,
         env=dict(kv.split("=", 1) for kv in args.env),
     )
@@ -101,6 +116,17 @@ SETTINGS_MENU_LABEL = "Exact imports"
 SETTINGS_PAGE_PATH = "/plugin/exact-online-imports"
 
 
+def _exact_line(o: StackOptions) -> str:
+    if not o.sandbox:
+        return "connection exact_online_default"
+    if o.sandbox_divisions == 1:
+        return o.sandbox_url + " (the sandbox)"
+    from include.exact_sandbox.server import SandboxConfig
+
+    first = SandboxConfig().division
+    return f"{o.sandbox_url} (the sandbox, {o.sandbox_divisions} divisions from {first}: GET /_sandbox/divisions)"
+
+
 def _banner(stack: Stack) -> None:
     o = stack.options
     users = "\n".join(
@@ -111,7 +137,7 @@ def _banner(stack: Stack) -> None:
 Airflow is running: {o.url}
   log in as (passwords are kept in {o.state_dir / "secrets.json"}):
 {users}
-  Exact Online: {o.sandbox_url + " (the sandbox)" if o.sandbox else "connection exact_online_default"}
+  Exact Online: {_exact_line(o)}
   OutSmart database: connection outsmart_postgres ({"embedded, database outsmart" if stack.outsmart else ""})
   settings: the settings page, "{SETTINGS_MENU_LABEL}" in the left navigation: {o.url}{SETTINGS_PAGE_PATH}
   imports: the exact_online_import_* DAGs

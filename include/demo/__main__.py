@@ -5,6 +5,11 @@
 3. Runs each enabled category's DAG through Airflow (`dag.test()`, the real tasks and connections).
 4. Changes some accounts in the sandbox and runs the enabled categories again: an incremental run.
 5. Prints, per category and run, the summary from `outsmart.import_log`.
+
+`--companies N` (#21): the sandbox serves N divisions through one consent, and the settings gain companies 2..N,
+each with its own division and its own OutSmart database (`outsmart_company<i>` on the same server) and the same
+choices as the first; every round imports all of them (one mapped task per company) and the summary is printed
+per company.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from include import local_airflow
 
 ROOT = local_airflow.ROOT
 DEMO_DIR = ROOT / ".demo"
+MAX_COMPANIES = 50  # each is a database and a division in this one machine's sandbox
 
 
 def _free_port() -> int:
@@ -31,10 +37,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_sandbox(size: int, seed: int) -> tuple[subprocess.Popen, str]:
+def _start_sandbox(size: int, seed: int, companies: int = 1) -> tuple[subprocess.Popen, str]:
     port = _free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "include.exact_sandbox",
+        "--port",
+        str(port),
+        "--size",
+        str(size),
+        "--seed",
+        str(seed),
+    ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "include.exact_sandbox", "--port", str(port), "--size", str(size), "--seed", str(seed)],
+        [*argv, "--companies", str(companies)] if companies > 1 else argv,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -66,13 +83,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--size", type=int, default=5000, help="accounts in the sandbox")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--companies",
+        type=int,
+        default=1,
+        choices=range(1, MAX_COMPANIES + 1),
+        metavar=f"1..{MAX_COMPANIES}",
+        help="companies to import, each its own sandbox division and OutSmart database (default 1)",
+    )
     args = parser.parse_args(argv)
 
     settings_text = Path(args.settings).read_text()
     shutil.rmtree(DEMO_DIR, ignore_errors=True)  # every demo starts from an empty target and a new token chain
     local_airflow.configure(DEMO_DIR / "airflow")
     os.environ.setdefault("EXACT_IMPORT_RETRIES", "0")
-    sandbox, url = _start_sandbox(args.size, args.seed)
+    sandbox, url = _start_sandbox(args.size, args.seed, args.companies)
     try:
         return _run(url, settings_text, args)
     finally:
@@ -82,15 +107,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(url: str, settings_text: str, args) -> int:
     from include.demo.mutations import apply_demo_mutations
+    from include.outsmart_import.companies import companies_of
     from include.outsmart_import.settings import parse_settings
     from include.outsmart_import.target_db import ensure_target, stop_embedded
 
+    target = ensure_target(DEMO_DIR / "pgdata")
+    settings_text = _with_companies(settings_text, args.companies)
     _use_sandbox_and_settings(url, settings_text)
     settings = parse_settings(settings_text)
-    target = ensure_target(DEMO_DIR / "pgdata")
     print(f"Exact Online sandbox: {url} ({args.size} accounts, seed {args.seed})")
     where = "embedded PostgreSQL in .demo/pgdata" if target == "embedded" else "connection outsmart_postgres"
     print(f"OutSmart database: {where}")
+    if args.companies > 1:
+        print(f"Companies: {args.companies}, each its own division and database (outsmart_company2..)")
     print("Preparing Airflow (metadata database in .demo/airflow) ...", flush=True)
     local_airflow.init_db()
     dags = local_airflow.load_dags()
@@ -103,16 +132,48 @@ def _run(url: str, settings_text: str, args) -> int:
     print("\nRun 2: incremental import (Sync API)", flush=True)
     _run_round(dags, settings, 2, outcome)
 
-    rows, totals, counts = _read_results()
-    _print_summary(rows, outcome)
-    print(f"\noutsmart.relations now holds {totals[0]} relations ({totals[1]} soft-deleted).")
-    for table, n in counts:
-        print(f"outsmart.{table}: {n} rows")
+    failed = [k for k, v in outcome.items() if "failed" in v]
+    for c in companies_of(settings):
+        rows, totals, counts = _read_results(_conn_env(c.target_conn_id))
+        if args.companies > 1:
+            print(f"\n===== Company {c.key} ({c.title}): division {c.division or 'of exact_online_default'} =====")
+        _print_summary(rows, outcome)
+        print(f"\noutsmart.relations now holds {totals[0]} relations ({totals[1]} soft-deleted).")
+        for table, n in counts:
+            print(f"outsmart.{table}: {n} rows")
+        failed += [r for r in rows if r[1] not in ("success", "dry_run")]
     if target == "embedded":
         stop_embedded(DEMO_DIR / "pgdata")
-    failed = [k for k, v in outcome.items() if "failed" in v]
-    failed += [r for r in rows if r[1] not in ("success", "dry_run")]
     return 1 if failed else 0
+
+
+def _conn_env(conn_id: str) -> str:
+    return "AIRFLOW_CONN_" + conn_id.upper()
+
+
+def _with_companies(settings_text: str, count: int) -> str:
+    """The settings with companies 2..count, each on its own sandbox division and a new database beside the first
+    company's (same server and login), with the first company's choices."""
+    if count < 2:
+        return settings_text
+    import psycopg
+
+    from include.exact_sandbox.server import SandboxConfig
+    from include.outsmart_import.target_db import conninfo_from_airflow_json
+
+    raw = json.loads(settings_text)
+    first = json.loads(os.environ[_conn_env("outsmart_postgres")])
+    choices = {k: raw[k] for k in ("license", "schedule", "categories") if k in raw}
+    companies = {}
+    with psycopg.connect(conninfo_from_airflow_json(first), autocommit=True) as admin:
+        for i in range(2, count + 1):
+            key, db = f"company{i}", f"outsmart_company{i}"
+            admin.execute(f"DROP DATABASE IF EXISTS {db}")  # every demo starts from empty targets
+            admin.execute(f"CREATE DATABASE {db}")
+            os.environ[_conn_env(db)] = json.dumps({**first, "schema": db})
+            division = SandboxConfig().division + i - 1
+            companies[key] = {"title": f"Company {i}", "division": division, "target_conn_id": db, **choices}
+    return json.dumps({**raw, "companies": companies})
 
 
 def _use_sandbox_and_settings(url: str, settings_text: str) -> None:
@@ -134,30 +195,33 @@ def _use_sandbox_and_settings(url: str, settings_text: str) -> None:
 
 
 def _run_round(dags, settings, round_no: int, outcome: dict[tuple[str, int], str]) -> None:
-    """Run every category's DAG that the settings allow; note in `outcome` how it ended, or why it did not run."""
+    """Run every category's DAG that the settings allow for some company (each run imports all of them); note in
+    `outcome` how it ended, or why it did not run."""
     from include.outsmart_import.registry import CATEGORIES
-    from include.outsmart_import.scheduling import check_runnable
+    from include.outsmart_import.scheduling import companies_for_run
 
     for name, category in CATEGORIES.items():
         try:
-            check_runnable(category, settings)
+            chosen, why = companies_for_run(category, settings, None, None)
         except Exception as exc:  # disabled or not licensed: shown in the summary, not run
-            outcome[(name, round_no)] = f"{type(exc).__name__}: {exc}"
+            chosen, why = [], f"{type(exc).__name__}: {exc}"
+        if not chosen:
+            outcome[(name, round_no)] = why
             continue
         started = time.perf_counter()
         dr = dags[category.dag_id].test()
         outcome[(name, round_no)] = f"DAG run {dr.state} in {time.perf_counter() - started:.1f} s"
 
 
-def _read_results() -> tuple[list, tuple, list[tuple[str, int]]]:
-    """From the OutSmart database: the import log's rows, the relations (total, soft-deleted) and every other
-    table's row count."""
+def _read_results(conn_env: str) -> tuple[list, tuple, list[tuple[str, int]]]:
+    """From a company's OutSmart database: the import log's rows, the relations (total, soft-deleted) and every
+    other table's row count."""
     import psycopg
 
     from include.outsmart_import.registry import CATEGORIES
     from include.outsmart_import.target_db import conninfo_from_airflow_json
 
-    conn_json = json.loads(os.environ["AIRFLOW_CONN_OUTSMART_POSTGRES"])
+    conn_json = json.loads(os.environ[conn_env])
     with psycopg.connect(conninfo_from_airflow_json(conn_json)) as conn:
         rows = conn.execute(
             "SELECT category, status, fetched, inserted, updated, unchanged, filtered_out, rejected, deleted, "

@@ -183,32 +183,61 @@ class Division:
 
     @property
     def divisions(self) -> dict[int, dict]:
-        """system/Divisions: the divisions of the licence (Exact lists them all, whichever is in the URL), this one
-        and a practice division beside it."""
-        start = dt.date(2019, 1, 1)
-        own = {
-            "Code": self.division,
-            "Description": DIVISION_NAME,
-            "Currency": getattr(self, "currency", "EUR"),
-            "Country": "NL",
-            "Legislation": "NL",
-            "Status": 1,
-            "Current": True,
-            "IsMainDivision": True,
-            "IsPracticeDivision": False,
-            "StartDate": start,
-            "DivisionMoveDate": getattr(self, "move_date", None),
-        }
-        practice = {
-            **own,
-            "Code": self.division + 1,
-            "Description": "Oefenadministratie",
-            "Current": False,
-            "IsMainDivision": False,
-            "IsPracticeDivision": True,
-            "DivisionMoveDate": None,
-        }
-        return {d["Code"]: d for d in (own, practice)}
+        """system/Divisions of a sandbox with this division alone: this one and a practice division beside it (the
+        server lists every division the user may open, see server.SandboxState.divisions_listing)."""
+        own = division_row(
+            self.division,
+            DIVISION_NAME,
+            currency=getattr(self, "currency", "EUR"),
+            move_date=getattr(self, "move_date", None),
+        )
+        return {d["Code"]: d for d in (own, practice_division_row(own, self.division + 1))}
+
+
+def division_row(
+    code: int,
+    description: str,
+    *,
+    currency: str,
+    move_date: dt.datetime | None,
+    current: bool = True,
+    main: bool = True,
+) -> dict:
+    """One division as system/Divisions lists it (Code, Description, Currency, Status, DivisionMoveDate, ...)."""
+    return {
+        "Code": code,
+        "Description": description,
+        "Currency": currency,
+        "Country": "NL",
+        "Legislation": "NL",
+        "Status": 1,
+        "Current": current,
+        "IsMainDivision": main,
+        "IsPracticeDivision": False,
+        "StartDate": dt.date(2019, 1, 1),
+        "DivisionMoveDate": move_date,
+    }
+
+
+def practice_division_row(like: dict, code: int) -> dict:
+    """The licence's practice division ("Oefenadministratie"): listed in system/Divisions, never served."""
+    return {
+        **like,
+        "Code": code,
+        "Description": "Oefenadministratie",
+        "Current": False,
+        "IsMainDivision": False,
+        "IsPracticeDivision": True,
+        "DivisionMoveDate": None,
+    }
+
+
+def company_name(seed: int) -> str:
+    """The name of a generated client division (an accountant's client), the same for the same seed: a family's
+    trade, as most of Exact's small installers are named (`_account_name`)."""
+    rng = random.Random(seed * 6151 + 3)
+    last = rng.choice(LAST_NAMES)
+    return f"{last.split(' ')[-1].capitalize()} {rng.choice(COMPANY_WORDS)} {rng.choice(['B.V.', 'V.O.F.'])}"
 
 
 def _person(rng: random.Random) -> tuple[str, str]:
@@ -297,7 +326,10 @@ def build_division(
     now: dt.datetime,
     accounts_only: bool = False,
     split_delivery_lines: float = 0.0,
+    name: str | None = None,
 ) -> Division:
+    """A division of `size` accounts and the records that go with them; `name`: the administration's own name (its
+    account of Type 'D'), by default the sandbox's one division's."""
     div = Division(division=division, rng=random.Random(seed))
     for _ in range(size):
         acc = make_account(div, now=now)
@@ -310,7 +342,7 @@ def build_division(
     build_payment_terms(div, n=max(size, 20), now=now)
     build_pro(div, size=size, now=now)
     # Last: the records above are those of earlier versions of this generator.
-    add_division_account(div, now=now)
+    add_division_account(div, now=now, name=name or DIVISION_NAME)
     add_special_prices(div, now=now)
     build_addresses_and_contacts(div, seed=seed, now=now)
     if split_delivery_lines:
@@ -373,14 +405,14 @@ def _declared_value(rng: random.Random, name: str, column: Column | None, n: int
 DIVISION_NAME = "Installatiebedrijf De Sandbox B.V."
 
 
-def add_division_account(div: Division, *, now: dt.datetime) -> dict:
+def add_division_account(div: Division, *, now: dt.datetime, name: str = DIVISION_NAME) -> dict:
     """The administration itself, as Exact lists it among the accounts: `Type` 'D' (division) and `Status` 'A'
     (none), where every ordinary account has `Type` 'A' (reference §12: Exact's 2014 SDK test data, 51 real account
     rows; §6.1: `Type` A relation, D division). It must never become an OutSmart relation."""
     record = make_account(div, now=now)
     record.update(
         {
-            "Name": DIVISION_NAME,
+            "Name": name,
             "SearchCode": "SANDBOX",
             "Status": "A",
             "Type": "D",

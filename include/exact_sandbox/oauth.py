@@ -11,7 +11,11 @@ per consent.
   400 "Bad Request", which is all Exact says (picqer/exact-php-client README, troubleshooting).
 - Every accepted code starts a new chain: the consenting user and their divisions, its own rotating refresh
   token. The preconfigured chain (`initial_refresh_token`, the demo's and most tests') is chain "0" of the
-  default user.
+  default user; a configured user with an `initial_refresh_token` has a preconfigured chain of their own.
+- A chain is per user, not per division (beyond.md §4.2: "OAuth is per user"): one consent reaches every division
+  of its user (a user's `divisions`; none given: every division the sandbox serves), and a refresh rotates the
+  refresh token for all of them. A preconfigured chain follows its user's divisions as configured; a consent's
+  chain keeps the divisions its user had when they consented (Exact's division scoping on the consent form).
 - A consent can be revoked (`/_sandbox/revoke-consent`): its chain's refresh tokens are then refused with the
   invalid_grant body of reference §2.3 (Exact documents no body for a revoked consent; "invalid or empty chainId"
   is the one it gives for a chain it no longer knows). Access tokens already issued stay valid until they expire:
@@ -33,8 +37,10 @@ from urllib.parse import urlencode
 
 PRECONFIGURED_CHAIN = "0"
 DEFAULT_USER = "sandbox@example.nl"
-# The sandbox users who can log in on the consent page. `divisions`: those the consent grants (None: the sandbox's
-# division). The default user's ID is the one `current/Me` has always answered.
+# The sandbox users who can log in on the consent page. `divisions`: those the consent grants (None: every division
+# the sandbox serves); optional `current_division` (current/Me's CurrentDivision; default: the first of them),
+# `initial_refresh_token` (a preconfigured chain of the user's, as chain "0" is the default user's), `user_id`.
+# The default user's ID is the one `current/Me` has always answered.
 DEFAULT_USERS: dict[str, dict[str, Any]] = {
     DEFAULT_USER: {
         "password": "sandbox",
@@ -60,6 +66,7 @@ class Chain:
     old_refresh_tokens: set[str] = field(default_factory=set)
     last_token_issued_at: float | None = None
     revoked: bool = False
+    preconfigured: bool = False  # started from a configured first refresh token, not from a consent
 
 
 @dataclass
@@ -89,21 +96,44 @@ class OAuthMixin:
     def now(self) -> float:
         raise NotImplementedError
 
+    def division_codes(self) -> list[int]:
+        raise NotImplementedError
+
     def _init_oauth(self) -> None:
         c = self.config
         self.chains: dict[str, Chain] = {
             PRECONFIGURED_CHAIN: Chain(
-                PRECONFIGURED_CHAIN, DEFAULT_USER, (c.division,), c.initial_refresh_token, self.now()
+                PRECONFIGURED_CHAIN,
+                DEFAULT_USER,
+                (c.division,),
+                c.initial_refresh_token,
+                self.now(),
+                preconfigured=True,
             )
         }
         self.codes: dict[str, AuthCode] = {}
         self.access_chain: dict[str, str] = {}  # access token -> chain id
+        self._add_preconfigured_chains()
+
+    def _add_preconfigured_chains(self) -> None:
+        """A chain for each configured user with an `initial_refresh_token` who has none yet (at the start, and after
+        a state file from before the user was configured)."""
+        have = {ch.user for ch in self.chains.values() if ch.id == PRECONFIGURED_CHAIN or ch.preconfigured}
+        for name, found in (self.config.users or {}).items():
+            token = found.get("initial_refresh_token")
+            if token and name not in have and name != DEFAULT_USER:
+                divisions = self.user(name)["divisions"]
+                chain = Chain(self._next_chain_id(), name, divisions, token, self.now(), preconfigured=True)
+                self.chains[chain.id] = chain
+
+    def _next_chain_id(self) -> str:
+        return str(max((int(i) for i in self.chains if i.isdigit()), default=-1) + 1)
 
     # ---- users and their consents -----------------------------------------------------------------------------
     def user(self, name: str) -> dict[str, Any]:
         users = self.config.users or DEFAULT_USERS
         found = users.get(name) or DEFAULT_USERS.get(name) or {}
-        divisions = found.get("divisions") or [self.config.division]
+        divisions = found.get("divisions") or self.division_codes()
         user_id = found.get("user_id") or str(uuid.uuid5(uuid.NAMESPACE_URL, "exact-sandbox-user:" + name))
         return {**found, "user_name": name, "divisions": tuple(int(d) for d in divisions), "user_id": user_id}
 
@@ -112,10 +142,18 @@ class OAuthMixin:
         return self.chains.get(chain_id)
 
     def divisions_of(self, chain: Chain | None) -> tuple[int, ...]:
-        """The divisions a chain may read: its consent's; the preconfigured chain follows the configured division."""
-        if chain is None or chain.id == PRECONFIGURED_CHAIN:
-            return (self.config.division,)
+        """The divisions a chain may read: its consent's; a preconfigured chain follows its user's as configured."""
+        if chain is None:
+            chain = self.chains.get(PRECONFIGURED_CHAIN)
+        if chain is None or chain.id == PRECONFIGURED_CHAIN or chain.preconfigured:
+            return self.user(chain.user if chain else DEFAULT_USER)["divisions"]
         return chain.divisions
+
+    def current_division(self, chain: Chain | None) -> int:
+        """current/Me's CurrentDivision: the user's `current_division` if the chain reaches it, else its first."""
+        reachable = self.divisions_of(chain)
+        wanted = self.user(chain.user if chain else DEFAULT_USER).get("current_division")
+        return wanted if wanted in reachable else reachable[0]
 
     # ---- /api/oauth2/auth -------------------------------------------------------------------------------------
     def authorize(self, method: str, params: dict[str, str]) -> tuple[int, str, dict[str, str]]:
@@ -194,7 +232,7 @@ class OAuthMixin:
             return None, ("code_expired", *BAD_REQUEST[1:])
         if form.get("redirect_uri") != code.redirect_uri:
             return None, ("redirect_uri_mismatch", *BAD_REQUEST[1:])
-        chain = Chain(str(len(self.chains)), code.user, self.user(code.user)["divisions"], "", now)
+        chain = Chain(self._next_chain_id(), code.user, self.user(code.user)["divisions"], "", now)
         self.chains[chain.id] = chain
         return chain, None
 
@@ -277,7 +315,8 @@ class OAuthMixin:
             {
                 "id": ch.id,
                 "user": ch.user,
-                "divisions": list(ch.divisions),
+                "divisions": list(self.divisions_of(ch)),
+                "preconfigured": ch.id == PRECONFIGURED_CHAIN or ch.preconfigured,
                 "revoked": ch.revoked,
                 "refresh_token": ch.refresh_token,
                 "old_count": len(ch.old_refresh_tokens),

@@ -9,6 +9,8 @@ What it does the way Exact does (the sources are named where it matters):
   dates, 18-character space-padded account codes, OData error bodies.
 - The six `X-RateLimit-*` headers; a minutely and a daily budget per division (window lengths configurable so
   that tests need not wait a real minute); 429 carrying only the exceeded limit's headers.
+- Several divisions (divisions.py; `SandboxConfig.companies` and `divisions`), each with its own data and budgets;
+  a token chain per user reaching the user's divisions (oauth.py), a 403 `NoDivisionAccess` for any other.
 - `system/Divisions` with `DivisionMoveDate`, and a control that moves the division to another database as Exact
   does (every Timestamp regenerated from a small number; Exact's doc of Sync/Deleted, as copied in
   Pi-Systems/exact-online `Sync/Deleted.php`).
@@ -42,7 +44,6 @@ import bisect
 import copy
 import datetime as dt
 import json
-import math
 import os
 import pickle
 import random
@@ -52,12 +53,21 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from include.exact_sandbox import data
+from include.exact_sandbox.divisions import (
+    Divisions,
+    DivisionSpec,
+    RateWindows,
+    as_spec,
+    check_config,
+    served,
+    window_resets,
+)
 from include.exact_sandbox.oauth import DEFAULT_USER, DEFAULT_USERS, PRECONFIGURED_CHAIN, Chain, OAuthMixin
 from include.exact_sandbox.odata import Comparison, ODataError, as_text, encode_value, matches, parse_filter
 from include.exact_sandbox.registry_sources import entity_of, registry_sources
@@ -265,6 +275,17 @@ class SandboxConfig:
     # authorization code lives (Exact: about 3 minutes, reference §2.2).
     users: dict = field(default_factory=lambda: copy.deepcopy(DEFAULT_USERS))
     authorization_code_lifetime: float = 180.0
+    # Several divisions (#21: many companies in one deployment, as an accountant's licence has). `companies`
+    # divisions are served, codes division, division + 1, ...; division + i has seed + i, `size` accounts and the
+    # limits above, each division its own budget (Exact's limits are per app per division). `divisions` adds
+    # divisions or gives one its own seed, size, limits or description (DivisionSpec, or its fields as a dict, as
+    # JSON gives them). A division's data is built when it is first used: fifty divisions start as fast as one.
+    # Which user reaches which divisions: `users` (a user's `divisions`; none given: every division).
+    companies: int = 1
+    divisions: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_config(self)  # a clear error at the start, not at the first call
 
 
 @dataclass
@@ -287,6 +308,7 @@ class Stats:
     client_errors: dict = field(default_factory=lambda: defaultdict(Counter))  # endpoint -> status -> count
     token_calls: Counter = field(default_factory=Counter)  # outcome -> count
     faults_injected: Counter = field(default_factory=Counter)
+    division_calls: Counter = field(default_factory=Counter)  # per division: the calls its budget counted
     requests: list = field(default_factory=list)  # (method, path+query, status)
 
 
@@ -306,32 +328,77 @@ class SandboxState(OAuthMixin):
         self._fault_rng = random.Random(self.faults.seed)
         self.stats = Stats()
         self.endpoints = endpoint_specs()
-        now = dt.datetime.now(dt.UTC)
-        self.division = data.build_division(
-            config.division,
-            seed=config.seed,
-            size=config.size,
-            now=now,
-            accounts_only=config.accounts_only,
-            split_delivery_lines=config.split_delivery_lines,
-        )
+        self.divisions = Divisions(config)
+        self.divisions.get(config.division)  # the main division at the start, as always; the others on first use
         self.access_tokens: dict[str, float] = {}  # access token -> expiry
-        self._init_oauth()  # the preconfigured chain; every consent adds one (oauth.py)
-        self.minute_window: tuple[float, int] = (0.0, 0)
-        self.day_window: tuple[float, int] = (0.0, 0)
-        self._by_timestamp: dict[str, tuple] = {}
+        self._init_oauth()  # the preconfigured chains; every consent adds one (oauth.py)
+        self._by_timestamp: dict[tuple[int, str], tuple] = {}
 
-    def by_timestamp(self, entity: str) -> tuple[list[dict], list[int]]:
+    # The main division's data and rate windows, as the state had them before several divisions (tests, old files).
+    @property
+    def division(self) -> data.Division:
+        return self.divisions.get(self.config.division)
+
+    @division.setter
+    def division(self, value: data.Division) -> None:
+        self.divisions.adopt(value)
+
+    @property
+    def minute_window(self) -> tuple[float, int]:
+        return self.divisions.windows.setdefault(self.config.division, RateWindows()).minute
+
+    @property
+    def day_window(self) -> tuple[float, int]:
+        return self.divisions.windows.setdefault(self.config.division, RateWindows()).day
+
+    def division_codes(self) -> list[int]:
+        """The codes of the divisions the sandbox serves, the main one first."""
+        return list(self.divisions.specs())
+
+    def data_of(self, division: int | None = None) -> data.Division:
+        """A division's data (default: the main division), built on first use. KeyError: not served."""
+        code = self.config.division if division is None else division
+        if code not in self.divisions.specs():
+            raise KeyError(f"division {code} is not one the sandbox serves")
+        return self.divisions.get(code)
+
+    def by_timestamp(self, entity: str, division: int | None = None) -> tuple[list[dict], list[int]]:
         """The entity's records in Timestamp order, and their Timestamps (for bisect): a sync page then costs
         O(page), not a scan of the whole division. Rebuilt whenever a record gets a new rowversion."""
-        records = self.division.records(entity)
-        key = (self.division.rowversion, len(records), id(records))
-        hit = self._by_timestamp.get(entity)
+        div = self.data_of(division)
+        records = div.records(entity)
+        key = (div.rowversion, len(records), id(records))
+        hit = self._by_timestamp.get((div.division, entity))
         if hit is None or hit[0] != key:
             rows = sorted(records.values() if isinstance(records, dict) else records, key=lambda r: r["Timestamp"])
             hit = (key, rows, [r["Timestamp"] for r in rows])
-            self._by_timestamp[entity] = hit
+            self._by_timestamp[(div.division, entity)] = hit
         return hit[1], hit[2]
+
+    def divisions_listing(self, chain: Chain | None) -> dict[int, dict]:
+        """system/Divisions for the chain's user: every division they may open (accountants see their clients'
+        divisions beside their own, beyond.md §4.2), and the licence's practice division, which is never served.
+        A division not built yet is listed without building it (no move date, the default currency)."""
+        specs = self.divisions.specs()
+        current = self.current_division(chain)
+        rows: dict[int, dict] = {}
+        for code in self.divisions_of(chain):
+            if code not in specs:
+                continue
+            built = self.divisions.data.get(code)
+            rows[code] = data.division_row(
+                code,
+                specs[code].description or "",
+                currency=getattr(built, "currency", "EUR"),
+                move_date=getattr(built, "move_date", None),
+                current=code == current,
+                main=code == self.config.division,
+            )
+        like = rows.get(self.config.division) or next(iter(rows.values()), None)
+        if like is not None:
+            practice = max(specs) + 1
+            rows[practice] = data.practice_division_row(like, practice)
+        return rows
 
     def now(self) -> float:
         return _now()  # looked up at each call: tests put a fake clock in this module's `_now`
@@ -373,22 +440,25 @@ class SandboxState(OAuthMixin):
     def last_token_issued_at(self, value: float | None) -> None:
         self._chain0.last_token_issued_at = value
 
-    # ---- persistence (make airflow): a real Exact division and its token chains outlive our restarts --------------
-    _PERSISTED = ("division", "chains", "codes", "access_tokens", "access_chain")
+    # ---- persistence (make airflow): real Exact divisions and their token chains outlive our restarts -------------
+    _PERSISTED = ("chains", "codes", "access_tokens", "access_chain")
     # What a state file written before chains per consent holds instead of `chains`: the preconfigured chain.
     _LEGACY = ("refresh_token", "refresh_issued_at", "old_refresh_tokens", "last_token_issued_at")
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the division and the token chain (not faults, stats or rate windows) to `path`, atomically."""
+        """Write the token chains (not faults, stats or rate windows) to `path`, atomically, and each division that
+        changed to its own file beside it (divisions.Divisions.save)."""
+        files = self.divisions.save(path, self.lock)
         with self.lock:
-            blob = pickle.dumps({name: getattr(self, name) for name in self._PERSISTED})
+            blob = pickle.dumps({**{name: getattr(self, name) for name in self._PERSISTED}, "division_files": files})
         tmp = f"{path}.tmp"
         with open(tmp, "wb") as f:
             f.write(blob)
         os.replace(tmp, path)
 
     def load(self, path: str | os.PathLike) -> bool:
-        """Restore what `save` wrote; False when there is nothing to restore (first start)."""
+        """Restore what `save` wrote (the divisions are read back on first use); False when there is nothing to
+        restore (first start). A file of the single-division sandbox holds its division itself: that one is kept."""
         if not os.path.exists(path):
             return False
         with open(path, "rb") as f:
@@ -397,48 +467,25 @@ class SandboxState(OAuthMixin):
             for name in (*self._PERSISTED, *self._LEGACY):
                 if name in saved:
                     setattr(self, name, saved[name])
+            if "division_files" in saved:
+                self.divisions.restore(path, saved["division_files"])
+            if "division" in saved:
+                self.division = saved["division"]
+            self._add_preconfigured_chains()  # users configured since the file was written
             self._by_timestamp.clear()
         return True
 
-    # ---- rate limits ------------------------------------------------------------------------------------------
+    # ---- rate limits: per app per division (divisions.Divisions.take_call) -----------------------------------
     def _windows(self, now: float) -> tuple[float, float]:
-        c = self.config
-        minute_reset = (math.floor(now / c.minute_seconds) + 1) * c.minute_seconds
-        if c.day_seconds:
-            day_reset = (math.floor(now / c.day_seconds) + 1) * c.day_seconds
-        else:
-            day_reset = (math.floor(now / 86400) + 1) * 86400.0
-        return minute_reset, day_reset
+        return window_resets(self.config, now)
 
-    def take_call(self) -> tuple[int, dict[str, str]]:
-        """Count one call against the division's budgets. Returns (status, headers): 200 or 429."""
-        c = self.config
-        now = _now()
-        minute_reset, day_reset = self._windows(now)
-        if self.minute_window[0] != minute_reset:
-            self.minute_window = (minute_reset, 0)
-        if self.day_window[0] != day_reset:
-            self.day_window = (day_reset, 0)
-        minute_used, day_used = self.minute_window[1], self.day_window[1]
-        daily = {
-            "X-RateLimit-Limit": str(c.daily_limit),
-            "X-RateLimit-Remaining": str(max(c.daily_limit - day_used - 1, 0)),
-            "X-RateLimit-Reset": str(int(day_reset * 1000)),
-        }
-        minutely = {
-            "X-RateLimit-Minutely-Limit": str(c.minutely_limit),
-            "X-RateLimit-Minutely-Remaining": str(max(c.minutely_limit - minute_used - 1, 0)),
-            "X-RateLimit-Minutely-Reset": str(int(minute_reset * 1000)),
-        }
-        if day_used >= c.daily_limit:
-            daily["X-RateLimit-Remaining"] = "0"
-            return 429, daily  # only the exceeded limit's headers, as Exact does
-        if minute_used >= c.minutely_limit:
-            minutely["X-RateLimit-Minutely-Remaining"] = "0"
-            return 429, minutely
-        self.minute_window = (minute_reset, minute_used + 1)
-        self.day_window = (day_reset, day_used + 1)
-        return 200, {**daily, **minutely}
+    def take_call(self, division: int | None = None) -> tuple[int, dict[str, str]]:
+        """Count one call against the division's budgets (default: the main division's). (status, headers)."""
+        code = self.config.division if division is None else division
+        status, headers = self.divisions.take_call(code, _now())
+        if status == 200:
+            self.stats.division_calls[code] += 1
+        return status, headers
 
     # ---- OAuth (the token and authorize endpoints are in oauth.OAuthMixin) --------------------------------------
     def check_bearer(self, header: str | None) -> str | None:
@@ -583,6 +630,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             err = self.state.check_bearer(self.headers.get("Authorization"))
             chain = self.state.chain_of_access(_bearer(self.headers.get("Authorization")))
             user = self.state.user(chain.user if chain else DEFAULT_USER)
+            current = self.state.current_division(chain)
         if err:
             return self._send(
                 401,
@@ -600,8 +648,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
                                 "uri": f"{base}/api/v1/current/Me(guid'{user['user_id']}')",
                                 "type": "Exact.Web.Api.System.Me",
                             },
-                            # the consent's first division (Exact: the one the user last opened)
-                            "CurrentDivision": self._encode(self.state.divisions_of(chain)[0]),
+                            # the user's current division (Exact: the one the user last opened)
+                            "CurrentDivision": self._encode(current),
                             "UserID": user["user_id"],
                             "UserName": user["user_name"],
                             "FullName": user.get("full_name") or user["user_name"],
@@ -622,19 +670,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _api(self, method: str, division: int, path: str, query: str) -> None:
         st = self.state
         fault = self._count_and_delay(path)
+        allowed, chain = self._division_access(path, division)
+        if not allowed:
+            return
+        st.divisions.get(division)  # built on first use, outside the lock: the other divisions are served meanwhile
         with st.lock:
-            err = st.check_bearer(self.headers.get("Authorization"))
-            if err:
-                return self._client_error(
-                    401,
-                    path,
-                    "Unauthorized",
-                    {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'},
-                )
-            chain = st.chain_of_access(_bearer(self.headers.get("Authorization")))
-            if division != st.config.division or division not in st.divisions_of(chain):
-                return self._client_error(403, path, "Forbidden", {"Reason": "NoDivisionAccess"})
-            status, rate_headers = st.take_call()
+            status, rate_headers = st.take_call(division)
             if status == 429:
                 return self._send(429, None, rate_headers)
             if fault == "error":
@@ -646,10 +687,31 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if method != "GET":
                 return self._client_error(405, path, "Method not allowed for this sandbox endpoint", rate_headers)
             try:
-                body = self._collection(spec, division, query)
+                body = self._collection(spec, division, query, chain)
             except ODataError as exc:
                 return self._client_error(400, path, str(exc), rate_headers)
             self._send(200, body, rate_headers)
+
+    def _division_access(self, path: str, division: int) -> tuple[bool, Chain | None]:
+        """(True, the access token's chain) if the token is valid and its user may open `division`; else (False, None)
+        once the refusal is sent: 401 for the token; 403 `NoDivisionAccess` for a division the sandbox does not
+        serve or the user may not open (Exact's Reason header, reference §7.2)."""
+        st = self.state
+        with st.lock:
+            err = st.check_bearer(self.headers.get("Authorization"))
+            if err:
+                self._client_error(
+                    401,
+                    path,
+                    "Unauthorized",
+                    {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err}"'},
+                )
+                return False, None
+            chain = st.chain_of_access(_bearer(self.headers.get("Authorization")))
+            if division not in st.divisions.specs() or division not in st.divisions_of(chain):
+                self._client_error(403, path, "Forbidden", {"Reason": "NoDivisionAccess"})
+                return False, None
+            return True, chain
 
     def _encode(self, value):
         """One property value as Exact writes it (with `types_as_text`: numbers and booleans as text)."""
@@ -685,7 +747,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.state.stats.client_errors[path][status] += 1
         self._send(status, _odata_error(message), headers)
 
-    def _collection(self, spec: EndpointSpec, division: int, query: str) -> dict:
+    def _collection(self, spec: EndpointSpec, division: int, query: str, chain: Chain | None) -> dict:
         params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
         unknown = set(params) - {"$select", "$filter", "$skiptoken", "$top", "$orderby", "$inlinecount"}
         if unknown:
@@ -696,9 +758,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
         top = params.get("$top")
         page_size = spec.page_size if not top else min(spec.page_size, int(top))
         if spec.kind in ("sync", "deleted"):
-            rows = self._rows_by_timestamp(spec, comparisons, skiptoken, page_size)
+            rows = self._rows_by_timestamp(spec, division, comparisons, skiptoken, page_size)
+        elif spec.entity == "divisions":  # system/Divisions: the user's divisions, whichever is in the URL
+            rows = self._rows_by_key(spec, self.state.divisions_listing(chain), comparisons, skiptoken)
         else:
-            rows = self._rows_by_key(spec, comparisons, skiptoken)
+            rows = self._rows_by_key(spec, self.state.data_of(division).records(spec.entity), comparisons, skiptoken)
         page, more = rows[:page_size], len(rows) > page_size and not top
         base = self._base_url()
         encode = self._encoder()
@@ -727,11 +791,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return {"d": d}
 
     def _rows_by_timestamp(
-        self, spec: EndpointSpec, comparisons: list[Comparison], skiptoken: str | None, page_size: int
+        self, spec: EndpointSpec, division: int, comparisons: list[Comparison], skiptoken: str | None, page_size: int
     ) -> list[dict]:
         """A sync or deleted page: rows after the skiptoken and any `Timestamp gt` bound, one more than a page at
         most (that one says "more")."""
-        ordered, stamps = self.state.by_timestamp(spec.entity)
+        ordered, stamps = self.state.by_timestamp(spec.entity, division)
         bounds = [int(skiptoken.rstrip("L"))] if skiptoken else []
         bounds += [c.value for c in comparisons if c.field == "Timestamp" and c.op == "gt" and isinstance(c.value, int)]
         start = bisect.bisect_right(stamps, max(bounds)) if bounds else 0
@@ -744,9 +808,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     break
         return rows
 
-    def _rows_by_key(self, spec: EndpointSpec, comparisons: list[Comparison], skiptoken: str | None) -> list[dict]:
+    def _rows_by_key(
+        self, spec: EndpointSpec, records: dict | list, comparisons: list[Comparison], skiptoken: str | None
+    ) -> list[dict]:
         """A regular or bulk endpoint: the matching rows in key order, after the `guid'...'` skiptoken."""
-        records = self.state.division.records(spec.entity)
         rows = list(records.values()) if isinstance(records, dict) else list(records)
         rows = [r for r in rows if matches(r, comparisons)]
         rows.sort(key=lambda r: r[spec.key])
@@ -779,6 +844,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 "client_errors": {k: {str(a): b for a, b in v.items()} for k, v in s.client_errors.items()},
                 "token_calls": dict(s.token_calls),
                 "faults_injected": dict(s.faults_injected),
+                "division_calls": {str(k): v for k, v in s.division_calls.items()},
                 "requests": [list(r) for r in s.requests[-int(req.get("last", 200)) :]],
             },
         )
@@ -800,11 +866,59 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _control_config(self, method: str, req: dict) -> None:
         st = self.state
         if method == "POST":
+            unknown = [k for k in req if not hasattr(st.config, k)]
+            if unknown:
+                return self._send(400, {"error": f"unknown config setting {unknown[0]!r}"})
+            before = {k: getattr(st.config, k) for k in req}
             for k, v in req.items():
-                if not hasattr(st.config, k):
-                    return self._send(400, {"error": f"unknown config setting {k!r}"})
                 setattr(st.config, k, v)
+            try:
+                check_config(st.config)
+            except ValueError as exc:  # nothing changes: the divisions and users stay as they were
+                for k, v in before.items():
+                    setattr(st.config, k, v)
+                return self._send(400, {"error": str(exc)})
         self._send(200, asdict(st.config))
+
+    def _control_divisions(self, method: str, req: dict) -> None:
+        """The divisions the sandbox serves: code, description, seed, size, limits, the current windows' counts, and
+        whether its data is built yet (a division is built on first use)."""
+        st = self.state
+        now = _now()
+        out = [
+            {**asdict(spec), **st.divisions.usage(code, now), "built": code in st.divisions.data}
+            for code, spec in st.divisions.specs().items()
+        ]
+        self._send(200, {"divisions": out})
+
+    def _control_limits(self, method: str, req: dict) -> None:
+        """One division's rate limits (Exact gives some divisions other numbers): POST `{"division": code,
+        "minutely_limit": n, "daily_limit": n}` (either limit may be left out); GET: every division's."""
+        st = self.state
+        if method == "POST":
+            code = self._division_in(req)
+            if code is None:
+                return None
+            given = {k: req[k] for k in ("minutely_limit", "daily_limit") if k in req}
+            try:
+                spec = replace(as_spec(_own_spec(st.config, code)), **given)
+                as_spec(spec)
+            except (TypeError, ValueError) as exc:
+                return self._send(400, {"error": str(exc)})
+            st.config.divisions = [d for d in st.config.divisions if as_spec(d).code != code] + [spec]
+        now = _now()
+        self._send(200, {str(code): st.divisions.usage(code, now) for code in st.divisions.specs()})
+
+    def _division_in(self, req: dict) -> int | None:
+        """The division a control names (`"division": code`; default the main division), or None once a 400 saying
+        which divisions there are is sent."""
+        code = req.get("division", self.state.config.division)
+        specs = self.state.divisions.specs()
+        if code not in specs or isinstance(code, bool):
+            error = f"unknown division {code!r}: the sandbox serves {served(specs)} (GET /_sandbox/divisions)"
+            self._send(400, {"error": error})
+            return None
+        return code
 
     def _control_token_chain(self, method: str, req: dict) -> None:
         # For tests only: what the server holds, so a test can check the chain is still alive.
@@ -841,7 +955,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _control_records(self, method: str, req: dict) -> None:
         entity = req.get("entity", "accounts")
-        rows = self.state.division.records(entity)
+        code = self._division_in(req)
+        if code is None:
+            return None
+        rows = self.state.data_of(code).records(entity)
         rows = list(rows.values()) if isinstance(rows, dict) else list(rows)
         # `every`: each n-th record only; `fields`: only these fields (keeps a million-record division cheap).
         rows = rows[:: int(req.get("every", 1))]
@@ -854,20 +971,32 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _control_move_division(self, method: str, req: dict) -> None:
         """Exact moves the division to another database: every Timestamp starts again from a small number (`start`,
         default 1) and DivisionMoveDate is set (data.move_division)."""
-        div = self.state.division
+        code = self._division_in(req)
+        if code is None:
+            return None
+        div = self.state.data_of(code)
         high = data.move_division(div, now=dt.datetime.now(dt.UTC), start=int(req.get("start", 1)))
+        self.state.divisions.changed(code)
         self._send(200, {"division_move_date": encode_value(div.move_date), "highest_timestamp": high})
 
     def _control_purge_deleted(self, method: str, req: dict) -> None:
         """Exact keeps the deletion log about two months: drop the entries older than `older_than_seconds` (default
         data.DELETION_LOG_RETENTION; 0 purges every entry, as if the import had not run for two months)."""
+        code = self._division_in(req)
+        if code is None:
+            return None
         seconds = float(req.get("older_than_seconds", data.DELETION_LOG_RETENTION.total_seconds()))
         before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
-        self._send(200, {"purged": data.purge_deleted(self.state.division, before=before)})
+        self.state.divisions.changed(code)
+        self._send(200, {"purged": data.purge_deleted(self.state.data_of(code), before=before)})
 
     def _control_mutate(self, method: str, req: dict) -> None:
+        code = self._division_in(req)
+        if code is None:
+            return None
         try:
-            self._send(200, self._mutate(req))
+            self.state.divisions.changed(code)
+            self._send(200, self._mutate(req, self.state.data_of(code)))
         except (KeyError, ValueError) as exc:
             self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
 
@@ -885,9 +1014,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
         "mutate": _control_mutate,
         "move-division": _control_move_division,
         "purge-deleted": _control_purge_deleted,
+        "divisions": _control_divisions,
+        "limits": _control_limits,
     }
 
-    def _mutate(self, req: dict) -> dict:
+    def _mutate(self, req: dict, div: data.Division) -> dict:
         """`{"entity": "accounts", "op": "update"|"add"|"delete", ...}`, applied with new rowversions.
 
         update: `records: [{"ID": ..., <field>: <value>}]` (accounts without fields get a random realistic edit);
@@ -896,8 +1027,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         Goods delivery lines split over storage locations (data.split_delivery_line): `op: "split"`, `id`,
         `quantities: {<location code>: <quantity>}`; one location's row is updated with `"StorageLocation"` in the
         record beside its `"ID"`, and deleted as `"<ID>/<StorageLocation>"` (the line's ID deletes every row).
+        `"division": code` changes that division (default: the main division).
         """
-        div = self.state.division
         now = dt.datetime.now(dt.UTC)
         entity, op = req.get("entity", "accounts"), req.get("op")
         try:
@@ -1018,6 +1149,12 @@ def _stale_copies(results: list[dict]) -> list[dict]:
                 stale[name] = "STALE COPY"
         copies.append(stale)
     return copies
+
+
+def _own_spec(c: SandboxConfig, code: int) -> DivisionSpec:
+    """The division's own settings as given in the config (the last given), or none: DivisionSpec(code)."""
+    given = [as_spec(d) for d in c.divisions]
+    return next((d for d in reversed(given) if d.code == code), DivisionSpec(code))
 
 
 def _decode(value):

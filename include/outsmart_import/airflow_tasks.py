@@ -64,18 +64,6 @@ def check_settings(category: Category) -> list[str]:
     return keys
 
 
-def migrate_target_schema(company_key: str) -> None:
-    """Task `migrate_target_schema` (one per company): the idempotent DDL of the company's OutSmart database."""
-    from include.outsmart_import.schema import ensure_schema
-
-    _name_the_map_index(company_key)
-    conn = connector_of(_company(company_key).target_conn_id)()
-    try:
-        ensure_schema(conn)
-    finally:
-        conn.close()
-
-
 def run_import(category: Category, company_key: str) -> dict[str, Any]:
     """Task `import_<category>` (one per company): read the category from the company's division and merge it into
     its OutSmart database; the run's counts."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from include.outsmart_import.exact_codes import QUOTATION_STATUS, RELATION_TYPE, SALES_ORDER_STATUS, SUPPLIER
+from include.outsmart_import.problems import problem
 
 # The filters' choices are the words the registry writes for Exact's codes (exact_codes.py): declared once there.
 # mypy sees plain `str` (a Literal built at run time is no static type); pydantic validates against the words.
@@ -50,7 +51,7 @@ def _no_repeats(v: list[str]) -> list[str]:
     seen: set[str] = set()
     for i, word in enumerate(v):
         if word in seen:
-            raise ValueError(f"{word!r} is listed twice (again at position {i})")
+            raise problem("listed_twice", value=repr(word), position=str(i))
         seen.add(word)
     return v
 
@@ -85,9 +86,9 @@ class ItemGroupSettings(CategorySettings):
     def _codes_not_blank(cls, v: list[str]) -> list[str]:
         for i, code in enumerate(v):
             if not code.strip():
-                raise ValueError(f"item group code at position {i} is empty")
+                raise problem("empty_code", position=str(i))
             if len(code) > MAX_ITEM_GROUP_CODE:
-                raise ValueError(f"item group code at position {i} is longer than {MAX_ITEM_GROUP_CODE} characters")
+                raise problem("code_too_long", position=str(i), max_length=MAX_ITEM_GROUP_CODE)
         return v
 
 

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationError, create_model, field_validator
 
+from include.outsmart_import import problems
+
 # The per-category models live beside the registry; re-exported here, where the Variable is described.
 from include.outsmart_import.filters import (  # noqa: F401
     CategorySettings,
@@ -35,7 +37,13 @@ VARIABLE_NAME = "exact_online_import_settings"
 
 
 class SettingsError(ValueError):
-    """The settings Variable is not valid; the message names the offending key."""
+    """The settings Variable is not valid; the message names the offending key. `key` and `params` say it as a
+    problem (problems.py), and `problems` are the values that are wrong, so the settings page can say it in the
+    office's language."""
+
+    def __init__(self, key: str, found: list[dict] | None = None, **params: object):
+        super().__init__(problems.english(key, params))
+        self.key, self.params, self.problems = key, params, found or []
 
 
 # One field per registry category, its model and default from the registry entry: a category added to the registry
@@ -81,7 +89,7 @@ class CompanyChoices(Strict):
         from croniter import croniter
 
         if not croniter.is_valid(v):
-            raise ValueError(f"{v!r} is not a cron expression or preset such as '@hourly' or '*/30 * * * *'")
+            raise problems.problem("not_a_cron", value=repr(v))
         return v
 
     def category(self, name: str) -> CategorySettings:
@@ -133,27 +141,27 @@ class ImportSettings(CompanyChoices):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{v!r} is not an IANA time zone such as 'Europe/Amsterdam' or 'Europe/Brussels'"
-            ) from None
+            raise problems.problem("not_a_time_zone", value=repr(v)) from None
         return v
 
 
 def _check_distinct(companies: dict[str, CompanySettings]) -> None:
     """Two companies never share an OutSmart database (their imports would overwrite each other's rows) nor a
-    division of one connection (they would be the same company twice). Raises ValueError naming both."""
+    division of one connection (they would be the same company twice). Raises the problem, naming both."""
     if DEFAULT_COMPANY in companies:
-        raise ValueError(f"{DEFAULT_COMPANY!r} is the first company (the top level of the settings); pick another key")
+        raise problems.problem("reserved_company", company=repr(DEFAULT_COMPANY))
     targets: dict[str, str] = {}
     divisions: dict[tuple[str, int], str] = {}
     for key, c in sorted(companies.items()):
+        conn_id = repr(c.target_conn_id)
         if c.target_conn_id == DEFAULT_TARGET_CONN_ID:
-            raise ValueError(f"{key}: target_conn_id {c.target_conn_id!r} is the database of company 1")
+            raise problems.problem("first_company_database", company=key, conn_id=conn_id)
         if c.target_conn_id in targets:
-            raise ValueError(f"{key} and {targets[c.target_conn_id]} both import into {c.target_conn_id!r}")
+            raise problems.problem("same_database", company=key, other=targets[c.target_conn_id], conn_id=conn_id)
         if (c.exact_conn_id, c.division) in divisions:
             other = divisions[(c.exact_conn_id, c.division)]
-            raise ValueError(f"{key} and {other} both import division {c.division} of {c.exact_conn_id!r}")
+            division, exact = str(c.division), repr(c.exact_conn_id)
+            raise problems.problem("same_division", company=key, other=other, division=division, conn_id=exact)
         targets[c.target_conn_id] = key
         divisions[(c.exact_conn_id, c.division)] = key
 
@@ -177,57 +185,74 @@ def _choices(ctx: dict) -> str:
 
 
 # pydantic's messages are written for programmers ("Value error, ...", "Input should be a valid list"); the office
-# reads them on the settings page and in the DAG import error, so each error type a Variable can have gets plain words.
-_PLAIN: dict[str, Callable[[dict], str]] = {
-    "extra_forbidden": lambda ctx: "unknown key (not a setting of this import)",
-    "literal_error": lambda ctx: f"must be one of {_choices(ctx)}",
-    "too_long": lambda ctx: f"has {ctx['actual_length']:,} entries; at most {ctx['max_length']:,} are allowed",
-    "string_too_long": lambda ctx: f"is longer than {ctx['max_length']:,} characters",
-    "string_too_short": lambda ctx: "must not be empty",
-    "string_pattern_mismatch": lambda ctx: _PATTERN_WORDS.get(str(ctx.get("pattern")), "is not of the allowed form"),
-    "less_than_equal": lambda ctx: f"must be at most {ctx['le']}",
-    "greater_than_equal": lambda ctx: f"must be at least {ctx['ge']}",
-    "bool_type": lambda ctx: "must be true or false",
-    "bool_parsing": lambda ctx: "must be true or false",
-    "int_type": lambda ctx: "must be a whole number",
-    "int_parsing": lambda ctx: "must be a whole number",
-    "int_from_float": lambda ctx: "must be a whole number",
-    "string_type": lambda ctx: "must be text (in double quotes)",
-    "list_type": lambda ctx: 'must be a list, e.g. [] or ["a", "b"]',
-    "model_type": lambda ctx: "must be an object, e.g. {}",
-    "dict_type": lambda ctx: "must be an object, e.g. {}",
+# reads them on the settings page and in the DAG import error, so each error type a Variable can have is a problem
+# of ours (problems.py: plain words, and a key the page says in the office's language) with its params.
+_PYDANTIC: dict[str, tuple[str, Callable[[dict], dict]]] = {
+    "extra_forbidden": ("unknown_key", lambda ctx: {}),
+    "literal_error": ("one_of", lambda ctx: {"choices": _choices(ctx)}),
+    "too_long": ("too_many", lambda ctx: {"actual_length": ctx["actual_length"], "max_length": ctx["max_length"]}),
+    "string_too_long": ("text_too_long", lambda ctx: {"max_length": ctx["max_length"]}),
+    "string_too_short": ("not_empty", lambda ctx: {}),
+    "string_pattern_mismatch": ("not_of_the_form", lambda ctx: {"pattern": ctx["pattern"]}),
+    "less_than_equal": ("at_most", lambda ctx: {"le": ctx["le"]}),
+    "greater_than_equal": ("at_least", lambda ctx: {"ge": ctx["ge"]}),
+    "bool_type": ("true_or_false", lambda ctx: {}),
+    "bool_parsing": ("true_or_false", lambda ctx: {}),
+    "int_type": ("whole_number", lambda ctx: {}),
+    "int_parsing": ("whole_number", lambda ctx: {}),
+    "int_from_float": ("whole_number", lambda ctx: {}),
+    "string_type": ("text", lambda ctx: {}),
+    "list_type": ("list", lambda ctx: {}),
+    "model_type": ("object", lambda ctx: {}),
+    "dict_type": ("object", lambda ctx: {}),
 }
 
 
-_PATTERN_WORDS: dict[str, str] = {
-    COMPANY_KEY: "a company's key is 1 to 40 lower-case letters, digits, '-' or '_', starting with a letter or digit",
-    CONN_ID_PATTERN: "a connection id is letters, digits, '_', '-' or '.' (at most 250)",
-}
+# The patterns of ours, said in words instead of as the pattern.
+_PATTERN_PROBLEMS = {COMPANY_KEY: "not_a_company_key", CONN_ID_PATTERN: "not_a_conn_id"}
 
 
-def plain_message(err: dict) -> str:
-    """One pydantic error in plain words: a known type by the table above; our own validators' messages without
-    pydantic's "Value error, " prefix; anything else with "Input should be" said as "must be"."""
-    plain = _PLAIN.get(err["type"])
-    if plain is not None:
+def problem_of(err: dict) -> tuple[str, dict]:
+    """One pydantic error as (problem key, params): a known type by the table above; our own validators' problems
+    as they were raised (problems.problem); anything else as pydantic's words, with "Input should be" said as
+    "must be" and without pydantic's "Value error, " prefix."""
+    known = _PYDANTIC.get(err["type"])
+    pattern = str((err.get("ctx") or {}).get("pattern"))
+    if err["type"] == "string_pattern_mismatch" and pattern in _PATTERN_PROBLEMS:
+        return _PATTERN_PROBLEMS[pattern], {}
+    if known is not None:
         try:
-            return plain(err.get("ctx") or {})
+            return known[0], known[1](err.get("ctx") or {})
         except (KeyError, ValueError):  # a pydantic version with other context: its own words are still right
             pass
+    if err["type"] in problems.TEXTS:
+        return err["type"], dict(err.get("ctx") or {})
     msg = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
-    return msg.replace("Input should be", "must be", 1)
+    return "other", {"text": msg.replace("Input should be", "must be", 1)}
+
+
+def plain_message(err: dict) -> str:
+    """One pydantic error in plain (English) words."""
+    return problems.english(*problem_of(err))
 
 
 def settings_problems(raw: dict) -> tuple[ImportSettings | None, list[dict]]:
-    """Validate an already-decoded Variable: (settings, []) or (None, [{"path": ..., "message": ...}, ...]).
+    """Validate an already-decoded Variable: (settings, []) or (None, [{"path", "message", "problem", "params"},
+    ...]): the message in English, the problem's key and params for the settings page's language.
 
     The one validation: `parse_settings` (the DAGs) and the settings page (field-level messages) both use it."""
     try:
         return ImportSettings.model_validate(raw), []
     except ValidationError as exc:
-        return None, [{"path": _path(err["loc"]), "message": plain_message(dict(err))} for err in exc.errors()]
+        found = []
+        for err in exc.errors():
+            key, params = problem_of(dict(err))
+            found.append(
+                {"path": _path(err["loc"]), "message": problems.english(key, params), "problem": key, "params": params}
+            )
+        return None, found
 
 
 def parse_settings(raw: str | dict | None) -> ImportSettings:
@@ -239,13 +264,20 @@ def parse_settings(raw: str | dict | None) -> ImportSettings:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise SettingsError(
-                f"Variable {VARIABLE_NAME!r} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+                "not_json",
+                name=repr(VARIABLE_NAME),
+                error=exc.msg,
+                line=str(exc.lineno),
+                column=str(exc.colno),
             ) from None
     if not isinstance(raw, dict):
-        raise SettingsError(f"Variable {VARIABLE_NAME!r} must be a JSON object, not {type(raw).__name__}")
-    settings, problems = settings_problems(raw)
-    if problems or settings is None:
+        raise SettingsError("not_an_object", name=repr(VARIABLE_NAME), type=type(raw).__name__)
+    settings, found = settings_problems(raw)
+    if found or settings is None:
         raise SettingsError(
-            f"Variable {VARIABLE_NAME!r} is invalid: " + "; ".join(f"{p['path']}: {p['message']}" for p in problems)
+            "invalid",
+            found,
+            name=repr(VARIABLE_NAME),
+            problems="; ".join(f"{p['path']}: {p['message']}" for p in found),
         )
     return settings

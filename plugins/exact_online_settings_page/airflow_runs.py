@@ -3,7 +3,8 @@ ORM session, as Airflow's own REST endpoints read them) and the manual run the s
 
 from __future__ import annotations
 
-from exact_online_settings_page.variable_store import read_variable
+from exact_online_settings_page.labels import category_title, label
+from exact_online_settings_page.variable_store import read_variable, settings_error
 from include.outsmart_import import registry
 from include.outsmart_import.companies import CompanyNotFound
 from include.outsmart_import.companies import company as company_named
@@ -29,7 +30,7 @@ def _view_of_run(run, ti, category: Category, ui_base: str) -> dict:
         "start_date": iso(run.start_date),
         "end_date": iso(run.end_date),
         "full_refresh": bool((run.conf or {}).get("full_refresh")),
-        "company": (run.conf or {}).get("company"),
+        "company": (run.conf or {}).get("company"),  # a run of one company's import (#21); None: every company
         "run_url": f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}",
         "log_url": None,
         "task_state": None,
@@ -37,8 +38,7 @@ def _view_of_run(run, ti, category: Category, ui_base: str) -> dict:
     if ti is not None:
         view["task_state"] = str(getattr(ti.state, "value", ti.state)) if ti.state else None
         try_number = max(int(ti.try_number or 0), 1)
-        # The import is a task mapped over the companies (#21): the UI shows one of them at .../mapped/<index>.
-        mapped = f"/mapped/{ti.map_index}" if ti.map_index is not None and ti.map_index >= 0 else ""
+        mapped = f"/mapped/{ti.map_index}" if ti.map_index >= 0 else ""
         view["log_url"] = (
             f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}/tasks/{ti.task_id}{mapped}?try_number={try_number}"
         )
@@ -59,22 +59,45 @@ def _active_run(session, dag_id: str):
     )
 
 
-def _import_task(session, category: Category, run, map_index: int | None):
-    """The category's import task in `run` for one company (its log is what the page links to): the mapped task
-    at `map_index` (the company's place in the run's list); the first one when the place is unknown."""
+def _import_task(session, category: Category, run, company: str = DEFAULT_COMPANY):
+    """The company's import task in `run` (its log is what the page links to): one mapped task per company, named
+    by the company (a run from before companies: the one unmapped task)."""
     from airflow.models.taskinstance import TaskInstance
     from sqlalchemy import select
 
     if run is None:
         return None
-    stmt = select(TaskInstance).where(
-        TaskInstance.dag_id == category.dag_id,
-        TaskInstance.run_id == run.run_id,
-        TaskInstance.task_id == f"import_{category.name}",
+    return session.scalar(
+        select(TaskInstance)
+        .where(
+            TaskInstance.dag_id == category.dag_id,
+            TaskInstance.run_id == run.run_id,
+            TaskInstance.task_id == f"import_{category.name}",
+            TaskInstance.map_index.in_([-1, _map_index_of(session, category, run, company)]),
+        )
+        .order_by(TaskInstance.map_index)
+        .limit(1)
     )
-    if map_index is not None:
-        stmt = stmt.where(TaskInstance.map_index == map_index)
-    return session.scalar(stmt.order_by(TaskInstance.map_index).limit(1))
+
+
+def _map_index_of(session, category: Category, run, company: str) -> int:
+    """The company's map index in `run`: its place in the list `check_settings` returned (the grid's name of a
+    mapped task is only rendered once it ran; the list is there from the start). -2 (none) if not in the run."""
+    import json
+
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    value = session.scalar(
+        select(XComModel.value).where(
+            XComModel.dag_id == category.dag_id,
+            XComModel.run_id == run.run_id,
+            XComModel.task_id == "check_settings",
+            XComModel.key == "return_value",
+        )
+    )
+    keys = json.loads(value) if isinstance(value, str) else value
+    return keys.index(company) if isinstance(keys, list) and company in keys else -2
 
 
 # How far back the page looks for a company's latest run of a category (runs of other companies in between).
@@ -83,6 +106,8 @@ RUNS_LOOKED_AT = 20
 
 def _companies_of_runs(session, dag_id: str, run_ids: list[str]) -> dict[str, list]:
     """Per run, the companies it imports, in map index order (what its `check_settings` returned)."""
+    import json
+
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
 
@@ -92,44 +117,40 @@ def _companies_of_runs(session, dag_id: str, run_ids: list[str]) -> dict[str, li
             XComModel.run_id.in_(run_ids),
             XComModel.task_id == "check_settings",
             XComModel.key == "return_value",
-            XComModel.map_index == -1,
         )
     )
     out = {}
     for run_id, value in rows:
-        keys = XComModel.deserialize_value(type("Row", (), {"value": value})())
+        keys = json.loads(value) if isinstance(value, str) else value
         out[run_id] = keys if isinstance(keys, list) else []
     return out
 
 
 def _latest_for(session, category: Category, company: str | None):
-    """(the latest run that imports `company`, the company's map index in it); without a company the DAG's latest
-    run and the first company in it. A run not yet past `check_settings` counts if it may be for the company."""
+    """The DAG's latest run; for `company` (the page shows one of several), the latest run that imports it: its
+    key in the run's list, or a run not yet past `check_settings` that is for it or for every company."""
     from airflow.models.dagrun import DagRun
     from sqlalchemy import select
 
-    limit = 1 if company is None else RUNS_LOOKED_AT
-    runs = list(
-        session.scalars(select(DagRun).where(DagRun.dag_id == category.dag_id).order_by(DagRun.id.desc()).limit(limit))
-    )
+    newest = select(DagRun).where(DagRun.dag_id == category.dag_id).order_by(DagRun.id.desc())
+    if company is None:
+        return session.scalar(newest.limit(1))
+    runs = list(session.scalars(newest.limit(RUNS_LOOKED_AT)))
     listed = _companies_of_runs(session, category.dag_id, [r.run_id for r in runs])
     for run in runs:
-        keys = listed.get(run.run_id)
-        if company is None:
-            return run, (keys.index(DEFAULT_COMPANY) if keys and DEFAULT_COMPANY in keys else None)
-        asked = (run.conf or {}).get("company")
-        if asked not in (None, company):
+        if (run.conf or {}).get("company") not in (None, company):
             continue
+        keys = listed.get(run.run_id)
         if keys is None and str(getattr(run.state, "value", run.state)) in ("queued", "running"):
-            return run, None  # its companies are not known yet
+            return run  # its companies are not known yet
         if keys and company in keys:
-            return run, keys.index(company)
-    return None, None
+            return run
+    return None
 
 
 def dag_status(session, ui_base: str, company: str | None = None) -> dict[str, dict]:
-    """Per category: is its DAG parsed, paused, scheduled, running, and its latest run (for `company`: the latest
-    run that imports that company, and its task in it)."""
+    """Per category: is its DAG parsed, paused, scheduled, running, and its latest run (for `company`, the latest
+    run that imports it, and its task in that run)."""
     from airflow.models.dag import DagModel
     from sqlalchemy import select
 
@@ -139,7 +160,7 @@ def dag_status(session, ui_base: str, company: str | None = None) -> dict[str, d
     out = {}
     for c in categories:
         dm = models.get(c.dag_id)
-        latest, map_index = _latest_for(session, c, company)
+        latest = _latest_for(session, c, company)
         out[c.name] = {
             "parsed": dm is not None and not dm.is_stale,
             "paused": bool(dm.is_paused) if dm else None,
@@ -147,50 +168,51 @@ def dag_status(session, ui_base: str, company: str | None = None) -> dict[str, d
             "schedule": dm.timetable_summary if dm else None,
             "next_run": iso(dm.next_dagrun_create_after) if dm else None,  # REST: next_dagrun_run_after
             "active": _active_run(session, c.dag_id) is not None,
-            "latest_run": _run_view(latest, _import_task(session, c, latest, map_index), c, ui_base),
+            "latest_run": _run_view(latest, _import_task(session, c, latest, company or DEFAULT_COMPANY), c, ui_base),
         }
     return out
 
 
 class TriggerRefused(Exception):
+    """A sync that is not started; `message` in the page's language."""
+
     def __init__(self, status: int, message: str, run: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.run = status, message, run
 
 
-def _lock_parsed_dag(session, category: Category) -> None:
+def _lock_parsed_dag(session, category: Category, lang: str) -> None:
     """Lock the DAG's row (two clicks at once cannot both start a run); refuse a DAG Airflow cannot start."""
     from airflow.models.dag import DagModel
     from sqlalchemy import select
 
     dm = session.scalar(select(DagModel).where(DagModel.dag_id == category.dag_id).with_for_update())
     if dm is None or dm.is_stale:
-        raise TriggerRefused(409, f"{category.dag_id} is not (yet) known to Airflow: the DAG file has not been parsed.")
+        raise TriggerRefused(409, label("dag_not_parsed", lang, dag_id=category.dag_id))
     if dm.has_import_errors:
-        raise TriggerRefused(409, f"{category.dag_id} has import errors and cannot be started.")
+        raise TriggerRefused(409, label("dag_import_errors", lang, dag_id=category.dag_id))
 
 
-def _saved_settings_allow(session, category: Category, company: str | None = None) -> ImportSettings:
-    """The saved settings, if they let the category run (for `company`, its own choices): the DAG's own check
+def _saved_settings_allow(session, category: Category, lang: str, company: str | None = None) -> ImportSettings:
+    """The saved settings, if they let the category run (for `company`, with its own choices): the DAG's own check
     (`check_runnable`), in the page's words. The run would otherwise start and be skipped at once."""
     _, raw = read_variable(session)
     try:
         settings = parse_settings(raw)
     except SettingsError as exc:
-        raise TriggerRefused(409, f"The saved settings are invalid, so no import can run: {exc}") from None
+        raise TriggerRefused(409, label("settings_invalid_no_import", lang, error=settings_error(exc, lang))) from None
+    title = category_title(category, lang)
     key = company or DEFAULT_COMPANY
     try:
         check_runnable(category, company_named(settings, key).settings, key)
-    except CompanyNotFound as exc:
-        raise TriggerRefused(404, str(exc)) from None
+    except CompanyNotFound:
+        raise TriggerRefused(404, label("company_unknown", lang, company=key)) from None
     except CompanyPaused:
-        raise TriggerRefused(409, f"The company {key!r} is paused: resume it first.") from None
+        raise TriggerRefused(409, label("company_paused_sync", lang, company=key)) from None
     except CategoryNotEnabled:
-        raise TriggerRefused(
-            409, f"{category.title} is switched off in the saved settings: switch it on and Save first."
-        ) from None
+        raise TriggerRefused(409, label("switched_off", lang, title=title)) from None
     except LicenseRequired:
-        raise TriggerRefused(409, f"{category.title} needs the Exact Online Pro licence.") from None
+        raise TriggerRefused(409, label("needs_pro_licence", lang, title=title)) from None
     return settings
 
 
@@ -237,18 +259,20 @@ def trigger_sync(
     full_refresh: bool,
     user_name: str,
     ui_base: str,
+    lang: str = "en",
     company: str | None = None,
 ) -> dict:
     """A manual run of the category's DAG (of one company's import, if `company`), unless one is queued or running
-    (409). The DAG row is locked while checking, so that two clicks at once cannot both start a run."""
-    _lock_parsed_dag(session, category)
-    _saved_settings_allow(session, category, company)
+    (409). The DAG row is locked while checking, so that two clicks at once cannot both start a run. A refusal says
+    why in `lang`."""
+    _lock_parsed_dag(session, category, lang)
+    _saved_settings_allow(session, category, lang, company)
     active = _active_run(session, category.dag_id)
     if active is not None:
+        view = _view_of_run(active, None, category, ui_base)
+        state = label("state_" + view["state"], lang)  # queued or running (_active_run), as the page says it
         raise TriggerRefused(
-            409,
-            f"An import of {category.title} is already {active.state}: wait for it to finish.",
-            _run_view(active, None, category, ui_base),
+            409, label("import_already_active", lang, title=category_title(category, lang), state=state), view
         )
     run = _create_manual_run(
         session, dag_bag, category, full_refresh=full_refresh, user_name=user_name, company=company

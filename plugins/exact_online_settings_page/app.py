@@ -16,6 +16,14 @@ which this app never answers. On top, when the request rides on the cookie (no A
 (or, without one, `Referer`) must be this server's own origin or `[api] base_url`: this also stops another site
 on the same host name (another port, which SameSite=Lax would count as the same site). Requests with a Bearer
 token (scripts) are not exposed to that: browsers never add an Authorization header by themselves.
+
+Language: what the server says (refusals, validation problems, the connection's state) is made by key (labels.py)
+in the language the request asks for in `Accept-Language`. The page sets that header on every call to the language
+chosen in Airflow's UI (page.js, `call`). Why that header and not one of ours: it is HTTP's own header for exactly
+this, so a script or curl gets Dutch the same way (`-H "Accept-Language: nl"`); it is CORS-safelisted, so it
+changes nothing in the cross-site rules above; and without the page's script (the callback page, the page itself)
+the browser sends its own languages in it, the best guess left there. The callback page speaks the language of the
+page that started the connect attempt (kept with the attempt).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from exact_online_settings_page.labels import category_title, label, language_of
 from exact_online_settings_page.request_limits import BodyLimit
 
 if TYPE_CHECKING:
@@ -70,6 +79,11 @@ async def current_user(request: Request) -> BaseUser:
 
 
 UserDep = Annotated[BaseUser, Depends(current_user)]
+
+
+def lang_of(request: Request) -> str:
+    """The language to answer in ("en" or "nl"): see the module doc."""
+    return language_of(request.headers.get("accept-language"))
 
 
 # Airflow's own request session (committed when the endpoint returns, before the answer is sent).
@@ -120,13 +134,11 @@ def _own_origins(request: Request) -> set[str]:
 
 def same_origin_json(request: Request) -> None:
     """Refuse state-changing requests that another site could have made the browser send (see the module doc)."""
+    lang = lang_of(request)
     if request.headers.get(PAGE_HEADER) != "1":
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"Refused: this request must come from the settings page (header {PAGE_HEADER} missing).",
-        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, label("refused_no_page_header", lang, header=PAGE_HEADER))
     if not request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "Send JSON (Content-Type: application/json).")
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, label("send_json", lang))
     if request.headers.get("authorization"):
         return
     origin = request.headers.get("origin")
@@ -136,16 +148,13 @@ def same_origin_json(request: Request) -> None:
             p = urlparse(referer)
             origin = f"{p.scheme}://{p.netloc}"
     if not origin or origin.lower() not in _own_origins(request):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Refused: cross-site request (Origin is not this Airflow).")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, label("refused_cross_site", lang))
 
 
 def editor(request: Request, user: UserDep) -> BaseUser:
     """Logged in, allowed to edit the settings Variable, and a same-origin JSON request."""
     if not _may_edit_settings(user):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            "Forbidden: you may look at the settings but not change them (editing Variables is not among your rights).",
-        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, label("may_not_edit_settings", lang_of(request)))
     same_origin_json(request)
     return user
 
@@ -157,12 +166,12 @@ def _ui_base(request: Request) -> str:
     return base if base.endswith("/") else base + "/"
 
 
-def _category(name: str):
+def _category(name: str, lang: str):
     from include.outsmart_import import registry
 
     category = registry.CATEGORIES.get(name)
     if category is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No import category {name!r}.")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, label("no_such_category", lang, name=repr(name)))
     return category
 
 
@@ -200,9 +209,10 @@ async def page(request: Request):
     try:
         can_read(request, user)
     except HTTPException as exc:
-        return HTMLResponse(
-            f"<p>{exc.detail}: you may not see the Exact Online imports.</p>", status_code=exc.status_code
-        )
+        from html import escape
+
+        said = label("may_not_see_page", lang_of(request), detail=exc.detail)
+        return HTMLResponse(f"<p>{escape(said)}</p>", status_code=exc.status_code)
     base = request.scope.get("root_path", "").rstrip("/") or URL_PREFIX
     from exact_online_settings_page import labels
 
@@ -233,9 +243,9 @@ def state(request: Request, session: SessionDep, user: Annotated[BaseUser, Depen
     from exact_online_settings_page.schedule_preview import schedule_preview
     from include.outsmart_import import registry
 
-    ui_base = _ui_base(request)
+    ui_base, lang = _ui_base(request), lang_of(request)
     _, raw = variable_store.read_variable(session)
-    view = variable_store.settings_view(raw)
+    view = variable_store.settings_view(raw, lang)
     payload = {
         **view,
         "user": {"name": user.get_name(), "can_edit": _may_edit_settings(user)},
@@ -251,8 +261,8 @@ def state(request: Request, session: SessionDep, user: Annotated[BaseUser, Depen
             for c in registry.CATEGORIES.values()
         ],
         "runs": airflow_runs.dag_status(session, ui_base),
-        "imports": outsmart_queries.last_imports(),
-        "schedule_preview": schedule_preview(view["settings"]["schedule"], view["settings"]["timezone"]),
+        "imports": outsmart_queries.last_imports(lang),
+        "schedule_preview": schedule_preview(view["settings"]["schedule"], view["settings"]["timezone"], lang),
         "schedule_picker": schedule_picker.from_cron(view["settings"]["schedule"]).as_dict(),
         "schedule_choices": schedule_picker.choices(),
         "ui_base": ui_base,
@@ -270,7 +280,7 @@ def run_status(request: Request, session: SessionDep, user: Annotated[BaseUser, 
     return _no_store(
         {
             "runs": airflow_runs.dag_status(session, _ui_base(request)),
-            "imports": outsmart_queries.last_imports(),
+            "imports": outsmart_queries.last_imports(lang_of(request)),
             "version": variable_store.version_of(raw),
         }
     )
@@ -283,18 +293,22 @@ def get_item_groups(request: Request, session: SessionDep, user: Annotated[BaseU
 
     _, raw = variable_store.read_variable(session)
     settings = variable_store.settings_view(raw)["settings"]
-    return _no_store(item_groups(category_catalog.item_group_settings(settings)))
+    return _no_store(item_groups(category_catalog.item_group_settings(settings), lang_of(request)))
 
 
 @app.get("/api/schedule-preview")
 def get_schedule_preview(
-    user: Annotated[BaseUser, Depends(can_read)], schedule: str = "", timezone: str = "Europe/Amsterdam"
+    request: Request,
+    user: Annotated[BaseUser, Depends(can_read)],
+    schedule: str = "",
+    timezone: str = "Europe/Amsterdam",
 ):
     from exact_online_settings_page.schedule_picker import from_cron
     from exact_online_settings_page.schedule_preview import schedule_preview
 
     # the picker too: a cron typed under "advanced" that is one of the picker's forms can be shown in office words
-    return _no_store({**schedule_preview(schedule or None, timezone), "picker": from_cron(schedule or None).as_dict()})
+    preview = schedule_preview(schedule or None, timezone, lang_of(request))
+    return _no_store({**preview, "picker": from_cron(schedule or None).as_dict()})
 
 
 @app.get("/api/schedule-picker")
@@ -311,7 +325,9 @@ def get_schedule_picker(
         cron = schedule_picker.to_cron(picker)
     except schedule_picker.PickerError as exc:
         return _no_store({"next": [], "errors": [{"path": "schedule", "key": exc.key, "message": str(exc)}]}, 422)
-    return _no_store({**schedule_preview(cron, timezone), "schedule": cron, "picker": picker.as_dict()})
+    return _no_store(
+        {**schedule_preview(cron, timezone, lang_of(request)), "schedule": cron, "picker": picker.as_dict()}
+    )
 
 
 @app.put("/api/settings")
@@ -322,9 +338,10 @@ def save(
     stored Variable the page cannot read (not JSON, too large) only with `"replace": true` (else 409)."""
     from exact_online_settings_page import variable_store
 
+    lang = lang_of(request)
     try:
         result = variable_store.save_settings(
-            session, body.get("settings"), str(body.get("version", "")), replace=body.get("replace") is True
+            session, body.get("settings"), str(body.get("version", "")), replace=body.get("replace") is True, lang=lang
         )
     except variable_store.SaveRefused as exc:
         session.rollback()
@@ -335,7 +352,7 @@ def save(
     return _no_store(
         {
             **result,
-            "message": "Saved. Airflow picks up the new schedule within about 30 seconds.",
+            "message": label("saved", lang),
             "schedule_picker": from_cron(result["settings"]["schedule"]).as_dict(),
         }
     )
@@ -349,7 +366,8 @@ def sync(name: str, request: Request, session: SessionDep, user: UserDep, body: 
 
     from exact_online_settings_page import airflow_runs
 
-    category = _category(name)
+    lang = lang_of(request)
+    category = _category(name, lang)
     # The same check as Airflow's own "trigger DAG" endpoint, for this category's DAG.
     _security().requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN, param_dag_id=category.dag_id)(
         request, user
@@ -364,12 +382,13 @@ def sync(name: str, request: Request, session: SessionDep, user: UserDep, body: 
             full_refresh=full_refresh,
             user_name=user.get_name(),
             ui_base=_ui_base(request),
+            lang=lang,
         )
     except airflow_runs.TriggerRefused as exc:
         session.rollback()
         return _no_store({"detail": exc.message, "run": exc.run}, exc.status)
     log.info("settings page: %s started %s (full_refresh=%s)", user.get_name(), category.dag_id, full_refresh)
-    return _no_store({"run": run, "message": f"Import of {category.title} started."}, 201)
+    return _no_store({"run": run, "message": label("sync_started", lang, title=category_title(category, lang))}, 201)
 
 
 _DAG_BAG: list[CachedDBDagBag] = []
@@ -396,12 +415,10 @@ def _may_edit_connection(user: BaseUser) -> bool:
     )
 
 
-def connection_reader(user: UserDep) -> BaseUser:
+def connection_reader(request: Request, user: UserDep) -> BaseUser:
     """The section is for those who may edit the connection: others do not see who connected it."""
     if not _may_edit_connection(user):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "Forbidden: connecting Exact Online needs the right to edit connections."
-        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, label("may_not_connect", lang_of(request)))
     return user
 
 
@@ -424,8 +441,8 @@ def _redirect_uri(request: Request) -> str:
     return redirect_uri(conf.get("api", "base_url", fallback=None), origin, prefix)
 
 
-def _refused(exc) -> JSONResponse:
-    return _no_store({"detail": exc.message}, exc.status)
+def _refused(exc, request: Request) -> JSONResponse:
+    return _no_store({"detail": exc.text(lang_of(request))}, exc.status)
 
 
 @app.get("/api/connection")
@@ -434,15 +451,16 @@ def connection_status(request: Request, user: Annotated[BaseUser, Depends(connec
     progress (the divisions to pick from) or its outcome; the redirect URI to register in Exact's App Centre."""
     from exact_online_settings_page import exact_connect
 
+    lang = lang_of(request)
     attempt = exact_connect.latest_attempt(user.get_name())
     payload = {
-        **exact_connect.status(),
+        **exact_connect.status(lang=lang),
         "redirect_uri": _redirect_uri(request),
         "attempt": None
         if attempt is None
         else {
             "outcome": attempt.outcome,
-            "message": attempt.message,
+            "message": attempt.message(lang),
             "connected_user": attempt.connected_user,
             "divisions": attempt.divisions if attempt.outcome == "picking" else None,
         },
@@ -457,9 +475,9 @@ def connect_start(request: Request, user: ConnectionEditor):
     from exact_online_settings_page import exact_connect
 
     try:
-        url = exact_connect.start(user.get_name(), _redirect_uri(request))
+        url = exact_connect.start(user.get_name(), _redirect_uri(request), lang_of(request))
     except exact_connect.ConnectRefused as exc:
-        return _refused(exc)
+        return _refused(exc, request)
     return _no_store({"authorize_url": url, "redirect_uri": _redirect_uri(request)})
 
 
@@ -472,28 +490,36 @@ async def connect_callback(request: Request, state: str = "", code: str = "", er
 
     from exact_online_settings_page import exact_connect
 
+    # No script of the page runs here: the language of the page that started the attempt, else the browser's.
+    lang = await run_in_threadpool(exact_connect.attempt_language, state) or lang_of(request)
     try:
-        user = connection_reader(await current_user(request))
+        user = await current_user(request)
     except HTTPException as exc:
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
             return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=307)
-        return _callback_page(exc.detail, exc.status_code)
+        return _callback_page(str(exc.detail), lang, exc.status_code)
+    if not _may_edit_connection(user):
+        return _callback_page(label("may_not_connect", lang), lang, status.HTTP_403_FORBIDDEN)
     if len(request.url.query) > exact_connect.MAX_ADDRESS_BYTES:
-        return _callback_page("This address is too long to come from Exact Online. Press Connect again.", 400)
+        return _callback_page(label("callback_too_long", lang), lang, 400)
     try:
         # The address as Exact sent it (the query string), parsed by the same code as a pasted one.
         await run_in_threadpool(
             exact_connect.complete, "?" + request.url.query, state, user.get_name(), _redirect_uri(request)
         )
     except exact_connect.ConnectRefused as exc:
-        return _callback_page(exc.message, exc.status)
+        return _callback_page(exc.text(lang), lang, exc.status)
     return RedirectResponse(f"{_ui_base(request)}plugin/exact-online-imports", status_code=303)
 
 
-def _callback_page(message: str, status_code: int) -> HTMLResponse:
+def _callback_page(message: str, lang: str, status_code: int) -> HTMLResponse:
     from html import escape
 
-    body = f"<p>{escape(message)}</p><p><a href='/plugin/exact-online-imports' target='_top'>Back to the page</a></p>"
+    back = escape(label("back_to_page", lang))
+    body = (
+        f"<!doctype html><html lang='{lang}'><meta charset='utf-8'><p>{escape(message)}</p>"
+        f"<p><a href='/plugin/exact-online-imports' target='_top'>{back}</a></p></html>"
+    )
     return HTMLResponse(body, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
@@ -505,44 +531,47 @@ def connect_paste(user: ConnectionEditor, request: Request, body: Annotated[dict
     address = body.get("address")
     try:
         if not isinstance(address, str) or not address.strip():
-            raise exact_connect.ConnectRefused("Paste the whole address your browser was sent to after Allow.")
+            raise exact_connect.ConnectRefused("paste_whole_address")
         state = exact_connect.state_of_paste(address)
         outcome = exact_connect.complete(address, state, user.get_name(), _redirect_uri(request))
     except exact_connect.ConnectRefused as exc:
-        return _refused(exc)
+        return _refused(exc, request)
     attempt = exact_connect.latest_attempt(user.get_name())
-    return _no_store({"outcome": outcome, "message": attempt.message if attempt else None})
+    return _no_store({"outcome": outcome, "message": attempt.message(lang_of(request)) if attempt else None})
 
 
 @app.post("/api/connect/division")
-def connect_division(session: SessionDep, user: ConnectionEditor, body: Annotated[dict, Body()]):
+def connect_division(request: Request, session: SessionDep, user: ConnectionEditor, body: Annotated[dict, Body()]):
     """The division picked: the chain moves there and the connection's extra gets it (no token in the extra)."""
     from exact_online_settings_page import exact_connect
 
+    lang = lang_of(request)
     division = body.get("division")
     if isinstance(division, bool) or not isinstance(division, int) or not 0 < division <= exact_connect.MAX_DIVISION:
-        return _no_store({"detail": "division must be a division code (a positive whole number)."}, 422)
+        return _no_store({"detail": label("division_not_a_code", lang)}, 422)
     try:
         picked = exact_connect.pick(user.get_name(), division, session)
     except exact_connect.ConnectRefused as exc:
         session.rollback()
-        return _refused(exc)
-    return _no_store({**picked, "message": f"Connected to division {division} ({picked['description']})."})
+        return _refused(exc, request)
+    said = label("connected_to_division", lang, division=str(division), description=picked["description"])
+    return _no_store({**picked, "message": said})
 
 
 @app.post("/api/disconnect")
-def disconnect(session: SessionDep, user: ConnectionEditor, body: Annotated[dict, Body()]):
+def disconnect(request: Request, session: SessionDep, user: ConnectionEditor, body: Annotated[dict, Body()]):
     """`{"confirm": true}`: discard the stored chain and clear the division; the imports stop until a new connect."""
     from exact_online_settings_page import exact_connect
 
+    lang = lang_of(request)
     if body.get("confirm") is not True:
-        return _no_store({"detail": 'Disconnecting needs "confirm": true.'}, 422)
+        return _no_store({"detail": label("disconnect_needs_confirm", lang)}, 422)
     try:
         exact_connect.disconnect(session, user.get_name())
     except exact_connect.ConnectRefused as exc:
         session.rollback()
-        return _refused(exc)
-    return _no_store({"message": "Disconnected: the imports cannot reach Exact Online until you connect again."})
+        return _refused(exc, request)
+    return _no_store({"message": label("disconnected", lang)})
 
 
 # ---- several companies (#21): company_routes.py --------------------------------------------------------------------

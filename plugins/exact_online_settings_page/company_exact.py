@@ -75,13 +75,11 @@ def consent_divisions(conn_id: str) -> dict:
         app = ExactApp(h.api_base, h.connection.login or "", h.connection.password or "", "")
         found = ExactConsent(app, h.token_store, h.consent_division, h.get_conn()).divisions()
     except ExactReconnectRequired as exc:
-        raise ConnectRefused(f"{conn_id}: {scrub(str(exc))}", 409) from None
+        raise ConnectRefused("consent_refused", 409, conn_id=conn_id, error=scrub(str(exc))) from None
     except ExactConfigError:
-        raise ConnectRefused(
-            f"The connection {conn_id} has no consent yet (no division, or no token chain): connect it first.", 409
-        ) from None
+        raise ConnectRefused("consent_missing", 409, conn_id=conn_id) from None
     except ExactOnlineError as exc:
-        raise ConnectRefused(f"Exact Online did not list the divisions of {conn_id}: {scrub(str(exc))}", 502) from None
+        raise ConnectRefused("divisions_not_listed", 502, conn_id=conn_id, error=scrub(str(exc))) from None
     listed = [{"code": d.code, "description": d.description} for d in found[:MAX_LISTED_DIVISIONS]]
     return {
         "conn_id": conn_id,
@@ -94,11 +92,7 @@ def consent_divisions(conn_id: str) -> dict:
 
 def new_connection_id(key: Any) -> str:
     if not isinstance(key, str) or not re.fullmatch(COMPANY_KEY.strip("^$"), key):
-        raise ConnectRefused(
-            "Give the company's key first (1 to 40 lower-case letters, digits, '-' or '_'): the new connection is "
-            "named after it.",
-            422,
-        )
+        raise ConnectRefused("company_key_needed", 422)
     return NEW_CONN_PREFIX + key
 
 
@@ -112,17 +106,11 @@ def new_connection(session, conn_id: str) -> bool:
     existing = session.scalar(select(Connection).where(Connection.conn_id == conn_id))
     if existing is not None:
         if (existing.extra_dejson or {}).get("division"):
-            raise ConnectRefused(
-                f"The connection {conn_id} exists and has a consent: choose it under 'an existing consent'.", 409
-            )
+            raise ConnectRefused("connection_has_consent", 409, conn_id=conn_id)
         return False
     app = session.scalar(select(Connection).where(Connection.conn_id == EXACT_CONN_ID))
     if app is None or not app.login or not app.password:
-        raise ConnectRefused(
-            f"The connection {EXACT_CONN_ID} (whose app a new consent uses) is not in Admin → Connections with a "
-            "Client ID and a Client secret: set those there first.",
-            409,
-        )
+        raise ConnectRefused("app_connection_missing", 409, conn_id=EXACT_CONN_ID)
     redirect = (app.extra_dejson or {}).get("redirect_uri")
     session.add(
         Connection(

@@ -30,8 +30,10 @@ from exact_online_settings_page.app import (
     _ui_base,
     can_read,
     editor,
+    lang_of,
     same_origin_json,
 )
+from exact_online_settings_page.labels import label
 from exact_online_settings_page.variable_store import SaveRefused
 
 log = logging.getLogger(__name__)
@@ -74,8 +76,11 @@ def adder(request: Request, user: UserDep) -> BaseUser:
 Adder = Annotated[BaseUser, Depends(adder)]
 
 
-def _refused(exc: Any) -> Any:
+def _refused(exc: Any, request: Request | None = None) -> Any:
+    """A refusal's answer: a ConnectRefused in the page's language (labels.py), the others as they say it."""
     status_code = getattr(exc, "status", 400)
+    if hasattr(exc, "text"):
+        return _no_store({"detail": exc.text(lang_of(request) if request is not None else "en")}, status_code)
     return _no_store({"detail": getattr(exc, "detail", None) or getattr(exc, "message", str(exc))}, status_code)
 
 
@@ -128,7 +133,7 @@ def _company_state(request: Request, session, user: BaseUser, key: str) -> dict:
     company_settings.block_of(settings, key)  # 404 for an unknown company
     view = company_settings.company_settings_view(settings, key)
     place = company_settings.place_of(settings, key, _first_title())
-    ui_base = _ui_base(request)
+    ui_base, lang = _ui_base(request), lang_of(request)
     return {
         "settings": view,
         "stored": {"status": "valid", "problems": [], "error": None, "replace_required": False},
@@ -148,8 +153,8 @@ def _company_state(request: Request, session, user: BaseUser, key: str) -> dict:
             for c in registry.CATEGORIES.values()
         ],
         "runs": airflow_runs.dag_status(session, ui_base, key),
-        "imports": outsmart_queries.last_imports(place["target_conn_id"]),
-        "schedule_preview": schedule_preview(view["schedule"], view["timezone"]),
+        "imports": outsmart_queries.last_imports(lang, place["target_conn_id"]),
+        "schedule_preview": schedule_preview(view["schedule"], view["timezone"], lang),
         "schedule_picker": schedule_picker.from_cron(view["schedule"]).as_dict(),
         "schedule_choices": schedule_picker.choices(),
         "ui_base": ui_base,
@@ -178,14 +183,14 @@ def company_status(key: str, request: Request, session: SessionDep, user: Reader
     return _no_store(
         {
             "runs": airflow_runs.dag_status(session, _ui_base(request), key),
-            "imports": outsmart_queries.last_imports(target),
+            "imports": outsmart_queries.last_imports(lang_of(request), target),
             "version": version,
         }
     )
 
 
 @router.get("/api/companies/{key}/item-groups")
-def company_item_groups(key: str, session: SessionDep, user: Reader):
+def company_item_groups(key: str, request: Request, session: SessionDep, user: Reader):
     """The item groups of the company's division: from its database once imported, else from Exact."""
     from exact_online_settings_page import category_catalog, company_settings
     from exact_online_settings_page.item_groups import item_groups
@@ -199,6 +204,7 @@ def company_item_groups(key: str, session: SessionDep, user: Reader):
     return _no_store(
         item_groups(
             category_catalog.item_group_settings(view),
+            lang_of(request),
             target_conn_id=place["target_conn_id"],
             exact_conn_id=place["exact_conn_id"],
             division=place["division"],
@@ -208,14 +214,16 @@ def company_item_groups(key: str, session: SessionDep, user: Reader):
 
 # ---- one company's Save, pause, removal, sync --------------------------------------------------------------------
 @router.put("/api/companies/{key}")
-def save_company(key: str, session: SessionDep, user: Editor, body: Annotated[dict, Body()]):
+def save_company(key: str, request: Request, session: SessionDep, user: Editor, body: Annotated[dict, Body()]):
     """`{"settings": {license, schedule, paused, categories, timezone, title}, "version"}`: only this company's block
     (and the shared time zone) changes; 409 if this company's block changed since the page loaded it."""
     from exact_online_settings_page import company_settings
     from exact_online_settings_page.schedule_picker import from_cron
 
     try:
-        result = company_settings.save_company(session, key, body.get("settings"), str(body.get("version", "")))
+        result = company_settings.save_company(
+            session, key, body.get("settings"), str(body.get("version", "")), lang_of(request)
+        )
     except SaveRefused as exc:
         session.rollback()
         return _refused(exc)
@@ -223,7 +231,7 @@ def save_company(key: str, session: SessionDep, user: Editor, body: Annotated[di
     return _no_store(
         {
             **result,
-            "message": "Saved. Airflow picks up the new schedule within about 30 seconds.",
+            "message": label("saved", lang_of(request)),
             "schedule_picker": from_cron(result["settings"]["schedule"]).as_dict(),
         }
     )
@@ -278,7 +286,7 @@ def sync_company(
 
     from exact_online_settings_page import airflow_runs
 
-    category = _category(name)
+    category = _category(name, lang_of(request))
     _security().requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN, param_dag_id=category.dag_id)(
         request, user
     )
@@ -292,6 +300,7 @@ def sync_company(
             full_refresh=full_refresh,
             user_name=user.get_name(),
             ui_base=_ui_base(request),
+            lang=lang_of(request),
             company=key,
         )
     except airflow_runs.TriggerRefused as exc:
@@ -313,20 +322,20 @@ def _used_targets(session) -> dict[str, str]:
 
 
 @router.get("/api/exact-connections")
-def exact_connections(session: SessionDep, user: Adder):
+def exact_connections(request: Request, session: SessionDep, user: Adder):
     """The Exact connections a new company may take its division through (ids, divisions, who: no secret)."""
     from exact_online_settings_page import company_exact, exact_connect
 
     return _no_store(
         {
             "connections": company_exact.exact_connections(session),
-            "attempt": exact_connect.latest_company_attempt(user.get_name()),
+            "attempt": exact_connect.latest_company_attempt(user.get_name(), lang_of(request)),
         }
     )
 
 
 @router.get("/api/exact-connections/{conn_id}/divisions")
-def consent_divisions(conn_id: str, session: SessionDep, user: Adder):
+def consent_divisions(conn_id: str, request: Request, session: SessionDep, user: Adder):
     """The divisions the connection's consent reaches, each with the company that imports it already, if any."""
     from exact_online_settings_page import company_exact
     from exact_online_settings_page.exact_connect import ConnectRefused
@@ -336,7 +345,7 @@ def consent_divisions(conn_id: str, session: SessionDep, user: Adder):
     try:
         found = company_exact.consent_divisions(conn_id)
     except ConnectRefused as exc:
-        return _refused(exc)
+        return _refused(exc, request)
     taken = _taken_divisions(session, conn_id, found["consent_division"])
     for d in found["divisions"]:
         d["company"] = taken.get(d["code"])
@@ -366,15 +375,13 @@ def connect_new_consent(request: Request, session: SessionDep, user: Adder, body
     try:
         conn_id = company_exact.new_connection_id(body.get("key"))
         if not _may_edit_connection(user, conn_id, "POST"):
-            raise exact_connect.ConnectRefused(
-                f"Forbidden: creating the connection {conn_id} is not among your rights.", 403
-            )
+            raise exact_connect.ConnectRefused("may_not_create_connection", 403, conn_id=conn_id)
         company_exact.new_connection(session, conn_id)
         session.commit()  # the attempt's callback reads the connection in another request
-        url = exact_connect.start(user.get_name(), _redirect_uri(request), conn_id)
+        url = exact_connect.start(user.get_name(), _redirect_uri(request), lang_of(request), conn_id)
     except exact_connect.ConnectRefused as exc:
         session.rollback()
-        return _refused(exc)
+        return _refused(exc, request)
     log.info("settings page: %s is connecting a new consent on %s", user.get_name(), conn_id)
     return _no_store({"conn_id": conn_id, "authorize_url": url})
 
@@ -412,7 +419,7 @@ def create_target(session: SessionDep, user: Adder, body: Annotated[dict, Body()
 
 
 @router.post("/api/companies")
-def add_company(session: SessionDep, user: Adder, body: Annotated[dict, Body()]):
+def add_company(request: Request, session: SessionDep, user: Adder, body: Annotated[dict, Body()]):
     """`{"key", "title", "exact_conn_id", "division", "target_conn_id", "settings": {license, schedule, categories}}`
     → 201; 422 with the problems at their fields (a key taken, a division or database another company's, a
     division the connection's consent does not reach)."""
@@ -420,7 +427,7 @@ def add_company(session: SessionDep, user: Adder, body: Annotated[dict, Body()])
 
     company = _new_company(body)
     try:
-        company_settings.add_company(session, body.get("key"), company, _first_division())
+        company_settings.add_company(session, body.get("key"), company, _first_division(), lang_of(request))
         _check_reachable(session, company)
         _check_same_division_elsewhere(session, str(body.get("key")), company)
     except SaveRefused as exc:
@@ -466,7 +473,7 @@ def _check_reachable(session, company: dict) -> None:
         try:
             codes = {d["code"] for d in company_exact.consent_divisions(company["exact_conn_id"])["divisions"]}
         except ConnectRefused as exc:
-            raise SaveRefused(exc.status, f"The company was not added: {exc.message}") from None
+            raise SaveRefused(exc.status, f"The company was not added: {exc.text('en')}") from None
         if company["division"] not in codes:
             errors.append(
                 {

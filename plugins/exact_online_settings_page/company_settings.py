@@ -20,6 +20,7 @@ import hashlib
 import json
 from typing import Any
 
+from exact_online_settings_page.labels import label, problem
 from exact_online_settings_page.variable_store import SaveRefused, read_variable, write_variable
 from include.outsmart_import.settings import (
     COMPANY_KEY,
@@ -141,7 +142,7 @@ def _check_version(settings: ImportSettings, key: str, expected: str) -> None:
         )
 
 
-def _validated(candidate: dict, key: str) -> ImportSettings:
+def _validated(candidate: dict, key: str, lang: str = "en") -> ImportSettings:
     """The whole Variable with the change, validated; problems at the company's own fields (paths without
     `companies.<key>.`), so that the page marks them where the user typed."""
     settings, problems = settings_problems(candidate)
@@ -149,8 +150,8 @@ def _validated(candidate: dict, key: str) -> ImportSettings:
         return settings
     # settings._path writes a key that is not a plain name in brackets: companies["acme-bv"].title
     prefixes = (f"companies.{key}.", f"companies[{json.dumps(key, ensure_ascii=False)}].")
-    own = [{**p, "path": _without_prefix(p["path"], prefixes)} for p in problems]
-    raise SaveRefused(422, {"message": "Nothing was saved: fix the fields marked in red.", "errors": own})
+    own = [{"path": _without_prefix(p["path"], prefixes), "message": problem(p, lang)} for p in problems]
+    raise SaveRefused(422, {"message": label("nothing_saved_fix_red", lang), "errors": own})
 
 
 def _without_prefix(path: str, prefixes: tuple[str, ...]) -> str:
@@ -186,7 +187,7 @@ def _submitted_block(submitted: Any) -> dict:
     return submitted
 
 
-def save_company(session, key: str, submitted: Any, version: str) -> dict:
+def save_company(session, key: str, submitted: Any, version: str, lang: str = "en") -> dict:
     """Replace one company's choices (and the shared time zone, if sent); every other company stays as stored."""
     submitted = _submitted_block(submitted)
     var, decoded, settings = _locked(session)
@@ -201,7 +202,7 @@ def save_company(session, key: str, submitted: Any, version: str) -> dict:
         companies = dict(decoded.get("companies") or {})
         companies[key] = {**companies[key], **choices, **title}
         candidate = {**decoded, **shared, "companies": companies}
-    saved = _validated(candidate, key)
+    saved = _validated(candidate, key, lang)
     _write(session, var, saved)
     return {"version": company_version(saved, key), "settings": company_settings_view(saved, key)}
 
@@ -242,7 +243,7 @@ def remove_company(session, key: str, version: str) -> dict:
     return {"removed": key, "title": gone.title, "target_conn_id": gone.target_conn_id}
 
 
-def add_company(session, key: Any, company: Any, first_division: int | None) -> dict:
+def add_company(session, key: Any, company: Any, first_division: int | None, lang: str = "en") -> dict:
     """Add a company: its key, title, Exact connection and division, target connection and choices. Refused
     (422, at the field) when the key is taken or malformed, or the division or database is another company's:
     `first_division` is the first company's (its connection's), which the model cannot know."""
@@ -260,7 +261,7 @@ def add_company(session, key: Any, company: Any, first_division: int | None) -> 
     if len(settings.companies) + 1 > MAX_COMPANIES:
         raise SaveRefused(422, f"The settings hold {MAX_COMPANIES:,} companies, the most they may; remove one first.")
     companies = {**(decoded.get("companies") or {}), str(key): company}
-    saved = _validated({**decoded, "companies": companies}, str(key))
+    saved = _validated({**decoded, "companies": companies}, str(key), lang)
     _write(session, var, saved)
     return {"key": key, "version": company_version(saved, str(key)), "title": saved.companies[str(key)].title}
 

@@ -6,7 +6,9 @@ Why the attempts live in Postgres (the OutSmart database, beside the token chain
 api-server may run several workers, and the browser's redirect back from Exact can land on another one than the
 "Connect" click. A row per attempt holds the sha256 of its `state` (never the state itself), the Airflow user who
 started it, an expiry of 10 minutes, and after the code exchange the divisions to pick from. An attempt is used
-once: the callback (or the pasted address) marks it before the code is exchanged.
+once: the callback (or the pasted address) marks it before the code is exchanged. What an attempt came to is kept
+as a message key and its params (labels.py), not as words: the page reads it in its reader's language, and the
+callback page (which no script of the page shows) in the language the attempt was started in.
 
 What goes into the connection's extra: the division picked and who connected it when (names, no token). The token
 chain stays in the token store; a stale "First refresh token" is removed from the extra, so that nothing but the
@@ -24,6 +26,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from exact_online_settings_page.labels import label
 from exact_online_settings_page.secret_scrub import EXACT_CONN_ID, TARGET_CONN_ID, scrub
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,6 @@ MAX_DIVISION = 2**31 - 1  # Exact's division codes are 32-bit integers
 WARN_DAYS = 7  # warn when the refresh token dies within this many days unused
 REFRESH_TOKEN_DAYS = 30
 CALLBACK_PATH = "/oauth/callback"
-DENIED = "Exact Online was not connected: you chose Deny."
 REFUSAL_TEXT = "Exact Online refused the connection"  # how ExactReconnectRequired's message starts
 
 SCHEMA_SQL = """
@@ -47,11 +49,21 @@ CREATE TABLE IF NOT EXISTS exact_online.connect_attempt (
     expires_at   double precision NOT NULL,
     used_at      double precision,
     outcome      text,             -- picking, connected, denied, failed
-    message      text,
+    message_key  text,             -- what the outcome says (labels.py), in the reader's language
+    message_params jsonb,
+    language     text,             -- of the page that started it: the callback page's language
     chain_division bigint,
     connected_user jsonb,
     divisions    jsonb
 );
+-- The table as #20 first made it kept the outcome's message as English words: the key, params and language join it.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'exact_online'
+                   AND table_name = 'connect_attempt' AND column_name = 'message_key') THEN
+        ALTER TABLE exact_online.connect_attempt ADD COLUMN message_key text, ADD COLUMN message_params jsonb,
+            ADD COLUMN language text;
+    END IF;
+END $$;
 -- #21: the attempt connects this connection (NULL: exact_online_default, as every attempt before there were
 -- several companies)
 ALTER TABLE exact_online.connect_attempt ADD COLUMN IF NOT EXISTS conn_id text;
@@ -59,11 +71,15 @@ ALTER TABLE exact_online.connect_attempt ADD COLUMN IF NOT EXISTS conn_id text;
 
 
 class ConnectRefused(Exception):
-    """A connect request that cannot go on; `message` is for the page (no secret in it)."""
+    """A connect request that cannot go on: a message key of labels.py and its params (no secret in them), said in
+    the reader's language with `text(lang)`; str() is the English."""
 
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message, self.status = message, status
+    def __init__(self, key: str, status: int = 400, **params: object):
+        super().__init__(label(key, "en", **params))
+        self.key, self.params, self.status = key, params, status
+
+    def text(self, lang: str) -> str:
+        return label(self.key, lang, **self.params)
 
 
 def _hash(state: str) -> str:
@@ -115,24 +131,25 @@ def hook(conn_id: str = EXACT_CONN_ID):
     return ExactOnlineHook(conn_id, token_store=PostgresTokenStore(connect))
 
 
-def start(user_name: str, uri: str, conn_id: str = EXACT_CONN_ID) -> str:
-    """A new attempt for this user and connection; the authorize URL to send the browser to."""
+def start(user_name: str, uri: str, lang: str = "en", conn_id: str = EXACT_CONN_ID) -> str:
+    """A new attempt for this user (in the page's language `lang`) and connection; the authorize URL to send the
+    browser to."""
     from exact_online.oauth import authorize_url, new_state
 
     h = hook(conn_id)
     try:
         base, client_id = h.api_base, h.connection.login
     except Exception as exc:
-        raise ConnectRefused(f"The connection {conn_id} cannot be used: {scrub(str(exc))}", 409) from None
+        raise ConnectRefused("connection_unusable", 409, conn_id=conn_id, error=scrub(str(exc))) from None
     if not client_id or not h.connection.password:
-        raise ConnectRefused(f"Set the Client ID and the Client secret of connection {conn_id} first.", 409)
+        raise ConnectRefused("set_client_first", 409, conn_id=conn_id)
     state, now = new_state(), time.time()
     # Attempts are only looked at for 10 minutes; a day later they go (the table stays small).
     _db("DELETE FROM exact_online.connect_attempt WHERE expires_at < %s", (now - 86400,))
     _db(
-        "INSERT INTO exact_online.connect_attempt (state_hash, user_name, created_at, expires_at, conn_id) "
-        "VALUES (%s, %s, %s, %s, %s)",
-        (_hash(state), user_name, now, now + ATTEMPT_SECONDS, None if conn_id == EXACT_CONN_ID else conn_id),
+        "INSERT INTO exact_online.connect_attempt (state_hash, user_name, created_at, expires_at, language, conn_id) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (_hash(state), user_name, now, now + ATTEMPT_SECONDS, lang, None if conn_id == EXACT_CONN_ID else conn_id),
     )
     return authorize_url(base, client_id, uri, state)
 
@@ -141,7 +158,7 @@ def _claim(state: str, user_name: str) -> str:
     """Mark the attempt used (once, by the user who started it, within 10 minutes), or refuse; the connection it
     connects."""
     if not state or len(state) > MAX_STATE_CHARS:
-        raise ConnectRefused("This address does not belong to a connect attempt. Press Connect again.")
+        raise ConnectRefused("not_an_attempt")
     rows = _db(
         "UPDATE exact_online.connect_attempt SET used_at = %s WHERE state_hash = %s AND user_name = %s "
         "AND used_at IS NULL AND expires_at > %s RETURNING coalesce(conn_id, %s)",
@@ -149,20 +166,31 @@ def _claim(state: str, user_name: str) -> str:
         fetch=True,
     )
     if not rows:
-        raise ConnectRefused(
-            "This connect attempt is unknown, was already used, belongs to another user or is older than 10 "
-            "minutes. Press Connect again."
-        )
+        raise ConnectRefused("attempt_unknown")
     return str(rows[0][0])
 
 
-def _finish(state: str, outcome: str, message: str, **fields) -> None:
+def attempt_language(state: str) -> str | None:
+    """The language of the page that started the attempt `state` belongs to (used or not), if there is one."""
+    if not state or len(state) > MAX_STATE_CHARS:
+        return None
+    try:
+        rows = _db(
+            "SELECT language FROM exact_online.connect_attempt WHERE state_hash = %s", (_hash(state),), fetch=True
+        )
+    except Exception as exc:  # only the page's language depends on it; completing the attempt will say what is wrong
+        log.warning("settings page: connect attempts not readable: %s", type(exc).__name__)
+        return None
+    return rows[0][0] if rows else None
+
+
+def _finish(state: str, outcome: str, message_key: str, params: dict | None = None, **fields) -> None:
+    fields = {"message_key": message_key, "message_params": params or {}, **fields}
     sets = ", ".join(f"{k} = %s" for k in fields)
     values = tuple(json.dumps(v) if isinstance(v, (dict, list)) else v for v in fields.values())
     _db(
-        f"UPDATE exact_online.connect_attempt SET outcome = %s, message = %s, expires_at = %s"
-        f"{', ' + sets if sets else ''} WHERE state_hash = %s",
-        (outcome, message, time.time() + ATTEMPT_SECONDS, *values, _hash(state)),
+        f"UPDATE exact_online.connect_attempt SET outcome = %s, expires_at = %s, {sets} WHERE state_hash = %s",
+        (outcome, time.time() + ATTEMPT_SECONDS, *values, _hash(state)),
     )
 
 
@@ -178,17 +206,17 @@ def complete(address: str, state: str, user_name: str, uri: str) -> str:
         consent = exchange_code_for_hook(hook(conn_id), code, uri, may_replace=lambda key: _may_replace(conn_id, key))
         user, divisions = consent.connected_user(), consent.divisions()
     except ExactConsentDenied:
-        _finish(state, "denied", DENIED)
+        _finish(state, "denied", "denied")
         return "denied"
-    except ExactOnlineError as exc:
-        _finish(state, "failed", "Exact Online was not connected: " + scrub(str(exc)))
+    except ExactOnlineError as exc:  # Exact's words (the hook's), behind a lead-in in the reader's language
+        _finish(state, "failed", "not_connected_because", {"error": scrub(str(exc))})
         return "failed"
     if conn_id != EXACT_CONN_ID:
         return _company_consent(state, conn_id, consent, user, divisions, user_name)
     _finish(
         state,
         "picking",
-        "Connected. Pick the division (administratie) to import.",
+        "pick_division",
         chain_division=consent.division,
         connected_user={"full_name": user.full_name, "user_name": user.user_name},
         divisions=[{"code": d.code, "description": d.description} for d in divisions],
@@ -202,7 +230,7 @@ def state_of_paste(address: str) -> str:
     from urllib.parse import parse_qs, urlsplit
 
     if len(address.encode()) > MAX_ADDRESS_BYTES:
-        raise ConnectRefused(f"The address is longer than {MAX_ADDRESS_BYTES // 1024} KB: paste only the address.")
+        raise ConnectRefused("address_too_long", kb=MAX_ADDRESS_BYTES // 1024)
     text = address.strip()
     query = urlsplit(text).query if "?" in text else text
     return (parse_qs(query).get("state") or [""])[0]
@@ -213,18 +241,24 @@ def state_of_paste(address: str) -> str:
 class Attempt:
     state_hash: str
     outcome: str | None
-    message: str | None
+    message_key: str | None
+    message_params: dict | None
     chain_division: int | None
     connected_user: dict | None
     divisions: list[dict] | None
     expires_at: float
 
+    def message(self, lang: str) -> str | None:
+        """What the attempt came to, in the reader's language."""
+        return label(self.message_key, lang, **(self.message_params or {})) if self.message_key else None
+
 
 def latest_attempt(user_name: str) -> Attempt | None:
     """This user's newest finished attempt for `exact_online_default` within its 10 minutes (what the page's
-    connection section reports after the redirect; a company's attempts are company_exact.py's)."""
+    connection section reports after the redirect; a company's attempts: latest_company_attempt)."""
     rows = _db(
-        "SELECT state_hash, outcome, message, chain_division, connected_user, divisions, expires_at "
+        "SELECT state_hash, outcome, message_key, message_params, chain_division, connected_user, divisions, "
+        "expires_at "
         "FROM exact_online.connect_attempt WHERE user_name = %s AND outcome IS NOT NULL AND expires_at > %s "
         "AND conn_id IS NULL ORDER BY used_at DESC LIMIT 1",
         (user_name, time.time()),
@@ -240,24 +274,20 @@ def pick(user_name: str, division: int, session) -> dict:
 
     attempt = latest_attempt(user_name)
     if attempt is None or attempt.outcome != "picking":
-        raise ConnectRefused("No consent is waiting for a division (older than 10 minutes?). Press Connect again.", 409)
+        raise ConnectRefused("no_consent_waiting", 409)
     chosen = next((d for d in attempt.divisions or [] if d["code"] == division), None)
     if chosen is None:
-        raise ConnectRefused(f"Division {division} is not one of the divisions this consent gives access to.")
+        raise ConnectRefused("division_not_in_consent", division=str(division))
     h = hook()
     owners = chain_owners(session, h.connection.login, division, besides=EXACT_CONN_ID)
-    if owners:
-        raise ConnectRefused(
-            f"Division {division} is how the consent of connection {owners[0]} is known: moving this consent there "
-            f"would end that one. Pick another division here, or add the company through {owners[0]}'s consent.",
-            409,
-        )
+    if owners:  # moving this consent there would end that connection's (#21)
+        raise ConnectRefused("division_is_other_consent", 409, division=str(division), conn_id=owners[0])
     app = ExactApp(h.api_base, h.connection.login, h.connection.password or "", "")
     consent = ExactConsent(app, h.token_store, int(attempt.chain_division or 0), h.get_conn())
     try:
         consent.use_division(division)
     except ExactOnlineError as exc:  # the chain is gone: picked twice at once, or disconnected meanwhile
-        raise ConnectRefused(scrub(str(exc)), 409) from None
+        raise ConnectRefused("division_not_moved", 409, error=scrub(str(exc))) from None
     who = attempt.connected_user or {}
     write_extra(
         session,
@@ -269,9 +299,11 @@ def pick(user_name: str, division: int, session) -> dict:
         },
         drop=("refresh_token", "extra__exact_online__refresh_token"),
     )
+    said = {"division": str(division), "description": chosen["description"]}
     _db(
-        "UPDATE exact_online.connect_attempt SET outcome = 'connected', message = %s WHERE state_hash = %s",
-        (f"Connected to division {division} ({chosen['description']}).", attempt.state_hash),
+        "UPDATE exact_online.connect_attempt SET outcome = 'connected', message_key = 'connected_to_division', "
+        "message_params = %s WHERE state_hash = %s",
+        (json.dumps(said), attempt.state_hash),
     )
     log.info("settings page: %s connected Exact Online division %s", user_name, division)
     return {"division": division, "description": chosen["description"]}
@@ -285,11 +317,7 @@ def write_extra(session, values: dict, drop: tuple[str, ...] = (), conn_id: str 
 
     conn = session.scalar(select(Connection).where(Connection.conn_id == conn_id))
     if conn is None:
-        raise ConnectRefused(
-            f"The connection {conn_id} is not in Admin → Connections (it comes from an environment variable "
-            "or a secrets backend), so the page cannot store the division in it: set 'division' there.",
-            409,
-        )
+        raise ConnectRefused("connection_not_in_db", 409, conn_id=conn_id)
     extra = conn.extra_dejson or {}
     for key in drop:
         extra.pop(key, None)
@@ -313,8 +341,9 @@ def _chain(h) -> tuple[int | None, typing.Any]:
         return None, None
 
 
-def status(now: float | None = None) -> dict:
-    """What the connection section shows. No token: only names, the division and times."""
+def status(now: float | None = None, lang: str = "en") -> dict:
+    """What the connection section shows (its warning in `lang`). No token: only names, the division and times.
+    A connection that cannot be used is the hook's own words (`problem`)."""
     now = time.time() if now is None else now
     h = hook()
     try:
@@ -333,12 +362,7 @@ def status(now: float | None = None) -> dict:
             refresh_token_last_used=_iso(record.refresh_obtained_at),
             refresh_token_expires=_iso(expires),
             days_left=round(days_left, 1),
-            warning=(
-                f"The connection dies in {max(days_left, 0):.0f} days unless an import runs before then (Exact "
-                "ends a refresh token unused for 30 days); run an import or reconnect."
-                if days_left < WARN_DAYS
-                else None
-            ),
+            warning=label("connection_dies", lang, days=round(max(days_left, 0))) if days_left < WARN_DAYS else None,
         )
     out["last_refusal"] = last_refusal(extra.get("connected_at") if record is not None else None)
     return out
@@ -428,7 +452,8 @@ def _company_consent(state: str, conn_id: str, consent, user, divisions, user_na
     _finish(
         state,
         "connected",
-        f"Connected as {user.full_name}: pick the division (administratie) of the new company.",
+        "company_consent_connected",
+        {"name": user.full_name},
         chain_division=consent.division,
         connected_user={"full_name": user.full_name, "user_name": user.user_name},
         divisions=[{"code": d.code, "description": d.description} for d in divisions],
@@ -437,15 +462,18 @@ def _company_consent(state: str, conn_id: str, consent, user, divisions, user_na
     return "connected"
 
 
-def latest_company_attempt(user_name: str) -> dict | None:
-    """This user's newest finished attempt for a company's connection within its 10 minutes."""
+def latest_company_attempt(user_name: str, lang: str = "en") -> dict | None:
+    """This user's newest finished attempt for a company's connection within its 10 minutes (its message in
+    `lang`)."""
     rows = _db(
-        "SELECT conn_id, outcome, message, connected_user FROM exact_online.connect_attempt WHERE user_name = %s "
-        "AND outcome IS NOT NULL AND expires_at > %s AND conn_id IS NOT NULL ORDER BY used_at DESC LIMIT 1",
+        "SELECT conn_id, outcome, message_key, message_params, connected_user FROM exact_online.connect_attempt "
+        "WHERE user_name = %s AND outcome IS NOT NULL AND expires_at > %s AND conn_id IS NOT NULL "
+        "ORDER BY used_at DESC LIMIT 1",
         (user_name, time.time()),
         fetch=True,
     )
     if not rows:
         return None
-    conn_id, outcome, message, who = rows[0]
+    conn_id, outcome, key, params, who = rows[0]
+    message = label(key, lang, **(params or {})) if key else None
     return {"conn_id": conn_id, "outcome": outcome, "message": message, "connected_user": who}

@@ -1,15 +1,27 @@
-"""Every word the settings page shows itself, in English and in Dutch: the one place its translations live.
+"""Every word the settings page shows, in English and in Dutch: the one place its translations live.
 
 The page follows the language the user chose in Airflow's UI (page.js, `pageLanguage`); Dutch uses the words of
-Exact Online's Dutch screens and knowledge base. Category names and filter labels come from the registry
-(`dutch_title`, `Filter.dutch_label`, `DUTCH_CHOICE_LABELS`), not from here. `{name}` in a label is filled in by the
-page. tests/plugins/exact_online_settings_page/test_labels.py checks that every English label has a Dutch one with
-the same `{placeholders}`.
+Exact Online's Dutch screens and knowledge base (administratie, koppeling, vernieuwingstoken) and of Airflow's own
+Dutch screens (Beheer → Variabelen, Connecties). Category names and filter labels come from the registry
+(`dutch_title`, `Filter.dutch_label`, `DUTCH_CHOICE_LABELS`), not from here.
+
+Two sets of keys: LABELS, the words of the page's scripts (page.js, connection.js), sent inside the page; MESSAGES,
+what the server says (refusals, validation problems, the connection's status), made by key in the language the page
+asks for (`language_of`, the request's Accept-Language) and never sent whole. A server message may use a LABELS key
+too. `{name}` in a text is filled in where it is said. tests/plugins/exact_online_settings_page/test_labels.py checks
+that every English text has a Dutch one with the same `{placeholders}`.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from typing import TYPE_CHECKING
+
+from include.outsmart_import import problems
+
+if TYPE_CHECKING:
+    from include.outsmart_import.registry import Category
 
 LANGUAGES = ("en", "nl")
 
@@ -174,7 +186,300 @@ LABELS: dict[str, tuple[str, str]] = {
     "login_expired": ("Your Airflow login has expired:", "Uw Airflow-login is verlopen:"),
     "log_in_again": ("log in again", "opnieuw inloggen"),
     "not_saved_login": ("Not saved: your Airflow login has expired.", "Niet opgeslagen: uw Airflow-login is verlopen."),
+    # the Exact Online connection (connection.js, index.html)
+    "conn_title": ("Exact Online connection", "Koppeling met Exact Online"),
+    "conn_not_connected": (
+        "Not connected. The imports cannot read Exact Online until a company is connected.",
+        "Niet gekoppeld. De imports kunnen Exact Online pas lezen als er een administratie is gekoppeld.",
+    ),
+    "conn_not_connected_problem": ("Not connected: {problem}", "Niet gekoppeld: {problem}"),
+    "conn_connected_as": (
+        "Connected as {who} to division {division}",
+        "Gekoppeld als {who} aan administratie {division}",
+    ),
+    "conn_since": (", since {when}.", ", sinds {when}."),
+    "conn_unknown_user": (
+        "an unknown user (connected before this page recorded it)",
+        "een onbekende gebruiker (gekoppeld voordat deze pagina dat bijhield)",
+    ),
+    "conn_token_life": (
+        "Refresh token last used {used}; it expires {expires} if no import uses it before then ({days} days).",
+        "Vernieuwingstoken laatst gebruikt {used}; het vervalt {expires} als geen import het voor die tijd gebruikt "
+        "(nog {days} dagen).",
+    ),
+    "conn_stopped": (
+        "The imports stopped ({category}, {when}): {error}",
+        "De imports zijn gestopt ({category}, {when}): {error}",
+    ),
+    "conn_connect": ("Connect to Exact Online", "Verbinden met Exact Online"),
+    "conn_reconnect": ("Reconnect", "Opnieuw verbinden"),
+    "conn_disconnect": ("Disconnect", "Ontkoppelen"),
+    "conn_disconnect_confirm": (
+        "Disconnect? The stored token chain is discarded and the division cleared: the imports stop until someone "
+        "connects again.",
+        "Ontkoppelen? De opgeslagen tokens worden weggegooid en de administratie gewist: de imports stoppen totdat "
+        "iemand opnieuw verbindt.",
+    ),
+    "conn_division_to_import": ("Division to import", "Te importeren administratie"),
+    "conn_as": (", as", ", zoals"),
+    "conn_may_see_them": ("may see them", "ze mag zien"),
+    "conn_use_division": ("Use this division", "Deze administratie gebruiken"),
+    "conn_redirect_uri": (
+        "Redirect URI to register for the app in Exact Online's App Centre:",
+        "Redirect-URI om voor de app te registreren in het App Center van Exact Online:",
+    ),
+    "conn_redirect_uri_why": (
+        "(Exact requires a public HTTPS address; it compares the URI character for character).",
+        "(Exact vereist een openbaar HTTPS-adres en vergelijkt de URI teken voor teken).",
+    ),
+    "conn_paste_summary": (
+        "Exact Online's redirect did not come back here?",
+        "Kwam de doorverwijzing van Exact Online hier niet terug?",
+    ),
+    # `…` is shown as code (page.js, data-tc)
+    "conn_paste_how": (
+        "Where Exact's redirect cannot reach this Airflow (no public HTTPS address): register the redirect URI shown "
+        '(or any HTTPS address, and put that in the connection\'s extra as `"redirect_uri"`), press Connect, and after '
+        "Allow copy the address your browser was sent to from its address bar (it contains `?code=`; the page itself "
+        "may not load) and paste it here within 3 minutes:",
+        "Waar de doorverwijzing van Exact deze Airflow niet kan bereiken (geen openbaar HTTPS-adres): registreer de "
+        "getoonde redirect-URI (of een ander HTTPS-adres, en zet dat in de extra van de connectie als "
+        '`"redirect_uri"`), klik op Verbinden, kopieer na Toestaan het adres waarnaar uw browser is gestuurd uit de '
+        "adresbalk (het bevat `?code=`; de pagina zelf laadt misschien niet) en plak het hier binnen 3 minuten:",
+    ),
+    "conn_paste_placeholder": (
+        "paste the address your browser was sent to",
+        "plak het adres waarnaar uw browser is gestuurd",
+    ),
+    "conn_paste_send": ("Connect with this address", "Verbinden met dit adres"),
+    "conn_unreadable": (
+        "The connection could not be read ({status}): {why}",
+        "De koppeling kon niet worden gelezen ({status}): {why}",
+    ),
+    "conn_opening": ("Opening Exact Online's login page…", "De inlogpagina van Exact Online wordt geopend…"),
+    "conn_no_reason": ("the server gave no reason", "de server gaf geen reden"),
+    "conn_login_expired": (
+        "Not done: your Airflow login has expired (log in again at the top of the page).",
+        "Niet gedaan: uw Airflow-login is verlopen (log bovenaan de pagina opnieuw in).",
+    ),
 }
+
+# What the server says, by key (not sent inside the page: the server says it in the language the page asks for).
+MESSAGES: dict[str, tuple[str, str]] = {
+    # requests that are refused before they do anything (app.py, request_limits.py)
+    "refused_no_page_header": (
+        "Refused: this request must come from the settings page (header {header} missing).",
+        "Geweigerd: dit verzoek moet van de instellingenpagina komen (header {header} ontbreekt).",
+    ),
+    "send_json": ("Send JSON (Content-Type: application/json).", "Stuur JSON (Content-Type: application/json)."),
+    "refused_cross_site": (
+        "Refused: cross-site request (Origin is not this Airflow).",
+        "Geweigerd: verzoek van een andere site (de Origin is niet deze Airflow).",
+    ),
+    "may_not_edit_settings": (
+        "Forbidden: you may look at the settings but not change them (editing Variables is not among your rights).",
+        "Niet toegestaan: u mag de instellingen bekijken maar niet wijzigen (Variabelen bewerken hoort niet bij uw "
+        "rechten).",
+    ),
+    "may_not_see_page": (
+        "{detail}: you may not see the Exact Online imports.",
+        "{detail}: u mag de Exact Online-imports niet bekijken.",
+    ),
+    "no_such_category": ("No import category {name}.", "Er is geen importcategorie {name}."),
+    "too_large": (
+        "Nothing was saved: the request is larger than the {kb} KB this page accepts. Real settings are a few "
+        "kilobytes: choose fewer item groups (at most 1,000; none chosen means every group) and Save again, or change "
+        "the Variable exact_online_import_settings in Admin -> Variables.",
+        "Niets opgeslagen: het verzoek is groter dan de {kb} KB die deze pagina aanneemt. Echte instellingen zijn een "
+        "paar kilobytes: kies minder artikelgroepen (hoogstens 1.000; niets gekozen betekent alle groepen) en sla "
+        "opnieuw op, of wijzig de Variable exact_online_import_settings bij Beheer → Variabelen.",
+    ),
+    # Save (variable_store.py)
+    "settings_not_an_object": ("The settings must be a JSON object.", "De instellingen moeten een JSON-object zijn."),
+    "must_be_an_object": ("must be a JSON object", "moet een JSON-object zijn"),
+    "nothing_saved_fix_red": (
+        "Nothing was saved: fix the fields marked in red.",
+        "Niets opgeslagen: verbeter de rood gemarkeerde velden.",
+    ),
+    "changed_elsewhere": (
+        "The settings were changed by someone else (or on the Variables page) after this page was loaded. Nothing "
+        "was saved: reload the page to see the new settings, then make your change again.",
+        "De instellingen zijn door iemand anders gewijzigd (of bij Beheer → Variabelen) nadat deze pagina werd "
+        "geladen. Niets opgeslagen: laad de pagina opnieuw om de nieuwe instellingen te zien en breng uw wijziging "
+        "daarna opnieuw aan.",
+    ),
+    "replace_needed": (
+        "Nothing was saved: the stored settings cannot be read by this page ({error}). Saving replaces them "
+        'entirely; confirm that with "replace" (the page\'s "Replace the stored settings" box), or fix the Variable '
+        "in Admin -> Variables.",
+        "Niets opgeslagen: deze pagina kan de opgeslagen instellingen niet lezen ({error}). Opslaan vervangt ze "
+        'helemaal; bevestig dat met "replace" (het vakje "De opgeslagen instellingen vervangen" op de pagina), of '
+        "verbeter de Variable bij Beheer → Variabelen.",
+    ),
+    "variable_too_large": (
+        "Variable {name} is {size} bytes, more than the {kb} KB this page handles (real settings are a few kilobytes).",
+        "Variable {name} is {size} bytes, meer dan de {kb} KB die deze pagina aankan (echte instellingen zijn een "
+        "paar kilobytes).",
+    ),
+    "note_left_out": ("; Save leaves it out", "; Opslaan laat dit weg"),
+    "note_default_written": (
+        "; the page shows the default here, and Save writes it",
+        "; de pagina toont hier de standaardwaarde, en Opslaan schrijft die",
+    ),
+    # a sync (airflow_runs.py)
+    "sync_started": ("Import of {title} started.", "Import van {title} gestart."),
+    "dag_not_parsed": (
+        "{dag_id} is not (yet) known to Airflow: the DAG file has not been parsed.",
+        "{dag_id} is (nog) niet bekend bij Airflow: het DAG-bestand is nog niet ingelezen.",
+    ),
+    "dag_import_errors": (
+        "{dag_id} has import errors and cannot be started.",
+        "{dag_id} heeft importfouten en kan niet worden gestart.",
+    ),
+    "settings_invalid_no_import": (
+        "The saved settings are invalid, so no import can run: {error}",
+        "De opgeslagen instellingen zijn ongeldig, dus er kan geen import draaien: {error}",
+    ),
+    "switched_off": (
+        "{title} is switched off in the saved settings: switch it on and Save first.",
+        "{title} staat uit in de opgeslagen instellingen: zet het aan en klik eerst op Opslaan.",
+    ),
+    "needs_pro_licence": (
+        "{title} needs the Exact Online Pro licence.",
+        "{title} vereist de licentie Exact Online Pro.",
+    ),
+    "import_already_active": (
+        "An import of {title} is already {state}: wait for it to finish.",
+        "Er is al een import van {title} {state}: wacht tot die klaar is.",
+    ),
+    # what the page reads (outsmart_queries.py, item_groups.py)
+    "no_import_has_run": ("No import has run yet.", "Er is nog geen import gedraaid."),
+    "outsmart_unreadable": (
+        "The OutSmart database could not be read ({error}).",
+        "De OutSmart-database kon niet worden gelezen ({error}).",
+    ),
+    "groups_outsmart_error": ("OutSmart database: {error}", "OutSmart-database: {error}"),
+    "groups_cut": (
+        "Only the first {limit} item groups (by code) are listed; there are more. Choose among these, or choose "
+        "none to import every group.",
+        "Alleen de eerste {limit} artikelgroepen (op code) staan in de lijst; er zijn er meer. Kies uit deze, of "
+        "kies er geen om alle groepen te importeren.",
+    ),
+    # connecting Exact Online (app.py, exact_connect.py)
+    "may_not_connect": (
+        "Forbidden: connecting Exact Online needs the right to edit connections.",
+        "Niet toegestaan: voor de koppeling met Exact Online is het recht nodig om connecties te bewerken.",
+    ),
+    "connection_unusable": (
+        "The connection {conn_id} cannot be used: {error}",
+        "De connectie {conn_id} is niet bruikbaar: {error}",
+    ),
+    "set_client_first": (
+        "Set the Client ID and the Client secret of connection {conn_id} first.",
+        "Vul eerst de Client ID en het Client secret van connectie {conn_id} in.",
+    ),
+    "not_an_attempt": (
+        "This address does not belong to a connect attempt. Press Connect again.",
+        "Dit adres hoort niet bij een poging om te verbinden. Klik nogmaals op Verbinden.",
+    ),
+    "attempt_unknown": (
+        "This connect attempt is unknown, was already used, belongs to another user or is older than 10 minutes. "
+        "Press Connect again.",
+        "Deze poging om te verbinden is onbekend, al gebruikt, van een andere gebruiker of ouder dan 10 minuten. "
+        "Klik nogmaals op Verbinden.",
+    ),
+    "callback_too_long": (
+        "This address is too long to come from Exact Online. Press Connect again.",
+        "Dit adres is te lang om van Exact Online te komen. Klik nogmaals op Verbinden.",
+    ),
+    "back_to_page": ("Back to the page", "Terug naar de pagina"),
+    "paste_whole_address": (
+        "Paste the whole address your browser was sent to after Allow.",
+        "Plak het hele adres waarnaar uw browser na Toestaan is gestuurd.",
+    ),
+    "address_too_long": (
+        "The address is longer than {kb} KB: paste only the address.",
+        "Het adres is langer dan {kb} KB: plak alleen het adres.",
+    ),
+    "denied": ("Exact Online was not connected: you chose Deny.", "Exact Online is niet gekoppeld: u koos Weigeren."),
+    "not_connected_because": ("Exact Online was not connected: {error}", "Exact Online is niet gekoppeld: {error}"),
+    "pick_division": (
+        "Connected. Pick the division (administratie) to import.",
+        "Verbonden. Kies de administratie die u wilt importeren.",
+    ),
+    "no_consent_waiting": (
+        "No consent is waiting for a division (older than 10 minutes?). Press Connect again.",
+        "Er wacht geen toestemming op een keuze van de administratie (ouder dan 10 minuten?). Klik nogmaals op "
+        "Verbinden.",
+    ),
+    "division_not_a_code": (
+        "division must be a division code (a positive whole number).",
+        "division moet een administratienummer zijn (een positief geheel getal).",
+    ),
+    "division_not_in_consent": (
+        "Division {division} is not one of the divisions this consent gives access to.",
+        "Administratie {division} hoort niet bij de administraties waartoe deze toestemming toegang geeft.",
+    ),
+    "division_not_moved": ("{error}", "De administratie is niet gekoppeld: {error}"),
+    "connection_not_in_db": (
+        "The connection {conn_id} is not in Admin → Connections (it comes from an environment variable or a secrets "
+        "backend), so the page cannot store the division in it: set 'division' there.",
+        "De connectie {conn_id} staat niet bij Beheer → Connecties (ze komt uit een omgevingsvariabele of een secrets "
+        "backend), dus de pagina kan de administratie er niet in opslaan: zet 'division' daar.",
+    ),
+    "connected_to_division": (
+        "Connected to division {division} ({description}).",
+        "Gekoppeld aan administratie {division} ({description}).",
+    ),
+    "disconnect_needs_confirm": ('Disconnecting needs "confirm": true.', 'Ontkoppelen vraagt om "confirm": true.'),
+    "disconnected": (
+        "Disconnected: the imports cannot reach Exact Online until you connect again.",
+        "Ontkoppeld: de imports kunnen Exact Online pas weer bereiken als u opnieuw verbindt.",
+    ),
+    "connection_dies": (
+        "The connection dies in {days} days unless an import runs before then (Exact ends a refresh token unused "
+        "for 30 days); run an import or reconnect.",
+        "De koppeling vervalt over {days} dagen als er voor die tijd geen import draait (Exact beëindigt een "
+        "vernieuwingstoken dat 30 dagen niet is gebruikt); start een import of verbind opnieuw.",
+    ),
+}
+
+# What can be wrong with the settings (include/outsmart_import/problems.py): the English is the DAGs' own words,
+# so it is taken from there; the Dutch is here, as "problem_" + the problem's key.
+_PROBLEMS_IN_DUTCH: dict[str, str] = {
+    "unknown_key": "onbekende sleutel (geen instelling van deze import)",
+    "one_of": "moet een van deze zijn: {choices}",
+    "too_many": "heeft {actual_length} items; er zijn er hoogstens {max_length} toegestaan",
+    "text_too_long": "is langer dan {max_length} tekens",
+    "at_most": "mag hoogstens {le} zijn",
+    "at_least": "moet minstens {ge} zijn",
+    "true_or_false": "moet true of false zijn",
+    "whole_number": "moet een geheel getal zijn",
+    "text": "moet tekst zijn (tussen dubbele aanhalingstekens)",
+    "list": 'moet een lijst zijn, bijv. [] of ["a", "b"]',
+    "object": "moet een object zijn, bijv. {}",
+    "other": "{text}",  # pydantic's own words, in English
+    "not_empty": "mag niet leeg zijn",
+    "not_a_company_key": "de sleutel van een bedrijf is 1 tot 40 kleine letters, cijfers, '-' of '_', beginnend met "
+    "een letter of cijfer",
+    "not_a_conn_id": "een connectie-id bestaat uit letters, cijfers, '_', '-' of '.' (hoogstens 250)",
+    "not_of_the_form": "heeft niet de vorm {pattern}",
+    "reserved_company": "{company} is het eerste bedrijf (het bovenste niveau van de instellingen); kies een andere "
+    "sleutel",
+    "first_company_database": "{company}: target_conn_id {conn_id} is de database van bedrijf 1",
+    "same_database": "{company} en {other} importeren allebei in {conn_id}",
+    "same_division": "{company} en {other} importeren allebei administratie {division} van {conn_id}",
+    "not_a_time_zone": "{value} is geen IANA-tijdzone zoals 'Europe/Amsterdam' of 'Europe/Brussels'",
+    "not_a_cron": "{value} is geen cron-expressie of voorinstelling zoals '@hourly' of '*/30 * * * *'",
+    "listed_twice": "{value} staat er twee keer in (opnieuw op positie {position})",
+    "empty_code": "artikelgroepcode op positie {position} is leeg",
+    "code_too_long": "artikelgroepcode op positie {position} is langer dan {max_length} tekens",
+    "not_json": "Variable {name} is geen geldige JSON: {error} op regel {line}, kolom {column}",
+    "not_an_object": "Variable {name} moet een JSON-object zijn, geen {type}",
+    "invalid": "Variable {name} is ongeldig: {problems}",
+}
+MESSAGES.update({"problem_" + key: (problems.TEXTS[key], dutch) for key, dutch in _PROBLEMS_IN_DUTCH.items()})
+
 
 # Several companies (#21; companies.js and the company's state in page.js). Dutch as Exact Online's Dutch screens say:
 # a company is a "bedrijf", Exact's division an "administratie".
@@ -266,12 +571,101 @@ COMPANY_LABELS: dict[str, tuple[str, str]] = {
 LABELS.update(COMPANY_LABELS)
 
 
-def label(key: str, lang: str = "en", **values: str) -> str:
-    """One label in one language, its `{placeholders}` filled in."""
-    text = LABELS[key][LANGUAGES.index(lang)]
-    for name, value in values.items():
-        text = text.replace("{" + name + "}", value)
-    return text
+# What the server says about companies (#21), in the reader's language.
+COMPANY_MESSAGES: dict[str, tuple[str, str]] = {
+    "company_unknown": (
+        "No company {company} in the saved settings (removed meanwhile?): reload the page.",
+        "Geen bedrijf {company} in de opgeslagen instellingen (intussen verwijderd?): laad de pagina opnieuw.",
+    ),
+    "company_paused_sync": (
+        "The company {company} is paused: resume it first.",
+        "Het bedrijf {company} is gepauzeerd: hervat het eerst.",
+    ),
+    "note_companies_kept": (
+        "; Save keeps the companies as stored: correct this in Admin -> Variables",
+        "; Opslaan laat de bedrijven zoals ze zijn opgeslagen: verbeter dit in Admin -> Variables",
+    ),
+    "division_is_other_consent": (
+        "Division {division} is how the consent of connection {conn_id} is known: moving this consent there would "
+        "end that one. Pick another division here, or add the company through {conn_id}'s consent.",
+        "Administratie {division} is waaronder de toestemming van koppeling {conn_id} bekend is: deze toestemming "
+        "daarheen verplaatsen zou die beëindigen. Kies hier een andere administratie, of voeg het bedrijf toe via de "
+        "toestemming van {conn_id}.",
+    ),
+    "company_consent_connected": (
+        "Connected as {name}: pick the division (administratie) of the new company.",
+        "Verbonden als {name}: kies de administratie van het nieuwe bedrijf.",
+    ),
+    "consent_refused": ("{conn_id}: {error}", "{conn_id}: {error}"),
+    "consent_missing": (
+        "The connection {conn_id} has no consent yet (no division, or no token chain): connect it first.",
+        "De koppeling {conn_id} heeft nog geen toestemming (geen administratie of geen tokens): verbind haar eerst.",
+    ),
+    "divisions_not_listed": (
+        "Exact Online did not list the divisions of {conn_id}: {error}",
+        "Exact Online gaf de administraties van {conn_id} niet: {error}",
+    ),
+    "company_key_needed": (
+        "Give the company's key first (1 to 40 lower-case letters, digits, '-' or '_'): the new connection is named "
+        "after it.",
+        "Geef eerst de sleutel van het bedrijf (1 tot 40 kleine letters, cijfers, '-' of '_'): de nieuwe koppeling "
+        "krijgt die naam.",
+    ),
+    "connection_has_consent": (
+        "The connection {conn_id} exists and has a consent: choose it under 'through the consent of'.",
+        "De koppeling {conn_id} bestaat al en heeft een toestemming: kies haar bij 'via de toestemming van'.",
+    ),
+    "app_connection_missing": (
+        "The connection {conn_id} (whose app a new consent uses) is not in Admin → Connections with a Client ID and a "
+        "Client secret: set those there first.",
+        "De koppeling {conn_id} (waarvan een nieuwe toestemming de app gebruikt) staat niet met Client ID en Client "
+        "secret in Admin → Connections: vul die daar eerst in.",
+    ),
+    "may_not_create_connection": (
+        "Forbidden: creating the connection {conn_id} is not among your rights.",
+        "Niet toegestaan: u mag de koppeling {conn_id} niet aanmaken.",
+    ),
+}
+MESSAGES.update(COMPANY_MESSAGES)
+
+
+_THOUSANDS = {"en": ",", "nl": "."}
+
+
+def label(key: str, lang: str = "en", **values: object) -> str:
+    """One label or server message in one language, its `{placeholders}` filled in (a whole number with the
+    language's thousands separator: 1,001 / 1.001; codes are passed as text)."""
+    pair = LABELS.get(key) or MESSAGES[key]
+    return problems.fill(pair[LANGUAGES.index(lang)], values, _THOUSANDS[lang])
+
+
+def problem(found: dict, lang: str) -> str:
+    """A problem of the settings (settings_problems: its "problem" key and "params") in one language."""
+    return label("problem_" + found["problem"], lang, **found["params"])
+
+
+def category_title(category: Category, lang: str) -> str:
+    return category.dutch_title if lang == "nl" else category.title
+
+
+_LANGUAGE_RANGE = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?\s*$")
+
+
+def language_of(accept_language: str | None) -> str:
+    """The language to answer in, from an Accept-Language header: the one of ours the client prefers most (q),
+    English when it names neither. The page sends the language chosen in Airflow's UI (page.js, `call`)."""
+    best, best_q = "en", 0.0
+    for part in (accept_language or "")[:500].split(",")[:20]:
+        m = _LANGUAGE_RANGE.match(part)
+        if not m or m[1].lower() not in LANGUAGES:
+            continue
+        try:
+            q = float(m[2]) if m[2] else 1.0
+        except ValueError:
+            continue
+        if q > best_q:
+            best, best_q = m[1].lower(), q
+    return best
 
 
 def catalogue() -> dict[str, dict[str, str]]:

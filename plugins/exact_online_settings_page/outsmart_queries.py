@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from exact_online_settings_page.airflow_runs import iso
+from exact_online_settings_page.labels import label
 from exact_online_settings_page.secret_scrub import TARGET_CONN_ID, scrub
 from include.outsmart_import.registry import MERGE_COUNTS
 
@@ -33,22 +34,22 @@ def connect(conn_id: str = TARGET_CONN_ID):
     return connector(conn_id)()
 
 
-def last_imports(conn_id: str = TARGET_CONN_ID) -> dict:
-    """The newest `outsmart.import_log` row per category, in the company's database (`conn_id`)."""
+def last_imports(lang: str = "en", conn_id: str = TARGET_CONN_ID) -> dict:
+    """The newest `outsmart.import_log` row per category, in the company's database (`conn_id`; a message in
+    `lang` when there is none to show)."""
     from include.outsmart_import.import_log import ImportLog
 
     try:
         with connect(conn_id) as conn:
             latest = ImportLog(conn).latest_per_category(LOG_COLUMNS)
         if latest is None:
-            return {"available": True, "by_category": {}, "message": "No import has run yet."}
+            return {"available": True, "by_category": {}, "message": label("no_import_has_run", lang)}
     except Exception as exc:
         log.warning("settings page: import log not readable: %s", type(exc).__name__)
         return {
             "available": False,
             "by_category": {},
-            "message": "The OutSmart database could not be read "
-            f"({type(exc).__name__}: {scrub(str(exc), (conn_id,))}).",
+            "message": label("outsmart_unreadable", lang, error=f"{type(exc).__name__}: {scrub(str(exc), (conn_id,))}"),
         }
     out = {}
     for rec in latest.values():

@@ -22,12 +22,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-def too_large_message(limit: int = MAX_BODY_BYTES) -> str:
-    return (
-        f"Nothing was saved: the request is larger than the {limit // 1024} KB this page accepts. "
-        "Real settings are a few kilobytes: choose fewer item groups (at most 1,000; none chosen means every group) "
-        "and Save again, or change the Variable exact_online_import_settings in Admin -> Variables."
-    )
+def too_large_message(limit: int = MAX_BODY_BYTES, lang: str = "en") -> str:
+    from exact_online_settings_page.labels import label
+
+    return label("too_large", lang, kb=limit // 1024)
 
 
 class BodyLimit:
@@ -43,7 +41,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         body = bytearray()
         while True:
@@ -52,14 +50,18 @@ class BodyLimit:
                 return  # the client went away: nobody to answer
             body += message.get("body", b"")
             if len(body) > self.limit:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
             if not message.get("more_body", False):
                 break
         await self.app(scope, _replay(bytes(body), receive), send)
 
-    async def _refuse(self, send: Send) -> None:
-        payload = json.dumps({"detail": too_large_message(self.limit)}).encode("utf-8")
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        from exact_online_settings_page.labels import language_of
+
+        # in the language the request asks for, as every answer of the app (app.py)
+        accept_language = dict(scope.get("headers") or []).get(b"accept-language", b"").decode("latin-1")
+        payload = json.dumps({"detail": too_large_message(self.limit, language_of(accept_language))}).encode("utf-8")
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         # The rest of the body is not read: close the connection rather than leave it half-read.
         headers.append((b"connection", b"close"))

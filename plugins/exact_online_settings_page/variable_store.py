@@ -1,5 +1,6 @@
 """The settings Variable `exact_online_import_settings`, read and written through Airflow's ORM session (the
-api-server's own request session), validated with the DAGs' model (`include.outsmart_import.settings`)."""
+api-server's own request session), validated with the DAGs' model (`include.outsmart_import.settings`). What is
+wrong with it is said in the page's language (`lang`; labels.py), by the problems' keys."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
+from exact_online_settings_page.labels import label, problem
 from exact_online_settings_page.request_limits import MAX_BODY_BYTES
 from include.outsmart_import.settings import (
     VARIABLE_NAME,
@@ -39,14 +41,14 @@ def read_variable(session, *, for_update: bool = False):
     return var, (var.val if var is not None else None)
 
 
-def settings_view(raw: str | None) -> dict:
+def settings_view(raw: str | None, lang: str = "en") -> dict:
     """The stored settings as the page edits them (every key explicit), and what is wrong with them.
 
     A stored Variable that does not validate is shown as stored, as far as the page can show it, with its problems
     (`stored.problems`, each with the key's path): showing the defaults instead made one Save wipe every other
     choice. One that is no JSON object at all (or too large for the page) is shown read-only with the error, and
     Save replaces it only when the request says `"replace": true`."""
-    settings, stored = stored_settings(raw)
+    settings, stored = stored_settings(raw, lang)
     shadowed = bool(os.environ.get("AIRFLOW_VAR_" + VARIABLE_NAME.upper()))
     return {
         "settings": settings,
@@ -67,7 +69,15 @@ def _stored_status(status: str, problems: list[dict] | None = None, error: str |
     }
 
 
-def stored_settings(raw: str | None) -> tuple[dict, dict]:
+def settings_error(exc: SettingsError, lang: str) -> str:
+    """Why the stored settings are not valid, in `lang` (the DAGs say the same in English: str(exc))."""
+    if exc.key == "invalid":
+        found = "; ".join(f"{p['path']}: {problem(p, lang)}" for p in exc.problems)
+        return label("problem_invalid", lang, **{**exc.params, "problems": found})
+    return label("problem_" + exc.key, lang, **exc.params)
+
+
+def stored_settings(raw: str | None, lang: str = "en") -> tuple[dict, dict]:
     """(the settings the page shows, the `stored` block of the view) for the Variable's text."""
     defaults = ImportSettings().model_dump(mode="json")
     if raw is None:
@@ -76,13 +86,18 @@ def stored_settings(raw: str | None) -> tuple[dict, dict]:
         # The page could not send it back (413) and loading it is what made the page hang.
         return defaults, _stored_status(
             "unreadable",
-            error=f"Variable {VARIABLE_NAME!r} is {len(raw.encode('utf-8')):,} bytes, more than the "
-            f"{MAX_BODY_BYTES // 1024} KB this page handles (real settings are a few kilobytes).",
+            error=label(
+                "variable_too_large",
+                lang,
+                name=repr(VARIABLE_NAME),
+                size=len(raw.encode("utf-8")),
+                kb=MAX_BODY_BYTES // 1024,
+            ),
         )
     try:
         return parse_settings(raw).model_dump(mode="json"), _stored_status("valid")
     except SettingsError as exc:
-        error = str(exc)
+        error = settings_error(exc, lang)
     try:
         decoded = json.loads(raw)
     except json.JSONDecodeError:
@@ -91,7 +106,7 @@ def stored_settings(raw: str | None) -> tuple[dict, dict]:
         return defaults, _stored_status("unreadable", error=error)
     _, problems = settings_problems(decoded)
     settings, shown_as_default = _as_stored(ImportSettings, defaults, decoded, "", {p["path"] for p in problems})
-    return settings, _stored_status("invalid", _noted(problems, shown_as_default), error)
+    return settings, _stored_status("invalid", _noted(problems, shown_as_default, lang), error)
 
 
 # The top-level keys the page has a field for; a wrong value under any other key (task_retries, ...) could not be
@@ -155,19 +170,19 @@ def _as_stored(model: type[BaseModel], default: dict, stored, path: str, problem
     return out, replaced
 
 
-def _noted(problems: list[dict], shown_as_default: list[str]) -> list[dict]:
-    """The problems, each saying what Save will do about it when that is not plain from the form."""
+def _noted(problems: list[dict], shown_as_default: list[str], lang: str) -> list[dict]:
+    """The problems in `lang`, each saying what Save will do about it when that is not plain from the form."""
     defaulted = set(shown_as_default)
     out = []
     for p in problems:
-        message = p["message"]
+        message = problem(p, lang)
         if p["path"] == "companies" or p["path"].startswith(("companies.", "companies[")):
-            message += "; Save keeps the companies as stored: correct this in Admin -> Variables"
-        elif message.startswith("unknown key"):
-            message += "; Save leaves it out"
+            message += label("note_companies_kept", lang)  # #21: Save keeps them as stored
+        elif p["problem"] == "unknown_key":
+            message += label("note_left_out", lang)
         elif any(_has_problem(d, {p["path"]}) for d in defaulted):
-            message += "; the page shows the default here, and Save writes it"
-        out.append({**p, "message": message})
+            message += label("note_default_written", lang)
+        out.append({"path": p["path"], "message": message})
     return out
 
 
@@ -177,56 +192,53 @@ class SaveRefused(Exception):
         self.status, self.detail = status, detail
 
 
-def _validated(submitted) -> ImportSettings:
+def _validated(submitted, lang: str) -> ImportSettings:
     if not isinstance(submitted, dict):
         raise SaveRefused(
             422,
             {
-                "message": "The settings must be a JSON object.",
-                "errors": [{"path": "(top level)", "message": "must be a JSON object"}],
+                "message": label("settings_not_an_object", lang),
+                "errors": [{"path": "(top level)", "message": label("must_be_an_object", lang)}],
             },
         )
     settings, problems = settings_problems(submitted)
-    if settings is None:  # invalid: the problems say why
-        raise SaveRefused(422, {"message": "Nothing was saved: fix the fields marked in red.", "errors": problems})
+    if settings is None:  # invalid: the problems say why, each at its field
+        errors = [{"path": p["path"], "message": problem(p, lang)} for p in problems]
+        raise SaveRefused(422, {"message": label("nothing_saved_fix_red", lang), "errors": errors})
     return settings
 
 
-def _check_current(current: str | None, expected_version: str, replace: bool) -> None:
+def _check_current(current: str | None, expected_version: str, replace: bool, lang: str) -> None:
     """Refuse a stale page (409), and a Save over a Variable the page could not read unless it says `replace`: that
     Save loses whatever the Variable held, so it must be the user's explicit choice, not a side effect."""
     if version_of(current) != expected_version:
         raise SaveRefused(
             409,
             {
-                "message": "The settings were changed by someone else (or on the Variables page) "
-                "after this page was loaded. Nothing was saved: reload the page to see "
-                "the new settings, then make your change again.",
+                "message": label("changed_elsewhere", lang),
                 "current_version": version_of(current),
             },
         )
-    _, stored = stored_settings(current)
+    _, stored = stored_settings(current, lang)
     if stored["replace_required"] and not replace:
         raise SaveRefused(
             409,
             {
-                "message": "Nothing was saved: the stored settings cannot be read by this page "
-                f'({stored["error"]}). Saving replaces them entirely; confirm that with "replace" '
-                '(the page\'s "Replace the stored settings" box), or fix the Variable in Admin -> Variables.',
+                "message": label("replace_needed", lang, error=stored["error"]),
                 "replace_required": True,
             },
         )
 
 
-def save_settings(session, submitted, expected_version: str, *, replace: bool = False) -> dict:
+def save_settings(session, submitted, expected_version: str, *, replace: bool = False, lang: str = "en") -> dict:
     """Validate with the DAGs' model; refuse a stale page (409) and an unconfirmed replacement of an unreadable
     Variable (409); write the whole Variable in one statement."""
-    _validated(_without_companies(submitted))  # the user's own fields first: 422 before any lock
+    _validated(_without_companies(submitted), lang)  # the user's own fields first: 422 before any lock
     # The row lock makes compare-and-write atomic against another Save through this page; the REST API and the
     # Variables page write without it, but a write of theirs that lands first changes the hash and is caught here.
     var, current = read_variable(session, for_update=True)
-    _check_current(current, expected_version, replace)
-    settings = _validated(_with_stored_companies(submitted, current))
+    _check_current(current, expected_version, replace, lang)
+    settings = _validated(_with_stored_companies(submitted, current), lang)
     text = json.dumps(settings.model_dump(mode="json"), indent=2)
     write_variable(session, var, text)
     return {"version": version_of(text), "settings": settings.model_dump(mode="json")}

@@ -88,7 +88,7 @@ def test_the_standard_categories_triggered_at_once_run_one_import_at_a_time(depl
     for name, run_id in runs.items():
         tis = deployment.task_instances(name, run_id)
         assert {t: ti["state"] for t, ti in tis.items()} == dict.fromkeys(
-            ["check_settings", "migrate_target_schema", f"import_{name}"], "success"
+            ["check_settings", f"import_{name}", f"import_{name}[default]"], "success"
         )
         ti = tis[f"import_{name}"]
         assert ti["pool"] == "exact_api"

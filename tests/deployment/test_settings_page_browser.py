@@ -232,7 +232,6 @@ def test_the_sync_icon_starts_an_import_that_reaches_success_with_its_counts(dep
     assert runs["total_entries"] == runs_before + 1
     # The sync icon asks Exact now, not the landed copy another category read a moment ago (#13).
     assert runs["dag_runs"][0]["run_type"] == "manual" and runs["dag_runs"][0]["conf"] == {"refresh_streams": True}
-    # the import is mapped over the companies (#21): the first company's task is map index 0
     assert p.q("#log-relations").get_attribute("href").endswith("/tasks/import_relations/mapped/0?try_number=1")
     p.d.switch_to.default_content()
     shots(p.d, "3-sync-success")
@@ -465,6 +464,22 @@ def test_the_page_speaks_the_language_chosen_in_airflows_ui(deployment, admin, s
         p.d.execute_script("window.scrollTo(0, 0)")
         p.d.switch_to.default_content()
         shots(p.d, "7-dutch")
+        # The connection section's words (connection.js), and what the server says: an invalid value after Save.
+        from selenium.webdriver.support.ui import Select
+
+        p.enter_frame_only()
+        wait(p.d, "the connection section", lambda: p.q("#connection").is_displayed())
+        assert p.q("#connection h2").text == "Koppeling met Exact Online"
+        connected = p.q("#disconnect").is_displayed()
+        assert p.q("#connect").text == ("Opnieuw verbinden" if connected else "Verbinden met Exact Online")
+        p.show("main")
+        Select(p.q("#sched-mode")).select_by_value("advanced")
+        p.q("#schedule").clear()
+        p.q("#schedule").send_keys("elk uur")
+        p.q("#save").click()
+        error = wait(p.d, "the schedule's error", lambda: p.q('.field[data-path="schedule"] .error').text)
+        assert error.startswith("'elk uur' is geen cron-expressie of voorinstelling")
+        assert p.q("#save-message").text == "Niets opgeslagen: verbeter de rood gemarkeerde velden."
     finally:
         p.d.switch_to.default_content()
         p.d.execute_script("localStorage.setItem('i18nextLng', 'en')")
@@ -478,6 +493,10 @@ def test_an_expired_login_says_so_with_a_link_to_the_login_page(deployment, admi
     p.show("#cat-employees")
     p.q("#enabled-employees").click()
     p.d.delete_cookie("_token")  # what the UI's login holds; expired, the page's API answers 401 as without it
+    p.show("#connection")
+    p.q("#connect").click()  # the connection section's requests go through page.js's `call` too
+    wait(p.d, "the banner", lambda: "log in again" in p.q("#banner").text)
+    assert "login has expired" in p.q("#conn-message").text
     p.q("#save").click()
     wait(p.d, "the message", lambda: "login has expired" in p.q("#save-message").text)
     assert "Your Airflow login has expired: log in again." in p.q("#banner").text

@@ -14,6 +14,7 @@ from pathlib import Path
 from waiting import StartLine  # tests/helpers, this script's folder
 
 from include import local_airflow
+from tests.helpers.e2e import task_states
 
 home, dag_id = Path(sys.argv[1]), sys.argv[2]
 start_line = sys.argv[3] if len(sys.argv) > 3 else None
@@ -26,7 +27,7 @@ if start_line:
 result = {}
 for one in dag_id.split(","):
     dr = dags[one].test()
-    result[one] = {"state": str(dr.state), "tasks": {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}}
+    result[one] = {"state": str(dr.state), "tasks": {k: str(v) for k, v in task_states(dr).items()}}
 if "," in dag_id:
     print("DAG_RUNNER_RESULT " + json.dumps(result), flush=True)
 else:

@@ -237,16 +237,27 @@ class Deployment:
         )
 
     def task_instances(self, category: str, run_id: str) -> dict[str, dict]:
+        """{task_id: task instance}; the tasks mapped over companies also as "task_id[company]" (the plain id holds
+        the first company's, the only one in a one-company deployment)."""
         tis = self.api("GET", f"/dags/exact_online_import_{category}/dagRuns/{run_id}/taskInstances")
-        return {ti["task_id"]: ti for ti in tis["task_instances"]}
+        out: dict[str, dict] = {}
+        for ti in sorted(tis["task_instances"], key=lambda t: (t["task_id"], t.get("map_index", -1))):
+            out.setdefault(ti["task_id"], ti)
+            if ti.get("map_index", -1) >= 0:
+                out[f"{ti['task_id']}[{ti.get('rendered_map_index') or ti['map_index']}]"] = ti
+        return out
 
     def task_states(self, category: str, run_id: str) -> dict[str, str]:
         return {t: ti["state"] for t, ti in self.task_instances(category, run_id).items()}
 
-    def task_log(self, category: str, run_id: str, task_id: str, try_number: int = 1) -> list[dict]:
+    def task_log(self, category: str, run_id: str, task_id: str, try_number: int = 1, map_index: int | None = None):
+        """The task's log lines; a task mapped over companies: the first company's unless `map_index` says."""
+        if map_index is None:
+            map_index = -1 if task_id == "check_settings" else 0
         r = requests.get(
             f"{self.url}/api/v2/dags/exact_online_import_{category}/dagRuns/{run_id}/taskInstances/"
             f"{task_id}/logs/{try_number}",
+            params={"map_index": map_index},
             timeout=30,
             headers={"Authorization": f"Bearer {self.token()}", "Accept": "application/json"},
         )

@@ -48,10 +48,21 @@ def run_dag(dags, name: str, expect: str | None = "success", **conf):
     of the same session-wide DAG object."""
     dag = dags[CATEGORIES[name].dag_id]
     dr = dag.test(run_conf={**dict(dag.params), **conf})
-    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    states = task_states(dr)
     if expect is not None:
         assert dr.state == expect, states
     return dr, states
+
+
+def task_states(dr) -> dict:
+    """{task_id: state}, and for the tasks mapped over companies also {"task_id[company]": state}: the plain task id
+    holds the first company's (the only one in a one-company deployment)."""
+    states: dict = {}
+    for ti in sorted(dr.get_task_instances(), key=lambda t: (t.task_id, t.map_index)):
+        states.setdefault(ti.task_id, ti.state)
+        if ti.map_index >= 0:
+            states[f"{ti.task_id}[{ti.rendered_map_index or ti.map_index}]"] = ti.state
+    return states
 
 
 def dag_runner(home: Path, *dag_ids: str, start_line: StartLine | None = None) -> list[str]:

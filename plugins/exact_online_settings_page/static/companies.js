@@ -5,7 +5,7 @@
 // choices. With one company and no right to add one, nothing of this shows: the page is as it was.
 "use strict";
 (function () {
-  const P = () => window.ExactPage;
+  const P = () => window.exactPage;
   const $ = (id) => document.getElementById(id);
   const DRAFT = "exactOnlineNewCompany";   // the form, kept while the window is at Exact's consent page
   let info = null;        // /api/companies
@@ -18,8 +18,10 @@
   const detail = (d) => d && d.detail ? (typeof d.detail === "string" ? d.detail : (d.detail.message || JSON.stringify(d.detail))) : "";
   function message(id, text, kind) { const m = $(id); if (m) { m.textContent = text || ""; m.className = (m.dataset.base || "") + (kind ? " " + kind : ""); } }
 
+  let listening = false;
   function render(list, key, state) {
     info = list; current = key; pageState = state;
+    if (!listening) { listening = true; P().onLanguageChange(() => drawBar()); }
     drawBar();
     const draft = readDraft();
     if (draft && info && info.can_add) openForm(draft);

@@ -2,31 +2,22 @@
 // lives unused; Connect / Reconnect (Exact's consent page in the top window), the division picker after it, the
 // pasted address when the redirect cannot reach this Airflow, Disconnect. Only for users who may edit the
 // connection: for others GET /api/connection answers 403 and the section stays hidden.
+// Its requests and words are page.js's (window.exactPage): the same `call` (the page's language to the server, an
+// expired login shown with "log in again"), the words of labels.py in the language chosen in Airflow's UI.
 "use strict";
 (function () {
-  const API = document.body.dataset.base + "/api";
+  const { call, t, detail: detailOf, language, onLanguageChange } = window.exactPage;
   const $ = (id) => document.getElementById(id);
-  const text = (id, t) => { $(id).textContent = t || ""; };
+  const text = (id, words) => { $(id).textContent = words || ""; };
+  const detail = (d) => detailOf(d) || t("conn_no_reason");
+  const when = (iso) => iso ? new Date(iso).toLocaleString(language() === "nl" ? "nl-NL" : undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" }) : "—";
 
-  async function call(method, path, body) {
-    const opts = { method, credentials: "same-origin", headers: { "Accept": "application/json" } };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.headers["X-Exact-Online-Page"] = "1";   // see app.py: proves the request comes from this page
-      opts.body = JSON.stringify(body);
-    }
-    const r = await fetch(API + path, opts);
-    let data = null;
-    try { data = await r.json(); } catch (e) { data = null; }
-    return { status: r.status, data };
-  }
-  const detail = (d) => (d && typeof d.detail === "string") ? d.detail : "the server gave no reason";
-  const when = (iso) => iso ? new Date(iso).toLocaleString(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" }) : "—";
-
-  function message(t, kind) {
+  function message(words, kind) {
     const m = $("conn-message");
-    m.textContent = t || ""; m.className = "conn-message" + (kind ? " " + kind : "");
+    m.textContent = words || ""; m.className = "conn-message" + (kind ? " " + kind : "");
   }
+  // A refused action, said here; an expired login (401) is also page.js's banner, with the "log in again" link.
+  const refused = (r) => message(r.status === 401 ? t("conn_login_expired") : detail(r.data), "bad");
 
   // Exact's consent page refuses to be framed, and the UI's iframe sandbox does not allow this frame to navigate the
   // top window. The frame is same-origin with the UI (allow-same-origin), so a link made in the top document and
@@ -46,21 +37,23 @@
     const st = $("conn-status");
     st.textContent = "";
     if (!s.connected) {
-      st.append("Not connected" + (s.problem ? `: ${s.problem}` : ". The imports cannot read Exact Online until a company is connected."));
+      st.append(s.problem ? t("conn_not_connected_problem", { problem: s.problem }) : t("conn_not_connected"));
     } else {
-      const who = s.connected_as ? `${s.connected_as.full_name} (${s.connected_as.user_name})` : "an unknown user (connected before this page recorded it)";
-      const p = (t) => { const e = document.createElement("p"); e.textContent = t; st.append(e); return e; };
-      p(`Connected as ${who} to division ${s.division}${s.division_description ? " — " + s.division_description : ""}` + (s.connected_at ? `, since ${when(s.connected_at)}.` : "."));
-      p(`Refresh token last used ${when(s.refresh_token_last_used)}; it expires ${when(s.refresh_token_expires)} if no import uses it before then (${Math.max(0, Math.floor(s.days_left))} days).`);
+      const who = s.connected_as ? `${s.connected_as.full_name} (${s.connected_as.user_name})` : t("conn_unknown_user");
+      const p = (words) => { const e = document.createElement("p"); e.textContent = words; st.append(e); return e; };
+      p(t("conn_connected_as", { who, division: s.division }) + (s.division_description ? " — " + s.division_description : "")
+        + (s.connected_at ? t("conn_since", { when: when(s.connected_at) }) : "."));
+      p(t("conn_token_life", { used: when(s.refresh_token_last_used), expires: when(s.refresh_token_expires), days: Math.max(0, Math.floor(s.days_left)) }));
       if (s.warning) p(s.warning).className = "warn";
     }
     if (s.last_refusal) {
       const e = document.createElement("p");
       e.className = "bad"; e.id = "conn-refusal";
-      e.textContent = `The imports stopped (${s.last_refusal.category}, ${when(s.last_refusal.at)}): ${s.last_refusal.error}`;
+      // the error is the import's own (the hook's words), behind the lead-in
+      e.textContent = t("conn_stopped", { category: s.last_refusal.category, when: when(s.last_refusal.at), error: s.last_refusal.error });
       st.append(e);
     }
-    $("connect").textContent = s.connected ? "Reconnect" : "Connect to Exact Online";
+    $("connect").textContent = s.connected ? t("conn_reconnect") : t("conn_connect");
     $("disconnect").hidden = !s.connected;
     text("redirect-uri", s.redirect_uri);
   }
@@ -84,9 +77,9 @@
 
   async function load() {
     const r = await call("GET", "/connection");
-    if (r.status === 403 || r.status === 401) return;   // not for this user
+    if (r.status === 403 || r.status === 401) return;   // not for this user (401: page.js shows "log in again")
     $("connection").hidden = false;
-    if (r.status !== 200) { message(`The connection could not be read (${r.status}): ${detail(r.data)}`, "bad"); return; }
+    if (r.status !== 200) { message(t("conn_unreadable", { status: r.status, why: detail(r.data) }), "bad"); return; }
     renderStatus(r.data);
     renderAttempt(r.data.attempt);
   }
@@ -94,22 +87,22 @@
   async function connect() {
     $("connect").disabled = true;
     const r = await call("POST", "/connect", {});
-    if (r.status !== 200) { $("connect").disabled = false; message(detail(r.data), "bad"); return; }
-    message("Opening Exact Online's login page…", "ok");
+    if (r.status !== 200) { $("connect").disabled = false; refused(r); return; }
+    message(t("conn_opening"), "ok");
     openTop(r.data.authorize_url);
   }
 
   async function paste() {
     const address = $("paste-address").value;
     const r = await call("POST", "/connect/paste", { address });
-    if (r.status !== 200) { message(detail(r.data), "bad"); return; }
+    if (r.status !== 200) { refused(r); return; }
     $("paste-address").value = "";
     await load();
   }
 
   async function pick() {
     const r = await call("POST", "/connect/division", { division: parseInt($("division").value, 10) });
-    if (r.status !== 200) { message(detail(r.data), "bad"); return; }
+    if (r.status !== 200) { refused(r); return; }
     await load();
     message(r.data.message, "ok");
   }
@@ -117,7 +110,7 @@
   async function disconnect() {
     $("disconnect-confirm").hidden = true;
     const r = await call("POST", "/disconnect", { confirm: true });
-    if (r.status !== 200) { message(detail(r.data), "bad"); return; }
+    if (r.status !== 200) { refused(r); return; }
     await load();
     message(r.data.message, "ok");
   }
@@ -129,5 +122,7 @@
   $("disconnect").onclick = () => { $("disconnect-confirm").hidden = false; };
   $("disconnect-yes").onclick = disconnect;
   $("disconnect-no").onclick = () => { $("disconnect-confirm").hidden = true; };
+  // The status and the attempt's message are the server's words: asked again in the new language.
+  onLanguageChange(() => { if (!$("connection").hidden) load(); });
   load();
 })();

@@ -2,7 +2,8 @@
 // (/api/categories: titles, switches, filter widgets; no category name is written here), fills them from /api/state,
 // lets the user edit the settings, saves them with the version it loaded (409 if someone saved in between) and
 // starts imports. In English or Dutch (labels.py; the language chosen in Airflow's UI), inside Airflow's sandboxed
-// iframe (links to Airflow's pages: airflowLink).
+// iframe (links to Airflow's pages: airflowLink). connection.js (the Exact Online connection section) uses this
+// script's `call` and words through window.exactPage.
 "use strict";
 (function () {
   const BASE = document.body.dataset.base;
@@ -44,16 +45,30 @@
     document.documentElement.lang = LANG;
     document.title = t("title");
     for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
+    for (const e of document.querySelectorAll("[data-t-placeholder]")) e.placeholder = t(e.dataset.tPlaceholder);
+    // a label with `…` in it: those parts as code
+    for (const e of document.querySelectorAll("[data-tc]")) {
+      e.textContent = "";
+      t(e.dataset.tc).split("`").forEach((part, i) => e.append(i % 2 ? el("code", { text: part }) : part));
+    }
+    // the Dutch name the office knows from Exact, added in brackets to the English
+    for (const e of document.querySelectorAll("[data-only-en]")) e.hidden = isDutch();
   }
   // The category's name in the page's language (in English the Dutch name the office knows from Exact is added).
   const catTitle = (c) => isDutch() ? c.dutch : c.title;
   const filterLabel = (f) => isDutch() ? (f.dutch_label || f.label) : f.label;
   const choiceLabel = (o) => isDutch() ? (o.dutch_label || o.label) : o.label;
-  // Switching the language in Airflow's UI writes the key: the page follows without a reload.
-  window.addEventListener("storage", (ev) => {
+  // Switching the language in Airflow's UI writes the key: the page follows without a reload. What the server said
+  // (the stored settings' problems) is asked again in the new language; what connection.js shows, too.
+  const languageListeners = [];
+  window.addEventListener("storage", async (ev) => {
     if (ev.key !== LANGUAGE_KEY || pageLanguage() === LANG) return;
     LANG = pageLanguage(); applyLabels();
-    if (state) { renderAll(); renderPicker(); }
+    for (const listener of languageListeners) listener();
+    if (!state) return;
+    renderAll(); renderPicker();
+    const r = await call("GET", "/state");
+    if (r.status === 200) { state.stored = r.data.stored; state.imports = r.data.imports; renderAll(); }
   });
 
   // ---- links out of Airflow's frame -------------------------------------------------------------------------------
@@ -115,8 +130,11 @@
     return list.companies.some(c => c.key === kept) ? kept : list.companies[0].key;
   }
 
+  // Every request of the page (connection.js's too: window.exactPage). The server says what it says in the page's
+  // language: Accept-Language, HTTP's own header for it (why not one of ours: app.py's module doc). A 401 (the UI's
+  // login expired) shows the "log in again" banner, wherever on the page the request came from.
   async function call(method, path, body) {
-    const opts = { method, credentials: "same-origin", headers: { "Accept": "application/json" } };
+    const opts = { method, credentials: "same-origin", headers: { "Accept": "application/json", "Accept-Language": LANG } };
     if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.headers["X-Exact-Online-Page"] = "1";   // see app.py: proves the request comes from this page
@@ -239,6 +257,7 @@
   // state.schedule_picker ("advanced" when it is none of the picker's forms).
   let picker = null;            // {mode, every, unit, start, end, at, weekdays_only, cron}
   let schedulePending = null;   // the conversion on its way (Save waits for it)
+  let pickerAsked = 0;          // how many conversions were asked for (answers can come back out of order)
   const hh = (h) => String(h).padStart(2, "0") + ":00";
 
   function fillSelect(sel, options, value) {
@@ -268,12 +287,16 @@
 
   // Only the parts of the chosen kind are shown; under them what is stored (the cron), or the cron's syntax.
   function showPickerParts() {
+    showPickerKind();
+    const m = picker.mode;
+    $("#sched-hint").textContent = m === "advanced" ? t("cron_hint") : (form.schedule ? t("stored_as", { cron: form.schedule }) : "");
+  }
+  function showPickerKind() {
     const m = picker.mode;
     $("#sched-interval").hidden = m !== "interval";
     $("#sched-daily").hidden = m !== "daily";
     $("#sched-weekdays-box").hidden = !(m === "interval" || m === "daily");
     $("#schedule").hidden = m !== "advanced";
-    $("#sched-hint").textContent = m === "advanced" ? t("cron_hint") : (form.schedule ? t("stored_as", { cron: form.schedule }) : "");
   }
 
   function readPicker() {
@@ -287,15 +310,18 @@
 
   function pickerChanged() {
     picker = readPicker();
+    showPickerKind();   // at once: the kind's parts are there to use while the server turns the choice into a cron
     const field = $('.field[data-path="schedule"]');
     field.classList.remove("invalid"); $(".error", field).textContent = "";
     if (picker.mode === "advanced") { $("#schedule").value = picker.cron; form.schedule = picker.cron || null; showPickerParts(); previewSoon(); return; }
     const q = new URLSearchParams({ ...picker, timezone: form.timezone || "" });
+    const asked = ++pickerAsked;
     schedulePending = call("GET", "/schedule-picker?" + q).then((r) => {
+      if (asked !== pickerAsked) return;   // the user chose again meanwhile: only the last choice's answer counts
       if (r.status === 200) { form.schedule = r.data.schedule; showPreview(r.data); }
       else if (r.status === 422) { field.classList.add("invalid"); $(".error", field).textContent = r.data.errors.map(e => t(e.key)).join(" "); showPreview(r.data); }
       showPickerParts();
-    }).finally(() => { schedulePending = null; });
+    }).finally(() => { if (asked === pickerAsked) schedulePending = null; });
   }
 
   function renderCategories() {
@@ -553,9 +579,13 @@
     pollTimer = setTimeout(async () => { try { await refreshStatus(); } finally { schedulePoll(); } }, delay || (active ? 2000 : 15000));
   }
 
-  // What companies.js uses: the selected company, switching to another, and the page's own helpers.
-  window.ExactPage = {
-    t, el, call, banner, airflowLink,
+  // What connection.js and companies.js share with this script: one `call` (one way to meet an expired login), the
+  // words; and for companies.js (#21) the company shown, switching to another, and the page's own helpers.
+  window.exactPage = {
+    call, t, detail,
+    language: () => LANG,
+    onLanguageChange: (listener) => languageListeners.push(listener),
+    el, banner, airflowLink,
     get company() { return company; },
     get state() { return state; },
     select(key) {

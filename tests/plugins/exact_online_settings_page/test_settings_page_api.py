@@ -3,14 +3,12 @@ plugins manager, Airflow's JWT middleware and SimpleAuthManager with the users `
 TestClient, the session's SQLite metadata DB holding the parsed import DAGs, and a fresh OutSmart database.
 
 Auth is exercised honestly: tokens are JWTs signed by the auth manager (Bearer header or the UI's `_token`
-cookie); nothing in the app is patched.
+cookie); nothing in the app is patched. The app and the `client` are conftest.py's (one app for the package).
 """
 
 from __future__ import annotations
 
 import json
-
-import pytest
 
 from include.outsmart_import.registry import CATEGORIES
 from include.outsmart_import.settings import VARIABLE_NAME, ImportSettings
@@ -21,71 +19,6 @@ SECRET_PASSWORD = "pg-Secret-4711"
 CLIENT_SECRET = "client-Secret-0815"
 REFRESH_TOKEN = "refresh-Token-abcdef"
 PAGE = {"X-Exact-Online-Page": "1"}
-
-
-@pytest.fixture(scope="module")
-def airflow_app(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("auth")
-    (home / "passwords.json").write_text(json.dumps({"admin": "a", "viewer": "v"}))
-    for key, value in {
-        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        "AIRFLOW__API_AUTH__JWT_SECRET": "x" * 64,
-        # what `airflow api-server` sets: connections resolve through the metadata DB (and the environment)
-        "_AIRFLOW_PROCESS_CONTEXT": "server",
-    }.items():
-        mp.setenv(key, value)
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-
-    from include import local_airflow
-
-    local_airflow.init_db()
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(
-        dag_folder=str(local_airflow.ROOT / "dags"), bundle_path=local_airflow.ROOT / "dags", bundle_name="dags-folder"
-    )
-    assert {c.dag_id for c in CATEGORIES.values()} <= set(bag.dags)
-    sync_bag_to_db(bag, "dags-folder", None)
-    from airflow.models import Connection
-    from airflow.utils.session import create_session
-
-    with create_session() as s:
-        s.add(
-            Connection(
-                conn_id="exact_online_default",
-                conn_type="http",
-                host="http://127.0.0.1:9",
-                login="id",
-                password=CLIENT_SECRET,
-                extra=json.dumps({"division": 1, "refresh_token": REFRESH_TOKEN}),
-            )
-        )
-    from airflow.api_fastapi.app import create_app, purge_cached_app
-
-    purge_cached_app()
-    # The api-server's core apps, as `airflow api-server --apps core` serves them: plugins (the page), auth manager,
-    # JWT middleware, REST API. Not the Task Execution API, which only task processes call: ~2 s of CPU to build.
-    app = create_app(apps="core")
-    yield app
-    purge_cached_app()
-    mp.undo()
-
-
-@pytest.fixture
-def client(airflow_app, target_db, monkeypatch):
-    from fastapi.testclient import TestClient
-
-    # the OutSmart connection with a password that must never reach an answer
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_OUTSMART_POSTGRES", json.dumps({**target_db.airflow_json, "password": SECRET_PASSWORD})
-    )
-    set_variable(json.dumps({"categories": {"relations": {"enabled": True}, "materials": {"enabled": False}}}))
-    _clear_runs()
-    with TestClient(airflow_app, base_url="http://testserver") as c:
-        yield c
 
 
 def token(role: str) -> str:
