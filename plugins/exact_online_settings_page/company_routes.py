@@ -33,7 +33,7 @@ from exact_online_settings_page.app import (
     lang_of,
     same_origin_json,
 )
-from exact_online_settings_page.labels import label
+from exact_online_settings_page.labels import category_title, label
 from exact_online_settings_page.variable_store import SaveRefused
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,7 @@ def _may_add(user: BaseUser) -> bool:
 def adder(request: Request, user: UserDep) -> BaseUser:
     """May edit the settings and the connections, and a same-origin JSON request for writes."""
     if not _may_add(user):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            "Forbidden: adding a company needs the rights to edit the settings Variable and the connections.",
-        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, label("may_not_add_company", lang_of(request)))
     if request.method != "GET":
         same_origin_json(request)
     return user
@@ -98,15 +95,15 @@ def _first_title() -> str | None:
     return str(extra.get("division_description") or "") or None
 
 
-def _stored(session):
+def _stored(session, lang: str = "en"):
     from exact_online_settings_page import company_settings, variable_store
 
     _, raw = variable_store.read_variable(session)
-    return raw, company_settings.valid_settings(raw)
+    return raw, company_settings.valid_settings(raw, lang)
 
 
 @router.get("/api/companies")
-def companies(session: SessionDep, user: Reader):
+def companies(request: Request, session: SessionDep, user: Reader):
     """The companies for the selector (the first, then the others by title), and what this user may do."""
     from exact_online_settings_page import company_settings
     from include.outsmart_import.settings import MAX_COMPANIES
@@ -114,7 +111,7 @@ def companies(session: SessionDep, user: Reader):
     limits = {"max_companies": MAX_COMPANIES, "max_variable_kb": company_settings.MAX_VARIABLE_BYTES // 1024}
     rights = {"can_edit": _may_edit_settings(user), "can_add": _may_add(user)}
     try:
-        _, settings = _stored(session)
+        _, settings = _stored(session, lang_of(request))
     except SaveRefused as exc:  # an invalid Variable: the page shows the first company and its problems
         first = {"key": "default", "title": _first_title() or company_settings.FIRST_COMPANY_TITLE, "paused": False}
         return _no_store({"companies": [first], "valid": False, "detail": exc.detail, **rights, "limits": limits})
@@ -129,8 +126,8 @@ def _company_state(request: Request, session, user: BaseUser, key: str) -> dict:
     from include.outsmart_import import registry
     from include.outsmart_import.settings import VARIABLE_NAME
 
-    raw, settings = _stored(session)
-    company_settings.block_of(settings, key)  # 404 for an unknown company
+    raw, settings = _stored(session, lang_of(request))
+    company_settings.block_of(settings, key, lang_of(request))  # 404 for an unknown company
     view = company_settings.company_settings_view(settings, key)
     place = company_settings.place_of(settings, key, _first_title())
     ui_base, lang = _ui_base(request), lang_of(request)
@@ -175,7 +172,7 @@ def company_status(key: str, request: Request, session: SessionDep, user: Reader
     from exact_online_settings_page import airflow_runs, company_settings, outsmart_queries
 
     try:
-        _, settings = _stored(session)
+        _, settings = _stored(session, lang_of(request))
         version = company_settings.company_version(settings, key)
     except SaveRefused as exc:
         return _refused(exc)
@@ -196,7 +193,7 @@ def company_item_groups(key: str, request: Request, session: SessionDep, user: R
     from exact_online_settings_page.item_groups import item_groups
 
     try:
-        _, settings = _stored(session)
+        _, settings = _stored(session, lang_of(request))
         view = company_settings.company_settings_view(settings, key)
     except SaveRefused as exc:
         return _refused(exc)
@@ -238,12 +235,14 @@ def save_company(key: str, request: Request, session: SessionDep, user: Editor, 
 
 
 @router.post("/api/companies/{key}/pause")
-def pause_company(key: str, session: SessionDep, user: Editor, body: Annotated[dict, Body()]):
+def pause_company(key: str, request: Request, session: SessionDep, user: Editor, body: Annotated[dict, Body()]):
     """`{"paused": true|false, "version"}`: a paused company is left out of every import; its data stays."""
     from exact_online_settings_page import company_settings
 
     try:
-        result = company_settings.set_paused(session, key, body.get("paused"), str(body.get("version", "")))
+        result = company_settings.set_paused(
+            session, key, body.get("paused"), str(body.get("version", "")), lang_of(request)
+        )
     except SaveRefused as exc:
         session.rollback()
         return _refused(exc)
@@ -252,22 +251,20 @@ def pause_company(key: str, session: SessionDep, user: Editor, body: Annotated[d
 
 
 @router.delete("/api/companies/{key}")
-def remove_company(key: str, session: SessionDep, user: Editor, body: Annotated[dict, Body()]):
+def remove_company(key: str, request: Request, session: SessionDep, user: Editor, body: Annotated[dict, Body()]):
     """`{"confirm": true, "version"}`: the company leaves the settings; its database and connections stay."""
     from exact_online_settings_page import company_settings
 
+    lang = lang_of(request)
     if body.get("confirm") is not True:
-        return _no_store({"detail": 'Removing a company needs "confirm": true.'}, 422)
+        return _no_store({"detail": label("remove_needs_confirm", lang)}, 422)
     try:
-        gone = company_settings.remove_company(session, key, str(body.get("version", "")))
+        gone = company_settings.remove_company(session, key, str(body.get("version", "")), lang)
     except SaveRefused as exc:
         session.rollback()
         return _refused(exc)
     log.info("settings page: %s removed company %s from the settings", user.get_name(), key)
-    message = (
-        f"{gone['title']} was removed from the settings: its imports stop. Its database (connection "
-        f"{gone['target_conn_id']}), its Exact connection and everything imported stay as they are."
-    )
+    message = label("company_removed_server", lang, title=gone["title"], conn_id=gone["target_conn_id"])
     return _no_store({**gone, "message": message})
 
 
@@ -307,7 +304,8 @@ def sync_company(
         session.rollback()
         return _no_store({"detail": exc.message, "run": exc.run}, exc.status)
     log.info("settings page: %s started %s for company %s", user.get_name(), category.dag_id, key)
-    return _no_store({"run": run, "message": f"Import of {category.title} started."}, 201)
+    lang = lang_of(request)
+    return _no_store({"run": run, "message": label("sync_started", lang, title=category_title(category, lang))}, 201)
 
 
 # ---- adding a company ---------------------------------------------------------------------------------------------
@@ -341,7 +339,7 @@ def consent_divisions(conn_id: str, request: Request, session: SessionDep, user:
     from exact_online_settings_page.exact_connect import ConnectRefused
 
     if conn_id not in {c["conn_id"] for c in company_exact.exact_connections(session)}:
-        return _no_store({"detail": f"No Exact Online connection {conn_id!r}."}, 404)
+        return _no_store({"detail": label("no_exact_connection", lang_of(request), conn_id=conn_id)}, 404)
     try:
         found = company_exact.consent_divisions(conn_id)
     except ConnectRefused as exc:
@@ -396,26 +394,24 @@ def targets(session: SessionDep, user: Adder):
 
 
 @router.post("/api/targets")
-def create_target(session: SessionDep, user: Adder, body: Annotated[dict, Body()]):
+def create_target(request: Request, session: SessionDep, user: Adder, body: Annotated[dict, Body()]):
     """`{"key"}`: the database `outsmart_<key>` on the server of outsmart_postgres (made if missing), and its
     connection `outsmart_<key>` with the same credentials."""
     from exact_online_settings_page import company_targets
 
+    lang = lang_of(request)
     try:
-        conn_id, _ = company_targets.new_target_names(body.get("key"))
+        conn_id, _ = company_targets.new_target_names(body.get("key"), lang)
         if not _may_edit_connection(user, conn_id, "POST"):
-            raise company_targets.TargetRefused(
-                f"Forbidden: creating the connection {conn_id} is not among your rights.", 403
-            )
-        made = company_targets.create_target(session, body.get("key"))
+            raise company_targets.TargetRefused(label("may_not_create_connection", lang, conn_id=conn_id), 403)
+        made = company_targets.create_target(session, body.get("key"), lang)
     except company_targets.TargetRefused as exc:
         session.rollback()
         return _refused(exc)
     log.info("settings page: %s made the target %s", user.get_name(), made["conn_id"])
-    said = "made" if made["created_database"] else "already there: it is used as it is, with what it holds"
-    return _no_store(
-        {**made, "message": f"Connection {made['conn_id']} to the database {made['database']} ({said})."}, 201
-    )
+    said = {"conn_id": made["conn_id"], "database": made["database"]}
+    message = label("target_made", lang, **said) if made["created_database"] else label("target_reused", lang, **said)
+    return _no_store({**made, "message": message}, 201)
 
 
 @router.post("/api/companies")
@@ -425,16 +421,18 @@ def add_company(request: Request, session: SessionDep, user: Adder, body: Annota
     division the connection's consent does not reach)."""
     from exact_online_settings_page import company_settings
 
-    company = _new_company(body)
+    company, lang = _new_company(body), lang_of(request)
     try:
-        company_settings.add_company(session, body.get("key"), company, _first_division(), lang_of(request))
-        _check_reachable(session, company)
-        _check_same_division_elsewhere(session, str(body.get("key")), company)
+        company_settings.add_company(session, body.get("key"), company, _first_division(), lang)
+        _check_reachable(session, company, lang)
+        _check_same_division_elsewhere(session, str(body.get("key")), company, lang)
     except SaveRefused as exc:
         session.rollback()
         return _refused(exc)
     log.info("settings page: %s added company %s", user.get_name(), body.get("key"))
-    return _no_store({"key": body.get("key"), "message": f"{company.get('title')} was added."}, 201)
+    return _no_store(
+        {"key": body.get("key"), "message": label("company_added_server", lang, title=company.get("title"))}, 201
+    )
 
 
 def _new_company(body: dict) -> dict:
@@ -455,40 +453,31 @@ def _first_division() -> int | None:
         return None
 
 
-def _check_reachable(session, company: dict) -> None:
+def _check_reachable(session, company: dict, lang: str) -> None:
     """The connection is an Exact one, its consent reaches the division, the target is a Postgres connection."""
     from exact_online_settings_page import company_exact, company_targets
     from exact_online_settings_page.exact_connect import ConnectRefused
 
     errors = []
     if company["exact_conn_id"] not in {c["conn_id"] for c in company_exact.exact_connections(session)}:
-        errors.append(
-            {"path": "exact_conn_id", "message": f"there is no Exact Online connection {company['exact_conn_id']!r}"}
-        )
+        message = label("no_exact_connection", lang, conn_id=company["exact_conn_id"])
+        errors.append({"path": "exact_conn_id", "message": message})
     if company["target_conn_id"] not in {c["conn_id"] for c in company_targets.postgres_connections(session, {})}:
-        errors.append(
-            {"path": "target_conn_id", "message": f"there is no Postgres connection {company['target_conn_id']!r}"}
-        )
+        message = label("no_postgres_connection", lang, conn_id=company["target_conn_id"])
+        errors.append({"path": "target_conn_id", "message": message})
     if not errors:
         try:
             codes = {d["code"] for d in company_exact.consent_divisions(company["exact_conn_id"])["divisions"]}
         except ConnectRefused as exc:
-            raise SaveRefused(exc.status, f"The company was not added: {exc.text('en')}") from None
+            raise SaveRefused(exc.status, label("company_not_added_because", lang, error=exc.text(lang))) from None
         if company["division"] not in codes:
-            errors.append(
-                {
-                    "path": "division",
-                    "message": f"the consent of {company['exact_conn_id']} does not reach division "
-                    f"{company['division']}",
-                }
-            )
+            said = {"conn_id": company["exact_conn_id"], "division": str(company["division"])}
+            errors.append({"path": "division", "message": label("division_not_reached", lang, **said)})
     if errors:
-        raise SaveRefused(
-            422, {"message": "The company was not added: fix the fields marked in red.", "errors": errors}
-        )
+        raise SaveRefused(422, {"message": label("company_not_added", lang), "errors": errors})
 
 
-def _check_same_division_elsewhere(session, key: str, company: dict) -> None:
+def _check_same_division_elsewhere(session, key: str, company: dict, lang: str) -> None:
     """The division is not imported already through another connection of the same app (another consent that
     reaches it): the same administration imported twice, into two databases, is one company counted twice."""
     from exact_online_settings_page import company_exact
@@ -502,15 +491,6 @@ def _check_same_division_elsewhere(session, key: str, company: dict) -> None:
         places["default"] = (app_of.get("exact_online_default"), first)
     for other, place in sorted(places.items()):
         if place == mine:
-            raise SaveRefused(
-                422,
-                {
-                    "message": "The company was not added: fix the fields marked in red.",
-                    "errors": [
-                        {
-                            "path": "division",
-                            "message": f"division {company['division']} is imported by {other} already",
-                        }
-                    ],
-                },
-            )
+            message = label("division_imported_by", lang, division=str(company["division"]), company=other)
+            errors = [{"path": "division", "message": message}]
+            raise SaveRefused(422, {"message": label("company_not_added", lang), "errors": errors})

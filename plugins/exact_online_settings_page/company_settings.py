@@ -28,7 +28,6 @@ from include.outsmart_import.settings import (
     DEFAULT_EXACT_CONN_ID,
     DEFAULT_TARGET_CONN_ID,
     MAX_COMPANIES,
-    VARIABLE_NAME,
     ImportSettings,
     SettingsError,
     parse_settings,
@@ -36,6 +35,7 @@ from include.outsmart_import.settings import (
 )
 
 MAX_VARIABLE_BYTES = 2 * 1024 * 1024
+_MB = MAX_VARIABLE_BYTES // 1024 // 1024
 # What a company chooses for itself (CompanyChoices), and what every company shares (the rest of the top level).
 CHOICES = ("license", "schedule", "paused", "categories")
 SHARED = ("timezone", "task_retries", "retry_delay_seconds", "reuse_window_seconds")
@@ -45,33 +45,25 @@ FIRST_COMPANY_TITLE = "Company 1"
 
 
 # ---- reading ------------------------------------------------------------------------------------------------------
-def valid_settings(raw: str | None) -> ImportSettings:
+def valid_settings(raw: str | None, lang: str = "en") -> ImportSettings:
     """The stored settings if they validate; else 409 saying what to fix first (a company's Save cannot write a
     Variable whose other parts are wrong, and must not guess them)."""
     if raw is not None and len(raw.encode("utf-8")) > MAX_VARIABLE_BYTES:
-        raise SaveRefused(
-            409,
-            f"Variable {VARIABLE_NAME!r} is {len(raw.encode('utf-8')) // 1024:,} KB, more than the "
-            f"{MAX_VARIABLE_BYTES // 1024 // 1024} MB this page handles: remove companies you no longer import in "
-            "Admin -> Variables.",
-        )
+        size = len(raw.encode("utf-8")) // 1024
+        raise SaveRefused(409, label("companies_variable_too_large", lang, kb=size, limit_mb=_MB))
     try:
         return parse_settings(raw)
     except SettingsError as exc:
-        raise SaveRefused(
-            409,
-            f"Nothing was changed: the stored settings do not validate ({exc}). Fix them first (the page shows the "
-            "problems with only the first company; or Admin -> Variables).",
-        ) from None
+        raise SaveRefused(409, label("companies_stored_invalid", lang, error=str(exc))) from None
 
 
-def block_of(settings: ImportSettings, key: str) -> dict:
+def block_of(settings: ImportSettings, key: str, lang: str = "en") -> dict:
     """The company's own choices as stored (every key explicit)."""
     if key == DEFAULT_COMPANY:
         return {k: v for k, v in settings.model_dump(mode="json").items() if k in CHOICES}
     found = settings.companies.get(key)
     if found is None:
-        raise SaveRefused(404, _unknown(settings, key))
+        raise SaveRefused(404, label("company_unknown", lang, company=key))
     return {k: v for k, v in found.model_dump(mode="json").items() if k in CHOICES}
 
 
@@ -116,29 +108,20 @@ def company_settings_view(settings: ImportSettings, key: str) -> dict:
     return {**block_of(settings, key), **shared}
 
 
-def _unknown(settings: ImportSettings, key: str) -> str:
-    known = ", ".join([DEFAULT_COMPANY, *sorted(settings.companies)])
-    return f"No company {key!r} in the settings (removed meanwhile?). There are: {known}. Reload the page."
-
-
 # ---- writing ------------------------------------------------------------------------------------------------------
-def _locked(session) -> tuple[Any, dict, ImportSettings]:
+def _locked(session, lang: str) -> tuple[Any, dict, ImportSettings]:
     """(the Variable's row, its decoded value, its validated settings), under the row lock."""
     var, raw = read_variable(session, for_update=True)
-    settings = valid_settings(raw)
+    settings = valid_settings(raw, lang)
     decoded = json.loads(raw) if raw else {}
     return var, decoded, settings
 
 
-def _check_version(settings: ImportSettings, key: str, expected: str) -> None:
+def _check_version(settings: ImportSettings, key: str, expected: str, lang: str) -> None:
     if company_version(settings, key) != expected:
         raise SaveRefused(
             409,
-            {
-                "message": "This company's settings were changed by someone else (or on the Variables page) after "
-                "this page was loaded. Nothing was saved: reload the page to see them, then make your change again.",
-                "current_version": company_version(settings, key),
-            },
+            {"message": label("company_changed_elsewhere", lang), "current_version": company_version(settings, key)},
         )
 
 
@@ -161,27 +144,22 @@ def _without_prefix(path: str, prefixes: tuple[str, ...]) -> str:
     return path
 
 
-def _write(session, var, settings: ImportSettings) -> str:
+def _write(session, var, settings: ImportSettings, lang: str) -> str:
     text = json.dumps(settings.model_dump(mode="json"), indent=2)
     size = len(text.encode("utf-8"))
     if size > MAX_VARIABLE_BYTES:
-        raise SaveRefused(
-            413,
-            f"Nothing was saved: the settings would be {size // 1024:,} KB, more than the "
-            f"{MAX_VARIABLE_BYTES // 1024 // 1024} MB this page writes (a company takes about 1.5 KB, plus its "
-            "chosen item groups). Choose fewer item groups, or remove companies you no longer import.",
-        )
+        raise SaveRefused(413, label("company_settings_too_large", lang, kb=size // 1024, limit_mb=_MB))
     write_variable(session, var, text)
     return text
 
 
-def _submitted_block(submitted: Any) -> dict:
+def _submitted_block(submitted: Any, lang: str) -> dict:
     if not isinstance(submitted, dict):
         raise SaveRefused(
             422,
             {
-                "message": "The settings must be a JSON object.",
-                "errors": [{"path": "(top level)", "message": "must be a JSON object"}],
+                "message": label("settings_not_an_object", lang),
+                "errors": [{"path": "(top level)", "message": label("must_be_an_object", lang)}],
             },
         )
     return submitted
@@ -189,10 +167,10 @@ def _submitted_block(submitted: Any) -> dict:
 
 def save_company(session, key: str, submitted: Any, version: str, lang: str = "en") -> dict:
     """Replace one company's choices (and the shared time zone, if sent); every other company stays as stored."""
-    submitted = _submitted_block(submitted)
-    var, decoded, settings = _locked(session)
-    block_of(settings, key)  # 404 for a company removed meanwhile
-    _check_version(settings, key, version)
+    submitted = _submitted_block(submitted, lang)
+    var, decoded, settings = _locked(session, lang)
+    block_of(settings, key, lang)  # 404 for a company removed meanwhile
+    _check_version(settings, key, version, lang)
     choices = {k: submitted[k] for k in CHOICES if k in submitted}
     shared = {"timezone": submitted["timezone"]} if "timezone" in submitted else {}
     if key == DEFAULT_COMPANY:
@@ -203,43 +181,41 @@ def save_company(session, key: str, submitted: Any, version: str, lang: str = "e
         companies[key] = {**companies[key], **choices, **title}
         candidate = {**decoded, **shared, "companies": companies}
     saved = _validated(candidate, key, lang)
-    _write(session, var, saved)
+    _write(session, var, saved, lang)
     return {"version": company_version(saved, key), "settings": company_settings_view(saved, key)}
 
 
-def set_paused(session, key: str, paused: Any, version: str) -> dict:
+def set_paused(session, key: str, paused: Any, version: str, lang: str = "en") -> dict:
     """Pause or resume one company: only its `paused` changes."""
     if not isinstance(paused, bool):
-        raise SaveRefused(422, {"message": '"paused" must be true or false.', "errors": []})
-    var, decoded, settings = _locked(session)
-    block_of(settings, key)
-    _check_version(settings, key, version)
+        raise SaveRefused(422, {"message": label("paused_true_or_false", lang), "errors": []})
+    var, decoded, settings = _locked(session, lang)
+    block_of(settings, key, lang)
+    _check_version(settings, key, version, lang)
     if key == DEFAULT_COMPANY:
         candidate = {**decoded, "paused": paused}
     else:
         companies = dict(decoded.get("companies") or {})
         companies[key] = {**companies[key], "paused": paused}
         candidate = {**decoded, "companies": companies}
-    saved = _validated(candidate, key)
-    _write(session, var, saved)
+    saved = _validated(candidate, key, lang)
+    _write(session, var, saved, lang)
     return {"version": company_version(saved, key), "paused": paused}
 
 
-def remove_company(session, key: str, version: str) -> dict:
+def remove_company(session, key: str, version: str, lang: str = "en") -> dict:
     """Take a company out of the settings. Its database, its connections and its token chain stay: removing it
     from the settings stops its imports and deletes nothing."""
     if key == DEFAULT_COMPANY:
-        raise SaveRefused(
-            400, "The first company is the top level of the settings and cannot be removed; pause it instead."
-        )
-    var, decoded, settings = _locked(session)
+        raise SaveRefused(400, label("first_company_not_removable", lang))
+    var, decoded, settings = _locked(session, lang)
     gone = settings.companies.get(key)
     if gone is None:
-        raise SaveRefused(404, _unknown(settings, key))
-    _check_version(settings, key, version)
+        raise SaveRefused(404, label("company_unknown", lang, company=key))
+    _check_version(settings, key, version, lang)
     companies = {k: v for k, v in (decoded.get("companies") or {}).items() if k != key}
-    saved = _validated({**decoded, "companies": companies}, key)
-    _write(session, var, saved)
+    saved = _validated({**decoded, "companies": companies}, key, lang)
+    _write(session, var, saved, lang)
     return {"removed": key, "title": gone.title, "target_conn_id": gone.target_conn_id}
 
 
@@ -247,67 +223,53 @@ def add_company(session, key: Any, company: Any, first_division: int | None, lan
     """Add a company: its key, title, Exact connection and division, target connection and choices. Refused
     (422, at the field) when the key is taken or malformed, or the division or database is another company's:
     `first_division` is the first company's (its connection's), which the model cannot know."""
-    errors = _new_company_problems(key, company)
+    errors = _new_company_problems(key, company, lang)
     if errors:
-        raise SaveRefused(
-            422, {"message": "The company was not added: fix the fields marked in red.", "errors": errors}
-        )
-    var, decoded, settings = _locked(session)
-    errors = _clashes(settings, str(key), company, first_division)
+        raise SaveRefused(422, {"message": label("company_not_added", lang), "errors": errors})
+    var, decoded, settings = _locked(session, lang)
+    errors = _clashes(settings, str(key), company, first_division, lang)
     if errors:
-        raise SaveRefused(
-            422, {"message": "The company was not added: fix the fields marked in red.", "errors": errors}
-        )
+        raise SaveRefused(422, {"message": label("company_not_added", lang), "errors": errors})
     if len(settings.companies) + 1 > MAX_COMPANIES:
-        raise SaveRefused(422, f"The settings hold {MAX_COMPANIES:,} companies, the most they may; remove one first.")
+        raise SaveRefused(422, label("too_many_companies", lang, max=MAX_COMPANIES))
     companies = {**(decoded.get("companies") or {}), str(key): company}
     saved = _validated({**decoded, "companies": companies}, str(key), lang)
-    _write(session, var, saved)
+    _write(session, var, saved, lang)
     return {"key": key, "version": company_version(saved, str(key)), "title": saved.companies[str(key)].title}
 
 
-def _new_company_problems(key: Any, company: Any) -> list[dict]:
+def _new_company_problems(key: Any, company: Any, lang: str) -> list[dict]:
     import re
 
     errors = []
     if not isinstance(key, str) or not re.fullmatch(COMPANY_KEY.strip("^$"), key):
-        errors.append(
-            {
-                "path": "key",
-                "message": "a company's key is 1 to 40 lower-case letters, digits, '-' or '_', starting with a letter "
-                "or digit (it names the company in the grid and in its database's name)",
-            }
-        )
+        errors.append({"path": "key", "message": label("company_key_form", lang)})
     elif key == DEFAULT_COMPANY:
-        errors.append({"path": "key", "message": f"{DEFAULT_COMPANY!r} is the first company's key; pick another"})
+        errors.append({"path": "key", "message": label("company_key_reserved", lang)})
     if not isinstance(company, dict):
-        errors.append({"path": "(top level)", "message": "the company must be a JSON object"})
+        errors.append({"path": "(top level)", "message": label("company_not_an_object", lang)})
     return errors
 
 
-def _clashes(settings: ImportSettings, key: str, company: dict, first_division: int | None) -> list[dict]:
+def _clashes(settings: ImportSettings, key: str, company: dict, first_division: int | None, lang: str) -> list[dict]:
     """What the new company would share with another (the model says so too, but about `companies`, not the
     field the user chose)."""
     errors = []
     if key in settings.companies:
-        errors.append(
-            {"path": "key", "message": f"there is already a company {key!r} ({settings.companies[key].title})"}
-        )
+        title = settings.companies[key].title
+        errors.append({"path": "key", "message": label("company_key_taken", lang, company=key, title=title)})
     target, conn, division = company.get("target_conn_id"), company.get("exact_conn_id"), company.get("division")
     if target == DEFAULT_TARGET_CONN_ID:
-        errors.append({"path": "target_conn_id", "message": f"{target!r} is the first company's database"})
+        errors.append({"path": "target_conn_id", "message": label("target_is_first_companys", lang, conn_id=target)})
     for other_key, other in settings.companies.items():
+        said = {"company": other_key, "title": other.title}
         if other.target_conn_id == target:
-            errors.append(
-                {"path": "target_conn_id", "message": f"{target!r} is {other.title}'s database ({other_key})"}
-            )
+            message = label("target_is_other_companys", lang, conn_id=target, **said)
+            errors.append({"path": "target_conn_id", "message": message})
         if (other.exact_conn_id, other.division) == (conn, division):
-            errors.append(
-                {
-                    "path": "division",
-                    "message": f"division {division} of {conn!r} is imported by {other.title} ({other_key})",
-                }
-            )
+            message = label("division_is_other_companys", lang, division=str(division), conn_id=conn, **said)
+            errors.append({"path": "division", "message": message})
     if conn == DEFAULT_EXACT_CONN_ID and first_division is not None and division == first_division:
-        errors.append({"path": "division", "message": f"division {division} is the first company's"})
+        message = label("division_is_first_companys", lang, division=str(division))
+        errors.append({"path": "division", "message": message})
     return errors

@@ -16,6 +16,7 @@ import logging
 import re
 from typing import Any
 
+from exact_online_settings_page.labels import label
 from exact_online_settings_page.secret_scrub import TARGET_CONN_ID, scrub
 from include.outsmart_import.settings import COMPANY_KEY
 
@@ -46,27 +47,25 @@ def postgres_connections(session, used_by: dict[str, str]) -> list[dict]:
     ]
 
 
-def new_target_names(key: Any) -> tuple[str, str]:
+def new_target_names(key: Any, lang: str = "en") -> tuple[str, str]:
     """(connection id, database name) of a new company's database."""
     if not isinstance(key, str) or not re.fullmatch(COMPANY_KEY.strip("^$"), key):
-        raise TargetRefused(
-            "Give the company's key first (1 to 40 lower-case letters, digits, '-' or '_'): its database is named "
-            "after it.",
-            422,
-        )
+        raise TargetRefused(label("target_key_needed", lang), 422)
     return NEW_TARGET_PREFIX + key, NEW_TARGET_PREFIX + key
 
 
-def _server():
+def _server(lang: str):
     from airflow.models import Connection
 
     try:
         return Connection.get_connection_from_secrets(TARGET_CONN_ID)
     except Exception as exc:
-        raise TargetRefused(f"The connection {TARGET_CONN_ID} cannot be read: {scrub(str(exc))}") from None
+        raise TargetRefused(
+            label("target_server_unreadable", lang, conn_id=TARGET_CONN_ID, error=scrub(str(exc)))
+        ) from None
 
 
-def _create_database(server, database: str) -> bool:
+def _create_database(server, database: str, lang: str) -> bool:
     """CREATE DATABASE on the server of `server` unless it exists; True if made now."""
     import psycopg
     from psycopg import sql
@@ -86,25 +85,21 @@ def _create_database(server, database: str) -> bool:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
             return True
     except psycopg.errors.InsufficientPrivilege:
-        raise TargetRefused(
-            f"The user of {TARGET_CONN_ID} may not create databases: create the database {database} on that server "
-            "(or anywhere), add a Postgres connection for it in Admin → Connections and pick it.",
-            409,
-        ) from None
+        raise TargetRefused(label("target_no_createdb", lang, conn_id=TARGET_CONN_ID, database=database)) from None
     except psycopg.Error as exc:
-        raise TargetRefused(f"The database {database} could not be created: {scrub(str(exc))}", 502) from None
+        raise TargetRefused(label("target_not_created", lang, database=database, error=scrub(str(exc))), 502) from None
 
 
-def create_target(session, key: Any) -> dict:
+def create_target(session, key: Any, lang: str = "en") -> dict:
     """The database `outsmart_<key>` on company 1's server (made if missing) and the connection `outsmart_<key>`."""
     from airflow.models import Connection
     from sqlalchemy import select
 
-    conn_id, database = new_target_names(key)
+    conn_id, database = new_target_names(key, lang)
     if session.scalar(select(Connection).where(Connection.conn_id == conn_id)) is not None:
-        raise TargetRefused(f"The connection {conn_id} exists already: pick it under 'an existing database'.")
-    server = _server()
-    made = _create_database(server, database)
+        raise TargetRefused(label("target_exists", lang, conn_id=conn_id))
+    server = _server(lang)
+    made = _create_database(server, database, lang)
     session.add(
         Connection(
             conn_id=conn_id,

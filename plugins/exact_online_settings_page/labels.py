@@ -625,6 +625,136 @@ COMPANY_MESSAGES: dict[str, tuple[str, str]] = {
         "Forbidden: creating the connection {conn_id} is not among your rights.",
         "Niet toegestaan: u mag de koppeling {conn_id} niet aanmaken.",
     ),
+    "companies_variable_too_large": (
+        "Variable exact_online_import_settings is {kb} KB, more than the {limit_mb} MB this page handles: remove "
+        "companies you no longer import in Admin -> Variables.",
+        "Variable exact_online_import_settings is {kb} KB, meer dan de {limit_mb} MB die deze pagina aankan: "
+        "verwijder bedrijven die u niet meer importeert in Admin -> Variables.",
+    ),
+    "companies_stored_invalid": (
+        "Nothing was changed: the stored settings do not validate ({error}). Fix them first (the page shows the "
+        "problems with only the first company; or Admin -> Variables).",
+        "Er is niets gewijzigd: de opgeslagen instellingen zijn niet geldig ({error}). Verbeter ze eerst (de pagina "
+        "toont de problemen met alleen het eerste bedrijf; of Admin -> Variables).",
+    ),
+    "company_changed_elsewhere": (
+        "This company's settings were changed by someone else (or on the Variables page) after this page was "
+        "loaded. Nothing was saved: reload the page to see them, then make your change again.",
+        "De instellingen van dit bedrijf zijn door iemand anders gewijzigd (of op de pagina Variables) nadat deze "
+        "pagina werd geladen. Er is niets opgeslagen: laad de pagina opnieuw en breng uw wijziging dan opnieuw aan.",
+    ),
+    "company_settings_too_large": (
+        "Nothing was saved: the settings would be {kb} KB, more than the {limit_mb} MB this page writes (a company "
+        "takes about 1.5 KB, plus its chosen item groups). Choose fewer item groups, or remove companies you no "
+        "longer import.",
+        "Er is niets opgeslagen: de instellingen zouden {kb} KB worden, meer dan de {limit_mb} MB die deze pagina "
+        "schrijft (een bedrijf neemt ongeveer 1,5 KB, plus de gekozen artikelgroepen). Kies minder artikelgroepen, "
+        "of verwijder bedrijven die u niet meer importeert.",
+    ),
+    "paused_true_or_false": ('"paused" must be true or false.', '"paused" moet true of false zijn.'),
+    "first_company_not_removable": (
+        "The first company is the top level of the settings and cannot be removed; pause it instead.",
+        "Het eerste bedrijf is het bovenste niveau van de instellingen en kan niet worden verwijderd; pauzeer het.",
+    ),
+    "company_not_added": (
+        "The company was not added: fix the fields marked in red.",
+        "Het bedrijf is niet toegevoegd: verbeter de rood gemarkeerde velden.",
+    ),
+    "company_not_added_because": ("The company was not added: {error}", "Het bedrijf is niet toegevoegd: {error}"),
+    "company_key_form": (
+        "a company's key is 1 to 40 lower-case letters, digits, '-' or '_', starting with a letter or digit (it "
+        "names the company in the grid and in its database's name)",
+        "de sleutel van een bedrijf is 1 tot 40 kleine letters, cijfers, '-' of '_', beginnend met een letter of "
+        "cijfer (de naam van het bedrijf in het overzicht en in de naam van de database)",
+    ),
+    "company_key_reserved": (
+        "'default' is the first company's key; pick another",
+        "'default' is de sleutel van het eerste bedrijf; kies een andere",
+    ),
+    "company_not_an_object": ("the company must be a JSON object", "het bedrijf moet een JSON-object zijn"),
+    "company_key_taken": ("there is already a company {company} ({title})", "er is al een bedrijf {company} ({title})"),
+    "target_is_first_companys": (
+        "{conn_id} is the first company's database",
+        "{conn_id} is de database van het eerste bedrijf",
+    ),
+    "target_is_other_companys": (
+        "{conn_id} is {title}'s database ({company})",
+        "{conn_id} is de database van {title} ({company})",
+    ),
+    "division_is_other_companys": (
+        "division {division} of {conn_id} is imported by {title} ({company})",
+        "administratie {division} van {conn_id} wordt al geïmporteerd door {title} ({company})",
+    ),
+    "division_is_first_companys": (
+        "division {division} is the first company's",
+        "administratie {division} is die van het eerste bedrijf",
+    ),
+    "division_imported_by": (
+        "division {division} is imported by {company} already",
+        "administratie {division} wordt al geïmporteerd door {company}",
+    ),
+    "too_many_companies": (
+        "The settings hold {max} companies, the most they may; remove one first.",
+        "De instellingen hebben {max} bedrijven, het maximum; verwijder er eerst een.",
+    ),
+    "no_exact_connection": (
+        "there is no Exact Online connection {conn_id}",
+        "er is geen Exact Online-koppeling {conn_id}",
+    ),
+    "no_postgres_connection": ("there is no Postgres connection {conn_id}", "er is geen Postgres-koppeling {conn_id}"),
+    "division_not_reached": (
+        "the consent of {conn_id} does not reach division {division}",
+        "de toestemming van {conn_id} geeft geen toegang tot administratie {division}",
+    ),
+    "may_not_add_company": (
+        "Forbidden: adding a company needs the rights to edit the settings Variable and the connections.",
+        "Niet toegestaan: een bedrijf toevoegen vraagt het recht om de Variable met instellingen en de koppelingen "
+        "te wijzigen.",
+    ),
+    "remove_needs_confirm": (
+        'Removing a company needs "confirm": true.',
+        'Een bedrijf verwijderen vraagt "confirm": true.',
+    ),
+    "company_removed_server": (
+        "{title} was removed from the settings: its imports stop. Its database (connection {conn_id}), its Exact "
+        "connection and everything imported stay as they are.",
+        "{title} is uit de instellingen verwijderd: de imports stoppen. De database (koppeling {conn_id}), de "
+        "Exact-koppeling en alles wat is geïmporteerd blijven zoals ze zijn.",
+    ),
+    "company_added_server": ("{title} was added.", "{title} is toegevoegd."),
+    "target_key_needed": (
+        "Give the company's key first (1 to 40 lower-case letters, digits, '-' or '_'): its database is named after "
+        "it.",
+        "Geef eerst de sleutel van het bedrijf (1 tot 40 kleine letters, cijfers, '-' of '_'): de database krijgt die "
+        "naam.",
+    ),
+    "target_server_unreadable": (
+        "The connection {conn_id} cannot be read: {error}",
+        "De koppeling {conn_id} kan niet worden gelezen: {error}",
+    ),
+    "target_no_createdb": (
+        "The user of {conn_id} may not create databases: create the database {database} on that server (or "
+        "anywhere), add a Postgres connection for it in Admin → Connections and pick it.",
+        "De gebruiker van {conn_id} mag geen databases maken: maak de database {database} op die server (of elders), "
+        "voeg er een Postgres-koppeling voor toe in Admin → Connections en kies die.",
+    ),
+    "target_not_created": (
+        "The database {database} could not be created: {error}",
+        "De database {database} kon niet worden gemaakt: {error}",
+    ),
+    "target_exists": (
+        "The connection {conn_id} exists already: pick it under 'an existing connection'.",
+        "De koppeling {conn_id} bestaat al: kies haar bij 'een bestaande koppeling'.",
+    ),
+    "target_made": (
+        "Connection {conn_id} to the database {database} (made).",
+        "Koppeling {conn_id} met de database {database} (aangemaakt).",
+    ),
+    "target_reused": (
+        "Connection {conn_id} to the database {database} (already there: it is used as it is, with what it holds).",
+        "Koppeling {conn_id} met de database {database} (bestond al: ze wordt gebruikt zoals ze is, met wat erin "
+        "staat).",
+    ),
 }
 MESSAGES.update(COMPANY_MESSAGES)
 

@@ -315,6 +315,12 @@ def test_bad_input_is_refused_at_its_field_and_nothing_is_written(client, exact,
         errors = r.json()["detail"]["errors"]
         assert any(e["path"] == path and words in e["message"] for e in errors), (args, errors)
     assert stored() == before
+    # in the page's language (Accept-Language, as the page sends it)
+    body = {"key": key, "title": "", "exact_conn_id": "exact_online_default", "division": PRACTICE}
+    dutch = client.post(
+        PREFIX + "/api/companies", json=body, headers={**auth("admin"), **PAGE, "Accept-Language": "nl"}
+    )
+    assert dutch.status_code == 422 and dutch.json()["detail"]["message"].startswith("Niets opgeslagen")
     ok(add(client, key), 201)
     assert add(client, key, division=DIV + 7).json()["detail"]["errors"][0]["path"] == "key"  # taken
     shown = company_state(client, key)
