@@ -1,15 +1,12 @@
 """Adding a second company on the settings page (#21), in a real headless Chromium inside the real Airflow UI (the
 session's deployment, as test_settings_page_browser.py): "Add a company" through the consent of
 `exact_online_default`, its division picked from what Exact lists, a new database made for it, added, one of its
-settings saved (the first company's unchanged), its sync started with its key, and removed again (its database
-stays).
+settings saved (the first company's unchanged), its sync started with its key and imported into its own database,
+and removed again (its database stays).
 
-What the import itself can show depends on the sandbox: its consent lists the sandbox's division and a practice
-division, and it serves only the first. The company takes the practice division (the first is company 1's), so its
-import reaches Exact and is refused there (403 NoDivisionAccess): the test asserts that the run was that company's
-alone, that its database was prepared (the schema in its own database), and that the refusal is
-in *its* import log, shown on *its* page, not on company 1's. Once the sandbox serves several divisions through one
-consent, the same steps should end in a successful import with its counts in the company's database.
+The deployment's sandbox serves one division; for this test it serves two (its `companies` config, put back at the
+end), which the first company's consent reaches both: the list then holds company 1's division (not pickable), the
+second (picked) and the licence's practice division (listed by Exact, never served).
 """
 
 from __future__ import annotations
@@ -83,7 +80,9 @@ def test_add_a_company_through_the_first_consent_save_its_settings_and_start_its
 
     from include.exact_sandbox.server import SandboxConfig
 
-    division, practice = SandboxConfig().division, SandboxConfig().division + 1
+    division = SandboxConfig().division
+    second, practice = division + 1, division + 2
+    deployment.sandbox("config", {"companies": 2})  # the consent reaches a second division, served
     p = Page(deployment, "admin")
     try:
         # one company: the page as before, and only the button to add one
@@ -93,10 +92,11 @@ def test_add_a_company_through_the_first_consent_save_its_settings_and_start_its
         assert p.q("#co-key").get_attribute("value") == KEY  # from the name, until typed
         options = wait(p.d, "the consent's divisions", lambda: listed_divisions(p), 60)
         shown = {o.get_attribute("value"): o for o in options}
-        assert set(shown) == {str(division), str(practice)}
+        assert set(shown) == {str(division), str(second), str(practice)}
         assert shown[str(division)].get_attribute("disabled") is not None  # company 1's
         assert "imported by default" in shown[str(division)].text
-        assert Select(p.q("#co-division")).first_selected_option.get_attribute("value") == str(practice)
+        assert "Oefenadministratie" in shown[str(practice)].text
+        assert Select(p.q("#co-division")).first_selected_option.get_attribute("value") == str(second)
         assert p.q("#co-target-new").is_selected() and p.q("#co-target-name").text == f"outsmart_{KEY}"
         p.show("#company-form")
         shots(p, "10-add-a-company")
@@ -113,7 +113,7 @@ def test_add_a_company_through_the_first_consent_save_its_settings_and_start_its
         assert (saved["title"], saved["exact_conn_id"], saved["division"], saved["target_conn_id"]) == (
             TITLE,
             "exact_online_default",
-            practice,
+            second,
             f"outsmart_{KEY}",
         )
         assert deployment.outsmart("SELECT 1 FROM pg_database WHERE datname = %s", (f"outsmart_{KEY}",))
@@ -133,30 +133,35 @@ def test_add_a_company_through_the_first_consent_save_its_settings_and_start_its
         # its sync: a run of this company alone
         p.show("#cat-relations")
         p.q("#sync-relations").click()
-        wait(p.d, "the run to end", lambda: p.q("#state-relations").text in ("success", "failed"), 300, 1)
+        wait(p.d, "the import to succeed", lambda: p.q("#state-relations").text == "success", 300, 1)
         run = deployment.api("GET", "/dags/exact_online_import_relations/dagRuns", params={"order_by": "-id"})[
             "dag_runs"
         ][0]
         assert run["conf"] == {"refresh_streams": True, "company": KEY}
         states = deployment.task_states("relations", run["dag_run_id"])
-        assert states["check_settings"] == "success"
-        # its import prepared its own database (the schema) before Exact was asked
-        assert in_database(deployment, f"outsmart_{KEY}", "SELECT to_regclass('outsmart.relations') IS NOT NULL")[0][0]
-        # Until the sandbox serves the practice division, Exact refuses it, and that lands in this company's log.
-        logged = in_database(deployment, f"outsmart_{KEY}", "SELECT status, error FROM outsmart.import_log")
-        assert [row[0] for row in logged] == ["failed"] and "403" in logged[0][1], logged
-        assert states["import_relations"] == "failed"
-        info = wait(
-            p.d, "its last import", lambda: "403" in p.q("#info-relations").text and p.q("#info-relations").text
-        )
-        assert "failed" in info
+        # one mapped import, named by this company (the grid's map index)
+        assert states == {
+            "check_settings": "success",
+            "import_relations": "success",
+            f"import_relations[{KEY}]": "success",
+        }
+        # imported into its own database, from its own division
+        logged = in_database(deployment, f"outsmart_{KEY}", "SELECT status, run_id, fetched FROM outsmart.import_log")
+        assert [(row[0], row[1]) for row in logged] == [("success", run["dag_run_id"])] and logged[0][2] > 0, logged
+        rows = in_database(deployment, f"outsmart_{KEY}", "SELECT count(*) FROM outsmart.relations")[0][0]
+        assert rows > 0
+        counts = wait(p.d, "its counts", lambda: f"fetched {logged[0][2]}" in p.q("#counts-relations").text)
+        assert counts
         p.d.execute_script("window.scrollTo(0, 0)")  # the selector, then its relations with the run's state
         shots(p, "11-company-sync")
 
-        # company 1's page does not show it
+        # company 1's page shows its own last import, from its own database, not this one
+        has_log = deployment.outsmart("SELECT to_regclass('outsmart.import_log') IS NOT NULL")[0][0]
+        first = deployment.outsmart("SELECT run_id FROM outsmart.import_log") if has_log else []
+        assert run["dag_run_id"] not in {r[0] for r in first}  # (no log at all: company 1 never imported here)
         Select(p.q("#company")).select_by_value("default")
-        wait(p.d, "company 1 shown", lambda: p.q("#company").get_attribute("value") == "default")
-        wait(p.d, "company 1's status", lambda: "403" not in p.q("#info-relations").text)
+        wait(p.d, "company 1 shown", lambda: "outsmart_postgres" in p.q("#company-place").text)
+        assert not p.all("#log-relations") or run["dag_run_id"] not in p.q("#log-relations").get_attribute("href")
 
         # removed again: confirmed, its database stays
         Select(p.q("#company")).select_by_value(KEY)
@@ -169,3 +174,7 @@ def test_add_a_company_through_the_first_consent_save_its_settings_and_start_its
         assert deployment.outsmart("SELECT 1 FROM pg_database WHERE datname = %s", (f"outsmart_{KEY}",))
     finally:
         p.quit()
+        deployment.sandbox("config", {"companies": 1})
+        settings = variable(deployment)
+        if KEY in settings.get("companies", {}):  # a failure above: the next module starts without it
+            deployment.set_settings({**settings, "companies": {}})
