@@ -32,6 +32,7 @@ demo-pro: install
 	$(BIN)/python -m include.demo --settings include/demo/settings_pro.json $(DEMO_ARGS)
 
 # The real Airflow (api-server, scheduler, dag-processor, triggerer) on http://127.0.0.1:8080; Ctrl-C stops it.
+# AIRFLOW_ARGS="--executor celery --workers 2": on the CeleryExecutor, with a Redis broker and two workers.
 airflow: install
 	$(BIN)/python -m include.airflow_stack $(AIRFLOW_ARGS)
 

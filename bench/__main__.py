@@ -10,9 +10,16 @@
    tree against the tree before the landing (a git worktree of `--before`), side by side; what a filter change
    costs; what landing costs locally per 1,000 rows.
 
+6. Companies (#21, bench/companies.py): a round's wall time, scheduler and worker CPU and peak memory for 1, 10 and
+   50 companies, on the LocalExecutor and on Celery with 1 and 2 workers, and the calls per company.
+
 Options: `--sizes 10000,100000` (load), `--e2e 100000,1000000` (accounts; 0 skips), `--no-streams` (skips 4),
 `--streams-parts rounds,filters,landing`, `--before ae96de6` ('' skips the before tree), `--landing 10000,100000`,
+`--companies 1,10,50` ('' skips 6), `--companies-executors local,celery1,celery2`, `--companies-size 100`,
 `--out bench/results/bench.json`.
+`--out bench/results/bench.json`, `--no-webhooks` (skips 5).
+5. Webhooks (#22, bench/webhooks.py): Exact calls a day for one company at a 5-minute freshness target, polling alone
+   against webhooks + 6-hourly polling, for a quiet and a busy division, from the measured calls per read.
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ def main(argv=None) -> int:
     parser.add_argument("--streams-parts", default="rounds,filters,landing")
     parser.add_argument("--before", default="ae96de6", help="the commit to compare the rounds with ('' skips it)")
     parser.add_argument("--landing", default="10000,100000", help="synthetic accounts to land, comma-separated")
+    parser.add_argument("--companies", default="1,10,50", help="companies per round for part 6 ('' skips it)")
+    parser.add_argument("--companies-executors", default="local,celery1,celery2")
+    parser.add_argument("--companies-size", type=int, default=100, help="accounts per company's division")
+    parser.add_argument("--webhooks", action=argparse.BooleanOptionalAction, default=True, help="bench/webhooks.py")
     parser.add_argument("--out", default=str(ROOT / "bench/results/bench.json"))
     args = parser.parse_args(argv)
 
@@ -71,6 +82,16 @@ def main(argv=None) -> int:
                 before=args.before,
                 landing_sizes=tuple(int(x) for x in args.landing.split(",") if x and int(x)),
             )
+        sizes = tuple(int(x) for x in args.companies.split(",") if x)
+        if sizes:
+            from bench.companies import run_companies_benchmark
+
+            executors = tuple(x for x in args.companies_executors.split(",") if x)
+            results["companies"] = run_companies_benchmark(sizes, executors, args.companies_size)
+        if args.webhooks:
+            from bench.webhooks import run_webhooks_benchmark
+
+            results["webhooks"] = run_webhooks_benchmark()
     finally:
         stop_embedded(work / "pgdata")
     _print(results)
@@ -130,10 +151,18 @@ def _print(results: dict) -> None:
             print(f"  peak memory, largest vs smallest run: {peaks[-1] / peaks[0]:.2f}x (target <= 1.5x)")
     if results["parse"]:
         print(f"\nParse: {results['parse']}")
-    if results.get("streams"):
-        from bench.streams import print_streams
+    _print_later_parts(results)
 
-        print_streams(results["streams"])
+
+def _print_later_parts(results: dict) -> None:
+    """Parts 4-6, each printed by its own module."""
+    from bench.companies import print_companies
+    from bench.streams import print_streams
+    from bench.webhooks import print_webhooks
+
+    for key, show in (("streams", print_streams), ("webhooks", print_webhooks), ("companies", print_companies)):
+        if results.get(key):
+            show(results[key])
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ for _p in (_ROOT, _ROOT / "plugins"):
         sys.path.append(str(_p))
 
 from airflow.sdk import (  # noqa: E402
+    Asset,
+    AssetAny,
+    AssetOrTimeSchedule,
     CronTriggerTimetable,
     MultipleCronTriggerTimetable,
     Param,
@@ -38,8 +41,9 @@ from airflow.sdk import (  # noqa: E402
 from include.outsmart_import import airflow_tasks  # noqa: E402
 from include.outsmart_import.airflow_tasks import EXACT_CONN_ID, TARGET_CONN_ID  # noqa: E402, F401 - docker-compose
 from include.outsmart_import.registry import CATEGORIES, Category  # noqa: E402
-from include.outsmart_import.scheduling import ParsedSettings, read_settings, schedule_for  # noqa: E402
+from include.outsmart_import.scheduling import CategorySchedule, ParsedSettings, read_settings, schedule_for  # noqa: E402
 from include.outsmart_import.settings import VARIABLE_NAME  # noqa: E402
+from include.outsmart_import.webhook_assets import ASSET_GROUP  # noqa: E402
 
 EXACT_POOL = "exact_api"
 
@@ -135,7 +139,7 @@ def _dag_arguments(category: Category, parsed: ParsedSettings) -> dict:
         # The DAG list shows this: whether the settings schedule the category, and why not.
         "description": f"{category.title}: {when.why}"[:1000],
         "doc_md": _doc_md(category),
-        "schedule": _timetable(when.crons, when.timezone),
+        "schedule": _schedule(when),
         "start_date": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         "catchup": False,
         "max_active_runs": 1,
@@ -143,6 +147,16 @@ def _dag_arguments(category: Category, parsed: ParsedSettings) -> dict:
         "default_args": _default_args(parsed),
         "params": _params(),
     }
+
+
+def _schedule(when: CategorySchedule):
+    """The cron, or (with Assets) the cron OR an Exact webhook event on one of the category's streams: a burst of
+    events becomes one run (a run consumes every event since the previous one; max_active_runs is 1)."""
+    cron = _timetable(when.crons, when.timezone)
+    if cron is None or not when.assets:
+        return cron
+    assets = [Asset(name=uri, uri=uri, group=ASSET_GROUP) for uri in when.assets]
+    return AssetOrTimeSchedule(timetable=cron, assets=AssetAny(*assets))
 
 
 def _timetable(crons: tuple[str, ...], timezone: str):

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,3 +92,27 @@ def test_sandbox_service_runs_the_sandbox_module():
     sandbox = COMPOSE["services"]["exact-sandbox"]
     assert sandbox["entrypoint"][:3] == ["python", "-m", "include.exact_sandbox"]
     assert "8765:8765" in sandbox["ports"]
+
+
+def test_exact_companies_adds_companies_with_their_own_databases_and_divisions(monkeypatch):
+    """EXACT_COMPANIES=3 (#21): the sandbox serves three divisions; airflow-init adds companies 2 and 3 before it
+    would create the Variable itself."""
+    from include.airflow_stack import compose_companies
+    from include.outsmart_import.companies import companies_of
+    from include.outsmart_import.settings import parse_settings
+
+    init = "\n".join(COMPOSE["services"]["airflow-init"]["command"])
+    assert init.index("include.airflow_stack.compose_companies") < init.index("airflow variables set")
+    assert COMPOSE["services"]["exact-sandbox"]["command"] == ["--divisions", "${EXACT_COMPANIES:-1}"]
+    target = {"host": "outsmart-postgres", "port": 5432, "login": "outsmart", "password": "outsmart", "schema": "x"}
+    made = compose_companies.spec(target, (ROOT / "include/demo/settings_standard.json").read_text(), 3)
+    assert [c["conn_id"] for c in made["connections"]] == ["outsmart_company2", "outsmart_company3"]
+    assert made["connections"][1]["schema"] == "outsmart_company3" and made["pool"]["slots"] == 3
+    companies = companies_of(parse_settings(made["variable"]["value"]))
+    assert [(c.division, c.target_conn_id) for c in companies[1:]] == [
+        (3_000_002, "outsmart_company2"),
+        (3_000_003, "outsmart_company3"),
+    ]
+    monkeypatch.setenv("EXACT_COMPANIES", "0")
+    with pytest.raises(SystemExit, match="from 1 to 100"):
+        compose_companies.companies_wanted()

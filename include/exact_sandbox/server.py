@@ -71,6 +71,7 @@ from include.exact_sandbox.divisions import (
 from include.exact_sandbox.oauth import DEFAULT_USER, DEFAULT_USERS, PRECONFIGURED_CHAIN, Chain, OAuthMixin
 from include.exact_sandbox.odata import Comparison, ODataError, as_text, encode_value, matches, parse_filter
 from include.exact_sandbox.registry_sources import entity_of, registry_sources
+from include.exact_sandbox.webhooks import SUBSCRIPTIONS, WebhookHub, WebhookSettings
 from include.outsmart_import.registry import Source
 
 FIELDS = json.loads((Path(__file__).with_name("exact_fields.json")).read_text())["endpoints"]
@@ -275,6 +276,8 @@ class SandboxConfig:
     # authorization code lives (Exact: about 3 minutes, reference §2.2).
     users: dict = field(default_factory=lambda: copy.deepcopy(DEFAULT_USERS))
     authorization_code_lifetime: float = 180.0
+    # The app's webhook secret (Exact's App Centre), which signs the events (webhooks.py; /_sandbox/webhooks).
+    webhook_secret: str = "sandbox-webhook-secret"
     # Several divisions (#21: many companies in one deployment, as an accountant's licence has). `companies`
     # divisions are served, codes division, division + 1, ...; division + i has seed + i, `size` accounts and the
     # limits above, each division its own budget (Exact's limits are per app per division). `divisions` adds
@@ -333,6 +336,16 @@ class SandboxState(OAuthMixin):
         self.access_tokens: dict[str, float] = {}  # access token -> expiry
         self._init_oauth()  # the preconfigured chains; every consent adds one (oauth.py)
         self._by_timestamp: dict[tuple[int, str], tuple] = {}
+        self.webhooks = WebhookHub(config.client_id, WebhookSettings(secret=config.webhook_secret))
+
+    @property
+    def webhook_subscriptions(self) -> dict:
+        """Kept across restarts, as Exact keeps them (the webhook queue is not)."""
+        return self.webhooks.subscriptions
+
+    @webhook_subscriptions.setter
+    def webhook_subscriptions(self, value: dict) -> None:
+        self.webhooks.subscriptions = value
 
     # The main division's data and rate windows, as the state had them before several divisions (tests, old files).
     @property
@@ -441,7 +454,7 @@ class SandboxState(OAuthMixin):
         self._chain0.last_token_issued_at = value
 
     # ---- persistence (make airflow): real Exact divisions and their token chains outlive our restarts -------------
-    _PERSISTED = ("chains", "codes", "access_tokens", "access_chain")
+    _PERSISTED = ("chains", "codes", "access_tokens", "access_chain", "webhook_subscriptions")
     # What a state file written before chains per consent holds instead of `chains`: the preconfigured chain.
     _LEGACY = ("refresh_token", "refresh_issued_at", "old_refresh_tokens", "last_token_issued_at")
 
@@ -596,6 +609,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if url.path == "/api/v1/current/Me":
                 return self._me(method)
             m = re.fullmatch(r"/api/v1/(\d+)/(.+)", url.path)
+            self.request_body = body  # the webhook subscription endpoint reads it
             if m:
                 return self._api(method, int(m.group(1)), m.group(2), url.query)
             self._send(404, _odata_error("Resource not found"))
@@ -681,6 +695,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if fault == "error":
                 st.stats.faults_injected["error"] += 1
                 return self._send(503, _odata_error("Service Unavailable"), rate_headers)
+            if path.startswith(SUBSCRIPTIONS):  # webhooks.py
+                status, answer = st.webhooks.handle(method, division, path, self.request_body, self._base_url())
+                return self._send(status, answer, rate_headers)
             spec = st.endpoints.get(path)
             if spec is None:
                 return self._client_error(404, path, f"Resource not found: {path}", rate_headers)
@@ -996,9 +1013,34 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return None
         try:
             self.state.divisions.changed(code)
-            self._send(200, self._mutate(req, self.state.data_of(code)))
+            result = self._mutate(req, self.state.data_of(code))
         except (KeyError, ValueError) as exc:
-            self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
+            return self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
+        action = {"added": "Create", "updated": "Update", "deleted": "Delete", "rows": "Update"}
+        for name, keys in result.items():  # Exact's webhook events of the change (webhooks.py)
+            keys = [req["id"]] if name == "rows" else keys
+            entity = req.get("entity", "accounts")
+            self.state.webhooks.announce(code, entity, action[name], keys, self._base_url())
+        self._send(200, result)
+
+    def _control_webhooks(self, method: str, req: dict) -> None:
+        """GET: the webhook settings (not the secret), what was sent, the subscriptions; POST: change settings."""
+        error = self.state.webhooks.configure(req) if method == "POST" else None
+        self._send(400 if error else 200, {"error": error} if error else self.state.webhooks.view())
+
+    def _control_webhook_burst(self, method: str, req: dict) -> None:
+        """`{"entity": "accounts", "count": 1000}`: that many Update events of existing records at once; a division
+        with fewer records gets some records' events more than once (a record edited again), as a busy office sends."""
+        code = self._division_in(req)
+        if code is None:
+            return None
+        entity = req.get("entity", "accounts")
+        records = self.state.data_of(code).records(entity)
+        ids = list(records) if isinstance(records, dict) else []
+        count = min(int(req.get("count", 1)), 10_000)  # a test's burst, not a load generator
+        keys = [ids[i % len(ids)] for i in range(count)] if ids else []
+        queued = self.state.webhooks.announce(code, entity, "Update", keys, self._base_url())
+        self._send(200, {"queued": queued})
 
     CONTROL_ENDPOINTS: dict[str, Callable[[SandboxHandler, str, dict], None]] = {
         "health": _control_health,
@@ -1014,6 +1056,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         "mutate": _control_mutate,
         "move-division": _control_move_division,
         "purge-deleted": _control_purge_deleted,
+        "webhooks": _control_webhooks,
+        "webhook-burst": _control_webhook_burst,
         "divisions": _control_divisions,
         "limits": _control_limits,
     }

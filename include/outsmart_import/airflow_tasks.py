@@ -52,8 +52,9 @@ def check_settings(category: Category) -> list[str]:
     dag_run = context["dag_run"]
     scheduled = str(getattr(dag_run, "run_type", "")).lower().endswith("scheduled")
     fire = (getattr(dag_run, "run_after", None) or context.get("logical_date")) if scheduled else None
+    changed = companies_of_events(context) if _asset_triggered(context) else None
     try:
-        chosen, why_none = companies_for_run(category, settings, fire, context["params"].get("company"))
+        chosen, why_none = companies_for_run(category, settings, fire, context["params"].get("company"), changed)
     except (CategoryNotEnabled, LicenseRequired, CompanyPaused) as exc:
         chosen, why_none = [], str(exc)
     if not chosen:
@@ -62,6 +63,24 @@ def check_settings(category: Category) -> list[str]:
     keys = fair_order(connector_of(STATE_CONN_ID), category.name, [c.key for c in chosen])
     log.info("%s: %d companies, in this order: %s", category.name, len(keys), ", ".join(keys))
     return keys
+
+
+def _asset_triggered(context) -> bool:
+    return str(getattr(context["dag_run"], "run_type", "")).lower().endswith("asset_triggered")
+
+
+def companies_of_events(context) -> frozenset[str]:
+    """The companies whose Exact webhook events started this run: an event of company X imports X only. The company
+    is in the Asset's URI (webhook_assets.asset_uri); Assets of other schemes are not ours and are ignored."""
+    from include.outsmart_import.webhook_assets import parse_asset_uri
+
+    found: set[str] = set()
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            parsed = parse_asset_uri(str(getattr(event.asset, "uri", "")))
+            if parsed is not None:
+                found.add(parsed[0])
+    return frozenset(found)
 
 
 def run_import(category: Category, company_key: str) -> dict[str, Any]:
@@ -86,7 +105,9 @@ def run_import(category: Category, company_key: str) -> dict[str, Any]:
                 run_id=context["run_id"],
                 full_refresh=bool(params.get("full_refresh")),
                 dry_run=bool(params.get("dry_run")),
-                refresh_streams=bool(params.get("refresh_streams")),
+                # Started by an Exact event: the changed stream must be asked now, even if another category read it
+                # moments ago (the event may be about a change since then).
+                refresh_streams=bool(params.get("refresh_streams")) or _asset_triggered(context),
             )
     finally:
         if hook.rate_budget is not None:

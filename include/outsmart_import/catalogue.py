@@ -50,6 +50,7 @@ class Stream:
     id_field: str = "ID"
     deleted_entity_type: int | None = None
     key_fields: tuple[str, ...] = ()  # Source.key_fields: with the ID, they identify a row
+    webhook_topic: str | None = None  # Source.webhook_topic: the Exact webhook topic announcing its changes
 
     @property
     def select_hash(self) -> str:
@@ -76,12 +77,19 @@ def all_streams(categories: list[Category] | None = None) -> dict[str, Stream]:
             other = first.setdefault(src.endpoint, src)
             if _identity(other) != _identity(src):
                 raise ValueError(
-                    f"{src.endpoint}: categories disagree on its mode, ID field, key fields or deleted entity type"
+                    f"{src.endpoint}: categories disagree on its mode, ID field, key fields, deleted entity type or "
+                    "webhook topic"
                 )
             fields.setdefault(src.endpoint, []).extend(src.select)
     streams = {
         name: Stream(
-            name, src.mode, tuple(dict.fromkeys(fields[name])), src.id_field, src.deleted_entity_type, src.key_fields
+            name,
+            src.mode,
+            tuple(dict.fromkeys(fields[name])),
+            src.id_field,
+            src.deleted_entity_type,
+            src.key_fields,
+            src.webhook_topic,
         )
         for name, src in first.items()
     }
@@ -90,7 +98,7 @@ def all_streams(categories: list[Category] | None = None) -> dict[str, Stream]:
 
 
 def _identity(src: Source) -> tuple:
-    return (src.mode, src.id_field, src.deleted_entity_type, src.key_fields)
+    return (src.mode, src.id_field, src.deleted_entity_type, src.key_fields, src.webhook_topic)
 
 
 def streams_of(

@@ -141,6 +141,10 @@ class Source:
     # delivery line split over storage locations comes back once per StorageLocation (delivery_lines.py cites Exact).
     # Each row is landed on its own (landing.record_key); the category derives one record per ID from its rows.
     key_fields: tuple[str, ...] = ()
+    # The Exact webhook topic whose events announce a change in this endpoint's records (beyond.md §1.2), or None:
+    # Exact has no topic for it, so only the schedule reads it. One topic can cover several endpoints (a header
+    # and its lines); an event of the topic starts the categories that read any of them (webhook_assets.py).
+    webhook_topic: str | None = None
 
     def bound_to(self, table: TableSpec) -> Source:
         """This source with its `$select` derived from `table`: the ID field and the key fields, every column's

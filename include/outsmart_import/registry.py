@@ -285,7 +285,7 @@ class Category:
 
 T, B, D, N = "text", "boolean", "date", "numeric(18,4)"
 
-ITEMS = Source("sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",))
+ITEMS = Source("sync/Logistics/Items", "sync", deleted_entity_type=9, rule_fields=("IsTime",), webhook_topic="Items")
 # Sales item prices (the prices the item sync endpoint lacks): price agreements, and the standard sales price. A
 # price for a project or an employee, in another currency or for another unit is not the item's standard price.
 PRICE_SOURCE = Source(
@@ -333,7 +333,9 @@ CATEGORIES: dict[str, Category] = {
             name="relations",
             title="Relations (Exact accounts)",
             pro=False,
-            source=Source("sync/CRM/Accounts", "sync", deleted_entity_type=2, rule_fields=("Type",)),
+            source=Source(
+                "sync/CRM/Accounts", "sync", deleted_entity_type=2, rule_fields=("Type",), webhook_topic="Accounts"
+            ),
             table=TableSpec(
                 "relations",
                 _audit(
@@ -389,7 +391,7 @@ CATEGORIES: dict[str, Category] = {
                     setting="include_addresses",
                 ),
                 Lines(
-                    Source("sync/CRM/Contacts", "sync", deleted_entity_type=5),
+                    Source("sync/CRM/Contacts", "sync", deleted_entity_type=5, webhook_topic="Contacts"),
                     TableSpec(
                         "relation_contacts",
                         _audit(
@@ -633,7 +635,9 @@ CATEGORIES: dict[str, Category] = {
             name="sales_orders",
             title="Sales orders",
             pro=True,
-            source=Source("sync/SalesOrder/SalesOrderHeaders", "sync", deleted_entity_type=32),
+            source=Source(
+                "sync/SalesOrder/SalesOrderHeaders", "sync", deleted_entity_type=32, webhook_topic="SalesOrders"
+            ),
             table=TableSpec(
                 "sales_orders",
                 _audit(
@@ -657,7 +661,7 @@ CATEGORIES: dict[str, Category] = {
             rules=rules.status_filter,
             settings=SalesOrdersSettings,
             lines=Lines(
-                Source("sync/SalesOrder/SalesOrderLines", "sync", deleted_entity_type=33),
+                Source("sync/SalesOrder/SalesOrderLines", "sync", deleted_entity_type=33, webhook_topic="SalesOrders"),
                 TableSpec(
                     "sales_order_lines",
                     _audit(
@@ -713,7 +717,13 @@ CATEGORIES: dict[str, Category] = {
             name="goods_deliveries",
             title="Goods deliveries",
             pro=True,
-            source=Source("sync/SalesOrder/GoodsDeliveries", "sync", deleted_entity_type=16, id_field="EntryID"),
+            source=Source(
+                "sync/SalesOrder/GoodsDeliveries",
+                "sync",
+                deleted_entity_type=16,
+                id_field="EntryID",
+                webhook_topic="GoodsDeliveries",
+            ),
             table=TableSpec(
                 "goods_deliveries",
                 _audit(
@@ -734,6 +744,7 @@ CATEGORIES: dict[str, Category] = {
                     deleted_entity_type=17,
                     key_fields=("StorageLocation",),
                     rule_fields=("StorageLocationCode",),
+                    webhook_topic="GoodsDeliveries",
                 ),
                 TableSpec(
                     "goods_delivery_lines",
@@ -764,7 +775,7 @@ CATEGORIES: dict[str, Category] = {
             name="quotations",
             title="Quotations",
             pro=True,
-            source=Source("sync/CRM/QuotationHeaders", "sync", deleted_entity_type=34),
+            source=Source("sync/CRM/QuotationHeaders", "sync", deleted_entity_type=34, webhook_topic="Quotations"),
             table=TableSpec(
                 "quotations",
                 _audit(
@@ -785,7 +796,7 @@ CATEGORIES: dict[str, Category] = {
             rules=rules.status_filter,
             settings=QuotationsSettings,
             lines=Lines(
-                Source("sync/CRM/QuotationLines", "sync", deleted_entity_type=35),
+                Source("sync/CRM/QuotationLines", "sync", deleted_entity_type=35, webhook_topic="Quotations"),
                 TableSpec(
                     "quotation_lines",
                     _audit(
@@ -815,7 +826,9 @@ CATEGORIES: dict[str, Category] = {
             name="project_planning",
             title="Project planning",
             pro=True,
-            source=Source("sync/Project/ProjectPlanning", "sync", deleted_entity_type=26),
+            source=Source(
+                "sync/Project/ProjectPlanning", "sync", deleted_entity_type=26, webhook_topic="ProjectPlanning"
+            ),
             table=TableSpec(
                 "project_planning",
                 _audit(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from include.outsmart_import.companies import DEFAULT_COMPANY, Company, companies_of, due_at
 from include.outsmart_import.registry import Category
 from include.outsmart_import.settings import ImportSettings, SettingsError, parse_settings
+from include.outsmart_import.webhook_assets import category_assets
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class CategorySchedule:
     crons: tuple[str, ...]
     timezone: str
     why: str
+    # The Assets (webhook_assets.asset_uri) whose events also start a run: the category's streams with an Exact
+    # webhook topic, for each company it runs for on a cron. The cron stays: the safety net for lost events and for
+    # the streams without a topic.
+    assets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,11 @@ def check_runnable(category: Category, settings: ImportSettings, company: str = 
         )
 
 
+def why_not_runnable(category: Category, company: Company) -> str | None:
+    """None if the category may run for the company; else why not, in a few words (the page says it)."""
+    return _runnable(category, company)
+
+
 def _runnable(category: Category, company: Company) -> str | None:
     """None if the category may run for the company; else why not, in a few words."""
     try:
@@ -113,10 +123,12 @@ def schedule_for(category: Category, parsed: ParsedSettings) -> CategorySchedule
             by_cron.setdefault(c.settings.schedule, []).append(c.key)
     if not by_cron:
         return CategorySchedule((), tz, 'not scheduled: the settings say "schedule": null (only by hand)')
+    assets = category_assets(category, [key for keys in by_cron.values() for key in keys])
+    on_events = " or on an Exact webhook event" if assets else ""
     if len(companies) == 1:
-        return CategorySchedule(tuple(by_cron), tz, f"scheduled {next(iter(by_cron))} ({tz})")
+        return CategorySchedule(tuple(by_cron), tz, f"scheduled {next(iter(by_cron))} ({tz}){on_events}", assets)
     parts = [f"{cron} ({len(keys)} {'company' if len(keys) == 1 else 'companies'})" for cron, keys in by_cron.items()]
-    return CategorySchedule(tuple(by_cron), tz, f"scheduled {'; '.join(parts)} ({tz})")
+    return CategorySchedule(tuple(by_cron), tz, f"scheduled {'; '.join(parts)} ({tz}){on_events}", assets)
 
 
 def _why_not(reasons: list[str | None], count: int) -> str:
@@ -127,10 +139,19 @@ def _why_not(reasons: list[str | None], count: int) -> str:
 
 
 def companies_for_run(
-    category: Category, settings: ImportSettings, fire: dt.datetime | None, asked: str | None
+    category: Category,
+    settings: ImportSettings,
+    fire: dt.datetime | None,
+    asked: str | None,
+    changed: frozenset[str] | None = None,
 ) -> tuple[list[Company], str]:
     """The companies one run imports, and if none, why. A scheduled run (`fire` = its time): the runnable
-    companies whose cron it is. A manual run: the company asked for, else every runnable company."""
+    companies whose cron it is. A run started by webhook events (`changed`: the companies the events are of): those
+    of them that are runnable. A manual run: the company asked for, else every runnable company."""
+    if changed is not None:
+        chosen = [c for c in companies_of(settings) if c.key in changed and _runnable(category, c) is None]
+        none = f"No company of these Exact events ({', '.join(sorted(changed))}) imports {category.name} now."
+        return chosen, "" if chosen else none
     companies = companies_of(settings)
     if asked:
         chosen = [c for c in companies if c.key == asked]

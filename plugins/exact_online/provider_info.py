@@ -67,6 +67,15 @@ def get_provider_info() -> dict:
                         ),
                         "schema": {"type": ["string", "null"], "format": "password"},
                     },
+                    "webhook_secret": {
+                        "label": "Webhook secret",
+                        "description": (
+                            "The app's webhook secret from the Exact App Centre (\"Secret used for webhook "
+                            "messages\"; not the client secret). Needed only for Exact's webhooks: the import "
+                            "refuses every event not signed with it."
+                        ),
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
                 },
             }
         ],

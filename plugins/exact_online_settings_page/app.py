@@ -485,7 +485,6 @@ def connect_start(request: Request, user: ConnectionEditor):
 async def connect_callback(request: Request, state: str = "", code: str = "", error: str = ""):
     """Where Exact sends the browser back (top window): check the attempt, exchange the code, then back to the page
     in the Airflow UI, which shows the division picker or what went wrong."""
-    from airflow.api_fastapi.app import get_auth_manager
     from fastapi.concurrency import run_in_threadpool
 
     from exact_online_settings_page import exact_connect
@@ -496,7 +495,9 @@ async def connect_callback(request: Request, state: str = "", code: str = "", er
         user = await current_user(request)
     except HTTPException as exc:
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
-            return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=307)
+            # Not on through the login page: its `next` would carry the code and the state into the login's own
+            # requests and their access-log lines. The code lives 3 minutes anyway: connect again after logging in.
+            return _callback_page(label("callback_login_expired", lang), lang, 401)
         return _callback_page(str(exc.detail), lang, exc.status_code)
     if not _may_edit_connection(user):
         return _callback_page(label("may_not_connect", lang), lang, status.HTTP_403_FORBIDDEN)
@@ -572,6 +573,22 @@ def disconnect(request: Request, session: SessionDep, user: ConnectionEditor, bo
         session.rollback()
         return _refused(exc, request)
     return _no_store({"message": label("disconnected", lang)})
+
+
+# ---- Exact webhooks (#22): the section's routes live in webhook_section.py -------------------------------------------
+def _webhook_base(request: Request) -> tuple[str | None, str]:
+    from airflow.configuration import conf
+
+    return conf.get("api", "base_url", fallback=None), f"{request.url.scheme}://{request.headers.get('host') or ''}"
+
+
+def _register_webhook_section() -> None:
+    from exact_online_settings_page import webhook_section
+
+    webhook_section.register(app, can_read, connection_editor, _no_store, _webhook_base)
+
+
+_register_webhook_section()
 
 
 # ---- several companies (#21): company_routes.py --------------------------------------------------------------------

@@ -378,7 +378,7 @@ def last_refusal(connected_at: str | None) -> dict | None:
             cur.execute(
                 "SELECT category, ended_at, error FROM outsmart.import_log WHERE status = 'failed' "
                 "AND error LIKE %s ORDER BY started_at DESC, id DESC LIMIT 1",
-                (REFUSAL_TEXT + "%",),
+                ("%" + REFUSAL_TEXT + "%",),  # the runner writes "ExactReconnectRequired: Exact Online refused …"
             )
             row = cur.fetchone()
     except Exception as exc:
@@ -389,7 +389,9 @@ def last_refusal(connected_at: str | None) -> dict | None:
     category, ended_at, error = row
     if connected_at and ended_at and ended_at < dt.datetime.fromisoformat(connected_at):
         return None  # reconnected since
-    return {"category": category, "at": ended_at.isoformat() if ended_at else None, "error": scrub(error)}
+    # From Exact's refusal on: the exception's class name in front of it says nothing to the office.
+    message = error[error.find(REFUSAL_TEXT) :]
+    return {"category": category, "at": ended_at.isoformat() if ended_at else None, "error": scrub(message)}
 
 
 def disconnect(session, user_name: str) -> None:

@@ -27,6 +27,7 @@ MENU_LABEL = "Exact imports"
 PAGE_TITLE = "Exact Online imports"
 # Where the UI shows the page (in an iframe): /plugin/<url_route>.
 UI_ROUTE = "exact-online-imports"
+CALLBACK_SUFFIX = "/oauth/callback"  # where Exact sends the browser back (app.py)
 
 
 class LazySettingsApp:
@@ -36,6 +37,12 @@ class LazySettingsApp:
         self._app = None
 
     async def __call__(self, scope, receive, send):
+        if scope.get("type") == "http" and scope.get("path", "").rstrip("/").endswith(CALLBACK_SUFFIX):
+            # Exact's redirect: its code and state must not reach Airflow's access line of this request (written
+            # after it is answered), in whichever worker handles it. See access_log.py.
+            from exact_online_settings_page.access_log import install
+
+            install()
         if self._app is None:
             from exact_online_settings_page.app import app
 

@@ -262,10 +262,68 @@ LABELS: dict[str, tuple[str, str]] = {
         "Not done: your Airflow login has expired (log in again at the top of the page).",
         "Niet gedaan: uw Airflow-login is verlopen (log bovenaan de pagina opnieuw in).",
     ),
+    # the Exact webhooks section (webhooks.js, #22)
+    "wh_title": ("Exact webhooks: changes within a minute", "Exact-webhooks: wijzigingen binnen een minuut"),
+    "wh_explain": (
+        "Exact announces a change of accounts, contacts, items, sales orders, deliveries, quotations and project "
+        "planning at once; the categories that read them then run within about a minute. The schedule stays as the "
+        "safety net for announcements that get lost and for what Exact does not announce (addresses, prices, item "
+        "groups, employees, …), so it can be much sparser, e.g. every 6 hours. Announcements start at most one "
+        "import per stream a minute: a busy division does not read Exact back to back.",
+        "Exact meldt een wijziging van relaties, contactpersonen, artikelen, verkooporders, leveringen, offertes en "
+        "projectplanning meteen; de categorieën die ze lezen draaien dan binnen ongeveer een minuut. De planning "
+        "blijft als vangnet voor meldingen die verloren gaan en voor wat Exact niet meldt (adressen, prijzen, "
+        "artikelgroepen, medewerkers, …), en kan dus veel ruimer, bijvoorbeeld elke 6 uur. Meldingen starten "
+        "hoogstens één import per gegevensstroom per minuut: een drukke administratie leest Exact niet onafgebroken.",
+    ),
+    "wh_callback": ("Address Exact sends the announcements to:", "Adres waarheen Exact de meldingen stuurt:"),
+    "wh_not_https": (
+        "Exact only sends to a public HTTPS address: set Airflow's [api] base_url to this Airflow's public HTTPS "
+        "address.",
+        "Exact stuurt alleen naar een openbaar HTTPS-adres: zet Airflows [api] base_url op het openbare "
+        "HTTPS-adres van deze Airflow.",
+    ),
+    "wh_company": ("{company} (division {division})", "{company} (administratie {division})"),
+    "wh_exact_error": (
+        "Exact cannot be asked for the subscriptions: {error}",
+        "Exact kan niet om de abonnementen worden gevraagd: {error}",
+    ),
+    "wh_no_secret": (
+        "The Exact Online connection has no webhook secret: every announcement is refused until it is set (the "
+        "app's webhook secret from Exact's App Centre, in the connection's \"Webhook secret\" field).",
+        "De Exact Online-connectie heeft geen webhookgeheim: elke melding wordt geweigerd tot het is ingevuld (het "
+        'webhookgeheim van de app uit Exacts App Center, in het veld "Webhook secret" van de connectie).',
+    ),
+    "wh_nothing_needed": (
+        "No enabled category on a schedule reads a stream Exact announces: nothing to subscribe.",
+        "Geen ingeschakelde, geplande categorie leest een gegevensstroom die Exact meldt: niets om op te abonneren.",
+    ),
+    "wh_topic": ("Topic", "Onderwerp"),
+    "wh_state": ("Subscription", "Abonnement"),
+    "wh_streams": ("Streams", "Gegevensstromen"),
+    "wh_last_event": ("Last announcement", "Laatste melding"),
+    "wh_events_24h": ("In 24 h", "In 24 u"),
+    "wh_waiting": ("Waiting", "Wachtend"),
+    "wh_state_subscribed": ("subscribed", "geabonneerd"),
+    "wh_state_missing": ("missing", "ontbreekt"),
+    "wh_state_not_needed": ("subscribed, no longer needed", "geabonneerd, niet meer nodig"),
+    "wh_state_elsewhere": ("sent to another address", "naar een ander adres"),
+    "wh_state_unknown": ("unknown", "onbekend"),
+    "wh_subscribe": ("Subscribe the needed topics", "Abonneren op de benodigde onderwerpen"),
+    "wh_subscribed": ("Subscribed: {added}. Unsubscribed: {removed}.", "Geabonneerd: {added}. Opgezegd: {removed}."),
+    "wh_unreadable": (
+        "The webhook section cannot be read ({status}): {why}",
+        "Het webhookdeel kan niet worden gelezen ({status}): {why}",
+    ),
 }
 
 # What the server says, by key (not sent inside the page: the server says it in the language the page asks for).
 MESSAGES: dict[str, tuple[str, str]] = {
+    "callback_login_expired": (
+        "Your Airflow login has expired, so Exact Online was not connected: log in again and press Connect again.",
+        "Uw Airflow-login is verlopen, dus Exact Online is niet gekoppeld: log opnieuw in en klik nogmaals op "
+        "Verbinden met Exact Online.",
+    ),
     # requests that are refused before they do anything (app.py, request_limits.py)
     "refused_no_page_header": (
         "Refused: this request must come from the settings page (header {header} missing).",

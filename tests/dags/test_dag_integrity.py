@@ -72,8 +72,13 @@ from airflow.dag_processing.dagbag import DagBag
 t = time.perf_counter()
 bag = DagBag(dag_folder=str(local_airflow.ROOT / 'dags'))
 seconds = round(time.perf_counter() - t, 2)
-dags = {d.dag_id: {"timetable": type(d.timetable).__name__, "cron": getattr(d.timetable, "expression", None),
-                   "tz": str(getattr(d.timetable, "timezone", "")), "description": d.description,
+def _cron(tt):  # a cron OR webhook events (AssetOrTimeSchedule): its cron part
+    return getattr(tt, "timetable", tt)
+def _assets(tt):
+    return sorted(a.uri for a in getattr(getattr(tt, "asset_condition", None), "objects", ()))
+dags = {d.dag_id: {"timetable": type(_cron(d.timetable)).__name__, "events": type(d.timetable).__name__,
+                   "assets": _assets(d.timetable), "cron": getattr(_cron(d.timetable), "expression", None),
+                   "tz": str(getattr(_cron(d.timetable), "timezone", "")), "description": d.description,
                    "retries": d.default_args["retries"], "retry_delay": d.default_args["retry_delay"].total_seconds()}
         for d in bag.dags.values()}
 errors = {os.path.basename(k): v for k, v in bag.import_errors.items()}
@@ -135,7 +140,15 @@ def test_schedule_follows_the_settings(tmp_path):
     assert scheduled == {"exact_online_import_relations", "exact_online_import_materials"}
     for d in scheduled:
         assert (dags[d]["cron"], dags[d]["tz"]) == ("0 6 * * 1-5", "Europe/Brussels")
-        assert "scheduled 0 6 * * 1-5 (Europe/Brussels)" in dags[d]["description"]
+        assert "scheduled 0 6 * * 1-5 (Europe/Brussels) or on an Exact webhook event" in dags[d]["description"]
+        assert dags[d]["events"] == "AssetOrTimeSchedule"
+    # The cron OR an event on one of the category's streams that Exact announces (#22): relations read the accounts
+    # and the contacts (topics Accounts, Contacts); the addresses have no topic, so only the cron reads them.
+    assert dags["exact_online_import_relations"]["assets"] == [
+        "exact-online://default/sync/CRM/Accounts",
+        "exact-online://default/sync/CRM/Contacts",
+    ]
+    assert dags["exact_online_import_materials"]["assets"] == ["exact-online://default/sync/Logistics/Items"]
     assert dags["exact_online_import_sales_orders"]["timetable"] == "NullTimetable"
     assert "needs the Exact Online Pro licence" in dags["exact_online_import_sales_orders"]["description"]
     assert "disabled in the settings" in dags["exact_online_import_employees"]["description"]

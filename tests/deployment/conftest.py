@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.deployment import SETTINGS, Deployment, processes_of
+from tests.helpers.deployment import SETTINGS, Deployment
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,7 @@ def airflow_stack(tmp_path_factory):
     yield dep
     if dep.proc and dep.proc.poll() is None:
         dep.stop()
-        left = processes_of(dep.state_dir)
+        left = dep.leftovers()
         assert not left, "still running after SIGTERM:\n" + "\n".join(left)
 
 

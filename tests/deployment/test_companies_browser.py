@@ -99,7 +99,7 @@ def test_add_a_company_through_the_first_consent_save_its_settings_and_start_its
         assert Select(p.q("#co-division")).first_selected_option.get_attribute("value") == str(second)
         assert p.q("#co-target-new").is_selected() and p.q("#co-target-name").text == f"outsmart_{KEY}"
         p.show("#company-form")
-        shots(p, "10-add-a-company")
+        shots(p, "15-add-a-company")
         p.q("#co-save").click()
         wait(
             p.d,
@@ -153,7 +153,7 @@ def test_add_a_company_through_the_first_consent_save_its_settings_and_start_its
         counts = wait(p.d, "its counts", lambda: f"fetched {logged[0][2]}" in p.q("#counts-relations").text)
         assert counts
         p.d.execute_script("window.scrollTo(0, 0)")  # the selector, then its relations with the run's state
-        shots(p, "11-company-sync")
+        shots(p, "16-company-sync")
 
         # company 1's page shows its own last import, from its own database, not this one
         has_log = deployment.outsmart("SELECT to_regclass('outsmart.import_log') IS NOT NULL")[0][0]

@@ -369,51 +369,203 @@ def test_no_secret_in_the_page_or_its_answers(deployment, admin):
 
 
 # ---- connecting Exact Online (#20) ----------------------------------------------------------------------------------
-def test_connect_logs_in_at_exact_allows_and_picks_the_division(deployment, admin, shots):
-    """Connect → the top window on Exact's (the sandbox's) login and consent page → Allow → back through the callback
-    into the page inside the UI → the division picker → connected; an import then runs on the new chain."""
+CALLBACK = "/exact-online-imports/oauth/callback"
+UNREACHABLE = "https://outsmart.invalid/exact/callback"  # .invalid never resolves (RFC 2606)
+
+
+def at_exact(p: Page, action: str = "allow", shot=None) -> str:
+    """Press Connect (or Reconnect): the top window goes to Exact's (the sandbox's) login and consent page; log in and
+    choose `action`. Returns the attempt's state, from the address Exact was opened on."""
+    from urllib.parse import parse_qs, urlsplit
+
+    p.show("#connection")
+    p.q("#connect").click()
+    p.d.switch_to.default_content()
+    wait(p.d, "Exact's login page in the top window", lambda: p.d.current_url.startswith(p.dep.sandbox_url))
+    state = parse_qs(urlsplit(p.d.current_url).query)["state"][0]
+    p.d.find_element(p.By.NAME, "username").send_keys("sandbox@example.nl")
+    p.d.find_element(p.By.NAME, "password").send_keys("sandbox")
+    if shot:
+        shot(p.d, "10-exact-login-and-consent")
+    p.d.find_element(p.By.CSS_SELECTOR, f"button[value={action}]").click()
+    return state
+
+
+def back_in_the_page(p: Page) -> None:
+    wait(p.d, "back in the Airflow UI", lambda: p.d.current_url.startswith(p.dep.url + "/plugin/"))
+    p.enter()
+
+
+def pick_the_division(p: Page, shot=None) -> int:
+    """The picker after the consent: the sandbox's division (and its practice division) → connected."""
     from selenium.webdriver.support.ui import Select
 
     from include.exact_sandbox.server import SandboxConfig
 
-    p = admin
-    p.reload()
-    wait(p.d, "the connection section", lambda: p.q("#connection").is_displayed())
-    uri = wait(p.d, "the redirect URI", lambda: p.q("#redirect-uri").text)
-    assert uri == deployment.url + "/exact-online-imports/oauth/callback"
-    deployment.sandbox("config", {"redirect_uri": uri})  # registered for the app, as in Exact's App Centre
-    p.show("#connection")
-    p.q("#connect").click()
-    p.d.switch_to.default_content()
-    wait(p.d, "Exact's login page in the top window", lambda: p.d.current_url.startswith(deployment.sandbox_url))
-    p.d.find_element(p.By.NAME, "username").send_keys("sandbox@example.nl")
-    p.d.find_element(p.By.NAME, "password").send_keys("sandbox")
-    p.d.find_element(p.By.CSS_SELECTOR, "button[value=allow]").click()
-    wait(p.d, "back in the Airflow UI", lambda: p.d.current_url.startswith(deployment.url + "/plugin/"))
-    p.enter()
     wait(p.d, "the division picker", lambda: p.q("#conn-picker").is_displayed())
     division = SandboxConfig().division
     options = [o.get_attribute("value") for o in Select(p.q("#division")).options]
     assert options[0] == str(division) and len(options) == 2  # the sandbox's division and its practice division
     Select(p.q("#division")).select_by_value(str(division))
     p.show("#connection")  # the section is the page's last: clear of the fixed save bar
+    if shot:
+        p.d.switch_to.default_content()
+        shot(p.d, "11-division-picker")
+        p.enter()
     p.q("#pick").click()
     wait(p.d, "connected", lambda: "Connected to division" in p.q("#conn-message").text)
+    return division
+
+
+def api_server_log(deployment: Deployment) -> str:
+    return (deployment.state_dir / "logs" / "api-server.log").read_text(errors="replace")
+
+
+def exact_extra(deployment: Deployment) -> dict:
+    return json.loads(deployment.api("GET", "/connections/exact_online_default")["extra"] or "{}")
+
+
+def set_exact_extra(deployment: Deployment, extra: dict) -> None:
+    conn = {"connection_id": "exact_online_default", "conn_type": "exact_online", "extra": json.dumps(extra)}
+    deployment.api("PATCH", "/connections/exact_online_default", params={"update_mask": "extra"}, json=conn)
+
+
+def stored_chains(deployment: Deployment) -> list[tuple]:
+    return deployment.outsmart("SELECT * FROM exact_online.oauth_token_chain ORDER BY 1")
+
+
+def test_connect_logs_in_at_exact_allows_and_picks_the_division(deployment, admin, shots):
+    """Connect → the top window on Exact's (the sandbox's) login and consent page → Allow → back through the callback
+    into the page inside the UI → the division picker → connected; an import then runs on the new chain. Neither the
+    code nor the state of the callback's address reaches the api-server's log (its access line shows ***)."""
+    p = admin
+    p.reload()
+    wait(p.d, "the connection section", lambda: p.q("#connection").is_displayed())
+    uri = wait(p.d, "the redirect URI", lambda: p.q("#redirect-uri").text)
+    assert uri == deployment.url + CALLBACK
+    deployment.sandbox("config", {"redirect_uri": uri})  # registered for the app, as in Exact's App Centre
+    state = at_exact(p, shot=shots)
+    back_in_the_page(p)
+    division = pick_the_division(p, shot=shots)
     status = wait(p.d, "the status", lambda: "Connected as Sandbox Gebruiker" in p.q("#conn-status").text)
     assert status and p.q("#connect").text == "Reconnect"
     p.show("#connection")
     p.d.switch_to.default_content()
     shots(p.d, "9-connected")
     p.enter()
-    extra = json.loads(deployment.api("GET", "/connections/exact_online_default")["extra"])
+    extra = exact_extra(deployment)
     assert extra["division"] == division and "refresh_token" not in extra
     assert extra["connected_as"]["user_name"] == "sandbox@example.nl"
     chains = deployment.sandbox("token-chains")["chains"]
     assert [c["user"] for c in chains] == ["sandbox@example.nl", "sandbox@example.nl"]  # preconfigured + consent
+    # The callback's access line is there, without the code (the sandbox's all start so, as Exact's) or the state.
+    log = api_server_log(deployment)
+    assert any(CALLBACK in line and "code=***&state=***" in line for line in log.splitlines())
+    assert "stampNL001." not in log and state not in log
     run_id = deployment.trigger("relations")
     assert deployment.wait_run("relations", run_id)["state"] == "success"
     stored = deployment.outsmart("SELECT refresh_token FROM exact_online.oauth_token_chain")
     assert [row[0] for row in stored] == [deployment.sandbox("token-chains")["chains"][1]["refresh_token"]]
+
+
+def test_deny_at_exact_says_so_and_stores_nothing(deployment, admin, shots):
+    p = admin
+    p.reload()
+    extra, chains, consents = exact_extra(deployment), stored_chains(deployment), deployment.sandbox("token-chains")
+    state = at_exact(p, "deny")
+    back_in_the_page(p)
+    message = wait(p.d, "the message", lambda: p.q("#conn-message").text)
+    assert message == "Exact Online was not connected: you chose Deny."
+    assert "bad" in p.q("#conn-message").get_attribute("class") and not p.q("#conn-picker").is_displayed()
+    assert "Connected as Sandbox Gebruiker" in p.q("#conn-status").text  # still the connection it had
+    assert exact_extra(deployment) == extra and stored_chains(deployment) == chains
+    assert deployment.sandbox("token-chains") == consents
+    assert state not in api_server_log(deployment)
+    p.show("#connection")
+    p.d.switch_to.default_content()
+    shots(p.d, "12-consent-denied")
+    p.enter()
+
+
+def test_an_airflow_exact_cannot_reach_connects_with_the_pasted_address(deployment, admin, shots):
+    """The redirect URI registered at Exact is an HTTPS address the browser cannot open (this Airflow is not reachable
+    so): after Allow the browser shows its error page; the address in its address bar, pasted into the page, connects.
+    """
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    p = admin
+    set_exact_extra(deployment, {**exact_extra(deployment), "redirect_uri": UNREACHABLE})
+    deployment.sandbox("config", {"redirect_uri": UNREACHABLE})
+    try:
+        p.reload()
+        assert wait(p.d, "the redirect URI", lambda: p.q("#redirect-uri").text) == UNREACHABLE
+        consents = len(deployment.sandbox("token-chains")["chains"])
+        at_exact(p)
+        wait(p.d, "Chromium's error page on the address", lambda: p.d.current_url.startswith(UNREACHABLE + "?"))
+        address = p.d.current_url  # what the user copies from the address bar
+        p.d.get(deployment.url + "/plugin/exact-online-imports")
+        p.enter()
+        p.show("#connection")
+        p.q("details.paste summary").click()  # "Exact Online's redirect did not come back here?"
+        p.q("#paste-address").send_keys(address)
+        p.show("#connection")
+        p.d.switch_to.default_content()
+        shots(p.d, "13-pasted-address")
+        p.enter()
+        p.q("#paste-send").click()
+        pick_the_division(p)
+        chains = deployment.sandbox("token-chains")["chains"]
+        assert len(chains) == consents + 1
+        assert [row[0] for row in deployment.outsmart("SELECT refresh_token FROM exact_online.oauth_token_chain")] == [
+            chains[-1]["refresh_token"]
+        ]
+        query = parse_qs(urlsplit(address).query)
+        log = api_server_log(deployment)
+        for secret in (query["code"][0], quote(query["code"][0], safe=""), query["state"][0]):
+            assert secret not in log
+    finally:
+        extra = exact_extra(deployment)
+        extra.pop("redirect_uri", None)
+        set_exact_extra(deployment, extra)
+        deployment.sandbox("config", {"redirect_uri": deployment.url + CALLBACK})
+
+
+def test_a_chain_exact_refuses_fails_the_import_once_shows_on_the_page_and_a_reconnect_mends_it(
+    deployment, admin, shots
+):
+    """31 days without an import: Exact refuses the refresh token. The import fails at once, without the retries the
+    settings allow (only a person can mend it), the page shows why, Reconnect mends it."""
+    p = admin
+    month = 31 * 86400
+    deployment.sandbox("age-oauth", {"seconds": month})  # as if 31 days had passed, at Exact ...
+    aged = deployment.outsmart(  # ... and for the stored chain
+        "UPDATE exact_online.oauth_token_chain SET refresh_obtained_at = refresh_obtained_at - %s, "
+        "access_obtained_at = access_obtained_at - %s, access_expires_at = access_expires_at - %s RETURNING 1",
+        (month, month, month),
+    )
+    assert len(aged) == 1
+    run_id = deployment.trigger("relations")
+    assert deployment.wait_run("relations", run_id)["state"] == "failed"
+    task = deployment.task_instances("relations", run_id)["import_relations"]
+    assert task["state"] == "failed" and task["try_number"] == 1, task  # task_retries is 2: none was spent
+    logged = json.dumps(deployment.task_log("relations", run_id, "import_relations"))
+    assert "the refresh token has expired" in logged and "reconnect on the settings page" in logged
+    p.reload()
+    p.show("#connection")
+    refusal = wait(p.d, "the refusal", lambda: p.q("#conn-refusal").text)
+    assert refusal.startswith("The imports stopped (relations, ") and "reconnect on the settings page" in refusal
+    assert "): Exact Online refused the connection (the refresh token has expired" in refusal
+    p.d.switch_to.default_content()
+    shots(p.d, "14-reconnect-needed")
+    p.enter()
+    at_exact(p)
+    back_in_the_page(p)
+    pick_the_division(p)
+    assert not p.all("#conn-refusal")
+    run_id = deployment.trigger("relations")
+    assert deployment.wait_run("relations", run_id)["state"] == "success"
+    p.reload()
+    assert "Connected as Sandbox Gebruiker" in p.q("#conn-status").text and not p.all("#conn-refusal")
 
 
 # ---- the links out of Airflow's frame, the schedule picker, Dutch, an expired login --------------------------------
@@ -447,6 +599,23 @@ def test_the_dag_grid_link_opens_the_grid_in_airflow_from_inside_the_frame(deplo
     p.enter()
 
 
+def test_the_webhooks_section_shows_each_company_and_its_callback_address(deployment, admin):
+    """#22's section: the callback address, a company's header, and (only by hand here) that no topic is needed; a
+    topic subscribed by another module's test on the shared deployment is listed with its state in words."""
+    p = admin
+    p.reload()
+    wait(p.d, "the webhooks section", lambda: p.q("#webhooks").is_displayed() and p.all("#wh-companies .wh-company"))
+    assert p.q("#wh-callback").text.endswith("/exact-online-webhooks/events")
+    assert p.q("#wh-not-https").is_displayed()  # the test's Airflow is plain HTTP: Exact would not send to it
+    (company,) = p.all("#wh-companies .wh-company")
+    assert company.get_attribute("data-company") == "default" and "(division " in company.text
+    assert "nothing to subscribe" in company.text  # schedule: only by hand, so an event would start nothing
+    states = {"subscribed", "missing", "subscribed, no longer needed", "sent to another address", "unknown"}
+    for row in company.find_elements(p.By.CSS_SELECTOR, "tbody tr"):
+        assert row.find_elements(p.By.TAG_NAME, "td")[1].text in states, row.text
+    assert "Subscribe the needed topics" in company.text
+
+
 def test_the_page_speaks_the_language_chosen_in_airflows_ui(deployment, admin, shots):
     p = admin
     p.d.switch_to.default_content()
@@ -455,6 +624,7 @@ def test_the_page_speaks_the_language_chosen_in_airflows_ui(deployment, admin, s
     try:
         assert p.q("#save").text == "Opslaan"
         assert p.q("h1").text == "Exact Online-koppeling"
+        assert p.q("#webhooks h2").text == "Exact-webhooks: wijzigingen binnen een minuut"
         titles = [h.text for h in p.all(".cat h3")]
         for name in ("Relaties", "Materialen", "Uursoorten", "Categorieën (artikelgroepen)", "Betalingstransacties"):
             assert name in titles, titles

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import requests
@@ -38,6 +39,9 @@ FAST = {
     # a task whose process died is noticed after 20 s instead of 5 minutes
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+    # Exact webhooks (#22): a company's topic is relayed at most every 20 s instead of 60 s, so that changes made
+    # one after another in a test are each relayed at once (the debounce itself: the burst test and a unit test)
+    "AIRFLOW__EXACT_ONLINE__WEBHOOK_DEBOUNCE_SECONDS": "20",
 }
 
 
@@ -55,8 +59,23 @@ def clean_env() -> dict:
 class Deployment:
     """A `make airflow` launcher process and a REST client for the Airflow it started."""
 
-    def __init__(self, state_dir: Path, settings: dict):
+    def __init__(
+        self,
+        state_dir: Path,
+        settings: dict,
+        executor: str = "local",
+        workers: int = 2,
+        concurrency: int = 1,
+        companies: int = 1,
+        sandbox_size: int = 300,
+    ):
+        """executor "celery": the CeleryExecutor with `workers` workers of `concurrency` each, and a Redis broker on a
+        free port (the Debian archive's redis-server, installed with apt-get where missing)."""
         self.state_dir = state_dir
+        self.executor = executor
+        # A REST call's read timeout: on a loaded 2-core machine (other sessions' tests) Airflow's api-server has
+        # answered after more than 60 s; a test waits for a slow answer rather than fail on it.
+        self.rest_timeout = 180.0
         self.port, self.sandbox_port = free_port(), free_port()
         settings_file = state_dir.parent / f"{state_dir.name}-settings.json"
         settings_file.write_text(json.dumps(settings))
@@ -71,11 +90,20 @@ class Deployment:
             "--sandbox-port",
             str(self.sandbox_port),
             "--sandbox-size",
-            "300",
+            str(sandbox_size),
+            "--companies",
+            str(companies),
             "--settings",
             str(settings_file),
             *[a for k, v in FAST.items() for a in ("--env", f"{k}={v}")],
         ]
+        if executor == "celery":
+            from tests.helpers.debian import ensure_programs
+
+            ensure_programs(("redis-server",), ("redis-server",))
+            self.redis_port = free_port()
+            self.argv += ["--executor", "celery", "--workers", str(workers), "--worker-concurrency", str(concurrency)]
+            self.argv += ["--redis-port", str(self.redis_port)]
         self.proc: subprocess.Popen | None = None
         self.output: list[str] = []
         self.url = f"http://127.0.0.1:{self.port}"
@@ -142,9 +170,14 @@ class Deployment:
     def stop(self, sig=signal.SIGTERM, timeout: float = 90) -> dict[str, int]:
         """Signal the launcher as Ctrl-C or a service manager would; return the pids it had started."""
         pids = dict(self.ready["pids"])
+        self.stop_began = _ticks_since_boot()
         self.proc.send_signal(sig)
         self.proc.wait(timeout=timeout)
         return pids
+
+    def leftovers(self) -> list[str]:
+        """What of this deployment still runs (after stop(): nothing, or the launcher failed to stop it)."""
+        return processes_of(self.state_dir, self.ready["pids"].values(), getattr(self, "stop_began", None))
 
     # ---- one deployment for several test modules --------------------------------------------------------------
     def remember_as_made(self) -> None:
@@ -175,7 +208,7 @@ class Deployment:
         def parsed() -> bool:  # the dag-processor has read the settings: a DAG's description names a disabled one
             return all(("disabled" in self.dag(name)["description"]) != on for name, on in enabled.items())
 
-        self.wait_for("the settings to be parsed", parsed)
+        self.wait_for("the settings to be parsed", parsed, timeout=300)
         self.wait_for(
             "no run still queued or running",
             lambda: (
@@ -195,7 +228,9 @@ class Deployment:
 
     def _login(self, user) -> str:
         r = requests.post(
-            self.url + "/auth/token", json={"username": user, "password": self.passwords[user]}, timeout=20
+            self.url + "/auth/token",
+            json={"username": user, "password": self.passwords[user]},
+            timeout=self.rest_timeout,
         )
         r.raise_for_status()
         return r.json()["access_token"]
@@ -204,7 +239,7 @@ class Deployment:
         r = requests.request(
             method,
             self.url + "/api/v2" + path,
-            timeout=60,
+            timeout=self.rest_timeout,
             headers={"Authorization": f"Bearer {self.token(user)}"},
             **kw,
         )
@@ -289,10 +324,20 @@ class Deployment:
         return r.json()
 
 
-def processes_of(state_dir: Path) -> list[str]:
+def _ticks_since_boot() -> float:
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK")
+
+
+def processes_of(state_dir: Path, components: Iterable[int] = (), started_before: float | None = None) -> list[str]:
     """Every live process whose environment belongs to this deployment (components, task processes, the
-    sandbox) or whose command line names its folder (the embedded PostgreSQL)."""
+    sandbox), whose command line names its folder (the embedded PostgreSQL, Redis), or that is in the session or
+    process group of one of its `components` (their pids: each starts a session of its own). The last catches
+    the processes that rewrite their title, which overwrites the environment too: the api-server, the Celery
+    workers and their pool processes. `started_before` (clock ticks since boot, as /proc/PID/stat counts): a
+    component's pid that another process got again after the stop does not make that process ours."""
     marks = (f"AIRFLOW_HOME={state_dir / 'home'}".encode(), str(state_dir).encode())
+    groups = set(components)
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -302,9 +347,14 @@ def processes_of(state_dir: Path) -> list[str]:
                 environ = f.read()
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 cmdline = f.read()
-        except OSError:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            pgrp, session, started = int(fields[2]), int(fields[3]), int(fields[19])
+        except (OSError, ValueError, IndexError):
             continue
-        if (marks[0] in environ.split(b"\0") or marks[1] in cmdline) and alive(int(entry)):
+        in_group = bool({pgrp, session} & groups) and (started_before is None or started < started_before)
+        ours = marks[0] in environ.split(b"\0") or marks[1] in cmdline or in_group
+        if ours and alive(int(entry)):
             command = cmdline.replace(b"\0", b" ").decode(errors="replace")[:120]
             found.append(f"{entry}: {command}")
     return found

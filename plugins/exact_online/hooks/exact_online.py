@@ -47,6 +47,7 @@ from exact_online.exceptions import (
 )
 from exact_online.provider_info import CONNECTION_TYPE, HOOK_NAME
 from exact_online.token_store import PostgresTokenStore, TokenRecord, TokenStore, seed_hash
+from exact_online.webhooks import SUBSCRIPTIONS_ENDPOINT
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -67,6 +68,7 @@ RESET_SPREAD_SECONDS = 0.25
 # Where the jitter comes from by default: the OS, so that processes forked from one parent never draw the same
 # sequence. Tests inject a seeded `rng` instead.
 _SYSTEM_RANDOM = random.SystemRandom()
+GUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _mask(value: str | None) -> None:
@@ -461,13 +463,19 @@ class ExactOnlineHook(BaseHook):
             r.minutely_remaining = None
 
     def _get_once(self, url: str, endpoint: str) -> dict:
+        return self._call_once("GET", url, endpoint)
+
+    def _call_once(self, method: str, url: str, endpoint: str, body: dict | None = None) -> dict:
         self._respect_budget()
         session = self.get_conn()
         headers = {"Authorization": f"Bearer {self.get_access_token()}"}
         self.stats.api_calls += 1
         started = time.perf_counter()
         try:
-            resp = session.get(url, headers=headers, timeout=self._timeout())
+            if method == "GET":
+                resp = session.get(url, headers=headers, timeout=self._timeout())
+            else:
+                resp = session.request(method, url, headers=headers, json=body, timeout=self._timeout())
         finally:
             self.stats.http_seconds += time.perf_counter() - started
         self.rate.update(resp.headers)
@@ -485,8 +493,10 @@ class ExactOnlineHook(BaseHook):
                 self.rate_budget.observe(
                     self.division, "day", self.rate.daily_reset_ms, self.rate.daily_limit, self.rate.daily_remaining
                 )
-        if resp.status_code == 200:
+        if resp.status_code in (200, 201):
             return resp.json()
+        if resp.status_code == 204:  # a DELETE
+            return {}
         if resp.status_code == 429:
             if "X-RateLimit-Minutely-Reset" in resp.headers:
                 wait = self._after_reset(
@@ -501,8 +511,12 @@ class ExactOnlineHook(BaseHook):
             raise ExactDailyLimitReached(
                 self.division, dt.datetime.fromtimestamp(reset / 1000, dt.UTC) if reset else None
             )
+        raise self._refusal(resp, endpoint)
+
+    def _refusal(self, resp: requests.Response, endpoint: str) -> ExactOnlineError:
+        """The error of an answer that is neither data nor a 429."""
         if resp.status_code >= 500:
-            raise ExactTransientError(resp.status_code, endpoint)
+            return ExactTransientError(resp.status_code, endpoint)
         try:
             message = resp.json()["error"]["message"]["value"]
         except (ValueError, KeyError, TypeError):
@@ -510,7 +524,7 @@ class ExactOnlineHook(BaseHook):
         if resp.status_code == 401:
             message += f" ({resp.headers.get('WWW-Authenticate', '')})"
             self._access = None
-        raise ExactApiError(resp.status_code, endpoint, message, resp.headers.get("Reason"))
+        return ExactApiError(resp.status_code, endpoint, message, resp.headers.get("Reason"))
 
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -630,6 +644,41 @@ class ExactOnlineHook(BaseHook):
         if odata_filter:
             params["$filter"] = odata_filter
         return self.iter_pages(endpoint, params)
+
+    # ---- webhooks (beyond.md §1: one subscription per division and topic) --------------------------------------
+    @property
+    def webhook_secret(self) -> str:
+        """The app's webhook secret (Exact's App Centre: "Secret used for webhook messages"; not the client secret),
+        kept in the connection's extra `webhook_secret`; "" if none. Masked in every log."""
+        value = self._extra("webhook_secret")
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ExactConfigError(
+                self.exact_conn_id, "extra 'webhook_secret' must be a text; paste it as Exact shows it."
+            )
+        _mask(value)
+        return value
+
+    def webhook_subscriptions(self) -> list[dict]:
+        """This app's subscriptions in the hook's division: ID, Topic, CallbackURL (an app sees only its own)."""
+        params = {"$select": "ID,Topic,CallbackURL,Division,Created"}
+        return [row for page in self.iter_pages(SUBSCRIPTIONS_ENDPOINT, params) for row in page]
+
+    def subscribe_webhook(self, topic: str, callback_url: str) -> dict:
+        """Subscribe `callback_url` to `topic` in the hook's division; Exact then validates the URL with an empty
+        POST. Not retried: a POST that reached Exact but lost its answer would subscribe twice."""
+        url = self._url(SUBSCRIPTIONS_ENDPOINT)
+        answer = self._call_once("POST", url, SUBSCRIPTIONS_ENDPOINT, {"Topic": topic, "CallbackURL": callback_url})
+        d = answer.get("d", answer)
+        return d if isinstance(d, dict) else {}
+
+    def unsubscribe_webhook(self, subscription_id: str) -> None:
+        """Delete one subscription (Exact allows no update: delete and subscribe again to change one)."""
+        if not GUID_TEXT.fullmatch(subscription_id or ""):
+            raise ValueError("A webhook subscription ID is a GUID.")
+        url = self._url(f"{SUBSCRIPTIONS_ENDPOINT}(guid'{subscription_id}')")
+        self._call_once("DELETE", url, SUBSCRIPTIONS_ENDPOINT)
 
     def test_connection(self) -> tuple[bool, str]:
         try:

@@ -79,12 +79,16 @@ def test_labels_placeholders_and_hidden_fields(discovered):
     )
     assert std["url_schema"]["hidden"] and std["port"]["hidden"] and std["description"]["hidden"]
     assert not std["host"]["hidden"] and not std["login"]["hidden"] and not std["password"]["hidden"]
-    assert set(meta["extra_fields"]) == {"division", "refresh_token"}  # plain names: the extra's keys
+    assert set(meta["extra_fields"]) == {"division", "refresh_token", "webhook_secret"}  # plain: the extra's keys
 
 
 def test_division_and_refresh_token_fields(discovered):
     widgets = discovered[0]["widgets"]
-    assert set(widgets) == {"extra__exact_online__division", "extra__exact_online__refresh_token"}
+    assert set(widgets) == {
+        "extra__exact_online__division",
+        "extra__exact_online__refresh_token",
+        "extra__exact_online__webhook_secret",
+    }
     division = widgets["extra__exact_online__division"]
     assert division["field"]["schema"]["title"] == "Division"
     assert division["field"]["schema"]["type"] == "integer"  # no "null": the form marks it required

@@ -268,7 +268,7 @@ def test_the_refresh_tokens_life_and_the_last_refusal_are_shown(client, sandbox,
         conn.execute(
             "INSERT INTO outsmart.import_log (category, status, started_at, ended_at, fetched, inserted, updated, "
             "deleted, rejected, error) VALUES ('relations', 'failed', now(), now(), 0, 0, 0, 0, 0, %s)",
-            (str(refused.value),),
+            (f"{type(refused.value).__name__}: {refused.value}",),  # as runner.py writes it
         )
         conn.commit()
     last = connection(client)["last_refusal"]
@@ -276,3 +276,39 @@ def test_the_refresh_tokens_life_and_the_last_refusal_are_shown(client, sandbox,
     assert "the consent was withdrawn" in last["error"]
     connect_division(client)  # connected again since: the refusal is history
     assert connection(client)["last_refusal"] is None
+
+
+def test_the_callbacks_code_and_state_never_reach_the_access_log(client, sandbox, monkeypatch):
+    """Airflow writes an access line for every request, with its query string (HttpAccessLogMiddleware, through
+    structlog); the callback's shows *** for the code and the state (access_log.py, installed by the plugin)."""
+    from airflow._shared.logging import structlog as airflow_structlog
+    from structlog.testing import capture_logs
+
+    monkeypatch.setitem(airflow_structlog.PER_LOGGER_LEVELS, "http.access", 20)  # info: the tests log warnings only
+    url, state = start(client)
+    address = browser_consent(url)
+    code = parse_qs(urlsplit(address).query)["code"][0]
+    with capture_logs() as logs:
+        assert come_back(client, address).status_code == 303
+    (line,) = [e for e in logs if e.get("path") == PREFIX + "/oauth/callback"]
+    assert line["event"] == "request finished" and line["query"] == "code=***&state=***"
+    assert code not in str(logs) and state not in str(logs)
+
+
+def test_the_redacted_query_keeps_only_the_error():
+    from exact_online_settings_page.access_log import redact_callback_query, redacted_query
+
+    assert redacted_query("error=access_denied&state=abc") == "error=access_denied&state=***"
+    assert redacted_query("code=a%21b*c&state=x&extra=1") == "code=***&state=***&extra=***"
+    assert redacted_query("code") == "***"  # not a query string: dropped whole
+    other = {"event": "request finished", "path": PREFIX + "/api/state", "query": "code=kept"}
+    assert redact_callback_query(None, "info", dict(other)) == other
+
+
+def test_a_callback_without_an_airflow_login_does_not_carry_the_code_on(client, sandbox):
+    """Not on to the login page with the code in its `next` (and so in the login's requests and access lines)."""
+    url, _ = start(client)
+    address = browser_consent(url)
+    back = client.get(PREFIX + "/oauth/callback?" + urlsplit(address).query, follow_redirects=False)
+    assert back.status_code == 401 and "location" not in back.headers
+    assert "login has expired" in back.text and "code" not in back.text

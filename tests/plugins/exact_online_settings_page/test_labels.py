@@ -66,17 +66,14 @@ def test_every_category_filter_and_choice_has_its_dutch_name():
 
 def test_every_label_key_the_page_uses_exists():
     static = PLUGIN / "static"
-    js = (
-        (static / "page.js").read_text()
-        + (static / "connection.js").read_text()
-        + (static / "companies.js").read_text()
-    )
+    js = "".join((static / name).read_text() for name in ("page.js", "connection.js", "webhooks.js", "companies.js"))
     html = (static / "index.html").read_text()
     used = set(re.findall(r"""\bt\("(\w+)\"""", js)) | set(re.findall(r'data-t(?:c|-placeholder)?="(\w+)"', html))
     used |= {"picker_step", "picker_range", "picker_time", "picker_mode"}  # keys the API answers (schedule_picker.py)
     # keys made from a name: a run's state, an import's counts (page.js, labelOf; category_catalog.counts_explained)
     used |= {f"state_{s}" for s in ("queued", "running", "success", "failed")} | {"counts_explained"}
     used |= {f"count_{k}" for k in ("fetched", *MERGE_COUNTS)}
+    used |= {f"wh_state_{s}" for s in ("subscribed", "missing", "not_needed", "elsewhere", "unknown")}  # webhooks.js
     assert used - set(labels.LABELS) == set()
     assert set(labels.LABELS) - used - server_keys_used() == set(), "labels no page uses"
 

@@ -81,8 +81,11 @@ def test_the_plugins_folder_yields_exactly_this_plugin():
 
     plugins, errors = _load_plugins_from_plugin_directory(str(ROOT_PLUGINS))
     assert errors == {}
-    assert [p.name for p in plugins] == ["exact_online_settings_page"]
-    (plugin,) = plugins
+    # the settings page, and Exact's webhook receiver (#22), which has no page of its own
+    assert sorted(p.name for p in plugins) == ["exact_online_settings_page", "exact_online_webhooks"]
+    plugin = next(p for p in plugins if p.name == "exact_online_settings_page")
+    receiver = next(p for p in plugins if p.name == "exact_online_webhooks")
+    assert receiver.fastapi_apps[0]["url_prefix"] == "/exact-online-webhooks" and not receiver.external_views
     assert plugin.fastapi_apps[0]["url_prefix"] == PREFIX
     view = plugin.external_views[0]
     assert view["href"] == PREFIX + "/" and view["url_route"] == "exact-online-imports"
@@ -92,7 +95,8 @@ def test_the_menu_entry_has_a_short_label_and_the_page_keeps_its_title():
     """The left navigation cut "Exact Online imports" to "Exact Onli…": the entry has a label that fits."""
     from airflow._shared.plugins_manager import _load_plugins_from_plugin_directory
 
-    (plugin,), _ = _load_plugins_from_plugin_directory(str(ROOT_PLUGINS))
+    plugins, _ = _load_plugins_from_plugin_directory(str(ROOT_PLUGINS))
+    plugin = next(p for p in plugins if p.name == "exact_online_settings_page")
     label = plugin.external_views[0]["name"]
     assert label == "Exact imports" and len(label) <= 13
     html = (ROOT_PLUGINS / "exact_online_settings_page/static/index.html").read_text()
