@@ -135,6 +135,7 @@ def exchange_code(
     supersedes_refresh_token: str = "",
     session: requests.Session | None = None,
     clock: Callable[[], float] = time.time,
+    may_replace: Callable[[str], bool] | None = None,
 ) -> ExactConsent:
     """Trade the code for the first token pair and store it as the chain of `{client id}/{division}` (the hook's
     chain key). Without `division`, the user's current division (`current/Me`) is taken; `use_division` moves the
@@ -143,6 +144,11 @@ def exchange_code(
     `supersedes_refresh_token`: the "First refresh token" still in the Airflow connection, if any. The hook starts
     over from that token whenever the stored chain was not started by it (its hash differs); the new chain is marked
     as standing in for it, so that the hook keeps the new chain. A token pasted into the connection later still wins.
+
+    `may_replace(chain_key)`: asked when a chain is already stored under the key; False keeps that chain and raises
+    ExactConsentError. Two connections of one app whose consents are known by the same division would otherwise
+    share one key, and this consent would silently end the other's chain (the caller knows which connections own
+    which key; this module does not).
     """
     session = session or requests.Session()
     pair = _token_pair(app, code, session)
@@ -162,13 +168,21 @@ def exchange_code(
         access_obtained_at=now,
         access_expires_at=now + float(pair.get("expires_in") or 600),
     )
-    with token_store.locked(consent.chain_key) as (_, save):
+    with token_store.locked(consent.chain_key) as (existing, save):
+        if existing is not None and may_replace is not None and not may_replace(consent.chain_key):
+            raise ExactConsentError(
+                f"Division {division} is already how another connection's consent is known (token chain "
+                f"{consent.chain_key}); nothing was stored. Use that connection's consent, or open another division "
+                f"in Exact Online first. {CONNECT_AGAIN}"
+            )
         save(record)  # replaces whatever chain was there: this consent is the newest word
     log.info("Exact Online connected: token chain %s stored", consent.chain_key)
     return consent
 
 
-def exchange_code_for_hook(hook: ExactOnlineHook, code: str, redirect_uri: str) -> ExactConsent:
+def exchange_code_for_hook(
+    hook: ExactOnlineHook, code: str, redirect_uri: str, *, may_replace: Callable[[str], bool] | None = None
+) -> ExactConsent:
     """`exchange_code` with everything from the hook's connection: its app, token store, division (if it has one),
     the "First refresh token" the new chain stands in for, and the hook's session and clock."""
     try:
@@ -183,6 +197,7 @@ def exchange_code_for_hook(hook: ExactOnlineHook, code: str, redirect_uri: str) 
         supersedes_refresh_token=hook._seed_refresh_token(),
         session=hook.get_conn(),
         clock=hook._clock,  # the record's times on the clock the hook will judge them by
+        may_replace=may_replace,
     )
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from exact_online_settings_page.labels import category_title, label
 from exact_online_settings_page.variable_store import read_variable, settings_error
 from include.outsmart_import import registry
+from include.outsmart_import.companies import CompanyNotFound
+from include.outsmart_import.companies import company as company_named
 from include.outsmart_import.registry import Category
-from include.outsmart_import.scheduling import CategoryNotEnabled, LicenseRequired, check_runnable
+from include.outsmart_import.scheduling import CategoryNotEnabled, CompanyPaused, LicenseRequired, check_runnable
 from include.outsmart_import.settings import DEFAULT_COMPANY, ImportSettings, SettingsError, parse_settings
 
 
@@ -28,6 +30,7 @@ def _view_of_run(run, ti, category: Category, ui_base: str) -> dict:
         "start_date": iso(run.start_date),
         "end_date": iso(run.end_date),
         "full_refresh": bool((run.conf or {}).get("full_refresh")),
+        "company": (run.conf or {}).get("company"),  # a run of one company's import (#21); None: every company
         "run_url": f"{ui_base}dags/{category.dag_id}/runs/{run.run_id}",
         "log_url": None,
         "task_state": None,
@@ -97,10 +100,58 @@ def _map_index_of(session, category: Category, run, company: str) -> int:
     return keys.index(company) if isinstance(keys, list) and company in keys else -2
 
 
-def dag_status(session, ui_base: str) -> dict[str, dict]:
-    """Per category: is its DAG parsed, paused, scheduled, running, and its latest run."""
-    from airflow.models.dag import DagModel
+# How far back the page looks for a company's latest run of a category (runs of other companies in between).
+RUNS_LOOKED_AT = 20
+
+
+def _companies_of_runs(session, dag_id: str, run_ids: list[str]) -> dict[str, list]:
+    """Per run, the companies it imports, in map index order (what its `check_settings` returned)."""
+    import json
+
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    rows = session.execute(
+        select(XComModel.run_id, XComModel.value).where(
+            XComModel.dag_id == dag_id,
+            XComModel.run_id.in_(run_ids),
+            XComModel.task_id == "check_settings",
+            XComModel.key == "return_value",
+        )
+    )
+    out = {}
+    for run_id, value in rows:
+        keys = json.loads(value) if isinstance(value, str) else value
+        out[run_id] = keys if isinstance(keys, list) else []
+    return out
+
+
+def _latest_for(session, category: Category, company: str | None):
+    """The DAG's latest run; for `company` (the page shows one of several), the latest run that imports it: its
+    key in the run's list, or a run not yet past `check_settings` that is for it or for every company."""
     from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    newest = select(DagRun).where(DagRun.dag_id == category.dag_id).order_by(DagRun.id.desc())
+    if company is None:
+        return session.scalar(newest.limit(1))
+    runs = list(session.scalars(newest.limit(RUNS_LOOKED_AT)))
+    listed = _companies_of_runs(session, category.dag_id, [r.run_id for r in runs])
+    for run in runs:
+        if (run.conf or {}).get("company") not in (None, company):
+            continue
+        keys = listed.get(run.run_id)
+        if keys is None and str(getattr(run.state, "value", run.state)) in ("queued", "running"):
+            return run  # its companies are not known yet
+        if keys and company in keys:
+            return run
+    return None
+
+
+def dag_status(session, ui_base: str, company: str | None = None) -> dict[str, dict]:
+    """Per category: is its DAG parsed, paused, scheduled, running, and its latest run (for `company`, the latest
+    run that imports it, and its task in that run)."""
+    from airflow.models.dag import DagModel
     from sqlalchemy import select
 
     categories = list(registry.CATEGORIES.values())
@@ -109,7 +160,7 @@ def dag_status(session, ui_base: str) -> dict[str, dict]:
     out = {}
     for c in categories:
         dm = models.get(c.dag_id)
-        latest = session.scalar(select(DagRun).where(DagRun.dag_id == c.dag_id).order_by(DagRun.id.desc()).limit(1))
+        latest = _latest_for(session, c, company)
         out[c.name] = {
             "parsed": dm is not None and not dm.is_stale,
             "paused": bool(dm.is_paused) if dm else None,
@@ -117,7 +168,7 @@ def dag_status(session, ui_base: str) -> dict[str, dict]:
             "schedule": dm.timetable_summary if dm else None,
             "next_run": iso(dm.next_dagrun_create_after) if dm else None,  # REST: next_dagrun_run_after
             "active": _active_run(session, c.dag_id) is not None,
-            "latest_run": _run_view(latest, _import_task(session, c, latest), c, ui_base),
+            "latest_run": _run_view(latest, _import_task(session, c, latest, company or DEFAULT_COMPANY), c, ui_base),
         }
     return out
 
@@ -142,17 +193,22 @@ def _lock_parsed_dag(session, category: Category, lang: str) -> None:
         raise TriggerRefused(409, label("dag_import_errors", lang, dag_id=category.dag_id))
 
 
-def _saved_settings_allow(session, category: Category, lang: str) -> ImportSettings:
-    """The saved settings, if they let the category run: the DAG's own check (`check_runnable`), in the page's
-    words. The run would otherwise start and be skipped at once."""
+def _saved_settings_allow(session, category: Category, lang: str, company: str | None = None) -> ImportSettings:
+    """The saved settings, if they let the category run (for `company`, with its own choices): the DAG's own check
+    (`check_runnable`), in the page's words. The run would otherwise start and be skipped at once."""
     _, raw = read_variable(session)
     try:
         settings = parse_settings(raw)
     except SettingsError as exc:
         raise TriggerRefused(409, label("settings_invalid_no_import", lang, error=settings_error(exc, lang))) from None
     title = category_title(category, lang)
+    key = company or DEFAULT_COMPANY
     try:
-        check_runnable(category, settings)
+        check_runnable(category, company_named(settings, key).settings, key)
+    except CompanyNotFound:
+        raise TriggerRefused(404, label("company_unknown", lang, company=key)) from None
+    except CompanyPaused:
+        raise TriggerRefused(409, label("company_paused_sync", lang, company=key)) from None
     except CategoryNotEnabled:
         raise TriggerRefused(409, label("switched_off", lang, title=title)) from None
     except LicenseRequired:
@@ -160,7 +216,9 @@ def _saved_settings_allow(session, category: Category, lang: str) -> ImportSetti
     return settings
 
 
-def _create_manual_run(session, dag_bag, category: Category, *, full_refresh: bool, user_name: str):
+def _create_manual_run(
+    session, dag_bag, category: Category, *, full_refresh: bool, user_name: str, company: str | None = None
+):
     from airflow.api_fastapi.common.dagbag import get_latest_version_of_dag
     from airflow.api_fastapi.core_api.datamodels.dag_run import TriggerDAGRunPostBody
     from airflow.utils.state import DagRunState
@@ -170,7 +228,12 @@ def _create_manual_run(session, dag_bag, category: Category, *, full_refresh: bo
     params = TriggerDAGRunPostBody(
         # The sync icon asks Exact now, even if a scheduled round read the same data a moment ago.
         logical_date=None,
-        conf={"refresh_streams": True, **({"full_refresh": True} if full_refresh else {})},
+        conf={
+            "refresh_streams": True,
+            **({"full_refresh": True} if full_refresh else {}),
+            # one company's import (#21); without it the run imports every company with the category on
+            **({"company": company} if company else {}),
+        },
     ).validate_context(dag)
     return dag.create_dagrun(
         run_id=params["run_id"],
@@ -189,12 +252,21 @@ def _create_manual_run(session, dag_bag, category: Category, *, full_refresh: bo
 
 
 def trigger_sync(
-    session, dag_bag, category: Category, *, full_refresh: bool, user_name: str, ui_base: str, lang: str = "en"
+    session,
+    dag_bag,
+    category: Category,
+    *,
+    full_refresh: bool,
+    user_name: str,
+    ui_base: str,
+    lang: str = "en",
+    company: str | None = None,
 ) -> dict:
-    """A manual run of the category's DAG, unless one is queued or running (409). The DAG row is locked while
-    checking, so that two clicks at once cannot both start a run. A refusal says why in `lang`."""
+    """A manual run of the category's DAG (of one company's import, if `company`), unless one is queued or running
+    (409). The DAG row is locked while checking, so that two clicks at once cannot both start a run. A refusal says
+    why in `lang`."""
     _lock_parsed_dag(session, category, lang)
-    _saved_settings_allow(session, category, lang)
+    _saved_settings_allow(session, category, lang, company)
     active = _active_run(session, category.dag_id)
     if active is not None:
         view = _view_of_run(active, None, category, ui_base)
@@ -202,6 +274,8 @@ def trigger_sync(
         raise TriggerRefused(
             409, label("import_already_active", lang, title=category_title(category, lang), state=state), view
         )
-    run = _create_manual_run(session, dag_bag, category, full_refresh=full_refresh, user_name=user_name)
+    run = _create_manual_run(
+        session, dag_bag, category, full_refresh=full_refresh, user_name=user_name, company=company
+    )
     session.flush()
     return _view_of_run(run, None, category, ui_base)

@@ -589,3 +589,9 @@ def _register_webhook_section() -> None:
 
 
 _register_webhook_section()
+
+
+# ---- several companies (#21): company_routes.py --------------------------------------------------------------------
+from exact_online_settings_page.company_routes import router as _company_router  # noqa: E402
+
+app.include_router(_company_router)

@@ -64,6 +64,9 @@ DO $$ BEGIN
             ADD COLUMN language text;
     END IF;
 END $$;
+-- #21: the attempt connects this connection (NULL: exact_online_default, as every attempt before there were
+-- several companies)
+ALTER TABLE exact_online.connect_attempt ADD COLUMN IF NOT EXISTS conn_id text;
 """
 
 
@@ -117,50 +120,54 @@ def redirect_uri(base_url: str | None, request_origin: str, prefix: str) -> str:
 
 
 # ---- the hook and its app ----------------------------------------------------------------------------------------
-def hook():
-    """A fresh hook on `exact_online_default` with the shared Postgres token store (as exact_connection.py)."""
+def hook(conn_id: str = EXACT_CONN_ID):
+    """A fresh hook on the connection (`exact_online_default` unless a company's) with the shared Postgres token
+    store (as exact_connection.py)."""
     from exact_online.hooks.exact_online import ExactOnlineHook
     from exact_online.token_store import DbConnection, PostgresTokenStore
     from include.outsmart_import.target_db import connector
 
     connect = typing.cast("Callable[[], DbConnection]", connector(TARGET_CONN_ID))
-    return ExactOnlineHook(EXACT_CONN_ID, token_store=PostgresTokenStore(connect))
+    return ExactOnlineHook(conn_id, token_store=PostgresTokenStore(connect))
 
 
-def start(user_name: str, uri: str, lang: str = "en") -> str:
-    """A new attempt for this user (in the page's language `lang`); the authorize URL to send the browser to."""
+def start(user_name: str, uri: str, lang: str = "en", conn_id: str = EXACT_CONN_ID) -> str:
+    """A new attempt for this user (in the page's language `lang`) and connection; the authorize URL to send the
+    browser to."""
     from exact_online.oauth import authorize_url, new_state
 
-    h = hook()
+    h = hook(conn_id)
     try:
         base, client_id = h.api_base, h.connection.login
     except Exception as exc:
-        raise ConnectRefused("connection_unusable", 409, conn_id=EXACT_CONN_ID, error=scrub(str(exc))) from None
+        raise ConnectRefused("connection_unusable", 409, conn_id=conn_id, error=scrub(str(exc))) from None
     if not client_id or not h.connection.password:
-        raise ConnectRefused("set_client_first", 409, conn_id=EXACT_CONN_ID)
+        raise ConnectRefused("set_client_first", 409, conn_id=conn_id)
     state, now = new_state(), time.time()
     # Attempts are only looked at for 10 minutes; a day later they go (the table stays small).
     _db("DELETE FROM exact_online.connect_attempt WHERE expires_at < %s", (now - 86400,))
     _db(
-        "INSERT INTO exact_online.connect_attempt (state_hash, user_name, created_at, expires_at, language) "
-        "VALUES (%s, %s, %s, %s, %s)",
-        (_hash(state), user_name, now, now + ATTEMPT_SECONDS, lang),
+        "INSERT INTO exact_online.connect_attempt (state_hash, user_name, created_at, expires_at, language, conn_id) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (_hash(state), user_name, now, now + ATTEMPT_SECONDS, lang, None if conn_id == EXACT_CONN_ID else conn_id),
     )
     return authorize_url(base, client_id, uri, state)
 
 
-def _claim(state: str, user_name: str) -> None:
-    """Mark the attempt used (once, by the user who started it, within 10 minutes), or refuse."""
+def _claim(state: str, user_name: str) -> str:
+    """Mark the attempt used (once, by the user who started it, within 10 minutes), or refuse; the connection it
+    connects."""
     if not state or len(state) > MAX_STATE_CHARS:
         raise ConnectRefused("not_an_attempt")
     rows = _db(
         "UPDATE exact_online.connect_attempt SET used_at = %s WHERE state_hash = %s AND user_name = %s "
-        "AND used_at IS NULL AND expires_at > %s RETURNING 1",
-        (time.time(), _hash(state), user_name, time.time()),
+        "AND used_at IS NULL AND expires_at > %s RETURNING coalesce(conn_id, %s)",
+        (time.time(), _hash(state), user_name, time.time(), EXACT_CONN_ID),
         fetch=True,
     )
     if not rows:
         raise ConnectRefused("attempt_unknown")
+    return str(rows[0][0])
 
 
 def attempt_language(state: str) -> str | None:
@@ -193,10 +200,10 @@ def complete(address: str, state: str, user_name: str, uri: str) -> str:
     from exact_online.exceptions import ExactConsentDenied, ExactOnlineError
     from exact_online.oauth import code_from_redirect, exchange_code_for_hook
 
-    _claim(state, user_name)
+    conn_id = _claim(state, user_name)
     try:
         code = code_from_redirect(address, state)
-        consent = exchange_code_for_hook(hook(), code, uri)
+        consent = exchange_code_for_hook(hook(conn_id), code, uri, may_replace=lambda key: _may_replace(conn_id, key))
         user, divisions = consent.connected_user(), consent.divisions()
     except ExactConsentDenied:
         _finish(state, "denied", "denied")
@@ -204,6 +211,8 @@ def complete(address: str, state: str, user_name: str, uri: str) -> str:
     except ExactOnlineError as exc:  # Exact's words (the hook's), behind a lead-in in the reader's language
         _finish(state, "failed", "not_connected_because", {"error": scrub(str(exc))})
         return "failed"
+    if conn_id != EXACT_CONN_ID:
+        return _company_consent(state, conn_id, consent, user, divisions, user_name)
     _finish(
         state,
         "picking",
@@ -245,12 +254,13 @@ class Attempt:
 
 
 def latest_attempt(user_name: str) -> Attempt | None:
-    """This user's newest finished attempt within its 10 minutes (what the page reports after the redirect)."""
+    """This user's newest finished attempt for `exact_online_default` within its 10 minutes (what the page's
+    connection section reports after the redirect; a company's attempts: latest_company_attempt)."""
     rows = _db(
         "SELECT state_hash, outcome, message_key, message_params, chain_division, connected_user, divisions, "
         "expires_at "
         "FROM exact_online.connect_attempt WHERE user_name = %s AND outcome IS NOT NULL AND expires_at > %s "
-        "ORDER BY used_at DESC LIMIT 1",
+        "AND conn_id IS NULL ORDER BY used_at DESC LIMIT 1",
         (user_name, time.time()),
         fetch=True,
     )
@@ -269,6 +279,9 @@ def pick(user_name: str, division: int, session) -> dict:
     if chosen is None:
         raise ConnectRefused("division_not_in_consent", division=str(division))
     h = hook()
+    owners = chain_owners(session, h.connection.login, division, besides=EXACT_CONN_ID)
+    if owners:  # moving this consent there would end that connection's (#21)
+        raise ConnectRefused("division_is_other_consent", 409, division=str(division), conn_id=owners[0])
     app = ExactApp(h.api_base, h.connection.login, h.connection.password or "", "")
     consent = ExactConsent(app, h.token_store, int(attempt.chain_division or 0), h.get_conn())
     try:
@@ -296,15 +309,15 @@ def pick(user_name: str, division: int, session) -> dict:
     return {"division": division, "description": chosen["description"]}
 
 
-def write_extra(session, values: dict, drop: tuple[str, ...] = ()) -> None:
+def write_extra(session, values: dict, drop: tuple[str, ...] = (), conn_id: str = EXACT_CONN_ID) -> None:
     """Set and remove keys of the connection's extra, in the metadata database (Admin → Connections). A connection
     defined elsewhere (an environment variable, a secrets backend) cannot be written from here: say so."""
     from airflow.models import Connection
     from sqlalchemy import select
 
-    conn = session.scalar(select(Connection).where(Connection.conn_id == EXACT_CONN_ID))
+    conn = session.scalar(select(Connection).where(Connection.conn_id == conn_id))
     if conn is None:
-        raise ConnectRefused("connection_not_in_db", 409, conn_id=EXACT_CONN_ID)
+        raise ConnectRefused("connection_not_in_db", 409, conn_id=conn_id)
     extra = conn.extra_dejson or {}
     for key in drop:
         extra.pop(key, None)
@@ -394,3 +407,75 @@ def disconnect(session, user_name: str) -> None:
         drop=("division", "division_description", "connected_as", "connected_at", "refresh_token"),
     )
     log.info("settings page: %s disconnected Exact Online (division %s)", user_name, division)
+
+
+# ---- several connections of one app (#21) -------------------------------------------------------------------------
+def chain_owners(session, client_id: str, division: int, besides: str) -> list[str]:
+    """The connections (other than `besides`) of the app `client_id` whose consent is known by `division`: their
+    token chain is `{client_id}/{division}`, the key a consent stored or moved there would take over."""
+    from airflow.models import Connection
+    from sqlalchemy import select
+
+    from exact_online.hooks.exact_online import _positive_int
+
+    owners = []
+    for conn in session.scalars(select(Connection).where(Connection.login == client_id, Connection.conn_id != besides)):
+        extra = conn.extra_dejson or {}
+        if _positive_int(extra.get("division") or extra.get("extra__exact_online__division")) == division:
+            owners.append(conn.conn_id)
+    return sorted(owners)
+
+
+def _may_replace(conn_id: str, chain_key: str) -> bool:
+    """A consent may replace the chain under its key only if no other connection's consent is known by it."""
+    from airflow.utils.session import create_session
+
+    client_id, _, division = chain_key.rpartition("/")
+    with create_session() as session:
+        return not chain_owners(session, client_id, int(division), besides=conn_id)
+
+
+def _company_consent(state: str, conn_id: str, consent, user, divisions, user_name: str) -> str:
+    """A company's new consent: its connection is known by the division the chain was stored under (the user's
+    current one), and every division the consent reaches is then a company to add through it; no picker here."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        write_extra(
+            session,
+            {
+                "division": consent.division,
+                "connected_as": {"full_name": user.full_name, "user_name": user.user_name},
+                "connected_at": dt.datetime.now(dt.UTC).isoformat(),
+            },
+            drop=("refresh_token", "extra__exact_online__refresh_token"),
+            conn_id=conn_id,
+        )
+    _finish(
+        state,
+        "connected",
+        "company_consent_connected",
+        {"name": user.full_name},
+        chain_division=consent.division,
+        connected_user={"full_name": user.full_name, "user_name": user.user_name},
+        divisions=[{"code": d.code, "description": d.description} for d in divisions],
+    )
+    log.info("settings page: %s gave Exact Online's consent for connection %s", user_name, conn_id)
+    return "connected"
+
+
+def latest_company_attempt(user_name: str, lang: str = "en") -> dict | None:
+    """This user's newest finished attempt for a company's connection within its 10 minutes (its message in
+    `lang`)."""
+    rows = _db(
+        "SELECT conn_id, outcome, message_key, message_params, connected_user FROM exact_online.connect_attempt "
+        "WHERE user_name = %s AND outcome IS NOT NULL AND expires_at > %s AND conn_id IS NOT NULL "
+        "ORDER BY used_at DESC LIMIT 1",
+        (user_name, time.time()),
+        fetch=True,
+    )
+    if not rows:
+        return None
+    conn_id, outcome, key, params, who = rows[0]
+    message = label(key, lang, **(params or {})) if key else None
+    return {"conn_id": conn_id, "outcome": outcome, "message": message, "connected_user": who}

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from exact_online_settings_page.secret_scrub import EXACT_CONN_ID, TARGET_CONN_ID
 
 
-def item_groups_from_exact() -> list[dict]:
-    """The division's item groups (code + description), read from Exact's `logistics/ItemGroups`."""
+def item_groups_from_exact(conn_id: str = EXACT_CONN_ID, division: int | None = None) -> list[dict]:
+    """The division's item groups (code + description), read from Exact's `logistics/ItemGroups` (a company's:
+    its connection and division)."""
     from exact_online.hooks.exact_online import ExactOnlineHook
     from exact_online.rate_budget import PostgresRateBudget
     from exact_online.token_store import DbConnection, PostgresTokenStore
@@ -19,7 +20,7 @@ def item_groups_from_exact() -> list[dict]:
     # connector() is typed as returning object; what it returns is a psycopg connection.
     connect = typing.cast("Callable[[], DbConnection]", connector(TARGET_CONN_ID))
     budget = PostgresRateBudget(connect)
-    hook = ExactOnlineHook(EXACT_CONN_ID, token_store=PostgresTokenStore(connect), rate_budget=budget)
+    hook = ExactOnlineHook(conn_id, division=division, token_store=PostgresTokenStore(connect), rate_budget=budget)
     try:
         out = []
         for page in hook.collection("logistics/ItemGroups", ["ID", "Code", "Description"]):

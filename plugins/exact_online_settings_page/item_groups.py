@@ -17,25 +17,37 @@ log = logging.getLogger(__name__)
 MAX_LISTED = 2000
 
 
-def item_groups(extra_codes: Sequence[str] = (), lang: str = "en") -> dict:
+def item_groups(
+    extra_codes: Sequence[str] = (),
+    lang: str = "en",
+    *,
+    target_conn_id: str = outsmart_queries.TARGET_CONN_ID,
+    exact_conn_id: str = exact_connection.EXACT_CONN_ID,
+    division: int | None = None,
+) -> dict:
     """The division's item groups (code + description): from `outsmart.categories` once that category has been
-    imported, otherwise read from Exact through the hook (the same token chain and call budget as the imports).
+    imported, otherwise read from Exact through the hook (the same token chain and call budget as the imports); a
+    company's from its database and its division (#21).
     `extra_codes` (chosen in the settings) are listed too, marked unknown when the division does not have them.
     Our words in `lang`; an error's own words as the database or the hook said them."""
     groups, source, message = [], None, None
     try:
         # one more than is shown: enough to know that the list is cut, without reading every row
-        groups = outsmart_queries.imported_item_groups(limit=MAX_LISTED + 1)
+        groups = outsmart_queries.imported_item_groups(limit=MAX_LISTED + 1, conn_id=target_conn_id)
         source = "outsmart.categories" if groups else None
     except Exception as exc:
-        message = label("groups_outsmart_error", lang, error=f"{type(exc).__name__}: {scrub(str(exc))}")
+        message = label(
+            "groups_outsmart_error", lang, error=f"{type(exc).__name__}: {scrub(str(exc), (target_conn_id,))}"
+        )
     if not groups:
         try:
-            groups = exact_connection.item_groups_from_exact()
+            groups = exact_connection.item_groups_from_exact(exact_conn_id, division)
             source = "Exact Online"
         except Exception as exc:
             log.warning("settings page: item groups not readable from Exact: %s", type(exc).__name__)
-            message = (message + "; " if message else "") + f"Exact Online: {type(exc).__name__}: {scrub(str(exc))}"
+            message = (
+                message + "; " if message else ""
+            ) + f"Exact Online: {type(exc).__name__}: {scrub(str(exc), (exact_conn_id,))}"
     known = {g["code"] for g in groups}
     for code in extra_codes:
         if code not in known:

@@ -539,6 +539,284 @@ _PROBLEMS_IN_DUTCH: dict[str, str] = {
 MESSAGES.update({"problem_" + key: (problems.TEXTS[key], dutch) for key, dutch in _PROBLEMS_IN_DUTCH.items()})
 
 
+# Several companies (#21; companies.js and the company's state in page.js). Dutch as Exact Online's Dutch screens say:
+# a company is a "bedrijf", Exact's division an "administratie".
+COMPANY_LABELS: dict[str, tuple[str, str]] = {
+    "company": ("Company", "Bedrijf"),
+    "company_paused": ("paused", "gepauzeerd"),
+    "company_place": (
+        "Exact: {conn}, {division} · OutSmart database: {target}",
+        "Exact: {conn}, {division} · OutSmart-database: {target}",
+    ),
+    "company_division": ("division {division}", "administratie {division}"),
+    "company_division_of_connection": ("the connection's division", "de administratie van de koppeling"),
+    "company_pause": ("Pause", "Pauzeren"),
+    "company_resume": ("Resume", "Hervatten"),
+    "company_remove": ("Remove", "Verwijderen"),
+    "company_add": ("Add a company", "Bedrijf toevoegen"),
+    "company_not_changed": ("Not changed ({status}): {why}", "Niet gewijzigd ({status}): {why}"),
+    "company_paused_now": (
+        "Paused: no import runs for this company until it is resumed; its data stays.",
+        "Gepauzeerd: er loopt geen import voor dit bedrijf tot het wordt hervat; de gegevens blijven.",
+    ),
+    "company_resumed_now": (
+        "Resumed: its imports run again on its schedule.",
+        "Hervat: de imports lopen weer volgens de planning.",
+    ),
+    "company_paused_first": (
+        " (the company is paused: resume it first)",
+        " (het bedrijf is gepauzeerd: eerst hervatten)",
+    ),
+    "company_remove_confirm": (
+        "Remove {title} from the settings? Its imports stop. Nothing is deleted: its database ({target}), its Exact "
+        "connection ({conn}) and everything imported stay as they are, and adding it again with the same database "
+        "goes on from there.",
+        "{title} uit de instellingen verwijderen? De imports stoppen. Er wordt niets gewist: de database ({target}), "
+        "de Exact-koppeling ({conn}) en alles wat is geïmporteerd blijven zoals ze zijn; wie het bedrijf weer "
+        "toevoegt met dezelfde database, gaat daar verder.",
+    ),
+    "company_removed": (
+        "{title} was removed from the settings. Its database ({target}) and connections stay: delete them in Admin → "
+        "Connections and on the database server if they are no longer needed.",
+        "{title} is uit de instellingen verwijderd. De database ({target}) en de koppelingen blijven: verwijder ze in "
+        "Admin → Connections en op de databaseserver als ze niet meer nodig zijn.",
+    ),
+    "company_add_title": ("Add a company", "Bedrijf toevoegen"),
+    "company_title": ("Name", "Naam"),
+    "company_key": ("Key", "Sleutel"),
+    "company_key_hint": (
+        "1–40 lower-case letters, digits, - or _; names the company in Airflow's grid and its database.",
+        "1–40 kleine letters, cijfers, - of _; de naam van het bedrijf in Airflow en van de database.",
+    ),
+    "company_exact": ("Exact Online", "Exact Online"),
+    "company_exact_reuse": ("through the consent of", "via de toestemming van"),
+    "company_exact_new": (
+        "a new consent (another Exact user), on a connection of its own:",
+        "een nieuwe toestemming (een andere Exact-gebruiker), met een eigen koppeling:",
+    ),
+    "company_connect": ("Connect to Exact Online", "Verbinden met Exact Online"),
+    "company_connect_first": (
+        "Press Connect to Exact Online first, or choose an existing consent.",
+        "Klik eerst op Verbinden met Exact Online, of kies een bestaande toestemming.",
+    ),
+    "company_opening_exact": ("Opening Exact Online's login page…", "De inlogpagina van Exact Online wordt geopend…"),
+    "company_division_pick": ("Division (administratie)", "Administratie"),
+    "company_divisions_loading": (
+        "Asking Exact Online for the divisions …",
+        "Administraties bij Exact Online opvragen …",
+    ),
+    "company_divisions_cut": (
+        "Only the first {limit} divisions are listed.",
+        "Alleen de eerste {limit} administraties staan hier.",
+    ),
+    "company_imported_by": ("imported by {key}", "geïmporteerd door {key}"),
+    "company_target": ("OutSmart database", "OutSmart-database"),
+    "company_target_new": (
+        "a new database on the server of outsmart_postgres:",
+        "een nieuwe database op de server van outsmart_postgres:",
+    ),
+    "company_target_pick": ("an existing connection:", "een bestaande koppeling:"),
+    "company_copy": (
+        "start with the categories and schedule of {title}",
+        "beginnen met de onderdelen en planning van {title}",
+    ),
+    "company_add_save": ("Add the company", "Bedrijf toevoegen"),
+    "company_added": (
+        "{title} was added. Its settings are below: change them and Save; ⟳ imports it now.",
+        "{title} is toegevoegd. De instellingen staan hieronder: wijzig ze en klik Opslaan; ⟳ importeert nu.",
+    ),
+}
+LABELS.update(COMPANY_LABELS)
+
+
+# What the server says about companies (#21), in the reader's language.
+COMPANY_MESSAGES: dict[str, tuple[str, str]] = {
+    "company_unknown": (
+        "No company {company} in the saved settings (removed meanwhile?): reload the page.",
+        "Geen bedrijf {company} in de opgeslagen instellingen (intussen verwijderd?): laad de pagina opnieuw.",
+    ),
+    "company_paused_sync": (
+        "The company {company} is paused: resume it first.",
+        "Het bedrijf {company} is gepauzeerd: hervat het eerst.",
+    ),
+    "note_companies_kept": (
+        "; Save keeps the companies as stored: correct this in Admin -> Variables",
+        "; Opslaan laat de bedrijven zoals ze zijn opgeslagen: verbeter dit in Admin -> Variables",
+    ),
+    "division_is_other_consent": (
+        "Division {division} is how the consent of connection {conn_id} is known: moving this consent there would "
+        "end that one. Pick another division here, or add the company through {conn_id}'s consent.",
+        "Administratie {division} is waaronder de toestemming van koppeling {conn_id} bekend is: deze toestemming "
+        "daarheen verplaatsen zou die beëindigen. Kies hier een andere administratie, of voeg het bedrijf toe via de "
+        "toestemming van {conn_id}.",
+    ),
+    "company_consent_connected": (
+        "Connected as {name}: pick the division (administratie) of the new company.",
+        "Verbonden als {name}: kies de administratie van het nieuwe bedrijf.",
+    ),
+    "consent_refused": ("{conn_id}: {error}", "{conn_id}: {error}"),
+    "consent_missing": (
+        "The connection {conn_id} has no consent yet (no division, or no token chain): connect it first.",
+        "De koppeling {conn_id} heeft nog geen toestemming (geen administratie of geen tokens): verbind haar eerst.",
+    ),
+    "divisions_not_listed": (
+        "Exact Online did not list the divisions of {conn_id}: {error}",
+        "Exact Online gaf de administraties van {conn_id} niet: {error}",
+    ),
+    "company_key_needed": (
+        "Give the company's key first (1 to 40 lower-case letters, digits, '-' or '_'): the new connection is named "
+        "after it.",
+        "Geef eerst de sleutel van het bedrijf (1 tot 40 kleine letters, cijfers, '-' of '_'): de nieuwe koppeling "
+        "krijgt die naam.",
+    ),
+    "connection_has_consent": (
+        "The connection {conn_id} exists and has a consent: choose it under 'through the consent of'.",
+        "De koppeling {conn_id} bestaat al en heeft een toestemming: kies haar bij 'via de toestemming van'.",
+    ),
+    "app_connection_missing": (
+        "The connection {conn_id} (whose app a new consent uses) is not in Admin → Connections with a Client ID and a "
+        "Client secret: set those there first.",
+        "De koppeling {conn_id} (waarvan een nieuwe toestemming de app gebruikt) staat niet met Client ID en Client "
+        "secret in Admin → Connections: vul die daar eerst in.",
+    ),
+    "may_not_create_connection": (
+        "Forbidden: creating the connection {conn_id} is not among your rights.",
+        "Niet toegestaan: u mag de koppeling {conn_id} niet aanmaken.",
+    ),
+    "companies_variable_too_large": (
+        "Variable exact_online_import_settings is {kb} KB, more than the {limit_mb} MB this page handles: remove "
+        "companies you no longer import in Admin -> Variables.",
+        "Variable exact_online_import_settings is {kb} KB, meer dan de {limit_mb} MB die deze pagina aankan: "
+        "verwijder bedrijven die u niet meer importeert in Admin -> Variables.",
+    ),
+    "companies_stored_invalid": (
+        "Nothing was changed: the stored settings do not validate ({error}). Fix them first (the page shows the "
+        "problems with only the first company; or Admin -> Variables).",
+        "Er is niets gewijzigd: de opgeslagen instellingen zijn niet geldig ({error}). Verbeter ze eerst (de pagina "
+        "toont de problemen met alleen het eerste bedrijf; of Admin -> Variables).",
+    ),
+    "company_changed_elsewhere": (
+        "This company's settings were changed by someone else (or on the Variables page) after this page was "
+        "loaded. Nothing was saved: reload the page to see them, then make your change again.",
+        "De instellingen van dit bedrijf zijn door iemand anders gewijzigd (of op de pagina Variables) nadat deze "
+        "pagina werd geladen. Er is niets opgeslagen: laad de pagina opnieuw en breng uw wijziging dan opnieuw aan.",
+    ),
+    "company_settings_too_large": (
+        "Nothing was saved: the settings would be {kb} KB, more than the {limit_mb} MB this page writes (a company "
+        "takes about 1.5 KB, plus its chosen item groups). Choose fewer item groups, or remove companies you no "
+        "longer import.",
+        "Er is niets opgeslagen: de instellingen zouden {kb} KB worden, meer dan de {limit_mb} MB die deze pagina "
+        "schrijft (een bedrijf neemt ongeveer 1,5 KB, plus de gekozen artikelgroepen). Kies minder artikelgroepen, "
+        "of verwijder bedrijven die u niet meer importeert.",
+    ),
+    "paused_true_or_false": ('"paused" must be true or false.', '"paused" moet true of false zijn.'),
+    "first_company_not_removable": (
+        "The first company is the top level of the settings and cannot be removed; pause it instead.",
+        "Het eerste bedrijf is het bovenste niveau van de instellingen en kan niet worden verwijderd; pauzeer het.",
+    ),
+    "company_not_added": (
+        "The company was not added: fix the fields marked in red.",
+        "Het bedrijf is niet toegevoegd: verbeter de rood gemarkeerde velden.",
+    ),
+    "company_not_added_because": ("The company was not added: {error}", "Het bedrijf is niet toegevoegd: {error}"),
+    "company_key_form": (
+        "a company's key is 1 to 40 lower-case letters, digits, '-' or '_', starting with a letter or digit (it "
+        "names the company in the grid and in its database's name)",
+        "de sleutel van een bedrijf is 1 tot 40 kleine letters, cijfers, '-' of '_', beginnend met een letter of "
+        "cijfer (de naam van het bedrijf in het overzicht en in de naam van de database)",
+    ),
+    "company_key_reserved": (
+        "'default' is the first company's key; pick another",
+        "'default' is de sleutel van het eerste bedrijf; kies een andere",
+    ),
+    "company_not_an_object": ("the company must be a JSON object", "het bedrijf moet een JSON-object zijn"),
+    "company_key_taken": ("there is already a company {company} ({title})", "er is al een bedrijf {company} ({title})"),
+    "target_is_first_companys": (
+        "{conn_id} is the first company's database",
+        "{conn_id} is de database van het eerste bedrijf",
+    ),
+    "target_is_other_companys": (
+        "{conn_id} is {title}'s database ({company})",
+        "{conn_id} is de database van {title} ({company})",
+    ),
+    "division_is_other_companys": (
+        "division {division} of {conn_id} is imported by {title} ({company})",
+        "administratie {division} van {conn_id} wordt al geïmporteerd door {title} ({company})",
+    ),
+    "division_is_first_companys": (
+        "division {division} is the first company's",
+        "administratie {division} is die van het eerste bedrijf",
+    ),
+    "division_imported_by": (
+        "division {division} is imported by {company} already",
+        "administratie {division} wordt al geïmporteerd door {company}",
+    ),
+    "too_many_companies": (
+        "The settings hold {max} companies, the most they may; remove one first.",
+        "De instellingen hebben {max} bedrijven, het maximum; verwijder er eerst een.",
+    ),
+    "no_exact_connection": (
+        "there is no Exact Online connection {conn_id}",
+        "er is geen Exact Online-koppeling {conn_id}",
+    ),
+    "no_postgres_connection": ("there is no Postgres connection {conn_id}", "er is geen Postgres-koppeling {conn_id}"),
+    "division_not_reached": (
+        "the consent of {conn_id} does not reach division {division}",
+        "de toestemming van {conn_id} geeft geen toegang tot administratie {division}",
+    ),
+    "may_not_add_company": (
+        "Forbidden: adding a company needs the rights to edit the settings Variable and the connections.",
+        "Niet toegestaan: een bedrijf toevoegen vraagt het recht om de Variable met instellingen en de koppelingen "
+        "te wijzigen.",
+    ),
+    "remove_needs_confirm": (
+        'Removing a company needs "confirm": true.',
+        'Een bedrijf verwijderen vraagt "confirm": true.',
+    ),
+    "company_removed_server": (
+        "{title} was removed from the settings: its imports stop. Its database (connection {conn_id}), its Exact "
+        "connection and everything imported stay as they are.",
+        "{title} is uit de instellingen verwijderd: de imports stoppen. De database (koppeling {conn_id}), de "
+        "Exact-koppeling en alles wat is geïmporteerd blijven zoals ze zijn.",
+    ),
+    "company_added_server": ("{title} was added.", "{title} is toegevoegd."),
+    "target_key_needed": (
+        "Give the company's key first (1 to 40 lower-case letters, digits, '-' or '_'): its database is named after "
+        "it.",
+        "Geef eerst de sleutel van het bedrijf (1 tot 40 kleine letters, cijfers, '-' of '_'): de database krijgt die "
+        "naam.",
+    ),
+    "target_server_unreadable": (
+        "The connection {conn_id} cannot be read: {error}",
+        "De koppeling {conn_id} kan niet worden gelezen: {error}",
+    ),
+    "target_no_createdb": (
+        "The user of {conn_id} may not create databases: create the database {database} on that server (or "
+        "anywhere), add a Postgres connection for it in Admin → Connections and pick it.",
+        "De gebruiker van {conn_id} mag geen databases maken: maak de database {database} op die server (of elders), "
+        "voeg er een Postgres-koppeling voor toe in Admin → Connections en kies die.",
+    ),
+    "target_not_created": (
+        "The database {database} could not be created: {error}",
+        "De database {database} kon niet worden gemaakt: {error}",
+    ),
+    "target_exists": (
+        "The connection {conn_id} exists already: pick it under 'an existing connection'.",
+        "De koppeling {conn_id} bestaat al: kies haar bij 'een bestaande koppeling'.",
+    ),
+    "target_made": (
+        "Connection {conn_id} to the database {database} (made).",
+        "Koppeling {conn_id} met de database {database} (aangemaakt).",
+    ),
+    "target_reused": (
+        "Connection {conn_id} to the database {database} (already there: it is used as it is, with what it holds).",
+        "Koppeling {conn_id} met de database {database} (bestond al: ze wordt gebruikt zoals ze is, met wat erin "
+        "staat).",
+    ),
+}
+MESSAGES.update(COMPANY_MESSAGES)
+
+
 _THOUSANDS = {"en": ",", "nl": "."}
 
 

@@ -28,18 +28,19 @@ LOG_COLUMNS = (
 )
 
 
-def connect():
+def connect(conn_id: str = TARGET_CONN_ID):
     from include.outsmart_import.target_db import connector
 
-    return connector(TARGET_CONN_ID)()
+    return connector(conn_id)()
 
 
-def last_imports(lang: str = "en") -> dict:
-    """The newest `outsmart.import_log` row per category (a message in `lang` when there is none to show)."""
+def last_imports(lang: str = "en", conn_id: str = TARGET_CONN_ID) -> dict:
+    """The newest `outsmart.import_log` row per category, in the company's database (`conn_id`; a message in
+    `lang` when there is none to show)."""
     from include.outsmart_import.import_log import ImportLog
 
     try:
-        with connect() as conn:
+        with connect(conn_id) as conn:
             latest = ImportLog(conn).latest_per_category(LOG_COLUMNS)
         if latest is None:
             return {"available": True, "by_category": {}, "message": label("no_import_has_run", lang)}
@@ -48,21 +49,21 @@ def last_imports(lang: str = "en") -> dict:
         return {
             "available": False,
             "by_category": {},
-            "message": label("outsmart_unreadable", lang, error=f"{type(exc).__name__}: {scrub(str(exc))}"),
+            "message": label("outsmart_unreadable", lang, error=f"{type(exc).__name__}: {scrub(str(exc), (conn_id,))}"),
         }
     out = {}
     for rec in latest.values():
         for k in ("started_at", "ended_at"):
             rec[k] = iso(rec[k])
-        rec["error"] = scrub(rec["error"]) if rec["error"] else None
+        rec["error"] = scrub(rec["error"], (conn_id,)) if rec["error"] else None
         out[rec["category"]] = rec
     return {"available": True, "by_category": out}
 
 
-def imported_item_groups(limit: int | None = None) -> list[dict]:
-    """The item groups in `outsmart.categories` (code + description), the first `limit` by code; empty until that
-    category was imported."""
-    with connect() as conn, conn.cursor() as cur:
+def imported_item_groups(limit: int | None = None, conn_id: str = TARGET_CONN_ID) -> list[dict]:
+    """The item groups in `outsmart.categories` (code + description) of the company's database, the first `limit` by
+    code; empty until that category was imported."""
+    with connect(conn_id) as conn, conn.cursor() as cur:
         cur.execute("SELECT to_regclass('outsmart.categories') IS NOT NULL")
         if not cur.fetchone()[0]:
             return []

@@ -176,7 +176,9 @@ def _noted(problems: list[dict], shown_as_default: list[str], lang: str) -> list
     out = []
     for p in problems:
         message = problem(p, lang)
-        if p["problem"] == "unknown_key":
+        if p["path"] == "companies" or p["path"].startswith(("companies.", "companies[")):
+            message += label("note_companies_kept", lang)  # #21: Save keeps them as stored
+        elif p["problem"] == "unknown_key":
             message += label("note_left_out", lang)
         elif any(_has_problem(d, {p["path"]}) for d in defaulted):
             message += label("note_default_written", lang)
@@ -231,14 +233,42 @@ def _check_current(current: str | None, expected_version: str, replace: bool, la
 def save_settings(session, submitted, expected_version: str, *, replace: bool = False, lang: str = "en") -> dict:
     """Validate with the DAGs' model; refuse a stale page (409) and an unconfirmed replacement of an unreadable
     Variable (409); write the whole Variable in one statement."""
-    from airflow.models import Variable
-
-    settings = _validated(submitted, lang)
+    _validated(_without_companies(submitted), lang)  # the user's own fields first: 422 before any lock
     # The row lock makes compare-and-write atomic against another Save through this page; the REST API and the
     # Variables page write without it, but a write of theirs that lands first changes the hash and is caught here.
     var, current = read_variable(session, for_update=True)
     _check_current(current, expected_version, replace, lang)
+    settings = _validated(_with_stored_companies(submitted, current), lang)
     text = json.dumps(settings.model_dump(mode="json"), indent=2)
+    write_variable(session, var, text)
+    return {"version": version_of(text), "settings": settings.model_dump(mode="json")}
+
+
+def _without_companies(submitted):
+    return {k: v for k, v in submitted.items() if k != "companies"} if isinstance(submitted, dict) else submitted
+
+
+def _with_stored_companies(submitted, current: str | None):
+    """The page's Save of the first company and the shared fields never changes the other companies (#21): they are
+    taken as stored, whatever the request holds. A company is added, changed or removed only through
+    /api/companies (company_settings.py), so that this Save cannot undo another user's change to another company,
+    nor drop the companies of a stored Variable the page could only show in part."""
+    if not isinstance(submitted, dict):
+        return submitted
+    try:
+        stored = json.loads(current) if current else {}
+    except json.JSONDecodeError:
+        stored = {}
+    out = _without_companies(submitted)
+    if isinstance(stored, dict) and "companies" in stored:
+        out["companies"] = stored["companies"]
+    return out
+
+
+def write_variable(session, var, text: str) -> None:
+    """Write the Variable's text (a new row if there is none) and drop this process's cached copy."""
+    from airflow.models import Variable
+
     if var is None:
         session.add(
             Variable(
@@ -256,4 +286,3 @@ def save_settings(session, submitted, expected_version: str, *, replace: bool = 
         SecretCache.invalidate_variable(VARIABLE_NAME)
     except Exception:  # the cache is optional
         pass
-    return {"version": version_of(text), "settings": settings.model_dump(mode="json")}

@@ -693,6 +693,8 @@ def test_the_schedule_picker_stores_office_words_as_cron_and_reads_them_back(dep
     p = admin
     p.show("main")
     Select(p.q("#sched-mode")).select_by_value("interval")
+    # the interval's fields show once the server has converted the choice (slow on a busy machine)
+    wait(p.d, "the interval's fields", lambda: p.q("#sched-every").is_displayed())
     Select(p.q("#sched-every")).select_by_value("minutes:15")
     Select(p.q("#sched-start")).select_by_value("7")
     Select(p.q("#sched-end")).select_by_value("18")

@@ -115,6 +115,21 @@
   let replacing = false;   // the user ticked "Replace the stored settings" (only offered when the page cannot read them)
   const starting = {};     // category -> true while a sync request is on its way
 
+  // ---- companies (#21; companies.js draws the selector and "Add a company") ----------------------------------------
+  // With one company the page is as before, on /api/state and /api/settings. With several, it shows the company
+  // chosen in the selector: its state, Save, status, item groups and sync are that company's (/api/companies/<key>/…;
+  // a Save sends only its block, so it never overwrites another company's).
+  let company = null;      // null: the one company; else the key of the company shown
+  const COMPANY_STORE = "exactOnlineCompany";   // the company last chosen, for this browser tab
+  const at = (path) => company ? `/companies/${encodeURIComponent(company)}${path}` : path;
+  let companies = null;    // the last /api/companies
+  function chooseCompany(list) {
+    if (!list || !list.valid || list.companies.length < 2) return null;
+    let kept = null;
+    try { kept = window.sessionStorage.getItem(COMPANY_STORE); } catch (e) { kept = null; }
+    return list.companies.some(c => c.key === kept) ? kept : list.companies[0].key;
+  }
+
   // Every request of the page (connection.js's too: window.exactPage). The server says what it says in the page's
   // language: Accept-Language, HTTP's own header for it (why not one of ours: app.py's module doc). A 401 (the UI's
   // login expired) shows the "log in again" banner, wherever on the page the request came from.
@@ -143,7 +158,10 @@
 
   // ---- load -------------------------------------------------------------------------------------------------------
   async function load() {
-    const [cat, r] = await Promise.all([call("GET", "/categories"), call("GET", "/state")]);
+    const [cat, first, listed] = await Promise.all([call("GET", "/categories"), call("GET", "/state"), call("GET", "/companies")]);
+    companies = listed.status === 200 ? listed.data : null;
+    company = chooseCompany(companies);
+    const r = company ? await call("GET", at("/state")) : first;
     if (loginGone) return;   // loginExpired said so, with the link
     if (cat.status !== 200) { banner(t("load_failed", { status: cat.status, why: detail(cat.data) }), true); return; }
     if (r.status !== 200) { banner(t("load_failed", { status: r.status, why: detail(r.data) }), true); return; }
@@ -159,10 +177,11 @@
     $("#main").setAttribute("aria-busy", "false");
     loadGroups();
     schedulePoll();
+    if (window.ExactCompanies) window.ExactCompanies.render(companies, company, state);
   }
 
   async function loadGroups() {
-    const r = await call("GET", "/item-groups");
+    const r = await call("GET", at("/item-groups"));
     groups = r.status === 200 ? r.data : { groups: [], message: detail(r.data) };
     renderAllGroups();
   }
@@ -347,8 +366,8 @@
     const saved = state.settings.categories[c.name];
     const lockedSaved = c.pro && state.settings.license !== "pro";
     if (!c.can_trigger) return wrap;
-    const usable = saved.enabled && !lockedSaved;
-    const why = usable ? "" : t("switch_on_first");
+    const usable = saved.enabled && !lockedSaved && !state.settings.paused;
+    const why = usable ? "" : (state.settings.paused ? t("company_paused_first") : t("switch_on_first"));
     wrap.append(
       el("button", { type: "button", class: "icon-btn sync", id: `sync-${c.name}`, disabled: !usable, title: t("sync_now") + why, "aria-label": t("sync_now_named", { title: catTitle(c) }), onclick: () => sync(c, false) }, el("span", { class: "spin", text: "⟳" })),
       " ",
@@ -426,7 +445,7 @@
       if (!b) continue;
       const saved = state.settings.categories[name];
       const c = state.categories.find(x => x.name === name);
-      const usable = saved.enabled && !(c.pro && state.settings.license !== "pro");
+      const usable = saved.enabled && !(c.pro && state.settings.license !== "pro") && !state.settings.paused;
       b.disabled = !usable || !!busy || !run.parsed;
       if (id.startsWith("sync")) b.classList.toggle("busy", !!busy);
     }
@@ -489,7 +508,7 @@
       if (schedulePending) await schedulePending;   // the picker's last change is in form.schedule
       const body = { settings: form, version: state.version };
       if (state.stored.replace_required) body.replace = replacing;   // see app.py: the explicit "replace" flag
-      const r = await call("PUT", "/settings", body);
+      const r = await call("PUT", company ? `/companies/${encodeURIComponent(company)}` : "/settings", body);
       if (r.status === 200) {
         state.version = r.data.version;
         state.settings = r.data.settings;
@@ -534,7 +553,7 @@
     const m = document.getElementById(`sync-msg-${c.name}`);
     m.textContent = "";
     starting[c.name] = true; renderStatus(c.name);
-    const r = await call("POST", `/categories/${c.name}/sync`, { full_refresh: !!full });
+    const r = await call("POST", at(`/categories/${c.name}/sync`), { full_refresh: !!full });
     delete starting[c.name];
     if (r.status === 201) {
       state.runs[c.name].active = true; state.runs[c.name].latest_run = r.data.run;
@@ -547,7 +566,7 @@
 
   // ---- live status ------------------------------------------------------------------------------------------------
   async function refreshStatus() {
-    const r = await call("GET", "/status");
+    const r = await call("GET", at("/status"));
     if (r.status !== 200) return;
     state.runs = r.data.runs; state.imports = r.data.imports;
     if (r.data.version !== state.version) banner(t("saved_elsewhere"), "reload");
@@ -560,11 +579,22 @@
     pollTimer = setTimeout(async () => { try { await refreshStatus(); } finally { schedulePoll(); } }, delay || (active ? 2000 : 15000));
   }
 
-  // What connection.js shares with this script: one `call` (one way to meet an expired login), the words.
+  // What connection.js and companies.js share with this script: one `call` (one way to meet an expired login), the
+  // words; and for companies.js (#21) the company shown, switching to another, and the page's own helpers.
   window.exactPage = {
     call, t, detail,
     language: () => LANG,
     onLanguageChange: (listener) => languageListeners.push(listener),
+    el, banner, airflowLink,
+    get company() { return company; },
+    get state() { return state; },
+    select(key) {
+      try { window.sessionStorage.setItem(COMPANY_STORE, key); } catch (e) { /* private mode: not kept */ }
+      clearTimeout(pollTimer); groups = null;
+      $("#save-message").textContent = "";
+      return load();
+    },
+    reload: () => load(),
   };
 
   applyLabels();

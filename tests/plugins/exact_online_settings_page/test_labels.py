@@ -66,7 +66,7 @@ def test_every_category_filter_and_choice_has_its_dutch_name():
 
 def test_every_label_key_the_page_uses_exists():
     static = PLUGIN / "static"
-    js = "".join((static / name).read_text() for name in ("page.js", "connection.js", "webhooks.js"))
+    js = "".join((static / name).read_text() for name in ("page.js", "connection.js", "webhooks.js", "companies.js"))
     html = (static / "index.html").read_text()
     used = set(re.findall(r"""\bt\("(\w+)\"""", js)) | set(re.findall(r'data-t(?:c|-placeholder)?="(\w+)"', html))
     used |= {"picker_step", "picker_range", "picker_time", "picker_mode"}  # keys the API answers (schedule_picker.py)
