@@ -72,8 +72,10 @@ def _one(executor: str, workers: int, companies: int, size: int, work: Path) -> 
     from include.outsmart_import.registry import STANDARD
     from tests.helpers.deployment import SETTINGS, Deployment
 
+    home = work / f"{executor}{workers}-{companies}"
+    home.mkdir(parents=True)
     dep = Deployment(
-        work / f"{executor}{workers}-{companies}" / "state",
+        home / "state",
         SETTINGS,
         executor=executor,
         workers=max(workers, 1),

@@ -72,15 +72,22 @@ def all_streams(categories: list[Category] | None = None) -> dict[str, Stream]:
     categories = categories if categories is not None else list(CATEGORIES.values())
     fields: dict[str, list[str]] = {}
     first: dict[str, Source] = {}
+    topics: dict[str, set[str]] = {}
     for category in categories:
         for src in sources_of(category):
             other = first.setdefault(src.endpoint, src)
             if _identity(other) != _identity(src):
                 raise ValueError(
-                    f"{src.endpoint}: categories disagree on its mode, ID field, key fields, deleted entity type or "
-                    "webhook topic"
+                    f"{src.endpoint}: categories disagree on its mode, ID field, key fields or deleted entity type"
                 )
             fields.setdefault(src.endpoint, []).extend(src.select)
+            if src.webhook_topic:
+                topics.setdefault(src.endpoint, set()).add(src.webhook_topic)
+    # The topic belongs to the endpoint, not to a category: one that declares it speaks for all (a new category on
+    # an existing stream need not repeat it); two different topics for one endpoint are a mistake.
+    for name, found in topics.items():
+        if len(found) > 1:
+            raise ValueError(f"{name}: categories disagree on its webhook topic ({', '.join(sorted(found))})")
     streams = {
         name: Stream(
             name,
@@ -89,7 +96,7 @@ def all_streams(categories: list[Category] | None = None) -> dict[str, Stream]:
             src.id_field,
             src.deleted_entity_type,
             src.key_fields,
-            src.webhook_topic,
+            next(iter(topics.get(name, ())), None),
         )
         for name, src in first.items()
     }
@@ -98,7 +105,7 @@ def all_streams(categories: list[Category] | None = None) -> dict[str, Stream]:
 
 
 def _identity(src: Source) -> tuple:
-    return (src.mode, src.id_field, src.deleted_entity_type, src.key_fields, src.webhook_topic)
+    return (src.mode, src.id_field, src.deleted_entity_type, src.key_fields)
 
 
 def streams_of(

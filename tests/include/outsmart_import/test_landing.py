@@ -5,6 +5,7 @@ rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -308,3 +309,17 @@ def test_lines_landed_by_id_alone_become_rows_per_location_without_losing_the_li
     assert read.action == "full_read"
     records, deleted = derived(target_db)
     assert deleted == [] and sum(r["QuantityDelivered"] for r in records[gid(1)][ROWS]) == 5.0
+
+
+def test_a_webhook_topic_is_the_endpoints_so_a_category_need_not_repeat_it():
+    """A new category reading an endpoint another category already declares with its topic inherits the topic;
+    two different topics for one endpoint are a mistake in the registry."""
+    relations = CATEGORIES["relations"]
+    assert all_streams()[relations.source.endpoint].webhook_topic == "Accounts"
+    silent = dataclasses.replace(
+        relations, name="relations_again", source=dataclasses.replace(relations.source, webhook_topic=None)
+    )
+    assert all_streams([silent, *CATEGORIES.values()])[relations.source.endpoint].webhook_topic == "Accounts"
+    other = dataclasses.replace(silent, source=dataclasses.replace(relations.source, webhook_topic="Contacts"))
+    with pytest.raises(ValueError, match="disagree on its webhook topic"):
+        all_streams([other, *CATEGORIES.values()])
