@@ -69,6 +69,8 @@ def test_a_fifteenth_category_is_one_registry_entry(sandbox_factory, target_db, 
     first = _run_in_own_process(tmp_path / "airflow")
     assert first["state"] == "success", first
     assert first["dag_count"] == len(CATEGORIES) + 1 and first["schedule"] == "0 6 * * *", first
+    # sync/CRM/Accounts is announced by the Accounts topic, declared by relations: the new entry inherits it
+    assert first["events"] == "AssetOrTimeSchedule", first
     assert first["select"] == ["ID", "Code", "Name", "Email", "City", "VATNumber", "IsSupplier", "Timestamp"]
     rows = dict(target_db.query("SELECT code, name FROM outsmart.suppliers WHERE deleted_at IS NULL"))
     assert rows == {c: a["Name"].strip() for c, a in suppliers.items()}
@@ -121,7 +123,9 @@ if __name__ == "__main__":
                 "state": str(dr.state),
                 "tasks": {ti.task_id: str(ti.state) for ti in dr.get_task_instances()},
                 "dag_count": len(dags),
-                "schedule": getattr(dag.timetable, "expression", None),
+                # its cron; the stream it reads has a webhook topic (#22), so the cron OR its events
+                "schedule": getattr(getattr(dag.timetable, "timetable", dag.timetable), "expression", None),
+                "events": type(dag.timetable).__name__,
                 "select": list(registry.CATEGORIES[SUPPLIERS.name].source.select),
             }
         ),
