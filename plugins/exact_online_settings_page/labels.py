@@ -631,6 +631,18 @@ LABELS.update(COMPANY_LABELS)
 
 # What the server says about companies (#21), in the reader's language.
 COMPANY_MESSAGES: dict[str, tuple[str, str]] = {
+    "webhooks_settings_invalid": (
+        "The settings are invalid: {error}",
+        "De instellingen zijn ongeldig: {error}",
+    ),
+    "webhooks_exact_refused": (
+        "Exact refused: {error}",
+        "Exact weigerde: {error}",
+    ),
+    "webhooks_subscribed": (
+        "Subscriptions updated.",
+        "Abonnementen bijgewerkt.",
+    ),
     "company_unknown": (
         "No company {company} in the saved settings (removed meanwhile?): reload the page.",
         "Geen bedrijf {company} in de opgeslagen instellingen (intussen verwijderd?): laad de pagina opnieuw.",

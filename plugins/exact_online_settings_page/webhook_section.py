@@ -133,7 +133,10 @@ def overview(settings, url: str) -> dict[str, Any]:
 
 
 def register(app, can_read, connection_editor, no_store, base_url_of) -> None:
-    """Add the section's routes to the page's app (auth: read as the page; change as connecting Exact)."""
+    """Add the section's routes to the page's app (auth: read as the page; change as connecting Exact). Answers are
+    in the page's language (labels.py), as the page's other routes answer."""
+    from exact_online_settings_page.app import lang_of
+    from exact_online_settings_page.labels import label
     from exact_online_settings_page.variable_store import read_variable
     from include.outsmart_import.companies import CompanyNotFound, company
     from include.outsmart_import.settings import SettingsError, parse_settings
@@ -144,11 +147,14 @@ def register(app, can_read, connection_editor, no_store, base_url_of) -> None:
         except SettingsError as exc:
             return exc
 
+    def invalid(exc: SettingsError, request: Request):
+        return no_store({"detail": label("webhooks_settings_invalid", lang_of(request), error=str(exc))}, 409)
+
     @app.get("/api/webhooks")
     def webhooks(request: Request, session: SessionDep, user: Annotated[BaseUser, Depends(can_read)]):
         settings = settings_of(session)
         if isinstance(settings, SettingsError):
-            return no_store({"detail": f"The settings are invalid: {settings}"}, 409)
+            return invalid(settings, request)
         return no_store(overview(settings, callback_url(*base_url_of(request))))
 
     @app.post("/api/webhooks/subscriptions")
@@ -156,14 +162,16 @@ def register(app, can_read, connection_editor, no_store, base_url_of) -> None:
                   body: Annotated[dict, Body()]):  # fmt: skip
         settings = settings_of(session)
         if isinstance(settings, SettingsError):
-            return no_store({"detail": f"The settings are invalid: {settings}"}, 409)
+            return invalid(settings, request)
+        key = str(body.get("company") or "default")[:40]
         try:
-            chosen = company(settings, str(body.get("company") or "default")[:40])
+            chosen = company(settings, key)
             done = sync_subscriptions(chosen, callback_url(*base_url_of(request)))
-        except CompanyNotFound as exc:
-            return no_store({"detail": str(exc)}, 404)
+        except CompanyNotFound:
+            return no_store({"detail": label("company_unknown", lang_of(request), company=key)}, 404)
         except Exception as exc:
             from exact_online_settings_page.secret_scrub import scrub
 
-            return no_store({"detail": scrub(f"Exact refused: {exc}")[:500]}, 502)
-        return no_store({**done, "message": "Subscriptions updated."})
+            refused = label("webhooks_exact_refused", lang_of(request), error=scrub(str(exc))[:400])
+            return no_store({"detail": refused}, 502)
+        return no_store({**done, "message": label("webhooks_subscribed", lang_of(request))})

@@ -234,3 +234,14 @@ def test_an_attempts_table_from_before_gets_the_key_columns(target_db):
     )
     assert {"message_key", "message_params", "language", "message"} <= {c for (c,) in columns}
     assert target_db.query("SELECT state_hash, message FROM exact_online.connect_attempt") == [("h", "Old.")]
+
+
+def test_the_webhook_sections_answers_in_dutch_when_asked(client):
+    """#22's section answers by key too: an unknown company's subscription request, in each language."""
+    nl = post(client, "/api/webhooks/subscriptions", {"company": "bestaat_niet"}, NL)
+    assert nl.status_code == 404
+    assert nl.json()["detail"] == (
+        "Geen bedrijf bestaat_niet in de opgeslagen instellingen (intussen verwijderd?): laad de pagina opnieuw."
+    )
+    en = post(client, "/api/webhooks/subscriptions", {"company": "bestaat_niet"}, EN)
+    assert en.json()["detail"] == "No company bestaat_niet in the saved settings (removed meanwhile?): reload the page."
