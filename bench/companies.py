@@ -17,6 +17,7 @@ division).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -27,7 +28,12 @@ EXECUTORS = {"local": ("local", 0), "celery1": ("celery", 1), "celery2": ("celer
 
 
 class _Sampler:
-    """CPU and peak RSS of process trees, by role, while a round runs."""
+    """CPU and peak RSS of process trees, by role, while a round runs.
+
+    A tree's CPU at a moment is the sum over its live processes of their own time plus their reaped children's
+    (`children_user`/`children_system`): a task process that has ended is in its parent's children's time, and only
+    there. (Keeping its last own sample as well counted it twice: the first run of this bench showed a LocalExecutor
+    scheduler with more CPU seconds than the 2 cores have.) The round's CPU is the difference of two such sums."""
 
     def __init__(self, roots: dict[str, int]):
         import psutil
@@ -35,7 +41,7 @@ class _Sampler:
         self.psutil = psutil
         self.roots = roots
         self.peak_mb = dict.fromkeys(roots, 0.0)
-        self.cpu_seen: dict[int, tuple[str, float]] = {}
+        self.cpu_now = dict.fromkeys(roots, 0.0)
         self.stop = threading.Event()
 
     def _tree(self, pid: int) -> list:
@@ -47,25 +53,23 @@ class _Sampler:
 
     def sample(self) -> None:
         for role, pid in self.roots.items():
-            rss = 0.0
+            rss = cpu = 0.0
             for p in self._tree(pid):
                 try:
                     t = p.cpu_times()
                     rss += p.memory_info().rss / 2**20
-                    self.cpu_seen[p.pid] = (role, t.user + t.system + t.children_user + t.children_system)
+                    cpu += t.user + t.system + t.children_user + t.children_system
                 except self.psutil.Error:
                     continue
             self.peak_mb[role] = max(self.peak_mb[role], rss)
+            self.cpu_now[role] = cpu
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
             self.sample()
 
     def cpu(self) -> dict[str, float]:
-        out = dict.fromkeys(self.roots, 0.0)
-        for role, seconds in self.cpu_seen.values():
-            out[role] += seconds
-        return out
+        return dict(self.cpu_now)
 
 
 def _one(executor: str, workers: int, companies: int, size: int, work: Path) -> dict:
@@ -114,6 +118,7 @@ def _one(executor: str, workers: int, companies: int, size: int, work: Path) -> 
         "scheduler_peak_mb": round(sampler.peak_mb["scheduler"]),
         "workers_peak_mb": round(sum(v for k, v in sampler.peak_mb.items() if k.startswith("worker"))),
         "calls_per_company": sorted(set(calls.values())),
+        "load_1m": round(os.getloadavg()[0], 1),  # at the round's end: what else the machine was doing
     }
 
 
@@ -137,12 +142,13 @@ def print_companies(rows: list[dict]) -> None:
     print("\nCompanies (#21): a round of the six standard categories for every company, triggered at once")
     head = (
         f"{'executor':<18} {'companies':>9} {'ok':>3} {'round s':>8} {'s/company':>9} {'sched CPU s':>11} "
-        f"{'workers CPU s':>13} {'sched MB':>8} {'workers MB':>10}  calls/company"
+        f"{'workers CPU s':>13} {'sched MB':>8} {'workers MB':>10} {'load':>5}  calls/company"
     )
     print(head + "\n" + "-" * len(head))
     for r in rows:
         print(
             f"{r['executor']:<18} {r['companies']:>9} {'yes' if r['all_succeeded'] else 'NO':>3} {r['round_s']:>8} "
             f"{r['round_s'] / r['companies']:>9.1f} {r['scheduler_cpu_s']:>11} {r['workers_cpu_s']:>13} "
-            f"{r['scheduler_peak_mb']:>8} {r['workers_peak_mb']:>10}  {r['calls_per_company']}"
+            f"{r['scheduler_peak_mb']:>8} {r['workers_peak_mb']:>10} {r.get('load_1m', ''):>5}  "
+            f"{r['calls_per_company']}"
         )
