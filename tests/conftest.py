@@ -28,8 +28,8 @@ TIER_OF_FOLDER = {"e2e": "e2e", "reliability": "reliability", "deployment": "dep
 # ---- xdist (`make test` runs `-n 2 --dist loadfile`): which tests must share a worker -----------------------------
 # A file's tests share one worker, so that its module fixtures (an Airflow api-server app, a DAG bag, a provider
 # probe) are built once, and tests that read what an earlier test of the file left (a report over the cases
-# generated before it) see it. Every deployment test shares one worker too, and with it the one Airflow stack of
-# that worker's session (tests/deployment/conftest.py).
+# generated before it) see it. Every deployment test of the shared stack shares one worker too, and with it the one
+# Airflow stack of that worker's session (tests/deployment/conftest.py); OWN_STACK below are apart.
 # (Not `--dist loadgroup`: with pytest 9 xdist 3.8 can no longer add the group to the node id, so it ignores it.)
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
@@ -54,6 +54,12 @@ def _handout_rank(item) -> int:
     return next((i for i, tier in enumerate(HANDOUT_ORDER) if item.get_closest_marker(tier)), len(HANDOUT_ORDER))
 
 
+# Deployment files that start a deployment of their own (not the session's shared one): each is a unit of its own, so
+# the other worker can take it while the shared stack's unit runs. The 20-company Celery round (~8 minutes) in the
+# shared unit made that unit alone longer than the rest of the suite, and `make test` 20 min 43 s.
+OWN_STACK = frozenset({"tests/deployment/test_celery_deployment.py"})
+
+
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown to pytest without the plugin
 def pytest_xdist_make_scheduler(config, log):
     if config.getoption("dist") != "loadfile":
@@ -61,11 +67,13 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadFileScheduling
 
     class DeploymentTogether(LoadFileScheduling):
-        """A work unit per file, except one unit for all files of tests/deployment."""
+        """A work unit per file, except one unit for the files of tests/deployment that share the session's stack."""
 
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return "tests/deployment/" if path.startswith("tests/deployment/") else super()._split_scope(nodeid)
+            if path.startswith("tests/deployment/") and path not in OWN_STACK:
+                return "tests/deployment/"
+            return super()._split_scope(nodeid)
 
     return DeploymentTogether(config, log)
 

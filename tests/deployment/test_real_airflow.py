@@ -278,7 +278,7 @@ def test_a_compressed_day_shows_only_real_imports(deployment: Deployment, figure
             if _ts(r["run_after"]) >= t0.replace(second=0, microsecond=0)
         ]
 
-    deployment.wait_for("four fires", lambda: len(scheduled_since("relations")) >= 4, timeout=330, every=5)
+    deployment.wait_for("three fires", lambda: len(scheduled_since("relations")) >= 3, timeout=270, every=5)
     switched_off = dt.datetime.now(dt.UTC)
     deployment.set_settings(settings(enabled=[]))
     deployment.wait_for(
