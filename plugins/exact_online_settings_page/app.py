@@ -361,6 +361,12 @@ def save(
 @app.post("/api/categories/{name}/sync")
 def sync(name: str, request: Request, session: SessionDep, user: UserDep, body: Annotated[dict | None, Body()] = None):
     """Start a manual import of one category now (`{"full_refresh": true}` for a full refresh)."""
+    return start_sync(name, request, session, user, body)
+
+
+def start_sync(name: str, request: Request, session, user, body: dict | None, company: str | None = None):
+    """A manual import of one category now, of one company's if `company` (the run's conf says it): the page's sync
+    icon for the first company and the companies' routes (company_routes.py) alike."""
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
     from airflow.api_fastapi.common.dagbag import create_dag_bag
 
@@ -383,11 +389,18 @@ def sync(name: str, request: Request, session: SessionDep, user: UserDep, body: 
             user_name=user.get_name(),
             ui_base=_ui_base(request),
             lang=lang,
+            company=company,
         )
     except airflow_runs.TriggerRefused as exc:
         session.rollback()
         return _no_store({"detail": exc.message, "run": exc.run}, exc.status)
-    log.info("settings page: %s started %s (full_refresh=%s)", user.get_name(), category.dag_id, full_refresh)
+    log.info(
+        "settings page: %s started %s%s (full_refresh=%s)",
+        user.get_name(),
+        category.dag_id,
+        f" for company {company}" if company else "",
+        full_refresh,
+    )
     return _no_store({"run": run, "message": label("sync_started", lang, title=category_title(category, lang))}, 201)
 
 

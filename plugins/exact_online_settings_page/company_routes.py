@@ -20,20 +20,18 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 from exact_online_settings_page.app import (
     SessionDep,
     UserDep,
-    _category,
-    _dag_bag,
     _may_edit_settings,
     _may_trigger,
     _no_store,
     _redirect_uri,
-    _security,
     _ui_base,
     can_read,
     editor,
     lang_of,
     same_origin_json,
+    start_sync,
 )
-from exact_online_settings_page.labels import category_title, label
+from exact_online_settings_page.labels import label
 from exact_online_settings_page.variable_store import SaveRefused
 
 log = logging.getLogger(__name__)
@@ -278,34 +276,7 @@ def sync_company(
     body: Annotated[dict | None, Body()] = None,
 ):
     """One company's import of one category now (the DAG run's conf says `company`)."""
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.common.dagbag import create_dag_bag
-
-    from exact_online_settings_page import airflow_runs
-
-    category = _category(name, lang_of(request))
-    _security().requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN, param_dag_id=category.dag_id)(
-        request, user
-    )
-    same_origin_json(request)
-    full_refresh = bool((body or {}).get("full_refresh"))
-    try:
-        run = airflow_runs.trigger_sync(
-            session,
-            _dag_bag(create_dag_bag),
-            category,
-            full_refresh=full_refresh,
-            user_name=user.get_name(),
-            ui_base=_ui_base(request),
-            lang=lang_of(request),
-            company=key,
-        )
-    except airflow_runs.TriggerRefused as exc:
-        session.rollback()
-        return _no_store({"detail": exc.message, "run": exc.run}, exc.status)
-    log.info("settings page: %s started %s for company %s", user.get_name(), category.dag_id, key)
-    lang = lang_of(request)
-    return _no_store({"run": run, "message": label("sync_started", lang, title=category_title(category, lang))}, 201)
+    return start_sync(name, request, session, user, body, company=key)
 
 
 # ---- adding a company ---------------------------------------------------------------------------------------------
