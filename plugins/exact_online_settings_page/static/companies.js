@@ -233,19 +233,6 @@
     return rest;
   }
 
-  // Exact's consent page cannot be framed, and the frame may not move the window: a link made in the Airflow UI's
-  // own document does (as connection.js).
-  function openTop(url) {
-    try {
-      const doc = window.top.document;
-      const a = doc.createElement("a");
-      a.href = url; a.target = "_top"; a.rel = "noreferrer";
-      doc.body.append(a); a.click(); a.remove();
-    } catch (e) {
-      window.location.href = url;
-    }
-  }
-
   async function connectNew() {
     $("co-exact-new").checked = true;
     const form = readForm();
@@ -253,7 +240,7 @@
     if (r.status !== 200) { fieldError(r.status === 422 ? "key" : "exact_conn_id", detail(r.data)); return; }
     saveDraft();
     message("co-message", t("company_opening_exact"), "ok");
-    openTop(r.data.authorize_url);
+    P().openTop(r.data.authorize_url);
   }
 
   async function target(form) {

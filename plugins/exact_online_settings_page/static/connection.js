@@ -6,7 +6,7 @@
 // expired login shown with "log in again"), the words of labels.py in the language chosen in Airflow's UI.
 "use strict";
 (function () {
-  const { call, t, detail: detailOf, language, onLanguageChange } = window.exactPage;
+  const { call, t, detail: detailOf, language, onLanguageChange, openTop } = window.exactPage;
   const $ = (id) => document.getElementById(id);
   const text = (id, words) => { $(id).textContent = words || ""; };
   const detail = (d) => detailOf(d) || t("conn_no_reason");
@@ -18,20 +18,6 @@
   }
   // A refused action, said here; an expired login (401) is also page.js's banner, with the "log in again" link.
   const refused = (r) => message(r.status === 401 ? t("conn_login_expired") : detail(r.data), "bad");
-
-  // Exact's consent page refuses to be framed, and the UI's iframe sandbox does not allow this frame to navigate the
-  // top window. The frame is same-origin with the UI (allow-same-origin), so a link made in the top document and
-  // clicked there navigates the top window as the UI itself would.
-  function openTop(url) {
-    try {
-      const doc = window.top.document;
-      const a = doc.createElement("a");
-      a.href = url; a.target = "_top"; a.rel = "noreferrer";
-      doc.body.append(a); a.click(); a.remove();
-    } catch (e) {
-      window.location.href = url;   // not framed (the page opened on its own): this window is the top
-    }
-  }
 
   function renderStatus(s) {
     const st = $("conn-status");

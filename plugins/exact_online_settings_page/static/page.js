@@ -579,13 +579,27 @@
     pollTimer = setTimeout(async () => { try { await refreshStatus(); } finally { schedulePoll(); } }, delay || (active ? 2000 : 15000));
   }
 
+  // Exact's consent page refuses to be framed, and the UI's iframe sandbox does not allow this frame to navigate the
+  // top window. The frame is same-origin with the UI (allow-same-origin), so a link made in the top document and
+  // clicked there navigates the top window as the UI itself would (connection.js's and companies.js's connect).
+  function openTop(url) {
+    try {
+      const doc = window.top.document;
+      const a = doc.createElement("a");
+      a.href = url; a.target = "_top"; a.rel = "noreferrer";
+      doc.body.append(a); a.click(); a.remove();
+    } catch (e) {
+      window.location.href = url;   // not framed (the page opened on its own): this window is the top
+    }
+  }
+
   // What connection.js and companies.js share with this script: one `call` (one way to meet an expired login), the
   // words; and for companies.js (#21) the company shown, switching to another, and the page's own helpers.
   window.exactPage = {
     call, t, detail,
     language: () => LANG,
     onLanguageChange: (listener) => languageListeners.push(listener),
-    el, banner, airflowLink,
+    el, banner, airflowLink, openTop,
     get company() { return company; },
     get state() { return state; },
     select(key) {

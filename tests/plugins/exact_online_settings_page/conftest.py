@@ -1,7 +1,7 @@
 """The api-server app and its TestClient, for every test of the settings page's API (test_settings_page_api.py,
-test_connect_page.py, test_server_messages_language.py). The app is built once for them all (package scope): its
-metadata database, parsed DAGs and api-server app cost seconds each time, and each test's `client` starts from the
-same settings Variable, no runs and a fresh OutSmart database anyway."""
+test_connect_page.py, test_companies_api.py, test_server_messages_language.py). The app is built once for them all
+(package scope): its metadata database, parsed DAGs and api-server app cost seconds each time, and each test's
+`client` starts from the same settings Variable, no runs and a fresh OutSmart database anyway."""
 
 from __future__ import annotations
 
@@ -82,3 +82,19 @@ def client(airflow_app, target_db, monkeypatch):
     _clear_runs()
     with TestClient(airflow_app, base_url="http://testserver") as c:
         yield c
+
+
+@pytest.fixture
+def sandbox(sandbox_factory, client, monkeypatch):
+    """A sandbox as `exact_online_default` in the metadata database, for the connect flow and the companies (the
+    page writes that connection's extra there; the environment's copy would shadow it, so it goes for the test)."""
+    from tests.plugins.exact_online.test_oauth import USERS
+    from tests.plugins.exact_online_settings_page.test_connect_page import CALLBACK, _set_connection
+
+    server = sandbox_factory(size=5, users=USERS, redirect_uri=CALLBACK)
+    c = server.state.config
+    monkeypatch.delenv("AIRFLOW_CONN_EXACT_ONLINE_DEFAULT")
+    extra = {"division": c.division, "refresh_token": c.initial_refresh_token, "backoff_seconds": 0.05}
+    before = _set_connection(host=server.url, login=c.client_id, password=c.client_secret, extra=json.dumps(extra))
+    yield server
+    _set_connection(**before)

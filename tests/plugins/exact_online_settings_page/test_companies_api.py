@@ -39,21 +39,6 @@ from tests.plugins.exact_online_settings_page.test_settings_page_api import (
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def exact(sandbox_factory, client, monkeypatch):
-    """The sandbox as `exact_online_default` in the metadata database, as test_connect_page.py's `sandbox`."""
-    from tests.plugins.exact_online.test_oauth import USERS
-    from tests.plugins.exact_online_settings_page.test_connect_page import CALLBACK
-
-    server = sandbox_factory(size=5, users=USERS, redirect_uri=CALLBACK)
-    c = server.state.config
-    monkeypatch.delenv("AIRFLOW_CONN_EXACT_ONLINE_DEFAULT")
-    extra = {"division": c.division, "refresh_token": c.initial_refresh_token, "backoff_seconds": 0.05}
-    before = _set_connection(host=server.url, login=c.client_id, password=c.client_secret, extra=json.dumps(extra))
-    yield server
-    _set_connection(**before)
-
-
 def get(client, path, role="admin"):
     return client.get(PREFIX + path, headers=auth(role))
 
@@ -107,7 +92,7 @@ def company_state(client, key, role="admin") -> dict:
 
 # ---- adding, Save, pause, removal ---------------------------------------------------------------------------------
 def test_add_a_company_through_the_first_consent_into_a_new_database_then_save_pause_and_remove(
-    client, exact, target_db, key, caplog
+    client, sandbox, target_db, key, caplog
 ):
     listed = ok(get(client, "/api/companies"))
     assert [c["key"] for c in listed["companies"]] == ["default"] and listed["can_add"] is True
@@ -190,12 +175,12 @@ def test_add_a_company_through_the_first_consent_into_a_new_database_then_save_p
     assert ok(send(client, "POST", "/api/targets", {"key": key}), 201)["created_database"] is False
 
     answers = json.dumps([listed, shown, made, divisions, targets, gone, conns])
-    c = exact.state.config
+    c = sandbox.state.config
     for secret in (SECRET_PASSWORD, CLIENT_SECRET, c.client_secret, c.initial_refresh_token):
         assert secret not in answers and secret not in caplog.text
 
 
-def test_sync_starts_the_companys_own_import_and_its_status_shows_that_run(client, exact, target_db, key):
+def test_sync_starts_the_companys_own_import_and_its_status_shows_that_run(client, sandbox, target_db, key):
     ok(send(client, "POST", "/api/targets", {"key": key}), 201)
     ok(add(client, key), 201)
     r = ok(send(client, "POST", f"/api/companies/{key}/categories/relations/sync", {}), 201)
@@ -219,12 +204,12 @@ def test_sync_starts_the_companys_own_import_and_its_status_shows_that_run(clien
 
 
 # ---- a company's own consent --------------------------------------------------------------------------------------
-def test_a_new_consent_gets_a_connection_of_its_own_with_the_first_companys_app(client, exact, target_db, key):
+def test_a_new_consent_gets_a_connection_of_its_own_with_the_first_companys_app(client, sandbox, target_db, key):
     """The first company is not connected (no division): the new consent's chain takes the user's current division
     as its key, and its connection is known by it; its divisions are then listed like any consent's."""
     _set_connection(extra=json.dumps({"backoff_seconds": 0.05}))
     r = ok(send(client, "POST", "/api/exact-connections", {"key": key}))
-    assert r["conn_id"] == f"exact_online_{key}" and r["authorize_url"].startswith(exact.url + "/api/oauth2/auth?")
+    assert r["conn_id"] == f"exact_online_{key}" and r["authorize_url"].startswith(sandbox.url + "/api/oauth2/auth?")
     assert come_back(client, browser_consent(r["authorize_url"])).status_code == 303
     attempt = ok(get(client, "/api/exact-connections"))["attempt"]
     assert attempt["conn_id"] == f"exact_online_{key}" and attempt["outcome"] == "connected", attempt
@@ -235,8 +220,8 @@ def test_a_new_consent_gets_a_connection_of_its_own_with_the_first_companys_app(
 
     with create_session() as s:
         made = s.query(Connection).filter(Connection.conn_id == f"exact_online_{key}").one()
-        c = exact.state.config
-        assert (made.login, made.password, made.host) == (c.client_id, c.client_secret, exact.url)
+        c = sandbox.state.config
+        assert (made.login, made.password, made.host) == (c.client_id, c.client_secret, sandbox.url)
         assert made.extra_dejson["division"] == DIV and "refresh_token" not in made.extra_dejson
     listed = ok(get(client, f"/api/exact-connections/exact_online_{key}/divisions"))["divisions"]
     assert [d["code"] for d in listed] == [DIV, PRACTICE]
@@ -252,7 +237,7 @@ def test_a_new_consent_gets_a_connection_of_its_own_with_the_first_companys_app(
             Connection(
                 conn_id=f"exact_online_{key}x",
                 conn_type="http",
-                host=exact.url,
+                host=sandbox.url,
                 login=c.client_id,
                 password=c.client_secret,
                 extra=json.dumps({"division": DIV}),
@@ -266,13 +251,13 @@ def test_a_new_consent_gets_a_connection_of_its_own_with_the_first_companys_app(
             s.query(Connection).filter(Connection.conn_id.in_([f"outsmart_{key}x", f"exact_online_{key}x"])).delete()
 
 
-def test_a_new_consent_never_takes_over_another_connections_token_chain(client, exact, target_db, key):
+def test_a_new_consent_never_takes_over_another_connections_token_chain(client, sandbox, target_db, key):
     """The same Exact user consents again: their current division is how the first company's consent is known, so
     the new chain would end that one. Refused; the first company's chain is as it was."""
     ok(get(client, "/api/exact-connections/exact_online_default/divisions"))  # the first chain, stored
     from exact_online_settings_page import exact_connect
 
-    chain_key = f"{exact.state.config.client_id}/{DIV}"
+    chain_key = f"{sandbox.state.config.client_id}/{DIV}"
     before = exact_connect.hook().token_store.peek(chain_key)
     r = ok(send(client, "POST", "/api/exact-connections", {"key": key}))
     come_back(client, browser_consent(r["authorize_url"], user="sandbox@example.nl", password="sandbox"))
@@ -281,7 +266,7 @@ def test_a_new_consent_never_takes_over_another_connections_token_chain(client, 
     after = exact_connect.hook().token_store.peek(chain_key)
     assert after.refresh_token == before.refresh_token and after.access_token == before.access_token
     assert "division" not in stored_extra_of(f"exact_online_{key}")
-    requests.post(exact.url + "/_sandbox/age-oauth", json={"seconds": 600}, timeout=5)
+    requests.post(sandbox.url + "/_sandbox/age-oauth", json={"seconds": 600}, timeout=5)
     assert later_hook(600).me()["FullName"]  # the first company still reaches Exact on its chain, refreshing it
 
 
@@ -294,7 +279,7 @@ def stored_extra_of(conn_id: str) -> dict:
 
 
 # ---- bad input, limits, rights ------------------------------------------------------------------------------------
-def test_bad_input_is_refused_at_its_field_and_nothing_is_written(client, exact, target_db, key, monkeypatch):
+def test_bad_input_is_refused_at_its_field_and_nothing_is_written(client, sandbox, target_db, key, monkeypatch):
     ok(send(client, "POST", "/api/targets", {"key": key}), 201)
     before = stored()
     cases = [
@@ -349,7 +334,7 @@ def test_bad_input_is_refused_at_its_field_and_nothing_is_written(client, exact,
     assert send(client, "DELETE", "/api/companies/default", {"confirm": True, "version": "v"}).status_code == 400
 
 
-def test_a_save_of_the_whole_page_keeps_the_companies_as_stored(client, exact, target_db, key):
+def test_a_save_of_the_whole_page_keeps_the_companies_as_stored(client, sandbox, target_db, key):
     """The first company's Save (PUT /api/settings) cannot drop or undo another company: it keeps them as stored."""
     ok(send(client, "POST", "/api/targets", {"key": key}), 201)
     ok(add(client, key), 201)
@@ -359,7 +344,7 @@ def test_a_save_of_the_whole_page_keeps_the_companies_as_stored(client, exact, t
     assert variable()["schedule"] == "@daily" and key in variable()["companies"]
 
 
-def test_viewers_see_read_only_and_only_editors_add_or_remove(client, exact, target_db, key):
+def test_viewers_see_read_only_and_only_editors_add_or_remove(client, sandbox, target_db, key):
     set_variable(
         json.dumps({"companies": {key: {"title": "Beta", "division": PRACTICE, "target_conn_id": f"outsmart_{key}"}}})
     )

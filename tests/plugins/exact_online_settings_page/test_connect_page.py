@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.plugins.exact_online.test_oauth import USERS, browser_consent
+from tests.plugins.exact_online.test_oauth import browser_consent
 from tests.plugins.exact_online_settings_page.test_settings_page_api import CLIENT_SECRET, PAGE, PREFIX, auth, token
 
 DIV = 3_000_001
@@ -41,18 +41,6 @@ def stored_extra() -> dict:
 
     with create_session() as s:
         return s.query(Connection).filter(Connection.conn_id == "exact_online_default").one().extra_dejson
-
-
-@pytest.fixture
-def sandbox(sandbox_factory, client, monkeypatch):
-    server = sandbox_factory(size=5, users=USERS, redirect_uri=CALLBACK)
-    c = server.state.config
-    # The page writes the extra of the connection in the metadata database; the environment would shadow it.
-    monkeypatch.delenv("AIRFLOW_CONN_EXACT_ONLINE_DEFAULT")
-    extra = {"division": c.division, "refresh_token": c.initial_refresh_token, "backoff_seconds": 0.05}
-    before = _set_connection(host=server.url, login=c.client_id, password=c.client_secret, extra=json.dumps(extra))
-    yield server
-    _set_connection(**before)
 
 
 def later_hook(seconds: float):
