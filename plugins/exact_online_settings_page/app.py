@@ -159,6 +159,22 @@ def editor(request: Request, user: UserDep) -> BaseUser:
     return user
 
 
+def _category_rights(user: BaseUser, ui_base: str) -> list[dict]:
+    """Per category what this user may do and where its DAG's grid is (GET /api/state and a company's state); what
+    the category is and which filters it has, the page takes from GET /api/categories."""
+    from include.outsmart_import import registry
+
+    return [
+        {
+            "name": c.name,
+            "dag_id": c.dag_id,
+            "can_trigger": _may_trigger(user, c.dag_id),
+            "grid_url": f"{ui_base}dags/{c.dag_id}",
+        }
+        for c in registry.CATEGORIES.values()
+    ]
+
+
 def _ui_base(request: Request) -> str:
     from airflow.api_fastapi.app import get_cookie_path
 
@@ -241,7 +257,6 @@ def state(request: Request, session: SessionDep, user: Annotated[BaseUser, Depen
     """Everything the page shows: settings + version, categories, runs, last imports, what this user may do."""
     from exact_online_settings_page import airflow_runs, outsmart_queries, schedule_picker, variable_store
     from exact_online_settings_page.schedule_preview import schedule_preview
-    from include.outsmart_import import registry
 
     ui_base, lang = _ui_base(request), lang_of(request)
     _, raw = variable_store.read_variable(session)
@@ -249,17 +264,7 @@ def state(request: Request, session: SessionDep, user: Annotated[BaseUser, Depen
     payload = {
         **view,
         "user": {"name": user.get_name(), "can_edit": _may_edit_settings(user)},
-        # Per category what this user may do and where its DAG's grid is; what the category is and which filters it
-        # has, the page takes from GET /api/categories.
-        "categories": [
-            {
-                "name": c.name,
-                "dag_id": c.dag_id,
-                "can_trigger": _may_trigger(user, c.dag_id),
-                "grid_url": f"{ui_base}dags/{c.dag_id}",
-            }
-            for c in registry.CATEGORIES.values()
-        ],
+        "categories": _category_rights(user, ui_base),
         "runs": airflow_runs.dag_status(session, ui_base),
         "imports": outsmart_queries.last_imports(lang),
         "schedule_preview": schedule_preview(view["settings"]["schedule"], view["settings"]["timezone"], lang),

@@ -20,8 +20,8 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 from exact_online_settings_page.app import (
     SessionDep,
     UserDep,
+    _category_rights,
     _may_edit_settings,
-    _may_trigger,
     _no_store,
     _redirect_uri,
     _ui_base,
@@ -121,7 +121,6 @@ def _company_state(request: Request, session, user: BaseUser, key: str) -> dict:
     """Everything the page shows for one company, in the shape of /api/state (page.js draws either)."""
     from exact_online_settings_page import airflow_runs, company_settings, outsmart_queries, schedule_picker
     from exact_online_settings_page.schedule_preview import schedule_preview
-    from include.outsmart_import import registry
     from include.outsmart_import.settings import VARIABLE_NAME
 
     raw, settings = _stored(session, lang_of(request))
@@ -138,15 +137,7 @@ def _company_state(request: Request, session, user: BaseUser, key: str) -> dict:
         "version": company_settings.company_version(settings, key),
         "company": {"key": key, **place, "paused": view["paused"]},
         "user": {"name": user.get_name(), "can_edit": _may_edit_settings(user)},
-        "categories": [
-            {
-                "name": c.name,
-                "dag_id": c.dag_id,
-                "can_trigger": _may_trigger(user, c.dag_id),
-                "grid_url": f"{ui_base}dags/{c.dag_id}",
-            }
-            for c in registry.CATEGORIES.values()
-        ],
+        "categories": _category_rights(user, ui_base),
         "runs": airflow_runs.dag_status(session, ui_base, key),
         "imports": outsmart_queries.last_imports(lang, place["target_conn_id"]),
         "schedule_preview": schedule_preview(view["schedule"], view["timezone"], lang),

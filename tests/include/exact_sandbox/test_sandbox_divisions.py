@@ -13,27 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from include.exact_sandbox import DivisionSpec, SandboxConfig, start_sandbox
+from include.exact_sandbox import DivisionSpec, SandboxConfig
 from tests.helpers.fake_time import FakeTime
-from tests.helpers.sandbox import stop_sandbox
 
 A, B, C = 3_000_001, 3_000_002, 3_000_003
 CLIENT = {"client_id": "sandbox-client", "client_secret": "sandbox-secret"}
 SYNC = {"$select": "ID,Name,Division,Timestamp", "$filter": "Timestamp gt 1L"}
-
-
-@pytest.fixture
-def sandbox():
-    servers = []
-
-    def start(**cfg):
-        s = start_sandbox(SandboxConfig(**cfg))
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        stop_sandbox(s)
 
 
 @pytest.fixture

@@ -3,15 +3,13 @@ see them (include/exact_sandbox/oauth.py)."""
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
-
-from include.exact_sandbox import SandboxConfig, start_sandbox
-from tests.helpers.sandbox import stop_sandbox
 
 DIV = 3_000_001
 REDIRECT = "https://localhost/callback"
@@ -22,17 +20,9 @@ USERS = {
 
 
 @pytest.fixture
-def sandbox():
-    servers = []
-
-    def start(**cfg):
-        s = start_sandbox(SandboxConfig(size=5, users=USERS, **cfg))
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        stop_sandbox(s)
+def sandbox(sandbox_factory):
+    """Sandboxes of five accounts that know the two users."""
+    return functools.partial(sandbox_factory, size=5, users=USERS)
 
 
 def auth_params(**overrides) -> dict:

@@ -25,20 +25,6 @@ RATE_HEADERS = {
 }
 
 
-@pytest.fixture
-def sandbox():
-    servers = []
-
-    def start(**cfg):
-        s = start_sandbox(SandboxConfig(**cfg))
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        stop_sandbox(s)
-
-
 def token(server, refresh="sandbox-refresh-token-0", secret="sandbox-secret"):
     return requests.post(
         server.url + "/api/oauth2/token",
