@@ -283,6 +283,12 @@ LABELS: dict[str, tuple[str, str]] = {
         "Exact stuurt alleen naar een openbaar HTTPS-adres: zet Airflows [api] base_url op het openbare "
         "HTTPS-adres van deze Airflow.",
     ),
+    "wh_debounce": (
+        "An announcement after a quiet spell starts its import at once; those in the {seconds} s after it wait and "
+        "start one import together ([exact_online] webhook_debounce_seconds).",
+        "Een melding na een stille periode start haar import meteen; die in de {seconds} s daarna wachten en starten "
+        "samen één import ([exact_online] webhook_debounce_seconds).",
+    ),
     "wh_company": ("{company} (division {division})", "{company} (administratie {division})"),
     "wh_exact_error": (
         "Exact cannot be asked for the subscriptions: {error}",

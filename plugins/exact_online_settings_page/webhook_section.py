@@ -3,7 +3,8 @@ Exact and their state, the last event per stream; and subscribing/unsubscribing.
 
 - `GET /api/webhooks`: per company: the topics needed (the runnable categories' streams with a topic), Exact's
   subscriptions of this app in its division (one API call per company; an unreachable company says why), per
-  topic the last event received and the events of the last 24 h (the inbox), and the callback URL.
+  topic the last event received and the events of the last 24 h (the inbox), the callback URL, and the relay's
+  debounce (how long announcements of one stream are gathered before they start an import).
 - `POST /api/webhooks/subscriptions` `{"company": key}`: subscribe the needed topics that are not, delete our own
   subscriptions (callback URL ours) of topics no longer needed. A subscription of a topic to another address
   (another deployment of the same Exact app) is shown and left alone: Exact allows one per topic and division.
@@ -116,6 +117,9 @@ def sync_subscriptions(company, url: str) -> dict[str, list[str]]:
 
 
 def overview(settings, url: str) -> dict[str, Any]:
+    # The relay runs in this api-server (exact_online_webhooks): its debounce is this process's configuration.
+    from exact_online_webhooks.relay import configured_debounce
+
     from include.outsmart_import.companies import STATE_CONN_ID, companies_of
     from include.outsmart_import.target_db import connector
     from include.outsmart_import.webhook_inbox import topic_overview
@@ -128,6 +132,7 @@ def overview(settings, url: str) -> dict[str, Any]:
     return {
         "callback_url": url,
         "https": url.startswith("https://"),
+        "debounce_seconds": configured_debounce(),
         "companies": [company_view(c, url, inbox) for c in companies_of(settings)],
     }
 

@@ -607,6 +607,8 @@ def test_the_webhooks_section_shows_each_company_and_its_callback_address(deploy
     wait(p.d, "the webhooks section", lambda: p.q("#webhooks").is_displayed() and p.all("#wh-companies .wh-company"))
     assert p.q("#wh-callback").text.endswith("/exact-online-webhooks/events")
     assert p.q("#wh-not-https").is_displayed()  # the test's Airflow is plain HTTP: Exact would not send to it
+    # the relay's debounce, as the deployment configured it ([exact_online] webhook_debounce_seconds = 20)
+    assert "those in the 20 s after it wait and start one import together" in p.q("#wh-debounce").text
     (company,) = p.all("#wh-companies .wh-company")
     assert company.get_attribute("data-company") == "default" and "(division " in company.text
     assert "nothing to subscribe" in company.text  # schedule: only by hand, so an event would start nothing

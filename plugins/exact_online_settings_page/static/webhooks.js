@@ -52,6 +52,7 @@
     if (r.status !== 200) { message(t("wh_unreadable", { status: r.status, why: detail(r.data) }), "bad"); return; }
     $("wh-callback").textContent = r.data.callback_url;
     $("wh-not-https").hidden = r.data.https;
+    $("wh-debounce").textContent = t("wh_debounce", { seconds: r.data.debounce_seconds });
     const list = $("wh-companies");
     list.textContent = "";
     for (const c of r.data.companies) list.append(renderCompany(c));
