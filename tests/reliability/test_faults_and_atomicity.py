@@ -90,8 +90,8 @@ def test_killed_run_leaves_target_and_watermark_as_before(sandbox_factory, targe
         server, entity="accounts", op="update", records=[{"ID": a["ID"], "Name": a["Name"] + " (v2)"} for a in accounts]
     )
     # Slow replies keep the run inside its load transaction long enough to be killed there. The call count starts
-    # again at 0: counting run 1's calls too, a token refresh's transaction (also idle in transaction while Exact
-    # answers) once passed for the load's, and the run was killed before its import log row existed.
+    # again at 0: with run 1's calls counted, any transaction open early in run 2 (the schema check, a token
+    # refresh) could pass for the load's, and once the run was killed before its import log row existed.
     set_faults(server, latency_seconds=1.0)
     reset_stats(server)
     proc = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
