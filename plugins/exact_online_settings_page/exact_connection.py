@@ -8,6 +8,10 @@ from collections.abc import Callable
 
 from exact_online_settings_page.secret_scrub import EXACT_CONN_ID, TARGET_CONN_ID
 
+# Tries per Exact call made while the page waits (an import's hook tries 6 times over about a minute): an unreachable
+# Exact is said after a few seconds.
+PAGE_MAX_ATTEMPTS = 2
+
 
 def item_groups_from_exact(conn_id: str = EXACT_CONN_ID, division: int | None = None) -> list[dict]:
     """The division's item groups (code + description), read from Exact's `logistics/ItemGroups` (a company's:
@@ -20,7 +24,13 @@ def item_groups_from_exact(conn_id: str = EXACT_CONN_ID, division: int | None = 
     # connector() is typed as returning object; what it returns is a psycopg connection.
     connect = typing.cast("Callable[[], DbConnection]", connector(TARGET_CONN_ID))
     budget = PostgresRateBudget(connect)
-    hook = ExactOnlineHook(conn_id, division=division, token_store=PostgresTokenStore(connect), rate_budget=budget)
+    hook = ExactOnlineHook(
+        conn_id,
+        division=division,
+        token_store=PostgresTokenStore(connect),
+        rate_budget=budget,
+        max_attempts=PAGE_MAX_ATTEMPTS,
+    )
     try:
         out = []
         for page in hook.collection("logistics/ItemGroups", ["ID", "Code", "Description"]):

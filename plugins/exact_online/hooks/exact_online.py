@@ -168,6 +168,7 @@ class ExactOnlineHook(BaseHook):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = _SYSTEM_RANDOM.random,
+        max_attempts: int | None = None,
         logger_name: str | None = None,
     ) -> None:
         super().__init__(logger_name=logger_name)
@@ -179,6 +180,9 @@ class ExactOnlineHook(BaseHook):
         self._division = division
         self._sleep, self._clock = sleep, clock
         self._rng = rng  # a float in [0, 1) per call: the jitter of backoffs and the spread of reset waits
+        # Tries per call, over the connection's "max_attempts": a caller a person waits on (the settings page) gives
+        # up after a few seconds where an import rides out a minute of a restarting Exact.
+        self._max_attempts = max_attempts
         self._session: requests.Session | None = None
         self._conn: Connection | None = None
         self._access: TokenRecord | None = None
@@ -563,7 +567,7 @@ class ExactOnlineHook(BaseHook):
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_is_retryable),
             wait=self._wait,
-            stop=tenacity.stop_after_attempt(int(self._option("max_attempts", 6))),
+            stop=tenacity.stop_after_attempt(self._max_attempts or int(self._option("max_attempts", 6))),
             sleep=self._sleep,
             before_sleep=before_sleep,
             reraise=True,

@@ -244,16 +244,3 @@ def test_the_webhook_sections_answers_in_dutch_when_asked(client):
     )
     en = post(client, "/api/webhooks/subscriptions", {"company": "bestaat_niet"}, EN)
     assert en.json()["detail"] == "No company bestaat_niet in the saved settings (removed meanwhile?): reload the page."
-
-
-def test_the_webhook_section_says_the_relays_debounce_in_the_readers_language(client, sandbox, monkeypatch):
-    """The page shows how long announcements of one stream are gathered: this api-server's configuration, which is
-    the relay's; a value that is not seconds from 0 to 3600 is the default the relay uses too. (The sandbox answers
-    the subscriptions' question at once; an unreachable Exact would be retried for a minute.)"""
-    monkeypatch.setenv("AIRFLOW__EXACT_ONLINE__WEBHOOK_DEBOUNCE_SECONDS", "90")
-    r = client.get(PREFIX + "/api/webhooks", headers={**auth("admin"), **NL})
-    assert r.status_code == 200, r.text
-    assert r.json()["debounce_seconds"] == 90
-    assert [(c["company"], c["error"]) for c in r.json()["companies"]] == [("default", None)]
-    monkeypatch.setenv("AIRFLOW__EXACT_ONLINE__WEBHOOK_DEBOUNCE_SECONDS", "a minute")
-    assert client.get(PREFIX + "/api/webhooks", headers=auth("admin")).json()["debounce_seconds"] == 60

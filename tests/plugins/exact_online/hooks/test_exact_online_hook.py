@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from exact_online.exceptions import ExactApiError, ExactAuthError, ExactDailyLimitReached, ExactReconnectRequired
+from exact_online.exceptions import (
+    ExactApiError,
+    ExactAuthError,
+    ExactDailyLimitReached,
+    ExactReconnectRequired,
+    ExactTransientError,
+)
 from exact_online.hooks.exact_online import ExactOnlineHook
 from exact_online.token_store import MemoryTokenStore, PostgresTokenStore, TokenRecord
 from tests.helpers.fake_time import FakeTime
@@ -193,6 +199,25 @@ def test_5xx_and_dropped_connections_are_retried(sandbox_factory, fake_time):
     assert all(any(w == pytest.approx(h) for h in half_steps) for w in fake_time.sleeps)
     assert fake_time.sleeps.count(pytest.approx(0.025)) > len(fake_time.sleeps) / 2
     print(f"\nfaults injected {injected}, retries {hook.stats.retries}")
+
+
+def test_a_caller_who_waits_sets_fewer_attempts_than_the_connections(sandbox_factory, fake_time):
+    """The settings page's hooks try twice (PAGE_MAX_ATTEMPTS) where an import's tries the connection's six: a
+    failing Exact is said after one backoff, not a minute of them."""
+    server = sandbox_factory(size=5)
+    requests.post(server.url + "/_sandbox/faults", json={"error_rate": 1.0, "seed": 1}, timeout=5)
+    store = MemoryTokenStore()  # one token chain for both hooks, as the page's and the import's share one
+    for attempts, hook in (
+        (2, timed_hook(fake_time, max_attempts=2, token_store=store)),
+        (6, timed_hook(fake_time, token_store=store)),
+    ):
+        before = stats(server)["calls"].get("crm/Accounts", 0)
+        fake_time.sleeps.clear()
+        with pytest.raises(ExactTransientError) as err:
+            fetch_all(hook, "crm/Accounts")
+        assert err.value.status >= 500
+        assert stats(server)["calls"]["crm/Accounts"] - before == attempts
+        assert len(fake_time.sleeps) == attempts - 1
 
 
 @pytest.mark.parametrize(
