@@ -23,7 +23,6 @@ import json
 import logging
 import time
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from exact_online_settings_page.labels import label
@@ -121,15 +120,10 @@ def redirect_uri(base_url: str | None, request_origin: str, prefix: str) -> str:
 
 # ---- the hook and its app ----------------------------------------------------------------------------------------
 def hook(conn_id: str = EXACT_CONN_ID):
-    """A fresh hook on the connection (`exact_online_default` unless a company's) with the shared Postgres token
-    store, trying each call as often as the page waits for (as exact_connection.py)."""
-    from exact_online.hooks.exact_online import ExactOnlineHook
-    from exact_online.token_store import DbConnection, PostgresTokenStore
-    from exact_online_settings_page.exact_connection import PAGE_MAX_ATTEMPTS
-    from include.outsmart_import.target_db import connector
+    """A fresh page hook on the connection (`exact_online_default` unless a company's): exact_connection.page_hook."""
+    from exact_online_settings_page.exact_connection import page_hook
 
-    connect = typing.cast("Callable[[], DbConnection]", connector(TARGET_CONN_ID))
-    return ExactOnlineHook(conn_id, token_store=PostgresTokenStore(connect), max_attempts=PAGE_MAX_ATTEMPTS)
+    return page_hook(conn_id)
 
 
 def start(user_name: str, uri: str, lang: str = "en", conn_id: str = EXACT_CONN_ID) -> str:

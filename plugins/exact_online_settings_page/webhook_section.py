@@ -44,18 +44,9 @@ def needed_topics(company) -> list[str]:
 
 
 def _hook(company):
-    from exact_online.hooks.exact_online import ExactOnlineHook
-    from exact_online.token_store import PostgresTokenStore
-    from exact_online_settings_page.exact_connection import PAGE_MAX_ATTEMPTS
-    from include.outsmart_import.companies import STATE_CONN_ID
-    from include.outsmart_import.target_db import connector
+    from exact_online_settings_page.exact_connection import page_hook
 
-    return ExactOnlineHook(
-        company.exact_conn_id,
-        division=company.division,
-        token_store=PostgresTokenStore(connector(STATE_CONN_ID)),
-        max_attempts=PAGE_MAX_ATTEMPTS,
-    )
+    return page_hook(company.exact_conn_id, division=company.division)
 
 
 def _topic_states(needed: list[str], subscriptions: list[dict], url: str) -> list[dict]:
