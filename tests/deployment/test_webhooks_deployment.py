@@ -34,10 +34,6 @@ ACCOUNTS_NEEDED = CHANGES + 3  # the latency test's, then a forged, a lost and a
 @pytest.fixture(scope="module")
 def deployment(airflow_stack: Deployment):
     airflow_stack.reuse(WEBHOOKS)
-    # reuse() tells the settings parsed by the DAGs' descriptions, which an earlier module's settings may share
-    # (relations on, by hand only). An event relayed before the parse that puts the Asset schedule in place queues
-    # no run (seen once: Airflow kept the event, "for inactive AssetModel", and no run came): wait for it.
-    airflow_stack.wait_for("relations on its Accounts asset", lambda: on_accounts_asset(airflow_stack), 300, 2)
     # Enabling the category starts its most recent 6-hourly fire at once (catchup=False): let it finish first.
     airflow_stack.wait_for("no run of relations active", lambda: run_count(airflow_stack, active=True) == 0, 600, 3)
     # The tests change relations that are already in OutSmart: import them first unless an earlier run did.
@@ -59,13 +55,6 @@ def deployment(airflow_stack: Deployment):
         timeout=120,
     )
     return airflow_stack
-
-
-def on_accounts_asset(dep: Deployment) -> bool:
-    """The relations DAG is among the Accounts stream's Asset's scheduled DAGs (what queues its run on an event)."""
-    params = {"uri_pattern": "exact-online://default/sync/CRM/Accounts", "only_active": False, "limit": 10}
-    assets = dep.api("GET", "/assets", params=params)["assets"]
-    return any(d["dag_id"] == "exact_online_import_relations" for a in assets for d in a["scheduled_dags"])
 
 
 def page_get(dep: Deployment, path: str) -> dict:

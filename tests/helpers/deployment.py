@@ -205,8 +205,19 @@ class Deployment:
         self.set_settings(settings)
         enabled = {name: bool(c.get("enabled")) for name, c in settings["categories"].items()}
 
-        def parsed() -> bool:  # the dag-processor has read the settings: a DAG's description names a disabled one
-            return all(("disabled" in self.dag(name)["description"]) != on for name, on in enabled.items())
+        def parsed() -> bool:
+            """The dag-processor has read the settings: a DAG's description names a disabled one, and its schedule
+            is the settings' ("Asset or …" for a category with webhook topics; None when off or only by hand). The
+            description alone is not enough when the previous settings differ only in the schedule: an event then
+            relayed before the parse that puts the Asset schedule in place queued no run (seen once in CI)."""
+            for name, on in enabled.items():
+                dag = self.dag(name)
+                schedule = (dag["timetable_summary"] or "").removeprefix("Asset or ")
+                if ("disabled" in dag["description"]) == on or schedule != (
+                    (settings.get("schedule") if on else None) or ""
+                ):
+                    return False
+            return True
 
         self.wait_for("the settings to be parsed", parsed, timeout=300)
         self.wait_for(

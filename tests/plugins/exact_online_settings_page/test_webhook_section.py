@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import time
 
+from tests.plugins.exact_online_settings_page.test_server_messages_language import NL
 from tests.plugins.exact_online_settings_page.test_settings_page_api import PREFIX, auth
-
-NL = {"Accept-Language": "nl"}
 
 
 def webhooks(client, headers=None) -> dict:
